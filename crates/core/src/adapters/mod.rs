@@ -1,0 +1,15 @@
+//! Adapters: the ports implemented against AWS. Each owns its SDK client and keeps SDK types inside.
+pub mod dynamo_event_log;
+pub mod sns_publisher;
+
+pub use dynamo_event_log::DynamoEventLog;
+pub use sns_publisher::SnsPublisher;
+
+/// An SDK error with its whole chain, for logs and `#[source]`s (the SDK's `Display` alone says little).
+pub fn sdk_error<E, R>(error: aws_sdk_dynamodb::error::SdkError<E, R>) -> Box<dyn std::error::Error + Send + Sync>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string().into()
+}

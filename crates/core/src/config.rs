@@ -1,0 +1,130 @@
+//! Configuration from the environment, read once per cold start. A secret is given directly (`NAME`, for
+//! local development) or as `NAME_ARN`, a Secrets Manager secret holding a plain string or JSON
+//! `{"key": "…"}`.
+use aws_config::{BehaviorVersion, SdkConfig};
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(String),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: String, reason: String },
+    #[error("reading secret {name} from Secrets Manager failed")]
+    SecretsManager {
+        name: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+pub fn required(name: &str) -> Result<String, ConfigError> {
+    optional(name).ok_or_else(|| ConfigError::Missing(name.to_owned()))
+}
+
+/// The variable's value, `None` when unset or blank.
+pub fn optional(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+pub fn seconds(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match optional(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| ConfigError::Invalid {
+                name: name.to_owned(),
+                reason: "expected whole seconds".into(),
+            }),
+    }
+}
+
+/// The shared AWS SDK configuration: built once per cold start (it is the expensive part; clients made
+/// from it are cheap). Honours `AWS_ENDPOINT_URL` for the local emulator.
+pub async fn aws() -> SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(4))
+        .build();
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
+}
+
+/// Reads secret `name` from the environment or, through `NAME_ARN`, from Secrets Manager.
+pub async fn secret(name: &str, aws: &SdkConfig) -> Result<SecretString, ConfigError> {
+    if let Some(value) = optional(name) {
+        return Ok(SecretString::from(value));
+    }
+    let arn_name = format!("{name}_ARN");
+    let arn = optional(&arn_name).ok_or_else(|| ConfigError::Missing(format!("{name} or {arn_name}")))?;
+    let output = aws_sdk_secretsmanager::Client::new(aws)
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .map_err(|e| ConfigError::SecretsManager {
+            name: arn_name.clone(),
+            source: crate::adapters::sdk_error(e),
+        })?;
+    let raw = output.secret_string().ok_or_else(|| ConfigError::Invalid {
+        name: arn_name.clone(),
+        reason: "the secret has no string value".into(),
+    })?;
+    secret_value(raw).ok_or(ConfigError::Invalid {
+        name: arn_name,
+        reason: "expected a string or JSON {\"key\": \"…\"}".into(),
+    })
+}
+
+/// A Secrets Manager value: the plain string, or the `key` field of a JSON object.
+fn secret_value(raw: &str) -> Option<SecretString> {
+    let trimmed = raw.trim();
+    if !trimmed.starts_with('{') {
+        return (!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_owned()));
+    }
+    let value: serde_json::Value = serde_json::from_str(trimmed).ok()?;
+    let key = value.get("key")?.as_str()?.trim();
+    (!key.is_empty()).then(|| SecretString::from(key.to_owned()))
+}
+
+/// A comma-separated list of secrets (several during a rotation).
+pub fn secret_list(secret: &SecretString) -> Vec<SecretString> {
+    secret
+        .expose_secret()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| SecretString::from(s.to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_value_is_a_plain_string_or_the_key_of_a_json_object() {
+        assert_eq!(secret_value(" whsec_a ").unwrap().expose_secret(), "whsec_a");
+        assert_eq!(
+            secret_value(r#"{"key": "whsec_b,whsec_c"}"#).unwrap().expose_secret(),
+            "whsec_b,whsec_c"
+        );
+        assert!(secret_value(r#"{"other": "x"}"#).is_none());
+        assert!(secret_value("").is_none());
+    }
+
+    #[test]
+    fn a_secret_list_splits_on_commas_and_drops_blanks() {
+        let list = secret_list(&SecretString::from("whsec_a, whsec_b,,".to_owned()));
+        let exposed: Vec<_> = list.iter().map(|s| s.expose_secret().to_owned()).collect();
+        assert_eq!(exposed, ["whsec_a", "whsec_b"]);
+    }
+}

@@ -1,0 +1,196 @@
+//! The normalized billing event: the public contract of the billing-events topic (docs/events.md).
+use crate::ids::{EventId, StripeCustomerId, UserId};
+use crate::time::UnixTime;
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Stripe,
+    Clerk,
+    Entitle,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Stripe => "stripe",
+            Source::Clerk => "clerk",
+            Source::Entitle => "entitle",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "checkout.completed")]
+    CheckoutCompleted,
+    #[serde(rename = "subscription.created")]
+    SubscriptionCreated,
+    #[serde(rename = "subscription.updated")]
+    SubscriptionUpdated,
+    #[serde(rename = "subscription.canceled")]
+    SubscriptionCanceled,
+    #[serde(rename = "invoice.paid")]
+    InvoicePaid,
+    #[serde(rename = "invoice.payment_failed")]
+    InvoicePaymentFailed,
+    #[serde(rename = "payment.succeeded")]
+    PaymentSucceeded,
+    #[serde(rename = "payment.failed")]
+    PaymentFailed,
+    #[serde(rename = "payment.action_required")]
+    PaymentActionRequired,
+    #[serde(rename = "user.created")]
+    UserCreated,
+    #[serde(rename = "user.updated")]
+    UserUpdated,
+    #[serde(rename = "user.deleted")]
+    UserDeleted,
+    #[serde(rename = "customer.linked")]
+    CustomerLinked,
+    #[serde(rename = "entitlements.changed")]
+    EntitlementsChanged,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::CheckoutCompleted => "checkout.completed",
+            EventType::SubscriptionCreated => "subscription.created",
+            EventType::SubscriptionUpdated => "subscription.updated",
+            EventType::SubscriptionCanceled => "subscription.canceled",
+            EventType::InvoicePaid => "invoice.paid",
+            EventType::InvoicePaymentFailed => "invoice.payment_failed",
+            EventType::PaymentSucceeded => "payment.succeeded",
+            EventType::PaymentFailed => "payment.failed",
+            EventType::PaymentActionRequired => "payment.action_required",
+            EventType::UserCreated => "user.created",
+            EventType::UserUpdated => "user.updated",
+            EventType::UserDeleted => "user.deleted",
+            EventType::CustomerLinked => "customer.linked",
+            EventType::EntitlementsChanged => "entitlements.changed",
+        }
+    }
+}
+
+/// One message on the billing-events topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingEvent {
+    pub schema_version: u32,
+    pub id: EventId,
+    pub source: Source,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// When the source says it happened (Stripe's `created`), RFC 3339.
+    pub occurred_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_customer_id: Option<StripeCustomerId>,
+    /// Stripe events only: test mode (`false`) or live mode (`true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub livemode: Option<bool>,
+    pub data: EventData,
+}
+
+impl BillingEvent {
+    pub fn occurred(
+        id: EventId,
+        source: Source,
+        event_type: EventType,
+        at: UnixTime,
+        data: EventData,
+    ) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            id,
+            source,
+            event_type,
+            occurred_at: at.to_rfc3339(),
+            user_id: None,
+            stripe_customer_id: None,
+            livemode: None,
+            data,
+        }
+    }
+}
+
+/// The `data` of each event type. Untagged on the wire: the envelope's `type` says which one it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EventData {
+    Checkout(CheckoutData),
+    Subscription(SubscriptionData),
+    Invoice(InvoiceData),
+    Payment(PaymentData),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckoutData {
+    pub session_id: String,
+    /// `subscription`, `payment` or `setup`.
+    pub mode: String,
+    pub payment_status: Option<String>,
+    pub subscription_id: Option<String>,
+    pub payment_intent_id: Option<String>,
+    pub amount_total: Option<i64>,
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionData {
+    pub subscription_id: String,
+    /// Stripe's status: `active`, `trialing`, `past_due`, `unpaid`, `canceled`, `incomplete`, …
+    pub status: String,
+    pub items: Vec<SubscriptionItem>,
+    pub current_period_start: Option<String>,
+    pub current_period_end: Option<String>,
+    pub cancel_at_period_end: bool,
+    pub cancel_at: Option<String>,
+    pub canceled_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub trial_end: Option<String>,
+    pub latest_invoice_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionItem {
+    pub price_id: String,
+    pub lookup_key: Option<String>,
+    pub product_id: Option<String>,
+    pub quantity: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceData {
+    pub invoice_id: String,
+    pub subscription_id: Option<String>,
+    pub status: Option<String>,
+    pub amount_due: i64,
+    pub amount_paid: i64,
+    pub currency: String,
+    pub attempt_count: u32,
+    pub next_payment_attempt: Option<String>,
+    pub billing_reason: Option<String>,
+    pub period_end: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentData {
+    pub payment_intent_id: String,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub invoice_id: Option<String>,
+    pub failure_code: Option<String>,
+    pub decline_code: Option<String>,
+}

@@ -1,0 +1,339 @@
+//! Stripe events → normalized billing events. Reads only the fields the contract needs from `data.object`,
+//! tolerating both pre-2025 and "basil" object shapes (periods on items, invoice `parent`).
+use crate::event::{
+    BillingEvent, CheckoutData, EventData, EventType, InvoiceData, PaymentData, Source,
+    SubscriptionData, SubscriptionItem,
+};
+use crate::ids::{EventId, StripeCustomerId, UserId};
+use crate::time::UnixTime;
+use crate::webhook::stripe::StripeEnvelope;
+use serde::Deserialize;
+
+#[derive(Debug)]
+pub enum Normalized {
+    Event(Box<BillingEvent>),
+    /// A type the product does not act on.
+    Ignored,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NormalizeError {
+    #[error("invalid event id")]
+    EventId(#[source] crate::ids::IdError),
+    #[error("data.object does not have the shape of a {kind}")]
+    Object {
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Maps a Stripe event type to ours; `None` for types the product ignores.
+pub fn event_type(stripe_type: &str) -> Option<EventType> {
+    Some(match stripe_type {
+        "checkout.session.completed" => EventType::CheckoutCompleted,
+        "customer.subscription.created" => EventType::SubscriptionCreated,
+        "customer.subscription.updated" => EventType::SubscriptionUpdated,
+        "customer.subscription.deleted" => EventType::SubscriptionCanceled,
+        "invoice.paid" | "invoice.payment_succeeded" => EventType::InvoicePaid,
+        "invoice.payment_failed" => EventType::InvoicePaymentFailed,
+        "payment_intent.succeeded" => EventType::PaymentSucceeded,
+        "payment_intent.payment_failed" => EventType::PaymentFailed,
+        "payment_intent.requires_action" => EventType::PaymentActionRequired,
+        _ => return None,
+    })
+}
+
+pub fn normalize(envelope: &StripeEnvelope<'_>) -> Result<Normalized, NormalizeError> {
+    let Some(event_type) = event_type(&envelope.event_type) else {
+        return Ok(Normalized::Ignored);
+    };
+    let id = EventId::parse(envelope.id.as_str()).map_err(NormalizeError::EventId)?;
+    let raw = envelope.data.object.get();
+    let parts = match event_type {
+        EventType::CheckoutCompleted => checkout(parse(raw, "checkout session")?),
+        EventType::SubscriptionCreated
+        | EventType::SubscriptionUpdated
+        | EventType::SubscriptionCanceled => subscription(parse(raw, "subscription")?),
+        EventType::InvoicePaid | EventType::InvoicePaymentFailed => invoice(parse(raw, "invoice")?),
+        _ => payment(parse(raw, "payment intent")?),
+    };
+    let mut event = BillingEvent::occurred(
+        id,
+        Source::Stripe,
+        event_type,
+        UnixTime::from_secs(envelope.created),
+        parts.data,
+    );
+    event.user_id = parts.user_id.and_then(|u| UserId::parse(u).ok());
+    event.stripe_customer_id = parts
+        .customer
+        .and_then(|c| StripeCustomerId::parse(c.into_id()).ok());
+    event.livemode = Some(envelope.livemode);
+    Ok(Normalized::Event(Box::new(event)))
+}
+
+fn parse<'de, T: Deserialize<'de>>(raw: &'de str, kind: &'static str) -> Result<T, NormalizeError> {
+    serde_json::from_str(raw).map_err(|source| NormalizeError::Object { kind, source })
+}
+
+struct Parts {
+    user_id: Option<String>,
+    customer: Option<Expandable>,
+    data: EventData,
+}
+
+/// A field Stripe sends as an id, or as the object when expanded.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Expandable {
+    Id(String),
+    Object { id: String },
+}
+
+impl Expandable {
+    fn into_id(self) -> String {
+        match self {
+            Expandable::Id(id) | Expandable::Object { id } => id,
+        }
+    }
+}
+
+/// Only the keys we set; other metadata is the merchant's.
+#[derive(Debug, Default, Deserialize)]
+struct Metadata {
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+    #[serde(rename = "clerkUserId")]
+    clerk_user_id: Option<String>,
+}
+
+impl Metadata {
+    fn user(self) -> Option<String> {
+        self.user_id.or(self.clerk_user_id)
+    }
+}
+
+fn rfc3339(t: Option<i64>) -> Option<String> {
+    t.map(|t| UnixTime::from_secs(t).to_rfc3339())
+}
+
+#[derive(Deserialize)]
+struct CheckoutSession {
+    id: String,
+    mode: String,
+    payment_status: Option<String>,
+    client_reference_id: Option<String>,
+    customer: Option<Expandable>,
+    subscription: Option<Expandable>,
+    payment_intent: Option<Expandable>,
+    amount_total: Option<i64>,
+    currency: Option<String>,
+    metadata: Option<Metadata>,
+}
+
+fn checkout(s: CheckoutSession) -> Parts {
+    Parts {
+        user_id: s
+            .client_reference_id
+            .or_else(|| s.metadata.and_then(Metadata::user)),
+        customer: s.customer,
+        data: EventData::Checkout(CheckoutData {
+            session_id: s.id,
+            mode: s.mode,
+            payment_status: s.payment_status,
+            subscription_id: s.subscription.map(Expandable::into_id),
+            payment_intent_id: s.payment_intent.map(Expandable::into_id),
+            amount_total: s.amount_total,
+            currency: s.currency,
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct Subscription {
+    id: String,
+    status: String,
+    customer: Option<Expandable>,
+    #[serde(default)]
+    items: List<StripeSubscriptionItem>,
+    current_period_start: Option<i64>,
+    current_period_end: Option<i64>,
+    #[serde(default)]
+    cancel_at_period_end: bool,
+    cancel_at: Option<i64>,
+    canceled_at: Option<i64>,
+    ended_at: Option<i64>,
+    trial_end: Option<i64>,
+    latest_invoice: Option<Expandable>,
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct List<T> {
+    data: Vec<T>,
+}
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        Self { data: Vec::new() }
+    }
+}
+
+#[derive(Deserialize)]
+struct StripeSubscriptionItem {
+    price: Price,
+    quantity: Option<u64>,
+    current_period_start: Option<i64>,
+    current_period_end: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Price {
+    id: String,
+    lookup_key: Option<String>,
+    product: Option<Expandable>,
+}
+
+fn subscription(s: Subscription) -> Parts {
+    // Since API version 2025-03-31 the billing period lives on each item; the subscription's period is the
+    // items' (they share one billing cycle).
+    let first = s.items.data.first();
+    let period_start = s
+        .current_period_start
+        .or_else(|| first.and_then(|i| i.current_period_start));
+    let period_end = s
+        .current_period_end
+        .or_else(|| first.and_then(|i| i.current_period_end));
+    Parts {
+        user_id: s.metadata.and_then(Metadata::user),
+        customer: s.customer,
+        data: EventData::Subscription(SubscriptionData {
+            subscription_id: s.id,
+            status: s.status,
+            items: s
+                .items
+                .data
+                .into_iter()
+                .map(|i| SubscriptionItem {
+                    price_id: i.price.id,
+                    lookup_key: i.price.lookup_key,
+                    product_id: i.price.product.map(Expandable::into_id),
+                    quantity: i.quantity.unwrap_or(1),
+                })
+                .collect(),
+            current_period_start: rfc3339(period_start),
+            current_period_end: rfc3339(period_end),
+            cancel_at_period_end: s.cancel_at_period_end,
+            cancel_at: rfc3339(s.cancel_at),
+            canceled_at: rfc3339(s.canceled_at),
+            ended_at: rfc3339(s.ended_at),
+            trial_end: rfc3339(s.trial_end),
+            latest_invoice_id: s.latest_invoice.map(Expandable::into_id),
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct Invoice {
+    id: String,
+    status: Option<String>,
+    customer: Option<Expandable>,
+    /// Before 2025-03-31.
+    subscription: Option<Expandable>,
+    /// Before 2025-03-31.
+    subscription_details: Option<SubscriptionDetails>,
+    parent: Option<InvoiceParent>,
+    #[serde(default)]
+    amount_due: i64,
+    #[serde(default)]
+    amount_paid: i64,
+    currency: String,
+    #[serde(default)]
+    attempt_count: u32,
+    next_payment_attempt: Option<i64>,
+    billing_reason: Option<String>,
+    period_end: Option<i64>,
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct InvoiceParent {
+    subscription_details: Option<SubscriptionDetails>,
+}
+
+#[derive(Deserialize)]
+struct SubscriptionDetails {
+    subscription: Option<Expandable>,
+    metadata: Option<Metadata>,
+}
+
+fn invoice(i: Invoice) -> Parts {
+    let details = i
+        .parent
+        .and_then(|p| p.subscription_details)
+        .or(i.subscription_details);
+    let (details_subscription, details_metadata) = match details {
+        Some(d) => (d.subscription, d.metadata),
+        None => (None, None),
+    };
+    Parts {
+        user_id: details_metadata
+            .and_then(Metadata::user)
+            .or_else(|| i.metadata.and_then(Metadata::user)),
+        customer: i.customer,
+        data: EventData::Invoice(InvoiceData {
+            invoice_id: i.id,
+            subscription_id: details_subscription
+                .or(i.subscription)
+                .map(Expandable::into_id),
+            status: i.status,
+            amount_due: i.amount_due,
+            amount_paid: i.amount_paid,
+            currency: i.currency,
+            attempt_count: i.attempt_count,
+            next_payment_attempt: rfc3339(i.next_payment_attempt),
+            billing_reason: i.billing_reason,
+            period_end: rfc3339(i.period_end),
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct PaymentIntent {
+    id: String,
+    status: String,
+    #[serde(default)]
+    amount: i64,
+    currency: String,
+    customer: Option<Expandable>,
+    invoice: Option<Expandable>,
+    last_payment_error: Option<PaymentError>,
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct PaymentError {
+    code: Option<String>,
+    decline_code: Option<String>,
+}
+
+fn payment(p: PaymentIntent) -> Parts {
+    let (failure_code, decline_code) = match p.last_payment_error {
+        Some(e) => (e.code, e.decline_code),
+        None => (None, None),
+    };
+    Parts {
+        user_id: p.metadata.and_then(Metadata::user),
+        customer: p.customer,
+        data: EventData::Payment(PaymentData {
+            payment_intent_id: p.id,
+            status: p.status,
+            amount: p.amount,
+            currency: p.currency,
+            invoice_id: p.invoice.map(Expandable::into_id),
+            failure_code,
+            decline_code,
+        }),
+    }
+}

@@ -1,0 +1,80 @@
+//! Everything the handler needs, built once per cold start from the environment.
+use entitle_core::adapters::{DynamoEventLog, SnsPublisher};
+use entitle_core::config::{self, ConfigError};
+use entitle_core::ports::{EventLog, EventPublisher};
+use entitle_core::webhook::stripe::DEFAULT_TOLERANCE;
+use secrecy::SecretString;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Shorter than the function's 10 s timeout, so an attempt that died frees the event before Stripe's
+/// first retry.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(8);
+
+pub struct Deps {
+    pub events: Box<dyn EventLog>,
+    pub publisher: Box<dyn EventPublisher>,
+    pub config: WebhookConfig,
+}
+
+pub struct WebhookConfig {
+    /// Every currently valid signing secret (two during a rotation).
+    pub secrets: Vec<SecretString>,
+    pub tolerance: Duration,
+    pub lease: Duration,
+    /// `None`: any source address.
+    pub allowed_ips: Option<Vec<IpAddr>>,
+}
+
+impl WebhookConfig {
+    pub fn new(secrets: Vec<SecretString>) -> Self {
+        Self {
+            secrets,
+            tolerance: DEFAULT_TOLERANCE,
+            lease: DEFAULT_LEASE,
+            allowed_ips: None,
+        }
+    }
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let aws = config::aws().await;
+        let secrets = config::secret_list(&config::secret("STRIPE_WEBHOOK_SECRET", &aws).await?);
+        if secrets.is_empty() {
+            return Err(ConfigError::Missing("STRIPE_WEBHOOK_SECRET".into()));
+        }
+        let config = WebhookConfig {
+            secrets,
+            tolerance: config::seconds("STRIPE_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE)?,
+            lease: config::seconds("IDEMPOTENCY_LEASE_SECONDS", DEFAULT_LEASE)?,
+            allowed_ips: config::optional("STRIPE_WEBHOOK_IPS")
+                .map(|list| parse_ips(&list))
+                .transpose()?,
+        };
+        Ok(Self {
+            events: Box::new(DynamoEventLog::new(
+                aws_sdk_dynamodb::Client::new(&aws),
+                config::required("IDEMPOTENCY_TABLE")?,
+            )),
+            publisher: Box::new(SnsPublisher::new(
+                aws_sdk_sns::Client::new(&aws),
+                config::required("BILLING_EVENTS_TOPIC_ARN")?,
+            )),
+            config,
+        })
+    }
+}
+
+fn parse_ips(list: &str) -> Result<Vec<IpAddr>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().map_err(|_| ConfigError::Invalid {
+                name: "STRIPE_WEBHOOK_IPS".into(),
+                reason: format!("{s:?} is not an IP address"),
+            })
+        })
+        .collect()
+}

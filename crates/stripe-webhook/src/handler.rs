@@ -1,0 +1,160 @@
+//! `POST …/webhooks/stripe`: raw body → signature check → envelope → normalized event → published once.
+use crate::deps::Deps;
+use entitle_core::api_error::ApiError;
+use entitle_core::once::{run_once, Once, OnceError};
+use entitle_core::ports::ClaimRequest;
+use entitle_core::stripe_events::{normalize, Normalized};
+use entitle_core::time::UnixTime;
+use entitle_core::webhook::stripe::{verify, VerifyError};
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use std::net::IpAddr;
+use tracing::Instrument;
+
+/// Stripe's events are far smaller; anything larger is not from Stripe.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+const ROUTE: &str = "/webhooks/stripe";
+
+pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(handle_at(deps, &request, UnixTime::now()).await)
+}
+
+/// The handler with the clock injected.
+pub async fn handle_at(deps: &Deps, request: &Request, now: UnixTime) -> Response<Body> {
+    match process(deps, request, now).await {
+        Ok(reply) => json(StatusCode::OK, reply.body()),
+        Err(error) => {
+            let mut response = json(
+                StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                error.to_json(),
+            );
+            let headers = response.headers_mut();
+            if error.status == 405 {
+                headers.insert(header::ALLOW, "POST".parse().expect("valid header"));
+            }
+            if error.status == 409 {
+                headers.insert(header::RETRY_AFTER, "10".parse().expect("valid header"));
+            }
+            response
+        }
+    }
+}
+
+enum Reply {
+    Received,
+    Duplicate,
+    Ignored,
+}
+
+impl Reply {
+    fn body(&self) -> &'static str {
+        match self {
+            Reply::Received => r#"{"received":true}"#,
+            Reply::Duplicate => r#"{"received":true,"duplicate":true}"#,
+            Reply::Ignored => r#"{"received":true,"ignored":true}"#,
+        }
+    }
+}
+
+async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply, ApiError> {
+    if !request.uri().path().trim_end_matches('/').ends_with(ROUTE) {
+        return Err(ApiError::new(404, "not_found", "no such route"));
+    }
+    if request.method() != Method::POST {
+        return Err(ApiError::new(405, "method_not_allowed", "use POST"));
+    }
+    if let Some(allowed) = &deps.config.allowed_ips {
+        if !source_ip(request).is_some_and(|ip| allowed.contains(&ip)) {
+            tracing::warn!("webhook from an address outside STRIPE_WEBHOOK_IPS");
+            return Err(ApiError::new(403, "forbidden_source", "source address not allowed"));
+        }
+    }
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(413, "payload_too_large", "the body exceeds 256 KiB"));
+    }
+    let signature = request
+        .headers()
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let config = &deps.config;
+    let envelope = verify(body, signature, &config.secrets, now, config.tolerance).map_err(|e| {
+        tracing::warn!(reason = %e, "rejected a Stripe webhook");
+        match e {
+            VerifyError::Signature(s) => ApiError::new(400, s.code(), s.to_string()),
+            VerifyError::Malformed(_) => {
+                ApiError::new(400, "malformed_payload", "the body is not a Stripe event")
+            }
+        }
+    })?;
+    let span = tracing::info_span!("stripe_event", event_id = %envelope.id, event_type = %envelope.event_type);
+    async {
+        let event = match normalize(&envelope) {
+            Ok(Normalized::Event(event)) => event,
+            Ok(Normalized::Ignored) => {
+                tracing::info!("ignored event type");
+                return Ok(Reply::Ignored);
+            }
+            Err(e) => {
+                tracing::warn!(reason = %e, "signed event with an unexpected shape");
+                return Err(ApiError::new(400, "malformed_payload", e.to_string()));
+            }
+        };
+        let key = format!("stripe#{}", envelope.id);
+        let claim = ClaimRequest {
+            key: &key,
+            event_type: &envelope.event_type,
+            // Verified above; Stripe only sends UTF-8 JSON.
+            payload: std::str::from_utf8(body).unwrap_or_default(),
+            now,
+            lease: config.lease,
+        };
+        match run_once(deps.events.as_ref(), &claim, || deps.publisher.publish(&event)).await {
+            Ok(Once::Done) => {
+                tracing::info!(user_id = ?event.user_id, "published");
+                Ok(Reply::Received)
+            }
+            Ok(Once::Duplicate) => {
+                tracing::info!("duplicate delivery acknowledged");
+                Ok(Reply::Duplicate)
+            }
+            Ok(Once::InProgress) => {
+                tracing::info!("another delivery is in progress");
+                Err(ApiError::new(
+                    409,
+                    "in_progress",
+                    "this event is being processed; retry later",
+                ))
+            }
+            Err(OnceError::Store(e)) => {
+                tracing::error!(error = ?e, "idempotency store failed");
+                Err(ApiError::new(503, "unavailable", "try again"))
+            }
+            Err(OnceError::Work(e)) => {
+                tracing::error!(error = ?e, "publishing failed; claim released");
+                Err(ApiError::new(503, "unavailable", "try again"))
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn json(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(body.into()))
+        .expect("static parts are valid")
+}
+
+fn source_ip(request: &Request) -> Option<IpAddr> {
+    let ip = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV1(c) => c.identity.source_ip.as_deref(),
+        RequestContext::ApiGatewayV2(c) => c.http.source_ip.as_deref(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }?;
+    ip.parse().ok()
+}
