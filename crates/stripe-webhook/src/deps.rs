@@ -5,6 +5,7 @@ use entitle_core::ports::{EventLog, EventPublisher};
 use entitle_core::webhook::stripe::DEFAULT_TOLERANCE;
 use secrecy::SecretString;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Shorter than the function's 10 s timeout, so an attempt that died frees the event before Stripe's
@@ -12,8 +13,8 @@ use std::time::Duration;
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(8);
 
 pub struct Deps {
-    pub events: Box<dyn EventLog>,
-    pub publisher: Box<dyn EventPublisher>,
+    pub events: Arc<dyn EventLog>,
+    pub publisher: Arc<dyn EventPublisher>,
     pub config: WebhookConfig,
 }
 
@@ -53,11 +54,11 @@ impl Deps {
                 .transpose()?,
         };
         Ok(Self {
-            events: Box::new(DynamoEventLog::new(
+            events: Arc::new(DynamoEventLog::new(
                 aws_sdk_dynamodb::Client::new(&aws),
                 config::required("IDEMPOTENCY_TABLE")?,
             )),
-            publisher: Box::new(SnsPublisher::new(
+            publisher: Arc::new(SnsPublisher::new(
                 aws_sdk_sns::Client::new(&aws),
                 config::required("BILLING_EVENTS_TOPIC_ARN")?,
             )),

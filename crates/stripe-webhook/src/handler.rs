@@ -158,3 +158,6 @@ fn source_ip(request: &Request) -> Option<IpAddr> {
     }?;
     ip.parse().ok()
 }
+
+#[cfg(test)]
+mod tests;

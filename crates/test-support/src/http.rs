@@ -1,0 +1,107 @@
+//! Lambda HTTP requests in each shape API Gateway and function URLs deliver, built from real fixtures.
+use base64::Engine;
+use lambda_http::Request;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// API Gateway REST API (payload v1).
+    RestV1,
+    /// API Gateway HTTP API (payload v2).
+    HttpV2,
+    /// Lambda function URL.
+    FunctionUrl,
+}
+
+pub const ALL_SHAPES: [Shape; 3] = [Shape::RestV1, Shape::HttpV2, Shape::FunctionUrl];
+
+pub struct RequestSpec<'a> {
+    pub shape: Shape,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub headers: Vec<(&'a str, String)>,
+    pub body: &'a [u8],
+    /// Deliver the body base64-encoded, as API Gateway does for binary media types.
+    pub base64: bool,
+    pub source_ip: &'a str,
+}
+
+impl<'a> RequestSpec<'a> {
+    pub fn post(path: &'a str, body: &'a [u8]) -> Self {
+        Self {
+            shape: Shape::HttpV2,
+            method: "POST",
+            path,
+            headers: vec![("content-type", "application/json".into())],
+            body,
+            base64: false,
+            source_ip: "54.187.174.169",
+        }
+    }
+
+    pub fn header(mut self, name: &'a str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn shape(mut self, shape: Shape) -> Self {
+        self.shape = shape;
+        self
+    }
+
+    pub fn base64(mut self, base64: bool) -> Self {
+        self.base64 = base64;
+        self
+    }
+
+    pub fn method(mut self, method: &'a str) -> Self {
+        self.method = method;
+        self
+    }
+
+    pub fn source_ip(mut self, ip: &'a str) -> Self {
+        self.source_ip = ip;
+        self
+    }
+
+    pub fn build(&self) -> Request {
+        let file = match self.shape {
+            Shape::RestV1 => "apigw/rest-v1.json",
+            Shape::HttpV2 => "apigw/http-v2.json",
+            Shape::FunctionUrl => "apigw/function-url.json",
+        };
+        let mut event = crate::fixtures::json(file);
+        let body = if self.base64 {
+            base64::engine::general_purpose::STANDARD.encode(self.body)
+        } else {
+            String::from_utf8(self.body.to_vec()).expect("a text body")
+        };
+        event["body"] = body.into();
+        event["isBase64Encoded"] = self.base64.into();
+        let mut headers = serde_json::Map::new();
+        let mut multi = serde_json::Map::new();
+        for (name, value) in &self.headers {
+            headers.insert((*name).to_owned(), value.clone().into());
+            multi.insert((*name).to_owned(), vec![value.clone()].into());
+        }
+        event["headers"] = headers.into();
+        match self.shape {
+            Shape::RestV1 => {
+                event["multiValueHeaders"] = multi.into();
+                event["httpMethod"] = self.method.into();
+                event["path"] = self.path.into();
+                event["requestContext"]["httpMethod"] = self.method.into();
+                event["requestContext"]["identity"]["sourceIp"] = self.source_ip.into();
+            }
+            Shape::HttpV2 | Shape::FunctionUrl => {
+                event["rawPath"] = self.path.into();
+                event["requestContext"]["http"]["method"] = self.method.into();
+                event["requestContext"]["http"]["path"] = self.path.into();
+                event["requestContext"]["http"]["sourceIp"] = self.source_ip.into();
+                if self.shape == Shape::HttpV2 {
+                    event["routeKey"] = format!("{} {}", self.method, self.path).into();
+                }
+            }
+        }
+        lambda_http::request::from_str(&event.to_string()).expect("a valid Lambda HTTP event")
+    }
+}
