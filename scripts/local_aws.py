@@ -330,18 +330,16 @@ def create_subscriptions(template: dict, resolver: Resolver) -> list[str]:
             for name, value in attributes.items():
                 sns.set_subscription_attributes(SubscriptionArn=existing, AttributeName=name,
                                                 AttributeValue=value)
-            arn = existing
         else:
             kwargs = {"TopicArn": topic_arn, "Protocol": protocol, "ReturnSubscriptionArn": True}
             if endpoint:
                 kwargs["Endpoint"] = endpoint
             if attributes:
                 kwargs["Attributes"] = attributes
-            arn = sns.subscribe(**kwargs)["SubscriptionArn"]
+            sns.subscribe(**kwargs)
         extras = ", ".join(f"{k}={v}" for k, v in attributes.items())
         created.append(f"{logical}: {protocol} {endpoint} <- {topic_arn.rsplit(':', 1)[-1]}"
                        + (f" ({extras})" if extras else ""))
-        del arn
     return created
 
 
@@ -358,8 +356,11 @@ def deploy_stack(session, endpoint: str, template_text: str):
             TemplateBody=template_text,
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
-    except Exception as e:  # botocore ClientError / ValidationError
-        raise LocalAwsError(f"create_stack failed: {e}") from e
+    except Exception as e:  # noqa: BLE001 - botocore ClientError / ResponseParserError
+        if "ValidationError" in str(e):
+            raise LocalAwsError(f"create_stack failed: {e}") from e
+        # moto creates the resources inside CreateStack and answers a bare HTTP 500 when one of them raises.
+        raise LocalAwsError("create_stack failed inside moto (HTTP 500).\n" + diagnose_in_process(template_text)) from e
 
     deadline = time.monotonic() + 60
     while True:
@@ -390,6 +391,38 @@ def deploy_stack(session, endpoint: str, template_text: str):
     for page in paginator.paginate(StackName=STACK_NAME):
         resources.extend(page["StackResourceSummaries"])
     return stack, resources
+
+
+def diagnose_in_process(template_text: str) -> str:
+    """Replays CreateStack with moto in-process, where its exception (and the resource at fault) is visible."""
+    import traceback
+
+    try:
+        import boto3
+        from moto import mock_aws
+    except ImportError as e:
+        return f"  (cannot replay in-process: {e})"
+    try:
+        with mock_aws():
+            boto3.client("cloudformation", region_name=REGION).create_stack(
+                StackName=STACK_NAME,
+                TemplateBody=template_text,
+                Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+            )
+    except Exception as e:  # noqa: BLE001
+        where = ""
+        tb = e.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if frame.f_code.co_name == "parse_and_create_resource" and "logical_id" in frame.f_locals:
+                res = frame.f_locals.get("resource_json") or {}
+                kind = res.get("Type", "?") if isinstance(res, dict) else "?"
+                where = f"{frame.f_locals['logical_id']} ({kind})"
+            tb = tb.tb_next
+        last = traceback.format_exception(type(e), e, e.__traceback__)[-3:]
+        return (f"  resource: {where or 'unknown'}\n  {type(e).__name__}: {e}\n"
+                + "".join("  " + line for chunk in last[:-1] for line in chunk.splitlines(True))).rstrip()
+    return "  (the in-process replay succeeded; see the moto log)"
 
 
 def output_env_name(key: str) -> str:
@@ -546,6 +579,10 @@ def read_env_file(path: Path) -> dict:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _raise_exit(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
 def cmd_start(args) -> int:
     t0 = time.monotonic()
     env = sanitize_environment()
@@ -556,33 +593,37 @@ def cmd_start(args) -> int:
     except OSError as e:
         log(f"cannot read template: {e}")
         return 1
+    # SIGTERM/SIGHUP while starting must not leak the detached server: unwind through the cleanup below.
+    signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGHUP, _raise_exit)
 
     attempts = 1 if args.port else 3
-    proc = port = None
-    for _ in range(attempts):
-        port = args.port or free_port()
-        proc = spawn_moto(port, Path(args.log), env)
-        # Parse the template and import boto3 while moto boots.
-        if proc is not None and "template" not in locals():
-            try:
-                template = load_template(template_text)
-                import boto3  # noqa: F401
-            except Exception as e:  # noqa: BLE001
-                kill_group(proc.pid)
-                log(f"cannot parse {template_path}: {e}")
-                return 1
-        if wait_ready(proc, port, START_TIMEOUT_S):
-            break
-        kill_group(proc.pid)
-        log(f"moto did not come up on port {port} (see {args.log})")
-        proc = None
-    if proc is None:
-        return 1
-
-    endpoint = f"http://127.0.0.1:{port}"
+    template = None
+    proc = None
     try:
+        for _ in range(attempts):
+            port = args.port or free_port()
+            proc = spawn_moto(port, Path(args.log), env)
+            # Record the pid at once so that `stop` can always find the server.
+            write_env_file(env_file, {"LOCAL_AWS_PID": proc.pid})
+            if template is None:
+                # Parse the template and import boto3 while moto boots.
+                try:
+                    template = load_template(template_text)
+                except Exception as e:  # noqa: BLE001
+                    raise LocalAwsError(f"cannot parse {template_path}: {e}") from e
+                import boto3  # noqa: F401
+            if wait_ready(proc, port, START_TIMEOUT_S):
+                break
+            kill_group(proc.pid)
+            log(f"moto did not come up on port {port} (see {args.log})")
+            proc = None
+        if proc is None:
+            raise LocalAwsError("could not start moto")
+
         import boto3
 
+        endpoint = f"http://127.0.0.1:{port}"
         session = boto3.session.Session(
             aws_access_key_id=DUMMY_ENV["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=DUMMY_ENV["AWS_SECRET_ACCESS_KEY"],
@@ -593,24 +634,44 @@ def cmd_start(args) -> int:
         subscriptions = create_subscriptions(template, resolver)
 
         values = {"AWS_ENDPOINT_URL": endpoint, **DUMMY_ENV, "LOCAL_AWS_PID": proc.pid}
+        # moto's CloudFormation names queues by their AWS URL (https://sqs.<region>.amazonaws.com/...);
+        # hand out the local URL instead, as GetQueueUrl/ListQueues against the endpoint return it.
+        local_queue_urls = {}
+        for r in resources:
+            if r.get("ResourceType") == "AWS::SQS::Queue" and r.get("PhysicalResourceId"):
+                name = r["PhysicalResourceId"].rstrip("/").rsplit("/", 1)[-1]
+                local_queue_urls[r["PhysicalResourceId"]] = resolver.client("sqs").get_queue_url(
+                    QueueName=name)["QueueUrl"]
         skipped = []
         for out in stack.get("Outputs") or []:
             value = str(out.get("OutputValue", ""))
             if "${" in value:
                 skipped.append(out["OutputKey"])
                 continue
-            values[output_env_name(out["OutputKey"])] = value
+            values[output_env_name(out["OutputKey"])] = local_queue_urls.get(value, value)
         write_env_file(env_file, values)
-    except Exception as e:  # noqa: BLE001
-        kill_group(proc.pid)
+    except BaseException as e:  # noqa: BLE001 - also Ctrl-C / SIGTERM: never leave the server behind
+        if proc is not None:
+            kill_group(proc.pid)
+        try:
+            env_file.unlink()
+        except OSError:
+            pass
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            log("interrupted; moto stopped")
+            return 130 if isinstance(e, KeyboardInterrupt) else (e.code if isinstance(e.code, int) else 1)
         msg = str(e) if isinstance(e, LocalAwsError) else f"{type(e).__name__}: {e}"
         log(f"failed: {msg}")
         return 1
 
-    created = [r for r in resources if r.get("ResourceStatus", "").endswith("_COMPLETE")]
+    # moto lists the resources it skipped with an empty logical id.
+    created = sorted(r["LogicalResourceId"] for r in resources
+                     if r.get("LogicalResourceId") and r.get("ResourceStatus", "").endswith("_COMPLETE"))
+    not_created = sorted(set(template.get("Resources") or {}) - set(created))
     log(f"moto on {endpoint} (pid {proc.pid}, log {args.log}), ready in {time.monotonic() - t0:.1f} s")
-    log(f"stack {STACK_NAME}: {len(created)} resources created "
-        f"({', '.join(sorted(r['LogicalResourceId'] for r in created))})")
+    log(f"stack {STACK_NAME}: {len(created)} resources created ({', '.join(created)})")
+    if not_created:
+        log(f"  not created by moto: {', '.join(not_created)}")
     log(f"subscriptions created: {len(subscriptions)}")
     for line in subscriptions:
         log(f"  {line}")

@@ -337,3 +337,123 @@ fn payment(p: PaymentIntent) -> Parts {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventData;
+    use crate::webhook::stripe::StripeEnvelope;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!("../../../fixtures/stripe/", $name, ".json"))
+        };
+    }
+
+    const USER: &str = "user_2abcDEFghiJKLmnoPQRstuVWxyz";
+    const CUSTOMER: &str = "cus_PqR5tUvWxYz012";
+    const SUBSCRIPTION: &str = "sub_1QxR7tKx7Yz2LmNoA8fE3kWd";
+
+    fn normalized(json: &str) -> BillingEvent {
+        let envelope: StripeEnvelope<'_> = serde_json::from_str(json).unwrap();
+        match normalize(&envelope).unwrap() {
+            Normalized::Event(event) => *event,
+            Normalized::Ignored => panic!("{} was ignored", envelope.event_type),
+        }
+    }
+
+    #[test]
+    fn every_handled_stripe_type_maps_to_its_billing_event_type_with_user_and_customer() {
+        let cases = [
+            (fixture!("checkout.session.completed"), "checkout.completed"),
+            (fixture!("checkout.session.completed.payment"), "checkout.completed"),
+            (fixture!("customer.subscription.created"), "subscription.created"),
+            (fixture!("customer.subscription.updated"), "subscription.updated"),
+            (fixture!("customer.subscription.deleted"), "subscription.canceled"),
+            (fixture!("invoice.paid"), "invoice.paid"),
+            (fixture!("invoice.payment_succeeded"), "invoice.paid"),
+            (fixture!("invoice.payment_failed"), "invoice.payment_failed"),
+            (fixture!("payment_intent.succeeded"), "payment.succeeded"),
+            (fixture!("payment_intent.payment_failed"), "payment.failed"),
+            (fixture!("payment_intent.requires_action"), "payment.action_required"),
+        ];
+        for (json, expected) in cases {
+            let event = normalized(json);
+            assert_eq!(event.event_type.as_str(), expected);
+            assert_eq!(event.source, Source::Stripe);
+            assert_eq!(event.user_id.as_ref().map(UserId::as_str), Some(USER), "{expected}");
+            assert_eq!(
+                event.stripe_customer_id.as_ref().map(StripeCustomerId::as_str),
+                Some(CUSTOMER)
+            );
+            assert_eq!(event.livemode, Some(false));
+        }
+    }
+
+    #[test]
+    fn unhandled_types_are_ignored() {
+        let envelope: StripeEnvelope<'_> = serde_json::from_str(fixture!("customer.created")).unwrap();
+        assert!(matches!(normalize(&envelope).unwrap(), Normalized::Ignored));
+    }
+
+    #[test]
+    fn a_basil_subscription_takes_its_period_from_its_items() {
+        let EventData::Subscription(data) = normalized(fixture!("customer.subscription.updated")).data else {
+            panic!("subscription data");
+        };
+        assert_eq!(data.subscription_id, SUBSCRIPTION);
+        assert_eq!(data.status, "active");
+        assert_eq!(data.items.len(), 1);
+        assert_eq!(data.items[0].lookup_key.as_deref(), Some("pro_monthly"));
+        assert_eq!(data.items[0].quantity, 1);
+        assert_eq!(data.current_period_end.as_deref(), Some("2025-11-01T14:32:08Z"));
+        assert!(!data.cancel_at_period_end);
+    }
+
+    #[test]
+    fn a_basil_invoice_finds_its_subscription_and_user_under_parent() {
+        let event = normalized(fixture!("invoice.payment_failed"));
+        let EventData::Invoice(data) = event.data else {
+            panic!("invoice data");
+        };
+        assert_eq!(data.subscription_id.as_deref(), Some(SUBSCRIPTION));
+        assert_eq!(data.attempt_count, 1);
+        assert!(data.next_payment_attempt.is_some());
+    }
+
+    #[test]
+    fn older_api_versions_with_top_level_periods_and_invoice_subscription_still_parse() {
+        let subscription = r#"{"id":"evt_old1","type":"customer.subscription.updated","created":1700000000,
+            "livemode":true,"api_version":"2023-10-16","data":{"object":{"id":"sub_9","object":"subscription",
+            "status":"past_due","customer":{"id":"cus_9","object":"customer"},"current_period_start":1700000000,
+            "current_period_end":1702592000,"cancel_at_period_end":true,"metadata":{"clerkUserId":"user_9"},
+            "items":{"object":"list","data":[{"price":{"id":"price_9","lookup_key":null,"product":"prod_9"},
+            "quantity":3}]},"some_future_field":{"nested":[1,2,3]}}}}"#;
+        let event = normalized(subscription);
+        assert_eq!(event.user_id.unwrap().as_str(), "user_9");
+        assert_eq!(event.stripe_customer_id.unwrap().as_str(), "cus_9");
+        let EventData::Subscription(data) = event.data else {
+            panic!("subscription data");
+        };
+        assert_eq!(data.current_period_end.as_deref(), Some("2023-12-14T22:13:20Z"));
+        assert!(data.cancel_at_period_end);
+        assert_eq!(data.items[0].quantity, 3);
+
+        let invoice = r#"{"id":"evt_old2","type":"invoice.payment_failed","created":1700000000,
+            "data":{"object":{"id":"in_9","customer":"cus_9","subscription":"sub_9","currency":"usd",
+            "subscription_details":{"metadata":{"userId":"user_9"}},"attempt_count":2}}}"#;
+        let event = normalized(invoice);
+        assert_eq!(event.user_id.unwrap().as_str(), "user_9");
+        let EventData::Invoice(data) = event.data else {
+            panic!("invoice data");
+        };
+        assert_eq!(data.subscription_id.as_deref(), Some("sub_9"));
+    }
+
+    #[test]
+    fn a_user_id_that_is_not_a_clerk_id_is_left_out_rather_than_trusted() {
+        let json = r#"{"id":"evt_x","type":"payment_intent.succeeded","created":1,"data":{"object":
+            {"id":"pi_1","status":"succeeded","amount":100,"currency":"usd","metadata":{"userId":"admin"}}}}"#;
+        assert!(normalized(json).user_id.is_none());
+    }
+}
