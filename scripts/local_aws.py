@@ -702,6 +702,47 @@ def cmd_stop(args) -> int:
     return 0
 
 
+def cmd_peek(args) -> int:
+    """Prints the messages waiting in the entitlement queue without consuming them."""
+    import boto3
+
+    try:
+        values = read_env_file(Path(args.env_file))
+    except OSError:
+        log(f"{args.env_file} not found: is `make dev` running?")
+        return 1
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=values["AWS_ENDPOINT_URL"],
+        region_name=values.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=values.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=values.get("AWS_SECRET_ACCESS_KEY", "test"),
+    )
+    queue = values["ENTITLEMENT_QUEUE_URL"]
+    seen = {}
+    for _ in range(20):
+        out = sqs.receive_message(
+            QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["All"]
+        )
+        fresh = [m for m in out.get("Messages", []) if m["MessageId"] not in seen]
+        if not fresh and seen:
+            break
+        for m in fresh:
+            seen[m["MessageId"]] = m
+        if not out.get("Messages"):
+            break
+    if not seen:
+        print("(the entitlement queue is empty)")
+    for m in seen.values():
+        attrs = {k: v.get("StringValue") for k, v in m.get("MessageAttributes", {}).items()}
+        print(f"attributes {json.dumps(attrs)}")
+        try:
+            print(json.dumps(json.loads(m["Body"]), indent=2))
+        except ValueError:
+            print(m["Body"])
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -712,9 +753,13 @@ def main(argv=None) -> int:
     p_start.add_argument("--log", default=str(DEFAULT_LOG))
     p_stop = sub.add_parser("stop", help="stop the moto server recorded in the env file")
     p_stop.add_argument("--env-file", required=True)
+    p_peek = sub.add_parser("peek", help="print the messages waiting in the entitlement queue")
+    p_peek.add_argument("--env-file", required=True)
     args = parser.parse_args(argv)
     if args.command == "start":
         return cmd_start(args)
+    if args.command == "peek":
+        return cmd_peek(args)
     return cmd_stop(args)
 
 

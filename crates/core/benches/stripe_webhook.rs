@@ -21,11 +21,15 @@ fn bench(c: &mut Criterion) {
     let events = [
         (
             "3k subscription.updated",
-            compact(include_str!("../../../fixtures/stripe/bench/customer.subscription.updated.3k.json")),
+            compact(include_str!(
+                "../../../fixtures/stripe/bench/customer.subscription.updated.3k.json"
+            )),
         ),
         (
             "30k invoice.paid",
-            compact(include_str!("../../../fixtures/stripe/bench/invoice.paid.30k.json")),
+            compact(include_str!(
+                "../../../fixtures/stripe/bench/invoice.paid.30k.json"
+            )),
         ),
     ];
     let secrets = vec![SecretString::from(SECRET.to_owned())];
@@ -33,41 +37,58 @@ fn bench(c: &mut Criterion) {
     for (name, body) in &events {
         let header = sign(body, SECRET, NOW);
         group.throughput(Throughput::Bytes(body.len() as u64));
-        group.bench_with_input(BenchmarkId::new("hmac_sha256_floor", name), body, |b, body| {
-            b.iter(|| {
-                let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-                mac.update(b"1795341600.");
-                mac.update(black_box(body));
-                black_box(mac.finalize().into_bytes())
-            })
-        });
-        group.bench_with_input(BenchmarkId::new("verify_parse_normalize", name), body, |b, body| {
-            b.iter(|| {
-                let envelope = verify(
-                    black_box(body),
-                    Some(&header),
-                    &secrets,
-                    UnixTime::from_secs(NOW),
-                    DEFAULT_TOLERANCE,
-                )
-                .unwrap();
-                match normalize(&envelope).unwrap() {
-                    Normalized::Event(event) => black_box(event),
-                    Normalized::Ignored => unreachable!("handled types"),
-                }
-            })
-        });
-        group.bench_with_input(BenchmarkId::new("verify_parse_normalize_serialize", name), body, |b, body| {
-            b.iter(|| {
-                let envelope =
-                    verify(black_box(body), Some(&header), &secrets, UnixTime::from_secs(NOW), DEFAULT_TOLERANCE)
-                        .unwrap();
-                let Normalized::Event(event) = normalize(&envelope).unwrap() else {
-                    unreachable!("handled types")
-                };
-                black_box(serde_json::to_string(&event).unwrap())
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("hmac_sha256_floor", name),
+            body,
+            |b, body| {
+                b.iter(|| {
+                    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+                    mac.update(b"1795341600.");
+                    mac.update(black_box(body));
+                    black_box(mac.finalize().into_bytes())
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("verify_parse_normalize", name),
+            body,
+            |b, body| {
+                b.iter(|| {
+                    let envelope = verify(
+                        black_box(body),
+                        Some(&header),
+                        &secrets,
+                        UnixTime::from_secs(NOW),
+                        DEFAULT_TOLERANCE,
+                    )
+                    .unwrap();
+                    match normalize(&envelope).unwrap() {
+                        Normalized::Event(event) => black_box(event),
+                        Normalized::Ignored => unreachable!("handled types"),
+                    }
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("verify_parse_normalize_serialize", name),
+            body,
+            |b, body| {
+                b.iter(|| {
+                    let envelope = verify(
+                        black_box(body),
+                        Some(&header),
+                        &secrets,
+                        UnixTime::from_secs(NOW),
+                        DEFAULT_TOLERANCE,
+                    )
+                    .unwrap();
+                    let Normalized::Event(event) = normalize(&envelope).unwrap() else {
+                        unreachable!("handled types")
+                    };
+                    black_box(serde_json::to_string(&event).unwrap())
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -64,7 +64,8 @@ pub async fn secret(name: &str, aws: &SdkConfig) -> Result<SecretString, ConfigE
         return Ok(SecretString::from(value));
     }
     let arn_name = format!("{name}_ARN");
-    let arn = optional(&arn_name).ok_or_else(|| ConfigError::Missing(format!("{name} or {arn_name}")))?;
+    let arn =
+        optional(&arn_name).ok_or_else(|| ConfigError::Missing(format!("{name} or {arn_name}")))?;
     let output = aws_sdk_secretsmanager::Client::new(aws)
         .get_secret_value()
         .secret_id(&arn)
@@ -112,9 +113,14 @@ mod tests {
 
     #[test]
     fn a_secret_value_is_a_plain_string_or_the_key_of_a_json_object() {
-        assert_eq!(secret_value(" whsec_a ").unwrap().expose_secret(), "whsec_a");
         assert_eq!(
-            secret_value(r#"{"key": "whsec_b,whsec_c"}"#).unwrap().expose_secret(),
+            secret_value(" whsec_a ").unwrap().expose_secret(),
+            "whsec_a"
+        );
+        assert_eq!(
+            secret_value(r#"{"key": "whsec_b,whsec_c"}"#)
+                .unwrap()
+                .expose_secret(),
             "whsec_b,whsec_c"
         );
         assert!(secret_value(r#"{"other": "x"}"#).is_none());

@@ -62,7 +62,12 @@ impl EventLog for InMemoryEventLog {
         Ok(Claim::Claimed(ClaimToken(token)))
     }
 
-    async fn complete(&self, key: &str, token: &ClaimToken, _now: UnixTime) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
         let mut records = self.records.lock().unwrap();
         match records.get_mut(key) {
             Some(r) if r.token == token.0 => {
@@ -75,7 +80,10 @@ impl EventLog for InMemoryEventLog {
 
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
         let mut records = self.records.lock().unwrap();
-        if records.get(key).is_some_and(|r| r.token == token.0 && !r.completed) {
+        if records
+            .get(key)
+            .is_some_and(|r| r.token == token.0 && !r.completed)
+        {
             records.remove(key);
         }
         Ok(())

@@ -11,16 +11,31 @@ pub struct IdError {
 
 fn check(kind: &'static str, s: &str, prefix: &str, max: usize) -> Result<(), IdError> {
     if s.is_empty() {
-        return Err(IdError { kind, reason: "empty" });
+        return Err(IdError {
+            kind,
+            reason: "empty",
+        });
     }
     if s.len() > max {
-        return Err(IdError { kind, reason: "too long" });
+        return Err(IdError {
+            kind,
+            reason: "too long",
+        });
     }
     if !s.starts_with(prefix) {
-        return Err(IdError { kind, reason: "wrong prefix" });
+        return Err(IdError {
+            kind,
+            reason: "wrong prefix",
+        });
     }
-    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(IdError { kind, reason: "unexpected character" });
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(IdError {
+            kind,
+            reason: "unexpected character",
+        });
     }
     Ok(())
 }
@@ -87,7 +102,10 @@ mod tests {
         assert!(UserId::parse("user_2abcDEF").is_ok());
         assert_eq!(UserId::parse("").unwrap_err().reason, "empty");
         assert_eq!(UserId::parse("usr_1").unwrap_err().reason, "wrong prefix");
-        assert_eq!(UserId::parse("user_1 OR 1=1").unwrap_err().reason, "unexpected character");
+        assert_eq!(
+            UserId::parse("user_1 OR 1=1").unwrap_err().reason,
+            "unexpected character"
+        );
     }
 
     #[test]

@@ -65,7 +65,12 @@ pub enum Claim {
 pub trait EventLog: Send + Sync {
     async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError>;
     /// Marks the event processed; the record then lives for the retention period.
-    async fn complete(&self, key: &str, token: &ClaimToken, now: UnixTime) -> Result<(), StoreError>;
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
     /// Gives the claim up so a retry can process the event.
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError>;
 }

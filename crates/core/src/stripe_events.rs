@@ -366,24 +366,46 @@ mod tests {
     fn every_handled_stripe_type_maps_to_its_billing_event_type_with_user_and_customer() {
         let cases = [
             (fixture!("checkout.session.completed"), "checkout.completed"),
-            (fixture!("checkout.session.completed.payment"), "checkout.completed"),
-            (fixture!("customer.subscription.created"), "subscription.created"),
-            (fixture!("customer.subscription.updated"), "subscription.updated"),
-            (fixture!("customer.subscription.deleted"), "subscription.canceled"),
+            (
+                fixture!("checkout.session.completed.payment"),
+                "checkout.completed",
+            ),
+            (
+                fixture!("customer.subscription.created"),
+                "subscription.created",
+            ),
+            (
+                fixture!("customer.subscription.updated"),
+                "subscription.updated",
+            ),
+            (
+                fixture!("customer.subscription.deleted"),
+                "subscription.canceled",
+            ),
             (fixture!("invoice.paid"), "invoice.paid"),
             (fixture!("invoice.payment_succeeded"), "invoice.paid"),
             (fixture!("invoice.payment_failed"), "invoice.payment_failed"),
             (fixture!("payment_intent.succeeded"), "payment.succeeded"),
             (fixture!("payment_intent.payment_failed"), "payment.failed"),
-            (fixture!("payment_intent.requires_action"), "payment.action_required"),
+            (
+                fixture!("payment_intent.requires_action"),
+                "payment.action_required",
+            ),
         ];
         for (json, expected) in cases {
             let event = normalized(json);
             assert_eq!(event.event_type.as_str(), expected);
             assert_eq!(event.source, Source::Stripe);
-            assert_eq!(event.user_id.as_ref().map(UserId::as_str), Some(USER), "{expected}");
             assert_eq!(
-                event.stripe_customer_id.as_ref().map(StripeCustomerId::as_str),
+                event.user_id.as_ref().map(UserId::as_str),
+                Some(USER),
+                "{expected}"
+            );
+            assert_eq!(
+                event
+                    .stripe_customer_id
+                    .as_ref()
+                    .map(StripeCustomerId::as_str),
                 Some(CUSTOMER)
             );
             assert_eq!(event.livemode, Some(false));
@@ -392,13 +414,16 @@ mod tests {
 
     #[test]
     fn unhandled_types_are_ignored() {
-        let envelope: StripeEnvelope<'_> = serde_json::from_str(fixture!("customer.created")).unwrap();
+        let envelope: StripeEnvelope<'_> =
+            serde_json::from_str(fixture!("customer.created")).unwrap();
         assert!(matches!(normalize(&envelope).unwrap(), Normalized::Ignored));
     }
 
     #[test]
     fn a_basil_subscription_takes_its_period_from_its_items() {
-        let EventData::Subscription(data) = normalized(fixture!("customer.subscription.updated")).data else {
+        let EventData::Subscription(data) =
+            normalized(fixture!("customer.subscription.updated")).data
+        else {
             panic!("subscription data");
         };
         assert_eq!(data.subscription_id, SUBSCRIPTION);
@@ -406,7 +431,10 @@ mod tests {
         assert_eq!(data.items.len(), 1);
         assert_eq!(data.items[0].lookup_key.as_deref(), Some("pro_monthly"));
         assert_eq!(data.items[0].quantity, 1);
-        assert_eq!(data.current_period_end.as_deref(), Some("2025-11-01T14:32:08Z"));
+        assert_eq!(
+            data.current_period_end.as_deref(),
+            Some("2025-11-01T14:32:08Z")
+        );
         assert!(!data.cancel_at_period_end);
     }
 
@@ -435,7 +463,10 @@ mod tests {
         let EventData::Subscription(data) = event.data else {
             panic!("subscription data");
         };
-        assert_eq!(data.current_period_end.as_deref(), Some("2023-12-14T22:13:20Z"));
+        assert_eq!(
+            data.current_period_end.as_deref(),
+            Some("2023-12-14T22:13:20Z")
+        );
         assert!(data.cancel_at_period_end);
         assert_eq!(data.items[0].quantity, 3);
 

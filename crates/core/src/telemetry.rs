@@ -6,7 +6,9 @@ pub fn init() {
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
         && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
         && std::env::var_os("CARGO_LAMBDA_WATCH").is_none();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let result = if in_lambda {
         builder
             .json()

@@ -61,8 +61,14 @@ mod tests {
     #[test]
     fn formats_known_instants_as_rfc3339() {
         assert_eq!(UnixTime::from_secs(0).to_rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(UnixTime::from_secs(951_782_400).to_rfc3339(), "2000-02-29T00:00:00Z");
-        assert_eq!(UnixTime::from_secs(1_795_341_600).to_rfc3339(), "2026-11-22T10:00:00Z");
+        assert_eq!(
+            UnixTime::from_secs(951_782_400).to_rfc3339(),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            UnixTime::from_secs(1_795_341_600).to_rfc3339(),
+            "2026-11-22T10:00:00Z"
+        );
         assert_eq!(UnixTime::from_secs(-1).to_rfc3339(), "1969-12-31T23:59:59Z");
     }
 }

@@ -67,27 +67,36 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
     if let Some(allowed) = &deps.config.allowed_ips {
         if !source_ip(request).is_some_and(|ip| allowed.contains(&ip)) {
             tracing::warn!("webhook from an address outside STRIPE_WEBHOOK_IPS");
-            return Err(ApiError::new(403, "forbidden_source", "source address not allowed"));
+            return Err(ApiError::new(
+                403,
+                "forbidden_source",
+                "source address not allowed",
+            ));
         }
     }
     let body: &[u8] = request.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(413, "payload_too_large", "the body exceeds 256 KiB"));
+        return Err(ApiError::new(
+            413,
+            "payload_too_large",
+            "the body exceeds 256 KiB",
+        ));
     }
     let signature = request
         .headers()
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
     let config = &deps.config;
-    let envelope = verify(body, signature, &config.secrets, now, config.tolerance).map_err(|e| {
-        tracing::warn!(reason = %e, "rejected a Stripe webhook");
-        match e {
-            VerifyError::Signature(s) => ApiError::new(400, s.code(), s.to_string()),
-            VerifyError::Malformed(_) => {
-                ApiError::new(400, "malformed_payload", "the body is not a Stripe event")
+    let envelope =
+        verify(body, signature, &config.secrets, now, config.tolerance).map_err(|e| {
+            tracing::warn!(reason = %e, "rejected a Stripe webhook");
+            match e {
+                VerifyError::Signature(s) => ApiError::new(400, s.code(), s.to_string()),
+                VerifyError::Malformed(_) => {
+                    ApiError::new(400, "malformed_payload", "the body is not a Stripe event")
+                }
             }
-        }
-    })?;
+        })?;
     let span = tracing::info_span!("stripe_event", event_id = %envelope.id, event_type = %envelope.event_type);
     async {
         let event = match normalize(&envelope) {
@@ -110,9 +119,16 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
             now,
             lease: config.lease,
         };
-        match run_once(deps.events.as_ref(), &claim, || deps.publisher.publish(&event)).await {
+        match run_once(deps.events.as_ref(), &claim, || {
+            deps.publisher.publish(&event)
+        })
+        .await
+        {
             Ok(Once::Done) => {
-                tracing::info!(user_id = ?event.user_id, "published");
+                tracing::info!(
+                    user_id = event.user_id.as_ref().map_or("", |u| u.as_str()),
+                    "published"
+                );
                 Ok(Reply::Received)
             }
             Ok(Once::Duplicate) => {

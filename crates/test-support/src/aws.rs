@@ -43,7 +43,10 @@ impl TopicTap {
             .await
             .expect("queue attributes")
             .attributes
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
             .expect("queue arn");
         sns.subscribe()
             .topic_arn(topic_arn)

@@ -82,7 +82,12 @@ impl EventLog for DynamoEventLog {
         }
     }
 
-    async fn complete(&self, key: &str, token: &ClaimToken, now: UnixTime) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)

@@ -6,10 +6,14 @@ pub use dynamo_event_log::DynamoEventLog;
 pub use sns_publisher::SnsPublisher;
 
 /// An SDK error with its whole chain, for logs and `#[source]`s (the SDK's `Display` alone says little).
-pub fn sdk_error<E, R>(error: aws_sdk_dynamodb::error::SdkError<E, R>) -> Box<dyn std::error::Error + Send + Sync>
+pub fn sdk_error<E, R>(
+    error: aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> Box<dyn std::error::Error + Send + Sync>
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string().into()
+    aws_sdk_dynamodb::error::DisplayErrorContext(error)
+        .to_string()
+        .into()
 }

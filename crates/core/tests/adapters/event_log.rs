@@ -31,11 +31,22 @@ async fn a_first_claim_wins_and_later_ones_see_it_in_progress_then_completed() {
     let Claim::Claimed(token) = log.claim(&request(&key, now)).await.unwrap() else {
         panic!("the first claim must win");
     };
-    assert_eq!(log.claim(&request(&key, now + 1)).await.unwrap(), Claim::InProgress);
-    log.complete(&key, &token, UnixTime::from_secs(now + 2)).await.unwrap();
-    assert_eq!(log.claim(&request(&key, now + 3)).await.unwrap(), Claim::Duplicate);
+    assert_eq!(
+        log.claim(&request(&key, now + 1)).await.unwrap(),
+        Claim::InProgress
+    );
+    log.complete(&key, &token, UnixTime::from_secs(now + 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        log.claim(&request(&key, now + 3)).await.unwrap(),
+        Claim::Duplicate
+    );
     // Even after the lease would have run out, a completed event stays a duplicate.
-    assert_eq!(log.claim(&request(&key, now + 60)).await.unwrap(), Claim::Duplicate);
+    assert_eq!(
+        log.claim(&request(&key, now + 60)).await.unwrap(),
+        Claim::Duplicate
+    );
 
     let item = client
         .get_item()
@@ -47,9 +58,17 @@ async fn a_first_claim_wins_and_later_ones_see_it_in_progress_then_completed() {
         .item
         .expect("the record exists");
     assert_eq!(item["status"].as_s().unwrap(), "completed");
-    assert_eq!(item["payload"].as_s().unwrap(), r#"{"id":"evt"}"#, "the audit trail");
+    assert_eq!(
+        item["payload"].as_s().unwrap(),
+        r#"{"id":"evt"}"#,
+        "the audit trail"
+    );
     let expires: i64 = item["expiresAt"].as_n().unwrap().parse().unwrap();
-    assert_eq!(expires, now + 2 + 30 * 24 * 3600, "kept 30 days after completion");
+    assert_eq!(
+        expires,
+        now + 2 + 30 * 24 * 3600,
+        "kept 30 days after completion"
+    );
     assert!(!item.contains_key("leaseUntil"));
 }
 
@@ -66,10 +85,21 @@ async fn an_abandoned_claim_is_taken_over_after_its_lease_and_the_old_holder_can
     };
     assert_ne!(stale, fresh);
     log.release(&key, &stale).await.unwrap();
-    assert_eq!(log.claim(&request(&key, now + 10)).await.unwrap(), Claim::InProgress);
-    assert!(log.complete(&key, &stale, UnixTime::from_secs(now + 10)).await.is_err());
-    log.complete(&key, &fresh, UnixTime::from_secs(now + 10)).await.unwrap();
-    assert_eq!(log.claim(&request(&key, now + 11)).await.unwrap(), Claim::Duplicate);
+    assert_eq!(
+        log.claim(&request(&key, now + 10)).await.unwrap(),
+        Claim::InProgress
+    );
+    assert!(log
+        .complete(&key, &stale, UnixTime::from_secs(now + 10))
+        .await
+        .is_err());
+    log.complete(&key, &fresh, UnixTime::from_secs(now + 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        log.claim(&request(&key, now + 11)).await.unwrap(),
+        Claim::Duplicate
+    );
 }
 
 #[tokio::test]
@@ -81,7 +111,10 @@ async fn a_released_claim_can_be_claimed_again_at_once() {
         panic!("claimed");
     };
     log.release(&key, &token).await.unwrap();
-    assert!(matches!(log.claim(&request(&key, now)).await.unwrap(), Claim::Claimed(_)));
+    assert!(matches!(
+        log.claim(&request(&key, now)).await.unwrap(),
+        Claim::Claimed(_)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

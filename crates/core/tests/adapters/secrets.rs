@@ -36,6 +36,12 @@ async fn a_direct_value_wins_over_the_arn_and_a_missing_secret_is_an_error() {
     let name = unique_id("ENTITLE_TEST_SECRET_").to_uppercase();
     assert!(secret(&name, &config).await.is_err());
     std::env::set_var(&name, "whsec_direct");
-    std::env::set_var(format!("{name}_ARN"), "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope");
-    assert_eq!(secret(&name, &config).await.unwrap().expose_secret(), "whsec_direct");
+    std::env::set_var(
+        format!("{name}_ARN"),
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope",
+    );
+    assert_eq!(
+        secret(&name, &config).await.unwrap().expose_secret(),
+        "whsec_direct"
+    );
 }

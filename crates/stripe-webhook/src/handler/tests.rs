@@ -63,14 +63,24 @@ async fn a_signed_event_is_published_once_from_every_request_shape() {
         for base64 in [false, true] {
             let h = harness();
             let body = stripe_event("customer.subscription.created", "evt_shape", NOW);
-            let spec = signed(body.as_bytes(), SECRET, NOW).shape(shape).base64(base64);
+            let spec = signed(body.as_bytes(), SECRET, NOW)
+                .shape(shape)
+                .base64(base64);
             let (status, reply) = send(&h, spec).await;
-            assert_eq!((status, reply), (200, serde_json::json!({"received": true})), "{shape:?} base64={base64}");
+            assert_eq!(
+                (status, reply),
+                (200, serde_json::json!({"received": true})),
+                "{shape:?} base64={base64}"
+            );
             let events = h.publisher.events();
             assert_eq!(events.len(), 1);
             assert_eq!(events[0].id.as_str(), "evt_shape");
             assert_eq!(events[0].event_type.as_str(), "subscription.created");
-            assert_eq!(h.log.record("stripe#evt_shape").unwrap().payload, body, "the raw payload is kept");
+            assert_eq!(
+                h.log.record("stripe#evt_shape").unwrap().payload,
+                body,
+                "the raw payload is kept"
+            );
         }
     }
 }
@@ -89,7 +99,10 @@ async fn the_published_event_carries_the_user_customer_and_normalized_data() {
     assert_eq!(event["userId"], "user_2abcDEFghiJKLmnoPQRstuVWxyz");
     assert_eq!(event["stripeCustomerId"], "cus_PqR5tUvWxYz012");
     assert_eq!(event["data"]["mode"], "subscription");
-    assert!(event["data"]["subscriptionId"].as_str().unwrap().starts_with("sub_"));
+    assert!(event["data"]["subscriptionId"]
+        .as_str()
+        .unwrap()
+        .starts_with("sub_"));
 }
 
 #[tokio::test]
@@ -108,7 +121,10 @@ async fn an_unhandled_event_type_is_acknowledged_and_nothing_is_published_or_rec
     let h = harness();
     let body = stripe_event("customer.created", "evt_ignored", NOW);
     let (status, reply) = send(&h, signed(body.as_bytes(), SECRET, NOW)).await;
-    assert_eq!((status, reply), (200, serde_json::json!({"received": true, "ignored": true})));
+    assert_eq!(
+        (status, reply),
+        (200, serde_json::json!({"received": true, "ignored": true}))
+    );
     assert!(h.publisher.events().is_empty());
     assert!(h.log.is_empty());
 }
@@ -118,14 +134,26 @@ async fn bad_signatures_are_rejected_with_400_and_change_nothing() {
     let h = harness();
     let body = stripe_event("invoice.paid", "evt_bad", NOW);
     let cases = [
-        (signed(body.as_bytes(), "whsec_someone_else", NOW), "invalid_signature"),
-        (RequestSpec::post(PATH, body.as_bytes()), "missing_signature"),
+        (
+            signed(body.as_bytes(), "whsec_someone_else", NOW),
+            "invalid_signature",
+        ),
+        (
+            RequestSpec::post(PATH, body.as_bytes()),
+            "missing_signature",
+        ),
         (
             RequestSpec::post(PATH, body.as_bytes()).header("stripe-signature", "garbage"),
             "malformed_signature",
         ),
-        (signed(body.as_bytes(), SECRET, NOW - 301), "stale_timestamp"),
-        (signed(body.as_bytes(), SECRET, NOW + 301), "stale_timestamp"),
+        (
+            signed(body.as_bytes(), SECRET, NOW - 301),
+            "stale_timestamp",
+        ),
+        (
+            signed(body.as_bytes(), SECRET, NOW + 301),
+            "stale_timestamp",
+        ),
     ];
     for (spec, code) in cases {
         let (status, reply) = send(&h, spec).await;
@@ -133,8 +161,11 @@ async fn bad_signatures_are_rejected_with_400_and_change_nothing() {
     }
     let tampered = body.replace("in_", "in_X");
     let header = sign(body.as_bytes(), SECRET, NOW);
-    let (status, reply) =
-        send(&h, RequestSpec::post(PATH, tampered.as_bytes()).header("stripe-signature", header)).await;
+    let (status, reply) = send(
+        &h,
+        RequestSpec::post(PATH, tampered.as_bytes()).header("stripe-signature", header),
+    )
+    .await;
     assert_eq!((status, error_code(&reply)), (400, "invalid_signature"));
     assert!(h.publisher.events().is_empty());
     assert!(h.log.is_empty());
@@ -153,7 +184,11 @@ async fn either_secret_is_accepted_during_a_rotation() {
 #[tokio::test]
 async fn a_signed_body_that_is_not_an_event_is_a_400() {
     let h = harness();
-    for body in [&b"{not json"[..], br#"{"id":"evt_1"}"#, br#"{"id":"evt_1","type":"invoice.paid","created":1,"data":{"object":{"id":3}}}"#] {
+    for body in [
+        &b"{not json"[..],
+        br#"{"id":"evt_1"}"#,
+        br#"{"id":"evt_1","type":"invoice.paid","created":1,"data":{"object":{"id":3}}}"#,
+    ] {
         let (status, reply) = send(&h, signed(body, SECRET, NOW)).await;
         assert_eq!((status, error_code(&reply)), (400, "malformed_payload"));
     }
@@ -188,9 +223,13 @@ async fn other_methods_get_405_and_other_paths_404() {
 #[tokio::test]
 async fn the_route_works_under_any_path_prefix() {
     let h = harness();
-    for (i, path) in ["/prod/webhooks/stripe", "/lambda-url/stripe-webhook/webhooks/stripe", "/webhooks/stripe/"]
-        .into_iter()
-        .enumerate()
+    for (i, path) in [
+        "/prod/webhooks/stripe",
+        "/lambda-url/stripe-webhook/webhooks/stripe",
+        "/webhooks/stripe/",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let body = stripe_event("invoice.paid", &format!("evt_prefix{i}"), NOW);
         let header = sign(body.as_bytes(), SECRET, NOW);
@@ -224,15 +263,25 @@ async fn a_delivery_while_another_holds_the_claim_is_told_to_retry_and_publishes
         lease: std::time::Duration::from_secs(8),
     };
     h.log.claim(&claim).await.unwrap();
-    let response = handle_at(&h.deps, &signed(body.as_bytes(), SECRET, NOW).build(), UnixTime::from_secs(NOW)).await;
+    let response = handle_at(
+        &h.deps,
+        &signed(body.as_bytes(), SECRET, NOW).build(),
+        UnixTime::from_secs(NOW),
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 409);
     assert_eq!(response.headers()["retry-after"], "10");
     assert!(h.publisher.events().is_empty());
     // Once the lease has run out, a retry takes the abandoned claim over.
     let later = UnixTime::from_secs(NOW + 9);
     let header = sign(body.as_bytes(), SECRET, NOW + 9);
-    let request = RequestSpec::post(PATH, body.as_bytes()).header("stripe-signature", header).build();
-    assert_eq!(handle_at(&h.deps, &request, later).await.status().as_u16(), 200);
+    let request = RequestSpec::post(PATH, body.as_bytes())
+        .header("stripe-signature", header)
+        .build();
+    assert_eq!(
+        handle_at(&h.deps, &request, later).await.status().as_u16(),
+        200
+    );
     assert_eq!(h.publisher.events().len(), 1);
 }
 
@@ -242,7 +291,13 @@ async fn the_source_ip_allow_list_admits_only_listed_addresses() {
     h.deps.config.allowed_ips = Some(vec!["54.187.174.169".parse().unwrap()]);
     let body = stripe_event("invoice.paid", "evt_ip", NOW);
     for shape in [Shape::RestV1, Shape::HttpV2] {
-        let (status, reply) = send(&h, signed(body.as_bytes(), SECRET, NOW).shape(shape).source_ip("10.0.0.1")).await;
+        let (status, reply) = send(
+            &h,
+            signed(body.as_bytes(), SECRET, NOW)
+                .shape(shape)
+                .source_ip("10.0.0.1"),
+        )
+        .await;
         assert_eq!((status, error_code(&reply)), (403, "forbidden_source"));
     }
     assert_eq!(send(&h, signed(body.as_bytes(), SECRET, NOW)).await.0, 200);

@@ -24,10 +24,16 @@ async fn one_signed_delivery_reaches_the_entitlement_queue_as_one_raw_message_wi
     assert_eq!(event["type"], "subscription.created");
     assert_eq!(event["userId"], "user_2abcDEFghiJKLmnoPQRstuVWxyz");
     assert_eq!(event["stripeCustomerId"], "cus_PqR5tUvWxYz012");
-    assert_eq!(event["data"]["subscriptionId"], "sub_1QxR7tKx7Yz2LmNoA8fE3kWd");
+    assert_eq!(
+        event["data"]["subscriptionId"],
+        "sub_1QxR7tKx7Yz2LmNoA8fE3kWd"
+    );
     assert_eq!(event["data"]["items"][0]["lookupKey"], "starter_monthly");
     let attributes = messages[0].message_attributes().unwrap();
-    assert_eq!(attributes["type"].string_value(), Some("subscription.created"));
+    assert_eq!(
+        attributes["type"].string_value(),
+        Some("subscription.created")
+    );
     assert_eq!(attributes["source"].string_value(), Some("stripe"));
 }
 

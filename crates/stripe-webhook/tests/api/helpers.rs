@@ -37,9 +37,15 @@ impl TestApp {
                 aws_sdk_dynamodb::Client::new(&config),
                 aws::env("IDEMPOTENCY_TABLE"),
             )),
-            publisher: Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic_arn)),
+            publisher: Arc::new(SnsPublisher::new(
+                aws_sdk_sns::Client::new(&config),
+                topic_arn,
+            )),
             config: WebhookConfig::new(
-                secrets.iter().map(|s| SecretString::from(s.to_string())).collect(),
+                secrets
+                    .iter()
+                    .map(|s| SecretString::from(s.to_string()))
+                    .collect(),
             ),
         };
         Self {

@@ -26,13 +26,20 @@ async fn the_same_event_delivered_ten_times_concurrently_is_published_exactly_on
 
     // Stripe retries the ones that got a 409: each is acknowledged, none publishes again.
     let retry = app.deliver(&body, &signature).await;
-    assert_eq!((retry.status, &retry.body["duplicate"]), (200, &serde_json::json!(true)));
+    assert_eq!(
+        (retry.status, &retry.body["duplicate"]),
+        (200, &serde_json::json!(true))
+    );
     assert!(app.published(&id).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_publish_failure_answers_503_releases_the_claim_and_the_retry_publishes_once() {
-    let broken = TestApp::with(&[SECRET], "arn:aws:sns:us-east-1:123456789012:entitle-missing-topic").await;
+    let broken = TestApp::with(
+        &[SECRET],
+        "arn:aws:sns:us-east-1:123456789012:entitle-missing-topic",
+    )
+    .await;
     let (id, body, signature) = signed_event("invoice.payment_failed", SECRET);
     let reply = broken.deliver(&body, &signature).await;
     assert_eq!(reply.status, 503);

@@ -9,10 +9,16 @@ async fn a_stale_or_forged_delivery_is_a_400_that_records_and_publishes_nothing(
     let now = UnixTime::now().secs();
     for (signature, code) in [
         (sign(body.as_bytes(), SECRET, now - 301), "stale_timestamp"),
-        (sign(body.as_bytes(), "whsec_forged", now), "invalid_signature"),
+        (
+            sign(body.as_bytes(), "whsec_forged", now),
+            "invalid_signature",
+        ),
     ] {
         let reply = app.deliver(&body, &signature).await;
-        assert_eq!((reply.status, reply.body["error"]["code"].as_str()), (400, Some(code)));
+        assert_eq!(
+            (reply.status, reply.body["error"]["code"].as_str()),
+            (400, Some(code))
+        );
     }
     assert!(app.record(&id).await.is_none());
     assert!(app.published(&id).await.is_empty());

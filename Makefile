@@ -1,0 +1,58 @@
+# Entitle — the two commands a new user needs are `make dev` and `make test`.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# cargo-lambda comes from the venv (PyPI), so `cargo lambda …` works without a global install.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+DEV_URL ?= http://127.0.0.1:9000/lambda-url/stripe-webhook/webhooks/stripe
+EVENT ?= customer.subscription.created
+
+.PHONY: help venv dev test fmt-check clippy cfn-lint test-rust bench build send-stripe events deploy
+
+help:
+	@echo "make dev          run everything locally (local AWS from the template + cargo lambda watch)"
+	@echo "make test         every check CI runs: fmt, clippy, unit + integration tests, cfn-lint"
+	@echo "make send-stripe EVENT=customer.subscription.created   post a signed fixture to 'make dev'"
+	@echo "make events       print the billing events that reached the entitlement queue under 'make dev'"
+	@echo "make bench        criterion benchmarks, release arm64 zip size, cold init"
+	@echo "make build        release arm64 Lambda binaries (cargo lambda)"
+	@echo "make deploy       sam build && sam deploy (needs the SAM CLI and AWS credentials)"
+
+venv:
+	@scripts/bootstrap-venv.sh
+
+test: venv fmt-check clippy cfn-lint test-rust
+
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+cfn-lint: venv
+	$(VENV)/bin/cfn-lint infra/template.yaml
+
+test-rust: venv
+	scripts/with-local-aws.sh cargo test --workspace --locked
+
+dev: venv
+	@scripts/dev.sh
+
+send-stripe: venv
+	@source .local/dev-secrets.env && $(PY) scripts/send_stripe.py --url "$(DEV_URL)" \
+	  --secret "$$LOCAL_STRIPE_WEBHOOK_SECRET" --event "$(EVENT)"
+
+events: venv
+	@$(PY) scripts/local_aws.py peek --env-file .local/dev-aws.env
+
+bench: venv
+	@scripts/bench.sh
+
+build: venv
+	cargo lambda build --release --arm64 --output-format zip
+
+deploy:
+	sam build && sam deploy
