@@ -127,6 +127,9 @@ pub enum EventData {
     Subscription(SubscriptionData),
     Invoice(InvoiceData),
     Payment(PaymentData),
+    Linked(LinkedData),
+    /// Last: every field is optional, so it must be tried after the others.
+    User(UserData),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,4 +196,19 @@ pub struct PaymentData {
     pub invoice_id: Option<String>,
     pub failure_code: Option<String>,
     pub decline_code: Option<String>,
+}
+
+/// `customer.linked`: the user now has this Stripe customer (also in the envelope's `stripeCustomerId`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkedData {
+    pub stripe_customer_id: String,
+}
+
+/// `user.created`, `user.updated`, `user.deleted` (the last carries no profile).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserData {
+    pub email: Option<String>,
+    pub name: Option<String>,
 }

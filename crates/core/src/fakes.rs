@@ -126,3 +126,300 @@ impl EventPublisher for RecordingPublisher {
         Ok(())
     }
 }
+
+/// The customers table in memory.
+#[derive(Default)]
+pub struct InMemoryCustomerDirectory {
+    rows: Mutex<HashMap<String, (crate::ports::CustomerLink, i64)>>,
+}
+
+impl InMemoryCustomerDirectory {
+    pub fn row(&self, user: &crate::ids::UserId) -> Option<crate::ports::CustomerLink> {
+        self.rows
+            .lock()
+            .unwrap()
+            .get(user.as_str())
+            .map(|(l, _)| l.clone())
+    }
+}
+
+#[async_trait]
+impl crate::ports::CustomerDirectory for InMemoryCustomerDirectory {
+    async fn get(
+        &self,
+        user: &crate::ids::UserId,
+    ) -> Result<Option<crate::ports::CustomerLink>, StoreError> {
+        Ok(self.row(user))
+    }
+
+    async fn claim_creation(
+        &self,
+        user: &crate::ids::UserId,
+        now: UnixTime,
+        lease: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut rows = self.rows.lock().unwrap();
+        if let Some((link, lease_until)) = rows.get(user.as_str()) {
+            if link.customer.is_some() || link.deleted || *lease_until >= now.secs() {
+                return Ok(false);
+            }
+        }
+        let link = crate::ports::CustomerLink {
+            user: user.clone(),
+            customer: None,
+            profile: Default::default(),
+            deleted: false,
+        };
+        rows.insert(user.as_str().to_owned(), (link, now.plus(lease).secs()));
+        Ok(true)
+    }
+
+    async fn release_creation(&self, user: &crate::ids::UserId) -> Result<(), StoreError> {
+        let mut rows = self.rows.lock().unwrap();
+        if rows
+            .get(user.as_str())
+            .is_some_and(|(l, _)| l.customer.is_none() && !l.deleted)
+        {
+            rows.remove(user.as_str());
+        }
+        Ok(())
+    }
+
+    async fn link(
+        &self,
+        user: &crate::ids::UserId,
+        customer: &crate::ids::StripeCustomerId,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut rows = self.rows.lock().unwrap();
+        let (link, _) = rows.entry(user.as_str().to_owned()).or_insert_with(|| {
+            let link = crate::ports::CustomerLink {
+                user: user.clone(),
+                customer: None,
+                profile: Default::default(),
+                deleted: false,
+            };
+            (link, 0)
+        });
+        match &link.customer {
+            Some(existing) if existing != customer => {
+                Err(StoreError::new("link", "already linked"))
+            }
+            _ => {
+                link.customer = Some(customer.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn save_profile(
+        &self,
+        user: &crate::ids::UserId,
+        profile: &crate::ports::CustomerProfile,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
+        match self.rows.lock().unwrap().get_mut(user.as_str()) {
+            Some((link, _)) => {
+                link.profile = profile.clone();
+                Ok(())
+            }
+            None => Err(StoreError::new("save profile", "no row")),
+        }
+    }
+
+    async fn mark_deleted(
+        &self,
+        user: &crate::ids::UserId,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut rows = self.rows.lock().unwrap();
+        let (link, _) = rows.entry(user.as_str().to_owned()).or_insert_with(|| {
+            let link = crate::ports::CustomerLink {
+                user: user.clone(),
+                customer: None,
+                profile: Default::default(),
+                deleted: true,
+            };
+            (link, 0)
+        });
+        link.deleted = true;
+        Ok(())
+    }
+
+    async fn user_for_customer(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+    ) -> Result<Option<crate::ids::UserId>, StoreError> {
+        Ok(self
+            .rows
+            .lock()
+            .unwrap()
+            .values()
+            .find(|(l, _)| l.customer.as_ref() == Some(customer))
+            .map(|(l, _)| l.user.clone()))
+    }
+}
+
+/// Stripe's customers and subscriptions in memory, honouring idempotency keys, with injectable failures.
+#[derive(Default)]
+pub struct InMemoryStripe {
+    state: Mutex<StripeState>,
+}
+
+#[derive(Default)]
+struct StripeState {
+    customers: Vec<(String, crate::ids::UserId, crate::ports::CustomerProfile)>,
+    keys: HashMap<String, String>,
+    subscriptions: Vec<(String, String, String)>, // (id, customer, status)
+    calls: Vec<String>,
+    failures: Vec<(String, bool)>, // (call prefix, retryable)
+}
+
+impl InMemoryStripe {
+    /// The next call whose description starts with `prefix` fails (retryably or not).
+    pub fn fail_next(&self, prefix: &str, retryable: bool) {
+        self.state
+            .lock()
+            .unwrap()
+            .failures
+            .push((prefix.to_owned(), retryable));
+    }
+
+    pub fn customers(&self) -> Vec<(String, crate::ids::UserId, crate::ports::CustomerProfile)> {
+        self.state.lock().unwrap().customers.clone()
+    }
+
+    /// Every call made, e.g. `create_customer user_1`, `update_customer cus_1`.
+    pub fn calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    pub fn add_subscription(&self, id: &str, customer: &str, status: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .subscriptions
+            .push((id.into(), customer.into(), status.into()));
+    }
+
+    pub fn subscription_status(&self, id: &str) -> Option<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .subscriptions
+            .iter()
+            .find(|s| s.0 == id)
+            .map(|s| s.2.clone())
+    }
+
+    fn enter(
+        &self,
+        call: String,
+    ) -> Result<std::sync::MutexGuard<'_, StripeState>, crate::ports::StripeError> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push(call.clone());
+        if let Some(i) = state
+            .failures
+            .iter()
+            .position(|(p, _)| call.starts_with(p.as_str()))
+        {
+            let (_, retryable) = state.failures.remove(i);
+            return Err(if retryable {
+                crate::ports::StripeError::Unavailable("injected outage".into())
+            } else {
+                crate::ports::StripeError::Rejected {
+                    status: 400,
+                    code: "parameter_invalid".into(),
+                    message: "injected rejection".into(),
+                }
+            });
+        }
+        Ok(state)
+    }
+}
+
+#[async_trait]
+impl crate::ports::StripeCustomers for InMemoryStripe {
+    async fn create_customer(
+        &self,
+        user: &crate::ids::UserId,
+        idempotency_key: &str,
+    ) -> Result<crate::ids::StripeCustomerId, crate::ports::StripeError> {
+        let mut state = self.enter(format!("create_customer {user}"))?;
+        if let Some(id) = state.keys.get(idempotency_key) {
+            return Ok(crate::ids::StripeCustomerId::parse(id.clone()).unwrap());
+        }
+        let id = format!("cus_fake{}", state.customers.len() + 1);
+        state.keys.insert(idempotency_key.to_owned(), id.clone());
+        state
+            .customers
+            .push((id.clone(), user.clone(), Default::default()));
+        Ok(crate::ids::StripeCustomerId::parse(id).unwrap())
+    }
+
+    async fn update_customer(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+        profile: &crate::ports::CustomerProfile,
+        _idempotency_key: &str,
+    ) -> Result<(), crate::ports::StripeError> {
+        let mut state = self.enter(format!("update_customer {customer}"))?;
+        match state
+            .customers
+            .iter_mut()
+            .find(|c| c.0 == customer.as_str())
+        {
+            Some(c) => {
+                if profile.email.is_some() {
+                    c.2.email = profile.email.clone();
+                }
+                if profile.name.is_some() {
+                    c.2.name = profile.name.clone();
+                }
+                Ok(())
+            }
+            None => Err(crate::ports::StripeError::Rejected {
+                status: 404,
+                code: "resource_missing".into(),
+                message: "No such customer".into(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::StripeSubscriptions for InMemoryStripe {
+    async fn chargeable_subscriptions(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+    ) -> Result<Vec<String>, crate::ports::StripeError> {
+        let state = self.enter(format!("chargeable_subscriptions {customer}"))?;
+        Ok(state
+            .subscriptions
+            .iter()
+            .filter(|s| s.1 == customer.as_str() && s.2 != "canceled" && s.2 != "canceling")
+            .map(|s| s.0.clone())
+            .collect())
+    }
+
+    async fn cancel_subscription(
+        &self,
+        subscription_id: &str,
+        at_period_end: bool,
+        _idempotency_key: &str,
+    ) -> Result<(), crate::ports::StripeError> {
+        let mut state = self.enter(format!("cancel_subscription {subscription_id}"))?;
+        if let Some(s) = state
+            .subscriptions
+            .iter_mut()
+            .find(|s| s.0 == subscription_id)
+        {
+            s.2 = if at_period_end {
+                "canceling"
+            } else {
+                "canceled"
+            }
+            .into();
+        }
+        Ok(())
+    }
+}

@@ -3,8 +3,11 @@
 pub mod adapters;
 pub mod api_error;
 pub mod config;
+pub mod customers;
+pub mod edge;
 pub mod event;
 pub mod ids;
+pub mod metrics;
 pub mod once;
 pub mod ports;
 pub mod stripe_events;

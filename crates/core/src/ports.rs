@@ -79,3 +79,119 @@ pub trait EventLog: Send + Sync {
 pub trait EventPublisher: Send + Sync {
     async fn publish(&self, event: &BillingEvent) -> Result<(), PublishError>;
 }
+
+/// What Entitle keeps in sync on a user's Stripe customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CustomerProfile {
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StripeError {
+    /// Network failure, timeout, 5xx, 429, or an idempotent request still in flight (409): retry later.
+    #[error("Stripe is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A 4xx retrying cannot fix.
+    #[error("Stripe rejected the request ({status} {code}): {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
+}
+
+impl StripeError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StripeError::Unavailable(_))
+    }
+}
+
+/// Stripe customers. Every write carries an idempotency key.
+#[async_trait]
+pub trait StripeCustomers: Send + Sync {
+    /// `POST /v1/customers` with only `metadata[clerkUserId]`, so every retry under the same key sends the
+    /// same parameters (Stripe rejects a reused key with different ones).
+    async fn create_customer(
+        &self,
+        user: &crate::ids::UserId,
+        idempotency_key: &str,
+    ) -> Result<crate::ids::StripeCustomerId, StripeError>;
+
+    /// `POST /v1/customers/{id}` with the profile's email and name (a `None` field is left unchanged).
+    async fn update_customer(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+        profile: &CustomerProfile,
+        idempotency_key: &str,
+    ) -> Result<(), StripeError>;
+}
+
+/// Stripe subscriptions, as far as the webhooks need them.
+#[async_trait]
+pub trait StripeSubscriptions: Send + Sync {
+    /// Ids of the customer's subscriptions that can still charge (not `canceled` / `incomplete_expired`).
+    async fn chargeable_subscriptions(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+    ) -> Result<Vec<String>, StripeError>;
+
+    /// `at_period_end`: `POST /v1/subscriptions/{id}` `cancel_at_period_end=true`; else
+    /// `DELETE /v1/subscriptions/{id}`.
+    async fn cancel_subscription(
+        &self,
+        subscription_id: &str,
+        at_period_end: bool,
+        idempotency_key: &str,
+    ) -> Result<(), StripeError>;
+}
+
+/// A user's row in the customers table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerLink {
+    pub user: crate::ids::UserId,
+    /// `None` while a creation is in flight.
+    pub customer: Option<crate::ids::StripeCustomerId>,
+    /// What was last written to the Stripe customer.
+    pub profile: CustomerProfile,
+    pub deleted: bool,
+}
+
+/// The customers table: one Stripe customer per Clerk user.
+#[async_trait]
+pub trait CustomerDirectory: Send + Sync {
+    async fn get(&self, user: &crate::ids::UserId) -> Result<Option<CustomerLink>, StoreError>;
+    /// Claims the right to create the user's customer: `true` for the one caller that may call Stripe;
+    /// `false` when the row exists (linked, deleted, or another caller's live claim).
+    async fn claim_creation(
+        &self,
+        user: &crate::ids::UserId,
+        now: UnixTime,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
+    /// Gives up a creation claim that produced no customer.
+    async fn release_creation(&self, user: &crate::ids::UserId) -> Result<(), StoreError>;
+    async fn link(
+        &self,
+        user: &crate::ids::UserId,
+        customer: &crate::ids::StripeCustomerId,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    async fn save_profile(
+        &self,
+        user: &crate::ids::UserId,
+        profile: &CustomerProfile,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Keeps the row (and the Stripe customer's history) but marks the user deleted; creates a tombstone
+    /// when there is no row, so a late `user.created` cannot create a customer afterwards.
+    async fn mark_deleted(
+        &self,
+        user: &crate::ids::UserId,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    async fn user_for_customer(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+    ) -> Result<Option<crate::ids::UserId>, StoreError>;
+}

@@ -1,12 +1,13 @@
 //! `POST …/webhooks/stripe`: raw body → signature check → envelope → normalized event → published once.
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
+use entitle_core::edge;
 use entitle_core::once::{run_once, Once, OnceError};
 use entitle_core::ports::ClaimRequest;
 use entitle_core::stripe_events::{normalize, Normalized};
 use entitle_core::time::UnixTime;
 use entitle_core::webhook::stripe::{verify, VerifyError};
-use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use std::net::IpAddr;
@@ -23,21 +24,8 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 /// The handler with the clock injected.
 pub async fn handle_at(deps: &Deps, request: &Request, now: UnixTime) -> Response<Body> {
     match process(deps, request, now).await {
-        Ok(reply) => json(StatusCode::OK, reply.body()),
-        Err(error) => {
-            let mut response = json(
-                StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                error.to_json(),
-            );
-            let headers = response.headers_mut();
-            if error.status == 405 {
-                headers.insert(header::ALLOW, "POST".parse().expect("valid header"));
-            }
-            if error.status == 409 {
-                headers.insert(header::RETRY_AFTER, "10".parse().expect("valid header"));
-            }
-            response
-        }
+        Ok(reply) => edge::json(StatusCode::OK, reply.body()),
+        Err(error) => edge::error(&error),
     }
 }
 
@@ -58,12 +46,7 @@ impl Reply {
 }
 
 async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply, ApiError> {
-    if !request.uri().path().trim_end_matches('/').ends_with(ROUTE) {
-        return Err(ApiError::new(404, "not_found", "no such route"));
-    }
-    if request.method() != Method::POST {
-        return Err(ApiError::new(405, "method_not_allowed", "use POST"));
-    }
+    let body = edge::webhook_body(request, ROUTE, MAX_BODY_BYTES)?;
     if let Some(allowed) = &deps.config.allowed_ips {
         if !source_ip(request).is_some_and(|ip| allowed.contains(&ip)) {
             tracing::warn!("webhook from an address outside STRIPE_WEBHOOK_IPS");
@@ -74,22 +57,12 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
             ));
         }
     }
-    let body: &[u8] = request.body().as_ref();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(
-            413,
-            "payload_too_large",
-            "the body exceeds 256 KiB",
-        ));
-    }
-    let signature = request
-        .headers()
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
+    let signature = edge::header(request, "stripe-signature");
     let config = &deps.config;
     let envelope =
         verify(body, signature, &config.secrets, now, config.tolerance).map_err(|e| {
             tracing::warn!(reason = %e, "rejected a Stripe webhook");
+            entitle_core::metrics::count("SignatureFailures", 1);
             match e {
                 VerifyError::Signature(s) => ApiError::new(400, s.code(), s.to_string()),
                 VerifyError::Malformed(_) => {
@@ -133,6 +106,7 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
             }
             Ok(Once::Duplicate) => {
                 tracing::info!("duplicate delivery acknowledged");
+                entitle_core::metrics::count("DuplicateDeliveries", 1);
                 Ok(Reply::Duplicate)
             }
             Ok(Once::InProgress) => {
@@ -149,20 +123,13 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
             }
             Err(OnceError::Work(e)) => {
                 tracing::error!(error = ?e, "publishing failed; claim released");
+                entitle_core::metrics::count("PublishFailures", 1);
                 Err(ApiError::new(503, "unavailable", "try again"))
             }
         }
     }
     .instrument(span)
     .await
-}
-
-fn json(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Text(body.into()))
-        .expect("static parts are valid")
 }
 
 fn source_ip(request: &Request) -> Option<IpAddr> {

@@ -3,3 +3,4 @@
 pub mod aws;
 pub mod fixtures;
 pub mod http;
+pub mod stripe;

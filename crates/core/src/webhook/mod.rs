@@ -1,5 +1,6 @@
 //! Webhook signature verification: bytes in, verified payload out, clock injected.
 pub mod stripe;
+pub mod svix;
 
 /// Why a delivery was refused before anything was parsed. All of these are the sender's (or an
 /// attacker's) problem: 400, never a retry-worthy 5xx.

@@ -1,0 +1,109 @@
+//! Everything the handler needs, built once per cold start from the environment.
+use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEventLog, SnsPublisher, StripeClient};
+use entitle_core::config::{self, ConfigError};
+use entitle_core::ports::{
+    CustomerDirectory, EventLog, EventPublisher, StripeCustomers, StripeSubscriptions,
+};
+use entitle_core::webhook::svix::{SvixKey, DEFAULT_TOLERANCE};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shorter than the function's 15 s timeout.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(14);
+
+/// What happens to a deleted user's subscriptions (`ON_USER_DELETED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUserDeleted {
+    CancelAtPeriodEnd,
+    CancelNow,
+    Keep,
+}
+
+impl OnUserDeleted {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "cancel_at_period_end" => Some(Self::CancelAtPeriodEnd),
+            "cancel_now" => Some(Self::CancelNow),
+            "keep" => Some(Self::Keep),
+            _ => None,
+        }
+    }
+}
+
+pub struct Deps {
+    pub events: Arc<dyn EventLog>,
+    pub publisher: Arc<dyn EventPublisher>,
+    pub customers: Arc<dyn CustomerDirectory>,
+    pub stripe_customers: Arc<dyn StripeCustomers>,
+    pub subscriptions: Arc<dyn StripeSubscriptions>,
+    pub config: ClerkConfig,
+}
+
+pub struct ClerkConfig {
+    pub keys: Vec<SvixKey>,
+    pub tolerance: Duration,
+    pub lease: Duration,
+    pub on_user_deleted: OnUserDeleted,
+}
+
+impl ClerkConfig {
+    pub fn new(keys: Vec<SvixKey>) -> Self {
+        Self {
+            keys,
+            tolerance: DEFAULT_TOLERANCE,
+            lease: DEFAULT_LEASE,
+            on_user_deleted: OnUserDeleted::CancelAtPeriodEnd,
+        }
+    }
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let aws = config::aws().await;
+        let keys = config::secret_list(&config::secret("CLERK_WEBHOOK_SECRET", &aws).await?)
+            .iter()
+            .map(SvixKey::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Invalid {
+                name: "CLERK_WEBHOOK_SECRET".into(),
+                reason: e.to_string(),
+            })?;
+        if keys.is_empty() {
+            return Err(ConfigError::Missing("CLERK_WEBHOOK_SECRET".into()));
+        }
+        let on_user_deleted = match config::optional("ON_USER_DELETED") {
+            None => OnUserDeleted::CancelAtPeriodEnd,
+            Some(v) => OnUserDeleted::parse(&v).ok_or_else(|| ConfigError::Invalid {
+                name: "ON_USER_DELETED".into(),
+                reason: "expected cancel_at_period_end, cancel_now or keep".into(),
+            })?,
+        };
+        let stripe = Arc::new(StripeClient::new(
+            config::secret("STRIPE_SECRET_KEY", &aws).await?,
+            config::optional("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
+        ));
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        Ok(Self {
+            events: Arc::new(DynamoEventLog::new(
+                dynamodb.clone(),
+                config::required("IDEMPOTENCY_TABLE")?,
+            )),
+            customers: Arc::new(DynamoCustomerDirectory::new(
+                dynamodb,
+                config::required("CUSTOMERS_TABLE")?,
+            )),
+            publisher: Arc::new(SnsPublisher::new(
+                aws_sdk_sns::Client::new(&aws),
+                config::required("BILLING_EVENTS_TOPIC_ARN")?,
+            )),
+            stripe_customers: stripe.clone(),
+            subscriptions: stripe,
+            config: ClerkConfig {
+                keys,
+                tolerance: config::seconds("CLERK_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE)?,
+                lease: config::seconds("IDEMPOTENCY_LEASE_SECONDS", DEFAULT_LEASE)?,
+                on_user_deleted,
+            },
+        })
+    }
+}

@@ -1,0 +1,5 @@
+//! The Clerk webhook function: verify (Svix), de-duplicate, keep the user's Stripe customer in sync, publish.
+pub mod clerk;
+pub mod deps;
+pub mod handler;
+pub mod sync;

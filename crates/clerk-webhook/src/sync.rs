@@ -1,0 +1,228 @@
+//! What a verified Clerk user event does: keep the user's one Stripe customer in step, then announce it.
+//!
+//! Errors retrying can fix (Stripe unreachable, 5xx, 429; DynamoDB; SNS) fail the delivery so Svix retries.
+//! A Stripe 4xx retrying cannot fix is logged and counted, and the delivery is acknowledged — otherwise Svix
+//! would retry it for days.
+use crate::clerk::{ClerkUser, UserEvent};
+use crate::deps::{Deps, OnUserDeleted};
+use entitle_core::customers::{ensure_customer, EnsureError};
+use entitle_core::event::{BillingEvent, EventData, EventType, LinkedData, Source, UserData};
+use entitle_core::ids::{EventId, StripeCustomerId, UserId};
+use entitle_core::ports::{CustomerProfile, PublishError, StoreError, StripeError};
+use entitle_core::time::UnixTime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Stripe(#[from] StripeError),
+    #[error(transparent)]
+    Ensure(#[from] EnsureError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+pub struct Delivery<'a> {
+    /// The Svix message id: the published event's id.
+    pub message_id: &'a str,
+    pub kind: UserEvent,
+    pub user: &'a UserId,
+    pub clerk_user: &'a ClerkUser,
+    pub occurred_at: UnixTime,
+    pub now: UnixTime,
+}
+
+pub async fn apply(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
+    match delivery.kind {
+        UserEvent::Created | UserEvent::Updated => upsert(deps, delivery).await,
+        UserEvent::Deleted => delete(deps, delivery).await,
+    }
+}
+
+async fn upsert(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
+    let user = delivery.user;
+    let profile = delivery.clerk_user.profile();
+    let ensured = match ensure_customer(
+        deps.customers.as_ref(),
+        deps.stripe_customers.as_ref(),
+        user,
+    )
+    .await
+    {
+        Ok(ensured) => Some(ensured),
+        Err(EnsureError::UserDeleted) => {
+            tracing::info!("the user was deleted; not recreating a customer");
+            return Ok(());
+        }
+        Err(error) if !error.is_retryable() => {
+            permanent_failure("creating the Stripe customer", &error);
+            None
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(ensured) = &ensured {
+        sync_profile(deps, delivery, &ensured.customer, &profile).await?;
+    }
+    let event_type = match delivery.kind {
+        UserEvent::Created => EventType::UserCreated,
+        _ => EventType::UserUpdated,
+    };
+    let customer = ensured.as_ref().map(|e| e.customer.clone());
+    publish(
+        deps,
+        delivery,
+        delivery.message_id,
+        event_type,
+        customer.clone(),
+        EventData::User(UserData {
+            email: profile.email,
+            name: profile.name,
+        }),
+    )
+    .await?;
+    // Announce the link when it is news: on sign-up, or when this event created the customer.
+    if let Some(ensured) = ensured {
+        if ensured.created || delivery.kind == UserEvent::Created {
+            publish(
+                deps,
+                delivery,
+                &format!("{}-linked", delivery.message_id),
+                EventType::CustomerLinked,
+                customer,
+                EventData::Linked(LinkedData {
+                    stripe_customer_id: ensured.customer.to_string(),
+                }),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes email / name to Stripe only when they differ from what was last written.
+async fn sync_profile(
+    deps: &Deps,
+    delivery: &Delivery<'_>,
+    customer: &StripeCustomerId,
+    profile: &CustomerProfile,
+) -> Result<(), SyncError> {
+    let stored = deps
+        .customers
+        .get(delivery.user)
+        .await?
+        .map(|link| link.profile)
+        .unwrap_or_default();
+    let changes = CustomerProfile {
+        email: profile
+            .email
+            .clone()
+            .filter(|e| stored.email.as_ref() != Some(e)),
+        name: profile
+            .name
+            .clone()
+            .filter(|n| stored.name.as_ref() != Some(n)),
+    };
+    if changes == CustomerProfile::default() {
+        return Ok(());
+    }
+    let key = format!("entitle-profile-{}", delivery.message_id);
+    match deps
+        .stripe_customers
+        .update_customer(customer, &changes, &key)
+        .await
+    {
+        Ok(()) => {}
+        Err(error) if error.is_retryable() => return Err(error.into()),
+        Err(error) => {
+            permanent_failure("updating the Stripe customer", &error);
+            return Ok(());
+        }
+    }
+    deps.customers
+        .save_profile(delivery.user, profile, delivery.now)
+        .await?;
+    Ok(())
+}
+
+async fn delete(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
+    let link = deps.customers.get(delivery.user).await?;
+    deps.customers
+        .mark_deleted(delivery.user, delivery.now)
+        .await?;
+    let customer = link.and_then(|l| l.customer);
+    if let (Some(customer), Some(at_period_end)) =
+        (&customer, at_period_end(deps.config.on_user_deleted))
+    {
+        if let Err(error) = stop_charges(deps, customer, at_period_end).await {
+            if error.is_retryable() {
+                return Err(error.into());
+            }
+            permanent_failure("canceling the deleted user's subscriptions", &error);
+        }
+    }
+    publish(
+        deps,
+        delivery,
+        delivery.message_id,
+        EventType::UserDeleted,
+        customer,
+        EventData::User(UserData {
+            email: None,
+            name: None,
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+fn at_period_end(policy: OnUserDeleted) -> Option<bool> {
+    match policy {
+        OnUserDeleted::CancelAtPeriodEnd => Some(true),
+        OnUserDeleted::CancelNow => Some(false),
+        OnUserDeleted::Keep => None,
+    }
+}
+
+async fn stop_charges(
+    deps: &Deps,
+    customer: &StripeCustomerId,
+    at_period_end: bool,
+) -> Result<(), StripeError> {
+    for subscription in deps
+        .subscriptions
+        .chargeable_subscriptions(customer)
+        .await?
+    {
+        let key = format!("entitle-cancel-{subscription}-{at_period_end}");
+        deps.subscriptions
+            .cancel_subscription(&subscription, at_period_end, &key)
+            .await?;
+        tracing::info!(subscription_id = %subscription, at_period_end, "stopped the deleted user's subscription");
+    }
+    Ok(())
+}
+
+async fn publish(
+    deps: &Deps,
+    delivery: &Delivery<'_>,
+    id: &str,
+    event_type: EventType,
+    customer: Option<StripeCustomerId>,
+    data: EventData,
+) -> Result<(), PublishError> {
+    let id = EventId::parse(id).map_err(|e| PublishError {
+        event_id: id.to_owned(),
+        source: e.into(),
+    })?;
+    let mut event =
+        BillingEvent::occurred(id, Source::Clerk, event_type, delivery.occurred_at, data);
+    event.user_id = Some(delivery.user.clone());
+    event.stripe_customer_id = customer;
+    deps.publisher.publish(&event).await
+}
+
+fn permanent_failure(what: &str, error: &dyn std::error::Error) {
+    tracing::error!(error = %error, "{what} failed and retrying cannot fix it; acknowledging the delivery");
+    entitle_core::metrics::count("StripePermanentErrors", 1);
+}

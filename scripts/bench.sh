@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make bench`: the figures we track, printed.
+#  1. criterion: verify + parse + normalize a ~3 KB and a ~30 KB Stripe event, beside HMAC-SHA256 alone;
+#  2. the size of each release arm64 bootstrap.zip, built the way Lambda runs it (cargo lambda, arm64);
+#  3. cold init of the stripe-webhook binary: process start to its first poll of the Runtime API, SDK
+#     clients built (scripts/cold_start.py stubs the Runtime API). Measured on this machine's native
+#     release build, since the arm64 binary cannot run here.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/bootstrap-venv.sh
+export PATH="$PWD/.venv/bin:$PATH"
+target_dir="${CARGO_TARGET_DIR:-target}"
+
+echo "== 1. CPU per event (criterion)"
+cargo bench -p entitle-core --bench stripe_webhook -- --warm-up-time 1 --measurement-time 4 2>/dev/null \
+  | awk '/^stripe_webhook\//{name=$0; want=1} want && /^ +time:/{sub(/^ +/, ""); printf "%-70s %s\n", name, $0; want=0}'
+
+echo
+echo "== 2. Release arm64 bootstrap.zip (cargo lambda build --release --arm64)"
+rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+cargo lambda build --release --arm64 --output-format zip --quiet
+for zip in "$target_dir"/lambda/*/bootstrap.zip; do
+  printf '%-28s %8d bytes (%.2f MB)\n' "$(basename "$(dirname "$zip")")" "$(stat -c %s "$zip")" \
+    "$(awk -v b="$(stat -c %s "$zip")" 'BEGIN{print b/1000000}')"
+done
+
+echo
+echo "== 3. Cold init of stripe-webhook (native release build, Runtime API stub)"
+cargo build --release -p stripe-webhook --quiet
+.venv/bin/python scripts/cold_start.py --binary "$(realpath "$target_dir/release/stripe-webhook")" --runs 30 \
+  --env IDEMPOTENCY_TABLE=entitle-idempotency \
+  --env BILLING_EVENTS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:entitle-billing-events \
+  --env STRIPE_WEBHOOK_SECRET=whsec_cold_start_measurement

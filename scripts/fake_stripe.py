@@ -1,0 +1,654 @@
+#!/usr/bin/env python3
+"""A local fake of the Stripe API, for tests only (never point production at it).
+
+    python3 scripts/fake_stripe.py --port 0 [--latency-ms N]
+
+Binds 127.0.0.1 (port 0 = any free port) and prints `listening on <port>` as its first stdout line. The code
+under test talks to it exactly as to https://api.stripe.com (STRIPE_API_BASE): form-encoded bodies with
+nested keys (`metadata[k]=v`, `line_items[0][price]=p`, `expand[]=x`), `Authorization: Bearer sk_test_...`,
+JSON answers shaped like the 2025 "basil" API objects, Stripe's error shape and statuses, and Stripe's
+idempotency (replay with `Idempotent-Replayed: true`, 400 `idempotency_error` on a key reused with other
+params or another endpoint, 409 while the first request with the key is still running).
+
+Covered: customers (create, retrieve, update, delete, search by one metadata equality), prices (retrieve,
+list by lookup_keys), subscriptions (retrieve, list, update, cancel), checkout sessions (create, retrieve,
+line items), billing portal sessions (create). State lives in memory behind one lock.
+
+Control API for tests (no auth, JSON): POST /__fake/fail, GET /__fake/requests, GET /__fake/customers,
+POST /__fake/prices, POST /__fake/subscriptions, POST /__fake/reset. See `control` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import json
+import random
+import re
+import socket
+import string
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+ALPHANUMERIC = string.ascii_letters + string.digits
+LOCK = threading.Lock()
+LATENCY_S = 0.0
+SUPPORT = "Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+
+
+def new_id(prefix: str, length: int = 14) -> str:
+    return prefix + "".join(random.choices(ALPHANUMERIC, k=length))
+
+
+def now() -> int:
+    return int(time.time())
+
+
+class StripeError(Exception):
+    """An error answered in Stripe's shape: {"error": {"type", "code", "message", "param", ...}}."""
+
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code=None, param=None,
+                 **extra):
+        super().__init__(message)
+        self.status = status
+        self.error = {"type": type_, "message": message, **extra}
+        if code:
+            self.error["code"] = code
+            self.error["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
+        if param:
+            self.error["param"] = param
+
+
+def no_such(kind: str, id_: str, param: str = "id", status: int = 404) -> StripeError:
+    return StripeError(status, f"No such {kind}: '{id_}'", code="resource_missing", param=param)
+
+
+def missing_param(param: str) -> StripeError:
+    return StripeError(400, f"Missing required param: {param}.", code="parameter_missing", param=param)
+
+
+def injected_error(status: int) -> StripeError:
+    if status == 402:
+        return StripeError(402, "Your card was declined.", "card_error", code="card_declined",
+                           decline_code="generic_decline")
+    if status == 429:
+        return StripeError(429, "Request rate limit exceeded. Learn more about rate limits here "
+                                "https://stripe.com/docs/rate-limits.", code="rate_limit")
+    if status >= 500:
+        return StripeError(status, "An unknown error occurred (injected by the fake).", "api_error")
+    return StripeError(status, f"Injected failure with status {status}.")
+
+
+# ---------------------------------------------------------------- form decoding
+
+def decode_form(text: str) -> dict:
+    """`a[b][0][c]=x&e[]=y` -> {"a": {"b": [{"c": "x"}]}, "e": ["y"]}; values stay strings, as Stripe's."""
+    root: dict = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        head, _, rest = key.partition("[")
+        path = [head] + (re.findall(r"\[?([^\[\]]*)\]", rest) if rest else [])
+        node = root
+        for part in path[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        last = path[-1] if path[-1] != "" else str(len(node))
+        node[last] = value
+    return listify(root)
+
+
+def listify(node, key: str = ""):
+    if not isinstance(node, dict):
+        return node
+    items = {k: listify(v, k) for k, v in node.items()}
+    if key != "metadata" and items and all(k.isdigit() for k in items):
+        return [items[k] for k in sorted(items, key=int)]
+    return items
+
+
+def as_bool(params: dict, name: str):
+    value = params.get(name)
+    if value is None or value in ("true", "false"):
+        return None if value is None else value == "true"
+    raise StripeError(400, f"Invalid boolean: {value}", param=name)
+
+
+def as_int(value, param: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise StripeError(400, f"Invalid integer: {value}", code="parameter_invalid_integer", param=param)
+
+
+def merge_metadata(current: dict, update) -> dict:
+    """Stripe's rules: keys merge, an empty value deletes its key, `metadata=` (empty) clears everything."""
+    if update is None:
+        return current
+    if update == "":
+        return {}
+    if not isinstance(update, dict):
+        raise StripeError(400, "Invalid object", param="metadata")
+    merged = dict(current)
+    for key, value in update.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def list_object(url: str, items: list, params: dict) -> dict:
+    limit = min(max(as_int(params.get("limit", 10), "limit"), 1), 100)
+    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
+
+
+# ---------------------------------------------------------------- state
+
+class State:
+    def __init__(self):
+        self.customers: dict = {}
+        self.deleted: set = set()
+        self.prices: dict = {}
+        self.subscriptions: dict = {}
+        self.sessions: dict = {}
+        self.line_items: dict = {}
+        self.idempotency: dict = {}
+        self.failures: list = []
+        self.requests: list = []
+        self.portal_configuration = new_id("bpc_", 24)
+
+    def customer(self, id_: str, param: str = "id", status: int = 404) -> dict:
+        if id_ not in self.customers or id_ in self.deleted:
+            raise no_such("customer", id_, param, status)
+        return self.customers[id_]
+
+    def take_failure(self, method: str, path: str):
+        for rule in self.failures:
+            if path.startswith(rule["path_prefix"]) and rule["method"] in (None, method):
+                rule["count"] -= 1
+                if rule["count"] <= 0:
+                    self.failures.remove(rule)
+                return injected_error(rule["status"])
+        return None
+
+
+STATE = State()
+
+
+# ---------------------------------------------------------------- objects
+
+def price_object(d: dict) -> dict:
+    recurring = d.get("recurring", {"interval": "month"})
+    if recurring is not None:
+        recurring = {"interval": recurring.get("interval", "month"),
+                     "interval_count": recurring.get("interval_count", 1), "meter": None,
+                     "trial_period_days": recurring.get("trial_period_days"),
+                     "usage_type": recurring.get("usage_type", "licensed")}
+    amount = d.get("unit_amount")
+    return {"id": d.get("id") or new_id("price_", 24), "object": "price", "active": d.get("active", True),
+            "billing_scheme": "per_unit", "created": now(), "currency": d.get("currency", "usd"),
+            "custom_unit_amount": None, "livemode": False, "lookup_key": d.get("lookup_key"),
+            "metadata": d.get("metadata") or {}, "nickname": d.get("nickname"),
+            "product": d.get("product") or new_id("prod_"), "recurring": recurring,
+            "tax_behavior": "unspecified", "tiers_mode": None, "transform_quantity": None,
+            "type": "recurring" if recurring else "one_time", "unit_amount": amount,
+            "unit_amount_decimal": None if amount is None else str(amount)}
+
+
+def subscription_object(d: dict, price: dict) -> dict:
+    sid, created = d.get("id") or new_id("sub_", 24), now()
+    end = int(d.get("current_period_end") or created + 30 * 86400)
+    start = int(d.get("current_period_start") or end - 30 * 86400)
+    at_end, status = bool(d.get("cancel_at_period_end", False)), d.get("status", "active")
+    item = {"id": new_id("si_"), "object": "subscription_item", "created": created, "current_period_end": end,
+            "current_period_start": start, "discounts": [], "metadata": {}, "price": copy.deepcopy(price),
+            "quantity": int(d.get("quantity", 1)), "subscription": sid, "tax_rates": []}
+    return {"id": sid, "object": "subscription", "application": None,
+            "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+            "billing_cycle_anchor": start, "cancel_at": end if at_end else None, "cancel_at_period_end": at_end,
+            "canceled_at": created if at_end or status == "canceled" else None,
+            "cancellation_details": {"comment": None, "feedback": None,
+                                     "reason": "cancellation_requested" if at_end else None},
+            "collection_method": "charge_automatically", "created": created, "currency": price["currency"],
+            "customer": d["customer"], "default_payment_method": None, "description": None, "discounts": [],
+            "ended_at": created if status == "canceled" else None,
+            "items": {"object": "list", "data": [item], "has_more": False, "total_count": 1,
+                      "url": f"/v1/subscription_items?subscription={sid}"},
+            "latest_invoice": new_id("in_", 24), "livemode": False, "metadata": dict(d.get("metadata") or {}),
+            "pending_update": None, "schedule": None, "start_date": start, "status": status,
+            "trial_end": None, "trial_start": None}
+
+
+def deleted_customer(id_: str) -> dict:
+    return {"id": id_, "object": "customer", "deleted": True}
+
+
+# ---------------------------------------------------------------- /v1 endpoints (run under LOCK)
+
+def create_customer(p):
+    email = p.get("email")
+    if email and "@" not in email:
+        raise StripeError(400, f"Invalid email address: {email}", code="email_invalid", param="email")
+    customer = {"id": new_id("cus_"), "object": "customer", "address": None, "balance": 0, "created": now(),
+                "currency": None, "default_source": None, "delinquent": False, "description": p.get("description"),
+                "discount": None, "email": email or None, "invoice_prefix": new_id("", 8).upper(),
+                "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None,
+                                     "rendering_options": None},
+                "livemode": False, "metadata": merge_metadata({}, p.get("metadata")), "name": p.get("name") or None,
+                "next_invoice_sequence": 1, "phone": p.get("phone") or None, "preferred_locales": [],
+                "shipping": None, "tax_exempt": "none", "test_clock": None}
+    STATE.customers[customer["id"]] = customer
+    return customer
+
+
+def retrieve_customer(p, id_):
+    return deleted_customer(id_) if id_ in STATE.deleted else STATE.customer(id_)
+
+
+def update_customer(p, id_):
+    customer = STATE.customer(id_)
+    for field in ("email", "name", "description", "phone"):
+        if field in p:
+            customer[field] = p[field] or None
+    customer["metadata"] = merge_metadata(customer["metadata"], p.get("metadata"))
+    return customer
+
+
+def delete_customer(p, id_):
+    STATE.customer(id_)
+    STATE.deleted.add(id_)
+    return deleted_customer(id_)
+
+
+SEARCH = re.compile(r"""\s*metadata\[(['"])(.+?)\1\]\s*:\s*(['"])(.*)\3\s*""")
+
+
+def search_customers(p):
+    match = SEARCH.fullmatch(p.get("query") or "")
+    if not match:
+        raise StripeError(400, "The fake supports only queries of the form metadata['key']:'value'.",
+                          param="query")
+    key, value = match.group(2), match.group(4)
+    found = [c for id_, c in STATE.customers.items()
+             if id_ not in STATE.deleted and c["metadata"].get(key) == value]
+    result = list_object("/v1/customers/search", found, p)
+    return {**result, "object": "search_result", "next_page": None}
+
+
+def retrieve_price(p, id_):
+    if id_ not in STATE.prices:
+        raise no_such("price", id_)
+    return STATE.prices[id_]
+
+
+def list_prices(p):
+    prices = list(reversed(STATE.prices.values()))
+    keys, active = p.get("lookup_keys"), as_bool(p, "active")
+    if keys is not None:
+        keys = keys if isinstance(keys, list) else [keys]
+        prices = [x for x in prices if x["lookup_key"] in keys]
+    if active is not None:
+        prices = [x for x in prices if x["active"] == active]
+    return list_object("/v1/prices", prices, p)
+
+
+def retrieve_subscription(p, id_):
+    if id_ not in STATE.subscriptions:
+        raise no_such("subscription", id_)
+    return STATE.subscriptions[id_]
+
+
+def list_subscriptions(p):
+    subs, status = list(reversed(STATE.subscriptions.values())), p.get("status")
+    if p.get("customer"):
+        subs = [s for s in subs if s["customer"] == p["customer"]]
+    if p.get("price"):
+        subs = [s for s in subs if any(i["price"]["id"] == p["price"] for i in s["items"]["data"])]
+    if status is None:
+        subs = [s for s in subs if s["status"] != "canceled"]
+    elif status == "ended":
+        subs = [s for s in subs if s["status"] in ("canceled", "incomplete_expired")]
+    elif status != "all":
+        subs = [s for s in subs if s["status"] == status]
+    return list_object("/v1/subscriptions", subs, p)
+
+
+def update_subscription(p, id_):
+    sub = retrieve_subscription(p, id_)
+    at_end = as_bool(p, "cancel_at_period_end")
+    if at_end is not None:
+        if sub["status"] == "canceled":
+            raise StripeError(400, "A canceled subscription can only update its cancellation_details and "
+                                   "metadata.", param="cancel_at_period_end")
+        period_end = sub["items"]["data"][0]["current_period_end"]
+        sub.update(cancel_at_period_end=at_end, cancel_at=period_end if at_end else None,
+                   canceled_at=now() if at_end else None)
+        sub["cancellation_details"]["reason"] = "cancellation_requested" if at_end else None
+    sub["metadata"] = merge_metadata(sub["metadata"], p.get("metadata"))
+    return sub
+
+
+def cancel_subscription(p, id_):
+    sub = retrieve_subscription(p, id_)
+    if sub["status"] == "canceled":
+        raise no_such("subscription", id_)  # what Stripe answers for an already-canceled subscription
+    stamp = now()
+    sub.update(status="canceled", canceled_at=stamp, ended_at=stamp, cancel_at_period_end=False)
+    sub["cancellation_details"]["reason"] = "cancellation_requested"
+    return sub
+
+
+def checkout_line_items(p) -> list:
+    raw = p.get("line_items") or []
+    if not isinstance(raw, list):
+        raise StripeError(400, "Invalid array", param="line_items")
+    items = []
+    for i, line in enumerate(raw):
+        price_id = line.get("price") if isinstance(line, dict) else None
+        if price_id is None:
+            raise missing_param(f"line_items[{i}][price]")
+        if price_id not in STATE.prices:
+            raise no_such("price", price_id, f"line_items[{i}][price]", 400)
+        if line.get("quantity") is None:
+            raise missing_param(f"line_items[{i}][quantity]")
+        price = copy.deepcopy(STATE.prices[price_id])
+        quantity = as_int(line["quantity"], f"line_items[{i}][quantity]")
+        amount = (price["unit_amount"] or 0) * quantity
+        items.append({"id": new_id("li_", 24), "object": "item", "amount_discount": 0, "amount_subtotal": amount,
+                      "amount_tax": 0, "amount_total": amount, "currency": price["currency"],
+                      "description": price["nickname"] or price["lookup_key"] or price["product"],
+                      "price": price, "quantity": quantity})
+    return items
+
+
+def create_checkout_session(p):
+    mode = p.get("mode")
+    if mode is None:
+        raise missing_param("mode")
+    if mode not in ("payment", "setup", "subscription"):
+        raise StripeError(400, "Invalid mode: must be one of payment, setup, or subscription", param="mode")
+    if p.get("customer") is not None:
+        STATE.customer(p["customer"], "customer", 400)
+    items = checkout_line_items(p)
+    if mode != "setup" and not items:
+        raise missing_param("line_items")
+    if mode == "subscription" and not any(i["price"]["recurring"] for i in items):
+        raise StripeError(400, "You must provide at least one recurring price in `subscription` mode when using "
+                               "prices.", param="line_items")
+    sid, created, total = new_id("cs_test_a1", 56), now(), sum(i["amount_total"] for i in items)
+    session = {"id": sid, "object": "checkout.session", "after_expiration": None,
+               "allow_promotion_codes": as_bool(p, "allow_promotion_codes"), "amount_subtotal": total,
+               "amount_total": total, "automatic_tax": {"enabled": False, "liability": None, "status": None},
+               "billing_address_collection": None, "cancel_url": p.get("cancel_url"),
+               "client_reference_id": p.get("client_reference_id"), "created": created,
+               "currency": items[0]["currency"] if items else None, "customer": p.get("customer"),
+               "customer_creation": None if p.get("customer") else "if_required", "customer_details": None,
+               "customer_email": p.get("customer_email"), "expires_at": created + 86400, "invoice": None,
+               "livemode": False, "locale": p.get("locale"), "metadata": merge_metadata({}, p.get("metadata")),
+               "mode": mode, "payment_intent": None, "payment_link": None, "payment_method_types": ["card"],
+               "payment_status": "unpaid", "status": "open", "subscription": None,
+               "success_url": p.get("success_url"),
+               "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}, "ui_mode": "hosted",
+               "url": f"https://checkout.stripe.com/c/pay/{sid}"}
+    STATE.sessions[sid], STATE.line_items[sid] = session, items
+    return session
+
+
+def retrieve_checkout_session(p, id_):
+    if id_ not in STATE.sessions:
+        raise no_such("checkout.session", id_)
+    return STATE.sessions[id_]
+
+
+def list_checkout_line_items(p, id_):
+    retrieve_checkout_session(p, id_)
+    return list_object(f"/v1/checkout/sessions/{id_}/line_items", STATE.line_items[id_], p)
+
+
+def create_portal_session(p):
+    if p.get("customer") is None:
+        raise missing_param("customer")
+    STATE.customer(p["customer"], "customer", 400)
+    sid = new_id("bps_", 24)
+    return {"id": sid, "object": "billing_portal.session", "configuration": STATE.portal_configuration,
+            "created": now(), "customer": p["customer"], "flow": None, "livemode": False, "locale": None,
+            "on_behalf_of": None, "return_url": p.get("return_url"),
+            "url": f"https://billing.stripe.com/p/session/{sid}"}
+
+
+ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in [
+    ("POST", r"/v1/customers", create_customer),
+    ("GET", r"/v1/customers/search", search_customers),
+    ("GET", r"/v1/customers/([^/]+)", retrieve_customer),
+    ("POST", r"/v1/customers/([^/]+)", update_customer),
+    ("DELETE", r"/v1/customers/([^/]+)", delete_customer),
+    ("GET", r"/v1/prices", list_prices),
+    ("GET", r"/v1/prices/([^/]+)", retrieve_price),
+    ("GET", r"/v1/subscriptions", list_subscriptions),
+    ("GET", r"/v1/subscriptions/([^/]+)", retrieve_subscription),
+    ("POST", r"/v1/subscriptions/([^/]+)", update_subscription),
+    ("DELETE", r"/v1/subscriptions/([^/]+)", cancel_subscription),
+    ("POST", r"/v1/checkout/sessions", create_checkout_session),
+    ("GET", r"/v1/checkout/sessions/([^/]+)", retrieve_checkout_session),
+    ("GET", r"/v1/checkout/sessions/([^/]+)/line_items", list_checkout_line_items),
+    ("POST", r"/v1/billing_portal/sessions", create_portal_session),
+]]
+
+
+def lookup(id_: str):
+    if id_.startswith("cus_") and id_ in STATE.customers:
+        return retrieve_customer({}, id_)
+    for prefix, table in (("sub_", STATE.subscriptions), ("price_", STATE.prices), ("cs_", STATE.sessions)):
+        if id_.startswith(prefix) and id_ in table:
+            return table[id_]
+    return None
+
+
+def expand(node, parts: list) -> None:
+    """`expand[]=customer`, `expand[]=data.customer`, `expand[]=line_items`: ids become their objects."""
+    if not parts or not isinstance(node, dict):
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "line_items" and node.get("object") == "checkout.session":
+        node["line_items"] = list_checkout_line_items({}, node["id"])
+    value = node.get(head)
+    if isinstance(value, str) and lookup(value) is not None:
+        node[head] = value = copy.deepcopy(lookup(value))
+    for child in value if isinstance(value, list) else [value]:
+        expand(child, rest)
+
+
+def authenticate(header) -> str:
+    if not header:
+        raise StripeError(401, "You did not provide an API key. You need to provide your API key in the "
+                               "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+                               "YOUR_SECRET_KEY'). " + SUPPORT)
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() == "basic":
+        credential = base64.b64decode(credential + "==").decode(errors="replace").split(":")[0]
+    if credential.startswith(("sk_test_", "rk_test_")):
+        return credential
+    raise StripeError(401, f"Invalid API Key provided: {credential[:8]}{'*' * 8}{credential[-4:]}")
+
+
+def claim(slot, method: str, path: str, params: dict):
+    """None when this request now owns the idempotency key; the stored entry to replay; or a StripeError."""
+    entry, key = STATE.idempotency.get(slot), slot[1]
+    if entry is None:
+        STATE.idempotency[slot] = {"method": method, "path": path, "params": params, "done": False}
+        return None
+    if (entry["method"], entry["path"]) != (method, path):
+        raise StripeError(400, "Keys for idempotent requests can only be used for the same endpoint they were "
+                               f"first used for ('{entry['method']} {entry['path']}' vs '{method} {path}'). Try "
+                               f"using a key other than '{key}' if you meant to execute a different request.",
+                          "idempotency_error")
+    if entry["params"] != params:
+        raise StripeError(400, "Keys for idempotent requests can only be used with the same parameters they were "
+                               f"first used with. Try using a key other than '{key}' if you meant to execute a "
+                               "different request.", "idempotency_error")
+    if not entry["done"]:
+        raise StripeError(409, "There is currently another in-progress request using this Idempotent Key (that "
+                               "probably means you submitted twice, and the other request is still going "
+                               f"through): {key}. Please try again later.", "idempotency_error")
+    return entry
+
+
+def find_route(method: str, path: str):
+    for route_method, pattern, handler in ROUTES:
+        match = pattern.fullmatch(path)
+        if match and route_method == method:
+            return lambda params: handler(params, *match.groups())
+    raise StripeError(404, f"Unrecognized request URL ({method}: {path}). {SUPPORT}")
+
+
+def execute(endpoint, method: str, path: str, params: dict):
+    """The endpoint's (status, body text), or an injected failure; the boolean says whether to store it."""
+    failure = STATE.take_failure(method, path)
+    if failure:  # like Stripe, rate-limited and 5xx answers are not saved: a retry with the key runs again
+        return failure.status, json.dumps({"error": failure.error}), failure.status < 429
+    try:
+        body = copy.deepcopy(endpoint(params))
+        expansions = params.get("expand")
+        for expansion in expansions if isinstance(expansions, list) else []:
+            expand(body, expansion.split("."))
+        return 200, json.dumps(body), True
+    except StripeError as e:
+        return e.status, json.dumps({"error": e.error}), True
+
+
+def api(method: str, path: str, params: dict, headers, record: dict):
+    """Answers one /v1 request: (status, body text, extra headers)."""
+    key = headers.get("Idempotency-Key") if method in ("POST", "DELETE") else None
+    extra = {"Request-Id": new_id("req_"), **({"Idempotency-Key": key} if key else {})}
+    try:
+        api_key = authenticate(headers.get("Authorization"))
+        endpoint = find_route(method, path)
+        slot = (api_key, key) if key else None
+        with LOCK:
+            entry = claim(slot, method, path, params) if slot else None
+            if entry:
+                record["replayed"] = True
+        if entry:
+            return entry["status"], entry["body"], {**extra, "Idempotent-Replayed": "true"}
+    except StripeError as e:
+        return e.status, json.dumps({"error": e.error}), extra
+    if LATENCY_S:
+        time.sleep(LATENCY_S)
+    with LOCK:
+        try:
+            status, body, store = execute(endpoint, method, path, params)
+        except Exception as e:  # a bug in the fake: answer like Stripe's 500 and free the key
+            status, body, store = 500, json.dumps({"error": {"type": "api_error", "message": repr(e)}}), False
+        if slot and store and slot in STATE.idempotency:
+            STATE.idempotency[slot].update(done=True, status=status, body=body)
+        elif slot:
+            STATE.idempotency.pop(slot, None)
+    return status, body, extra
+
+
+# ---------------------------------------------------------------- control API
+
+def control(method: str, path: str, data: dict):
+    """(status, JSON-able body). Runs under LOCK."""
+    global STATE
+    if (method, path) == ("POST", "/__fake/fail"):
+        STATE.failures.append({"count": int(data.get("count", 1)), "status": int(data.get("status", 500)),
+                               "path_prefix": data.get("path_prefix", "/v1"),
+                               "method": data["method"].upper() if data.get("method") else None})
+        return 200, {"ok": True}
+    if (method, path) == ("GET", "/__fake/requests"):
+        return 200, STATE.requests
+    if (method, path) == ("GET", "/__fake/customers"):
+        return 200, [{**c, "deleted": True} if id_ in STATE.deleted else c for id_, c in STATE.customers.items()]
+    if (method, path) == ("POST", "/__fake/prices"):
+        price = price_object(data)
+        for other in STATE.prices.values():  # lookup keys are unique: the new price takes it over
+            if price["lookup_key"] and other["lookup_key"] == price["lookup_key"]:
+                other["lookup_key"] = None
+        STATE.prices[price["id"]] = price
+        return 200, price
+    if (method, path) == ("POST", "/__fake/subscriptions"):
+        if data.get("price") not in STATE.prices or not data.get("customer"):
+            return 400, {"error": {"message": "seed a subscription with a `customer` and a seeded `price`"}}
+        sub = subscription_object(data, STATE.prices[data["price"]])
+        STATE.subscriptions[sub["id"]] = sub
+        return 200, sub
+    if (method, path) == ("POST", "/__fake/reset"):
+        STATE = State()
+        return 200, {"ok": True}
+    return 404, {"error": {"message": f"no control endpoint {method} {path}"}}
+
+
+# ---------------------------------------------------------------- HTTP
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-stripe"
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        method, length = self.command, int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
+        url = urlsplit(self.path)
+        if url.path.startswith("/__fake/"):
+            try:
+                data = json.loads(raw) if raw.strip() else {}
+                with LOCK:
+                    status, body = control(method, url.path, data)
+                    text = json.dumps(body)
+            except (ValueError, TypeError, AttributeError, KeyError) as e:
+                status, text = 400, json.dumps({"error": {"message": f"bad control request: {e!r}"}})
+            return self.reply(status, text, {})
+        params = decode_form(url.query)
+        if method == "POST":
+            params.update(decode_form(raw))
+        record = {"method": method, "path": url.path, "query": url.query, "params": params,
+                  "idempotencyKey": self.headers.get("Idempotency-Key"), "status": None, "replayed": False}
+        with LOCK:
+            STATE.requests.append(record)
+        status, text, extra = api(method, url.path, params, self.headers, record)
+        with LOCK:
+            record["status"] = status
+        self.reply(status, text, extra)
+
+    do_POST = do_DELETE = do_GET
+
+    def reply(self, status: int, text: str, headers: dict):
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def main() -> None:
+    global LATENCY_S
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=int, default=0)
+    args = parser.parse_args()
+    LATENCY_S = args.latency_ms / 1000
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print(f"listening on {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
