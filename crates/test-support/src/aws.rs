@@ -59,17 +59,23 @@ impl TopicTap {
         Self { sqs, queue_url }
     }
 
-    /// Every message now in the queue whose body's `id` is `event_id` (received and deleted).
+    /// Every message now in the queue whose body's `id` is `event_id`. Receiving deletes them all: take
+    /// every id of interest from one call of [`TopicTap::messages`] when there are several.
     pub async fn messages_for(&self, event_id: &str) -> Vec<aws_sdk_sqs::types::Message> {
-        drain(&self.sqs, &self.queue_url)
+        self.messages()
             .await
             .into_iter()
             .filter(|m| body_id(m).as_deref() == Some(event_id))
             .collect()
     }
+
+    /// Every message now in the queue (received and deleted).
+    pub async fn messages(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        drain(&self.sqs, &self.queue_url).await
+    }
 }
 
-fn body_id(message: &aws_sdk_sqs::types::Message) -> Option<String> {
+pub fn body_id(message: &aws_sdk_sqs::types::Message) -> Option<String> {
     let body: serde_json::Value = serde_json::from_str(message.body()?).ok()?;
     body.get("id")?.as_str().map(str::to_owned)
 }

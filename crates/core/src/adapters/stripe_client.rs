@@ -45,6 +45,10 @@ const ENDED: [&str; 2] = ["canceled", "incomplete_expired"];
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// Stripe's API over one lazily built HTTP client. Errors: connection failures, timeouts, 5xx, 429 and 409
+/// are [`StripeError::Unavailable`] (retry under the same idempotency key); other 4xx are
+/// [`StripeError::Rejected`] with Stripe's `code` (its `type` when there is none), and a request that could
+/// not even be built (a bad base URL or header value) is `Rejected` with status 0. No error carries the key.
 pub struct StripeClient {
     base: String,
     key: SecretString,
@@ -107,7 +111,12 @@ impl StripeClient {
                     .https_or_http()
                     .enable_http1()
                     .build();
-                Ok(Client::builder(TokioExecutor::new()).build(https))
+                // A Lambda environment can sit frozen for minutes; pooled connections older than this
+                // are likely closed by the other side, so don't reuse them.
+                Ok(Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(20))
+                    .pool_timer(hyper_util::rt::TokioTimer::new())
+                    .build(https))
             })
             .await
     }
