@@ -8,14 +8,16 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 DEV_URL ?= http://127.0.0.1:9000/lambda-url/stripe-webhook/webhooks/stripe
+DEV_CLERK_URL ?= http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
 EVENT ?= customer.subscription.created
 
-.PHONY: help venv dev test fmt-check clippy cfn-lint test-rust bench build send-stripe events deploy
+.PHONY: help venv dev test fmt-check clippy cfn-lint test-rust bench build send-stripe send-clerk events deploy
 
 help:
 	@echo "make dev          run everything locally (local AWS from the template + cargo lambda watch)"
 	@echo "make test         every check CI runs: fmt, clippy, unit + integration tests, cfn-lint"
 	@echo "make send-stripe EVENT=customer.subscription.created   post a signed fixture to 'make dev'"
+	@echo "make send-clerk EVENT=user.created                     post a Svix-signed Clerk fixture to 'make dev'"
 	@echo "make events       print the billing events that reached the entitlement queue under 'make dev'"
 	@echo "make bench        criterion benchmarks, release arm64 zip size, cold init"
 	@echo "make build        release arm64 Lambda binaries (cargo lambda)"
@@ -44,6 +46,10 @@ dev: venv
 send-stripe: venv
 	@source .local/dev-secrets.env && $(PY) scripts/send_stripe.py --url "$(DEV_URL)" \
 	  --secret "$$LOCAL_STRIPE_WEBHOOK_SECRET" --event "$(EVENT)"
+
+send-clerk: venv
+	@source .local/dev-secrets.env && $(PY) scripts/send_clerk.py --url "$(DEV_CLERK_URL)" \
+	  --secret "$$LOCAL_CLERK_WEBHOOK_SECRET" --event "$(or $(filter user.%,$(EVENT)),user.created)"
 
 events: venv
 	@$(PY) scripts/local_aws.py peek --env-file .local/dev-aws.env

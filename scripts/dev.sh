@@ -7,29 +7,54 @@ scripts/bootstrap-venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p .local
 
-# A stable local signing secret, made once per checkout.
-if [[ ! -f .local/dev-secrets.env ]]; then
-  secret="whsec_$(.venv/bin/python -c 'import base64,os;print(base64.b64encode(os.urandom(24)).decode())')"
-  echo "LOCAL_STRIPE_WEBHOOK_SECRET=$secret" > .local/dev-secrets.env
-fi
+# Stable local signing secrets, made once per checkout.
+new_secret() { echo "whsec_$(.venv/bin/python -c 'import base64,os;print(base64.b64encode(os.urandom(24)).decode())')"; }
+touch .local/dev-secrets.env
 source .local/dev-secrets.env
+if [[ -z "${LOCAL_STRIPE_WEBHOOK_SECRET:-}" ]]; then
+  LOCAL_STRIPE_WEBHOOK_SECRET=$(new_secret)
+  echo "LOCAL_STRIPE_WEBHOOK_SECRET=$LOCAL_STRIPE_WEBHOOK_SECRET" >> .local/dev-secrets.env
+fi
+if [[ -z "${LOCAL_CLERK_WEBHOOK_SECRET:-}" ]]; then
+  LOCAL_CLERK_WEBHOOK_SECRET=$(new_secret)
+  echo "LOCAL_CLERK_WEBHOOK_SECRET=$LOCAL_CLERK_WEBHOOK_SECRET" >> .local/dev-secrets.env
+fi
 # `stripe listen` prints its own whsec_: pass it as STRIPE_WEBHOOK_SECRET and both are accepted (rotation).
 stripe_secrets="$LOCAL_STRIPE_WEBHOOK_SECRET${STRIPE_WEBHOOK_SECRET:+,$STRIPE_WEBHOOK_SECRET}"
 
 aws_env=.local/dev-aws.env
-cleanup() { .venv/bin/python scripts/local_aws.py stop --env-file "$aws_env" || true; }
+fake_stripe_pid=""
+cleanup() {
+  [[ -n "$fake_stripe_pid" ]] && kill "$fake_stripe_pid" 2>/dev/null
+  .venv/bin/python scripts/local_aws.py stop --env-file "$aws_env" || true
+}
 trap cleanup EXIT
 .venv/bin/python scripts/local_aws.py stop --env-file "$aws_env" >/dev/null 2>&1 || true
 .venv/bin/python scripts/local_aws.py start --env-file "$aws_env"
 source "$aws_env"
 
+# Stripe's API: your test-mode key when STRIPE_SECRET_KEY is set, else the local stand-in.
+if [[ -n "${STRIPE_SECRET_KEY:-}" ]]; then
+  stripe_key=$STRIPE_SECRET_KEY
+  stripe_base=${STRIPE_API_BASE:-https://api.stripe.com}
+else
+  coproc FAKE_STRIPE { exec .venv/bin/python scripts/fake_stripe.py --port 0; }
+  fake_stripe_pid=$FAKE_STRIPE_PID
+  read -r line <&"${FAKE_STRIPE[0]}"
+  stripe_key=sk_test_entitle_local
+  stripe_base="http://127.0.0.1:${line##* }"
+fi
+
 # cargo lambda watch reads plain KEY=VALUE lines.
 {
   for name in AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION IDEMPOTENCY_TABLE \
-    BILLING_EVENTS_TOPIC_ARN; do
+    CUSTOMERS_TABLE BILLING_EVENTS_TOPIC_ARN; do
     echo "$name=${!name}"
   done
   echo "STRIPE_WEBHOOK_SECRET=$stripe_secrets"
+  echo "CLERK_WEBHOOK_SECRET=$LOCAL_CLERK_WEBHOOK_SECRET${CLERK_WEBHOOK_SECRET:+,$CLERK_WEBHOOK_SECRET}"
+  echo "STRIPE_SECRET_KEY=$stripe_key"
+  echo "STRIPE_API_BASE=$stripe_base"
   echo "RUST_LOG=${RUST_LOG:-info}"
 } > .local/dev.env
 
@@ -38,10 +63,14 @@ cat <<MSG
   Entitle is running locally.
 
   Stripe webhook   POST http://127.0.0.1:9000/lambda-url/stripe-webhook/webhooks/stripe
-  Signing secret   $LOCAL_STRIPE_WEBHOOK_SECRET
+                   signing secret $LOCAL_STRIPE_WEBHOOK_SECRET
+  Clerk webhook    POST http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
+                   signing secret $LOCAL_CLERK_WEBHOOK_SECRET
+  Stripe API       $stripe_base
   Local AWS        $AWS_ENDPOINT_URL  (topic $BILLING_EVENTS_TOPIC_ARN)
 
   Try it (another terminal):
+    make send-clerk EVENT=user.created                       # a Svix-signed sign-up: creates the Stripe customer
     make send-stripe EVENT=customer.subscription.created    # a signed fixture, no Stripe account needed
     make events                                              # what reached the entitlement queue
   Real test-mode events:
