@@ -15,6 +15,10 @@ if [[ -z "${LOCAL_STRIPE_WEBHOOK_SECRET:-}" ]]; then
   LOCAL_STRIPE_WEBHOOK_SECRET=$(new_secret)
   echo "LOCAL_STRIPE_WEBHOOK_SECRET=$LOCAL_STRIPE_WEBHOOK_SECRET" >> .local/dev-secrets.env
 fi
+if [[ -z "${LOCAL_JWT_SECRET:-}" ]]; then
+  LOCAL_JWT_SECRET=$(new_secret)
+  echo "LOCAL_JWT_SECRET=$LOCAL_JWT_SECRET" >> .local/dev-secrets.env
+fi
 if [[ -z "${LOCAL_CLERK_WEBHOOK_SECRET:-}" ]]; then
   LOCAL_CLERK_WEBHOOK_SECRET=$(new_secret)
   echo "LOCAL_CLERK_WEBHOOK_SECRET=$LOCAL_CLERK_WEBHOOK_SECRET" >> .local/dev-secrets.env
@@ -43,18 +47,42 @@ else
   read -r line <&"${FAKE_STRIPE[0]}"
   stripe_key=sk_test_entitle_local
   stripe_base="http://127.0.0.1:${line##* }"
+  .venv/bin/python scripts/seed_fake_stripe.py --base "$stripe_base"
 fi
+
+# billing-api: Clerk's JWKS when CLERK_JWKS_URL is set, else HS256 tokens signed with a local secret.
+app_origin=${APP_ORIGIN:-http://localhost:3000}
+demo_user=user_local_demo
+demo_token=$(.venv/bin/python - "$LOCAL_JWT_SECRET" "$demo_user" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+secret, user = sys.argv[1], sys.argv[2]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": user, "iat": now, "nbf": now, "exp": now + 86400}).encode())
+sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+)
 
 # cargo lambda watch reads plain KEY=VALUE lines.
 {
   for name in AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION IDEMPOTENCY_TABLE \
-    CUSTOMERS_TABLE BILLING_EVENTS_TOPIC_ARN; do
+    CUSTOMERS_TABLE ENTITLEMENTS_TABLE BILLING_EVENTS_TOPIC_ARN; do
     echo "$name=${!name}"
   done
   echo "STRIPE_WEBHOOK_SECRET=$stripe_secrets"
   echo "CLERK_WEBHOOK_SECRET=$LOCAL_CLERK_WEBHOOK_SECRET${CLERK_WEBHOOK_SECRET:+,$CLERK_WEBHOOK_SECRET}"
   echo "STRIPE_SECRET_KEY=$stripe_key"
   echo "STRIPE_API_BASE=$stripe_base"
+  echo "ALLOWED_REDIRECT_ORIGINS=$app_origin"
+  echo "ALLOWED_ORIGINS=$app_origin"
+  if [[ -n "${CLERK_JWKS_URL:-}" ]]; then
+    echo "CLERK_JWKS_URL=$CLERK_JWKS_URL"
+    echo "CLERK_ISSUER=${CLERK_ISSUER:-}"
+  else
+    echo "JWT_SECRET=$LOCAL_JWT_SECRET"
+  fi
   echo "RUST_LOG=${RUST_LOG:-info}"
 } > .local/dev.env
 
@@ -66,6 +94,12 @@ cat <<MSG
                    signing secret $LOCAL_STRIPE_WEBHOOK_SECRET
   Clerk webhook    POST http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
                    signing secret $LOCAL_CLERK_WEBHOOK_SECRET
+  Billing API      POST http://127.0.0.1:9000/lambda-url/billing-api/checkout   {"price","successUrl","cancelUrl"}
+                   POST http://127.0.0.1:9000/lambda-url/billing-api/portal     {"returnUrl"}
+                   GET  http://127.0.0.1:9000/lambda-url/billing-api/entitlements
+                   redirects and CORS allowed for $app_origin
+  Signed-in token  ($demo_user, 24 h; HS256 with the local JWT secret)
+                   $demo_token
   Stripe API       $stripe_base
   Local AWS        $AWS_ENDPOINT_URL  (topic $BILLING_EVENTS_TOPIC_ARN)
 
@@ -73,6 +107,10 @@ cat <<MSG
     make send-clerk EVENT=user.created                       # a Svix-signed sign-up: creates the Stripe customer
     make send-stripe EVENT=customer.subscription.created    # a signed fixture, no Stripe account needed
     make events                                              # what reached the entitlement queue
+    curl -s -H "authorization: Bearer $demo_token" \\
+      http://127.0.0.1:9000/lambda-url/billing-api/entitlements
+    curl -s -H "authorization: Bearer $demo_token" -d '{"price":"starter_monthly","successUrl":"$app_origin/ok","cancelUrl":"$app_origin/no"}' \\
+      http://127.0.0.1:9000/lambda-url/billing-api/checkout
   Real test-mode events:
     stripe listen --forward-to localhost:9000/lambda-url/stripe-webhook/webhooks/stripe
     then restart with STRIPE_WEBHOOK_SECRET=<the whsec_ it prints> make dev

@@ -52,6 +52,9 @@ pub fn error(error: &ApiError) -> Response<Body> {
     let mut response = json(status, error.to_json());
     let headers = response.headers_mut();
     match error.status {
+        401 => {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         405 => {
             headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
         }

@@ -272,7 +272,20 @@ struct StripeState {
     keys: HashMap<String, String>,
     subscriptions: Vec<(String, String, String)>, // (id, customer, status)
     calls: Vec<String>,
-    failures: Vec<(String, bool)>, // (call prefix, retryable)
+    failures: Vec<(String, bool)>,   // (call prefix, retryable)
+    prices: HashMap<String, String>, // lookup key -> price id
+    sessions: Vec<RecordedCheckout>,
+}
+
+/// A checkout session the fake created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedCheckout {
+    pub id: String,
+    pub customer: String,
+    pub mode: &'static str,
+    pub price_id: String,
+    pub quantity: u32,
+    pub idempotency_key: String,
 }
 
 impl InMemoryStripe {
@@ -300,6 +313,18 @@ impl InMemoryStripe {
             .unwrap()
             .subscriptions
             .push((id.into(), customer.into(), status.into()));
+    }
+
+    pub fn add_price(&self, lookup_key: &str, price_id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .prices
+            .insert(lookup_key.into(), price_id.into());
+    }
+
+    pub fn checkouts(&self) -> Vec<RecordedCheckout> {
+        self.state.lock().unwrap().sessions.clone()
     }
 
     pub fn subscription_status(&self, id: &str) -> Option<String> {
@@ -421,5 +446,99 @@ impl crate::ports::StripeSubscriptions for InMemoryStripe {
             .into();
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::StripeBilling for InMemoryStripe {
+    async fn price_for_lookup_key(
+        &self,
+        lookup_key: &str,
+    ) -> Result<Option<String>, crate::ports::StripeError> {
+        let state = self.enter(format!("price_for_lookup_key {lookup_key}"))?;
+        Ok(state.prices.get(lookup_key).cloned())
+    }
+
+    async fn current_subscription(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+    ) -> Result<Option<String>, crate::ports::StripeError> {
+        let state = self.enter(format!("current_subscription {customer}"))?;
+        Ok(state
+            .subscriptions
+            .iter()
+            .find(|s| {
+                s.1 == customer.as_str()
+                    && matches!(s.2.as_str(), "active" | "trialing" | "past_due")
+            })
+            .map(|s| s.0.clone()))
+    }
+
+    async fn create_checkout_session(
+        &self,
+        request: &crate::ports::CheckoutRequest<'_>,
+        idempotency_key: &str,
+    ) -> Result<crate::ports::CheckoutSession, crate::ports::StripeError> {
+        let mut state = self.enter(format!("create_checkout_session {}", request.customer))?;
+        let existing = state
+            .sessions
+            .iter()
+            .find(|s| s.idempotency_key == idempotency_key);
+        let id = match existing {
+            Some(s) => s.id.clone(),
+            None => {
+                let id = format!("cs_test_fake{}", state.sessions.len() + 1);
+                state.sessions.push(RecordedCheckout {
+                    id: id.clone(),
+                    customer: request.customer.to_string(),
+                    mode: request.mode.as_str(),
+                    price_id: request.price_id.to_owned(),
+                    quantity: request.quantity,
+                    idempotency_key: idempotency_key.to_owned(),
+                });
+                id
+            }
+        };
+        Ok(crate::ports::CheckoutSession {
+            url: format!("https://checkout.stripe.com/c/pay/{id}"),
+            id,
+        })
+    }
+
+    async fn create_portal_session(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+        _return_url: &str,
+        _idempotency_key: &str,
+    ) -> Result<String, crate::ports::StripeError> {
+        drop(self.enter(format!("create_portal_session {customer}"))?);
+        Ok(format!(
+            "https://billing.stripe.com/p/session/test_{customer}"
+        ))
+    }
+}
+
+/// The entitlements table in memory.
+#[derive(Default)]
+pub struct InMemoryEntitlements {
+    rows: Mutex<HashMap<String, crate::entitlements::Entitlements>>,
+}
+
+impl InMemoryEntitlements {
+    pub fn put(&self, entitlements: crate::entitlements::Entitlements) {
+        self.rows
+            .lock()
+            .unwrap()
+            .insert(entitlements.user_id.to_string(), entitlements);
+    }
+}
+
+#[async_trait]
+impl crate::ports::EntitlementReader for InMemoryEntitlements {
+    async fn get(
+        &self,
+        user: &crate::ids::UserId,
+    ) -> Result<Option<crate::entitlements::Entitlements>, StoreError> {
+        Ok(self.rows.lock().unwrap().get(user.as_str()).cloned())
     }
 }

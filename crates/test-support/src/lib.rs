@@ -3,4 +3,5 @@
 pub mod aws;
 pub mod fixtures;
 pub mod http;
+pub mod jwt;
 pub mod stripe;

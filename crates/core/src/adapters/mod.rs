@@ -1,10 +1,13 @@
 //! Adapters: the ports implemented against AWS. Each owns its SDK client and keeps SDK types inside.
 pub mod dynamo_customers;
+pub mod dynamo_entitlements;
 pub mod dynamo_event_log;
 pub mod sns_publisher;
+pub mod stripe_billing;
 pub mod stripe_client;
 
 pub use dynamo_customers::DynamoCustomerDirectory;
+pub use dynamo_entitlements::DynamoEntitlements;
 pub use dynamo_event_log::DynamoEventLog;
 pub use sns_publisher::SnsPublisher;
 pub use stripe_client::StripeClient;

@@ -1,0 +1,199 @@
+//! `POST /checkout`: a Stripe Checkout session for a catalog price, on the user's own customer.
+use crate::deps::Deps;
+use entitle_core::api_error::ApiError;
+use entitle_core::customers::{ensure_customer, EnsureError};
+use entitle_core::ids::UserId;
+use entitle_core::plans::PriceMatch;
+use entitle_core::ports::{CheckoutMode, CheckoutRequest, StripeError};
+use entitle_core::time::UnixTime;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Body {
+    /// A Stripe price id or lookup key from the plan catalog.
+    pub price: String,
+    pub quantity: Option<u32>,
+    pub success_url: String,
+    pub cancel_url: String,
+    #[serde(default)]
+    pub allow_promotion_codes: bool,
+}
+
+/// Repeated submissions of the same checkout within this window get the same session.
+const IDEMPOTENCY_WINDOW_SECS: i64 = 600;
+
+pub async fn create(
+    deps: &Deps,
+    user: &UserId,
+    body: Body,
+    now: UnixTime,
+) -> Result<serde_json::Value, ApiError> {
+    for url in [&body.success_url, &body.cancel_url] {
+        if !deps.config.redirect_origins.allows_url(url) {
+            return Err(ApiError::new(
+                400,
+                "redirect_not_allowed",
+                "successUrl and cancelUrl must be on an allowed origin",
+            ));
+        }
+    }
+    let Some(matched) = deps.catalog.price(&body.price) else {
+        return Err(ApiError::new(
+            400,
+            "unknown_price",
+            "the price is not in the plan catalog",
+        ));
+    };
+    if !matched.self_serve() {
+        return Err(ApiError::new(
+            400,
+            "contact_sales",
+            "this plan is sold by our sales team, not through checkout",
+        ));
+    }
+    let (mode, price, max_quantity) = match &matched {
+        PriceMatch::Subscription { price, .. } => (CheckoutMode::Subscription, *price, 1),
+        PriceMatch::CreditPack { pack, price } => {
+            (CheckoutMode::Payment, *price, pack.max_quantity)
+        }
+    };
+    let quantity = body.quantity.unwrap_or(1);
+    if quantity == 0 || quantity > max_quantity {
+        return Err(ApiError::new(
+            400,
+            "quantity_not_allowed",
+            format!("quantity must be between 1 and {max_quantity} for this price"),
+        ));
+    }
+    let price_id = price_id(deps, price.id.as_deref(), price.lookup_key.as_deref()).await?;
+    let customer = ensure_customer(
+        deps.customers.as_ref(),
+        deps.stripe_customers.as_ref(),
+        user,
+    )
+    .await
+    .map_err(ensure_error)?
+    .customer;
+    if mode == CheckoutMode::Subscription {
+        if let Some(subscription) = deps
+            .billing
+            .current_subscription(&customer)
+            .await
+            .map_err(stripe_error)?
+        {
+            tracing::info!(subscription_id = %subscription, "refused a second subscription");
+            return Err(ApiError::new(
+                409,
+                "subscription_exists",
+                "you already have a subscription: change plans in the billing portal (POST /portal)",
+            ));
+        }
+    }
+    let request = CheckoutRequest {
+        user,
+        customer: &customer,
+        mode,
+        price_id: &price_id,
+        quantity,
+        success_url: &body.success_url,
+        cancel_url: &body.cancel_url,
+        allow_promotion_codes: body.allow_promotion_codes,
+    };
+    let key = idempotency_key(&request, now);
+    let session = deps
+        .billing
+        .create_checkout_session(&request, &key)
+        .await
+        .map_err(stripe_error)?;
+    tracing::info!(session_id = %session.id, mode = mode.as_str(), "created a checkout session");
+    Ok(json!({ "url": session.url, "sessionId": session.id, "customerId": customer.as_str() }))
+}
+
+/// The catalog names a price by id or lookup key; Checkout needs the id.
+async fn price_id(
+    deps: &Deps,
+    id: Option<&str>,
+    lookup_key: Option<&str>,
+) -> Result<String, ApiError> {
+    if let Some(id) = id {
+        return Ok(id.to_owned());
+    }
+    let lookup_key = lookup_key.expect("the catalog guarantees an id or a lookup key");
+    if let Some(id) = deps.price_ids.lock().expect("not poisoned").get(lookup_key) {
+        return Ok(id.clone());
+    }
+    match deps
+        .billing
+        .price_for_lookup_key(lookup_key)
+        .await
+        .map_err(stripe_error)?
+    {
+        Some(id) => {
+            deps.price_ids
+                .lock()
+                .expect("not poisoned")
+                .insert(lookup_key.to_owned(), id.clone());
+            Ok(id)
+        }
+        None => {
+            tracing::error!(
+                lookup_key,
+                "a catalog lookup key has no active price in Stripe"
+            );
+            Err(ApiError::new(
+                502,
+                "price_unavailable",
+                "this price is not available right now",
+            ))
+        }
+    }
+}
+
+fn idempotency_key(request: &CheckoutRequest<'_>, now: UnixTime) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        request.user.as_str(),
+        request.price_id,
+        &request.quantity.to_string(),
+        request.success_url,
+        request.cancel_url,
+        if request.allow_promotion_codes {
+            "promo"
+        } else {
+            ""
+        },
+        &(now.secs() / IDEMPOTENCY_WINDOW_SECS).to_string(),
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    format!("entitle-checkout-{}", &hex::encode(hash.finalize())[..32])
+}
+
+pub(crate) fn stripe_error(error: StripeError) -> ApiError {
+    if error.is_retryable() {
+        tracing::warn!(error = %error, "Stripe is unavailable");
+        ApiError::new(503, "unavailable", "try again")
+    } else {
+        tracing::error!(error = %error, "Stripe rejected the request");
+        ApiError::new(
+            502,
+            "payment_provider_error",
+            "the payment provider refused the request",
+        )
+    }
+}
+
+fn ensure_error(error: EnsureError) -> ApiError {
+    match error {
+        EnsureError::UserDeleted => ApiError::new(403, "user_deleted", "this account was deleted"),
+        EnsureError::Stripe(e) => stripe_error(e),
+        error => {
+            tracing::warn!(error = %error, "could not get the user's customer");
+            ApiError::new(503, "unavailable", "try again")
+        }
+    }
+}

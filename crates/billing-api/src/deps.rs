@@ -1,0 +1,81 @@
+//! Everything the API needs, built once per cold start: the plan catalog (validated here, so a broken
+//! catalog fails the deploy's smoke test rather than a customer's request), the token verifier, clients.
+use crate::redirect::AllowedOrigins;
+use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEntitlements, StripeClient};
+use entitle_core::auth::Verifier;
+use entitle_core::config::{self, ConfigError};
+use entitle_core::plans::PlanCatalog;
+use entitle_core::ports::{CustomerDirectory, EntitlementReader, StripeBilling, StripeCustomers};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub struct Deps {
+    pub verifier: Verifier,
+    pub catalog: PlanCatalog,
+    pub customers: Arc<dyn CustomerDirectory>,
+    pub stripe_customers: Arc<dyn StripeCustomers>,
+    pub billing: Arc<dyn StripeBilling>,
+    pub entitlements: Arc<dyn EntitlementReader>,
+    pub config: ApiConfig,
+    /// Lookup key → Stripe price id, resolved once per cold start.
+    pub price_ids: Mutex<HashMap<String, String>>,
+}
+
+pub struct ApiConfig {
+    /// Where success, cancel and return URLs may point.
+    pub redirect_origins: AllowedOrigins,
+    /// Browser origins allowed to call the API (CORS).
+    pub cors_origins: AllowedOrigins,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let aws = config::aws().await;
+        let catalog =
+            PlanCatalog::load(config::optional("PLAN_CATALOG").as_deref()).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "PLAN_CATALOG".into(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let jwt_secret = match config::optional("JWT_SECRET").or(config::optional("JWT_SECRET_ARN"))
+        {
+            Some(_) => Some(config::secret("JWT_SECRET", &aws).await?),
+            None => None,
+        };
+        let verifier = Verifier::from_config(
+            jwt_secret,
+            config::optional("CLERK_JWKS_URL"),
+            config::optional("CLERK_ISSUER"),
+            config::optional("CLERK_AUTHORIZED_PARTIES"),
+        )?;
+        let stripe = Arc::new(StripeClient::new(
+            config::secret("STRIPE_SECRET_KEY", &aws).await?,
+            config::optional("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
+        ));
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        Ok(Self {
+            verifier,
+            catalog,
+            customers: Arc::new(DynamoCustomerDirectory::new(
+                dynamodb.clone(),
+                config::required("CUSTOMERS_TABLE")?,
+            )),
+            entitlements: Arc::new(DynamoEntitlements::new(
+                dynamodb,
+                config::required("ENTITLEMENTS_TABLE")?,
+            )),
+            stripe_customers: stripe.clone(),
+            billing: stripe,
+            config: ApiConfig {
+                redirect_origins: AllowedOrigins::parse(&config::required(
+                    "ALLOWED_REDIRECT_ORIGINS",
+                )?),
+                cors_origins: AllowedOrigins::parse(
+                    &config::optional("ALLOWED_ORIGINS").unwrap_or_default(),
+                ),
+            },
+            price_ids: Mutex::new(HashMap::new()),
+        })
+    }
+}

@@ -1,0 +1,9 @@
+use billing_api::{deps::Deps, router::handle};
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    entitle_core::telemetry::init();
+    let deps = Deps::from_env().await?; // config, catalog, secrets and clients: once per cold start
+    run(service_fn(|req| handle(&deps, req))).await
+}

@@ -1,0 +1,57 @@
+//! `POST /portal`: a Stripe billing portal session for the user's customer.
+use crate::checkout::stripe_error;
+use crate::deps::Deps;
+use entitle_core::api_error::ApiError;
+use entitle_core::ids::UserId;
+use entitle_core::time::UnixTime;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Body {
+    pub return_url: String,
+}
+
+pub async fn create(
+    deps: &Deps,
+    user: &UserId,
+    body: Body,
+    now: UnixTime,
+) -> Result<serde_json::Value, ApiError> {
+    if !deps.config.redirect_origins.allows_url(&body.return_url) {
+        return Err(ApiError::new(
+            400,
+            "redirect_not_allowed",
+            "returnUrl must be on an allowed origin",
+        ));
+    }
+    let customer = deps
+        .customers
+        .get(user)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading the customers table failed");
+            ApiError::new(503, "unavailable", "try again")
+        })?
+        .and_then(|link| link.customer);
+    let Some(customer) = customer else {
+        return Err(ApiError::new(
+            404,
+            "no_customer",
+            "there is no billing account yet: start with POST /checkout",
+        ));
+    };
+    // One portal session per user, return URL and minute: a double click gets the same one.
+    let key = format!(
+        "entitle-portal-{user}-{}-{}",
+        now.secs() / 60,
+        body.return_url.len()
+    );
+    let url = deps
+        .billing
+        .create_portal_session(&customer, &body.return_url, &key)
+        .await
+        .map_err(stripe_error)?;
+    Ok(json!({ "url": url }))
+}

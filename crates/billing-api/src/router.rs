@@ -1,0 +1,133 @@
+//! Routes by the last path segment, whatever the prefix (stage, function URL, `cargo lambda watch`):
+//! `POST …/checkout`, `POST …/portal`, `GET …/entitlements`. Authentication, body limits and the JSON error
+//! shape are decided here; the route modules get a verified user and a parsed body.
+use crate::deps::Deps;
+use crate::{checkout, cors, entitlements, portal};
+use entitle_core::api_error::ApiError;
+use entitle_core::auth::token_from;
+use entitle_core::edge;
+use entitle_core::ids::UserId;
+use entitle_core::time::UnixTime;
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(handle_at(deps, &request, UnixTime::now()).await)
+}
+
+#[derive(Clone, Copy)]
+enum Route {
+    Checkout,
+    Portal,
+    Entitlements,
+}
+
+impl Route {
+    fn of(request: &Request) -> Option<Self> {
+        [
+            ("/checkout", Route::Checkout),
+            ("/portal", Route::Portal),
+            ("/entitlements", Route::Entitlements),
+        ]
+        .into_iter()
+        .find(|(path, _)| edge::route_is(request, path))
+        .map(|(_, route)| route)
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Route::Entitlements => Method::GET,
+            _ => Method::POST,
+        }
+    }
+}
+
+/// The handler with the clock injected.
+pub async fn handle_at(deps: &Deps, request: &Request, now: UnixTime) -> Response<Body> {
+    let route = Route::of(request);
+    if request.method() == Method::OPTIONS && route.is_some() {
+        return cors::preflight(request, &deps.config.cors_origins);
+    }
+    let mut response = match route {
+        None => edge::error(&ApiError::new(404, "not_found", "no such route")),
+        Some(route) if request.method() != route.method() => {
+            let mut response = edge::error(&ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("use {}", route.method()),
+            ));
+            let allow = HeaderValue::from_str(route.method().as_str()).expect("a method name");
+            response.headers_mut().insert(header::ALLOW, allow);
+            response
+        }
+        Some(route) => match dispatch(deps, request, route, now).await {
+            Ok(body) => edge::json(StatusCode::OK, body.to_string()),
+            Err(error) => edge::error(&error),
+        },
+    };
+    cors::decorate(request, &deps.config.cors_origins, &mut response);
+    response
+}
+
+async fn dispatch(
+    deps: &Deps,
+    request: &Request,
+    route: Route,
+    now: UnixTime,
+) -> Result<serde_json::Value, ApiError> {
+    let user = authenticate(deps, request, now).await?;
+    let span = tracing::info_span!("request", user_id = %user);
+    async {
+        match route {
+            Route::Checkout => checkout::create(deps, &user, body(request)?, now).await,
+            Route::Portal => portal::create(deps, &user, body(request)?, now).await,
+            Route::Entitlements => entitlements::read(deps, &user, now).await,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn authenticate(deps: &Deps, request: &Request, now: UnixTime) -> Result<UserId, ApiError> {
+    let token = token_from(
+        edge::header(request, "authorization"),
+        edge::header(request, "cookie"),
+    );
+    let Some(token) = token else {
+        tracing::info!(reason = "missing", "unauthenticated request");
+        return Err(ApiError::new(401, "unauthorized", "sign in first"));
+    };
+    match deps.verifier.verify(token, now).await {
+        Ok(claims) => Ok(claims.sub),
+        Err(error) if error.is_unavailable() => {
+            tracing::error!(error = %error, "the signing keys could not be fetched");
+            Err(ApiError::new(503, "unavailable", "try again"))
+        }
+        Err(error) => {
+            // The reason is for us, not for whoever holds the token.
+            tracing::info!(reason = error.reason(), "rejected a session token");
+            Err(ApiError::new(
+                401,
+                "unauthorized",
+                "invalid or expired session",
+            ))
+        }
+    }
+}
+
+fn body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            413,
+            "payload_too_large",
+            "the body exceeds 64 KiB",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::new(400, "malformed_body", format!("invalid JSON body: {e}")))
+}

@@ -1,0 +1,179 @@
+use crate::helpers::{call, checkout_body, TestApp, APP, ISSUER};
+use entitle_core::entitlements::{Entitlements, Status};
+use entitle_core::ids::UserId;
+use entitle_core::plans::PlanCatalog;
+use entitle_core::time::UnixTime;
+use entitle_test_support::jwt::rs256;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_first_checkouts_of_one_new_user_make_one_stripe_customer() {
+    let app = TestApp::spawn().await;
+    let token = app.token();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (deps, token) = (app.deps.clone(), token.clone());
+            tokio::spawn(async move {
+                call(
+                    &deps,
+                    "POST",
+                    "/checkout",
+                    Some(checkout_body("starter_monthly")),
+                    &token,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut customers = Vec::new();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        customers.push(reply.body["customerId"].as_str().unwrap().to_owned());
+    }
+    customers.dedup();
+    assert_eq!(customers.len(), 1, "every checkout used the same customer");
+    assert_eq!(app.stripe_customers().len(), 1);
+    assert_eq!(app.jwks.hits(), 1, "the JWKS was fetched once and cached");
+}
+
+#[tokio::test]
+async fn a_checkout_session_carries_the_user_on_the_session_and_on_the_subscription() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .call("POST", "/checkout", Some(checkout_body("starter_monthly")))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.body["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://checkout.stripe.com/"));
+    let create = app
+        .stripe
+        .requests()
+        .into_iter()
+        .find(|r| r["method"] == "POST" && r["path"] == "/v1/checkout/sessions")
+        .expect("a session was created");
+    let params = &create["params"];
+    assert_eq!(params["mode"], "subscription");
+    assert_eq!(params["customer"], reply.body["customerId"]);
+    assert_eq!(params["client_reference_id"], app.user_id.as_str());
+    assert_eq!(params["metadata"]["userId"], app.user_id.as_str());
+    assert_eq!(
+        params["subscription_data"]["metadata"]["userId"],
+        app.user_id.as_str()
+    );
+    assert_eq!(
+        params["line_items"][0]["price"],
+        "price_1StarterMonthlyKx7Yz2LmNo"
+    );
+    assert!(params.get("customer_email").is_none());
+    assert!(create["idempotencyKey"]
+        .as_str()
+        .unwrap()
+        .starts_with("entitle-checkout-"));
+}
+
+#[tokio::test]
+async fn a_credit_pack_by_lookup_key_is_a_payment_carrying_the_user_on_the_payment_intent() {
+    let app = TestApp::spawn().await;
+    let mut body = checkout_body("credits_1000");
+    body["quantity"] = 2.into();
+    let reply = app.call("POST", "/checkout", Some(body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let create = app
+        .stripe
+        .requests()
+        .into_iter()
+        .find(|r| r["path"] == "/v1/checkout/sessions")
+        .unwrap();
+    assert_eq!(create["params"]["mode"], "payment");
+    assert_eq!(
+        create["params"]["line_items"][0]["price"],
+        "price_credits1000"
+    );
+    assert_eq!(create["params"]["line_items"][0]["quantity"], "2");
+    assert_eq!(
+        create["params"]["payment_intent_data"]["metadata"]["userId"],
+        app.user_id.as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_user_with_a_live_subscription_is_sent_to_the_portal_instead() {
+    let app = TestApp::spawn().await;
+    let first = app
+        .call("POST", "/checkout", Some(checkout_body("starter_monthly")))
+        .await;
+    let customer = first.body["customerId"].as_str().unwrap();
+    app.stripe.seed_subscription(json!({
+        "customer": customer, "price": "price_1StarterMonthlyKx7Yz2LmNo", "quantity": 1, "status": "active"
+    }));
+    let reply = app
+        .call("POST", "/checkout", Some(checkout_body("pro_monthly")))
+        .await;
+    assert_eq!(
+        (reply.status, reply.body["error"]["code"].as_str()),
+        (409, Some("subscription_exists"))
+    );
+    let portal = app
+        .call(
+            "POST",
+            "/portal",
+            Some(json!({"returnUrl": format!("{APP}/account")})),
+        )
+        .await;
+    assert_eq!(portal.status, 200);
+    assert!(portal.body["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://billing.stripe.com/"));
+}
+
+#[tokio::test]
+async fn entitlements_come_from_the_table_in_one_read() {
+    let app = TestApp::spawn().await;
+    let free = app.call("GET", "/entitlements", None).await;
+    assert_eq!(
+        (free.status, free.body["plan"].as_str()),
+        (200, Some("free"))
+    );
+    let user = UserId::parse(app.user_id.as_str()).unwrap();
+    let mut stored = Entitlements::on_plan(
+        user,
+        PlanCatalog::builtin().plan("starter").unwrap(),
+        Status::Active,
+    );
+    stored.credits = 2000;
+    stored.period_end = Some(UnixTime::from_secs(UnixTime::now().secs() + 86_400).to_rfc3339());
+    app.entitlements.put(&stored).await.unwrap();
+    let reply = app.call("GET", "/entitlements", None).await;
+    assert_eq!(reply.body["plan"], "starter");
+    assert_eq!(reply.body["status"], "active");
+    assert_eq!(reply.body["credits"], 2000);
+    assert_eq!(reply.body["limits"]["agents"], 3);
+}
+
+#[tokio::test]
+async fn tokens_from_the_wrong_issuer_party_or_key_id_are_401s_and_bogus_kids_cannot_hammer_the_jwks(
+) {
+    let app = TestApp::spawn().await;
+    let now = UnixTime::now().secs();
+    let claims = |iss: &str, azp: &str| json!({"sub": app.user_id, "iss": iss, "azp": azp, "exp": now + 60, "nbf": now - 5});
+    let mut bad = vec![
+        rs256(&claims("https://evil.example", APP), "test-key-1"),
+        rs256(&claims(ISSUER, "https://evil.example"), "test-key-1"),
+    ];
+    for i in 0..10 {
+        bad.push(rs256(&claims(ISSUER, APP), &format!("bogus-{i}")));
+    }
+    for token in &bad {
+        let reply = call(&app.deps, "GET", "/entitlements", None, token).await;
+        assert_eq!(reply.status, 401);
+    }
+    assert!(
+        app.jwks.hits() <= 2,
+        "unknown kids refetch the JWKS at most once per interval"
+    );
+    assert_eq!(app.call("GET", "/entitlements", None).await.status, 200);
+}

@@ -1,0 +1,138 @@
+use billing_api::deps::{ApiConfig, Deps};
+use billing_api::redirect::AllowedOrigins;
+use billing_api::router::handle_at;
+use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEntitlements, StripeClient};
+use entitle_core::auth::Verifier;
+use entitle_core::plans::PlanCatalog;
+use entitle_core::time::UnixTime;
+use entitle_test_support::aws;
+use entitle_test_support::fixtures::unique_id;
+use entitle_test_support::http::RequestSpec;
+use entitle_test_support::jwt::{rs256, JwksServer};
+use entitle_test_support::stripe::FakeStripe;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub const ISSUER: &str = "https://clerk.entitle.test";
+pub const APP: &str = "https://app.entitle.test";
+
+pub struct TestApp {
+    pub deps: Arc<Deps>,
+    pub stripe: FakeStripe,
+    pub jwks: JwksServer,
+    pub entitlements: DynamoEntitlements,
+    pub user_id: String,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let stripe = FakeStripe::start_with_latency(20);
+        for (id, lookup_key, amount, recurring) in [
+            (
+                "price_1StarterMonthlyKx7Yz2LmNo",
+                "starter_monthly",
+                4900,
+                true,
+            ),
+            ("price_1ProMonthlyKx7Yz2LmNoQw", "pro_monthly", 19900, true),
+            ("price_credits1000", "credits_1000", 1900, false),
+        ] {
+            stripe.seed_price(json!({
+                "id": id, "lookup_key": lookup_key, "unit_amount": amount, "currency": "usd",
+                "recurring": if recurring { json!({"interval": "month"}) } else { Value::Null },
+                "product": "prod_entitle"
+            }));
+        }
+        let jwks = JwksServer::start();
+        let config = aws::sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let client = Arc::new(StripeClient::new(
+            SecretString::from(stripe.api_key.clone()),
+            stripe.base_url.clone(),
+        ));
+        let verifier = Verifier::from_config(
+            None,
+            Some(jwks.url.clone()),
+            Some(ISSUER.to_owned()),
+            Some(APP.to_owned()),
+        )
+        .unwrap();
+        let deps = Deps {
+            verifier,
+            catalog: PlanCatalog::builtin().clone(),
+            customers: Arc::new(DynamoCustomerDirectory::new(
+                dynamodb.clone(),
+                aws::env("CUSTOMERS_TABLE"),
+            )),
+            stripe_customers: client.clone(),
+            billing: client,
+            entitlements: Arc::new(DynamoEntitlements::new(
+                dynamodb.clone(),
+                aws::env("ENTITLEMENTS_TABLE"),
+            )),
+            config: ApiConfig {
+                redirect_origins: AllowedOrigins::parse(APP),
+                cors_origins: AllowedOrigins::parse(APP),
+            },
+            price_ids: Mutex::new(HashMap::new()),
+        };
+        Self {
+            deps: Arc::new(deps),
+            stripe,
+            jwks,
+            entitlements: DynamoEntitlements::new(dynamodb, aws::env("ENTITLEMENTS_TABLE")),
+            user_id: unique_id("user_"),
+        }
+    }
+
+    /// A valid Clerk session token for this test's user.
+    pub fn token(&self) -> String {
+        let now = UnixTime::now().secs();
+        rs256(
+            &json!({"sub": self.user_id, "iss": ISSUER, "azp": APP, "iat": now, "nbf": now - 5, "exp": now + 60, "sid": "sess_test"}),
+            "test-key-1",
+        )
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        call(&self.deps, method, path, body, &self.token()).await
+    }
+
+    pub fn stripe_customers(&self) -> Vec<Value> {
+        self.stripe
+            .customers()
+            .into_iter()
+            .filter(|c| c["metadata"]["clerkUserId"] == self.user_id.as_str())
+            .collect()
+    }
+}
+
+pub async fn call(
+    deps: &Deps,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    token: &str,
+) -> Reply {
+    let text = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = RequestSpec::post(path, text.as_bytes())
+        .method(method)
+        .header("authorization", format!("Bearer {token}"))
+        .build();
+    let response = handle_at(deps, &request, UnixTime::now()).await;
+    Reply {
+        status: response.status().as_u16(),
+        body: serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
+    }
+}
+
+pub fn checkout_body(price: &str) -> Value {
+    json!({"price": price, "successUrl": format!("{APP}/done?session={{CHECKOUT_SESSION_ID}}"), "cancelUrl": format!("{APP}/pricing")})
+}

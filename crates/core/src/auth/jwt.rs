@@ -1,0 +1,680 @@
+//! Pure JWT verification: a compact JWS in, checked claims out, clock injected, no I/O. RS256 with a key
+//! the caller looked up by `kid`, or HS256 with a shared secret. The signature is verified before the payload
+//! is even decoded, so no claim is read from a token we have not authenticated.
+use super::AuthError;
+use crate::ids::UserId;
+use crate::time::UnixTime;
+use aws_lc_rs::signature::{ParsedPublicKey, RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Sha256;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat` (Clerk's SDKs use 5 s too).
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+
+/// Clerk's session tokens are about 1 KB; anything much larger is refused before it is decoded.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// What a token must satisfy besides its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// `iss` must equal this exactly, when set.
+    pub issuer: Option<String>,
+    /// When not empty, `azp` must be present and one of these origins (Clerk sets it to the page's origin,
+    /// which is what stops a token minted on another site being replayed here).
+    pub authorized_parties: Vec<String>,
+    pub leeway: Duration,
+}
+
+impl Policy {
+    pub fn new(issuer: Option<String>, authorized_parties: Vec<String>) -> Self {
+        Self {
+            issuer,
+            authorized_parties,
+            leeway: DEFAULT_LEEWAY,
+        }
+    }
+}
+
+/// The claims of a verified Clerk session token that the API uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub sub: UserId,
+    /// The Clerk session id (`sess_…`).
+    pub sid: Option<String>,
+    /// The origin the token was minted for.
+    pub azp: Option<String>,
+    pub exp: i64,
+    pub iat: Option<i64>,
+    pub nbf: Option<i64>,
+    /// Only when the instance's session-token template adds it.
+    pub email: Option<String>,
+}
+
+/// The signing algorithms a [`super::Verifier`] can be configured for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Rs256,
+    Hs256,
+}
+
+impl Algorithm {
+    fn name(self) -> &'static str {
+        match self {
+            Algorithm::Rs256 => "RS256",
+            Algorithm::Hs256 => "HS256",
+        }
+    }
+}
+
+/// An RSA public key, parsed once when the JWKS is read and shared by every verification after.
+#[derive(Clone)]
+pub struct RsaKey {
+    key: Arc<ParsedPublicKey>,
+    bits: usize,
+}
+
+/// Why a JWK could not become an [`RsaKey`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unusable RSA key: {0}")]
+pub struct InvalidKey(pub &'static str);
+
+impl RsaKey {
+    /// From the big-endian modulus and exponent (a JWK's `n` and `e`, decoded). Keys outside 2048–8192
+    /// bits are refused here rather than failing every verification later.
+    pub fn from_components(n: &[u8], e: &[u8]) -> Result<Self, InvalidKey> {
+        // aws-lc refuses leading zero bytes, which some JWKS writers leave in.
+        let strip = |bytes: &[u8]| -> Vec<u8> {
+            let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+            bytes[start..].to_vec()
+        };
+        let (n, e) = (strip(n), strip(e));
+        let Some(&first) = n.first() else {
+            return Err(InvalidKey("empty modulus"));
+        };
+        let bits = n.len() * 8 - first.leading_zeros() as usize;
+        if !(2048..=8192).contains(&bits) {
+            return Err(InvalidKey("modulus is not 2048 to 8192 bits"));
+        }
+        if e.is_empty() {
+            return Err(InvalidKey("empty exponent"));
+        }
+        let key = RsaPublicKeyComponents { n, e }
+            .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+            .map_err(|_| InvalidKey("rejected by aws-lc"))?;
+        Ok(Self {
+            key: Arc::new(key),
+            bits,
+        })
+    }
+
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.key.verify_sig(message, signature).is_ok()
+    }
+}
+
+impl fmt::Debug for RsaKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RsaKey").field("bits", &self.bits).finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    /// RFC 7515 §4.1.11: a token naming extensions we must understand cannot be accepted.
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+}
+
+/// A token whose structure and header have been checked, but whose signature and claims have not.
+pub struct Token<'a> {
+    alg: String,
+    kid: Option<String>,
+    signing_input: &'a str,
+    payload: &'a str,
+    signature: Vec<u8>,
+}
+
+impl<'a> Token<'a> {
+    /// Splits and checks the shape: three base64url parts, a JSON header with an `alg` other than `none`,
+    /// `typ` absent or `JWT`, no `crit`.
+    pub fn parse(token: &'a str) -> Result<Self, AuthError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(encoded_header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AuthError::Malformed);
+        };
+        let header: Header = decode(encoded_header)
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or(AuthError::Malformed)?;
+        if header.alg.eq_ignore_ascii_case("none") {
+            return Err(AuthError::UnsupportedAlgorithm);
+        }
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT"))
+        {
+            return Err(AuthError::WrongType);
+        }
+        if header.crit.is_some() || payload.is_empty() {
+            return Err(AuthError::Malformed);
+        }
+        let signature = decode(signature)
+            .filter(|s| !s.is_empty())
+            .ok_or(AuthError::Malformed)?;
+        Ok(Self {
+            alg: header.alg,
+            kid: header.kid,
+            signing_input: &token[..encoded_header.len() + 1 + payload.len()],
+            payload,
+            signature,
+        })
+    }
+
+    /// The header's `kid`, to look the key up.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Refuses a token signed with anything but `alg` (names are case-sensitive, RFC 7518 §3.1). Checking
+    /// the algorithm against the configuration, never trusting the header's choice, is what defeats
+    /// algorithm confusion: an HS256 token "signed" with an RSA public key is refused here.
+    pub fn expect(&self, alg: Algorithm) -> Result<(), AuthError> {
+        if self.alg == alg.name() {
+            Ok(())
+        } else {
+            Err(AuthError::UnsupportedAlgorithm)
+        }
+    }
+
+    pub fn verify_rs256(
+        &self,
+        key: &RsaKey,
+        policy: &Policy,
+        now: UnixTime,
+    ) -> Result<Claims, AuthError> {
+        self.expect(Algorithm::Rs256)?;
+        if !key.verify(self.signing_input.as_bytes(), &self.signature) {
+            return Err(AuthError::BadSignature);
+        }
+        self.claims(policy, now)
+    }
+
+    pub fn verify_hs256(
+        &self,
+        secret: &SecretString,
+        policy: &Policy,
+        now: UnixTime,
+    ) -> Result<Claims, AuthError> {
+        self.expect(Algorithm::Hs256)?;
+        let secret = secret.expose_secret().as_bytes();
+        if secret.is_empty() {
+            return Err(AuthError::BadSignature);
+        }
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthError::BadSignature)?;
+        mac.update(self.signing_input.as_bytes());
+        // Constant time, so the comparison leaks nothing about the expected MAC.
+        mac.verify_slice(&self.signature)
+            .map_err(|_| AuthError::BadSignature)?;
+        self.claims(policy, now)
+    }
+
+    /// Only ever called once the signature has verified.
+    fn claims(&self, policy: &Policy, now: UnixTime) -> Result<Claims, AuthError> {
+        let raw: RawClaims = decode(self.payload)
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or(AuthError::Malformed)?;
+        let leeway = i64::try_from(policy.leeway.as_secs()).unwrap_or(i64::MAX);
+        let now = now.secs();
+        // A token that never expires is not a session token.
+        let exp = raw.exp.ok_or(AuthError::Malformed)?.0;
+        if now >= exp.saturating_add(leeway) {
+            return Err(AuthError::Expired);
+        }
+        let not_before = [raw.nbf, raw.iat].into_iter().flatten().map(|t| t.0);
+        for t in not_before {
+            if t > now.saturating_add(leeway) {
+                return Err(AuthError::NotYetValid);
+            }
+        }
+        if let Some(issuer) = &policy.issuer {
+            if raw.iss.as_deref() != Some(issuer.as_str()) {
+                return Err(AuthError::WrongIssuer);
+            }
+        }
+        if !policy.authorized_parties.is_empty()
+            && !raw
+                .azp
+                .as_ref()
+                .is_some_and(|azp| policy.authorized_parties.contains(azp))
+        {
+            return Err(AuthError::WrongParty);
+        }
+        let sub = raw
+            .sub
+            .and_then(|sub| UserId::parse(sub).ok())
+            .ok_or(AuthError::InvalidSubject)?;
+        Ok(Claims {
+            sub,
+            sid: raw.sid,
+            azp: raw.azp,
+            exp,
+            iat: raw.iat.map(|t| t.0),
+            nbf: raw.nbf.map(|t| t.0),
+            email: raw.email.and_then(|v| v.as_str().map(str::to_owned)),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct RawClaims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    sid: Option<String>,
+    #[serde(default)]
+    exp: Option<NumericDate>,
+    #[serde(default)]
+    nbf: Option<NumericDate>,
+    #[serde(default)]
+    iat: Option<NumericDate>,
+    /// Custom claim, so whatever its shape in a template it never makes a valid token invalid.
+    #[serde(default)]
+    email: Option<Value>,
+}
+
+/// RFC 7519 NumericDate: seconds, possibly fractional; fractions are dropped.
+#[derive(Clone, Copy)]
+struct NumericDate(i64);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        number
+            .as_i64()
+            // `as` saturates, so an absurd float cannot wrap around into the past.
+            .or_else(|| number.as_f64().map(|f| f.floor() as i64))
+            .map(NumericDate)
+            .ok_or_else(|| serde::de::Error::custom("not a NumericDate"))
+    }
+}
+
+/// Strict base64url without padding; `None` for anything else.
+fn decode(part: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(part).ok()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+    use serde_json::json;
+
+    pub(crate) const KEY_1: &[u8] =
+        include_bytes!("../../../../fixtures/jwt/test-rsa-2048.pk8.der");
+    pub(crate) const KEY_2: &[u8] =
+        include_bytes!("../../../../fixtures/jwt/test-rsa-2048-2.pk8.der");
+    pub(crate) const JWKS: &str = include_str!("../../../../fixtures/jwt/jwks.json");
+    pub(crate) const JWKS_ROTATED: &str =
+        include_str!("../../../../fixtures/jwt/jwks-rotated.json");
+    pub(crate) const ISSUER: &str = "https://clerk.example.com";
+    pub(crate) const USER: &str = "user_2abcDEFghiJKLmnoPQRstuVWxyz";
+    pub(crate) const APP: &str = "https://app.example.com";
+    pub(crate) const NOW: i64 = 1_795_341_600;
+    const SECRET: &str = "a-shared-secret-of-at-least-32-bytes";
+
+    pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    pub(crate) fn sign_rs256(pkcs8: &[u8], header: &Value, claims: &Value) -> String {
+        let key = RsaKeyPair::from_pkcs8(pkcs8).unwrap();
+        let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+        let mut signature = vec![0; key.public_modulus_len()];
+        key.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )
+        .unwrap();
+        format!("{input}.{}", b64(signature))
+    }
+
+    pub(crate) fn sign_hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
+        let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(input.as_bytes());
+        format!("{input}.{}", b64(mac.finalize().into_bytes()))
+    }
+
+    pub(crate) fn claims() -> Value {
+        json!({
+            "sub": USER, "iss": ISSUER, "azp": APP, "sid": "sess_2xyz",
+            "iat": NOW - 10, "nbf": NOW - 10, "exp": NOW + 60,
+        })
+    }
+
+    pub(crate) fn rs256_header(kid: &str) -> Value {
+        json!({"alg": "RS256", "typ": "JWT", "kid": kid})
+    }
+
+    pub(crate) fn rs256(claims: &Value) -> String {
+        sign_rs256(KEY_1, &rs256_header("test-key-1"), claims)
+    }
+
+    /// The public key of `KEY_1`, from the fixture JWKS.
+    pub(crate) fn modulus_and_exponent() -> (Vec<u8>, Vec<u8>) {
+        let jwks: Value = serde_json::from_str(JWKS).unwrap();
+        let key = &jwks["keys"][0];
+        let field = |name: &str| URL_SAFE_NO_PAD.decode(key[name].as_str().unwrap()).unwrap();
+        (field("n"), field("e"))
+    }
+
+    fn key() -> RsaKey {
+        let (n, e) = modulus_and_exponent();
+        RsaKey::from_components(&n, &e).unwrap()
+    }
+
+    fn policy() -> Policy {
+        Policy::new(Some(ISSUER.into()), vec![])
+    }
+
+    fn verify(token: &str, policy: &Policy, now: i64) -> Result<Claims, AuthError> {
+        Token::parse(token)?.verify_rs256(&key(), policy, UnixTime::from_secs(now))
+    }
+
+    fn hs256(token: &str, policy: &Policy) -> Result<Claims, AuthError> {
+        Token::parse(token)?.verify_hs256(
+            &SecretString::from(SECRET),
+            policy,
+            UnixTime::from_secs(NOW),
+        )
+    }
+
+    #[track_caller]
+    fn assert_rejected(result: Result<Claims, AuthError>, expected: AuthError) {
+        match result {
+            Ok(claims) => panic!("expected {expected:?}, the token was accepted: {claims:?}"),
+            Err(error) => assert_eq!(error.reason(), expected.reason(), "{error:?}"),
+        }
+    }
+
+    fn with(changes: Value) -> Value {
+        let mut claims = claims();
+        for (name, value) in changes.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(name);
+            } else {
+                claims[name] = value.clone();
+            }
+        }
+        claims
+    }
+
+    #[test]
+    fn a_valid_rs256_token_yields_its_claims() {
+        let claims = verify(&rs256(&claims()), &policy(), NOW).unwrap();
+        assert_eq!(
+            claims,
+            Claims {
+                sub: UserId::parse(USER).unwrap(),
+                sid: Some("sess_2xyz".into()),
+                azp: Some(APP.into()),
+                exp: NOW + 60,
+                iat: Some(NOW - 10),
+                nbf: Some(NOW - 10),
+                email: None,
+            }
+        );
+    }
+
+    #[test]
+    fn an_email_claim_is_read_when_the_template_adds_one() {
+        let token = rs256(&with(json!({"email": "ada@example.com"})));
+        let claims = verify(&token, &policy(), NOW).unwrap();
+        assert_eq!(claims.email.as_deref(), Some("ada@example.com"));
+    }
+
+    #[test]
+    fn a_token_expired_beyond_the_leeway_is_rejected() {
+        let token = rs256(&with(json!({"exp": NOW - 6})));
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::Expired);
+        let token = rs256(&with(json!({"exp": NOW - 5})));
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::Expired);
+    }
+
+    #[test]
+    fn a_token_expired_within_the_leeway_is_accepted() {
+        let token = rs256(&with(json!({"exp": NOW - 4})));
+        assert!(verify(&token, &policy(), NOW).is_ok());
+    }
+
+    #[test]
+    fn a_token_without_an_expiry_is_malformed() {
+        let token = rs256(&with(json!({"exp": null})));
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::Malformed);
+    }
+
+    #[test]
+    fn a_token_not_yet_valid_beyond_the_leeway_is_rejected() {
+        let token = rs256(&with(json!({"nbf": NOW + 6, "iat": NOW})));
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::NotYetValid);
+        let token = rs256(&with(json!({"nbf": NOW + 5})));
+        assert!(verify(&token, &policy(), NOW).is_ok());
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_not_yet_valid() {
+        let token = rs256(&with(json!({"iat": NOW + 60, "nbf": null})));
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::NotYetValid);
+    }
+
+    #[test]
+    fn fractional_times_are_accepted() {
+        let token = rs256(&with(json!({"exp": (NOW + 60) as f64 + 0.5})));
+        assert_eq!(verify(&token, &policy(), NOW).unwrap().exp, NOW + 60);
+    }
+
+    #[test]
+    fn a_token_from_another_issuer_is_rejected() {
+        let token = rs256(&with(json!({"iss": "https://clerk.attacker.example"})));
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::WrongIssuer);
+        let token = rs256(&with(json!({"iss": format!("{ISSUER}/")})));
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::WrongIssuer);
+        let token = rs256(&with(json!({"iss": null})));
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::WrongIssuer);
+    }
+
+    #[test]
+    fn an_azp_outside_the_allowed_parties_is_rejected() {
+        let policy = Policy::new(Some(ISSUER.into()), vec![APP.into()]);
+        let token = rs256(&with(json!({"azp": "https://evil.example.com"})));
+        assert_rejected(verify(&token, &policy, NOW), AuthError::WrongParty);
+        let token = rs256(&with(json!({"azp": null})));
+        assert_rejected(verify(&token, &policy, NOW), AuthError::WrongParty);
+    }
+
+    #[test]
+    fn an_azp_among_the_allowed_parties_is_accepted() {
+        let policy = Policy::new(
+            Some(ISSUER.into()),
+            vec!["http://localhost:3000".into(), APP.into()],
+        );
+        assert!(verify(&rs256(&claims()), &policy, NOW).is_ok());
+    }
+
+    #[test]
+    fn any_azp_is_accepted_when_no_parties_are_configured() {
+        let token = rs256(&with(json!({"azp": "https://anywhere.example.com"})));
+        assert!(verify(&token, &policy(), NOW).is_ok());
+        let token = rs256(&with(json!({"azp": null})));
+        assert!(verify(&token, &policy(), NOW).is_ok());
+    }
+
+    #[test]
+    fn a_token_without_a_subject_is_rejected() {
+        let token = rs256(&with(json!({"sub": null})));
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::InvalidSubject);
+    }
+
+    #[test]
+    fn a_subject_that_is_not_a_user_id_is_rejected() {
+        for sub in ["org_2abc", "", "user_1 OR 1=1"] {
+            let token = rs256(&with(json!({ "sub": sub })));
+            assert_rejected(verify(&token, &policy(), NOW), AuthError::InvalidSubject);
+        }
+    }
+
+    #[test]
+    fn alg_none_is_rejected_with_or_without_a_signature_part() {
+        let header = b64(r#"{"alg":"none","typ":"JWT"}"#);
+        let payload = b64(claims().to_string());
+        assert_rejected(
+            verify(&format!("{header}.{payload}."), &policy(), NOW),
+            AuthError::UnsupportedAlgorithm,
+        );
+        assert_rejected(
+            verify(&format!("{header}.{payload}"), &policy(), NOW),
+            AuthError::Malformed,
+        );
+        let header = b64(r#"{"alg":"None"}"#);
+        assert_rejected(
+            verify(&format!("{header}.{payload}.c2ln"), &policy(), NOW),
+            AuthError::UnsupportedAlgorithm,
+        );
+    }
+
+    #[test]
+    fn an_hs256_token_signed_with_the_public_modulus_is_rejected_by_rs256_verification() {
+        let (n, _) = modulus_and_exponent();
+        let header = json!({"alg": "HS256", "typ": "JWT", "kid": "test-key-1"});
+        for secret in [n.as_slice(), JWKS.as_bytes(), SECRET.as_bytes()] {
+            let token = sign_hs256(secret, &header, &claims());
+            assert_rejected(
+                verify(&token, &policy(), NOW),
+                AuthError::UnsupportedAlgorithm,
+            );
+        }
+    }
+
+    #[test]
+    fn an_rs256_token_is_rejected_by_hs256_verification() {
+        assert_rejected(
+            hs256(&rs256(&claims()), &policy()),
+            AuthError::UnsupportedAlgorithm,
+        );
+    }
+
+    #[test]
+    fn a_valid_hs256_token_yields_its_claims() {
+        let token = sign_hs256(
+            SECRET.as_bytes(),
+            &json!({"alg": "HS256", "typ": "JWT"}),
+            &claims(),
+        );
+        assert_eq!(hs256(&token, &policy()).unwrap().sub.as_str(), USER);
+    }
+
+    #[test]
+    fn an_hs256_token_signed_with_another_secret_is_rejected() {
+        let token = sign_hs256(
+            b"another-secret-of-at-least-32-bytes!",
+            &json!({"alg": "HS256"}),
+            &claims(),
+        );
+        assert_rejected(hs256(&token, &policy()), AuthError::BadSignature);
+    }
+
+    #[test]
+    fn a_tampered_payload_is_a_bad_signature() {
+        let token = rs256(&claims());
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = b64(with(json!({"sub": "user_someoneElse"})).to_string());
+        let tampered = format!("{}.{forged}.{}", parts[0], parts[2]);
+        assert_rejected(verify(&tampered, &policy(), NOW), AuthError::BadSignature);
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_a_bad_signature() {
+        let token = sign_rs256(KEY_2, &rs256_header("test-key-1"), &claims());
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::BadSignature);
+    }
+
+    #[test]
+    fn a_typ_other_than_jwt_is_rejected() {
+        let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "test-key-1"});
+        let token = sign_rs256(KEY_1, &header, &claims());
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::WrongType);
+    }
+
+    #[test]
+    fn an_absent_typ_is_accepted() {
+        let header = json!({"alg": "RS256", "kid": "test-key-1"});
+        assert!(verify(&sign_rs256(KEY_1, &header, &claims()), &policy(), NOW).is_ok());
+    }
+
+    #[test]
+    fn a_critical_header_extension_is_rejected() {
+        let header = json!({"alg": "RS256", "kid": "test-key-1", "crit": ["exp"], "exp": 1});
+        let token = sign_rs256(KEY_1, &header, &claims());
+        assert_rejected(verify(&token, &policy(), NOW), AuthError::Malformed);
+    }
+
+    #[test]
+    fn garbage_tokens_are_malformed() {
+        let valid = rs256(&claims());
+        let oversized = format!("{valid}{}", "A".repeat(MAX_TOKEN_BYTES));
+        let padded = format!("{valid}=");
+        for garbage in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "...",
+            "!!!.###.$$$",
+            "eyJhbGciOiJSUzI1NiJ9..c2ln",
+            "bm90IGpzb24.e30.c2ln",
+            &padded,
+            &oversized,
+        ] {
+            assert_rejected(verify(garbage, &policy(), NOW), AuthError::Malformed);
+        }
+    }
+
+    #[test]
+    fn keys_outside_2048_to_8192_bits_are_refused() {
+        let (n, e) = modulus_and_exponent();
+        assert_eq!(
+            RsaKey::from_components(&n[..128], &e).unwrap_err(),
+            InvalidKey("modulus is not 2048 to 8192 bits")
+        );
+        let mut padded = vec![0, 0];
+        padded.extend_from_slice(&n);
+        assert!(RsaKey::from_components(&padded, &e).is_ok());
+    }
+}
