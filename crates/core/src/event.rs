@@ -128,6 +128,7 @@ pub enum EventData {
     Invoice(InvoiceData),
     Payment(PaymentData),
     Linked(LinkedData),
+    Entitlements(Box<EntitlementsChangedData>),
     /// Last: every field is optional, so it must be tried after the others.
     User(UserData),
 }
@@ -211,4 +212,13 @@ pub struct LinkedData {
 pub struct UserData {
     pub email: Option<String>,
     pub name: Option<String>,
+}
+
+/// `entitlements.changed`: what a user may do changed. `previous` is `null` for a user's first entitlements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntitlementsChangedData {
+    pub user_id: UserId,
+    pub previous: Option<crate::entitlements::Entitlements>,
+    pub current: crate::entitlements::Entitlements,
 }

@@ -246,6 +246,16 @@ impl crate::ports::CustomerDirectory for InMemoryCustomerDirectory {
         Ok(())
     }
 
+    async fn all_users(&self) -> Result<Vec<crate::ids::UserId>, StoreError> {
+        Ok(self
+            .rows
+            .lock()
+            .unwrap()
+            .values()
+            .map(|(l, _)| l.user.clone())
+            .collect())
+    }
+
     async fn user_for_customer(
         &self,
         customer: &crate::ids::StripeCustomerId,
@@ -540,5 +550,260 @@ impl crate::ports::EntitlementReader for InMemoryEntitlements {
         user: &crate::ids::UserId,
     ) -> Result<Option<crate::entitlements::Entitlements>, StoreError> {
         Ok(self.rows.lock().unwrap().get(user.as_str()).cloned())
+    }
+}
+
+/// The processor's side of the entitlements table in memory, with the same versioned writes and ledger.
+#[derive(Default)]
+pub struct InMemoryEntitlementStore {
+    rows: Mutex<HashMap<String, crate::ports::StoredEntitlements>>,
+    ledger: Mutex<HashMap<String, i64>>,
+}
+
+impl InMemoryEntitlementStore {
+    pub fn current(&self, user: &crate::ids::UserId) -> Option<crate::ports::StoredEntitlements> {
+        self.rows.lock().unwrap().get(user.as_str()).cloned()
+    }
+
+    pub fn ledger_len(&self) -> usize {
+        self.ledger.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl crate::ports::EntitlementReader for InMemoryEntitlementStore {
+    async fn get(
+        &self,
+        user: &crate::ids::UserId,
+    ) -> Result<Option<crate::entitlements::Entitlements>, StoreError> {
+        Ok(self.current(user).map(|s| s.entitlements))
+    }
+}
+
+#[async_trait]
+impl crate::ports::EntitlementStore for InMemoryEntitlementStore {
+    async fn load(
+        &self,
+        user: &crate::ids::UserId,
+    ) -> Result<Option<crate::ports::StoredEntitlements>, StoreError> {
+        Ok(self.current(user))
+    }
+
+    async fn save(
+        &self,
+        next: &crate::entitlements::Entitlements,
+        expected_version: Option<u64>,
+        previous: Option<&crate::entitlements::Entitlements>,
+        ledger: Option<&crate::ports::LedgerEntry>,
+    ) -> Result<crate::ports::SaveOutcome, StoreError> {
+        let mut rows = self.rows.lock().unwrap();
+        let mut entries = self.ledger.lock().unwrap();
+        let key = next.user_id.as_str().to_owned();
+        if let Some(entry) = ledger {
+            if entries.contains_key(&format!("{key}#{}", entry.key)) {
+                return Ok(crate::ports::SaveOutcome::AlreadyApplied);
+            }
+        }
+        if rows.get(&key).map(|r| r.version) != expected_version {
+            return Ok(crate::ports::SaveOutcome::Conflict);
+        }
+        let version = expected_version.unwrap_or(0) + 1;
+        let (announced_version, clerk_digest) = rows
+            .get(&key)
+            .map(|r| (r.announced_version, r.clerk_digest.clone()))
+            .unwrap_or((0, None));
+        rows.insert(
+            key.clone(),
+            crate::ports::StoredEntitlements {
+                entitlements: next.clone(),
+                version,
+                previous: previous.cloned(),
+                announced_version,
+                clerk_digest,
+            },
+        );
+        if let Some(entry) = ledger {
+            entries.insert(format!("{key}#{}", entry.key), entry.credits);
+        }
+        Ok(crate::ports::SaveOutcome::Saved { version })
+    }
+
+    async fn mark_announced(
+        &self,
+        user: &crate::ids::UserId,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        if let Some(row) = self.rows.lock().unwrap().get_mut(user.as_str()) {
+            row.announced_version = row.announced_version.max(version);
+        }
+        Ok(())
+    }
+
+    async fn mark_clerk_synced(
+        &self,
+        user: &crate::ids::UserId,
+        digest: &str,
+    ) -> Result<(), StoreError> {
+        if let Some(row) = self.rows.lock().unwrap().get_mut(user.as_str()) {
+            row.clerk_digest = Some(digest.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn lapsing(&self) -> Result<Vec<crate::ids::UserId>, StoreError> {
+        use crate::entitlements::Status;
+        Ok(self
+            .rows
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| matches!(r.entitlements.status, Status::PastDue | Status::Canceling))
+            .map(|r| r.entitlements.user_id.clone())
+            .collect())
+    }
+}
+
+/// Stripe's current objects for the processor, set by the test.
+#[derive(Default)]
+pub struct InMemoryStripeState {
+    subscriptions: Mutex<HashMap<String, (String, crate::entitlements::SubscriptionState)>>,
+    customers: Mutex<HashMap<String, crate::ids::UserId>>,
+    line_items: Mutex<HashMap<String, Vec<crate::ports::LineItem>>>,
+}
+
+impl InMemoryStripeState {
+    pub fn set_subscription(&self, customer: &str, state: crate::entitlements::SubscriptionState) {
+        self.subscriptions
+            .lock()
+            .unwrap()
+            .insert(state.id.clone(), (customer.to_owned(), state));
+    }
+
+    pub fn set_customer_user(&self, customer: &str, user: &crate::ids::UserId) {
+        self.customers
+            .lock()
+            .unwrap()
+            .insert(customer.to_owned(), user.clone());
+    }
+
+    pub fn set_line_items(&self, session: &str, items: Vec<crate::ports::LineItem>) {
+        self.line_items
+            .lock()
+            .unwrap()
+            .insert(session.to_owned(), items);
+    }
+}
+
+#[async_trait]
+impl crate::ports::StripeReader for InMemoryStripeState {
+    async fn subscription(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::entitlements::SubscriptionState>, crate::ports::StripeError> {
+        Ok(self
+            .subscriptions
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|(_, s)| s.clone()))
+    }
+
+    async fn customer_subscriptions(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+    ) -> Result<Vec<crate::entitlements::SubscriptionState>, crate::ports::StripeError> {
+        Ok(self
+            .subscriptions
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|(c, _)| c == customer.as_str())
+            .map(|(_, s)| s.clone())
+            .collect())
+    }
+
+    async fn customer_user(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+    ) -> Result<Option<crate::ids::UserId>, crate::ports::StripeError> {
+        Ok(self
+            .customers
+            .lock()
+            .unwrap()
+            .get(customer.as_str())
+            .cloned())
+    }
+
+    async fn checkout_line_items(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<crate::ports::LineItem>, crate::ports::StripeError> {
+        Ok(self
+            .line_items
+            .lock()
+            .unwrap()
+            .get(session_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+/// Clerk's user metadata in memory; can fail its next calls.
+#[derive(Default)]
+pub struct InMemoryClerk {
+    billing: Mutex<HashMap<String, serde_json::Value>>,
+    failures: AtomicU64,
+    pub calls: AtomicU64,
+}
+
+impl InMemoryClerk {
+    pub fn fail_next(&self, count: u64) {
+        self.failures.store(count, Ordering::SeqCst);
+    }
+
+    pub fn billing(&self, user: &crate::ids::UserId) -> Option<serde_json::Value> {
+        self.billing.lock().unwrap().get(user.as_str()).cloned()
+    }
+}
+
+#[async_trait]
+impl crate::ports::ClerkUsers for InMemoryClerk {
+    async fn set_billing_metadata(
+        &self,
+        user: &crate::ids::UserId,
+        billing: &serde_json::Value,
+    ) -> Result<(), crate::ports::ClerkError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(crate::ports::ClerkError::Unavailable(
+                "injected outage".into(),
+            ));
+        }
+        self.billing
+            .lock()
+            .unwrap()
+            .insert(user.as_str().to_owned(), billing.clone());
+        Ok(())
+    }
+}
+
+/// Records dead-lettered bodies.
+#[derive(Default)]
+pub struct RecordingDeadLetters {
+    pub letters: Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait]
+impl crate::ports::DeadLetters for RecordingDeadLetters {
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), StoreError> {
+        self.letters
+            .lock()
+            .unwrap()
+            .push((body.to_owned(), reason.to_owned()));
+        Ok(())
     }
 }

@@ -194,6 +194,8 @@ pub trait CustomerDirectory: Send + Sync {
         &self,
         customer: &crate::ids::StripeCustomerId,
     ) -> Result<Option<crate::ids::UserId>, StoreError>;
+    /// Every user with a row (for a full reconcile).
+    async fn all_users(&self) -> Result<Vec<crate::ids::UserId>, StoreError>;
 }
 
 /// Reads a user's stored entitlements.
@@ -261,4 +263,135 @@ pub trait StripeBilling: Send + Sync {
         return_url: &str,
         idempotency_key: &str,
     ) -> Result<String, StripeError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClerkError {
+    /// Network failure, timeout, 5xx, 429: retry later.
+    #[error("Clerk is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A 4xx retrying cannot fix (e.g. the user no longer exists: 404).
+    #[error("Clerk rejected the request ({status} {code}): {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
+}
+
+impl ClerkError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ClerkError::Unavailable(_))
+    }
+}
+
+/// Mirrors a user's billing state into Clerk, so the frontend can read it from the session.
+#[async_trait]
+pub trait ClerkUsers: Send + Sync {
+    /// `PATCH /v1/users/{user_id}/metadata` with `{"public_metadata": {"billing": <billing>}}` — Clerk deep-merges
+    /// metadata, so other keys of public_metadata are kept and `billing` is replaced as a whole object.
+    /// A deep merge alone would keep every key (at any depth) of the old `billing` that the new one lacks, so
+    /// implementations read the current one (`GET /v1/users/{user_id}`) and send those keys as `null`, which
+    /// Clerk deletes. `billing` = `null` removes it.
+    async fn set_billing_metadata(
+        &self,
+        user: &crate::ids::UserId,
+        billing: &serde_json::Value,
+    ) -> Result<(), ClerkError>;
+}
+
+/// `(price id, lookup key, quantity)` of a Checkout line.
+pub type LineItem = (String, Option<String>, u64);
+
+/// Stripe's current state, read before applying an event (so the result does not depend on the order events
+/// arrive in).
+#[async_trait]
+pub trait StripeReader: Send + Sync {
+    /// `None` when Stripe has no such subscription.
+    async fn subscription(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::entitlements::SubscriptionState>, StripeError>;
+    /// The customer's subscriptions, newest first.
+    async fn customer_subscriptions(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+    ) -> Result<Vec<crate::entitlements::SubscriptionState>, StripeError>;
+    /// The `clerkUserId` in the customer's metadata.
+    async fn customer_user(
+        &self,
+        customer: &crate::ids::StripeCustomerId,
+    ) -> Result<Option<crate::ids::UserId>, StripeError>;
+    /// Each line of a Checkout session.
+    async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError>;
+}
+
+/// A user's entitlements row with its bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEntitlements {
+    pub entitlements: crate::entitlements::Entitlements,
+    /// Bumped by every change; writes are conditional on it.
+    pub version: u64,
+    /// What the last change replaced, for its `entitlements.changed` announcement.
+    pub previous: Option<crate::entitlements::Entitlements>,
+    /// The last version announced on the topic.
+    pub announced_version: u64,
+    /// A digest of the billing metadata last written to Clerk.
+    pub clerk_digest: Option<String>,
+}
+
+/// One credit change, recorded once (its key makes a replay a no-op).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// e.g. `checkout#cs_…`.
+    pub key: String,
+    pub credits: i64,
+    pub reason: String,
+    pub at: UnixTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    Saved {
+        version: u64,
+    },
+    /// The row changed since it was read: read again and recompute.
+    Conflict,
+    /// The ledger entry exists: this change was applied before.
+    AlreadyApplied,
+}
+
+#[async_trait]
+pub trait EntitlementStore: Send + Sync {
+    async fn load(
+        &self,
+        user: &crate::ids::UserId,
+    ) -> Result<Option<StoredEntitlements>, StoreError>;
+    /// Writes `next` if the row is still at `expected_version` (`None`: no row yet), keeping `previous` for the
+    /// announcement; with a ledger entry, records it in the same transaction.
+    async fn save(
+        &self,
+        next: &crate::entitlements::Entitlements,
+        expected_version: Option<u64>,
+        previous: Option<&crate::entitlements::Entitlements>,
+        ledger: Option<&LedgerEntry>,
+    ) -> Result<SaveOutcome, StoreError>;
+    async fn mark_announced(
+        &self,
+        user: &crate::ids::UserId,
+        version: u64,
+    ) -> Result<(), StoreError>;
+    async fn mark_clerk_synced(
+        &self,
+        user: &crate::ids::UserId,
+        digest: &str,
+    ) -> Result<(), StoreError>;
+    /// Users whose plan lapses by a date (`past_due` or canceling) — for the hourly sweep.
+    async fn lapsing(&self) -> Result<Vec<crate::ids::UserId>, StoreError>;
+}
+
+/// Where a record that can never be applied goes, with the reason, so nothing vanishes silently.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), StoreError>;
 }

@@ -154,11 +154,11 @@ async fn a_valid_rs256_token_is_verified_against_the_served_jwks() {
     let verifier = from_config(&server);
     assert_eq!(server.hits(), 0, "nothing is fetched at construction");
 
-    let claims = verifier.verify(&key_1(&claims()), now()).await.unwrap();
-    assert_eq!(claims.sub.as_str(), USER);
-    assert_eq!(claims.sid.as_deref(), Some("sess_2xyz"));
-    assert_eq!(claims.azp.as_deref(), Some(APP));
-    assert_eq!(claims.exp, NOW + 60);
+    let verified = verifier.verify(&key_1(&claims()), now()).await.unwrap();
+    assert_eq!(verified.sub.as_str(), USER);
+    assert_eq!(verified.sid.as_deref(), Some("sess_2xyz"));
+    assert_eq!(verified.azp.as_deref(), Some(APP));
+    assert_eq!(verified.exp, NOW + 60);
 
     verifier.verify(&key_1(&claims()), now()).await.unwrap();
     assert_eq!(server.hits(), 1, "the keys are cached");
@@ -218,11 +218,13 @@ async fn an_unknown_kid_triggers_exactly_one_refetch() {
 async fn fifty_concurrent_bogus_kids_cause_at_most_one_fetch() {
     let server = JwksServer::serving("jwt/jwks.json");
     let verifier = Arc::new(from_config(&server));
+    let tokens: Vec<String> = (0..50)
+        .map(|i| rs256("test-rsa-2048.pk8.der", &format!("bogus-{i}"), &claims()))
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..50 {
+    for token in tokens {
         let verifier = Arc::clone(&verifier);
-        let bogus = rs256("test-rsa-2048.pk8.der", &format!("bogus-{i}"), &claims());
-        tasks.spawn(async move { verifier.verify(&bogus, now()).await });
+        tasks.spawn(async move { verifier.verify(&token, now()).await });
     }
     while let Some(result) = tasks.join_next().await {
         let error = result.unwrap().unwrap_err();

@@ -203,6 +203,32 @@ impl CustomerDirectory for DynamoCustomerDirectory {
         Ok(())
     }
 
+    async fn all_users(&self) -> Result<Vec<UserId>, StoreError> {
+        let mut users = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .projection_expression("userId")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::new("list users", sdk_error(e)))?;
+            users.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|item| text(item, "userId"))
+                    .filter_map(|u| UserId::parse(u).ok()),
+            );
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(users),
+            }
+        }
+    }
+
     async fn user_for_customer(
         &self,
         customer: &StripeCustomerId,

@@ -1,15 +1,20 @@
 //! Adapters: the ports implemented against AWS. Each owns its SDK client and keeps SDK types inside.
+pub mod clerk_client;
 pub mod dynamo_customers;
 pub mod dynamo_entitlements;
 pub mod dynamo_event_log;
 pub mod sns_publisher;
+pub mod sqs_dead_letters;
 pub mod stripe_billing;
 pub mod stripe_client;
+pub mod stripe_reader;
 
+pub use clerk_client::ClerkClient;
 pub use dynamo_customers::DynamoCustomerDirectory;
 pub use dynamo_entitlements::DynamoEntitlements;
 pub use dynamo_event_log::DynamoEventLog;
 pub use sns_publisher::SnsPublisher;
+pub use sqs_dead_letters::SqsDeadLetters;
 pub use stripe_client::StripeClient;
 
 /// An SDK error with its whole chain, for logs and `#[source]`s (the SDK's `Display` alone says little).

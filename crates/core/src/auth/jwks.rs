@@ -277,8 +277,10 @@ impl JwksCache {
         if refresh.loaded && recent {
             return Err(AuthError::UnknownKey);
         }
-        refresh.last_attempt = Some(Instant::now());
         let outcome = self.source.fetch().await;
+        // From the end of the fetch: a slow endpoint must not use up the interval and let the next miss
+        // fetch again at once.
+        refresh.last_attempt = Some(Instant::now());
         let result = match outcome {
             Ok(jwks) => {
                 *self.keys.write().unwrap_or_else(PoisonError::into_inner) = usable_keys(jwks);
@@ -460,10 +462,11 @@ mod tests {
         verifier.verify(&rs256(&claims()), now()).await.unwrap();
         assert_eq!(source.fetches(), 1);
 
+        let tokens: Vec<String> = (0..50).map(|i| bogus(&format!("bogus-{i}"))).collect();
         let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..50 {
+        for token in tokens {
             let verifier = Arc::clone(&verifier);
-            tasks.spawn(async move { verifier.verify(&bogus(&format!("bogus-{i}")), now()).await });
+            tasks.spawn(async move { verifier.verify(&token, now()).await });
         }
         while let Some(result) = tasks.join_next().await {
             let error = result.unwrap().unwrap_err();
@@ -483,10 +486,11 @@ mod tests {
         verifier.verify(&rs256(&claims()), now()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
 
+        let tokens: Vec<String> = (0..50).map(|i| bogus(&format!("bogus-{i}"))).collect();
         let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..50 {
+        for token in tokens {
             let verifier = Arc::clone(&verifier);
-            tasks.spawn(async move { verifier.verify(&bogus(&format!("bogus-{i}")), now()).await });
+            tasks.spawn(async move { verifier.verify(&token, now()).await });
         }
         while let Some(result) = tasks.join_next().await {
             assert!(matches!(result.unwrap(), Err(AuthError::UnknownKey)));

@@ -1,0 +1,331 @@
+//! `ClerkClient`: Clerk's Backend API behind `ClerkUsers`, which mirrors a user's billing state into their
+//! `public_metadata` so the frontend can read it from the session.
+//!
+//! Same stack and shape as `StripeClient`: hyper 1 + rustls (aws-lc), so each function links one TLS stack;
+//! the HTTP client is built on the first request, so loading the root certificates never lengthens a cold
+//! start that does not call Clerk; answers are classified into retryable or not. The client building is a
+//! private copy of `StripeClient`'s (and `HttpJwksSource`'s), which are private to their modules.
+use crate::adapters::stripe_client::path_segment;
+use crate::ids::UserId;
+use crate::ports::{ClerkError, ClerkUsers};
+use async_trait::async_trait;
+use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::fmt;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Total time for one request, connection included. Metadata writes are small; a Clerk that takes longer is
+/// better retried later (the processor's SQS redelivery) than waited on.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+const USER_AGENT_VALUE: &str = concat!("entitle/", env!("CARGO_PKG_VERSION"));
+
+/// A user object is a few KB; a body far beyond that is not Clerk's answer.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The key of `public_metadata` that Entitle owns.
+const BILLING: &str = "billing";
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Clerk's Backend API over one lazily built HTTP client. Errors: connection failures, timeouts, 5xx and 429
+/// are [`ClerkError::Unavailable`]; other 4xx are [`ClerkError::Rejected`] with the `code` and
+/// `long_message` of Clerk's first error, and a request that could not even be built (a bad base URL or key)
+/// is `Rejected` with status 0. No error carries the key.
+pub struct ClerkClient {
+    base: String,
+    key: SecretString,
+    timeout: Duration,
+    http: OnceCell<HttpClient>,
+}
+
+impl ClerkClient {
+    /// `base`: `https://api.clerk.com` in production (`CLERK_API_BASE` overrides it; tests point it at a
+    /// local fake over plain http). Cheap: nothing is loaded or connected until the first request.
+    pub fn new(secret_key: SecretString, base: impl Into<String>) -> Self {
+        Self {
+            base: base.into().trim_end_matches('/').to_owned(),
+            key: secret_key,
+            timeout: DEFAULT_TIMEOUT,
+            http: OnceCell::new(),
+        }
+    }
+
+    /// Replaces [`DEFAULT_TIMEOUT`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// `GET /v1/users/{id}`: the user object.
+    pub async fn user(&self, user: &UserId) -> Result<Value, ClerkError> {
+        let path = format!("/v1/users/{}", path_segment(user.as_str()));
+        self.send(Method::GET, &path, None).await
+    }
+
+    /// `PATCH /v1/users/{id}/metadata` with `metadata` (`{"public_metadata": …, "private_metadata": …}`):
+    /// Clerk deep-merges it into the user's metadata, deleting the keys set to `null`. Returns the user.
+    pub async fn merge_metadata(
+        &self,
+        user: &UserId,
+        metadata: &Value,
+    ) -> Result<Value, ClerkError> {
+        let path = format!("/v1/users/{}/metadata", path_segment(user.as_str()));
+        self.send(Method::PATCH, &path, Some(metadata)).await
+    }
+
+    async fn http(&self) -> Result<&HttpClient, ClerkError> {
+        self.http
+            .get_or_try_init(|| async {
+                let https = HttpsConnectorBuilder::new()
+                    .with_native_roots()
+                    .map_err(|e| unavailable(Failure::Roots(e)))?
+                    // `http` only ever for a local fake: production's base is https.
+                    .https_or_http()
+                    .enable_http1()
+                    .build();
+                // A Lambda environment can sit frozen for minutes; pooled connections older than this
+                // are likely closed by the other side, so don't reuse them.
+                Ok(Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(20))
+                    .pool_timer(hyper_util::rt::TokioTimer::new())
+                    .build(https))
+            })
+            .await
+    }
+
+    /// One request under the total timeout, its answer classified.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClerkError> {
+        let what = format!("{method} {path}");
+        let request = self
+            .request(method, path, body)
+            .map_err(|e| ClerkError::Rejected {
+                status: 0,
+                code: "invalid_request".to_owned(),
+                message: format!("{what} was not sent: {e}"),
+            })?;
+        let http = self.http().await?;
+        let exchange = async {
+            let response = http
+                .request(request)
+                .await
+                .map_err(|e| Failure::Connection(what.clone(), e.into()))?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await
+                .map_err(|e| Failure::Connection(what.clone(), e))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        let (status, body) = match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => return Err(unavailable(Failure::Timeout(what, self.timeout))),
+            Ok(Err(failure)) => return Err(unavailable(failure)),
+            Ok(Ok(answer)) => answer,
+        };
+        tracing::debug!(request = %what, status = status.as_u16(), "Clerk answered");
+        classify(what, status, &body)
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Request<Full<Bytes>>, http::Error> {
+        let mut authorization =
+            HeaderValue::try_from(format!("Bearer {}", self.key.expose_secret()))?;
+        // Keeps the key out of any `Debug` of the request, should hyper or a caller ever log one.
+        authorization.set_sensitive(true);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header(AUTHORIZATION, authorization)
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header(ACCEPT, "application/json");
+        if body.is_some() {
+            builder = builder.header(CONTENT_TYPE, "application/json");
+        }
+        builder.body(Full::new(Bytes::from(
+            body.map(Value::to_string).unwrap_or_default(),
+        )))
+    }
+}
+
+impl fmt::Debug for ClerkClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClerkClient")
+            .field("base", &self.base)
+            .field("key", &"[REDACTED]")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ClerkUsers for ClerkClient {
+    /// Reads the user's current `billing` first, then patches with [`replacement_patch`]: Clerk's deep merge
+    /// would otherwise keep every key the new billing no longer has (a limit of the old plan, a
+    /// `graceUntil` that ended), so the frontend would see a mix of both. The read also skips writing a
+    /// billing Clerk already holds: every metadata write costs a `user.updated` webhook and a token refresh.
+    ///
+    /// Not atomic (Clerk has no conditional metadata write): if two writers race, a key only the loser's read
+    /// missed can survive until the next write, which reads it and deletes it.
+    #[tracing::instrument(skip_all, fields(user = %user))]
+    async fn set_billing_metadata(&self, user: &UserId, billing: &Value) -> Result<(), ClerkError> {
+        let current = self.user(user).await?;
+        let current = current["public_metadata"]
+            .get(BILLING)
+            .filter(|value| !value.is_null());
+        if current == stored_form(billing).as_ref() {
+            tracing::debug!("Clerk already holds this billing metadata");
+            return Ok(());
+        }
+        let patch = json!({"public_metadata": {BILLING: replacement_patch(current, billing)}});
+        self.merge_metadata(user, &patch).await?;
+        Ok(())
+    }
+}
+
+/// The merge patch that turns `current` into `new` under Clerk's deep merge (RFC 7396's rules: objects merge
+/// key by key, `null` deletes, anything else replaces): every key of `new`, as is, and `null` for every key
+/// of `current` that `new` lacks, at any depth where both are objects.
+pub fn replacement_patch(current: Option<&Value>, new: &Value) -> Value {
+    match (current, new) {
+        (Some(Value::Object(current)), Value::Object(new)) => {
+            let mut patch: Map<String, Value> = new
+                .iter()
+                .map(|(key, value)| (key.clone(), replacement_patch(current.get(key), value)))
+                .collect();
+            for key in current.keys().filter(|key| !new.contains_key(*key)) {
+                patch.insert(key.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        _ => new.clone(),
+    }
+}
+
+/// `value` as Clerk stores it once merged: without the keys set to `null`, and `None` for `null` itself.
+fn stored_form(value: &Value) -> Option<Value> {
+    match value {
+        Value::Null => None,
+        Value::Object(map) => Some(Value::Object(
+            map.iter()
+                .filter_map(|(key, value)| Some((key.clone(), stored_form(value)?)))
+                .collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+/// Why a request got no usable answer: the `source` of [`ClerkError::Unavailable`]. Never holds the key.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("cannot load the native root certificates")]
+    Roots(#[source] std::io::Error),
+    #[error("{0}: cannot reach Clerk")]
+    Connection(String, #[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("{0}: no answer from Clerk within {1:?}")]
+    Timeout(String, Duration),
+    #[error("{what}: Clerk answered {status} ({code}): {message} [trace {trace_id}]")]
+    Status {
+        what: String,
+        status: u16,
+        code: String,
+        message: String,
+        trace_id: String,
+    },
+    #[error("{0}: Clerk answered {1} with a body that is not what the API documents")]
+    Unexpected(
+        String,
+        u16,
+        #[source] Box<dyn std::error::Error + Send + Sync>,
+    ),
+}
+
+fn unavailable(failure: Failure) -> ClerkError {
+    ClerkError::Unavailable(Box::new(failure))
+}
+
+/// Clerk's error shape: `{"errors": [{"code", "message", "long_message", "meta"}], "clerk_trace_id"}`.
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    errors: Vec<ErrorBody>,
+    clerk_trace_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: Option<String>,
+    message: Option<String>,
+    long_message: Option<String>,
+}
+
+fn classify(what: String, status: StatusCode, body: &[u8]) -> Result<Value, ClerkError> {
+    if status.is_success() {
+        // A 2xx Clerk did not write (a proxy's page, a cut-off body): metadata merges are idempotent, so
+        // retrying is safe, and giving up could leave the write unconfirmed.
+        return serde_json::from_slice(body)
+            .map_err(|e| unavailable(Failure::Unexpected(what, status.as_u16(), e.into())));
+    }
+    let fallback = || format!("http_{}", status.as_u16());
+    let (code, message, trace_id) = match serde_json::from_slice::<ErrorEnvelope>(body) {
+        Ok(ErrorEnvelope {
+            errors,
+            clerk_trace_id,
+        }) => {
+            let first = errors.into_iter().next();
+            let (code, message) = match first {
+                Some(error) => (
+                    error.code.unwrap_or_else(fallback),
+                    error.long_message.or(error.message).unwrap_or_default(),
+                ),
+                None => (fallback(), String::new()),
+            };
+            (code, message, clerk_trace_id.unwrap_or_default())
+        }
+        Err(_) => (fallback(), excerpt(body), String::new()),
+    };
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(unavailable(Failure::Status {
+            what,
+            status: status.as_u16(),
+            code,
+            message,
+            trace_id,
+        }));
+    }
+    tracing::debug!(request = %what, status = status.as_u16(), %code, trace_id, "Clerk rejected the request");
+    Err(ClerkError::Rejected {
+        status: status.as_u16(),
+        code,
+        message,
+    })
+}
+
+/// The start of a body that is not Clerk's error JSON, enough to recognise a proxy's page.
+fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 200;
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}

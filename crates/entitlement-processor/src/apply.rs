@@ -1,0 +1,287 @@
+//! One billing event → the user's entitlements.
+//!
+//! Order and duplicates don't matter because an event is only a prompt: the subscription's *current* state
+//! is read from Stripe and the entitlements recomputed from it, and every write is conditional on the version
+//! read before that Stripe read (a conflict re-reads both). The last write therefore always rests on a Stripe
+//! read made after every earlier write — so the final entitlements are those of Stripe's final state,
+//! whatever order, however many copies. Credits are the one additive change: each purchase writes a ledger
+//! row in the same transaction, so a replay cannot add twice. See docs/architecture.md.
+use crate::deps::Deps;
+use entitle_core::entitlements::{for_subscription, Entitlements, Status, SubscriptionState};
+use entitle_core::ids::{StripeCustomerId, UserId};
+use entitle_core::ports::{LedgerEntry, SaveOutcome, StoreError, StoredEntitlements, StripeError};
+use entitle_core::time::UnixTime;
+use serde::Deserialize;
+
+/// How often a write may lose a race before the record is retried later.
+const ATTEMPTS: u32 = 5;
+
+/// A billing event as the processor reads it: the envelope of docs/events.md, `data` kept loose so new
+/// fields and types never break it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Incoming {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub occurred_at: Option<String>,
+    pub user_id: Option<String>,
+    pub stripe_customer_id: Option<String>,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Retrying later can succeed (a dependency is down, contention).
+    #[error("{0}")]
+    Retry(String),
+    /// Retrying cannot help: the record goes to the dead-letter queue with this reason.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Retry(format!("{e}: {}", e.source))
+    }
+}
+
+impl From<StripeError> for Failure {
+    fn from(e: StripeError) -> Self {
+        if e.is_retryable() {
+            Failure::Retry(e.to_string())
+        } else {
+            Failure::Permanent(e.to_string())
+        }
+    }
+}
+
+/// Applies `event`; returns the user whose entitlements it concerns, if any.
+pub async fn apply(
+    deps: &Deps,
+    event: &Incoming,
+    now: UnixTime,
+) -> Result<Option<UserId>, Failure> {
+    let data = &event.data;
+    match event.event_type.as_str() {
+        "subscription.created"
+        | "subscription.updated"
+        | "subscription.canceled"
+        | "invoice.paid"
+        | "invoice.payment_failed" => {
+            // An invoice outside any subscription grants nothing.
+            let Some(subscription) = data["subscriptionId"].as_str() else {
+                return Ok(None);
+            };
+            let user = resolve_user(deps, event).await?;
+            let failed_at = (event.event_type == "invoice.payment_failed")
+                .then(|| {
+                    event
+                        .occurred_at
+                        .as_deref()
+                        .and_then(UnixTime::parse_rfc3339)
+                })
+                .flatten();
+            sync_subscription(deps, &user, subscription, failed_at, now).await?;
+            Ok(Some(user))
+        }
+        "checkout.completed" => {
+            let user = resolve_user(deps, event).await?;
+            match (data["mode"].as_str(), data["subscriptionId"].as_str()) {
+                (Some("subscription"), Some(subscription)) => {
+                    sync_subscription(deps, &user, subscription, None, now).await?;
+                }
+                (Some("payment"), _) if data["paymentStatus"] == "paid" => {
+                    let session = data["sessionId"].as_str().ok_or_else(|| {
+                        Failure::Permanent("checkout.completed without a sessionId".into())
+                    })?;
+                    add_credits(deps, &user, session, now).await?;
+                }
+                _ => {}
+            }
+            Ok(Some(user))
+        }
+        // user.*, customer.linked, payment.*, and our own entitlements.changed: nothing to apply.
+        _ => Ok(None),
+    }
+}
+
+/// The event's user: its `userId`, else the customers table, else the Stripe customer's metadata.
+async fn resolve_user(deps: &Deps, event: &Incoming) -> Result<UserId, Failure> {
+    if let Some(user) = event.user_id.as_deref().and_then(|u| UserId::parse(u).ok()) {
+        return Ok(user);
+    }
+    let customer = event
+        .stripe_customer_id
+        .as_deref()
+        .and_then(|c| StripeCustomerId::parse(c).ok())
+        .ok_or_else(|| {
+            Failure::Permanent("the event names neither a user nor a customer".into())
+        })?;
+    if let Some(user) = deps.customers.user_for_customer(&customer).await? {
+        return Ok(user);
+    }
+    if let Some(user) = deps.stripe.customer_user(&customer).await? {
+        return Ok(user);
+    }
+    entitle_core::metrics::count("UnresolvedUsers", 1);
+    Err(Failure::Permanent(format!(
+        "no user for customer {customer}"
+    )))
+}
+
+/// Recomputes the user's entitlements from the subscription's current state in Stripe.
+pub async fn sync_subscription(
+    deps: &Deps,
+    user: &UserId,
+    subscription: &str,
+    failed_at: Option<UnixTime>,
+    now: UnixTime,
+) -> Result<(), Failure> {
+    for _ in 0..ATTEMPTS {
+        let stored = deps.store.load(user).await?;
+        let Some(state) = deps.stripe.subscription(subscription).await? else {
+            return Err(Failure::Permanent(format!(
+                "Stripe has no subscription {subscription}"
+            )));
+        };
+        if let Some(stored) = &stored {
+            if superseded(&stored.entitlements, &state) {
+                tracing::info!(
+                    subscription_id = subscription,
+                    "a lapsed subscription does not replace the current one"
+                );
+                return Ok(());
+            }
+        }
+        let next = compute(deps, user, &state, stored.as_ref(), failed_at, now)?;
+        if write(deps, stored.as_ref(), next, None).await? {
+            return Ok(());
+        }
+    }
+    Err(Failure::Retry("lost the write race too often".into()))
+}
+
+/// Entitlements from `state`, keeping the stored credits and the start of an ongoing past-due spell.
+pub fn compute(
+    deps: &Deps,
+    user: &UserId,
+    state: &SubscriptionState,
+    stored: Option<&StoredEntitlements>,
+    failed_at: Option<UnixTime>,
+    now: UnixTime,
+) -> Result<Entitlements, Failure> {
+    let stored = stored.map(|s| &s.entitlements);
+    let ongoing = stored
+        .filter(|e| {
+            e.status == Status::PastDue && e.subscription_id.as_deref() == Some(state.id.as_str())
+        })
+        .and_then(|e| e.past_due_since.as_deref())
+        .and_then(UnixTime::parse_rfc3339);
+    // The grace period counts from the first failed payment we know of, not from when we heard of it.
+    let since = [ongoing, failed_at]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now);
+    let credits = stored.map_or(0, |e| e.credits);
+    let mut next = for_subscription(
+        user.clone(),
+        state,
+        &deps.catalog,
+        deps.grace,
+        since,
+        credits,
+    )
+    .map_err(|e| {
+        entitle_core::metrics::count("UnknownPrices", 1);
+        Failure::Permanent(e.to_string())
+    })?;
+    next.updated_at = Some(now.to_rfc3339());
+    Ok(next)
+}
+
+/// A subscription that no longer grants anything must not take the place of another, live one (say, a late
+/// event about the subscription the user had before upgrading through a new checkout).
+fn superseded(current: &Entitlements, state: &SubscriptionState) -> bool {
+    !state.is_live()
+        && current.status != Status::Free
+        && current
+            .subscription_id
+            .as_deref()
+            .is_some_and(|id| id != state.id)
+}
+
+/// Writes `next` unless it grants the same; `Ok(false)` on a lost race.
+async fn write(
+    deps: &Deps,
+    stored: Option<&StoredEntitlements>,
+    next: Entitlements,
+    ledger: Option<&LedgerEntry>,
+) -> Result<bool, Failure> {
+    if ledger.is_none() && stored.is_some_and(|s| s.entitlements.same_grant(&next)) {
+        return Ok(true);
+    }
+    let outcome = deps
+        .store
+        .save(
+            &next,
+            stored.map(|s| s.version),
+            stored.map(|s| &s.entitlements),
+            ledger,
+        )
+        .await?;
+    match outcome {
+        SaveOutcome::Saved { version } => {
+            tracing::info!(user_id = %next.user_id, plan = %next.plan, status = ?next.status, version, "entitlements changed");
+            Ok(true)
+        }
+        SaveOutcome::AlreadyApplied => Ok(true),
+        SaveOutcome::Conflict => Ok(false),
+    }
+}
+
+/// Adds a paid credit-pack checkout's credits — amounts from the catalog, never from the client — once.
+async fn add_credits(
+    deps: &Deps,
+    user: &UserId,
+    session: &str,
+    now: UnixTime,
+) -> Result<(), Failure> {
+    let mut credits: i64 = 0;
+    for (price, lookup_key, quantity) in deps.stripe.checkout_line_items(session).await? {
+        let pack = deps
+            .catalog
+            .credit_pack_for_price(&price, lookup_key.as_deref())
+            .ok_or_else(|| {
+                entitle_core::metrics::count("UnknownPrices", 1);
+                Failure::Permanent(format!(
+                    "checkout {session}: price {price} is not a credit pack"
+                ))
+            })?;
+        credits += (pack.credits * quantity) as i64;
+    }
+    if credits == 0 {
+        return Ok(());
+    }
+    let entry = LedgerEntry {
+        key: format!("checkout#{session}"),
+        credits,
+        reason: "credit pack purchase".into(),
+        at: now,
+    };
+    for _ in 0..ATTEMPTS {
+        let stored = deps.store.load(user).await?;
+        let mut next = stored
+            .as_ref()
+            .map(|s| s.entitlements.clone())
+            .unwrap_or_else(|| Entitlements::free(user.clone(), &deps.catalog));
+        next.credits += credits;
+        next.updated_at = Some(now.to_rfc3339());
+        if write(deps, stored.as_ref(), next, Some(&entry)).await? {
+            return Ok(());
+        }
+    }
+    Err(Failure::Retry("lost the write race too often".into()))
+}

@@ -1,0 +1,77 @@
+//! Everything the processor needs, built once per cold start.
+use entitle_core::adapters::{
+    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, SnsPublisher, SqsDeadLetters,
+    StripeClient,
+};
+use entitle_core::config::{self, ConfigError};
+use entitle_core::plans::PlanCatalog;
+use entitle_core::ports::{
+    ClerkUsers, CustomerDirectory, DeadLetters, EntitlementStore, EventPublisher, StripeReader,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DEFAULT_GRACE_DAYS: u64 = 7;
+
+pub struct Deps {
+    pub store: Arc<dyn EntitlementStore>,
+    pub stripe: Arc<dyn StripeReader>,
+    pub customers: Arc<dyn CustomerDirectory>,
+    pub clerk: Arc<dyn ClerkUsers>,
+    pub publisher: Arc<dyn EventPublisher>,
+    pub dead_letters: Arc<dyn DeadLetters>,
+    pub catalog: PlanCatalog,
+    /// Access kept after the first failed payment.
+    pub grace: Duration,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let aws = config::aws().await;
+        let catalog =
+            PlanCatalog::load(config::optional("PLAN_CATALOG").as_deref()).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "PLAN_CATALOG".into(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let grace_days = match config::optional("GRACE_PERIOD_DAYS") {
+            None => DEFAULT_GRACE_DAYS,
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                name: "GRACE_PERIOD_DAYS".into(),
+                reason: "expected whole days".into(),
+            })?,
+        };
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        Ok(Self {
+            store: Arc::new(DynamoEntitlements::new(
+                dynamodb.clone(),
+                config::required("ENTITLEMENTS_TABLE")?,
+            )),
+            customers: Arc::new(DynamoCustomerDirectory::new(
+                dynamodb,
+                config::required("CUSTOMERS_TABLE")?,
+            )),
+            stripe: Arc::new(StripeClient::new(
+                config::secret("STRIPE_SECRET_KEY", &aws).await?,
+                config::optional("STRIPE_API_BASE")
+                    .unwrap_or_else(|| "https://api.stripe.com".into()),
+            )),
+            clerk: Arc::new(ClerkClient::new(
+                config::secret("CLERK_SECRET_KEY", &aws).await?,
+                config::optional("CLERK_API_BASE")
+                    .unwrap_or_else(|| "https://api.clerk.com".into()),
+            )),
+            publisher: Arc::new(SnsPublisher::new(
+                aws_sdk_sns::Client::new(&aws),
+                config::required("BILLING_EVENTS_TOPIC_ARN")?,
+            )),
+            dead_letters: Arc::new(SqsDeadLetters::new(
+                aws_sdk_sqs::Client::new(&aws),
+                config::required("DEAD_LETTER_QUEUE_URL")?,
+            )),
+            catalog,
+            grace: Duration::from_secs(grace_days * 86_400),
+        })
+    }
+}

@@ -1,0 +1,491 @@
+//! The processor with fakes at every port: event streams in any order and multiplicity, credits, grace,
+//! poisoned records, Clerk outages, announcements.
+use super::*;
+use entitle_core::entitlements::{Status, SubscriptionState};
+use entitle_core::fakes::{
+    InMemoryClerk, InMemoryCustomerDirectory, InMemoryEntitlementStore, InMemoryStripeState,
+    RecordingDeadLetters, RecordingPublisher,
+};
+use entitle_core::ids::UserId;
+use entitle_core::plans::PlanCatalog;
+use entitle_core::ports::EntitlementStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+const USER: &str = "user_2abcDEFghiJKLmnoPQRstuVWxyz";
+const CUSTOMER: &str = "cus_PqR5tUvWxYz012";
+const SUB: &str = "sub_1QxR7tKx7Yz2LmNoA8fE3kWd";
+const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
+const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+const NOW: i64 = 1_795_341_600;
+const DAY: i64 = 86_400;
+
+struct Harness {
+    deps: Deps,
+    store: Arc<InMemoryEntitlementStore>,
+    stripe: Arc<InMemoryStripeState>,
+    clerk: Arc<InMemoryClerk>,
+    publisher: Arc<RecordingPublisher>,
+    dead: Arc<RecordingDeadLetters>,
+}
+
+fn harness() -> Harness {
+    let store = Arc::new(InMemoryEntitlementStore::default());
+    let stripe = Arc::new(InMemoryStripeState::default());
+    let clerk = Arc::new(InMemoryClerk::default());
+    let publisher = Arc::new(RecordingPublisher::default());
+    let dead = Arc::new(RecordingDeadLetters::default());
+    Harness {
+        deps: Deps {
+            store: store.clone(),
+            stripe: stripe.clone(),
+            customers: Arc::new(InMemoryCustomerDirectory::default()),
+            clerk: clerk.clone(),
+            publisher: publisher.clone(),
+            dead_letters: dead.clone(),
+            catalog: PlanCatalog::builtin().clone(),
+            grace: Duration::from_secs(7 * DAY as u64),
+        },
+        store,
+        stripe,
+        clerk,
+        publisher,
+        dead,
+    }
+}
+
+fn user() -> UserId {
+    UserId::parse(USER).unwrap()
+}
+
+fn state(status: &str, price: &str, cancel_at_period_end: bool) -> SubscriptionState {
+    SubscriptionState {
+        id: SUB.into(),
+        status: status.into(),
+        prices: vec![(price.into(), None)],
+        current_period_end: Some(NOW + 30 * DAY),
+        cancel_at_period_end,
+    }
+}
+
+fn event(id: &str, event_type: &str, at: i64, data: serde_json::Value) -> String {
+    json!({
+        "schemaVersion": 1, "id": id, "source": "stripe", "type": event_type,
+        "occurredAt": UnixTime::from_secs(at).to_rfc3339(), "userId": USER, "stripeCustomerId": CUSTOMER,
+        "data": data
+    })
+    .to_string()
+}
+
+fn sub_event(id: &str, event_type: &str, at: i64) -> String {
+    event(
+        id,
+        event_type,
+        at,
+        json!({"subscriptionId": SUB, "status": "active", "items": []}),
+    )
+}
+
+fn invoice_event(id: &str, event_type: &str, at: i64) -> String {
+    event(
+        id,
+        event_type,
+        at,
+        json!({"invoiceId": format!("in_{id}"), "subscriptionId": SUB}),
+    )
+}
+
+fn credit_checkout(id: &str, session: &str) -> String {
+    event(
+        id,
+        "checkout.completed",
+        NOW,
+        json!({"sessionId": session, "mode": "payment", "paymentStatus": "paid"}),
+    )
+}
+
+async fn deliver(h: &Harness, bodies: &[String], at: i64) -> Vec<String> {
+    let records: Vec<_> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| json!({"messageId": format!("m{i}"), "body": body}))
+        .collect();
+    let reply = handle_at(
+        &h.deps,
+        json!({ "Records": records }),
+        UnixTime::from_secs(at),
+    )
+    .await
+    .unwrap();
+    reply["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn current(h: &Harness) -> entitle_core::entitlements::Entitlements {
+    h.store
+        .current(&user())
+        .expect("entitlements stored")
+        .entitlements
+}
+
+fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first.clone());
+            all.push(tail);
+        }
+    }
+    all
+}
+
+fn stream() -> Vec<String> {
+    vec![
+        sub_event("evt_created", "subscription.created", NOW),
+        sub_event("evt_upgraded", "subscription.updated", NOW + DAY),
+        invoice_event("evt_failed", "invoice.payment_failed", NOW + 30 * DAY),
+        invoice_event("evt_paid", "invoice.paid", NOW + 31 * DAY),
+    ]
+}
+
+#[tokio::test]
+async fn every_order_of_the_stream_each_event_twice_ends_on_stripes_final_state() {
+    let mut outcomes = std::collections::HashSet::new();
+    for order in permutations(&stream()) {
+        let h = harness();
+        h.stripe
+            .set_subscription(CUSTOMER, state("active", PRO, false));
+        let doubled: Vec<String> = order.iter().flat_map(|e| [e.clone(), e.clone()]).collect();
+        assert!(deliver(&h, &doubled, NOW + 32 * DAY).await.is_empty());
+        let e = current(&h);
+        outcomes.insert((e.plan.clone(), e.status, e.grace_until.clone()));
+        assert_eq!(h.publisher.events().len(), 1, "one change, announced once");
+    }
+    assert_eq!(
+        outcomes.into_iter().collect::<Vec<_>>(),
+        [("professional".to_owned(), Status::Active, None)]
+    );
+}
+
+#[tokio::test]
+async fn every_order_ending_in_cancellation_ends_on_the_free_plan() {
+    let mut events = stream();
+    events.push(sub_event(
+        "evt_deleted",
+        "subscription.canceled",
+        NOW + 40 * DAY,
+    ));
+    for order in permutations(&events) {
+        let h = harness();
+        h.stripe
+            .set_subscription(CUSTOMER, state("canceled", PRO, false));
+        assert!(deliver(&h, &order, NOW + 41 * DAY).await.is_empty());
+        let e = current(&h);
+        assert_eq!((e.plan.as_str(), e.status), ("free", Status::Free));
+    }
+}
+
+#[tokio::test]
+async fn the_grace_period_counts_from_the_first_failed_payment_not_from_processing() {
+    let h = harness();
+    h.stripe
+        .set_subscription(CUSTOMER, state("past_due", PRO, false));
+    let failed_at = NOW + 30 * DAY;
+    // The subscription update reaches us first, two days late; the failed invoice after it.
+    deliver(
+        &h,
+        &[sub_event("evt_u", "subscription.updated", failed_at + 60)],
+        failed_at + 2 * DAY,
+    )
+    .await;
+    deliver(
+        &h,
+        &[invoice_event("evt_f", "invoice.payment_failed", failed_at)],
+        failed_at + 2 * DAY,
+    )
+    .await;
+    let e = current(&h);
+    assert_eq!(
+        (e.plan.as_str(), e.status),
+        ("professional", Status::PastDue)
+    );
+    assert_eq!(
+        e.grace_until,
+        Some(UnixTime::from_secs(failed_at + 7 * DAY).to_rfc3339())
+    );
+    // The payment goes through: grace over.
+    h.stripe
+        .set_subscription(CUSTOMER, state("active", PRO, false));
+    deliver(
+        &h,
+        &[invoice_event("evt_p", "invoice.paid", failed_at + 3 * DAY)],
+        failed_at + 3 * DAY,
+    )
+    .await;
+    let e = current(&h);
+    assert_eq!((e.status, e.grace_until), (Status::Active, None));
+}
+
+#[tokio::test]
+async fn an_expired_grace_period_is_downgraded_by_the_hourly_sweep_without_any_event() {
+    let h = harness();
+    h.stripe
+        .set_subscription(CUSTOMER, state("past_due", PRO, false));
+    deliver(
+        &h,
+        &[invoice_event("evt_f", "invoice.payment_failed", NOW)],
+        NOW,
+    )
+    .await;
+    let reply = handle_at(
+        &h.deps,
+        json!({"source": "aws.events", "detail-type": "Scheduled Event"}),
+        UnixTime::from_secs(NOW + 6 * DAY),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["downgraded"], 0, "still in grace");
+    let reply = handle_at(
+        &h.deps,
+        json!({"sweep": true}),
+        UnixTime::from_secs(NOW + 7 * DAY + 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["downgraded"], 1);
+    let e = current(&h);
+    assert_eq!((e.plan.as_str(), e.status), ("free", Status::Free));
+    assert_eq!(h.clerk.billing(&user()).unwrap()["plan"], "free");
+    let announced = h.publisher.events();
+    assert_eq!(announced.len(), 2);
+    assert_eq!(announced[1].event_type.as_str(), "entitlements.changed");
+}
+
+#[tokio::test]
+async fn cancel_at_period_end_keeps_the_plan_until_the_period_ends() {
+    let h = harness();
+    h.stripe
+        .set_subscription(CUSTOMER, state("active", STARTER, true));
+    deliver(&h, &[sub_event("evt_c", "subscription.updated", NOW)], NOW).await;
+    let e = current(&h);
+    assert_eq!((e.plan.as_str(), e.status), ("starter", Status::Canceling));
+    assert_eq!(
+        e.period_end,
+        Some(UnixTime::from_secs(NOW + 30 * DAY).to_rfc3339())
+    );
+    handle_at(
+        &h.deps,
+        json!({"sweep": true}),
+        UnixTime::from_secs(NOW + 30 * DAY + 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(current(&h).plan, "free");
+}
+
+#[tokio::test]
+async fn a_credit_pack_adds_catalog_credits_times_quantity_exactly_once() {
+    let h = harness();
+    h.stripe.set_line_items(
+        "cs_pack1",
+        vec![("price_credits1000".into(), Some("credits_1000".into()), 3)],
+    );
+    h.stripe.set_line_items(
+        "cs_pack2",
+        vec![("price_credits5000".into(), Some("credits_5000".into()), 1)],
+    );
+    let first = credit_checkout("evt_pack1", "cs_pack1");
+    deliver(&h, &[first.clone(), first.clone()], NOW).await;
+    deliver(
+        &h,
+        &[first, credit_checkout("evt_pack1_again", "cs_pack1")],
+        NOW,
+    )
+    .await;
+    assert_eq!(current(&h).credits, 3000);
+    deliver(&h, &[credit_checkout("evt_pack2", "cs_pack2")], NOW).await;
+    assert_eq!(current(&h).credits, 8000);
+    assert_eq!(h.store.ledger_len(), 2);
+    // A plan change keeps the credits.
+    h.stripe
+        .set_subscription(CUSTOMER, state("active", STARTER, false));
+    deliver(&h, &[sub_event("evt_s", "subscription.created", NOW)], NOW).await;
+    assert_eq!(
+        (current(&h).plan.as_str(), current(&h).credits),
+        ("starter", 8000)
+    );
+}
+
+#[tokio::test]
+async fn a_poisoned_record_fails_alone_and_goes_to_the_dead_letter_queue() {
+    let h = harness();
+    h.stripe
+        .set_subscription(CUSTOMER, state("active", STARTER, false));
+    h.stripe.set_subscription(
+        "cus_other",
+        SubscriptionState {
+            id: "sub_unknown".into(),
+            ..state("active", "price_not_in_catalog", false)
+        },
+    );
+    let unknown_price = event(
+        "evt_unknown",
+        "subscription.created",
+        NOW,
+        json!({"subscriptionId": "sub_unknown"}),
+    );
+    let nobody = json!({"id": "evt_nobody", "type": "subscription.created", "occurredAt": "2026-11-22T10:00:00Z",
+        "stripeCustomerId": "cus_Unknown123", "data": {"subscriptionId": SUB}}).to_string();
+    let batch = [
+        "{not json".to_owned(),
+        sub_event("evt_good", "subscription.created", NOW),
+        unknown_price,
+        nobody,
+    ];
+    let failures = deliver(&h, &batch, NOW).await;
+    assert!(
+        failures.is_empty(),
+        "permanent failures are dead-lettered, not retried"
+    );
+    assert_eq!(current(&h).plan, "starter", "the good record was applied");
+    let letters = h.dead.letters.lock().unwrap().clone();
+    assert_eq!(letters.len(), 3);
+    assert!(letters[0].1.contains("not a billing event"));
+    assert!(
+        letters[1].1.contains("price_not_in_catalog"),
+        "{}",
+        letters[1].1
+    );
+    assert!(letters[2].1.contains("no user for customer"));
+}
+
+#[tokio::test]
+async fn clerk_down_for_two_attempts_retries_the_record_without_adding_credits_twice() {
+    let h = harness();
+    h.stripe.set_line_items(
+        "cs_pack",
+        vec![("price_credits1000".into(), Some("credits_1000".into()), 1)],
+    );
+    h.clerk.fail_next(2);
+    let body = credit_checkout("evt_pack", "cs_pack");
+    assert_eq!(deliver(&h, std::slice::from_ref(&body), NOW).await, ["m0"]);
+    assert_eq!(deliver(&h, std::slice::from_ref(&body), NOW).await, ["m0"]);
+    assert!(deliver(&h, &[body], NOW).await.is_empty());
+    assert_eq!(current(&h).credits, 1000);
+    assert_eq!(h.clerk.billing(&user()).unwrap()["credits"], 1000);
+    assert_eq!(
+        h.publisher.events().len(),
+        1,
+        "announced once, after Clerk recovered"
+    );
+}
+
+#[tokio::test]
+async fn the_clerk_mirror_is_compact_and_only_written_when_it_changes() {
+    let h = harness();
+    h.stripe
+        .set_subscription(CUSTOMER, state("active", PRO, false));
+    deliver(&h, &[sub_event("evt_1", "subscription.created", NOW)], NOW).await;
+    deliver(
+        &h,
+        &[sub_event("evt_2", "subscription.updated", NOW + 1)],
+        NOW + 1,
+    )
+    .await;
+    let billing = h.clerk.billing(&user()).unwrap();
+    assert!(billing.to_string().len() < 1024);
+    assert_eq!(billing["plan"], "professional");
+    assert_eq!(billing["limits"]["agents"], 10);
+    assert_eq!(h.clerk.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let announced = h.publisher.events();
+    assert_eq!(announced.len(), 1);
+    let data = serde_json::to_value(&announced[0]).unwrap()["data"].clone();
+    assert_eq!(data["previous"], serde_json::Value::Null);
+    assert_eq!(data["current"]["plan"], "professional");
+}
+
+#[tokio::test]
+async fn a_late_event_about_an_old_subscription_does_not_replace_the_new_one() {
+    let h = harness();
+    h.stripe
+        .set_subscription(CUSTOMER, state("active", PRO, false));
+    deliver(
+        &h,
+        &[sub_event("evt_new", "subscription.created", NOW)],
+        NOW,
+    )
+    .await;
+    h.stripe.set_subscription(
+        CUSTOMER,
+        SubscriptionState {
+            id: "sub_old".into(),
+            ..state("canceled", STARTER, false)
+        },
+    );
+    let old = event(
+        "evt_old",
+        "subscription.canceled",
+        NOW - DAY,
+        json!({"subscriptionId": "sub_old"}),
+    );
+    deliver(&h, &[old], NOW).await;
+    assert_eq!(current(&h).plan, "professional");
+}
+
+#[tokio::test]
+async fn reconcile_repairs_drift_from_stripes_current_state() {
+    let h = harness();
+    h.stripe
+        .set_subscription(CUSTOMER, state("active", PRO, false));
+    let customers = InMemoryCustomerDirectory::default();
+    use entitle_core::ports::CustomerDirectory;
+    customers
+        .link(
+            &user(),
+            &entitle_core::ids::StripeCustomerId::parse(CUSTOMER).unwrap(),
+            UnixTime::from_secs(NOW),
+        )
+        .await
+        .unwrap();
+    let mut h = h;
+    h.deps.customers = Arc::new(customers);
+    // Drift: someone wrote the wrong plan by hand.
+    let wrong = entitle_core::entitlements::Entitlements::on_plan(
+        user(),
+        PlanCatalog::builtin().plan("starter").unwrap(),
+        Status::Active,
+    );
+    h.store.save(&wrong, None, None, None).await.unwrap();
+    let reply = handle_at(
+        &h.deps,
+        json!({"reconcile": {"userId": USER}}),
+        UnixTime::from_secs(NOW),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["reconciled"], 1);
+    assert_eq!(current(&h).plan, "professional");
+    let reply = handle_at(
+        &h.deps,
+        json!({"reconcile": "all"}),
+        UnixTime::from_secs(NOW),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            reply["reconciled"].as_u64(),
+            reply["failed"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(0))
+    );
+}

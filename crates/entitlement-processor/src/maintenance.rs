@@ -1,0 +1,110 @@
+//! Work without a triggering event: the hourly sweep of plans whose grace period or paid period ran out,
+//! and reconcile ("manual sync") from Stripe's current state.
+use crate::apply::{sync_subscription, Failure};
+use crate::deps::Deps;
+use crate::publish::publish_changes;
+use entitle_core::entitlements::Entitlements;
+use entitle_core::ids::UserId;
+use entitle_core::ports::SaveOutcome;
+use entitle_core::time::UnixTime;
+use serde_json::json;
+
+/// Persists the downgrade of every plan that lapsed by `now`, then mirrors and announces it.
+pub async fn sweep(deps: &Deps, now: UnixTime) -> Result<serde_json::Value, Failure> {
+    let mut downgraded = 0;
+    for user in deps.store.lapsing().await? {
+        let Some(stored) = deps.store.load(&user).await? else {
+            continue;
+        };
+        let mut lapsed = stored.entitlements.clone().effective(now, &deps.catalog);
+        if lapsed.same_grant(&stored.entitlements) {
+            continue;
+        }
+        lapsed.updated_at = Some(now.to_rfc3339());
+        // A conflict means an event just rewrote the row from Stripe's state: nothing left to do.
+        if let SaveOutcome::Saved { .. } = deps
+            .store
+            .save(
+                &lapsed,
+                Some(stored.version),
+                Some(&stored.entitlements),
+                None,
+            )
+            .await?
+        {
+            downgraded += 1;
+        }
+        publish_changes(deps, &user, now).await?;
+    }
+    tracing::info!(downgraded, "swept lapsing plans");
+    Ok(json!({ "downgraded": downgraded }))
+}
+
+/// Recomputes `user` from Stripe's current state: their live subscription if any, else their newest.
+pub async fn reconcile_user(deps: &Deps, user: &UserId, now: UnixTime) -> Result<(), Failure> {
+    let customer = deps
+        .customers
+        .get(user)
+        .await?
+        .and_then(|link| link.customer);
+    let subscriptions = match &customer {
+        Some(customer) => deps.stripe.customer_subscriptions(customer).await?,
+        None => Vec::new(),
+    };
+    let chosen = subscriptions
+        .iter()
+        .find(|s| s.is_live())
+        .or_else(|| subscriptions.first());
+    match chosen {
+        Some(subscription) => sync_subscription(deps, user, &subscription.id, None, now).await?,
+        None => {
+            // No subscription at all: the free plan, credits kept.
+            let stored = deps.store.load(user).await?;
+            let mut free = Entitlements::free(user.clone(), &deps.catalog);
+            free.credits = stored.as_ref().map_or(0, |s| s.entitlements.credits);
+            if !stored
+                .as_ref()
+                .is_some_and(|s| s.entitlements.same_grant(&free))
+            {
+                free.updated_at = Some(now.to_rfc3339());
+                deps.store
+                    .save(
+                        &free,
+                        stored.as_ref().map(|s| s.version),
+                        stored.as_ref().map(|s| &s.entitlements),
+                        None,
+                    )
+                    .await?;
+            }
+        }
+    }
+    publish_changes(deps, user, now).await
+}
+
+/// `{"reconcile": {"userId": "user_…"}}` or `{"reconcile": "all"}`.
+pub async fn reconcile(
+    deps: &Deps,
+    target: &serde_json::Value,
+    now: UnixTime,
+) -> Result<serde_json::Value, Failure> {
+    let users = match target {
+        serde_json::Value::String(all) if all == "all" => deps.customers.all_users().await?,
+        other => {
+            let user = other["userId"]
+                .as_str()
+                .and_then(|u| UserId::parse(u).ok())
+                .ok_or_else(|| {
+                    Failure::Permanent("reconcile takes {\"userId\": \"user_…\"} or \"all\"".into())
+                })?;
+            vec![user]
+        }
+    };
+    let mut failed = Vec::new();
+    for user in &users {
+        if let Err(error) = reconcile_user(deps, user, now).await {
+            tracing::error!(user_id = %user, error = %error, "reconcile failed");
+            failed.push(json!({ "userId": user.as_str(), "error": error.to_string() }));
+        }
+    }
+    Ok(json!({ "reconciled": users.len() - failed.len(), "failed": failed }))
+}
