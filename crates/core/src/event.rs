@@ -78,7 +78,7 @@ impl EventType {
 
 /// One message on the billing-events topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "RawBillingEvent")]
 pub struct BillingEvent {
     pub schema_version: u32,
     pub id: EventId,
@@ -95,6 +95,61 @@ pub struct BillingEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub livemode: Option<bool>,
     pub data: EventData,
+}
+
+/// The wire form, `data` still unread: its shape follows from `type`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawBillingEvent {
+    schema_version: u32,
+    id: EventId,
+    source: Source,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    occurred_at: String,
+    #[serde(default)]
+    user_id: Option<UserId>,
+    #[serde(default)]
+    stripe_customer_id: Option<StripeCustomerId>,
+    #[serde(default)]
+    livemode: Option<bool>,
+    data: serde_json::Value,
+}
+
+impl TryFrom<RawBillingEvent> for BillingEvent {
+    type Error = serde_json::Error;
+
+    fn try_from(raw: RawBillingEvent) -> Result<Self, Self::Error> {
+        use serde_json::from_value;
+        let data = match raw.event_type {
+            EventType::CheckoutCompleted => EventData::Checkout(from_value(raw.data)?),
+            EventType::SubscriptionCreated
+            | EventType::SubscriptionUpdated
+            | EventType::SubscriptionCanceled => EventData::Subscription(from_value(raw.data)?),
+            EventType::InvoicePaid | EventType::InvoicePaymentFailed => {
+                EventData::Invoice(from_value(raw.data)?)
+            }
+            EventType::PaymentSucceeded
+            | EventType::PaymentFailed
+            | EventType::PaymentActionRequired => EventData::Payment(from_value(raw.data)?),
+            EventType::UserCreated | EventType::UserUpdated | EventType::UserDeleted => {
+                EventData::User(from_value(raw.data)?)
+            }
+            EventType::CustomerLinked => EventData::Linked(from_value(raw.data)?),
+            EventType::EntitlementsChanged => EventData::Entitlements(from_value(raw.data)?),
+        };
+        Ok(Self {
+            schema_version: raw.schema_version,
+            id: raw.id,
+            source: raw.source,
+            event_type: raw.event_type,
+            occurred_at: raw.occurred_at,
+            user_id: raw.user_id,
+            stripe_customer_id: raw.stripe_customer_id,
+            livemode: raw.livemode,
+            data,
+        })
+    }
 }
 
 impl BillingEvent {
@@ -119,8 +174,9 @@ impl BillingEvent {
     }
 }
 
-/// The `data` of each event type. Untagged on the wire: the envelope's `type` says which one it is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The `data` of each event type. Untagged on the wire: the envelope's `type` says which one it is (and
+/// decides how [`BillingEvent`] reads it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum EventData {
     Checkout(CheckoutData),
@@ -129,7 +185,6 @@ pub enum EventData {
     Payment(PaymentData),
     Linked(LinkedData),
     Entitlements(Box<EntitlementsChangedData>),
-    /// Last: every field is optional, so it must be tried after the others.
     User(UserData),
 }
 
@@ -221,4 +276,27 @@ pub struct EntitlementsChangedData {
     pub user_id: UserId,
     pub previous: Option<crate::entitlements::Entitlements>,
     pub current: crate::entitlements::Entitlements,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_is_read_by_the_events_type_not_by_its_shape() {
+        let json = r#"{"schemaVersion":1,"id":"evt_1","source":"stripe","type":"subscription.updated",
+            "occurredAt":"2026-11-22T10:00:00Z","data":{"subscriptionId":"sub_1","status":"active","items":[],
+            "currentPeriodStart":null,"currentPeriodEnd":null,"cancelAtPeriodEnd":false,"cancelAt":null,
+            "canceledAt":null,"endedAt":null,"trialEnd":null,"latestInvoiceId":null}}"#;
+        let event: BillingEvent = serde_json::from_str(json).unwrap();
+        assert!(
+            matches!(event.data, EventData::Subscription(ref s) if s.subscription_id == "sub_1")
+        );
+        let round_trip: BillingEvent =
+            serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(round_trip, event);
+        // A shape that does not fit its type is an error, not another type's data.
+        let wrong = json.replace(r#""subscriptionId":"sub_1","#, "");
+        assert!(serde_json::from_str::<BillingEvent>(&wrong).is_err());
+    }
 }

@@ -1,0 +1,154 @@
+use entitle_core::adapters::{
+    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, SnsPublisher, SqsDeadLetters,
+    StripeClient,
+};
+use entitle_core::entitlements::Entitlements;
+use entitle_core::ids::UserId;
+use entitle_core::plans::PlanCatalog;
+use entitle_core::ports::{EntitlementStore, StripeCustomers};
+use entitle_core::time::UnixTime;
+use entitle_test_support::aws::{self, TopicTap};
+use entitle_test_support::clerk::FakeClerk;
+use entitle_test_support::fixtures::unique_id;
+use entitle_test_support::stripe::FakeStripe;
+use entitlement_processor::deps::Deps;
+use entitlement_processor::handler::handle_at;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
+pub const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+pub const CREDITS: &str = "price_credits1000";
+
+pub struct TestApp {
+    pub deps: Arc<Deps>,
+    pub stripe: FakeStripe,
+    pub clerk: FakeClerk,
+    pub tap: TopicTap,
+    pub store: Arc<DynamoEntitlements>,
+    pub stripe_client: Arc<StripeClient>,
+    pub sqs: aws_sdk_sqs::Client,
+    pub user: UserId,
+    pub customer: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let stripe = FakeStripe::start();
+        for (id, key, amount, recurring) in [
+            (STARTER, "starter_monthly", 4900, true),
+            (PRO, "pro_monthly", 19900, true),
+            (CREDITS, "credits_1000", 1900, false),
+        ] {
+            stripe.seed_price(json!({"id": id, "lookup_key": key, "unit_amount": amount, "currency": "usd",
+                "recurring": if recurring { json!({"interval": "month"}) } else { Value::Null }, "product": "prod_entitle"}));
+        }
+        let clerk = FakeClerk::start();
+        let user = UserId::parse(unique_id("user_")).unwrap();
+        clerk.create_user(user.as_str());
+        let config = aws::sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let stripe_client = Arc::new(StripeClient::new(
+            SecretString::from(stripe.api_key.clone()),
+            stripe.base_url.clone(),
+        ));
+        let customer = stripe_client
+            .create_customer(&user, &unique_id("create-"))
+            .await
+            .unwrap()
+            .to_string();
+        let store = Arc::new(DynamoEntitlements::new(
+            dynamodb.clone(),
+            aws::env("ENTITLEMENTS_TABLE"),
+        ));
+        let topic = aws::env("BILLING_EVENTS_TOPIC_ARN");
+        let tap = TopicTap::subscribe(&config, &topic).await;
+        let deps = Deps {
+            store: store.clone(),
+            stripe: stripe_client.clone(),
+            customers: Arc::new(DynamoCustomerDirectory::new(
+                dynamodb,
+                aws::env("CUSTOMERS_TABLE"),
+            )),
+            clerk: Arc::new(ClerkClient::new(
+                SecretString::from(clerk.secret_key.clone()),
+                clerk.base_url.clone(),
+            )),
+            publisher: Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic)),
+            dead_letters: Arc::new(SqsDeadLetters::new(
+                sqs.clone(),
+                aws::env("ENTITLEMENT_DLQ_URL"),
+            )),
+            catalog: PlanCatalog::builtin().clone(),
+            grace: Duration::from_secs(7 * 86_400),
+        };
+        Self {
+            deps: Arc::new(deps),
+            stripe,
+            clerk,
+            tap,
+            store,
+            stripe_client,
+            sqs,
+            user,
+            customer,
+        }
+    }
+
+    /// Sets the subscription's current state in the fake Stripe.
+    pub fn subscription(&self, id: &str, price: &str, status: &str, cancel_at_period_end: bool) {
+        self.stripe.seed_subscription(json!({
+            "id": id, "customer": self.customer, "price": price, "quantity": 1, "status": status,
+            "cancel_at_period_end": cancel_at_period_end, "metadata": {"userId": self.user.as_str()}
+        }));
+    }
+
+    /// A billing event about this test's user, as the webhooks publish it.
+    pub fn event(&self, id: &str, event_type: &str, at: i64, data: Value) -> String {
+        json!({
+            "schemaVersion": 1, "id": id, "source": "stripe", "type": event_type,
+            "occurredAt": UnixTime::from_secs(at).to_rfc3339(), "userId": self.user.as_str(),
+            "stripeCustomerId": self.customer, "data": data
+        })
+        .to_string()
+    }
+
+    /// Runs the processor on one SQS batch; returns the failed message ids.
+    pub async fn process(&self, bodies: &[String]) -> Vec<String> {
+        process(&self.deps, bodies).await
+    }
+
+    pub async fn entitlements(&self) -> Entitlements {
+        self.store
+            .load(&self.user)
+            .await
+            .unwrap()
+            .expect("stored")
+            .entitlements
+    }
+
+    pub fn clerk_billing(&self) -> Value {
+        self.clerk.user(self.user.as_str()).expect("the Clerk user")["public_metadata"]["billing"]
+            .clone()
+    }
+}
+
+pub async fn process(deps: &Deps, bodies: &[String]) -> Vec<String> {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| json!({"messageId": format!("m{i}"), "body": body, "eventSource": "aws:sqs"}))
+        .collect();
+    let reply = handle_at(deps, json!({ "Records": records }), UnixTime::now())
+        .await
+        .unwrap();
+    reply["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
