@@ -26,7 +26,7 @@ help:
 venv:
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy cfn-lint test-rust
+test: venv fmt-check clippy cfn-lint test-rust demo
 
 fmt-check:
 	cargo fmt --all -- --check
@@ -38,7 +38,14 @@ cfn-lint: venv
 	$(VENV)/bin/cfn-lint infra/template.yaml
 
 test-rust: venv
-	scripts/with-local-aws.sh cargo test --workspace --locked
+	rm -rf .local/events
+	EVENT_SAMPLES_DIR=$(CURDIR)/.local/events scripts/with-local-aws.sh cargo test --workspace --locked
+	$(PY) scripts/check_events.py .local/events
+
+# A customer's life through the four functions in-process (local AWS, fake Stripe and Clerk), checked step by step.
+.PHONY: demo
+demo: venv
+	scripts/with-local-aws.sh cargo run --locked -p entitle-demo
 
 dev: venv
 	@scripts/dev.sh

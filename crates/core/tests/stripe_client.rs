@@ -84,25 +84,36 @@ async fn creating_twice_with_the_same_idempotency_key_returns_the_same_customer_
 }
 
 #[tokio::test]
-async fn a_concurrent_request_with_the_same_key_is_unavailable_not_rejected() {
-    // The fake holds each request 500 ms, so the second arrives while the first still owns the key: 409.
-    let fake = FakeStripe::start_with_latency(500);
+async fn a_concurrent_request_with_the_same_key_waits_for_the_first_and_gets_its_answer() {
+    // The fake holds each request 300 ms, so the second arrives while the first still owns the key and is
+    // answered 409; the client retries it after a pause and Stripe replays the first answer.
+    let fake = FakeStripe::start_with_latency(300);
     let (stripe, user) = (client(&fake), user());
     let (a, b) = tokio::join!(
         stripe.create_customer(&user, "racing-key"),
         stripe.create_customer(&user, "racing-key"),
     );
-
-    let (winner, loser) = if a.is_ok() { (a, b) } else { (b, a) };
-    let winner = winner.unwrap();
-    let error = assert_unavailable(loser);
-    assert!(format!("{:?}", error).contains("409"), "{error:?}");
-    // The retry the caller makes later gets the winner's customer.
-    assert_eq!(
-        stripe.create_customer(&user, "racing-key").await.unwrap(),
-        winner
-    );
+    assert_eq!(a.unwrap(), b.unwrap());
     assert_eq!(fake.customers().len(), 1);
+    let statuses: Vec<_> = fake
+        .requests()
+        .iter()
+        .map(|r| r["status"].as_u64())
+        .collect();
+    assert!(
+        statuses.contains(&Some(409)),
+        "the race did happen: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_409_that_persists_is_unavailable_not_rejected() {
+    let fake = FakeStripe::start();
+    let stripe = client(&fake);
+    fake.fail_next(4, 409, "POST", "/v1/customers");
+    let error = assert_unavailable(stripe.create_customer(&user(), "busy-key").await);
+    assert!(format!("{error:?}").contains("409"), "{error:?}");
+    assert_eq!(fake.requests().len(), 4, "one try and three retries");
 }
 
 #[tokio::test]

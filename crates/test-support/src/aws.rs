@@ -71,7 +71,9 @@ impl TopicTap {
 
     /// Every message now in the queue (received and deleted).
     pub async fn messages(&self) -> Vec<aws_sdk_sqs::types::Message> {
-        drain(&self.sqs, &self.queue_url).await
+        let messages = drain(&self.sqs, &self.queue_url).await;
+        messages.iter().for_each(record_sample);
+        messages
     }
 }
 
@@ -113,4 +115,21 @@ pub async fn drain(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<aws_sdk_sq
             }
         }
     }
+}
+
+/// Keeps a copy of every billing event the tests receive in `$EVENT_SAMPLES_DIR` (set by `make test`), so
+/// scripts/check_events.py can validate what was really published against docs/schemas/.
+fn record_sample(message: &aws_sdk_sqs::types::Message) {
+    let (Ok(dir), Some(body)) = (std::env::var("EVENT_SAMPLES_DIR"), message.body()) else {
+        return;
+    };
+    let Ok(event) = serde_json::from_str::<serde_json::Value>(body) else {
+        return;
+    };
+    if event.get("schemaVersion").is_none() {
+        return; // not a billing event (e.g. a raw test message)
+    }
+    let name = format!("{}.json", message.message_id().unwrap_or("unknown"));
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(std::path::Path::new(&dir).join(name), body);
 }

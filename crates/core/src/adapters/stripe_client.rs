@@ -49,6 +49,9 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// are [`StripeError::Unavailable`] (retry under the same idempotency key); other 4xx are
 /// [`StripeError::Rejected`] with Stripe's `code` (its `type` when there is none), and a request that could
 /// not even be built (a bad base URL or header value) is `Rejected` with status 0. No error carries the key.
+/// How often a 409 is retried (after 200, 400 and 800 ms).
+const CONFLICT_RETRIES: u32 = 3;
+
 pub struct StripeClient {
     base: String,
     key: SecretString,
@@ -121,7 +124,9 @@ impl StripeClient {
             .await
     }
 
-    /// One request under the total timeout, its answer classified.
+    /// One request under the total timeout, its answer classified. A 409 — another request with the same
+    /// idempotency key still running (a double-click, racing webhooks), or a lock timeout — is retried a few
+    /// times after a short pause: the replay then returns the first request's answer.
     async fn send(
         &self,
         method: Method,
@@ -130,45 +135,54 @@ impl StripeClient {
         idempotency_key: Option<&str>,
     ) -> Result<Value, StripeError> {
         let what = format!("{method} {path}");
-        let request = self
-            .request(method, path, form, idempotency_key)
-            .map_err(|e| StripeError::Rejected {
-                status: 0,
-                code: "invalid_request".to_owned(),
-                message: format!("{what} was not sent: {e}"),
-            })?;
         let http = self.http().await?;
-        let exchange = async {
-            let response = http
-                .request(request)
-                .await
-                .map_err(|e| Failure::Connection(what.clone(), e.into()))?;
-            let status = response.status();
-            let request_id = response
-                .headers()
-                .get("request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| Failure::Connection(what.clone(), e.into()))?
-                .to_bytes();
-            Ok((status, request_id, body))
-        };
-        let (status, request_id, body) = match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => return Err(unavailable(Failure::Timeout(what, self.timeout))),
-            Ok(Err(failure)) => return Err(unavailable(failure)),
-            Ok(Ok(answer)) => answer,
-        };
-        tracing::debug!(
-            request = %what,
-            status = status.as_u16(),
-            request_id = request_id.as_deref().unwrap_or(""),
-            "Stripe answered"
-        );
-        classify(what, status, request_id, &body)
+        let mut attempt = 0;
+        loop {
+            let request = self
+                .request(method.clone(), path, form.clone(), idempotency_key)
+                .map_err(|e| StripeError::Rejected {
+                    status: 0,
+                    code: "invalid_request".to_owned(),
+                    message: format!("{what} was not sent: {e}"),
+                })?;
+            let exchange = async {
+                let response = http
+                    .request(request)
+                    .await
+                    .map_err(|e| Failure::Connection(what.clone(), e.into()))?;
+                let status = response.status();
+                let request_id = response
+                    .headers()
+                    .get("request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let body = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| Failure::Connection(what.clone(), e.into()))?
+                    .to_bytes();
+                Ok((status, request_id, body))
+            };
+            let (status, request_id, body) =
+                match tokio::time::timeout(self.timeout, exchange).await {
+                    Err(_) => return Err(unavailable(Failure::Timeout(what, self.timeout))),
+                    Ok(Err(failure)) => return Err(unavailable(failure)),
+                    Ok(Ok(answer)) => answer,
+                };
+            tracing::debug!(
+                request = %what,
+                status = status.as_u16(),
+                request_id = request_id.as_deref().unwrap_or(""),
+                "Stripe answered"
+            );
+            if status.as_u16() == 409 && attempt < CONFLICT_RETRIES {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                continue;
+            }
+            return classify(what, status, request_id, &body);
+        }
     }
 
     fn request(

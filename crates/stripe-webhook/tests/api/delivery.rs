@@ -60,3 +60,45 @@ async fn during_a_secret_rotation_events_signed_with_either_secret_are_published
         assert_eq!(app.published(&id).await.len(), 1, "{secret}");
     }
 }
+
+#[tokio::test]
+async fn every_handled_stripe_event_type_is_published_under_its_billing_event_type() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        ("checkout.session.completed", "checkout.completed"),
+        ("checkout.session.completed.payment", "checkout.completed"),
+        ("customer.subscription.created", "subscription.created"),
+        ("customer.subscription.updated", "subscription.updated"),
+        ("customer.subscription.deleted", "subscription.canceled"),
+        ("invoice.paid", "invoice.paid"),
+        ("invoice.payment_succeeded", "invoice.paid"),
+        ("invoice.payment_failed", "invoice.payment_failed"),
+        ("payment_intent.succeeded", "payment.succeeded"),
+        ("payment_intent.payment_failed", "payment.failed"),
+        ("payment_intent.requires_action", "payment.action_required"),
+    ];
+    let mut ids = Vec::new();
+    for (fixture, _) in cases {
+        let (id, body, signature) = signed_event(fixture, SECRET);
+        assert_eq!(
+            app.deliver(&body, &signature).await.status,
+            200,
+            "{fixture}"
+        );
+        ids.push(id);
+    }
+    let published = app.tap.messages().await;
+    for ((fixture, expected), id) in cases.iter().zip(&ids) {
+        let found: Vec<_> = published
+            .iter()
+            .filter(|m| entitle_test_support::aws::body_id(m).as_deref() == Some(id.as_str()))
+            .collect();
+        assert_eq!(found.len(), 1, "{fixture}");
+        let attributes = found[0].message_attributes().unwrap();
+        assert_eq!(
+            attributes["type"].string_value(),
+            Some(*expected),
+            "{fixture}"
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! A customer's life in eight steps. Each step does what Stripe, Clerk or the user's browser would do —
+//! Stripe's state is set in the fake Stripe first, as it would be when Stripe sends the event — then lets
+//! the events flow (webhook → SNS → entitlement queue → processor) and checks what the user is now entitled
+//! to.
+use crate::expect::{self, Expected};
+use crate::wire::{self, Reply, StripeDelivery};
+use crate::world::{World, APP_ORIGIN, JWT_SECRET};
+use entitle_core::ids::UserId;
+use entitle_core::time::UnixTime;
+use entitle_test_support::fixtures;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+// The ids the fixtures use, swapped for the demo's own.
+const FIXTURE_USER: &str = "user_2abcDEFghiJKLmnoPQRstuVWxyz";
+const FIXTURE_CUSTOMER: &str = "cus_PqR5tUvWxYz012";
+const FIXTURE_SUBSCRIPTION: &str = "sub_1QxR7tKx7Yz2LmNoA8fE3kWd";
+const FIXTURE_CREDITS_SESSION: &str =
+    "cs_test_b1Ihftp0O4Lq9suBPqkXuTQbmDZLr2mJSU4MAwW2mn0Le3dhosAaOBbqXG";
+
+// The catalog's prices (config/plans.toml).
+const STARTER_PRICE: &str = "price_1StarterMonthlyKx7Yz2LmNo";
+const PRO_PRICE: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+
+const GRACE: Duration =
+    Duration::from_secs(entitlement_processor::deps::DEFAULT_GRACE_DAYS * 86_400);
+
+struct Story {
+    world: World,
+    user: String,
+    token: String,
+    /// Set by the sign-up.
+    customer: String,
+    subscription: String,
+    /// The subscription's current period end, as Stripe reports it.
+    period_end: UnixTime,
+    steps: usize,
+}
+
+/// Plays the story; the number of steps, or what went wrong.
+pub async fn run() -> Result<usize, String> {
+    let world = World::start().await?;
+    let user = fixtures::unique_id("user_demo");
+    let now = UnixTime::now();
+    println!(
+        "demo: user {user}; local AWS {}, fake Stripe {}, fake Clerk {}",
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(),
+        world.stripe.base_url,
+        world.clerk.base_url
+    );
+    let mut story = Story {
+        token: crate::token::session_token(&user, JWT_SECRET, now),
+        subscription: fixtures::unique_id("sub_demo"),
+        period_end: now.plus(Duration::from_secs(30 * 86_400)),
+        customer: String::new(),
+        world,
+        user,
+        steps: 0,
+    };
+    expect::header();
+    story.sign_up().await?;
+    story.checkout().await?;
+    story.subscription_created().await?;
+    story.upgrade().await?;
+    story.failed_payment().await?;
+    story.payment().await?;
+    story.cancel().await?;
+    story.credit_pack().await?;
+    Ok(story.steps)
+}
+
+impl Story {
+    /// 1. Clerk announces a new user: clerk-webhook creates their one Stripe customer.
+    async fn sign_up(&mut self) -> Result<(), String> {
+        // The processor mirrors entitlements into this Clerk user; Clerk answers 404 for unknown users.
+        self.world.clerk.create_user_with(json!({
+            "id": self.user, "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace",
+        }));
+        let mut event = fixtures::json("clerk/user.created.json");
+        event["data"]["id"] = self.user.clone().into();
+        event["timestamp"] = (UnixTime::now().secs() * 1000).into();
+        let reply = wire::clerk_webhook(&self.world, &event.to_string()).await;
+        received("clerk-webhook", "user.created", &reply)?;
+        let events = wire::pump(&self.world).await?;
+        let user = UserId::parse(self.user.as_str()).map_err(|e| e.to_string())?;
+        let link = self
+            .world
+            .billing_api
+            .customers
+            .get(&user)
+            .await
+            .map_err(|e| format!("reading the customers table: {e}"))?;
+        self.customer = link
+            .and_then(|l| l.customer)
+            .map(|c| c.as_str().to_owned())
+            .ok_or("sign up: the customers table links no Stripe customer to the user")?;
+        let in_stripe = self
+            .world
+            .stripe
+            .customers()
+            .into_iter()
+            .filter(|c| c["metadata"]["clerkUserId"] == self.user.as_str())
+            .count();
+        if in_stripe != 1 {
+            return Err(format!(
+                "sign up: Stripe holds {in_stripe} customers for the user, expected 1"
+            ));
+        }
+        let detail = format!(
+            "Stripe customer {} created and linked; processor got {}",
+            self.customer,
+            list(&events)
+        );
+        self.observe("sign up", Expected::free(0, false), &detail)
+            .await
+    }
+
+    /// 2. The user starts a Checkout for the Starter plan.
+    async fn checkout(&mut self) -> Result<(), String> {
+        let reply = self.checkout_session("starter_monthly", 1).await?;
+        let url = reply["url"].as_str().unwrap_or("(no url)");
+        let detail = format!("POST /checkout starter_monthly -> session {url}");
+        self.observe("checkout", Expected::free(0, false), &detail)
+            .await
+    }
+
+    /// 3. They pay: Stripe creates the subscription.
+    async fn subscription_created(&mut self) -> Result<(), String> {
+        self.seed(STARTER_PRICE, "active", false);
+        let events = self
+            .stripe_event("customer.subscription.created", "active", false)
+            .await?;
+        let expected = Expected::paid("starter", "active", &self.period_end.to_rfc3339());
+        self.observe("subscription created", expected, &events)
+            .await
+    }
+
+    /// 4. They move up to Professional (the billing portal changes the subscription's price).
+    async fn upgrade(&mut self) -> Result<(), String> {
+        self.seed(PRO_PRICE, "active", false);
+        let events = self
+            .stripe_event("customer.subscription.updated", "active", false)
+            .await?;
+        let expected = Expected::paid("professional", "active", &self.period_end.to_rfc3339());
+        self.observe("upgrade", expected, &events).await
+    }
+
+    /// 5. A renewal payment fails: the plan is kept for the grace period, counted from the failure.
+    async fn failed_payment(&mut self) -> Result<(), String> {
+        self.seed(PRO_PRICE, "past_due", false);
+        let failed_at = UnixTime::now();
+        let event = self.delivery("invoice.payment_failed", failed_at, |_| {});
+        let events = self.deliver(&event).await?;
+        let mut expected =
+            Expected::paid("professional", "past_due", &self.period_end.to_rfc3339());
+        expected.grace_until = Some(failed_at.plus(GRACE).to_rfc3339());
+        self.observe("failed payment", expected, &events).await
+    }
+
+    /// 6. The retry succeeds: the grace period is over.
+    async fn payment(&mut self) -> Result<(), String> {
+        self.seed(PRO_PRICE, "active", false);
+        let event = self.delivery("invoice.paid", UnixTime::now(), |_| {});
+        let events = self.deliver(&event).await?;
+        let expected = Expected::paid("professional", "active", &self.period_end.to_rfc3339());
+        self.observe("payment", expected, &events).await
+    }
+
+    /// 7. They cancel: the plan runs to the end of the period paid for, then Stripe ends the subscription.
+    async fn cancel(&mut self) -> Result<(), String> {
+        self.seed(PRO_PRICE, "active", true);
+        let events = self
+            .stripe_event("customer.subscription.updated", "active", true)
+            .await?;
+        let canceling = Expected::paid("professional", "canceling", &self.period_end.to_rfc3339());
+        let number = self.steps + 1;
+        self.check(&format!("{number}a"), "cancel", canceling, &events)
+            .await?;
+        self.seed(PRO_PRICE, "canceled", false);
+        let events = self
+            .stripe_event("customer.subscription.deleted", "canceled", false)
+            .await?;
+        self.steps = number;
+        let detail = format!("{events} (the period is over)");
+        self.check(&format!("{number}b"), "", Expected::free(0, true), &detail)
+            .await
+    }
+
+    /// 8. They buy two 1,000-credit packs: a one-time Checkout, paid.
+    async fn credit_pack(&mut self) -> Result<(), String> {
+        let session = self.checkout_session("credits_1000", 2).await?;
+        let session_id = session["sessionId"]
+            .as_str()
+            .ok_or("POST /checkout answered without a sessionId")?
+            .to_owned();
+        let event = StripeDelivery::from_fixture(
+            "checkout.session.completed.payment",
+            &[
+                (FIXTURE_CREDITS_SESSION, session_id.as_str()),
+                (FIXTURE_CUSTOMER, self.customer.as_str()),
+                (FIXTURE_USER, self.user.as_str()),
+            ],
+            UnixTime::now(),
+            |event| event["data"]["object"]["payment_status"] = "paid".into(),
+        );
+        let events = self.deliver(&event).await?;
+        // Stripe retries a delivery it thinks failed: the second copy must change nothing.
+        let replay = wire::stripe_webhook(&self.world, &event).await;
+        if replay.status != 200 || replay.body["duplicate"] != true {
+            return Err(format!(
+                "a replayed checkout.session.completed got {} {}, expected 200 with duplicate: true",
+                replay.status, replay.body
+            ));
+        }
+        let again = wire::pump(&self.world).await?;
+        if !again.is_empty() {
+            return Err(format!(
+                "a replayed delivery reached the processor: {again:?}"
+            ));
+        }
+        let detail = format!(
+            "POST /checkout credits_1000 x2 -> session {session_id}, paid; {events}; its replay: duplicate"
+        );
+        self.observe("credit pack", Expected::free(2000, true), &detail)
+            .await
+    }
+
+    // ------------------------------------------------------------------------------------------- helpers
+
+    /// Stripe's current state of the demo's subscription (what the processor will read).
+    fn seed(&self, price: &str, status: &str, cancel_at_period_end: bool) {
+        self.world.stripe.seed_subscription(json!({
+            "id": self.subscription,
+            "customer": self.customer,
+            "price": price,
+            "status": status,
+            "cancel_at_period_end": cancel_at_period_end,
+            "current_period_end": self.period_end.secs(),
+            "metadata": { "userId": self.user },
+        }));
+    }
+
+    /// A `customer.subscription.*` event whose object says what Stripe's state now says.
+    async fn stripe_event(
+        &self,
+        fixture: &str,
+        status: &str,
+        cancel_at_period_end: bool,
+    ) -> Result<String, String> {
+        let event = self.delivery(fixture, UnixTime::now(), |event| {
+            let object = &mut event["data"]["object"];
+            object["status"] = status.into();
+            object["cancel_at_period_end"] = cancel_at_period_end.into();
+        });
+        self.deliver(&event).await
+    }
+
+    fn delivery(
+        &self,
+        fixture: &str,
+        created: UnixTime,
+        patch: impl FnOnce(&mut Value),
+    ) -> StripeDelivery {
+        StripeDelivery::from_fixture(
+            fixture,
+            &[
+                (FIXTURE_SUBSCRIPTION, self.subscription.as_str()),
+                (FIXTURE_CUSTOMER, self.customer.as_str()),
+                (FIXTURE_USER, self.user.as_str()),
+            ],
+            created,
+            patch,
+        )
+    }
+
+    /// Through stripe-webhook, then the queue to the processor; what the processor got, for the log.
+    async fn deliver(&self, event: &StripeDelivery) -> Result<String, String> {
+        let reply = wire::stripe_webhook(&self.world, event).await;
+        received("stripe-webhook", &event.event_type, &reply)?;
+        let events = wire::pump(&self.world).await?;
+        Ok(format!(
+            "{} -> processor got {}",
+            event.event_type,
+            list(&events)
+        ))
+    }
+
+    /// `POST /checkout` for `price`; the reply, which must be for the user's own customer.
+    async fn checkout_session(&self, price: &str, quantity: u32) -> Result<Value, String> {
+        let body = json!({
+            "price": price,
+            "quantity": quantity,
+            "successUrl": format!("{APP_ORIGIN}/welcome?session={{CHECKOUT_SESSION_ID}}"),
+            "cancelUrl": format!("{APP_ORIGIN}/pricing"),
+        });
+        let reply = wire::api(&self.world, "POST", "/checkout", Some(body), &self.token).await;
+        if reply.status != 200 {
+            return Err(format!(
+                "POST /checkout {price} answered {} {}",
+                reply.status, reply.body
+            ));
+        }
+        if reply.body["customerId"] != self.customer.as_str() {
+            return Err(format!(
+                "POST /checkout used customer {}, not the user's {}",
+                reply.body["customerId"], self.customer
+            ));
+        }
+        Ok(reply.body)
+    }
+
+    /// Counts, prints and checks one of the story's steps.
+    async fn observe(
+        &mut self,
+        step: &str,
+        expected: Expected,
+        detail: &str,
+    ) -> Result<(), String> {
+        self.steps += 1;
+        self.check(&self.steps.to_string(), step, expected, detail)
+            .await
+    }
+
+    /// Prints the line of step `label` and checks what the user now has.
+    async fn check(
+        &self,
+        label: &str,
+        step: &str,
+        expected: Expected,
+        detail: &str,
+    ) -> Result<(), String> {
+        let dead = wire::dead_letters(&self.world).await?;
+        if let Some((event_type, reason)) = dead.first() {
+            return Err(format!(
+                "step {label} ({step}): the processor dead-lettered {event_type}: {reason}"
+            ));
+        }
+        let reply = wire::api(&self.world, "GET", "/entitlements", None, &self.token).await;
+        if reply.status != 200 {
+            return Err(format!(
+                "step {label} ({step}): GET /entitlements answered {} {}",
+                reply.status, reply.body
+            ));
+        }
+        let clerk_user = self.world.clerk.user(&self.user);
+        expect::row(label, step, &reply.body, clerk_user.as_ref(), detail);
+        let wrong = expected.mismatches(&reply.body, clerk_user.as_ref());
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("step {label} ({step}): {}", wrong.join("; ")))
+        }
+    }
+}
+
+/// A webhook answer must be a fresh, handled delivery.
+fn received(function: &str, event: &str, reply: &Reply) -> Result<(), String> {
+    let handled = reply.status == 200
+        && reply.body["received"] == true
+        && reply.body.get("duplicate").is_none()
+        && reply.body.get("ignored").is_none();
+    if handled {
+        Ok(())
+    } else {
+        Err(format!(
+            "{function} answered {event} with {} {}",
+            reply.status, reply.body
+        ))
+    }
+}
+
+fn list(events: &[String]) -> String {
+    if events.is_empty() {
+        "nothing".to_owned()
+    } else {
+        events.join(", ")
+    }
+}
