@@ -25,9 +25,21 @@ for zip in "$target_dir"/lambda/*/bootstrap.zip; do
 done
 
 echo
-echo "== 3. Cold init of stripe-webhook (native release build, Runtime API stub)"
-cargo build --release -p stripe-webhook --quiet
-.venv/bin/python scripts/cold_start.py --binary "$(realpath "$target_dir/release/stripe-webhook")" --runs 30 \
-  --env IDEMPOTENCY_TABLE=entitle-idempotency \
-  --env BILLING_EVENTS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:entitle-billing-events \
-  --env STRIPE_WEBHOOK_SECRET=whsec_cold_start_measurement
+echo "== 3. Cold init (native release build, Runtime API stub; process start -> first poll for an invocation)"
+cargo build --release --quiet -p stripe-webhook -p clerk-webhook -p billing-api -p entitlement-processor
+common=(--env IDEMPOTENCY_TABLE=entitle-idempotency --env CUSTOMERS_TABLE=entitle-customers
+  --env ENTITLEMENTS_TABLE=entitle-entitlements
+  --env BILLING_EVENTS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:entitle-billing-events
+  --env STRIPE_SECRET_KEY=sk_test_cold_start --env CLERK_SECRET_KEY=sk_test_cold_start)
+for function in stripe-webhook clerk-webhook billing-api entitlement-processor; do
+  case $function in
+    stripe-webhook) extra=(--env STRIPE_WEBHOOK_SECRET=whsec_cold_start_measurement) ;;
+    clerk-webhook) extra=(--env CLERK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw) ;;
+    billing-api) extra=(--env CLERK_JWKS_URL=https://clerk.example.com/.well-known/jwks.json
+      --env CLERK_ISSUER=https://clerk.example.com --env ALLOWED_REDIRECT_ORIGINS=https://app.example.com) ;;
+    entitlement-processor) extra=(--env DEAD_LETTER_QUEUE_URL=http://127.0.0.1:1/000000000000/dlq) ;;
+  esac
+  echo "-- $function"
+  .venv/bin/python scripts/cold_start.py --binary "$(realpath "$target_dir/release/$function")" --runs 30 \
+    "${common[@]}" "${extra[@]}"
+done

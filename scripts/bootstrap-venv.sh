@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Creates ./.venv with the local tooling (moto server, cargo-lambda, cfn-lint). Idempotent.
+# Creates ./.venv with the local tooling (moto server, cargo-lambda, cfn-lint, actionlint, jsonschema) from PyPI,
+# and brings it up to date whenever scripts/requirements.txt changes. Idempotent and quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [[ -x .venv/bin/moto_server && -x .venv/bin/cargo-lambda && -x .venv/bin/cfn-lint ]]; then
+wanted=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
+if [[ -x .venv/bin/python && "$(cat .venv/.requirements.sha256 2>/dev/null)" == "$wanted" ]]; then
   exit 0
 fi
 
@@ -12,3 +14,4 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
+echo "$wanted" > .venv/.requirements.sha256
