@@ -11,7 +11,8 @@ Long-polls ENTITLEMENT_QUEUE_URL on the local AWS (endpoint and credentials from
 "eventSource": "aws:sqs", "eventSourceARN", "awsRegion"}]}`), POSTs it to `cargo lambda watch`'s invoke endpoint,
 deletes every message the reply does not list in `batchItemFailures` and leaves those for redelivery after the
 queue's visibility timeout. A batch the function fails as a whole stays in the queue, as with Lambda. While the
-invoke endpoint is unreachable (watch still starting), the batch is made visible again and retried shortly.
+invoke endpoint is unreachable (watch restarting), the batch is held and retried, then handed back to the queue;
+so is a batch in progress when the bridge is stopped.
 Logs one line per batch. Uses boto3 from the venv (moto brings it).
 """
 
@@ -32,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from local_aws import read_env_file  # noqa: E402  (the env file's one reader)
 
 DEFAULT_INVOKE_URL = "http://127.0.0.1:9000/2015-03-31/functions/entitlement-processor/invocations"
+# How long a batch is held while the invoke endpoint is unreachable before it goes back to the queue.
+HOLD_SECONDS = 60.0
 
 
 def log(message: str) -> None:
@@ -91,6 +94,34 @@ def invoke(url: str, payload: dict, timeout: float):
         return {"errorMessage": text.strip()[:300] or "(empty reply)"}
 
 
+def deliver(url: str, payload: dict, timeout: float, hold: float = HOLD_SECONDS):
+    """Invokes the function with the batch, retrying while its endpoint is unreachable (watch restarting) for
+    up to `hold` seconds (well inside the queue's visibility timeout). (reply, seconds the invocation took),
+    or None if the endpoint stayed unreachable."""
+    held_since, said = time.monotonic(), False
+    while True:
+        started = time.monotonic()
+        try:
+            reply = invoke(url, payload, timeout)
+        except Unreachable as e:
+            if time.monotonic() - held_since > hold:
+                log(f"the processor at {url} is unreachable ({e}); batch handed back to the queue")
+                return None
+            if not said:
+                log(f"waiting for the processor at {url} ({e})")
+                said = True
+            time.sleep(2)
+            continue
+        return (reply if isinstance(reply, dict) else {"errorMessage": reply}), time.monotonic() - started
+
+
+def release(sqs, queue: str, messages: list) -> None:
+    """Makes a batch visible again now rather than after the visibility timeout (each receive still counts
+    towards the queue's redrive to the DLQ)."""
+    sqs.change_message_visibility_batch(QueueUrl=queue, Entries=[
+        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(messages)])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env-file", default=".local/dev-aws.env")
@@ -98,9 +129,11 @@ def main(argv=None) -> int:
     parser.add_argument("--wait", type=int, default=20, help="long-poll seconds (SQS allows up to 20)")
     # The first invocation compiles the processor under `cargo lambda watch`: that can take minutes.
     parser.add_argument("--invoke-timeout", type=float, default=900.0)
+    parser.add_argument("--hold-seconds", type=float, default=HOLD_SECONDS,
+                        help="how long to retry a batch while the invoke endpoint is unreachable")
     args = parser.parse_args(argv)
 
-    # Stopped by dev.sh with SIGTERM: leave quietly (an in-flight batch simply stays in the queue).
+    # Stopped by dev.sh with SIGTERM: leave quietly, handing back a batch in progress.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     env = read_env_file(Path(args.env_file))
     region = env.get("AWS_REGION", "us-east-1")
@@ -114,7 +147,6 @@ def main(argv=None) -> int:
     queue = env["ENTITLEMENT_QUEUE_URL"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     log(f"{queue.rsplit('/', 1)[-1]} -> {args.invoke_url}")
-    waiting = False
     while True:
         messages = sqs.receive_message(
             QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=args.wait,
@@ -123,31 +155,27 @@ def main(argv=None) -> int:
         if not messages:
             continue
         types = ", ".join(event_type(m) for m in messages)
-        started = time.monotonic()
+        payload = {"Records": [sqs_record(m, queue_arn, region) for m in messages]}
         try:
-            reply = invoke(args.invoke_url, {"Records": [sqs_record(m, queue_arn, region) for m in messages]},
-                           args.invoke_timeout)
-        except Unreachable as e:
-            if not waiting:
-                log(f"waiting for the processor at {args.invoke_url} ({e}); {len(messages)} event(s) held")
-                waiting = True
-            sqs.change_message_visibility_batch(QueueUrl=queue, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                for i, m in enumerate(messages)])
-            time.sleep(2)
+            delivered = deliver(args.invoke_url, payload, args.invoke_timeout, args.hold_seconds)
+        except (KeyboardInterrupt, SystemExit):
+            release(sqs, queue, messages)  # stopped mid-batch: the next bridge gets it at once (replays are safe)
+            raise
+        if delivered is None:
+            release(sqs, queue, messages)
             continue
-        waiting = False
-        elapsed = f"{(time.monotonic() - started) * 1000:.0f} ms"
-        if not isinstance(reply, dict) or "batchItemFailures" not in reply:
-            detail = reply.get("errorMessage", reply) if isinstance(reply, dict) else reply
+        reply, took = delivered
+        elapsed = f"{took * 1000:.0f} ms"
+        if "batchItemFailures" not in reply:
+            detail = reply.get("errorMessage", reply)
             log(f"{len(messages)} event(s) ({types}) -> processor failed the batch ({detail}); "
                 f"left for redelivery [{elapsed}]")
             continue
         failed = {f.get("itemIdentifier") for f in reply["batchItemFailures"]}
         done = [m for m in messages if m["MessageId"] not in failed]
-        for start in range(0, len(done), 10):
+        if done:  # at most 10, as received
             sqs.delete_message_batch(QueueUrl=queue, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
         retry = f", {len(messages) - len(done)} left for redelivery" if failed else ""
         log(f"{len(messages)} event(s) ({types}) -> processor: {len(done)} done{retry} [{elapsed}]")
 

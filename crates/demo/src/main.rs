@@ -1,9 +1,8 @@
 //! `make demo`: a customer's life — sign-up, checkout, subscription, upgrade, a failed and a recovered
 //! payment, cancellation, a credit pack — played through the four functions in-process, with their real
 //! adapters on the local AWS and the local Stripe and Clerk fakes, checking the entitlements after each step.
-//! The functions' logs and metrics: `RUST_LOG=info make demo`.
+//! The functions' logs: `RUST_LOG=info make demo`.
 mod expect;
-mod quiet;
 mod story;
 mod token;
 mod wire;
@@ -12,9 +11,6 @@ mod world;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    if !quiet::plays_itself() {
-        return quiet::run_child();
-    }
     if std::env::var_os("RUST_LOG").is_some() {
         entitle_core::telemetry::init();
     }

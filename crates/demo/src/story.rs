@@ -118,7 +118,9 @@ impl Story {
     /// 2. The user starts a Checkout for the Starter plan.
     async fn checkout(&mut self) -> Result<(), String> {
         let reply = self.checkout_session("starter_monthly", 1).await?;
-        let url = reply["url"].as_str().unwrap_or("(no url)");
+        let url = reply["url"]
+            .as_str()
+            .ok_or("POST /checkout answered without a session url")?;
         let detail = format!("POST /checkout starter_monthly -> session {url}");
         self.observe("checkout", Expected::free(0, false), &detail)
             .await
