@@ -41,9 +41,9 @@ actionlint: venv
 	$(VENV)/bin/actionlint
 
 test-rust: venv
-	rm -rf .local/events
-	EVENT_SAMPLES_DIR=$(CURDIR)/.local/events scripts/with-local-aws.sh cargo test --workspace --locked
-	$(PY) scripts/check_events.py .local/events
+	rm -rf .local/samples
+	SAMPLES_DIR=$(CURDIR)/.local/samples scripts/with-local-aws.sh cargo test --workspace --locked
+	$(PY) scripts/check_samples.py .local/samples
 
 # A customer's life through the four functions in-process (local AWS, fake Stripe and Clerk), checked step by step.
 .PHONY: demo
@@ -68,7 +68,8 @@ bench: venv
 	@scripts/bench.sh
 
 build: venv
-	cargo lambda build --release --arm64 --output-format zip
+	cargo lambda build --release --arm64 --output-format zip \
+	  -p stripe-webhook -p clerk-webhook -p billing-api -p entitlement-processor
 
 deploy:
 	sam build && sam deploy

@@ -10,28 +10,38 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap-venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
 target_dir="${CARGO_TARGET_DIR:-target}"
+functions="stripe-webhook clerk-webhook billing-api entitlement-processor"
+# `scripts/bench.sh cold` (or cpu, size) runs only those parts.
+parts=${*:-cpu size cold}
+wants() { [[ " $parts " == *" $1 "* ]]; }
 
+if wants cpu; then
 echo "== 1. CPU per event (criterion)"
 cargo bench -p entitle-core --bench stripe_webhook -- --warm-up-time 1 --measurement-time 4 2>/dev/null \
   | awk '/^stripe_webhook\//{name=$0; want=1} want && /^ +time:/{sub(/^ +/, ""); printf "%-70s %s\n", name, $0; want=0}'
+fi
 
+if wants size; then
 echo
 echo "== 2. Release arm64 bootstrap.zip (cargo lambda build --release --arm64)"
 rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-cargo lambda build --release --arm64 --output-format zip --quiet
-for zip in "$target_dir"/lambda/*/bootstrap.zip; do
+cargo lambda build --release --arm64 --output-format zip --quiet $(printf -- "-p %s " $functions)
+for function in $functions; do
+  zip="$target_dir/lambda/$function/bootstrap.zip"
   printf '%-28s %8d bytes (%.2f MB)\n' "$(basename "$(dirname "$zip")")" "$(stat -c %s "$zip")" \
     "$(awk -v b="$(stat -c %s "$zip")" 'BEGIN{print b/1000000}')"
 done
+fi
 
+if wants cold; then
 echo
 echo "== 3. Cold init (native release build, Runtime API stub; process start -> first poll for an invocation)"
-cargo build --release --quiet -p stripe-webhook -p clerk-webhook -p billing-api -p entitlement-processor
+cargo build --release --quiet $(printf -- "-p %s " $functions)
 common=(--env IDEMPOTENCY_TABLE=entitle-idempotency --env CUSTOMERS_TABLE=entitle-customers
   --env ENTITLEMENTS_TABLE=entitle-entitlements
   --env BILLING_EVENTS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:entitle-billing-events
   --env STRIPE_SECRET_KEY=sk_test_cold_start --env CLERK_SECRET_KEY=sk_test_cold_start)
-for function in stripe-webhook clerk-webhook billing-api entitlement-processor; do
+for function in $functions; do
   case $function in
     stripe-webhook) extra=(--env STRIPE_WEBHOOK_SECRET=whsec_cold_start_measurement) ;;
     clerk-webhook) extra=(--env CLERK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw) ;;
@@ -43,3 +53,4 @@ for function in stripe-webhook clerk-webhook billing-api entitlement-processor; 
   .venv/bin/python scripts/cold_start.py --binary "$(realpath "$target_dir/release/$function")" --runs 30 \
     "${common[@]}" "${extra[@]}"
 done
+fi

@@ -31,13 +31,7 @@ pub struct ApiConfig {
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let aws = config::aws().await;
-        let catalog =
-            PlanCatalog::load(config::optional("PLAN_CATALOG").as_deref()).map_err(|e| {
-                ConfigError::Invalid {
-                    name: "PLAN_CATALOG".into(),
-                    reason: e.to_string(),
-                }
-            })?;
+        let catalog = PlanCatalog::from_env()?;
         let jwt_secret = match config::optional("JWT_SECRET").or(config::optional("JWT_SECRET_ARN"))
         {
             Some(_) => Some(config::secret("JWT_SECRET", &aws).await?),

@@ -92,6 +92,7 @@ async fn call(
     let response = handle_at(&h.deps, &spec.build(), UnixTime::from_secs(NOW)).await;
     let status = response.status().as_u16();
     let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+    entitle_test_support::http::record_api_response(path, status, &body);
     (status, body)
 }
 

@@ -221,21 +221,8 @@ pub enum PriceMatch<'a> {
     },
 }
 
-/// The Stripe Checkout `mode` a price is sold with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckoutMode {
-    Subscription,
-    Payment,
-}
-
-impl CheckoutMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckoutMode::Subscription => "subscription",
-            CheckoutMode::Payment => "payment",
-        }
-    }
-}
+/// The Stripe Checkout `mode` a price is sold with (the one the checkout port takes).
+pub use crate::ports::CheckoutMode;
 
 impl<'a> PriceMatch<'a> {
     pub fn price(&self) -> &'a CatalogPrice {
@@ -265,6 +252,16 @@ impl<'a> PriceMatch<'a> {
         match self {
             PriceMatch::Subscription { plan, .. } => !plan.contact_sales,
             PriceMatch::CreditPack { .. } => true,
+        }
+    }
+}
+
+/// A broken catalog is a configuration error: it fails the cold start (and the deploy's smoke test).
+impl From<CatalogError> for crate::config::ConfigError {
+    fn from(error: CatalogError) -> Self {
+        crate::config::ConfigError::Invalid {
+            name: PLAN_CATALOG_ENV.into(),
+            reason: error.to_string(),
         }
     }
 }

@@ -28,13 +28,7 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let aws = config::aws().await;
-        let catalog =
-            PlanCatalog::load(config::optional("PLAN_CATALOG").as_deref()).map_err(|e| {
-                ConfigError::Invalid {
-                    name: "PLAN_CATALOG".into(),
-                    reason: e.to_string(),
-                }
-            })?;
+        let catalog = PlanCatalog::from_env()?;
         let grace_days = match config::optional("GRACE_PERIOD_DAYS") {
             None => DEFAULT_GRACE_DAYS,
             Some(v) => v.parse().map_err(|_| ConfigError::Invalid {

@@ -117,10 +117,10 @@ pub async fn drain(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<aws_sdk_sq
     }
 }
 
-/// Keeps a copy of every billing event the tests receive in `$EVENT_SAMPLES_DIR` (set by `make test`), so
-/// scripts/check_events.py can validate what was really published against docs/schemas/.
+/// Keeps a copy of every billing event the tests receive in `$SAMPLES_DIR/events` (set by `make test`), so
+/// scripts/check_samples.py can validate what was really published against docs/schemas/.
 fn record_sample(message: &aws_sdk_sqs::types::Message) {
-    let (Ok(dir), Some(body)) = (std::env::var("EVENT_SAMPLES_DIR"), message.body()) else {
+    let (Some(dir), Some(body)) = (crate::fixtures::samples_dir("events"), message.body()) else {
         return;
     };
     let Ok(event) = serde_json::from_str::<serde_json::Value>(body) else {

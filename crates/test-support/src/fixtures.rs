@@ -40,3 +40,10 @@ pub fn unique_id(prefix: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// `$SAMPLES_DIR/<kind>` when `make test` asks the tests to keep what they saw for scripts/check_samples.py.
+pub fn samples_dir(kind: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("SAMPLES_DIR")?).join(kind);
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir)
+}

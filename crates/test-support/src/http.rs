@@ -105,3 +105,22 @@ impl<'a> RequestSpec<'a> {
         lambda_http::request::from_str(&event.to_string()).expect("a valid Lambda HTTP event")
     }
 }
+
+/// Keeps a billing-api response (`route` = the last path segment) in `$SAMPLES_DIR/api` for
+/// scripts/check_samples.py, which checks it against docs/schemas/billing-api.schema.json.
+pub fn record_api_response(path: &str, status: u16, body: &serde_json::Value) {
+    let Some(dir) = crate::fixtures::samples_dir("api") else {
+        return;
+    };
+    let route = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    if !matches!(route, "checkout" | "portal" | "entitlements") || body.is_null() {
+        return;
+    }
+    let sample = serde_json::json!({ "route": route, "status": status, "body": body });
+    let name = crate::fixtures::unique_id("response-");
+    let _ = std::fs::write(dir.join(format!("{name}.json")), sample.to_string());
+}

@@ -2,6 +2,7 @@
 //! AWS emulator's topic. Dev-dependency only.
 pub mod aws;
 pub mod clerk;
+mod fake_process;
 pub mod fixtures;
 pub mod http;
 pub mod jwt;

@@ -127,10 +127,12 @@ pub async fn call(
         .header("authorization", format!("Bearer {token}"))
         .build();
     let response = handle_at(deps, &request, UnixTime::now()).await;
-    Reply {
+    let reply = Reply {
         status: response.status().as_u16(),
         body: serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
-    }
+    };
+    entitle_test_support::http::record_api_response(path, reply.status, &reply.body);
+    reply
 }
 
 pub fn checkout_body(price: &str) -> Value {

@@ -5,6 +5,7 @@
 //! the HTTP client is built on the first request, so loading the root certificates never lengthens a cold
 //! start that does not call Clerk; answers are classified into retryable or not. The client building is a
 //! private copy of `StripeClient`'s (and `HttpJwksSource`'s), which are private to their modules.
+use crate::adapters::http::{HttpClient, LazyClient};
 use crate::adapters::stripe_client::path_segment;
 use crate::ids::UserId;
 use crate::ports::{ClerkError, ClerkUsers};
@@ -13,16 +14,11 @@ use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT}
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::fmt;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 /// Total time for one request, connection included. Metadata writes are small; a Clerk that takes longer is
 /// better retried later (the processor's SQS redelivery) than waited on.
@@ -36,8 +32,6 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 /// The key of `public_metadata` that Entitle owns.
 const BILLING: &str = "billing";
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// Clerk's Backend API over one lazily built HTTP client. Errors: connection failures, timeouts, 5xx and 429
 /// are [`ClerkError::Unavailable`]; other 4xx are [`ClerkError::Rejected`] with the `code` and
 /// `long_message` of Clerk's first error, and a request that could not even be built (a bad base URL or key)
@@ -46,7 +40,7 @@ pub struct ClerkClient {
     base: String,
     key: SecretString,
     timeout: Duration,
-    http: OnceCell<HttpClient>,
+    http: LazyClient,
 }
 
 impl ClerkClient {
@@ -57,7 +51,7 @@ impl ClerkClient {
             base: base.into().trim_end_matches('/').to_owned(),
             key: secret_key,
             timeout: DEFAULT_TIMEOUT,
-            http: OnceCell::new(),
+            http: LazyClient::new(),
         }
     }
 
@@ -86,22 +80,9 @@ impl ClerkClient {
 
     async fn http(&self) -> Result<&HttpClient, ClerkError> {
         self.http
-            .get_or_try_init(|| async {
-                let https = HttpsConnectorBuilder::new()
-                    .with_native_roots()
-                    .map_err(|e| unavailable(Failure::Roots(e)))?
-                    // `http` only ever for a local fake: production's base is https.
-                    .https_or_http()
-                    .enable_http1()
-                    .build();
-                // A Lambda environment can sit frozen for minutes; pooled connections older than this
-                // are likely closed by the other side, so don't reuse them.
-                Ok(Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(20))
-                    .pool_timer(hyper_util::rt::TokioTimer::new())
-                    .build(https))
-            })
+            .get()
             .await
+            .map_err(|e| unavailable(Failure::Roots(e)))
     }
 
     /// One request under the total timeout, its answer classified.

@@ -1,14 +1,13 @@
 //! `CustomerDirectory` on DynamoDB. Item: `userId` (key), `status` (`pending` while a creation holds the
 //! claim, then `linked`), `stripeCustomerId` (GSI `byStripeCustomer`), `leaseUntil`, `email`, `name` (the
 //! profile last written to Stripe), `createdAt`, `linkedAt`, `deletedAt` (present once the user is deleted).
+use super::dynamo::{conditional_failed, n, s, text};
 use super::sdk_error;
 use crate::ids::{StripeCustomerId, UserId};
 use crate::ports::{CustomerDirectory, CustomerLink, CustomerProfile, StoreError};
 use crate::time::UnixTime;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use std::collections::HashMap;
 use std::time::Duration;
 
 pub const BY_STRIPE_CUSTOMER: &str = "byStripeCustomer";
@@ -25,22 +24,6 @@ impl DynamoCustomerDirectory {
             table: table.into(),
         }
     }
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
-    e.code() == Some("ConditionalCheckFailedException")
 }
 
 #[async_trait]

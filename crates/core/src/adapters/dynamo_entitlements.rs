@@ -5,6 +5,7 @@
 //! - `entry = "ledger#<key>"`: one row per credit change (`credits`, `reason`, `at`), written in the same
 //!   transaction as the change it records, so a replayed purchase cannot add credits twice and the balance
 //!   can be audited.
+use super::dynamo::{conditional_failed, n, s};
 use super::sdk_error;
 use crate::entitlements::{Entitlements, Status};
 use crate::ids::UserId;
@@ -23,14 +24,6 @@ pub struct DynamoEntitlements {
     table: String,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::new("encode entitlements", e))
 }
@@ -43,13 +36,6 @@ fn status_name(status: Status) -> &'static str {
         Status::PastDue => "past_due",
         Status::Canceling => "canceling",
     }
-}
-
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
-    matches!(
-        e.code(),
-        Some("ConditionalCheckFailedException" | "TransactionCanceledException")
-    )
 }
 
 impl DynamoEntitlements {

@@ -3,11 +3,11 @@
 //! Item: `pk` (`stripe#evt_…`), `status` (`in_progress` | `completed`), `claimToken`, `leaseUntil`,
 //! `eventType`, `payload` (the verified raw body, the audit trail), `claimedAt`, `completedAt`, and
 //! `expiresAt` (the table's TTL attribute: 30 days after the last change).
+use super::dynamo::{n, s};
 use super::sdk_error;
 use crate::ports::{Claim, ClaimRequest, ClaimToken, EventLog, StoreError};
 use crate::time::UnixTime;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use std::time::Duration;
 
@@ -28,14 +28,6 @@ impl DynamoEventLog {
             table: table.into(),
         }
     }
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 fn new_token() -> ClaimToken {

@@ -1,8 +1,10 @@
 //! Adapters: the ports implemented against AWS. Each owns its SDK client and keeps SDK types inside.
 pub mod clerk_client;
+mod dynamo;
 pub mod dynamo_customers;
 pub mod dynamo_entitlements;
 pub mod dynamo_event_log;
+pub mod http;
 pub mod sns_publisher;
 pub mod sqs_dead_letters;
 pub mod stripe_billing;

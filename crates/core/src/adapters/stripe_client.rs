@@ -8,6 +8,7 @@
 //! The HTTP client is built on the first request rather than in `new`: loading the native root certificates
 //! reads every file under /etc/ssl/certs, and that must not lengthen every cold start, least of all for the
 //! invocations that never call Stripe.
+use crate::adapters::http::{HttpClient, LazyClient};
 use crate::ids::{StripeCustomerId, UserId};
 use crate::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
 use async_trait::async_trait;
@@ -15,17 +16,12 @@ use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT}
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;
 use std::fmt::Write as _;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 /// Pinned so that upgrading the account's default API version in the dashboard cannot change the shapes we
 /// send and parse; moving it is a code change, tested against the new shapes.
@@ -43,8 +39,6 @@ const PAGE_LIMIT: &str = "100";
 /// Subscription statuses that can never charge again.
 const ENDED: [&str; 2] = ["canceled", "incomplete_expired"];
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// Stripe's API over one lazily built HTTP client. Errors: connection failures, timeouts, 5xx, 429 and 409
 /// are [`StripeError::Unavailable`] (retry under the same idempotency key); other 4xx are
 /// [`StripeError::Rejected`] with Stripe's `code` (its `type` when there is none), and a request that could
@@ -56,7 +50,7 @@ pub struct StripeClient {
     base: String,
     key: SecretString,
     timeout: Duration,
-    http: OnceCell<HttpClient>,
+    http: LazyClient,
 }
 
 impl StripeClient {
@@ -67,7 +61,7 @@ impl StripeClient {
             base: base.into().trim_end_matches('/').to_owned(),
             key: api_key,
             timeout: DEFAULT_TIMEOUT,
-            http: OnceCell::new(),
+            http: LazyClient::new(),
         }
     }
 
@@ -106,22 +100,9 @@ impl StripeClient {
 
     async fn http(&self) -> Result<&HttpClient, StripeError> {
         self.http
-            .get_or_try_init(|| async {
-                let https = HttpsConnectorBuilder::new()
-                    .with_native_roots()
-                    .map_err(|e| unavailable(Failure::Roots(e)))?
-                    // `http` only ever for a local fake: production's base is https.
-                    .https_or_http()
-                    .enable_http1()
-                    .build();
-                // A Lambda environment can sit frozen for minutes; pooled connections older than this
-                // are likely closed by the other side, so don't reuse them.
-                Ok(Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(20))
-                    .pool_timer(hyper_util::rt::TokioTimer::new())
-                    .build(https))
-            })
+            .get()
             .await
+            .map_err(|e| unavailable(Failure::Roots(e)))
     }
 
     /// One request under the total timeout, its answer classified. A 409 — another request with the same

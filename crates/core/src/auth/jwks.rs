@@ -6,17 +6,13 @@
 //! roots reads every file under /etc/ssl/certs and must not lengthen a cold start.
 use super::jwt::RsaKey;
 use super::AuthError;
+use crate::adapters::http::{HttpClient, LazyClient};
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http::header::{ACCEPT, USER_AGENT};
 use http::{Method, Request};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::Bytes;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::{BodyExt, Full, Limited};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -24,7 +20,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::Mutex;
 
 /// At most one refetch per this interval once keys are loaded (Clerk's own SDKs wait 5 minutes between
 /// cache refreshes; a rotation is rare, a `kid` flood is cheap to send).
@@ -131,13 +127,11 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<Jwk>, JwksError> {
         .collect())
 }
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
-
 /// `GET {url}` over one lazily built HTTP client: Clerk's `https://<frontend-api>/.well-known/jwks.json`.
 pub struct HttpJwksSource {
     url: String,
     timeout: Duration,
-    http: OnceCell<HttpClient>,
+    http: LazyClient,
 }
 
 impl HttpJwksSource {
@@ -146,7 +140,7 @@ impl HttpJwksSource {
         Self {
             url: url.into(),
             timeout: DEFAULT_TIMEOUT,
-            http: OnceCell::new(),
+            http: LazyClient::new(),
         }
     }
 
@@ -157,21 +151,7 @@ impl HttpJwksSource {
     }
 
     async fn http(&self) -> Result<&HttpClient, JwksError> {
-        self.http
-            .get_or_try_init(|| async {
-                let https = HttpsConnectorBuilder::new()
-                    .with_native_roots()
-                    .map_err(JwksError::Roots)?
-                    // `http` only ever for a local stand-in: `Verifier::from_config` allows it on loopback only.
-                    .https_or_http()
-                    .enable_http1()
-                    .build();
-                Ok(Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(20))
-                    .pool_timer(hyper_util::rt::TokioTimer::new())
-                    .build(https))
-            })
-            .await
+        self.http.get().await.map_err(JwksError::Roots)
     }
 }
 
@@ -192,7 +172,7 @@ impl JwksSource for HttpJwksSource {
             .uri(&self.url)
             .header(ACCEPT, "application/json")
             .header(USER_AGENT, USER_AGENT_VALUE)
-            .body(Empty::new())
+            .body(Full::default())
             .map_err(JwksError::Request)?;
         let http = self.http().await?;
         let exchange = async {

@@ -1,0 +1,44 @@
+//! The HTTPS client of the APIs we call (Stripe, Clerk, Clerk's JWKS): the hyper 1 + rustls (aws-lc) stack the
+//! AWS SDK already links, so a function has a single TLS stack. Each API client builds its own on first use,
+//! never at init: loading the root certificates reads the system's certificate files, which must not slow a
+//! cold start.
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A client built on first use.
+#[derive(Default)]
+pub struct LazyClient(OnceCell<HttpClient>);
+
+impl LazyClient {
+    pub fn new() -> Self {
+        Self(OnceCell::new())
+    }
+
+    /// The client; the error is the root certificates failing to load.
+    pub async fn get(&self) -> Result<&HttpClient, std::io::Error> {
+        self.0.get_or_try_init(|| async { build() }).await
+    }
+}
+
+fn build() -> Result<HttpClient, std::io::Error> {
+    let https = HttpsConnectorBuilder::new()
+        .with_native_roots()?
+        // `http` only ever for a local stand-in: production bases are https (and the JWKS URL is checked).
+        .https_or_http()
+        .enable_http1()
+        .build();
+    // A Lambda environment can sit frozen for minutes; pooled connections older than this are likely closed
+    // by the other side, so they are not reused.
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(20))
+        .pool_timer(TokioTimer::new())
+        .build(https))
+}
