@@ -37,7 +37,9 @@ if wants cold; then
 echo
 echo "== 3. Cold init (native release build, Runtime API stub; process start -> first poll for an invocation)"
 cargo build --release --quiet $(printf -- "-p %s " $functions)
-common=(--env IDEMPOTENCY_TABLE=entitle-idempotency --env CUSTOMERS_TABLE=entitle-customers
+# As the template sets it on Lambda: one CA bundle, no directory scan.
+bundle=$(ls /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/certs/ca-certificates.crt 2>/dev/null | head -1)
+common=(--env "SSL_CERT_FILE=$bundle" --env IDEMPOTENCY_TABLE=entitle-idempotency --env CUSTOMERS_TABLE=entitle-customers
   --env ENTITLEMENTS_TABLE=entitle-entitlements
   --env BILLING_EVENTS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:entitle-billing-events
   --env STRIPE_SECRET_KEY=sk_test_cold_start --env CLERK_SECRET_KEY=sk_test_cold_start)

@@ -55,6 +55,7 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<&'stat
     let message_id = headers.id.unwrap_or_default();
     let envelope: ClerkEnvelope<'_> =
         serde_json::from_slice(body).map_err(|_| malformed("the body is not a Clerk event"))?;
+    entitle_core::metrics::count_by_type("EventsReceived", &envelope.event_type, 1);
     let span = tracing::info_span!("clerk_event", event_id = %message_id, event_type = %envelope.event_type);
     async {
         let Some(kind) = UserEvent::parse(&envelope.event_type) else {

@@ -1,6 +1,7 @@
 //! Counters in CloudWatch embedded metric format: one JSON line on stdout, which Lambda ships to CloudWatch
 //! Logs and CloudWatch turns into a metric — no API call, no latency on the request path. Outside Lambda
 //! (tests, `make dev`, the demo) the count is a debug log line instead, so it never clutters a terminal.
+use crate::time::UnixTime;
 use std::sync::OnceLock;
 
 pub const NAMESPACE: &str = "Entitle";
@@ -20,27 +21,45 @@ fn lambda_function() -> Option<&'static str> {
 
 /// Adds `value` to metric `name`, dimensioned by the function.
 pub fn count(name: &str, value: u64) {
+    emit(name, value, None);
+}
+
+/// Adds `value` to metric `name`, dimensioned by the function and the event `type` (events received).
+pub fn count_by_type(name: &str, event_type: &str, value: u64) {
+    emit(name, value, Some(event_type));
+}
+
+fn emit(name: &str, value: u64, event_type: Option<&str>) {
     match lambda_function() {
         Some(function) => println!(
             "{}",
-            line(function, name, value, crate::time::UnixTime::now())
+            line(function, name, value, event_type, UnixTime::now())
         ),
-        None => tracing::debug!(metric = name, value, "metric"),
+        None => tracing::debug!(metric = name, value, event_type, "metric"),
     }
 }
 
-fn line(function: &str, name: &str, value: u64, now: crate::time::UnixTime) -> String {
-    format!(
-        concat!(
-            r#"{{"_aws":{{"Timestamp":{ts},"CloudWatchMetrics":[{{"Namespace":"{ns}","Dimensions":[["function"]],"#,
-            r#""Metrics":[{{"Name":"{name}","Unit":"Count"}}]}}]}},"function":{function},"{name}":{value}}}"#
-        ),
-        ts = now.secs() * 1000,
-        ns = NAMESPACE,
-        name = name,
-        function = serde_json::Value::String(function.to_owned()),
-        value = value,
-    )
+fn line(function: &str, name: &str, value: u64, event_type: Option<&str>, now: UnixTime) -> String {
+    let dimensions = match event_type {
+        Some(_) => vec!["function", "type"],
+        None => vec!["function"],
+    };
+    let mut doc = serde_json::json!({
+        "_aws": {
+            "Timestamp": now.secs() * 1000,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dimensions],
+                "Metrics": [{"Name": name, "Unit": "Count"}],
+            }],
+        },
+        "function": function,
+        name: value,
+    });
+    if let Some(event_type) = event_type {
+        doc["type"] = event_type.into();
+    }
+    doc.to_string()
 }
 
 #[cfg(test)]
@@ -49,19 +68,36 @@ mod tests {
 
     #[test]
     fn a_count_is_an_embedded_metric_format_document() {
-        let doc: serde_json::Value = serde_json::from_str(&line(
+        let text = line(
             "entitle-stripe-webhook",
             "SignatureFailures",
             1,
-            crate::time::UnixTime::from_secs(5),
-        ))
-        .unwrap();
+            None,
+            UnixTime::from_secs(5),
+        );
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc["_aws"]["Timestamp"], 5000);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Entitle");
-        assert_eq!(directive["Dimensions"][0][0], "function");
+        assert_eq!(directive["Dimensions"], serde_json::json!([["function"]]));
         assert_eq!(directive["Metrics"][0]["Name"], "SignatureFailures");
         assert_eq!(doc["function"], "entitle-stripe-webhook");
         assert_eq!(doc["SignatureFailures"], 1);
+    }
+
+    #[test]
+    fn a_count_by_type_adds_the_type_dimension() {
+        let text = line(
+            "f",
+            "EventsReceived",
+            1,
+            Some("invoice.paid"),
+            UnixTime::from_secs(5),
+        );
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let dimensions = &doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
+        assert_eq!(dimensions, &serde_json::json!([["function", "type"]]));
+        assert_eq!(doc["type"], "invoice.paid");
+        assert_eq!(doc["EventsReceived"], 1);
     }
 }

@@ -70,6 +70,7 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
                 }
             }
         })?;
+    entitle_core::metrics::count_by_type("EventsReceived", &envelope.event_type, 1);
     let span = tracing::info_span!("stripe_event", event_id = %envelope.id, event_type = %envelope.event_type);
     async {
         let event = match normalize(&envelope) {
