@@ -7,30 +7,17 @@ use crate::apply::Failure;
 use crate::deps::Deps;
 use entitle_core::event::{BillingEvent, EntitlementsChangedData, EventData, EventType, Source};
 use entitle_core::ids::{EventId, UserId};
+use entitle_core::ports::StoredEntitlements;
 use entitle_core::time::UnixTime;
 use sha2::{Digest, Sha256};
 
+/// Rounds of write-and-recheck before leaving the record to a retry.
+const MIRROR_ATTEMPTS: u32 = 5;
+
 pub async fn publish_changes(deps: &Deps, user: &UserId, now: UnixTime) -> Result<(), Failure> {
-    let Some(stored) = deps.store.load(user).await? else {
+    let Some(stored) = mirror(deps, user, now).await? else {
         return Ok(());
     };
-    let billing = stored
-        .entitlements
-        .clone()
-        .effective(now, &deps.catalog)
-        .billing_metadata();
-    let digest = hex::encode(&Sha256::digest(billing.to_string().as_bytes())[..16]);
-    if stored.clerk_digest.as_deref() != Some(digest.as_str()) {
-        match deps.clerk.set_billing_metadata(user, &billing).await {
-            Ok(()) => deps.store.mark_clerk_synced(user, &digest).await?,
-            Err(e) if e.is_retryable() => return Err(Failure::Retry(format!("Clerk: {e}"))),
-            Err(e) => {
-                // The user is gone from Clerk, say: nothing to mirror into; the entitlements stand.
-                tracing::warn!(error = %e, "Clerk refused the billing metadata");
-                entitle_core::metrics::count("ClerkPermanentErrors", 1);
-            }
-        }
-    }
     if stored.version > stored.announced_version {
         let id = EventId::parse(format!("entitlements-{user}-v{}", stored.version))
             .map_err(|e| Failure::Permanent(e.to_string()))?;
@@ -53,4 +40,50 @@ pub async fn publish_changes(deps: &Deps, user: &UserId, now: UnixTime) -> Resul
         deps.store.mark_announced(user, stored.version).await?;
     }
     Ok(())
+}
+
+/// Brings Clerk's copy up to date with the row; returns the row as last read. Two processors can mirror at
+/// once and Clerk has no conditional write, so the older PATCH may land last: after writing, the row is read
+/// again, and if it changed meanwhile the newer state is written too. Whoever writes last has therefore read
+/// the newest row after its write.
+async fn mirror(
+    deps: &Deps,
+    user: &UserId,
+    now: UnixTime,
+) -> Result<Option<StoredEntitlements>, Failure> {
+    let Some(mut stored) = deps.store.load(user).await? else {
+        return Ok(None);
+    };
+    for _ in 0..MIRROR_ATTEMPTS {
+        let billing = stored
+            .entitlements
+            .clone()
+            .effective(now, &deps.catalog)
+            .billing_metadata();
+        let digest = hex::encode(&Sha256::digest(billing.to_string().as_bytes())[..16]);
+        if stored.clerk_digest.as_deref() == Some(digest.as_str()) {
+            return Ok(Some(stored));
+        }
+        match deps.clerk.set_billing_metadata(user, &billing).await {
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => return Err(Failure::Retry(format!("Clerk: {e}"))),
+            Err(e) => {
+                // The user is gone from Clerk, say: nothing to mirror into; the entitlements stand.
+                tracing::warn!(error = %e, "Clerk refused the billing metadata");
+                entitle_core::metrics::count("ClerkPermanentErrors", 1);
+                return Ok(Some(stored));
+            }
+        }
+        let Some(now_stored) = deps.store.load(user).await? else {
+            return Ok(None);
+        };
+        if now_stored.version == stored.version {
+            deps.store.mark_clerk_synced(user, &digest).await?;
+            return Ok(Some(now_stored));
+        }
+        stored = now_stored;
+    }
+    Err(Failure::Retry(
+        "the entitlements kept changing while mirroring them to Clerk".into(),
+    ))
 }

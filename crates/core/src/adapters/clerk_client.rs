@@ -5,7 +5,7 @@
 //! the HTTP client is built on the first request, so loading the root certificates never lengthens a cold
 //! start that does not call Clerk; answers are classified into retryable or not. The client building is a
 //! private copy of `StripeClient`'s (and `HttpJwksSource`'s), which are private to their modules.
-use crate::adapters::http::{HttpClient, LazyClient};
+use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
 use crate::adapters::stripe_client::path_segment;
 use crate::ids::UserId;
 use crate::ports::{ClerkError, ClerkUsers};
@@ -281,7 +281,7 @@ fn classify(what: String, status: StatusCode, body: &[u8]) -> Result<Value, Cler
             };
             (code, message, clerk_trace_id.unwrap_or_default())
         }
-        Err(_) => (fallback(), excerpt(body), String::new()),
+        Err(_) => (fallback(), body_excerpt(body), String::new()),
     };
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         return Err(unavailable(Failure::Status {
@@ -298,15 +298,4 @@ fn classify(what: String, status: StatusCode, body: &[u8]) -> Result<Value, Cler
         code,
         message,
     })
-}
-
-/// The start of a body that is not Clerk's error JSON, enough to recognise a proxy's page.
-fn excerpt(body: &[u8]) -> String {
-    const MAX: usize = 200;
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }

@@ -1,5 +1,9 @@
 //! Small helpers shared by the DynamoDB adapters.
+use super::sdk_error;
+use crate::ids::UserId;
+use crate::ports::StoreError;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -22,4 +26,31 @@ pub(crate) fn conditional_failed<E: ProvideErrorMetadata>(e: &E) -> bool {
         e.code(),
         Some("ConditionalCheckFailedException" | "TransactionCanceledException")
     )
+}
+
+/// Every `userId` a scan returns, following its pages. `scan` shapes the request (table, filter).
+pub(crate) async fn scan_user_ids(
+    scan: impl Fn() -> ScanFluentBuilder,
+    operation: &'static str,
+) -> Result<Vec<UserId>, StoreError> {
+    let mut users = Vec::new();
+    let mut start = None;
+    loop {
+        let out = scan()
+            .projection_expression("userId")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::new(operation, sdk_error(e)))?;
+        users.extend(
+            out.items()
+                .iter()
+                .filter_map(|item| text(item, "userId"))
+                .filter_map(|u| UserId::parse(u).ok()),
+        );
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(users),
+        }
+    }
 }

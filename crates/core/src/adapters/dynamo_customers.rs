@@ -1,7 +1,7 @@
 //! `CustomerDirectory` on DynamoDB. Item: `userId` (key), `status` (`pending` while a creation holds the
 //! claim, then `linked`), `stripeCustomerId` (GSI `byStripeCustomer`), `leaseUntil`, `email`, `name` (the
 //! profile last written to Stripe), `createdAt`, `linkedAt`, `deletedAt` (present once the user is deleted).
-use super::dynamo::{conditional_failed, n, s, text};
+use super::dynamo::{conditional_failed, n, s, scan_user_ids, text};
 use super::sdk_error;
 use crate::ids::{StripeCustomerId, UserId};
 use crate::ports::{CustomerDirectory, CustomerLink, CustomerProfile, StoreError};
@@ -187,29 +187,7 @@ impl CustomerDirectory for DynamoCustomerDirectory {
     }
 
     async fn all_users(&self) -> Result<Vec<UserId>, StoreError> {
-        let mut users = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .projection_expression("userId")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::new("list users", sdk_error(e)))?;
-            users.extend(
-                out.items()
-                    .iter()
-                    .filter_map(|item| text(item, "userId"))
-                    .filter_map(|u| UserId::parse(u).ok()),
-            );
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(users),
-            }
-        }
+        scan_user_ids(|| self.client.scan().table_name(&self.table), "list users").await
     }
 
     async fn user_for_customer(

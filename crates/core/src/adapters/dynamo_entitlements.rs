@@ -5,7 +5,7 @@
 //! - `entry = "ledger#<key>"`: one row per credit change (`credits`, `reason`, `at`), written in the same
 //!   transaction as the change it records, so a replayed purchase cannot add credits twice and the balance
 //!   can be audited.
-use super::dynamo::{conditional_failed, n, s};
+use super::dynamo::{conditional_failed, n, s, scan_user_ids};
 use super::sdk_error;
 use crate::entitlements::{Entitlements, Status};
 use crate::ids::UserId;
@@ -286,11 +286,8 @@ impl EntitlementStore for DynamoEntitlements {
     }
 
     async fn lapsing(&self) -> Result<Vec<UserId>, StoreError> {
-        let mut users = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
+        let scan = || {
+            self.client
                 .scan()
                 .table_name(&self.table)
                 .filter_expression("entry = :current AND #status IN (:past_due, :canceling)")
@@ -298,21 +295,7 @@ impl EntitlementStore for DynamoEntitlements {
                 .expression_attribute_values(":current", s(CURRENT))
                 .expression_attribute_values(":past_due", s("past_due"))
                 .expression_attribute_values(":canceling", s("canceling"))
-                .projection_expression("userId")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::new("scan lapsing", sdk_error(e)))?;
-            users.extend(
-                out.items()
-                    .iter()
-                    .filter_map(|i| i.get("userId")?.as_s().ok())
-                    .filter_map(|u| UserId::parse(u.as_str()).ok()),
-            );
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(users),
-            }
-        }
+        };
+        scan_user_ids(scan, "scan lapsing plans").await
     }
 }

@@ -42,3 +42,14 @@ fn build() -> Result<HttpClient, std::io::Error> {
         .pool_timer(TokioTimer::new())
         .build(https))
 }
+
+/// The start of a body that is not the API's error JSON, enough to recognise a proxy's error page in a log.
+pub(crate) fn body_excerpt(body: &[u8]) -> String {
+    const MAX: usize = 200;
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}

@@ -8,7 +8,7 @@
 //! The HTTP client is built on the first request rather than in `new`: loading the native root certificates
 //! reads every file under /etc/ssl/certs, and that must not lengthen every cold start, least of all for the
 //! invocations that never call Stripe.
-use crate::adapters::http::{HttpClient, LazyClient};
+use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
 use crate::ids::{StripeCustomerId, UserId};
 use crate::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
 use async_trait::async_trait;
@@ -293,7 +293,7 @@ fn classify(
                 .unwrap_or_else(|| format!("http_{}", status.as_u16())),
             error.message.unwrap_or_default(),
         ),
-        Err(_) => (format!("http_{}", status.as_u16()), excerpt(body)),
+        Err(_) => (format!("http_{}", status.as_u16()), body_excerpt(body)),
     };
     // 409: another request with the same idempotency key is still running, or a lock timed out; both pass.
     if status.is_server_error()
@@ -313,17 +313,6 @@ fn classify(
         code,
         message,
     })
-}
-
-/// The start of a body that is not Stripe's error JSON, enough to recognise a proxy's page.
-fn excerpt(body: &[u8]) -> String {
-    const MAX: usize = 200;
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }
 
 fn customer_id(customer: &Value) -> Result<StripeCustomerId, StripeError> {
