@@ -49,45 +49,29 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
+        let event = |body: &[u8]| {
+            let envelope = verify(
+                black_box(body),
+                Some(&header),
+                &secrets,
+                UnixTime::from_secs(NOW),
+                DEFAULT_TOLERANCE,
+            )
+            .unwrap();
+            match normalize(&envelope).unwrap() {
+                Normalized::Event(event) => event,
+                Normalized::Ignored => unreachable!("handled types"),
+            }
+        };
         group.bench_with_input(
             BenchmarkId::new("verify_parse_normalize", name),
             body,
-            |b, body| {
-                b.iter(|| {
-                    let envelope = verify(
-                        black_box(body),
-                        Some(&header),
-                        &secrets,
-                        UnixTime::from_secs(NOW),
-                        DEFAULT_TOLERANCE,
-                    )
-                    .unwrap();
-                    match normalize(&envelope).unwrap() {
-                        Normalized::Event(event) => black_box(event),
-                        Normalized::Ignored => unreachable!("handled types"),
-                    }
-                })
-            },
+            |b, body| b.iter(|| black_box(event(body))),
         );
         group.bench_with_input(
             BenchmarkId::new("verify_parse_normalize_serialize", name),
             body,
-            |b, body| {
-                b.iter(|| {
-                    let envelope = verify(
-                        black_box(body),
-                        Some(&header),
-                        &secrets,
-                        UnixTime::from_secs(NOW),
-                        DEFAULT_TOLERANCE,
-                    )
-                    .unwrap();
-                    let Normalized::Event(event) = normalize(&envelope).unwrap() else {
-                        unreachable!("handled types")
-                    };
-                    black_box(serde_json::to_string(&event).unwrap())
-                })
-            },
+            |b, body| b.iter(|| black_box(serde_json::to_string(&event(body)).unwrap())),
         );
     }
     group.finish();

@@ -1,5 +1,5 @@
 //! `StripeBilling` on the Stripe API: Checkout sessions, billing portal sessions, price lookups.
-use super::stripe_client::{path_segment, StripeClient};
+use super::stripe_client::StripeClient;
 use crate::ids::StripeCustomerId;
 use crate::ports::{CheckoutMode, CheckoutRequest, CheckoutSession, StripeBilling, StripeError};
 use async_trait::async_trait;
@@ -32,24 +32,17 @@ impl StripeBilling for StripeClient {
         &self,
         customer: &StripeCustomerId,
     ) -> Result<Option<String>, StripeError> {
-        let list = self
-            .get(&format!(
-                "/v1/subscriptions?customer={}&status=all&limit=100",
-                path_segment(customer.as_str())
-            ))
-            .await?;
-        Ok(list["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|s| {
+        Ok(self
+            .subscriptions_of(customer)
+            .await?
+            .iter()
+            .filter(|s| {
                 matches!(
                     s["status"].as_str(),
                     Some("active" | "trialing" | "past_due")
                 )
             })
-            .and_then(|s| s["id"].as_str())
-            .map(str::to_owned))
+            .find_map(|s| s["id"].as_str().map(str::to_owned)))
     }
 
     async fn create_checkout_session(

@@ -361,14 +361,8 @@ impl StripeCustomers for StripeClient {
 
 #[derive(Deserialize)]
 struct SubscriptionPage {
-    data: Vec<SubscriptionSummary>,
+    data: Vec<Value>,
     has_more: bool,
-}
-
-#[derive(Deserialize)]
-struct SubscriptionSummary {
-    id: String,
-    status: String,
 }
 
 /// `status=all`: the default listing leaves out canceled subscriptions but keeps `incomplete_expired` ones,
@@ -385,13 +379,13 @@ fn subscriptions_page(customer: &StripeCustomerId, starting_after: Option<&str>)
     format!("/v1/subscriptions?{}", query.finish())
 }
 
-#[async_trait]
-impl StripeSubscriptions for StripeClient {
-    async fn chargeable_subscriptions(
+impl StripeClient {
+    /// Every subscription of the customer (all statuses, newest first), following Stripe's pages.
+    pub(crate) async fn subscriptions_of(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Vec<String>, StripeError> {
-        let mut chargeable = Vec::new();
+    ) -> Result<Vec<Value>, StripeError> {
+        let mut all = Vec::new();
         let mut starting_after: Option<String> = None;
         loop {
             let path = subscriptions_page(customer, starting_after.as_deref());
@@ -399,17 +393,37 @@ impl StripeSubscriptions for StripeClient {
                 serde_json::from_value(self.get(&path).await?).map_err(|e| {
                     unavailable(Failure::Unexpected(format!("GET {path}"), 200, e.into()))
                 })?;
-            chargeable.extend(
-                page.data
-                    .iter()
-                    .filter(|sub| !ENDED.contains(&sub.status.as_str()))
-                    .map(|sub| sub.id.clone()),
-            );
-            match page.data.last() {
-                Some(last) if page.has_more => starting_after = Some(last.id.clone()),
-                _ => return Ok(chargeable),
+            let last = page
+                .data
+                .last()
+                .and_then(|s| s["id"].as_str())
+                .map(str::to_owned);
+            all.extend(page.data);
+            match last {
+                Some(last) if page.has_more => starting_after = Some(last),
+                _ => return Ok(all),
             }
         }
+    }
+}
+
+#[async_trait]
+impl StripeSubscriptions for StripeClient {
+    async fn chargeable_subscriptions(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> Result<Vec<String>, StripeError> {
+        Ok(self
+            .subscriptions_of(customer)
+            .await?
+            .iter()
+            .filter(|sub| {
+                sub["status"]
+                    .as_str()
+                    .is_some_and(|status| !ENDED.contains(&status))
+            })
+            .filter_map(|sub| sub["id"].as_str().map(str::to_owned))
+            .collect())
     }
 
     async fn cancel_subscription(

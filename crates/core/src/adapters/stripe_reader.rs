@@ -50,16 +50,10 @@ impl StripeReader for StripeClient {
         &self,
         customer: &StripeCustomerId,
     ) -> Result<Vec<SubscriptionState>, StripeError> {
-        let list = self
-            .get(&format!(
-                "/v1/subscriptions?customer={}&status=all&limit=100",
-                path_segment(customer.as_str())
-            ))
-            .await?;
-        Ok(list["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(self
+            .subscriptions_of(customer)
+            .await?
+            .iter()
             .filter_map(subscription_state)
             .collect())
     }
