@@ -83,6 +83,26 @@ async fn an_update_with_nothing_new_makes_no_stripe_call() {
     );
     assert_eq!(posts(&app), 1);
     assert_eq!(app.stripe_customers()[0]["email"], "ada.old@example.com");
+    // Both updates are still announced (the first also links the customer it created).
+    let types: Vec<String> = app
+        .tap
+        .messages()
+        .await
+        .iter()
+        .filter_map(|m| serde_json::from_str::<serde_json::Value>(m.body()?).ok())
+        .filter(|e| e["userId"] == app.user_id.as_str())
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        types.iter().filter(|t| *t == "user.updated").count(),
+        2,
+        "{types:?}"
+    );
+    assert_eq!(
+        types.iter().filter(|t| *t == "customer.linked").count(),
+        1,
+        "{types:?}"
+    );
 }
 
 #[tokio::test]
