@@ -11,28 +11,33 @@ DEV_URL ?= http://127.0.0.1:9000/lambda-url/stripe-webhook/webhooks/stripe
 DEV_CLERK_URL ?= http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
 EVENT ?= customer.subscription.created
 
-.PHONY: help venv dev test fmt-check clippy cfn-lint actionlint test-rust bench build send-stripe send-clerk events deploy
+.PHONY: help venv dev test fmt-check clippy deny cfn-lint actionlint test-rust bench build send-stripe send-clerk events deploy
 
 help:
 	@echo "make dev          run everything locally (local AWS from the template + cargo lambda watch)"
-	@echo "make test         every check CI runs: fmt, clippy, unit + integration tests, cfn-lint"
+	@echo "make test         every check CI runs: fmt, clippy, cargo deny, unit + integration tests, cfn-lint"
 	@echo "make send-stripe EVENT=customer.subscription.created   post a signed fixture to 'make dev'"
 	@echo "make send-clerk EVENT=user.created                     post a Svix-signed Clerk fixture to 'make dev'"
 	@echo "make events       print the billing events that reached the entitlement queue under 'make dev'"
-	@echo "make bench        criterion benchmarks, release arm64 zip size, cold init"
+	@echo "make bench        criterion benchmarks, release arm64 zip size, cold init, CPU per warm event"
 	@echo "make build        release arm64 Lambda binaries (cargo lambda)"
 	@echo "make deploy       sam build && sam deploy (needs the SAM CLI and AWS credentials)"
 
 venv:
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy cfn-lint actionlint test-rust demo
+test: venv fmt-check clippy deny cfn-lint actionlint test-rust demo
 
 fmt-check:
 	cargo fmt --all -- --check
 
 clippy:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# cargo deny (licenses, bans: one TLS stack, sources; advisories when the database can be fetched) and no
+# openssl / native-tls / hyper-tls in `cargo tree`.
+deny: venv
+	@scripts/deny.sh
 
 cfn-lint: venv
 	$(VENV)/bin/cfn-lint infra/template.yaml
