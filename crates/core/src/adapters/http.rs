@@ -1,7 +1,7 @@
 //! The HTTPS client of the APIs we call (Stripe, Clerk, Clerk's JWKS): the hyper 1 + rustls (aws-lc) stack the
-//! AWS SDK already links, so a function has a single TLS stack. Each API client builds its own on first use,
-//! never at init: loading the root certificates reads the system's certificate files, which must not slow a
-//! cold start.
+//! AWS SDK already links, so a function has a single TLS stack. It trusts Mozilla's roots compiled in
+//! (webpki-roots): no certificate file is read, at init or on the first request. Each API client builds its
+//! own on first use.
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -22,25 +22,26 @@ impl LazyClient {
         Self(OnceCell::new())
     }
 
-    /// The client; the error is the root certificates failing to load.
+    /// The client. Building it cannot fail since the roots are compiled in; the `Result` keeps the callers'
+    /// error path for a client that could.
     pub async fn get(&self) -> Result<&HttpClient, std::io::Error> {
-        self.0.get_or_try_init(|| async { build() }).await
+        Ok(self.0.get_or_init(|| async { build() }).await)
     }
 }
 
-fn build() -> Result<HttpClient, std::io::Error> {
+fn build() -> HttpClient {
     let https = HttpsConnectorBuilder::new()
-        .with_native_roots()?
+        .with_webpki_roots()
         // `http` only ever for a local stand-in: production bases are https (and the JWKS URL is checked).
         .https_or_http()
         .enable_http1()
         .build();
     // A Lambda environment can sit frozen for minutes; pooled connections older than this are likely closed
     // by the other side, so they are not reused.
-    Ok(Client::builder(TokioExecutor::new())
+    Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(20))
         .pool_timer(TokioTimer::new())
-        .build(https))
+        .build(https)
 }
 
 /// The start of a body that is not the API's error JSON, enough to recognise a proxy's error page in a log.
