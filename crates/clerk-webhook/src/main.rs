@@ -1,7 +1,9 @@
 use clerk_webhook::{deps::Deps, handler::handle};
 use lambda_http::{run, service_fn, Error};
 
-#[tokio::main]
+// One thread: an environment handles one event at a time, and worker threads only add wake-ups and task
+// switches (measured: about a quarter of a warm event's CPU).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     entitle_core::telemetry::init();
     let deps = Deps::from_env().await?; // config, secrets and clients: once per cold start
