@@ -2,17 +2,19 @@
 # `make bench`: the figures we track, printed.
 #  1. criterion: verify + parse + normalize a ~3 KB and a ~30 KB Stripe event, beside HMAC-SHA256 alone;
 #  2. the size of each release arm64 bootstrap.zip, built the way Lambda runs it (cargo lambda, arm64);
-#  3. cold init of the stripe-webhook binary: process start to its first poll of the Runtime API, SDK
-#     clients built (scripts/cold_start.py stubs the Runtime API). Measured on this machine's native
-#     release build, since the arm64 binary cannot run here.
+#  3. cold init of each function: process start to its first poll of the Runtime API, SDK clients built
+#     (scripts/cold_start.py stubs the Runtime API);
+#  4. CPU per warm event of the webhooks, whole process, with AWS and Stripe answered at once by loopback
+#     stand-ins (scripts/warm_cpu.py).
+# 3 and 4 run this machine's native release build, since the arm64 binary cannot run here.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap-venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
 target_dir="${CARGO_TARGET_DIR:-target}"
 functions="stripe-webhook clerk-webhook billing-api entitlement-processor"
-# `scripts/bench.sh cold` (or cpu, size) runs only those parts.
-parts=${*:-cpu size cold}
+# `scripts/bench.sh cold` (or cpu, size, warm) runs only those parts.
+parts=${*:-cpu size cold warm}
 wants() { [[ " $parts " == *" $1 "* ]]; }
 
 if wants cpu; then
@@ -37,9 +39,8 @@ if wants cold; then
 echo
 echo "== 3. Cold init (native release build, Runtime API stub; process start -> first poll for an invocation)"
 cargo build --release --quiet $(printf -- "-p %s " $functions)
-# As the template sets it on Lambda: one CA bundle, no directory scan.
-bundle=$(ls /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/certs/ca-certificates.crt 2>/dev/null | head -1)
-common=(--env "SSL_CERT_FILE=$bundle" --env IDEMPOTENCY_TABLE=entitle-idempotency --env CUSTOMERS_TABLE=entitle-customers
+# No SSL_CERT_FILE: every HTTPS client has its roots compiled in and reads no certificate file.
+common=(--env IDEMPOTENCY_TABLE=entitle-idempotency --env CUSTOMERS_TABLE=entitle-customers
   --env ENTITLEMENTS_TABLE=entitle-entitlements
   --env BILLING_EVENTS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:entitle-billing-events
   --env STRIPE_SECRET_KEY=sk_test_cold_start --env CLERK_SECRET_KEY=sk_test_cold_start)
@@ -54,5 +55,14 @@ for function in $functions; do
   echo "-- $function"
   .venv/bin/python scripts/cold_start.py --binary "$(realpath "$target_dir/release/$function")" --runs 30 \
     "${common[@]}" "${extra[@]}"
+done
+fi
+
+if wants warm; then
+echo
+echo "== 4. CPU per warm event (native release build; whole process utime+stime / events; AWS, Stripe and the Runtime API stubbed on loopback)"
+cargo build --release --quiet -p stripe-webhook -p clerk-webhook
+for function in stripe-webhook clerk-webhook; do
+  .venv/bin/python scripts/warm_cpu.py --function "$function" --binary "$(realpath "$target_dir/release/$function")"
 done
 fi

@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""Measures the CPU a Lambda binary spends per warm event: the whole process's utime + stime over N events.
+
+    scripts/warm_cpu.py --function stripe-webhook --binary target/release/stripe-webhook [--events 1000]
+
+Three loopback stand-ins, all answering at once so that only the binary's own work is measured:
+  * a Lambda Runtime API that feeds the binary N signed webhook events (API Gateway HTTP API v2 shape) one after
+    the other and checks every answer is a 2xx;
+  * AWS (`AWS_ENDPOINT_URL`): DynamoDB PutItem / UpdateItem / GetItem / DeleteItem (`{}`, no item) and SNS
+    Publish, with valid-shaped responses;
+  * Stripe (`STRIPE_API_BASE`, for clerk-webhook): create and update customer.
+stripe-webhook gets `customer.subscription.updated` (4.4 KB); clerk-webhook gets `user.created` for a new user each
+time (claim, customer row, Stripe create + profile update, two publishes). The CPU time is read from
+/proc/<pid>/stat after a warm-up (cold start and first connections excluded) and after the N measured events, so
+it is the per-event cost in a warm Lambda environment. /proc ticks are 10 ms: keep N * cost well above that.
+Standard library only (the Lambda environment and the Stripe signature come from the sibling scripts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cold_start import kill, lambda_env  # noqa: E402
+from send_stripe import stripe_signature  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STRIPE_SECRET = "whsec_warm_cpu_measurement"
+CLERK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, handler) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        # Without this, delayed ACKs add ~40 ms per request on loopback.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, addr
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Quiet(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def reply(self, code: int, body: bytes, content_type: str = "application/json", headers=()) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+# ---------------------------------------------------------------- AWS and Stripe, answered at once
+
+SNS_PUBLISHED = (
+    '<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
+    "<MessageId>{id}</MessageId></PublishResult><ResponseMetadata><RequestId>{id}</RequestId>"
+    "</ResponseMetadata></PublishResponse>"
+)
+
+
+class Aws(Quiet):
+    def do_POST(self) -> None:
+        body = self.body()
+        target = self.headers.get("X-Amz-Target") or ""
+        request_id = str(uuid.uuid4())
+        if target.startswith("DynamoDB_20120810."):
+            operation = target.split(".", 1)[1]
+            if operation in ("PutItem", "UpdateItem", "GetItem", "DeleteItem"):
+                self.reply(200, b"{}", "application/x-amz-json-1.0", [("x-amzn-RequestId", request_id)])
+                return
+        elif b"Action=Publish" in body:
+            self.reply(200, SNS_PUBLISHED.format(id=request_id).encode(), "text/xml",
+                       [("x-amzn-RequestId", request_id)])
+            return
+        self.server.unexpected.append(f"{target or body[:40]!r}")
+        self.reply(400, b'{"__type":"UnknownOperationException"}', "application/x-amz-json-1.0")
+
+
+class Stripe(Quiet):
+    def do_POST(self) -> None:
+        self.body()
+        path = self.path.split("?", 1)[0]
+        if path == "/v1/customers":
+            customer_id = "cus_" + uuid.uuid4().hex[:14]
+        elif path.startswith("/v1/customers/"):
+            customer_id = path.rsplit("/", 1)[1]
+        else:
+            self.server.unexpected.append(f"POST {path}")
+            self.reply(404, b'{"error":{"type":"invalid_request_error","message":"unexpected"}}')
+            return
+        customer = {"id": customer_id, "object": "customer", "created": int(time.time()), "livemode": False,
+                    "metadata": {}, "email": None, "name": None}
+        self.reply(200, json.dumps(customer).encode(), headers=[("Request-Id", "req_" + uuid.uuid4().hex[:14])])
+
+
+# ---------------------------------------------------------------- the Runtime API feeding the events
+
+NEXT_PATH = "/2018-06-01/runtime/invocation/next"
+
+
+class Runtime(Quiet):
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != NEXT_PATH:
+            self.reply(404, b"{}")
+            return
+        request_id, payload = self.server.events.get()  # blocks once the run is over
+        deadline = int(time.time() * 1000) + 10_000
+        self.reply(200, payload, headers=[
+            ("Lambda-Runtime-Aws-Request-Id", request_id),
+            ("Lambda-Runtime-Deadline-Ms", str(deadline)),
+            ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:warm-cpu"),
+            ("Lambda-Runtime-Trace-Id", "Root=1-68dd4a7c-7c21e04b9f3d6a8152e0b4c9;Sampled=0"),
+        ])
+
+    def do_POST(self) -> None:
+        body = self.body()
+        server = self.server
+        if self.path.endswith("/response"):
+            try:
+                status = json.loads(body).get("statusCode", 0)
+            except ValueError:
+                status = 0
+            ok = 200 <= int(status) < 300
+        else:  # /error or /init/error
+            ok, status = False, body[:200]
+        # Read the CPU before acknowledging: the process is waiting on this answer.
+        server.on_answer(ok, status)
+        self.reply(202, b'{"status":"OK"}')
+
+
+def proc_cpu(pid: int) -> tuple[int, int]:
+    """(utime, stime) in clock ticks, all threads of the process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+class Feed:
+    """Counts the answers and takes the CPU readings at the measurement's start and end."""
+
+    def __init__(self, warmup: int, events: int) -> None:
+        self.warmup, self.events = warmup, events
+        self.answered = 0
+        self.failures: list[str] = []
+        self.pid: int | None = None
+        self.start: tuple[int, int] | None = None
+        self.start_wall = 0.0
+        self.end: tuple[int, int] | None = None
+        self.end_wall = 0.0
+        self.done = threading.Event()
+
+    def on_answer(self, ok: bool, status) -> None:
+        self.answered += 1
+        if not ok:
+            self.failures.append(str(status))
+            self.done.set()
+        if self.answered == self.warmup:
+            self.start, self.start_wall = proc_cpu(self.pid), time.perf_counter()
+        elif self.answered == self.warmup + self.events:
+            self.end, self.end_wall = proc_cpu(self.pid), time.perf_counter()
+            self.done.set()
+
+
+def apigw_event(route: str, headers: dict[str, str], body: bytes) -> dict:
+    event = json.loads((REPO_ROOT / "fixtures" / "apigw" / "http-v2.json").read_text())
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"POST {route}"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = route
+    event["headers"].pop("stripe-signature", None)
+    event["headers"].update(headers)
+    event["body"] = body.decode()
+    return event
+
+
+def stripe_events(count: int):
+    fixture = json.loads((REPO_ROOT / "fixtures" / "stripe" / "customer.subscription.updated.json").read_text())
+    for i in range(count):
+        fixture["id"] = f"evt_warm{i:020d}"
+        fixture["created"] = now = int(time.time())
+        body = json.dumps(fixture, separators=(",", ":")).encode()
+        yield apigw_event("/webhooks/stripe", {"stripe-signature": stripe_signature(STRIPE_SECRET, now, body)}, body)
+
+
+def clerk_events(count: int):
+    fixture = json.loads((REPO_ROOT / "fixtures" / "clerk" / "user.created.json").read_text())
+    key = base64.b64decode(CLERK_SECRET.removeprefix("whsec_"))
+    for i in range(count):
+        now = int(time.time())
+        fixture["timestamp"] = now * 1000
+        fixture["data"]["id"] = f"user_warm{i:020d}"
+        body = json.dumps(fixture, separators=(",", ":")).encode()
+        msg_id = f"msg_warm{i:023d}"
+        signature = base64.b64encode(hmac.new(key, f"{msg_id}.{now}.".encode() + body, hashlib.sha256).digest())
+        headers = {"svix-id": msg_id, "svix-timestamp": str(now), "svix-signature": f"v1,{signature.decode()}"}
+        yield apigw_event("/webhooks/clerk", headers, body)
+
+
+FUNCTIONS = {
+    "stripe-webhook": (stripe_events, {"STRIPE_WEBHOOK_SECRET": STRIPE_SECRET}),
+    "clerk-webhook": (clerk_events, {"CLERK_WEBHOOK_SECRET": CLERK_SECRET, "STRIPE_SECRET_KEY": "sk_test_warm",
+                                     "CLERK_SECRET_KEY": "sk_test_warm"}),
+}
+
+
+def serve(handler) -> Server:
+    server = Server(handler)
+    server.unexpected = []
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--function", required=True, choices=sorted(FUNCTIONS))
+    parser.add_argument("--binary", required=True, help="the function's executable (native release build)")
+    parser.add_argument("--events", type=int, default=1000, help="measured events, default 1000")
+    parser.add_argument("--warmup", type=int, default=50, help="unmeasured events first, default 50")
+    parser.add_argument("--env", action="append", default=[], metavar="K=V", help="extra environment (repeatable)")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--log", help="keep the binary's output in this file")
+    args = parser.parse_args(argv)
+    if args.events < 1 or args.warmup < 1:
+        print("warm_cpu: --events and --warmup must be >= 1", file=sys.stderr)
+        return 2
+
+    make_events, function_env = FUNCTIONS[args.function]
+    total = args.warmup + args.events
+    feed = Feed(args.warmup, args.events)
+    runtime = serve(Runtime)
+    runtime.events = queue.Queue()
+    runtime.on_answer = feed.on_answer
+    for n, event in zip(itertools.count(), make_events(total)):
+        runtime.events.put((f"warm-{n:08d}", json.dumps(event).encode()))
+    aws, stripe = serve(Aws), serve(Stripe)
+
+    env = lambda_env(runtime.server_address[1], {
+        "RUST_LOG": "info",  # as the template sets it
+        "AWS_ENDPOINT_URL": aws.base,
+        "STRIPE_API_BASE": stripe.base,
+        "CLERK_API_BASE": stripe.base,  # unused by the measured paths
+        "IDEMPOTENCY_TABLE": "entitle-idempotency",
+        "CUSTOMERS_TABLE": "entitle-customers",
+        "BILLING_EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:entitle-billing-events",
+        **function_env,
+    })
+    for pair in args.env:
+        k, _, v = pair.partition("=")
+        env[k] = v
+
+    if args.log:
+        log_path = args.log
+    else:
+        fd, log_path = tempfile.mkstemp(prefix="warm-cpu-", suffix=".log")
+        os.close(fd)
+    try:
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([args.binary], env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT)
+        feed.pid = proc.pid
+        deadline = time.monotonic() + args.timeout
+        try:
+            while not feed.done.wait(0.1):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    break
+            threads = len(os.listdir(f"/proc/{proc.pid}/task")) if proc.poll() is None else 0
+        finally:
+            kill(proc)
+        problem = None
+        if feed.failures:
+            problem = f"an event was not answered 2xx: {feed.failures[0]}"
+        elif feed.end is None:
+            problem = f"only {feed.answered} of {total} events answered"
+        elif aws.unexpected or stripe.unexpected:
+            problem = f"unexpected calls: {(aws.unexpected + stripe.unexpected)[:3]}"
+        if problem:
+            print(f"warm_cpu: {args.function}: {problem}", file=sys.stderr)
+            with open(log_path, "rb") as f:
+                print("--- its output (last lines) ---\n" + "\n".join(
+                    f.read()[-4000:].decode("utf-8", "replace").splitlines()[-15:]), file=sys.stderr)
+            return 1
+    finally:
+        for server in (runtime, aws, stripe):
+            server.shutdown()
+            server.server_close()
+        if not args.log:
+            os.unlink(log_path)
+
+    user = (feed.end[0] - feed.start[0]) / TICK * 1000 / args.events
+    system = (feed.end[1] - feed.start[1]) / TICK * 1000 / args.events
+    wall = (feed.end_wall - feed.start_wall) * 1000 / args.events
+    print(f"{args.function}: {args.events} events ({args.warmup} warm-up), {threads} threads: "
+          f"CPU {user + system:.3f} ms/event (user {user:.3f}, system {system:.3f}); "
+          f"wall {wall:.3f} ms/event with the stand-ins")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
