@@ -394,13 +394,13 @@ async fn chargeable_subscriptions_skip_canceled_ones() {
 async fn more_than_a_page_of_subscriptions_is_followed_with_starting_after() {
     let stripe_pages = Canned::start(|request| {
         let page = if request.contains("starting_after=sub_2 ") {
-            json!({"object": "list", "has_more": false, "data": [
-                {"id": "sub_3", "status": "past_due"},
+            json!({"object": "list", "url": "/v1/subscriptions", "has_more": false, "data": [
+                subscription("sub_3", "past_due"),
             ]})
         } else {
-            json!({"object": "list", "has_more": true, "data": [
-                {"id": "sub_1", "status": "active"},
-                {"id": "sub_2", "status": "canceled"},
+            json!({"object": "list", "url": "/v1/subscriptions", "has_more": true, "data": [
+                subscription("sub_1", "active"),
+                subscription("sub_2", "canceled"),
             ]})
         };
         Some((200, page.to_string()))
@@ -533,6 +533,37 @@ async fn an_id_from_data_stays_one_path_segment() {
     );
     assert_eq!(path_segment("sub_1AbC-x~"), "sub_1AbC-x~");
     assert_eq!(path_segment("a b/é"), "a%20b%2F%C3%A9");
+}
+
+/// A subscription of `cus_ada` as Stripe's API reference documents it (every field the client's typed
+/// parsing requires), for the canned pages.
+fn subscription(id: &str, status: &str) -> Value {
+    let price = json!({
+        "id": "price_pro", "object": "price", "active": true, "billing_scheme": "per_unit",
+        "created": 1_760_000_000, "currency": "usd", "livemode": false, "lookup_key": "pro_monthly",
+        "metadata": {}, "nickname": null, "product": "prod_pro",
+        "recurring": {"interval": "month", "interval_count": 1, "meter": null, "usage_type": "licensed"},
+        "tax_behavior": "unspecified", "type": "recurring", "unit_amount": 4900, "unit_amount_decimal": "4900"
+    });
+    let plan = json!({
+        "id": "price_pro", "object": "plan", "active": true, "amount": 4900, "billing_scheme": "per_unit",
+        "created": 1_760_000_000, "currency": "usd", "interval": "month", "interval_count": 1,
+        "livemode": false, "metadata": {}, "product": "prod_pro", "usage_type": "licensed"
+    });
+    json!({
+        "id": id, "object": "subscription", "automatic_tax": {"enabled": false, "liability": null},
+        "billing_cycle_anchor": 1_760_000_000, "billing_mode": {"type": "classic"}, "billing_schedules": [],
+        "cancel_at_period_end": false, "collection_method": "charge_automatically", "created": 1_760_000_000,
+        "currency": "usd", "customer": "cus_ada", "discounts": [],
+        "invoice_settings": {"issuer": {"type": "self"}},
+        "items": {"object": "list", "url": format!("/v1/subscription_items?subscription={id}"),
+                  "has_more": false, "data": [{
+            "id": format!("si_{id}"), "object": "subscription_item", "created": 1_760_000_000,
+            "current_period_end": 1_762_592_000, "current_period_start": 1_760_000_000, "discounts": [],
+            "metadata": {}, "plan": plan, "price": price, "quantity": 1, "subscription": id, "tax_rates": []
+        }]},
+        "livemode": false, "metadata": {}, "start_date": 1_760_000_000, "status": status
+    })
 }
 
 /// What the fake Stripe cannot do: record each raw request, and answer with `answer(request)` — (status,

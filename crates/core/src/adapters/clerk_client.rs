@@ -3,8 +3,10 @@
 //!
 //! Same stack and shape as `StripeClient`: hyper 1 + rustls (aws-lc), so each function links one TLS stack;
 //! the HTTP client is built on the first request, so loading the root certificates never lengthens a cold
-//! start that does not call Clerk; answers are classified into retryable or not. The client building is a
-//! private copy of `StripeClient`'s (and `HttpJwksSource`'s), which are private to their modules.
+//! start that does not call Clerk; answers are classified into retryable or not by the rule Stripe's
+//! answers follow too (`adapters::classify`), Clerk's 409 being permanent. The request sending is a private
+//! copy of `StripeClient`'s (and `HttpJwksSource`'s), which are private to their modules.
+use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
 use crate::adapters::stripe_client::path_segment;
 use crate::ids::UserId;
@@ -259,7 +261,8 @@ struct ErrorBody {
 }
 
 fn classify(what: String, status: StatusCode, body: &[u8]) -> Result<Value, ClerkError> {
-    if status.is_success() {
+    let class = classify::status(status, Conflict::Permanent);
+    if class == Class::Success {
         // A 2xx Clerk did not write (a proxy's page, a cut-off body): metadata merges are idempotent, so
         // retrying is safe, and giving up could leave the write unconfirmed.
         return serde_json::from_slice(body)
@@ -283,7 +286,7 @@ fn classify(what: String, status: StatusCode, body: &[u8]) -> Result<Value, Cler
         }
         Err(_) => (fallback(), body_excerpt(body), String::new()),
     };
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    if class == Class::Retryable {
         return Err(unavailable(Failure::Status {
             what,
             status: status.as_u16(),

@@ -1,4 +1,5 @@
 //! Adapters: the ports implemented against AWS. Each owns its SDK client and keeps SDK types inside.
+pub mod classify;
 pub mod clerk_client;
 mod dynamo;
 pub mod dynamo_customers;
