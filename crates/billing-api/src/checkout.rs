@@ -1,11 +1,11 @@
 //! `POST /checkout`: a Stripe Checkout session for a catalog price, on the user's own customer.
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
-use entitle_core::customers::{ensure_customer, EnsureError};
-use entitle_core::ids::UserId;
-use entitle_core::plans::PriceMatch;
-use entitle_core::ports::{CheckoutMode, CheckoutRequest, StripeError};
-use entitle_core::time::UnixTime;
+use entitle_domain::customers::{ensure_customer, EnsureError};
+use entitle_domain::ids::UserId;
+use entitle_domain::plans::PriceMatch;
+use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError};
+use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};

@@ -1,9 +1,9 @@
 //! `GET /entitlements`: one DynamoDB read; the catalog's free plan when nothing is stored.
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
-use entitle_core::entitlements::Entitlements;
-use entitle_core::ids::UserId;
-use entitle_core::time::UnixTime;
+use entitle_domain::entitlements::Entitlements;
+use entitle_domain::ids::UserId;
+use entitle_domain::time::UnixTime;
 
 pub async fn read(
     deps: &Deps,

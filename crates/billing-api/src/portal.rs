@@ -2,8 +2,8 @@
 use crate::checkout::stripe_error;
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
-use entitle_core::ids::UserId;
-use entitle_core::time::UnixTime;
+use entitle_domain::ids::UserId;
+use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 use serde_json::json;
 

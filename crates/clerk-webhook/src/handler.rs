@@ -4,11 +4,11 @@ use crate::deps::Deps;
 use crate::sync::{apply, Delivery};
 use entitle_core::api_error::ApiError;
 use entitle_core::edge;
-use entitle_core::ids::UserId;
-use entitle_core::once::{run_once, Once, OnceError};
-use entitle_core::ports::ClaimRequest;
-use entitle_core::time::UnixTime;
 use entitle_core::webhook::svix::{verify, SvixHeaders};
+use entitle_domain::ids::UserId;
+use entitle_domain::once::{run_once, Once, OnceError};
+use entitle_domain::ports::ClaimRequest;
+use entitle_domain::time::UnixTime;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use tracing::Instrument;
@@ -65,7 +65,7 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<&'stat
         let clerk_user: ClerkUser = serde_json::from_str(envelope.data.get())
             .map_err(|_| malformed("data is not a Clerk user"))?;
         let user = UserId::parse(clerk_user.id.as_str()).map_err(|e| malformed(e.to_string()))?;
-        if entitle_core::ids::EventId::parse(message_id).is_err() {
+        if entitle_domain::ids::EventId::parse(message_id).is_err() {
             return Err(malformed("svix-id is not a message id"));
         }
         let key = format!("clerk#{message_id}");

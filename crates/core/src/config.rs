@@ -134,3 +134,13 @@ mod tests {
         assert_eq!(exposed, ["whsec_a", "whsec_b"]);
     }
 }
+
+/// A broken catalog is a configuration error: it fails the cold start (and the deploy's smoke test).
+impl From<entitle_domain::plans::CatalogError> for ConfigError {
+    fn from(error: entitle_domain::plans::CatalogError) -> Self {
+        ConfigError::Invalid {
+            name: entitle_domain::plans::PLAN_CATALOG_ENV.into(),
+            reason: error.to_string(),
+        }
+    }
+}

@@ -1,12 +1,12 @@
 //! Stripe events → normalized billing events. Reads only the fields the contract needs from `data.object`,
 //! tolerating both pre-2025 and "basil" object shapes (periods on items, invoice `parent`).
-use crate::event::{
+use crate::webhook::stripe::StripeEnvelope;
+use entitle_domain::event::{
     BillingEvent, CheckoutData, EventData, EventType, InvoiceData, PaymentData, Source,
     SubscriptionData, SubscriptionItem,
 };
-use crate::ids::{EventId, StripeCustomerId, UserId};
-use crate::time::UnixTime;
-use crate::webhook::stripe::StripeEnvelope;
+use entitle_domain::ids::{EventId, StripeCustomerId, UserId};
+use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 
 #[derive(Debug)]
@@ -19,7 +19,7 @@ pub enum Normalized {
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
     #[error("invalid event id")]
-    EventId(#[source] crate::ids::IdError),
+    EventId(#[source] entitle_domain::ids::IdError),
     #[error("data.object does not have the shape of a {kind}")]
     Object {
         kind: &'static str,
@@ -341,8 +341,8 @@ fn payment(p: PaymentIntent) -> Parts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::EventData;
     use crate::webhook::stripe::StripeEnvelope;
+    use entitle_domain::event::EventData;
 
     macro_rules! fixture {
         ($name:literal) => {

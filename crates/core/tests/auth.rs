@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use entitle_core::auth::jwks::{HttpJwksSource, JwksCache, JwksError, JwksSource};
 use entitle_core::auth::{token_from, AuthError, Policy, Verifier};
-use entitle_core::time::UnixTime;
+use entitle_domain::time::UnixTime;
 use entitle_test_support::fixtures;
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;

@@ -2,8 +2,8 @@
 //! does, and against a listener that never answers.
 use entitle_core::adapters::clerk_client::replacement_patch;
 use entitle_core::adapters::ClerkClient;
-use entitle_core::ids::UserId;
-use entitle_core::ports::{ClerkError, ClerkUsers};
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::{ClerkError, ClerkUsers};
 use entitle_test_support::clerk::FakeClerk;
 use secrecy::SecretString;
 use serde_json::{json, Value};

@@ -3,8 +3,8 @@
 //! proxy's page instead of JSON.
 use entitle_core::adapters::stripe_client::{path_segment, STRIPE_VERSION};
 use entitle_core::adapters::StripeClient;
-use entitle_core::ids::{StripeCustomerId, UserId};
-use entitle_core::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
+use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
 use entitle_test_support::stripe::FakeStripe;
 use secrecy::SecretString;
 use serde_json::{json, Value};

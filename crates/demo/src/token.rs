@@ -2,7 +2,7 @@
 //! with (its `JWT_SECRET` mode), as `make dev` mints one.
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use entitle_core::time::UnixTime;
+use entitle_domain::time::UnixTime;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;

@@ -7,10 +7,12 @@
 //! whatever order, however many copies. Credits are the one additive change: each purchase writes a ledger
 //! row in the same transaction, so a replay cannot add twice. See docs/architecture.md.
 use crate::deps::Deps;
-use entitle_core::entitlements::{for_subscription, Entitlements, Status, SubscriptionState};
-use entitle_core::ids::{StripeCustomerId, UserId};
-use entitle_core::ports::{LedgerEntry, SaveOutcome, StoreError, StoredEntitlements, StripeError};
-use entitle_core::time::UnixTime;
+use entitle_domain::entitlements::{for_subscription, Entitlements, Status, SubscriptionState};
+use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ports::{
+    LedgerEntry, SaveOutcome, StoreError, StoredEntitlements, StripeError,
+};
+use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 
 /// How often a write may lose a race before the record is retried later.

@@ -4,7 +4,7 @@ use crate::apply::{apply, Failure, Incoming};
 use crate::deps::Deps;
 use crate::maintenance::{reconcile, sweep};
 use crate::publish::publish_changes;
-use entitle_core::time::UnixTime;
+use entitle_domain::time::UnixTime;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -3,10 +3,10 @@
 use crate::apply::{sync_subscription, Failure};
 use crate::deps::Deps;
 use crate::publish::publish_changes;
-use entitle_core::entitlements::Entitlements;
-use entitle_core::ids::UserId;
-use entitle_core::ports::SaveOutcome;
-use entitle_core::time::UnixTime;
+use entitle_domain::entitlements::Entitlements;
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::SaveOutcome;
+use entitle_domain::time::UnixTime;
 use serde_json::json;
 
 /// Persists the downgrade of every plan that lapsed by `now`, then mirrors and announces it.

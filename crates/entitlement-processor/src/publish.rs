@@ -5,10 +5,10 @@
 //! and only that (no second announcement, no Clerk call when nothing changed).
 use crate::apply::Failure;
 use crate::deps::Deps;
-use entitle_core::event::{BillingEvent, EntitlementsChangedData, EventData, EventType, Source};
-use entitle_core::ids::{EventId, UserId};
-use entitle_core::ports::StoredEntitlements;
-use entitle_core::time::UnixTime;
+use entitle_domain::event::{BillingEvent, EntitlementsChangedData, EventData, EventType, Source};
+use entitle_domain::ids::{EventId, UserId};
+use entitle_domain::ports::StoredEntitlements;
+use entitle_domain::time::UnixTime;
 use sha2::{Digest, Sha256};
 
 /// Rounds of write-and-recheck before leaving the record to a retry.

@@ -2,11 +2,11 @@
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_core::edge;
-use entitle_core::once::{run_once, Once, OnceError};
-use entitle_core::ports::ClaimRequest;
 use entitle_core::stripe_events::{normalize, Normalized};
-use entitle_core::time::UnixTime;
 use entitle_core::webhook::stripe::{verify, VerifyError};
+use entitle_domain::once::{run_once, Once, OnceError};
+use entitle_domain::ports::ClaimRequest;
+use entitle_domain::time::UnixTime;
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};

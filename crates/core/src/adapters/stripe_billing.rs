@@ -1,8 +1,10 @@
 //! `StripeBilling` on the Stripe API: Checkout sessions, billing portal sessions, price lookups.
 use super::stripe_client::StripeClient;
-use crate::ids::StripeCustomerId;
-use crate::ports::{CheckoutMode, CheckoutRequest, CheckoutSession, StripeBilling, StripeError};
 use async_trait::async_trait;
+use entitle_domain::ids::StripeCustomerId;
+use entitle_domain::ports::{
+    CheckoutMode, CheckoutRequest, CheckoutSession, StripeBilling, StripeError,
+};
 use serde_json::Value;
 
 fn text(value: &Value, field: &str) -> Result<String, StripeError> {

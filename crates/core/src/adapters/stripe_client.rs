@@ -9,9 +9,9 @@
 //! reads every file under /etc/ssl/certs, and that must not lengthen every cold start, least of all for the
 //! invocations that never call Stripe.
 use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
-use crate::ids::{StripeCustomerId, UserId};
-use crate::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
 use async_trait::async_trait;
+use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
 use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};

@@ -1,9 +1,9 @@
 //! `StripeReader` on the Stripe API: the current state of subscriptions, customers and Checkout sessions.
 use super::stripe_client::{path_segment, StripeClient};
-use crate::entitlements::SubscriptionState;
-use crate::ids::{StripeCustomerId, UserId};
-use crate::ports::{LineItem, StripeError, StripeReader};
 use async_trait::async_trait;
+use entitle_domain::entitlements::SubscriptionState;
+use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ports::{LineItem, StripeError, StripeReader};
 use serde_json::Value;
 
 fn subscription_state(value: &Value) -> Option<SubscriptionState> {

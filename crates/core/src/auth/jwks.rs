@@ -332,7 +332,7 @@ mod tests {
         KEY_2, NOW,
     };
     use crate::auth::{Policy, Verifier};
-    use crate::time::UnixTime;
+    use entitle_domain::time::UnixTime;
     use serde_json::json;
     use std::sync::atomic::AtomicUsize;
 

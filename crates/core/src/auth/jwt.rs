@@ -2,11 +2,11 @@
 //! the caller looked up by `kid`, or HS256 with a shared secret. The signature is verified before the payload
 //! is even decoded, so no claim is read from a token we have not authenticated.
 use super::AuthError;
-use crate::ids::UserId;
-use crate::time::UnixTime;
 use aws_lc_rs::signature::{ParsedPublicKey, RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use entitle_domain::ids::UserId;
+use entitle_domain::time::UnixTime;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::IgnoredAny;

@@ -6,7 +6,7 @@ pub mod jwks;
 pub mod jwt;
 
 use crate::config::ConfigError;
-use crate::time::UnixTime;
+use entitle_domain::time::UnixTime;
 use jwks::{HttpJwksSource, JwksCache, JwksError, JwksSource};
 use jwt::{Algorithm, Token};
 use secrecy::{ExposeSecret, SecretString};

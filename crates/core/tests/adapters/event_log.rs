@@ -1,8 +1,8 @@
 use crate::helpers::{config, env};
 use aws_sdk_dynamodb::types::AttributeValue;
 use entitle_core::adapters::DynamoEventLog;
-use entitle_core::ports::{Claim, ClaimRequest, EventLog};
-use entitle_core::time::UnixTime;
+use entitle_domain::ports::{Claim, ClaimRequest, EventLog};
+use entitle_domain::time::UnixTime;
 use entitle_test_support::fixtures::unique_id;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,9 +1,9 @@
 use crate::helpers::{config, env};
 use entitle_core::adapters::SnsPublisher;
-use entitle_core::event::{BillingEvent, EventData, EventType, InvoiceData, Source};
-use entitle_core::ids::{EventId, UserId};
-use entitle_core::ports::EventPublisher;
-use entitle_core::time::UnixTime;
+use entitle_domain::event::{BillingEvent, EventData, EventType, InvoiceData, Source};
+use entitle_domain::ids::{EventId, UserId};
+use entitle_domain::ports::EventPublisher;
+use entitle_domain::time::UnixTime;
 use entitle_test_support::aws::TopicTap;
 use entitle_test_support::fixtures::unique_id;
 

@@ -222,7 +222,20 @@ pub enum PriceMatch<'a> {
 }
 
 /// The Stripe Checkout `mode` a price is sold with (the one the checkout port takes).
-pub use crate::ports::CheckoutMode;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutMode {
+    Subscription,
+    Payment,
+}
+
+impl CheckoutMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckoutMode::Subscription => "subscription",
+            CheckoutMode::Payment => "payment",
+        }
+    }
+}
 
 impl<'a> PriceMatch<'a> {
     pub fn price(&self) -> &'a CatalogPrice {
@@ -252,16 +265,6 @@ impl<'a> PriceMatch<'a> {
         match self {
             PriceMatch::Subscription { plan, .. } => !plan.contact_sales,
             PriceMatch::CreditPack { .. } => true,
-        }
-    }
-}
-
-/// A broken catalog is a configuration error: it fails the cold start (and the deploy's smoke test).
-impl From<CatalogError> for crate::config::ConfigError {
-    fn from(error: CatalogError) -> Self {
-        crate::config::ConfigError::Invalid {
-            name: PLAN_CATALOG_ENV.into(),
-            reason: error.to_string(),
         }
     }
 }
@@ -356,7 +359,8 @@ impl PlanCatalog {
 
     /// The catalog named by `PLAN_CATALOG`, or the built-in one: call once per cold start.
     pub fn from_env() -> Result<PlanCatalog, CatalogError> {
-        Self::load(crate::config::optional(PLAN_CATALOG_ENV).as_deref())
+        let path = std::env::var(PLAN_CATALOG_ENV).ok();
+        Self::load(path.as_deref().map(str::trim).filter(|p| !p.is_empty()))
     }
 
     pub fn plans(&self) -> &[Plan] {
