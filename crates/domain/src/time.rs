@@ -1,5 +1,9 @@
-//! Unix time, injected wherever a decision depends on "now", and the RFC 3339 form the event contract uses.
+//! Unix time, injected wherever a decision depends on "now", and the RFC 3339 form the event contract uses;
+//! calendar work is the `time` crate's.
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// Seconds since the Unix epoch (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -28,68 +32,31 @@ impl UnixTime {
 
     /// `YYYY-MM-DDTHH:MM:SSZ`.
     pub fn to_rfc3339(self) -> String {
-        let days = self.0.div_euclid(86_400);
-        let rem = self.0.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            rem / 3600,
-            (rem % 3600) / 60,
-            rem % 60
-        )
+        self.to_datetime()
+            .format(RFC3339_UTC)
+            .expect("a UTC timestamp always formats")
     }
-}
 
-impl UnixTime {
-    /// Reads the `YYYY-MM-DDTHH:MM:SSZ` form written by [`UnixTime::to_rfc3339`].
+    /// Reads the `YYYY-MM-DDTHH:MM:SSZ` form written by [`UnixTime::to_rfc3339`] (no offsets, no fractions:
+    /// it is the form of our own contract, not a general RFC 3339 reader).
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        let b = text.as_bytes();
-        if b.len() != 20
-            || b[4] != b'-'
-            || b[7] != b'-'
-            || b[10] != b'T'
-            || b[13] != b':'
-            || b[16] != b':'
-            || b[19] != b'Z'
-        {
-            return None;
-        }
-        let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
-        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-            return None;
-        }
-        Some(Self(
-            days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss,
-        ))
+        PrimitiveDateTime::parse(text, RFC3339_UTC)
+            .ok()
+            .map(|t| Self(t.assume_utc().unix_timestamp()))
+    }
+
+    /// The instant as a UTC date-time, for calendar arithmetic (periods, month ends).
+    pub fn to_datetime(self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.0).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    pub fn from_datetime(t: OffsetDateTime) -> Self {
+        Self(t.unix_timestamp())
     }
 }
 
-/// Howard Hinnant's civil-to-days algorithm.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+const RFC3339_UTC: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 
 #[cfg(test)]
 mod tests {

@@ -36,7 +36,7 @@ pub async fn publish_changes(deps: &Deps, user: &UserId, now: UnixTime) -> Resul
         deps.publisher
             .publish(&event)
             .await
-            .map_err(|e| Failure::Retry(format!("{e}: {}", e.source)))?;
+            .map_err(Failure::Publish)?;
         deps.store.mark_announced(user, stored.version).await?;
     }
     Ok(())
@@ -66,7 +66,7 @@ async fn mirror(
         }
         match deps.clerk.set_billing_metadata(user, &billing).await {
             Ok(()) => {}
-            Err(e) if e.is_retryable() => return Err(Failure::Retry(format!("Clerk: {e}"))),
+            Err(e) if e.is_retryable() => return Err(Failure::Clerk(e)),
             Err(e) => {
                 // The user is gone from Clerk, say: nothing to mirror into; the entitlements stand.
                 tracing::warn!(error = %e, "Clerk refused the billing metadata");
@@ -83,7 +83,7 @@ async fn mirror(
         }
         stored = now_stored;
     }
-    Err(Failure::Retry(
-        "the entitlements kept changing while mirroring them to Clerk".into(),
+    Err(Failure::Contention(
+        "the entitlements kept changing while mirroring them to Clerk",
     ))
 }

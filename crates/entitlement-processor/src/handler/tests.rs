@@ -9,6 +9,7 @@ use entitle_domain::fakes::{
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::EntitlementStore;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
