@@ -12,7 +12,7 @@ pub async fn read(
 ) -> Result<serde_json::Value, ApiError> {
     let stored = deps.entitlements.get(user).await.map_err(|e| {
         tracing::error!(error = %e, "reading entitlements failed");
-        ApiError::new(503, "unavailable", "try again")
+        ApiError::unavailable()
     })?;
     let entitlements = match stored {
         Some(stored) => stored.effective(now, &deps.catalog),

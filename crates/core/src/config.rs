@@ -7,9 +7,9 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0} is not set")]
+    #[error("the environment variable {0} is not set, and the function cannot start without it")]
     Missing(String),
-    #[error("{name} is invalid: {reason}")]
+    #[error("the environment variable {name} is invalid: {reason}")]
     Invalid { name: String, reason: String },
     #[error("reading secret {name} from Secrets Manager failed")]
     SecretsManager {

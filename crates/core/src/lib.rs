@@ -7,6 +7,7 @@ pub mod api_error;
 pub mod auth;
 pub mod config;
 pub mod edge;
+pub mod init;
 pub mod metrics;
 pub mod stripe_events;
 pub mod telemetry;
