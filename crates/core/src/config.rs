@@ -7,7 +7,7 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("the environment variable {0} is not set, and the function cannot start without it")]
+    #[error("the environment variable {0} is not set, and the function cannot start without it (see Configuration in the README)")]
     Missing(String),
     #[error("the environment variable {name} is invalid: {reason}")]
     Invalid { name: String, reason: String },

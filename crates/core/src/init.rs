@@ -56,7 +56,7 @@ mod tests {
         let error = ConfigError::Missing("DEAD_LETTER_QUEUE_URL".into());
         assert_eq!(
             sentence(&error),
-            "the environment variable DEAD_LETTER_QUEUE_URL is not set, and the function cannot start without it"
+            "the environment variable DEAD_LETTER_QUEUE_URL is not set, and the function cannot start without it (see Configuration in the README)"
         );
     }
 
