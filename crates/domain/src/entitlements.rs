@@ -130,8 +130,20 @@ pub struct SubscriptionState {
 impl SubscriptionState {
     /// Whether the subscription grants its plan at all (possibly in grace or until its period ends).
     pub fn is_live(&self) -> bool {
-        matches!(self.status.as_str(), "active" | "trialing" | "past_due")
+        is_live_status(&self.status)
     }
+}
+
+/// The Stripe subscription statuses that grant a plan (possibly in grace, or until the period ends) — the one
+/// place this rule is written; checkout, the portal and the processor all ask it.
+pub fn is_live_status(status: &str) -> bool {
+    matches!(status, "active" | "trialing" | "past_due")
+}
+
+/// A subscription's billing period bound: since Stripe API version 2025-03-31 it lives on each item (they
+/// share one billing cycle), before that on the subscription. Either shape gives the same answer.
+pub fn period_bound(on_subscription: Option<i64>, on_first_item: Option<i64>) -> Option<i64> {
+    on_subscription.or(on_first_item)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

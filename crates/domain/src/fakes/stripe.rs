@@ -206,10 +206,7 @@ impl StripeBilling for InMemoryStripe {
         Ok(state
             .subscriptions
             .iter()
-            .find(|s| {
-                s.1 == customer.as_str()
-                    && matches!(s.2.as_str(), "active" | "trialing" | "past_due")
-            })
+            .find(|s| s.1 == customer.as_str() && crate::entitlements::is_live_status(&s.2))
             .map(|s| s.0.clone()))
     }
 
