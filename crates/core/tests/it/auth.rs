@@ -1,14 +1,10 @@
 //! Session-token verification end to end: `HttpJwksSource` fetching the fixture JWKS from a tiny local HTTP
 //! server (which counts the fetches and can rotate its keys or fail), and the `Verifier` built from config.
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use entitle_core::auth::jwks::{HttpJwksSource, JwksCache, JwksError, JwksSource};
 use entitle_core::auth::{token_from, AuthError, Policy, Verifier};
 use entitle_domain::time::UnixTime;
 use entitle_test_support::fixtures;
-use hmac::{Hmac, Mac};
+use entitle_test_support::jwt::{self, KEY_1, KEY_2};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -27,10 +23,6 @@ fn now() -> UnixTime {
     UnixTime::from_secs(NOW)
 }
 
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn claims() -> Value {
     json!({
         "sub": USER, "iss": ISSUER, "azp": APP, "sid": "sess_2xyz",
@@ -38,25 +30,13 @@ fn claims() -> Value {
     })
 }
 
-/// Signed with `fixtures/jwt/<key>` (PKCS#8 DER).
+/// Signed with `key` under `kid`, with the header Clerk uses.
 fn rs256(key: &str, kid: &str, claims: &Value) -> String {
-    let der = std::fs::read(fixtures::path(&format!("jwt/{key}"))).unwrap();
-    let key = RsaKeyPair::from_pkcs8(&der).unwrap();
-    let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
-    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-    let mut signature = vec![0; key.public_modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        input.as_bytes(),
-        &mut signature,
-    )
-    .unwrap();
-    format!("{input}.{}", b64(signature))
+    jwt::sign_rs256(key, &jwt::rs256_header(kid), claims)
 }
 
 fn key_1(claims: &Value) -> String {
-    rs256("test-rsa-2048.pk8.der", "test-key-1", claims)
+    rs256(KEY_1, "test-key-1", claims)
 }
 
 fn hs256(secret: &[u8], kid: Option<&str>, claims: &Value) -> String {
@@ -64,10 +44,7 @@ fn hs256(secret: &[u8], kid: Option<&str>, claims: &Value) -> String {
     if let Some(kid) = kid {
         header["kid"] = json!(kid);
     }
-    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
-    mac.update(input.as_bytes());
-    format!("{input}.{}", b64(mac.finalize().into_bytes()))
+    jwt::sign_hs256(secret, &header, claims)
 }
 
 /// Answers every request with the current `(status, body)`, or never answers when it is `None`; counts
@@ -204,7 +181,7 @@ async fn an_unknown_kid_triggers_exactly_one_refetch() {
     verifier.verify(&key_1(&claims()), now()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
 
-    let bogus = rs256("test-rsa-2048.pk8.der", "no-such-key", &claims());
+    let bogus = rs256(KEY_1, "no-such-key", &claims());
     let error = verifier.verify(&bogus, now()).await.unwrap_err();
     assert!(matches!(error, AuthError::UnknownKey), "{error:?}");
     assert_eq!(server.hits(), 2);
@@ -219,7 +196,7 @@ async fn fifty_concurrent_bogus_kids_cause_at_most_one_fetch() {
     let server = JwksServer::serving("jwt/jwks.json");
     let verifier = Arc::new(from_config(&server));
     let tokens: Vec<String> = (0..50)
-        .map(|i| rs256("test-rsa-2048.pk8.der", &format!("bogus-{i}"), &claims()))
+        .map(|i| rs256(KEY_1, &format!("bogus-{i}"), &claims()))
         .collect();
     let mut tasks = tokio::task::JoinSet::new();
     for token in tokens {
@@ -243,7 +220,7 @@ async fn a_key_rotated_into_the_jwks_is_picked_up_via_a_refetch() {
     verifier.verify(&key_1(&claims()), now()).await.unwrap();
 
     server.answer(200, fixtures::text("jwt/jwks-rotated.json"));
-    let rotated = rs256("test-rsa-2048-2.pk8.der", "test-key-2", &claims());
+    let rotated = rs256(KEY_2, "test-key-2", &claims());
     let claims_after = verifier.verify(&rotated, now()).await.unwrap();
     assert_eq!(claims_after.sub.as_str(), USER);
     assert_eq!(server.hits(), 2);
@@ -254,7 +231,7 @@ async fn a_key_rotated_into_the_jwks_is_picked_up_via_a_refetch() {
 #[tokio::test]
 async fn a_token_signed_with_another_key_under_a_known_kid_is_a_bad_signature() {
     let server = JwksServer::serving("jwt/jwks.json");
-    let forged = rs256("test-rsa-2048-2.pk8.der", "test-key-1", &claims());
+    let forged = rs256(KEY_2, "test-key-1", &claims());
     let error = from_config(&server)
         .verify(&forged, now())
         .await
@@ -266,10 +243,7 @@ async fn a_token_signed_with_another_key_under_a_known_kid_is_a_bad_signature() 
 async fn hs256_tokens_are_rejected_in_jwks_mode_whatever_their_secret() {
     let server = JwksServer::serving("jwt/jwks.json");
     let verifier = from_config(&server);
-    let jwks = fixtures::json("jwt/jwks.json");
-    let modulus = URL_SAFE_NO_PAD
-        .decode(jwks["keys"][0]["n"].as_str().unwrap())
-        .unwrap();
+    let (modulus, _) = jwt::public_key_components();
     let jwks_text = fixtures::text("jwt/jwks.json");
     for secret in [modulus.as_slice(), jwks_text.as_bytes(), SECRET.as_bytes()] {
         let token = hs256(secret, Some("test-key-1"), &claims());
