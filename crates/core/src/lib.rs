@@ -17,6 +17,8 @@ pub mod ports;
 pub mod stripe_events;
 pub mod telemetry;
 pub mod time;
+pub mod usage;
+pub mod usage_port;
 pub mod webhook;
 
 #[cfg(any(test, feature = "fakes"))]
