@@ -23,3 +23,5 @@ pub mod webhook;
 
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes_usage;
