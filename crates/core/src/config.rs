@@ -107,6 +107,16 @@ pub fn secret_list(secret: &SecretString) -> Vec<SecretString> {
         .collect()
 }
 
+/// A broken catalog is a configuration error: it fails the cold start (and the deploy's smoke test).
+impl From<entitle_domain::plans::CatalogError> for ConfigError {
+    fn from(error: entitle_domain::plans::CatalogError) -> Self {
+        ConfigError::Invalid {
+            name: entitle_domain::plans::PLAN_CATALOG_ENV.into(),
+            reason: error.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,15 +142,5 @@ mod tests {
         let list = secret_list(&SecretString::from("whsec_a, whsec_b,,".to_owned()));
         let exposed: Vec<_> = list.iter().map(|s| s.expose_secret().to_owned()).collect();
         assert_eq!(exposed, ["whsec_a", "whsec_b"]);
-    }
-}
-
-/// A broken catalog is a configuration error: it fails the cold start (and the deploy's smoke test).
-impl From<entitle_domain::plans::CatalogError> for ConfigError {
-    fn from(error: entitle_domain::plans::CatalogError) -> Self {
-        ConfigError::Invalid {
-            name: entitle_domain::plans::PLAN_CATALOG_ENV.into(),
-            reason: error.to_string(),
-        }
     }
 }

@@ -53,6 +53,10 @@ pub enum EventType {
     CustomerLinked,
     #[serde(rename = "entitlements.changed")]
     EntitlementsChanged,
+    #[serde(rename = "usage.limit_reached")]
+    UsageLimitReached,
+    #[serde(rename = "credits.low")]
+    CreditsLow,
 }
 
 impl EventType {
@@ -72,6 +76,8 @@ impl EventType {
             EventType::UserDeleted => "user.deleted",
             EventType::CustomerLinked => "customer.linked",
             EventType::EntitlementsChanged => "entitlements.changed",
+            EventType::UsageLimitReached => "usage.limit_reached",
+            EventType::CreditsLow => "credits.low",
         }
     }
 }
@@ -137,6 +143,9 @@ impl TryFrom<RawBillingEvent> for BillingEvent {
             }
             EventType::CustomerLinked => EventData::Linked(from_value(raw.data)?),
             EventType::EntitlementsChanged => EventData::Entitlements(from_value(raw.data)?),
+            EventType::UsageLimitReached | EventType::CreditsLow => {
+                EventData::Usage(from_value(raw.data)?)
+            }
         };
         Ok(Self {
             schema_version: raw.schema_version,
@@ -186,6 +195,25 @@ pub enum EventData {
     Linked(LinkedData),
     Entitlements(Box<EntitlementsChangedData>),
     User(UserData),
+    Usage(UsageData),
+}
+
+/// `usage.limit_reached` (once per user, limit and period) and `credits.low` (the balance fell below the
+/// catalog's threshold), from usage-api.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageData {
+    pub feature: String,
+    /// `metered`, `allocated` or `credits`.
+    pub kind: String,
+    pub plan: String,
+    /// The limit reached (`usage.limit_reached`); the threshold crossed (`credits.low`).
+    pub limit: i64,
+    /// Counted + held (`usage.limit_reached`); the balance left (`credits.low`).
+    pub used: i64,
+    /// When the period ends (metered limits), RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ pub mod once;
 pub mod plans;
 pub mod ports;
 pub mod time;
+pub mod usage;
 
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;

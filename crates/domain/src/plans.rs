@@ -43,6 +43,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::LazyLock;
 
+use crate::usage::{LimitDecl, LimitKind, Period};
+
 /// The environment variable naming a catalog file to use instead of the built-in one.
 pub const PLAN_CATALOG_ENV: &str = "PLAN_CATALOG";
 
@@ -61,6 +63,8 @@ pub struct PlanCatalog {
     credit_packs: Vec<CreditPack>,
     /// Index of the default plan in `plans`.
     default: usize,
+    /// Every limit's kind, declared once in `[limits]`.
+    limit_decls: BTreeMap<String, LimitDecl>,
 }
 
 /// A subscription tier: what it grants and the Stripe prices that sell it.
@@ -328,6 +332,12 @@ pub enum CatalogError {
     },
     #[error("{what} {name:?} is not snake_case (lowercase letters, digits and `_`, starting with a letter)")]
     InvalidName { what: String, name: String },
+    #[error("plan {plan:?}: limit {limit:?} is not declared in `[limits]` (give it a `kind`)")]
+    UndeclaredLimit { plan: String, limit: String },
+    #[error("limit {limit:?}: {reason}")]
+    InvalidLimitDecl { limit: String, reason: String },
+    #[error("plan {plan:?}: {limit:?} is the credits balance, which credit packs fill; a plan cannot set it")]
+    PlanSetsCredits { plan: String, limit: String },
 }
 
 impl PlanCatalog {
@@ -369,6 +379,29 @@ impl PlanCatalog {
 
     pub fn credit_packs(&self) -> &[CreditPack] {
         &self.credit_packs
+    }
+
+    /// Every declared limit and its kind.
+    pub fn limit_decls(&self) -> &BTreeMap<String, LimitDecl> {
+        &self.limit_decls
+    }
+
+    /// The declaration of limit `name`, `None` when the catalog has no such limit.
+    pub fn limit_decl(&self, name: &str) -> Option<&LimitDecl> {
+        self.limit_decls.get(name)
+    }
+
+    /// The name of the credits balance, if the catalog declares one.
+    pub fn credits_limit(&self) -> Option<&str> {
+        self.limit_decls
+            .iter()
+            .find(|(_, d)| d.kind == LimitKind::Credits)
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// Whether some plan grants the boolean feature `name`.
+    pub fn is_feature(&self, name: &str) -> bool {
+        self.plans.iter().any(|p| p.features.contains(name))
     }
 
     pub fn plan(&self, id: &str) -> Option<&Plan> {
@@ -445,6 +478,24 @@ struct RawCatalog {
     plans: Vec<RawPlan>,
     #[serde(default)]
     credit_packs: Vec<RawCreditPack>,
+    #[serde(default)]
+    limits: BTreeMap<String, RawLimitDecl>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimitDecl {
+    kind: RawKind,
+    resets: Option<Period>,
+    low_threshold: Option<u64>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RawKind {
+    Metered,
+    Allocated,
+    Credits,
 }
 
 #[derive(Deserialize)]
@@ -481,6 +532,7 @@ impl RawCatalog {
         if !self.plans.iter().any(|p| p.default) {
             return Err(CatalogError::NoDefaultPlan);
         }
+        let limit_decls = validate_limit_decls(self.limits)?;
         let mut ids = BTreeSet::new();
         let mut references = HashMap::new();
         let mut default: Option<usize> = None;
@@ -512,6 +564,21 @@ impl RawCatalog {
             let mut limits = BTreeMap::new();
             for (name, value) in raw.limits {
                 check_name(&format!("{owner}: limit"), &name)?;
+                match limit_decls.get(&name).map(|d| d.kind) {
+                    None => {
+                        return Err(CatalogError::UndeclaredLimit {
+                            plan: raw.id.clone(),
+                            limit: name,
+                        })
+                    }
+                    Some(LimitKind::Credits) => {
+                        return Err(CatalogError::PlanSetsCredits {
+                            plan: raw.id.clone(),
+                            limit: name,
+                        })
+                    }
+                    Some(_) => {}
+                }
                 let limit = limit(&value).ok_or_else(|| CatalogError::InvalidLimit {
                     plan: raw.id.clone(),
                     limit: name.clone(),
@@ -579,8 +646,55 @@ impl RawCatalog {
             plans,
             credit_packs,
             default,
+            limit_decls,
         })
     }
+}
+
+/// `[limits]`: each name snake_case; `resets` on metered limits only; one credits balance at most, the only
+/// one with a `low_threshold`.
+fn validate_limit_decls(
+    raw: BTreeMap<String, RawLimitDecl>,
+) -> Result<BTreeMap<String, LimitDecl>, CatalogError> {
+    let mut decls = BTreeMap::new();
+    let mut credits: Option<String> = None;
+    for (name, decl) in raw {
+        check_name("limit", &name)?;
+        let invalid = |reason: &str| CatalogError::InvalidLimitDecl {
+            limit: name.clone(),
+            reason: reason.to_owned(),
+        };
+        let kind = match (decl.kind, decl.resets) {
+            (RawKind::Metered, Some(period)) => LimitKind::Metered(period),
+            (RawKind::Metered, None) => {
+                return Err(invalid(
+                    "a metered limit needs `resets` (\"day\", \"month\" or \"billing_period\")",
+                ))
+            }
+            (_, Some(_)) => return Err(invalid("only a metered limit resets")),
+            (RawKind::Allocated, None) => LimitKind::Allocated,
+            (RawKind::Credits, None) => LimitKind::Credits,
+        };
+        if decl.low_threshold.is_some() && kind != LimitKind::Credits {
+            return Err(invalid("only the credits balance has a `low_threshold`"));
+        }
+        if kind == LimitKind::Credits {
+            if let Some(first) = &credits {
+                return Err(invalid(&format!(
+                    "{first:?} is already the credits balance; there is one"
+                )));
+            }
+            credits = Some(name.clone());
+        }
+        decls.insert(
+            name,
+            LimitDecl {
+                kind,
+                low_threshold: decl.low_threshold,
+            },
+        );
+    }
+    Ok(decls)
 }
 
 /// Checks a price's references and claims them in `seen` (reference → owner), which spans the whole
@@ -672,6 +786,9 @@ mod tests {
 
     /// A valid catalog to build the failing cases from.
     const BASE: &str = r#"
+        [limits]
+        agents = { kind = "allocated" }
+
         [[plans]]
         id = "free"
         name = "Free"
@@ -1116,5 +1233,69 @@ mod tests {
         let err = PlanCatalog::load(Some("/nonexistent/entitle/plans.toml")).unwrap_err();
         assert!(matches!(err, CatalogError::Read { .. }));
         assert_mentions(&err.to_string(), &["/nonexistent/entitle/plans.toml"]);
+    }
+
+    #[test]
+    fn every_limit_of_the_built_in_catalog_is_declared_with_its_kind() {
+        let catalog = PlanCatalog::builtin();
+        let kind = |name| catalog.limit_decl(name).map(|d| d.kind);
+        assert_eq!(
+            kind("messages_per_day"),
+            Some(LimitKind::Metered(Period::Day))
+        );
+        assert_eq!(kind("agents"), Some(LimitKind::Allocated));
+        assert_eq!(catalog.credits_limit(), Some("credits"));
+        assert_eq!(
+            catalog.limit_decl("credits").unwrap().low_threshold,
+            Some(100)
+        );
+        assert!(catalog.is_feature("sso") && !catalog.is_feature("agents_per_day"));
+    }
+
+    #[test]
+    fn a_limit_a_plan_sets_without_declaring_it_is_rejected() {
+        let text = BASE.replace("agents = 1", "agents = 1\nseats = 2");
+        assert_mentions(
+            &rejected(&text),
+            &["plan \"free\"", "\"seats\"", "[limits]"],
+        );
+    }
+
+    #[test]
+    fn a_limit_declaration_must_make_sense_for_its_kind() {
+        for (decl, culprit) in [
+            ("seats = { kind = \"metered\" }", "resets"),
+            (
+                "seats = { kind = \"allocated\", resets = \"day\" }",
+                "only a metered",
+            ),
+            ("seats = { kind = \"metered\", resets = \"week\" }", "week"),
+            (
+                "seats = { kind = \"allocated\", low_threshold = 5 }",
+                "low_threshold",
+            ),
+            ("seats = { kind = \"counted\" }", "counted"),
+            (
+                "a = { kind = \"credits\" }\nb = { kind = \"credits\" }",
+                "one",
+            ),
+        ] {
+            let text = BASE.replace(
+                "agents = { kind = \"allocated\" }",
+                &format!("agents = {{ kind = \"allocated\" }}\n{decl}"),
+            );
+            assert_mentions(&rejected(&text), &[culprit]);
+        }
+    }
+
+    #[test]
+    fn a_plan_cannot_set_the_credits_balance() {
+        let text = BASE
+            .replace(
+                "agents = { kind = \"allocated\" }",
+                "agents = { kind = \"allocated\" }\ncredits = { kind = \"credits\" }",
+            )
+            .replace("agents = 1", "agents = 1\ncredits = 5");
+        assert_mentions(&rejected(&text), &["\"credits\"", "credit packs"]);
     }
 }

@@ -4,10 +4,10 @@
 //! up; `exp`, `nbf` and `iat` against the injected clock (its own time checks read the system clock, so
 //! they are off); the `azp` allow-list; `sub` as a Clerk user id.
 use super::AuthError;
-use entitle_domain::ids::UserId;
-use entitle_domain::time::UnixTime;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use entitle_domain::ids::UserId;
+use entitle_domain::time::UnixTime;
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};

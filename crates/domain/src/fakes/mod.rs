@@ -7,6 +7,7 @@ mod event_log;
 mod event_publisher;
 mod stripe;
 mod stripe_reader;
+mod usage;
 
 pub use clerk::*;
 pub use customer_directory::*;
@@ -16,3 +17,4 @@ pub use event_log::*;
 pub use event_publisher::*;
 pub use stripe::*;
 pub use stripe_reader::*;
+pub use usage::*;

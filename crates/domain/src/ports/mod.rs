@@ -12,6 +12,7 @@ mod stripe_billing;
 mod stripe_customers;
 mod stripe_reader;
 mod stripe_subscriptions;
+pub mod usage;
 
 pub use crate::plans::CheckoutMode;
 pub use clerk_users::ClerkUsers;
