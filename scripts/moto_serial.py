@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""moto's server, answering one request at a time.
+"""moto's server, answering one DynamoDB request at a time.
 
     .venv/bin/python scripts/moto_serial.py -H 127.0.0.1 -p PORT
 
 moto's own server is threaded and its DynamoDB backend checks a write's condition and then writes without a
 lock, so two racing conditional writes (or transactions) can both pass — which DynamoDB never allows on one
 item. Serializing the requests gives the emulator DynamoDB's per-item atomicity, so tests of racing callers
-test our code, not moto. Connections are still accepted concurrently (keep-alive works); moto is bound by the
-GIL anyway, so throughput is about the same.
+test our code, not moto. Only DynamoDB is serialized: an SQS long poll (the dev bridge waits up to 20 s) must
+not hold every other caller. Connections are still accepted concurrently (keep-alive works); moto is bound by
+the GIL anyway, so throughput is about the same.
 """
 import argparse
 import os
@@ -31,6 +32,8 @@ def main() -> None:
     lock = threading.Lock()
 
     def serial(environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+            return app(environ, start_response)
         with lock:
             # Materialize the body inside the lock: moto's work happens while it is produced.
             return [b"".join(app(environ, start_response))]
