@@ -9,9 +9,9 @@
 use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
 use crate::adapters::stripe_client::path_segment;
-use crate::ids::UserId;
-use crate::ports::{ClerkError, ClerkUsers};
 use async_trait::async_trait;
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::{ClerkError, ClerkUsers};
 use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};

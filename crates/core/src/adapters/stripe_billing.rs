@@ -1,9 +1,12 @@
 //! `StripeBilling` on the Stripe API: Checkout sessions, billing portal sessions, price lookups, with
 //! async-stripe's typed requests.
 use super::stripe_client::{idempotent, StripeClient};
-use crate::ids::StripeCustomerId;
-use crate::ports::{CheckoutMode, CheckoutRequest, CheckoutSession, StripeBilling, StripeError};
 use async_trait::async_trait;
+use entitle_domain::entitlements::is_live_status;
+use entitle_domain::ids::StripeCustomerId;
+use entitle_domain::ports::{
+    CheckoutMode, CheckoutRequest, CheckoutSession, StripeBilling, StripeError,
+};
 use std::collections::HashMap;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
@@ -12,7 +15,7 @@ use stripe_checkout::checkout_session::{
 };
 use stripe_client_core::StripeRequest;
 use stripe_product::price::ListPrice;
-use stripe_shared::{CheckoutSessionMode, SubscriptionStatus};
+use stripe_shared::CheckoutSessionMode;
 
 fn missing(field: &str) -> StripeError {
     StripeError::Unavailable(format!("Stripe's answer has no {field}").into())
@@ -38,14 +41,7 @@ impl StripeBilling for StripeClient {
             .subscriptions_of(customer)
             .await?
             .into_iter()
-            .find(|s| {
-                matches!(
-                    s.status,
-                    SubscriptionStatus::Active
-                        | SubscriptionStatus::Trialing
-                        | SubscriptionStatus::PastDue
-                )
-            })
+            .find(|s| is_live_status(s.status.as_str()))
             .map(|s| s.id.to_string()))
     }
 

@@ -13,9 +13,9 @@
 //! invocations that never call Stripe.
 use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
-use crate::ids::{StripeCustomerId, UserId};
-use crate::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
 use async_trait::async_trait;
+use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
 use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -237,6 +237,7 @@ impl StripeClient {
         match RetrieveSubscription::new(path_segment(subscription_id))
             .send(self)
             .await
+            .map_err(StripeError::from)
         {
             Ok(subscription) => Ok(ended(&subscription.status)),
             Err(StripeError::Rejected { .. }) => Ok(false),
@@ -249,9 +250,9 @@ impl StripeClient {
 /// `RequestStrategy::Idempotent` key and timeout. Other strategies send no key: every write here names its
 /// own, and retries are ours (the 409 rule above, and the callers' redeliveries).
 impl stripe_client_core::StripeClient for StripeClient {
-    type Err = StripeError;
+    type Err = Transport;
 
-    async fn execute(&self, request: CustomizedStripeRequest) -> Result<Bytes, StripeError> {
+    async fn execute(&self, request: CustomizedStripeRequest) -> Result<Bytes, Transport> {
         let (request, config) = request.into_pieces();
         let idempotency_key = match config.request_strategy {
             Some(RequestStrategy::Idempotent(key)) => Some(key),
@@ -263,13 +264,25 @@ impl stripe_client_core::StripeClient for StripeClient {
             config.timeout.unwrap_or(self.timeout),
         )
         .await
+        .map_err(Transport)
+    }
+}
+
+/// The domain's [`StripeError`] as async-stripe's client error: a local name, because a foreign trait cannot
+/// be implemented here for the domain's type. `?` turns it back.
+#[derive(Debug)]
+pub struct Transport(pub StripeError);
+
+impl From<Transport> for StripeError {
+    fn from(transport: Transport) -> Self {
+        transport.0
     }
 }
 
 /// A 2xx whose body is not the documented object: retryable, by the shared rule.
-impl StripeClientErr for StripeError {
+impl StripeClientErr for Transport {
     fn deserialize_err(message: impl fmt::Display) -> Self {
-        unavailable(Failure::Undecodable(message.to_string()))
+        Transport(unavailable(Failure::Undecodable(message.to_string())))
     }
 }
 
@@ -555,7 +568,7 @@ impl StripeSubscriptions for StripeClient {
                 .send(self)
                 .await
         };
-        match outcome {
+        match outcome.map_err(StripeError::from) {
             Ok(_) => Ok(()),
             // Stripe answers 404 `resource_missing` to canceling a canceled subscription (and 400 to asking it
             // to cancel at period end): for us the cancel is done, so a retry or a race with another cancel

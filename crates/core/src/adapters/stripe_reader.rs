@@ -1,10 +1,10 @@
 //! `StripeReader` on the Stripe API: the current state of subscriptions, customers and Checkout sessions,
 //! read with async-stripe's typed requests and turned into domain types here.
-use super::stripe_client::{path_segment, StripeClient};
-use crate::entitlements::SubscriptionState;
-use crate::ids::{StripeCustomerId, UserId};
-use crate::ports::{LineItem, StripeError, StripeReader};
+use super::stripe_client::{path_segment, StripeClient, Transport};
 use async_trait::async_trait;
+use entitle_domain::entitlements::SubscriptionState;
+use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ports::{LineItem, StripeError, StripeReader};
 use stripe_billing::subscription::RetrieveSubscription;
 use stripe_checkout::checkout_session::ListLineItemsCheckoutSession;
 use stripe_core::customer::{RetrieveCustomer, RetrieveCustomerReturned};
@@ -32,7 +32,11 @@ fn not_found(error: &StripeError) -> bool {
 #[async_trait]
 impl StripeReader for StripeClient {
     async fn subscription(&self, id: &str) -> Result<Option<SubscriptionState>, StripeError> {
-        match RetrieveSubscription::new(path_segment(id)).send(self).await {
+        match RetrieveSubscription::new(path_segment(id))
+            .send(self)
+            .await
+            .map_err(StripeError::from)
+        {
             Ok(subscription) => Ok(Some(subscription_state(&subscription))),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(e),
@@ -65,8 +69,8 @@ impl StripeReader for StripeClient {
                 .and_then(|metadata| metadata.get("clerkUserId"))
                 .and_then(|user| UserId::parse(user).ok())),
             Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(None),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(e),
+            Err(Transport(e)) if not_found(&e) => Ok(None),
+            Err(Transport(e)) => Err(e),
         }
     }
 

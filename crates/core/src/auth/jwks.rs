@@ -332,7 +332,7 @@ mod tests {
         KEY_2, NOW,
     };
     use crate::auth::{Policy, Verifier};
-    use crate::time::UnixTime;
+    use entitle_domain::time::UnixTime;
     use serde_json::json;
     use std::sync::atomic::AtomicUsize;
 
@@ -548,7 +548,7 @@ mod tests {
     async fn a_token_rejected_by_its_header_never_costs_a_fetch() {
         let source = FakeJwks::serving(JWKS);
         let verifier = verifier(&source, Duration::ZERO);
-        let (n, _) = crate::auth::jwt::tests::modulus_and_exponent();
+        let (n, _) = crate::auth::jwt::tests::public_key_components();
         let confused = sign_hs256(
             &n,
             &json!({"alg": "HS256", "typ": "JWT", "kid": "test-key-1"}),
