@@ -74,7 +74,7 @@ bench: venv
 
 build: venv
 	cargo lambda build --release --arm64 --output-format zip \
-	  -p stripe-webhook -p clerk-webhook -p billing-api -p entitlement-processor
+	  -p stripe-webhook -p clerk-webhook -p billing-api -p entitlement-processor -p usage-api
 
 deploy:
 	sam build && sam deploy

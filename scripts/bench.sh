@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap-venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
 target_dir="${CARGO_TARGET_DIR:-target}"
-functions="stripe-webhook clerk-webhook billing-api entitlement-processor"
+functions="stripe-webhook clerk-webhook billing-api entitlement-processor usage-api"
 # `scripts/bench.sh cold` (or cpu, size, warm) runs only those parts.
 parts=${*:-cpu size cold warm}
 wants() { [[ " $parts " == *" $1 "* ]]; }
@@ -51,6 +51,7 @@ for function in $functions; do
     billing-api) extra=(--env CLERK_JWKS_URL=https://clerk.example.com/.well-known/jwks.json
       --env CLERK_ISSUER=https://clerk.example.com --env ALLOWED_REDIRECT_ORIGINS=https://app.example.com) ;;
     entitlement-processor) extra=(--env DEAD_LETTER_QUEUE_URL=http://127.0.0.1:1/000000000000/dlq) ;;
+    usage-api) extra=(--env USAGE_TABLE=entitle-usage --env USAGE_API_KEYS=sk_usage_cold_start) ;;
   esac
   echo "-- $function"
   .venv/bin/python scripts/cold_start.py --binary "$(realpath "$target_dir/release/$function")" --runs 30 \

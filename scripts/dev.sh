@@ -124,10 +124,13 @@ print(f"{head}.{body}.{sig}")
 PY
 )
 
+# usage-api: the product's servers' API key (yours when USAGE_API_KEYS is set, else a fresh local one).
+usage_key=${USAGE_API_KEYS:-sk_usage_local_$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')}
+
 # cargo lambda watch reads plain KEY=VALUE lines.
 {
   for name in AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION IDEMPOTENCY_TABLE \
-    CUSTOMERS_TABLE ENTITLEMENTS_TABLE BILLING_EVENTS_TOPIC_ARN; do
+    CUSTOMERS_TABLE ENTITLEMENTS_TABLE USAGE_TABLE BILLING_EVENTS_TOPIC_ARN; do
     echo "$name=${!name}"
   done
   echo "STRIPE_WEBHOOK_SECRET=$stripe_secrets"
@@ -146,6 +149,7 @@ PY
   else
     echo "JWT_SECRET=$LOCAL_JWT_SECRET"
   fi
+  echo "USAGE_API_KEYS=$usage_key"
   echo "RUST_LOG=${RUST_LOG:-info}"
 } > .local/dev.env
 
@@ -157,6 +161,9 @@ cat <<MSG
                    signing secret $LOCAL_STRIPE_WEBHOOK_SECRET
   Clerk webhook    POST http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
                    signing secret $LOCAL_CLERK_WEBHOOK_SECRET
+  Usage API        POST http://127.0.0.1:9000/lambda-url/usage-api/v1/check     {"userId","feature","amount"}
+                   POST http://127.0.0.1:9000/lambda-url/usage-api/v1/usage     {"userId","feature","amount","idempotencyKey"}
+                   API key (Authorization: Bearer) $usage_key
   Billing API      POST http://127.0.0.1:9000/lambda-url/billing-api/checkout   {"price","successUrl","cancelUrl"}
                    POST http://127.0.0.1:9000/lambda-url/billing-api/portal     {"returnUrl"}
                    GET  http://127.0.0.1:9000/lambda-url/billing-api/entitlements

@@ -199,28 +199,51 @@ def price_object(d: dict) -> dict:
             "unit_amount_decimal": None if amount is None else str(amount)}
 
 
+def plan_object(price: dict) -> dict:
+    """The legacy `plan` Stripe still returns beside each subscription item's `price`, built from that price."""
+    recurring = price["recurring"] or {"interval": "month", "interval_count": 1, "meter": None,
+                                       "usage_type": "licensed"}
+    return {"id": price["id"], "object": "plan", "active": price["active"], "amount": price["unit_amount"],
+            "amount_decimal": price["unit_amount_decimal"], "billing_scheme": price["billing_scheme"],
+            "created": price["created"], "currency": price["currency"], "interval": recurring["interval"],
+            "interval_count": recurring["interval_count"], "livemode": False, "metadata": price["metadata"],
+            "meter": recurring.get("meter"), "nickname": price["nickname"], "product": price["product"],
+            "tiers_mode": None, "transform_usage": None, "trial_period_days": recurring.get("trial_period_days"),
+            "usage_type": recurring["usage_type"]}
+
+
 def subscription_object(d: dict, price: dict) -> dict:
     sid, created = d.get("id") or new_id("sub_", 24), now()
     end = int(d.get("current_period_end") or created + 30 * 86400)
     start = int(d.get("current_period_start") or end - 30 * 86400)
     at_end, status = bool(d.get("cancel_at_period_end", False)), d.get("status", "active")
-    item = {"id": new_id("si_"), "object": "subscription_item", "created": created, "current_period_end": end,
-            "current_period_start": start, "discounts": [], "metadata": {}, "price": copy.deepcopy(price),
-            "quantity": int(d.get("quantity", 1)), "subscription": sid, "tax_rates": []}
-    return {"id": sid, "object": "subscription", "application": None,
+    item = {"id": new_id("si_"), "object": "subscription_item", "billing_thresholds": None, "created": created,
+            "current_period_end": end, "current_period_start": start, "discounts": [], "metadata": {},
+            "plan": plan_object(price), "price": copy.deepcopy(price), "quantity": int(d.get("quantity", 1)),
+            "subscription": sid, "tax_rates": []}
+    return {"id": sid, "object": "subscription", "application": None, "application_fee_percent": None,
             "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
-            "billing_cycle_anchor": start, "cancel_at": end if at_end else None, "cancel_at_period_end": at_end,
+            "billing_cycle_anchor": start, "billing_cycle_anchor_config": None,
+            "billing_mode": {"flexible": None, "type": "classic"}, "billing_schedules": [],
+            "billing_thresholds": None, "cancel_at": end if at_end else None, "cancel_at_period_end": at_end,
             "canceled_at": created if at_end or status == "canceled" else None,
             "cancellation_details": {"comment": None, "feedback": None,
                                      "reason": "cancellation_requested" if at_end else None},
             "collection_method": "charge_automatically", "created": created, "currency": price["currency"],
-            "customer": d["customer"], "default_payment_method": None, "description": None, "discounts": [],
-            "ended_at": created if status == "canceled" else None,
+            "customer": d["customer"], "customer_account": None, "days_until_due": None,
+            "default_payment_method": None, "default_source": None, "default_tax_rates": [], "description": None,
+            "discounts": [], "ended_at": created if status == "canceled" else None,
+            "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
             "items": {"object": "list", "data": [item], "has_more": False, "total_count": 1,
                       "url": f"/v1/subscription_items?subscription={sid}"},
             "latest_invoice": new_id("in_", 24), "livemode": False, "metadata": dict(d.get("metadata") or {}),
-            "pending_update": None, "schedule": None, "start_date": start, "status": status,
-            "trial_end": None, "trial_start": None}
+            "next_pending_invoice_item_invoice": None, "on_behalf_of": None, "pause_collection": None,
+            "payment_settings": {"payment_method_options": None, "payment_method_types": None,
+                                 "save_default_payment_method": "off"},
+            "pending_invoice_item_interval": None, "pending_setup_intent": None, "pending_update": None,
+            "schedule": None, "start_date": start, "status": status, "test_clock": None, "transfer_data": None,
+            "trial_end": None, "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+            "trial_start": None}
 
 
 def deleted_customer(id_: str) -> dict:
@@ -382,16 +405,26 @@ def create_checkout_session(p):
     sid, created, total = new_id("cs_test_a1", 56), now(), sum(i["amount_total"] for i in items)
     session = {"id": sid, "object": "checkout.session", "after_expiration": None,
                "allow_promotion_codes": as_bool(p, "allow_promotion_codes"), "amount_subtotal": total,
-               "amount_total": total, "automatic_tax": {"enabled": False, "liability": None, "status": None},
+               "amount_total": total,
+               "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
                "billing_address_collection": None, "cancel_url": p.get("cancel_url"),
-               "client_reference_id": p.get("client_reference_id"), "created": created,
-               "currency": items[0]["currency"] if items else None, "customer": p.get("customer"),
+               "client_reference_id": p.get("client_reference_id"), "collected_information": None,
+               "consent": None, "consent_collection": None, "created": created,
+               "currency": items[0]["currency"] if items else None, "custom_fields": [],
+               "custom_text": {"after_submit": None, "shipping_address": None, "submit": None,
+                               "terms_of_service_acceptance": None},
+               "customer": p.get("customer"),
                "customer_creation": None if p.get("customer") else "if_required", "customer_details": None,
-               "customer_email": p.get("customer_email"), "expires_at": created + 86400, "invoice": None,
-               "livemode": False, "locale": p.get("locale"), "metadata": merge_metadata({}, p.get("metadata")),
-               "mode": mode, "payment_intent": None, "payment_link": None, "payment_method_types": ["card"],
-               "payment_status": "unpaid", "status": "open", "subscription": None,
-               "success_url": p.get("success_url"),
+               "customer_email": p.get("customer_email"), "discounts": [], "expires_at": created + 86400,
+               "invoice": None, "invoice_creation": None, "livemode": False, "locale": p.get("locale"),
+               "metadata": merge_metadata({}, p.get("metadata")), "mode": mode, "payment_intent": None,
+               "payment_link": None, "payment_method_collection": "always",
+               "payment_method_configuration_details": None, "payment_method_options": {},
+               "payment_method_types": ["card"], "payment_status": "unpaid",
+               "phone_number_collection": {"enabled": False}, "recovered_from": None,
+               "saved_payment_method_options": None, "setup_intent": None, "shipping_address_collection": None,
+               "shipping_cost": None, "shipping_options": [], "status": "open", "submit_type": None,
+               "subscription": None, "success_url": p.get("success_url"),
                "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}, "ui_mode": "hosted",
                "url": f"https://checkout.stripe.com/c/pay/{sid}"}
     STATE.sessions[sid], STATE.line_items[sid] = session, items

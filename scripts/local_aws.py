@@ -445,10 +445,9 @@ def free_port() -> int:
 
 
 def moto_command(port: int) -> list[str]:
-    exe = Path(sys.executable).parent / "moto_server"
-    if exe.exists():
-        return [str(exe), "-H", "127.0.0.1", "-p", str(port)]
-    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    # One request at a time: moto's threaded server lets racing conditional writes both pass (see the script).
+    serial = REPO_ROOT / "scripts" / "moto_serial.py"
+    return [sys.executable, str(serial), "-H", "127.0.0.1", "-p", str(port)]
 
 
 def spawn_moto(port: int, log_path: Path, env: dict) -> subprocess.Popen:

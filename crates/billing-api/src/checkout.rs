@@ -1,11 +1,11 @@
 //! `POST /checkout`: a Stripe Checkout session for a catalog price, on the user's own customer.
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
-use entitle_core::customers::{ensure_customer, EnsureError};
-use entitle_core::ids::UserId;
-use entitle_core::plans::PriceMatch;
-use entitle_core::ports::{CheckoutMode, CheckoutRequest, StripeError};
-use entitle_core::time::UnixTime;
+use entitle_domain::customers::{ensure_customer, EnsureError};
+use entitle_domain::ids::UserId;
+use entitle_domain::plans::PriceMatch;
+use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError};
+use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -33,23 +33,20 @@ pub async fn create(
 ) -> Result<serde_json::Value, ApiError> {
     for url in [&body.success_url, &body.cancel_url] {
         if !deps.config.redirect_origins.allows_url(url) {
-            return Err(ApiError::new(
-                400,
+            return Err(ApiError::bad_request(
                 "redirect_not_allowed",
                 "successUrl and cancelUrl must be on an allowed origin",
             ));
         }
     }
     let Some(matched) = deps.catalog.price(&body.price) else {
-        return Err(ApiError::new(
-            400,
+        return Err(ApiError::bad_request(
             "unknown_price",
             "the price is not in the plan catalog",
         ));
     };
     if !matched.self_serve() {
-        return Err(ApiError::new(
-            400,
+        return Err(ApiError::bad_request(
             "contact_sales",
             "this plan is sold by our sales team, not through checkout",
         ));
@@ -62,8 +59,7 @@ pub async fn create(
     };
     let quantity = body.quantity.unwrap_or(1);
     if quantity == 0 || quantity > max_quantity {
-        return Err(ApiError::new(
-            400,
+        return Err(ApiError::bad_request(
             "quantity_not_allowed",
             format!("quantity must be between 1 and {max_quantity} for this price"),
         ));
@@ -85,9 +81,7 @@ pub async fn create(
             .map_err(stripe_error)?
         {
             tracing::info!(subscription_id = %subscription, "refused a second subscription");
-            return Err(ApiError::new(
-                409,
-                "subscription_exists",
+            return Err(ApiError::conflict("subscription_exists",
                 "you already have a subscription: change plans in the billing portal (POST /portal)",
             ));
         }
@@ -143,8 +137,7 @@ async fn price_id(
                 lookup_key,
                 "a catalog lookup key has no active price in Stripe"
             );
-            Err(ApiError::new(
-                502,
+            Err(ApiError::bad_gateway(
                 "price_unavailable",
                 "this price is not available right now",
             ))
@@ -176,11 +169,10 @@ fn idempotency_key(request: &CheckoutRequest<'_>, now: UnixTime) -> String {
 pub(crate) fn stripe_error(error: StripeError) -> ApiError {
     if error.is_retryable() {
         tracing::warn!(error = %error, "Stripe is unavailable");
-        ApiError::new(503, "unavailable", "try again")
+        ApiError::unavailable()
     } else {
         tracing::error!(error = %error, "Stripe rejected the request");
-        ApiError::new(
-            502,
+        ApiError::bad_gateway(
             "payment_provider_error",
             "the payment provider refused the request",
         )
@@ -189,11 +181,11 @@ pub(crate) fn stripe_error(error: StripeError) -> ApiError {
 
 fn ensure_error(error: EnsureError) -> ApiError {
     match error {
-        EnsureError::UserDeleted => ApiError::new(403, "user_deleted", "this account was deleted"),
+        EnsureError::UserDeleted => ApiError::forbidden("user_deleted", "this account was deleted"),
         EnsureError::Stripe(e) => stripe_error(e),
         error => {
             tracing::warn!(error = %error, "could not get the user's customer");
-            ApiError::new(503, "unavailable", "try again")
+            ApiError::unavailable()
         }
     }
 }

@@ -4,8 +4,8 @@ use crate::redirect::AllowedOrigins;
 use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEntitlements, StripeClient};
 use entitle_core::auth::Verifier;
 use entitle_core::config::{self, ConfigError};
-use entitle_core::plans::PlanCatalog;
-use entitle_core::ports::{CustomerDirectory, EntitlementReader, StripeBilling, StripeCustomers};
+use entitle_domain::plans::PlanCatalog;
+use entitle_domain::ports::{CustomerDirectory, EntitlementReader, StripeBilling, StripeCustomers};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

@@ -1,9 +1,9 @@
 //! `GET /entitlements`: one DynamoDB read; the catalog's free plan when nothing is stored.
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
-use entitle_core::entitlements::Entitlements;
-use entitle_core::ids::UserId;
-use entitle_core::time::UnixTime;
+use entitle_domain::entitlements::Entitlements;
+use entitle_domain::ids::UserId;
+use entitle_domain::time::UnixTime;
 
 pub async fn read(
     deps: &Deps,
@@ -12,7 +12,7 @@ pub async fn read(
 ) -> Result<serde_json::Value, ApiError> {
     let stored = deps.entitlements.get(user).await.map_err(|e| {
         tracing::error!(error = %e, "reading entitlements failed");
-        ApiError::new(503, "unavailable", "try again")
+        ApiError::unavailable()
     })?;
     let entitlements = match stored {
         Some(stored) => stored.effective(now, &deps.catalog),

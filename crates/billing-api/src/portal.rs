@@ -2,8 +2,8 @@
 use crate::checkout::stripe_error;
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
-use entitle_core::ids::UserId;
-use entitle_core::time::UnixTime;
+use entitle_domain::ids::UserId;
+use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,8 +20,7 @@ pub async fn create(
     now: UnixTime,
 ) -> Result<serde_json::Value, ApiError> {
     if !deps.config.redirect_origins.allows_url(&body.return_url) {
-        return Err(ApiError::new(
-            400,
+        return Err(ApiError::bad_request(
             "redirect_not_allowed",
             "returnUrl must be on an allowed origin",
         ));
@@ -32,12 +31,11 @@ pub async fn create(
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "reading the customers table failed");
-            ApiError::new(503, "unavailable", "try again")
+            ApiError::unavailable()
         })?
         .and_then(|link| link.customer);
     let Some(customer) = customer else {
-        return Err(ApiError::new(
-            404,
+        return Err(ApiError::not_found(
             "no_customer",
             "there is no billing account yet: start with POST /checkout",
         ));

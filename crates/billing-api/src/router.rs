@@ -6,8 +6,8 @@ use crate::{checkout, cors, entitlements, portal};
 use entitle_core::api_error::ApiError;
 use entitle_core::auth::token_from;
 use entitle_core::edge;
-use entitle_core::ids::UserId;
-use entitle_core::time::UnixTime;
+use entitle_domain::ids::UserId;
+use entitle_domain::time::UnixTime;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde::de::DeserializeOwned;
@@ -53,13 +53,12 @@ pub async fn handle_at(deps: &Deps, request: &Request, now: UnixTime) -> Respons
         return cors::preflight(request, &deps.config.cors_origins);
     }
     let mut response = match route {
-        None => edge::error(&ApiError::new(404, "not_found", "no such route")),
+        None => edge::error(&ApiError::not_found("not_found", "no such route")),
         Some(route) if request.method() != route.method() => {
-            let mut response = edge::error(&ApiError::new(
-                405,
-                "method_not_allowed",
-                format!("use {}", route.method()),
-            ));
+            let mut response = edge::error(&ApiError::method_not_allowed(format!(
+                "use {}",
+                route.method()
+            )));
             let allow = HeaderValue::from_str(route.method().as_str()).expect("a method name");
             response.headers_mut().insert(header::ALLOW, allow);
             response
@@ -99,22 +98,18 @@ async fn authenticate(deps: &Deps, request: &Request, now: UnixTime) -> Result<U
     );
     let Some(token) = token else {
         tracing::info!(reason = "missing", "unauthenticated request");
-        return Err(ApiError::new(401, "unauthorized", "sign in first"));
+        return Err(ApiError::unauthorized("sign in first"));
     };
     match deps.verifier.verify(token, now).await {
         Ok(claims) => Ok(claims.sub),
         Err(error) if error.is_unavailable() => {
             tracing::error!(error = %error, "the signing keys could not be fetched");
-            Err(ApiError::new(503, "unavailable", "try again"))
+            Err(ApiError::unavailable())
         }
         Err(error) => {
             // The reason is for us, not for whoever holds the token.
             tracing::info!(reason = error.reason(), "rejected a session token");
-            Err(ApiError::new(
-                401,
-                "unauthorized",
-                "invalid or expired session",
-            ))
+            Err(ApiError::unauthorized("invalid or expired session"))
         }
     }
 }
@@ -122,12 +117,8 @@ async fn authenticate(deps: &Deps, request: &Request, now: UnixTime) -> Result<U
 fn body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(
-            413,
-            "payload_too_large",
-            "the body exceeds 64 KiB",
-        ));
+        return Err(ApiError::payload_too_large("the body exceeds 64 KiB"));
     }
     serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::new(400, "malformed_body", format!("invalid JSON body: {e}")))
+        .map_err(|e| ApiError::bad_request("malformed_body", format!("invalid JSON body: {e}")))
 }

@@ -1,17 +1,15 @@
-//! The API with fakes at the ports, and HS256 session tokens minted here.
+//! The API with fakes at the ports, and HS256 session tokens (`JWT_SECRET` mode) from test-support.
 use crate::deps::{ApiConfig, Deps};
 use crate::redirect::AllowedOrigins;
 use crate::router::{handle_at, MAX_BODY_BYTES};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use entitle_core::auth::Verifier;
-use entitle_core::entitlements::{Entitlements, Status};
-use entitle_core::fakes::{InMemoryCustomerDirectory, InMemoryEntitlements, InMemoryStripe};
-use entitle_core::ids::UserId;
-use entitle_core::plans::PlanCatalog;
-use entitle_core::time::UnixTime;
+use entitle_domain::entitlements::{Entitlements, Status};
+use entitle_domain::fakes::{InMemoryCustomerDirectory, InMemoryEntitlements, InMemoryStripe};
+use entitle_domain::ids::UserId;
+use entitle_domain::plans::PlanCatalog;
+use entitle_domain::time::UnixTime;
 use entitle_test_support::http::RequestSpec;
-use hmac::{Hmac, Mac};
+use entitle_test_support::jwt;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -62,12 +60,7 @@ fn harness() -> Harness {
 }
 
 fn token_with(claims: Value, secret: &str) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{header}.{payload}").as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{header}.{payload}.{signature}")
+    jwt::hs256(secret.as_bytes(), &claims)
 }
 
 fn token() -> String {

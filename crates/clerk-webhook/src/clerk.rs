@@ -1,5 +1,5 @@
 //! Clerk's webhook payload: the envelope and the parts of a user we keep in sync.
-use entitle_core::ports::CustomerProfile;
+use entitle_domain::ports::CustomerProfile;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 

@@ -1,10 +1,10 @@
 //! Everything the handler needs, built once per cold start from the environment.
 use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEventLog, SnsPublisher, StripeClient};
 use entitle_core::config::{self, ConfigError};
-use entitle_core::ports::{
+use entitle_core::webhook::svix::{SvixKey, DEFAULT_TOLERANCE};
+use entitle_domain::ports::{
     CustomerDirectory, EventLog, EventPublisher, StripeCustomers, StripeSubscriptions,
 };
-use entitle_core::webhook::svix::{SvixKey, DEFAULT_TOLERANCE};
 use std::sync::Arc;
 use std::time::Duration;
 

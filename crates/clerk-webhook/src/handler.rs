@@ -4,11 +4,11 @@ use crate::deps::Deps;
 use crate::sync::{apply, Delivery};
 use entitle_core::api_error::ApiError;
 use entitle_core::edge;
-use entitle_core::ids::UserId;
-use entitle_core::once::{run_once, Once, OnceError};
-use entitle_core::ports::ClaimRequest;
-use entitle_core::time::UnixTime;
 use entitle_core::webhook::svix::{verify, SvixHeaders};
+use entitle_domain::ids::UserId;
+use entitle_domain::once::{run_once, Once, OnceError};
+use entitle_domain::ports::ClaimRequest;
+use entitle_domain::time::UnixTime;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use tracing::Instrument;
@@ -40,7 +40,7 @@ fn svix_headers(request: &Request) -> SvixHeaders<'_> {
 }
 
 fn malformed(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
-    ApiError::new(400, "malformed_payload", message)
+    ApiError::bad_request("malformed_payload", message)
 }
 
 async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<&'static str, ApiError> {
@@ -50,7 +50,7 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<&'stat
     verify(body, &headers, &config.keys, now, config.tolerance).map_err(|e| {
         tracing::warn!(reason = %e, "rejected a Clerk webhook");
         entitle_core::metrics::count("SignatureFailures", 1);
-        ApiError::new(400, e.code(), e.to_string())
+        ApiError::bad_request(e.code(), e.to_string())
     })?;
     let message_id = headers.id.unwrap_or_default();
     let envelope: ClerkEnvelope<'_> =
@@ -65,7 +65,7 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<&'stat
         let clerk_user: ClerkUser = serde_json::from_str(envelope.data.get())
             .map_err(|_| malformed("data is not a Clerk user"))?;
         let user = UserId::parse(clerk_user.id.as_str()).map_err(|e| malformed(e.to_string()))?;
-        if entitle_core::ids::EventId::parse(message_id).is_err() {
+        if entitle_domain::ids::EventId::parse(message_id).is_err() {
             return Err(malformed("svix-id is not a message id"));
         }
         let key = format!("clerk#{message_id}");
@@ -93,18 +93,17 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<&'stat
                 Ok(r#"{"received":true}"#)
             }
             Ok(Once::Duplicate) => Ok(r#"{"received":true,"duplicate":true}"#),
-            Ok(Once::InProgress) => Err(ApiError::new(
-                409,
+            Ok(Once::InProgress) => Err(ApiError::conflict(
                 "in_progress",
                 "this message is being processed; retry later",
             )),
             Err(OnceError::Store(e)) => {
                 tracing::error!(error = ?e, "idempotency store failed");
-                Err(ApiError::new(503, "unavailable", "try again"))
+                Err(ApiError::unavailable())
             }
             Err(OnceError::Work(e)) => {
                 tracing::error!(error = ?e, "sync failed; claim released for the retry");
-                Err(ApiError::new(503, "unavailable", "try again"))
+                Err(ApiError::unavailable())
             }
         }
     }

@@ -5,11 +5,11 @@
 //! would retry it for days.
 use crate::clerk::{ClerkUser, UserEvent};
 use crate::deps::{Deps, OnUserDeleted};
-use entitle_core::customers::{ensure_customer, EnsureError};
-use entitle_core::event::{BillingEvent, EventData, EventType, LinkedData, Source, UserData};
-use entitle_core::ids::{EventId, StripeCustomerId, UserId};
-use entitle_core::ports::{CustomerProfile, PublishError, StoreError, StripeError};
-use entitle_core::time::UnixTime;
+use entitle_domain::customers::{ensure_customer, EnsureError};
+use entitle_domain::event::{BillingEvent, EventData, EventType, LinkedData, Source, UserData};
+use entitle_domain::ids::{EventId, StripeCustomerId, UserId};
+use entitle_domain::ports::{CustomerProfile, PublishError, StoreError, StripeError};
+use entitle_domain::time::UnixTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {

@@ -2,8 +2,8 @@
 //! the SNS message — beside the floor measured in the same run: HMAC-SHA256 alone over the same bytes.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use entitle_core::stripe_events::{normalize, Normalized};
-use entitle_core::time::UnixTime;
 use entitle_core::webhook::stripe::{sign, verify, DEFAULT_TOLERANCE};
+use entitle_domain::time::UnixTime;
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use sha2::Sha256;

@@ -19,6 +19,45 @@ impl ApiError {
         }
     }
 
+    /// 503: our dependency or store failed; the sender should retry.
+    pub fn unavailable() -> Self {
+        Self::new(503, "unavailable", "try again")
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(401, "unauthorized", message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(403, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(404, code, message)
+    }
+
+    pub fn method_not_allowed(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(405, "method_not_allowed", message)
+    }
+
+    /// 409: a conflict the caller can resolve, or a retry-later while another copy is in flight.
+    pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(409, code, message)
+    }
+
+    pub fn payload_too_large(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(413, "payload_too_large", message)
+    }
+
+    /// 502: a provider refused what we asked of it.
+    pub fn bad_gateway(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(502, code, message)
+    }
+
     /// A 5xx: the sender should retry.
     pub fn is_retryable(&self) -> bool {
         self.status >= 500

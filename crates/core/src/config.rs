@@ -8,9 +8,9 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0} is not set")]
+    #[error("the environment variable {0} is not set, and the function cannot start without it (see Configuration in the README)")]
     Missing(String),
-    #[error("{name} is invalid: {reason}")]
+    #[error("the environment variable {name} is invalid: {reason}")]
     Invalid { name: String, reason: String },
     #[error("reading secret {name} from Secrets Manager failed")]
     SecretsManager {
@@ -129,6 +129,16 @@ pub fn secret_list(secret: &SecretString) -> Vec<SecretString> {
         .filter(|s| !s.is_empty())
         .map(|s| SecretString::from(s.to_owned()))
         .collect()
+}
+
+/// A broken catalog is a configuration error: it fails the cold start (and the deploy's smoke test).
+impl From<entitle_domain::plans::CatalogError> for ConfigError {
+    fn from(error: entitle_domain::plans::CatalogError) -> Self {
+        ConfigError::Invalid {
+            name: entitle_domain::plans::PLAN_CATALOG_ENV.into(),
+            reason: error.to_string(),
+        }
+    }
 }
 
 #[cfg(test)]

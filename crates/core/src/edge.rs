@@ -17,18 +17,17 @@ pub fn webhook_body<'r>(
     max_bytes: usize,
 ) -> Result<&'r [u8], ApiError> {
     if !route_is(request, route) {
-        return Err(ApiError::new(404, "not_found", "no such route"));
+        return Err(ApiError::not_found("not_found", "no such route"));
     }
     if request.method() != Method::POST {
-        return Err(ApiError::new(405, "method_not_allowed", "use POST"));
+        return Err(ApiError::method_not_allowed("use POST"));
     }
     let body: &[u8] = request.body().as_ref();
     if body.len() > max_bytes {
-        return Err(ApiError::new(
-            413,
-            "payload_too_large",
-            format!("the body exceeds {} KiB", max_bytes / 1024),
-        ));
+        return Err(ApiError::payload_too_large(format!(
+            "the body exceeds {} KiB",
+            max_bytes / 1024
+        )));
     }
     Ok(body)
 }

@@ -1,7 +1,7 @@
 //! Counters in CloudWatch embedded metric format: one JSON line on stdout, which Lambda ships to CloudWatch
 //! Logs and CloudWatch turns into a metric — no API call, no latency on the request path. Outside Lambda
 //! (tests, `make dev`, the demo) the count is a debug log line instead, so it never clutters a terminal.
-use crate::time::UnixTime;
+use entitle_domain::time::UnixTime;
 use std::sync::OnceLock;
 
 pub const NAMESPACE: &str = "Entitle";

@@ -1,12 +1,13 @@
 //! Stripe events → normalized billing events. Reads only the fields the contract needs from `data.object`,
 //! tolerating both pre-2025 and "basil" object shapes (periods on items, invoice `parent`).
-use crate::event::{
+use crate::webhook::stripe::StripeEnvelope;
+use entitle_domain::entitlements::period_bound;
+use entitle_domain::event::{
     BillingEvent, CheckoutData, EventData, EventType, InvoiceData, PaymentData, Source,
     SubscriptionData, SubscriptionItem,
 };
-use crate::ids::{EventId, StripeCustomerId, UserId};
-use crate::time::UnixTime;
-use crate::webhook::stripe::StripeEnvelope;
+use entitle_domain::ids::{EventId, StripeCustomerId, UserId};
+use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 
 #[derive(Debug)]
@@ -19,7 +20,7 @@ pub enum Normalized {
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
     #[error("invalid event id")]
-    EventId(#[source] crate::ids::IdError),
+    EventId(#[source] entitle_domain::ids::IdError),
     #[error("data.object does not have the shape of a {kind}")]
     Object {
         kind: &'static str,
@@ -196,15 +197,15 @@ struct Price {
 }
 
 fn subscription(s: Subscription) -> Parts {
-    // Since API version 2025-03-31 the billing period lives on each item; the subscription's period is the
-    // items' (they share one billing cycle).
     let first = s.items.data.first();
-    let period_start = s
-        .current_period_start
-        .or_else(|| first.and_then(|i| i.current_period_start));
-    let period_end = s
-        .current_period_end
-        .or_else(|| first.and_then(|i| i.current_period_end));
+    let period_start = period_bound(
+        s.current_period_start,
+        first.and_then(|i| i.current_period_start),
+    );
+    let period_end = period_bound(
+        s.current_period_end,
+        first.and_then(|i| i.current_period_end),
+    );
     Parts {
         user_id: s.metadata.and_then(Metadata::user),
         customer: s.customer,
@@ -341,8 +342,8 @@ fn payment(p: PaymentIntent) -> Parts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::EventData;
     use crate::webhook::stripe::StripeEnvelope;
+    use entitle_domain::event::EventData;
 
     macro_rules! fixture {
         ($name:literal) => {

@@ -5,8 +5,8 @@
 use crate::expect::{self, Expected};
 use crate::wire::{self, Reply, StripeDelivery};
 use crate::world::{World, APP_ORIGIN, JWT_SECRET};
-use entitle_core::ids::UserId;
-use entitle_core::time::UnixTime;
+use entitle_domain::ids::UserId;
+use entitle_domain::time::UnixTime;
 use entitle_test_support::fixtures;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 use crate::world::{World, CLERK_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use entitle_core::time::UnixTime;
+use entitle_domain::time::UnixTime;
 use entitle_test_support::fixtures;
 use entitle_test_support::http::RequestSpec;
 use lambda_http::{Body, Response};

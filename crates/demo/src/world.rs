@@ -7,8 +7,8 @@ use entitle_core::adapters::{
     SqsDeadLetters, StripeClient,
 };
 use entitle_core::auth::Verifier;
-use entitle_core::plans::PlanCatalog;
 use entitle_core::webhook::svix::SvixKey;
+use entitle_domain::plans::PlanCatalog;
 use entitle_test_support::clerk::FakeClerk;
 use entitle_test_support::stripe::FakeStripe;
 use secrecy::SecretString;

@@ -7,10 +7,12 @@
 //! whatever order, however many copies. Credits are the one additive change: each purchase writes a ledger
 //! row in the same transaction, so a replay cannot add twice. See docs/architecture.md.
 use crate::deps::Deps;
-use entitle_core::entitlements::{for_subscription, Entitlements, Status, SubscriptionState};
-use entitle_core::ids::{StripeCustomerId, UserId};
-use entitle_core::ports::{LedgerEntry, SaveOutcome, StoreError, StoredEntitlements, StripeError};
-use entitle_core::time::UnixTime;
+use entitle_domain::entitlements::{for_subscription, Entitlements, Status, SubscriptionState};
+use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ports::{
+    ClerkError, LedgerEntry, PublishError, SaveOutcome, StoreError, StoredEntitlements, StripeError,
+};
+use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 
 /// How often a write may lose a race before the record is retried later.
@@ -31,29 +33,49 @@ pub struct Incoming {
     pub data: serde_json::Value,
 }
 
+/// Why an event was not applied. Causes are kept (`#[source]`), so the log and the dead-letter reason carry
+/// the whole chain.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
-    /// Retrying later can succeed (a dependency is down, contention).
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+    #[error("Stripe failed")]
+    Stripe(#[from] StripeError),
+    #[error("Clerk failed")]
+    Clerk(#[source] ClerkError),
+    #[error("publishing to the billing-events topic failed")]
+    Publish(#[source] PublishError),
+    /// Contention that outlasted our attempts: a later retry can succeed.
     #[error("{0}")]
-    Retry(String),
-    /// Retrying cannot help: the record goes to the dead-letter queue with this reason.
+    Contention(&'static str),
+    /// The event cannot ever be applied: the record goes to the dead-letter queue with this reason.
     #[error("{0}")]
     Permanent(String),
 }
 
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Failure::Retry(format!("{e}: {}", e.source))
-    }
-}
-
-impl From<StripeError> for Failure {
-    fn from(e: StripeError) -> Self {
-        if e.is_retryable() {
-            Failure::Retry(e.to_string())
-        } else {
-            Failure::Permanent(e.to_string())
+impl Failure {
+    /// Retrying the record cannot help.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Failure::Permanent(_) => true,
+            Failure::Stripe(e) => !e.is_retryable(),
+            Failure::Store(_)
+            | Failure::Clerk(_)
+            | Failure::Publish(_)
+            | Failure::Contention(_) => false,
         }
+    }
+
+    /// The message with every cause, `outer: inner: …`.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            cause = e.source();
+        }
+        text
     }
 }
 
@@ -160,7 +182,7 @@ pub async fn sync_subscription(
             return Ok(());
         }
     }
-    Err(Failure::Retry("lost the write race too often".into()))
+    Err(Failure::Contention("lost the write race too often"))
 }
 
 /// Entitlements from `state`, keeping the stored credits and the start of an ongoing past-due spell.
@@ -283,5 +305,5 @@ async fn add_credits(
             return Ok(());
         }
     }
-    Err(Failure::Retry("lost the write race too often".into()))
+    Err(Failure::Contention("lost the write race too often"))
 }

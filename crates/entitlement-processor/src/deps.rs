@@ -4,8 +4,8 @@ use entitle_core::adapters::{
     StripeClient,
 };
 use entitle_core::config::{self, ConfigError};
-use entitle_core::plans::PlanCatalog;
-use entitle_core::ports::{
+use entitle_domain::plans::PlanCatalog;
+use entitle_domain::ports::{
     ClerkUsers, CustomerDirectory, DeadLetters, EntitlementStore, EventPublisher, StripeReader,
 };
 use std::sync::Arc;

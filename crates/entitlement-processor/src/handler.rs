@@ -2,25 +2,38 @@
 //! reconcile request.
 use crate::apply::{apply, Failure, Incoming};
 use crate::deps::Deps;
-use crate::maintenance::{reconcile, sweep};
+use crate::maintenance::{reconcile, sweep, ReconcileTarget};
 use crate::publish::publish_changes;
-use entitle_core::time::UnixTime;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use entitle_domain::time::UnixTime;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tracing::Instrument;
 
+/// What the function is invoked with. Untagged: the first shape that fits wins, and an SQS batch always has
+/// `Records`.
 #[derive(Debug, Deserialize)]
-struct SqsBatch {
-    #[serde(rename = "Records")]
-    records: Vec<SqsRecord>,
+#[serde(untagged)]
+pub enum Invocation {
+    Batch(SqsEvent),
+    Reconcile {
+        reconcile: ReconcileTarget,
+    },
+    /// `{"sweep": true}` by hand.
+    Sweep {
+        sweep: bool,
+    },
+    /// EventBridge's hourly schedule (`{"source": "aws.events", …}`).
+    Schedule {
+        source: ScheduleSource,
+    },
 }
 
 #[derive(Debug, Deserialize)]
-struct SqsRecord {
-    #[serde(rename = "messageId")]
-    message_id: String,
-    body: String,
+pub enum ScheduleSource {
+    #[serde(rename = "aws.events")]
+    AwsEvents,
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> {
@@ -29,36 +42,42 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Err
 
 /// The handler with the clock injected.
 pub async fn handle_at(deps: &Deps, payload: Value, now: UnixTime) -> Result<Value, Error> {
-    if payload.get("Records").is_some() {
-        let batch: SqsBatch = serde_json::from_value(payload)?;
-        return Ok(process_batch(deps, batch, now).await);
+    let invocation: Invocation = serde_json::from_value(payload).map_err(|_| {
+        "unrecognized invocation: expected SQS records, {\"reconcile\": {\"userId\": …} | \"all\"} or a schedule"
+    })?;
+    match invocation {
+        Invocation::Batch(batch) => {
+            Ok(serde_json::to_value(process_batch(deps, batch, now).await)?)
+        }
+        Invocation::Reconcile { reconcile: target } => {
+            reconcile(deps, &target, now).await.map_err(Error::from)
+        }
+        Invocation::Sweep { .. } | Invocation::Schedule { .. } => {
+            sweep(deps, now).await.map_err(Error::from)
+        }
     }
-    if let Some(target) = payload.get("reconcile") {
-        return reconcile(deps, target, now).await.map_err(Error::from);
-    }
-    // EventBridge's schedule ({"source": "aws.events", …}) or {"sweep": true}.
-    if payload.get("sweep").is_some() || payload["source"] == "aws.events" {
-        return sweep(deps, now).await.map_err(Error::from);
-    }
-    Err("unrecognized invocation: expected SQS records, {\"reconcile\": …} or a schedule".into())
 }
 
 /// Each record succeeds or fails alone; the failures go back to SQS as `batchItemFailures`.
-async fn process_batch(deps: &Deps, batch: SqsBatch, now: UnixTime) -> Value {
-    let mut failures = Vec::new();
-    for record in batch.records {
-        if let Err(failure) = process_record(deps, &record, now).await {
-            failures.push(json!({ "itemIdentifier": record.message_id }));
-            tracing::warn!(message_id = %record.message_id, error = %failure, "record will be retried");
+async fn process_batch(deps: &Deps, batch: SqsEvent, now: UnixTime) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in &batch.records {
+        let id = record.message_id.as_deref().unwrap_or_default();
+        if let Err(failure) = process_record(deps, record, now).await {
+            tracing::warn!(message_id = %id, error = %failure.chain(), "record will be retried");
+            let mut item = BatchItemFailure::default();
+            item.item_identifier = id.to_owned();
+            response.batch_item_failures.push(item);
         }
     }
-    json!({ "batchItemFailures": failures })
+    response
 }
 
 /// `Err` only when the record should be retried; a permanent failure is dead-lettered here and counts as
 /// handled.
-async fn process_record(deps: &Deps, record: &SqsRecord, now: UnixTime) -> Result<(), Failure> {
-    let event: Incoming = match serde_json::from_str(&record.body) {
+async fn process_record(deps: &Deps, record: &SqsMessage, now: UnixTime) -> Result<(), Failure> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let event: Incoming = match serde_json::from_str(body) {
         Ok(event) => event,
         Err(e) => return dead_letter(deps, record, &format!("not a billing event: {e}")).await,
     };
@@ -82,7 +101,9 @@ async fn process_record(deps: &Deps, record: &SqsRecord, now: UnixTime) -> Resul
         };
         match result {
             Ok(()) => Ok(()),
-            Err(Failure::Permanent(reason)) => dead_letter(deps, record, &reason).await,
+            Err(failure) if failure.is_permanent() => {
+                dead_letter(deps, record, &failure.chain()).await
+            }
             Err(retry) => Err(retry),
         }
     }
@@ -90,13 +111,17 @@ async fn process_record(deps: &Deps, record: &SqsRecord, now: UnixTime) -> Resul
     .await
 }
 
-async fn dead_letter(deps: &Deps, record: &SqsRecord, reason: &str) -> Result<(), Failure> {
-    tracing::error!(message_id = %record.message_id, reason, "dead-lettering a billing event that cannot be applied");
+async fn dead_letter(deps: &Deps, record: &SqsMessage, reason: &str) -> Result<(), Failure> {
+    tracing::error!(
+        message_id = record.message_id.as_deref().unwrap_or_default(),
+        reason,
+        "dead-lettering a billing event that cannot be applied"
+    );
     entitle_core::metrics::count("DeadLettered", 1);
     deps.dead_letters
-        .dead_letter(&record.body, reason)
+        .dead_letter(record.body.as_deref().unwrap_or_default(), reason)
         .await
-        .map_err(|e| Failure::Retry(format!("dead-lettering failed: {e}")))
+        .map_err(Failure::from)
 }
 
 #[cfg(test)]

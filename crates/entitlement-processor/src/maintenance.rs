@@ -3,10 +3,10 @@
 use crate::apply::{sync_subscription, Failure};
 use crate::deps::Deps;
 use crate::publish::publish_changes;
-use entitle_core::entitlements::Entitlements;
-use entitle_core::ids::UserId;
-use entitle_core::ports::SaveOutcome;
-use entitle_core::time::UnixTime;
+use entitle_domain::entitlements::Entitlements;
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::SaveOutcome;
+use entitle_domain::time::UnixTime;
 use serde_json::json;
 
 /// Persists the downgrade of every plan that lapsed by `now`, then mirrors and announces it.
@@ -82,22 +82,31 @@ pub async fn reconcile_user(deps: &Deps, user: &UserId, now: UnixTime) -> Result
 }
 
 /// `{"reconcile": {"userId": "user_…"}}` or `{"reconcile": "all"}`.
+/// Whom `{"reconcile": …}` rebuilds: `{"userId": "user_…"}` or `"all"`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ReconcileTarget {
+    All(All),
+    User {
+        #[serde(rename = "userId")]
+        user_id: UserId,
+    },
+}
+
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum All {
+    All,
+}
+
 pub async fn reconcile(
     deps: &Deps,
-    target: &serde_json::Value,
+    target: &ReconcileTarget,
     now: UnixTime,
 ) -> Result<serde_json::Value, Failure> {
     let users = match target {
-        serde_json::Value::String(all) if all == "all" => deps.customers.all_users().await?,
-        other => {
-            let user = other["userId"]
-                .as_str()
-                .and_then(|u| UserId::parse(u).ok())
-                .ok_or_else(|| {
-                    Failure::Permanent("reconcile takes {\"userId\": \"user_…\"} or \"all\"".into())
-                })?;
-            vec![user]
-        }
+        ReconcileTarget::All(All::All) => deps.customers.all_users().await?,
+        ReconcileTarget::User { user_id } => vec![user_id.clone()],
     };
     let mut failed = Vec::new();
     for user in &users {

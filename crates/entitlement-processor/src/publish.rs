@@ -5,10 +5,10 @@
 //! and only that (no second announcement, no Clerk call when nothing changed).
 use crate::apply::Failure;
 use crate::deps::Deps;
-use entitle_core::event::{BillingEvent, EntitlementsChangedData, EventData, EventType, Source};
-use entitle_core::ids::{EventId, UserId};
-use entitle_core::ports::StoredEntitlements;
-use entitle_core::time::UnixTime;
+use entitle_domain::event::{BillingEvent, EntitlementsChangedData, EventData, EventType, Source};
+use entitle_domain::ids::{EventId, UserId};
+use entitle_domain::ports::StoredEntitlements;
+use entitle_domain::time::UnixTime;
 use sha2::{Digest, Sha256};
 
 /// Rounds of write-and-recheck before leaving the record to a retry.
@@ -36,7 +36,7 @@ pub async fn publish_changes(deps: &Deps, user: &UserId, now: UnixTime) -> Resul
         deps.publisher
             .publish(&event)
             .await
-            .map_err(|e| Failure::Retry(format!("{e}: {}", e.source)))?;
+            .map_err(Failure::Publish)?;
         deps.store.mark_announced(user, stored.version).await?;
     }
     Ok(())
@@ -66,7 +66,7 @@ async fn mirror(
         }
         match deps.clerk.set_billing_metadata(user, &billing).await {
             Ok(()) => {}
-            Err(e) if e.is_retryable() => return Err(Failure::Retry(format!("Clerk: {e}"))),
+            Err(e) if e.is_retryable() => return Err(Failure::Clerk(e)),
             Err(e) => {
                 // The user is gone from Clerk, say: nothing to mirror into; the entitlements stand.
                 tracing::warn!(error = %e, "Clerk refused the billing metadata");
@@ -83,7 +83,7 @@ async fn mirror(
         }
         stored = now_stored;
     }
-    Err(Failure::Retry(
-        "the entitlements kept changing while mirroring them to Clerk".into(),
+    Err(Failure::Contention(
+        "the entitlements kept changing while mirroring them to Clerk",
     ))
 }

@@ -1,8 +1,8 @@
 //! Everything the handler needs, built once per cold start from the environment.
 use entitle_core::adapters::{DynamoEventLog, SnsPublisher};
 use entitle_core::config::{self, ConfigError};
-use entitle_core::ports::{EventLog, EventPublisher};
 use entitle_core::webhook::stripe::DEFAULT_TOLERANCE;
+use entitle_domain::ports::{EventLog, EventPublisher};
 use secrecy::SecretString;
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -2,11 +2,11 @@
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_core::edge;
-use entitle_core::once::{run_once, Once, OnceError};
-use entitle_core::ports::ClaimRequest;
 use entitle_core::stripe_events::{normalize, Normalized};
-use entitle_core::time::UnixTime;
 use entitle_core::webhook::stripe::{verify, VerifyError};
+use entitle_domain::once::{run_once, Once, OnceError};
+use entitle_domain::ports::ClaimRequest;
+use entitle_domain::time::UnixTime;
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -50,8 +50,7 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
     if let Some(allowed) = &deps.config.allowed_ips {
         if !source_ip(request).is_some_and(|ip| allowed.contains(&ip)) {
             tracing::warn!("webhook from an address outside STRIPE_WEBHOOK_IPS");
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 "forbidden_source",
                 "source address not allowed",
             ));
@@ -64,9 +63,9 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
             tracing::warn!(reason = %e, "rejected a Stripe webhook");
             entitle_core::metrics::count("SignatureFailures", 1);
             match e {
-                VerifyError::Signature(s) => ApiError::new(400, s.code(), s.to_string()),
+                VerifyError::Signature(s) => ApiError::bad_request(s.code(), s.to_string()),
                 VerifyError::Malformed(_) => {
-                    ApiError::new(400, "malformed_payload", "the body is not a Stripe event")
+                    ApiError::bad_request("malformed_payload", "the body is not a Stripe event")
                 }
             }
         })?;
@@ -81,7 +80,7 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
             }
             Err(e) => {
                 tracing::warn!(reason = %e, "signed event with an unexpected shape");
-                return Err(ApiError::new(400, "malformed_payload", e.to_string()));
+                return Err(ApiError::bad_request("malformed_payload", e.to_string()));
             }
         };
         let key = format!("stripe#{}", envelope.id);
@@ -112,20 +111,19 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
             }
             Ok(Once::InProgress) => {
                 tracing::info!("another delivery is in progress");
-                Err(ApiError::new(
-                    409,
+                Err(ApiError::conflict(
                     "in_progress",
                     "this event is being processed; retry later",
                 ))
             }
             Err(OnceError::Store(e)) => {
                 tracing::error!(error = ?e, "idempotency store failed");
-                Err(ApiError::new(503, "unavailable", "try again"))
+                Err(ApiError::unavailable())
             }
             Err(OnceError::Work(e)) => {
                 tracing::error!(error = ?e, "publishing failed; claim released");
                 entitle_core::metrics::count("PublishFailures", 1);
-                Err(ApiError::new(503, "unavailable", "try again"))
+                Err(ApiError::unavailable())
             }
         }
     }

@@ -6,6 +6,9 @@ use stripe_webhook::{deps::Deps, handler::handle};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     entitle_core::telemetry::init();
-    let deps = Deps::from_env().await?; // config, secrets and SDK clients: once per cold start
+    // config, secrets and SDK clients: once per cold start; a bad configuration is an init error.
+    let deps = Deps::from_env()
+        .await
+        .unwrap_or_else(|e| entitle_core::init::fail(&e));
     run(service_fn(|req| handle(&deps, req))).await
 }

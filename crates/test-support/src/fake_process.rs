@@ -93,8 +93,14 @@ impl Drop for FakeProcess {
     }
 }
 
+/// The checkout under test: cargo sets `CARGO_MANIFEST_DIR` (a `crates/<name>` directory) for the tests and
+/// programs it runs, so the fakes come from the same tree as the code even when a shared target directory
+/// hands this crate over compiled from another checkout of the workspace; the compile-time value otherwise.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    Path::new(&manifest_dir).join("../..")
 }
 
 /// Reads `listening on <port>` from the child's first stdout line, giving up after [`START_TIMEOUT`]. A

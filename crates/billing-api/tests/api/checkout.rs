@@ -1,8 +1,8 @@
 use crate::helpers::{call, checkout_body, TestApp, APP, ISSUER};
-use entitle_core::entitlements::{Entitlements, Status};
-use entitle_core::ids::UserId;
-use entitle_core::plans::PlanCatalog;
-use entitle_core::time::UnixTime;
+use entitle_domain::entitlements::{Entitlements, Status};
+use entitle_domain::ids::UserId;
+use entitle_domain::plans::PlanCatalog;
+use entitle_domain::time::UnixTime;
 use entitle_test_support::jwt::rs256;
 use serde_json::json;
 

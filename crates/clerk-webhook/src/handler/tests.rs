@@ -1,10 +1,10 @@
 //! The handler with fakes at the ports (customers table, Stripe, idempotency log, topic).
 use super::*;
 use crate::deps::{ClerkConfig, OnUserDeleted};
-use entitle_core::fakes::{
+use entitle_core::webhook::svix::{sign, SvixKey};
+use entitle_domain::fakes::{
     InMemoryCustomerDirectory, InMemoryEventLog, InMemoryStripe, RecordingPublisher,
 };
-use entitle_core::webhook::svix::{sign, SvixKey};
 use entitle_test_support::fixtures;
 use entitle_test_support::http::RequestSpec;
 use secrecy::SecretString;

@@ -1,7 +1,7 @@
 use crate::helpers::{deliver, TestApp};
-use entitle_core::customers::ensure_customer;
-use entitle_core::ids::UserId;
-use entitle_core::ports::CustomerDirectory;
+use entitle_domain::customers::ensure_customer;
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::CustomerDirectory;
 use entitle_test_support::fixtures::unique_id;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

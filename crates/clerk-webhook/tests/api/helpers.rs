@@ -1,8 +1,8 @@
 use clerk_webhook::deps::{ClerkConfig, Deps};
 use clerk_webhook::handler::handle_at;
 use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEventLog, SnsPublisher, StripeClient};
-use entitle_core::time::UnixTime;
 use entitle_core::webhook::svix::{sign, SvixKey};
+use entitle_domain::time::UnixTime;
 use entitle_test_support::aws::{self, TopicTap};
 use entitle_test_support::fixtures::{self, unique_id};
 use entitle_test_support::http::RequestSpec;

@@ -1,6 +1,6 @@
 use crate::helpers::TestApp;
-use entitle_core::ids::UserId;
-use entitle_core::ports::CustomerDirectory;
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::CustomerDirectory;
 use entitle_test_support::fixtures::unique_id;
 
 #[tokio::test]

@@ -2,14 +2,15 @@
 //! `public_metadata` so the frontend can read it from the session.
 //!
 //! Same stack and shape as `StripeClient`: hyper 1 + rustls (aws-lc), so each function links one TLS stack;
-//! the HTTP client is built on the first request, so loading the root certificates never lengthens a cold
-//! start that does not call Clerk; answers are classified into retryable or not. The client building is a
-//! private copy of `StripeClient`'s (and `HttpJwksSource`'s), which are private to their modules.
+//! the HTTP client is built on the first request, so a cold start that does not call Clerk pays nothing for
+//! it; answers are classified into retryable or not by the rule Stripe's and the JWKS fetch's answers follow
+//! too (`adapters::classify`), Clerk's 409 being permanent.
+use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
 use crate::adapters::stripe_client::path_segment;
-use crate::ids::UserId;
-use crate::ports::{ClerkError, ClerkUsers};
 use async_trait::async_trait;
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::{ClerkError, ClerkUsers};
 use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -218,7 +219,7 @@ fn stored_form(value: &Value) -> Option<Value> {
 /// Why a request got no usable answer: the `source` of [`ClerkError::Unavailable`]. Never holds the key.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
-    #[error("cannot load the native root certificates")]
+    #[error("cannot build the HTTPS client")]
     Roots(#[source] std::io::Error),
     #[error("{0}: cannot reach Clerk")]
     Connection(String, #[source] Box<dyn std::error::Error + Send + Sync>),
@@ -259,7 +260,8 @@ struct ErrorBody {
 }
 
 fn classify(what: String, status: StatusCode, body: &[u8]) -> Result<Value, ClerkError> {
-    if status.is_success() {
+    let class = classify::status(status, Conflict::Permanent);
+    if class == Class::Success {
         // A 2xx Clerk did not write (a proxy's page, a cut-off body): metadata merges are idempotent, so
         // retrying is safe, and giving up could leave the write unconfirmed.
         return serde_json::from_slice(body)
@@ -283,7 +285,7 @@ fn classify(what: String, status: StatusCode, body: &[u8]) -> Result<Value, Cler
         }
         Err(_) => (fallback(), body_excerpt(body), String::new()),
     };
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    if class == Class::Retryable {
         return Err(unavailable(Failure::Status {
             what,
             status: status.as_u16(),

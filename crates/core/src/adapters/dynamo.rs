@@ -1,10 +1,10 @@
 //! Small helpers shared by the DynamoDB adapters.
 use super::sdk_error;
-use crate::ids::UserId;
-use crate::ports::StoreError;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::StoreError;
 use std::collections::HashMap;
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {

@@ -3,11 +3,11 @@
 //! profile last written to Stripe), `createdAt`, `linkedAt`, `deletedAt` (present once the user is deleted).
 use super::dynamo::{conditional_failed, n, s, scan_user_ids, text};
 use super::sdk_error;
-use crate::ids::{StripeCustomerId, UserId};
-use crate::ports::{CustomerDirectory, CustomerLink, CustomerProfile, StoreError};
-use crate::time::UnixTime;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ports::{CustomerDirectory, CustomerLink, CustomerProfile, StoreError};
+use entitle_domain::time::UnixTime;
 use std::time::Duration;
 
 pub const BY_STRIPE_CUSTOMER: &str = "byStripeCustomer";

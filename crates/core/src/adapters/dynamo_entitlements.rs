@@ -7,14 +7,14 @@
 //!   can be audited.
 use super::dynamo::{conditional_failed, n, s, scan_user_ids};
 use super::sdk_error;
-use crate::entitlements::{Entitlements, Status};
-use crate::ids::UserId;
-use crate::ports::{
-    EntitlementReader, EntitlementStore, LedgerEntry, SaveOutcome, StoreError, StoredEntitlements,
-};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use entitle_domain::entitlements::{Entitlements, Status};
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::{
+    EntitlementReader, EntitlementStore, LedgerEntry, SaveOutcome, StoreError, StoredEntitlements,
+};
 use std::collections::HashMap;
 
 const CURRENT: &str = "current";

@@ -5,10 +5,10 @@
 //! `expiresAt` (the table's TTL attribute: 30 days after the last change).
 use super::dynamo::{n, s};
 use super::sdk_error;
-use crate::ports::{Claim, ClaimRequest, ClaimToken, EventLog, StoreError};
-use crate::time::UnixTime;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use entitle_domain::ports::{Claim, ClaimRequest, ClaimToken, EventLog, StoreError};
+use entitle_domain::time::UnixTime;
 use std::time::Duration;
 
 pub const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);

@@ -1,9 +1,11 @@
 //! Adapters: the ports implemented against AWS. Each owns its SDK client and keeps SDK types inside.
+pub mod classify;
 pub mod clerk_client;
 mod dynamo;
 pub mod dynamo_customers;
 pub mod dynamo_entitlements;
 pub mod dynamo_event_log;
+pub mod dynamo_usage;
 pub mod http;
 pub mod sns_publisher;
 pub mod sqs_dead_letters;
@@ -15,6 +17,7 @@ pub use clerk_client::ClerkClient;
 pub use dynamo_customers::DynamoCustomerDirectory;
 pub use dynamo_entitlements::DynamoEntitlements;
 pub use dynamo_event_log::DynamoEventLog;
+pub use dynamo_usage::DynamoUsage;
 pub use sns_publisher::SnsPublisher;
 pub use sqs_dead_letters::SqsDeadLetters;
 pub use stripe_client::StripeClient;

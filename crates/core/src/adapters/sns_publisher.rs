@@ -1,11 +1,11 @@
 //! `EventPublisher` on SNS: the event as the JSON body, `type` and `source` as message attributes so
 //! subscribers can filter.
 use super::sdk_error;
-use crate::event::BillingEvent;
-use crate::ports::{EventPublisher, PublishError};
 use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
+use entitle_domain::event::BillingEvent;
+use entitle_domain::ports::{EventPublisher, PublishError};
 
 pub struct SnsPublisher {
     client: Client,

@@ -1,8 +1,8 @@
 //! `DeadLetters` on SQS: the record's body, unchanged, with the reason as a message attribute.
 use super::sdk_error;
-use crate::ports::{DeadLetters, StoreError};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;
+use entitle_domain::ports::{DeadLetters, StoreError};
 
 pub struct SqsDeadLetters {
     client: aws_sdk_sqs::Client,

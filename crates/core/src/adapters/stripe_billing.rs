@@ -1,31 +1,36 @@
-//! `StripeBilling` on the Stripe API: Checkout sessions, billing portal sessions, price lookups.
-use super::stripe_client::StripeClient;
-use crate::ids::StripeCustomerId;
-use crate::ports::{CheckoutMode, CheckoutRequest, CheckoutSession, StripeBilling, StripeError};
+//! `StripeBilling` on the Stripe API: Checkout sessions, billing portal sessions, price lookups, with
+//! async-stripe's typed requests.
+use super::stripe_client::{idempotent, StripeClient};
 use async_trait::async_trait;
-use serde_json::Value;
+use entitle_domain::entitlements::is_live_status;
+use entitle_domain::ids::StripeCustomerId;
+use entitle_domain::ports::{
+    CheckoutMode, CheckoutRequest, CheckoutSession, StripeBilling, StripeError,
+};
+use std::collections::HashMap;
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
+    CreateCheckoutSessionSubscriptionData,
+};
+use stripe_client_core::StripeRequest;
+use stripe_product::price::ListPrice;
+use stripe_shared::CheckoutSessionMode;
 
-fn text(value: &Value, field: &str) -> Result<String, StripeError> {
-    value[field]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| StripeError::Unavailable(format!("Stripe's answer has no {field}").into()))
+fn missing(field: &str) -> StripeError {
+    StripeError::Unavailable(format!("Stripe's answer has no {field}").into())
 }
 
 #[async_trait]
 impl StripeBilling for StripeClient {
     async fn price_for_lookup_key(&self, lookup_key: &str) -> Result<Option<String>, StripeError> {
-        let query: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("lookup_keys[]", lookup_key)
-            .append_pair("active", "true")
-            .append_pair("limit", "1")
-            .finish();
-        let list = self.get(&format!("/v1/prices?{query}")).await?;
-        Ok(list["data"]
-            .as_array()
-            .and_then(|prices| prices.first())
-            .and_then(|price| price["id"].as_str())
-            .map(str::to_owned))
+        let prices = ListPrice::new()
+            .lookup_keys(vec![lookup_key.to_owned()])
+            .active(true)
+            .limit(1)
+            .send(self)
+            .await?;
+        Ok(prices.data.first().map(|price| price.id.to_string()))
     }
 
     async fn current_subscription(
@@ -35,14 +40,9 @@ impl StripeBilling for StripeClient {
         Ok(self
             .subscriptions_of(customer)
             .await?
-            .iter()
-            .filter(|s| {
-                matches!(
-                    s["status"].as_str(),
-                    Some("active" | "trialing" | "past_due")
-                )
-            })
-            .find_map(|s| s["id"].as_str().map(str::to_owned)))
+            .into_iter()
+            .find(|s| is_live_status(s.status.as_str()))
+            .map(|s| s.id.to_string()))
     }
 
     async fn create_checkout_session(
@@ -50,32 +50,44 @@ impl StripeBilling for StripeClient {
         request: &CheckoutRequest<'_>,
         idempotency_key: &str,
     ) -> Result<CheckoutSession, StripeError> {
-        let user = request.user.to_string();
-        let mut params: Vec<(&str, String)> = vec![
-            ("mode", request.mode.as_str().into()),
-            ("customer", request.customer.to_string()),
-            ("client_reference_id", user.clone()),
-            ("line_items[0][price]", request.price_id.into()),
-            ("line_items[0][quantity]", request.quantity.to_string()),
-            ("success_url", request.success_url.into()),
-            ("cancel_url", request.cancel_url.into()),
-            ("metadata[userId]", user.clone()),
-        ];
+        let user = || HashMap::from([("userId".to_owned(), request.user.to_string())]);
+        let mut line = CreateCheckoutSessionLineItems::new();
+        line.price = Some(request.price_id.to_owned());
+        line.quantity = Some(request.quantity.into());
+        let mut create = CreateCheckoutSession::new()
+            .customer(request.customer.to_string())
+            .client_reference_id(request.user.to_string())
+            .line_items(vec![line])
+            .success_url(request.success_url)
+            .cancel_url(request.cancel_url)
+            .metadata(user());
         // Session metadata does not reach the subscription or payment: set it there too, so every later
         // event about them names the user.
-        params.push(match request.mode {
-            CheckoutMode::Subscription => ("subscription_data[metadata][userId]", user),
-            CheckoutMode::Payment => ("payment_intent_data[metadata][userId]", user),
-        });
+        create = match request.mode {
+            CheckoutMode::Subscription => {
+                let mut data = CreateCheckoutSessionSubscriptionData::new();
+                data.metadata = Some(user());
+                create
+                    .mode(CheckoutSessionMode::Subscription)
+                    .subscription_data(data)
+            }
+            CheckoutMode::Payment => {
+                let mut data = CreateCheckoutSessionPaymentIntentData::new();
+                data.metadata = Some(user());
+                create
+                    .mode(CheckoutSessionMode::Payment)
+                    .payment_intent_data(data)
+            }
+        };
         if request.allow_promotion_codes {
-            params.push(("allow_promotion_codes", "true".into()));
+            create = create.allow_promotion_codes(true);
         }
-        let session = self
-            .post_form("/v1/checkout/sessions", &params, idempotency_key)
+        let session = idempotent(create.customize(), idempotency_key)?
+            .send(self)
             .await?;
         Ok(CheckoutSession {
-            id: text(&session, "id")?,
-            url: text(&session, "url")?,
+            id: session.id.to_string(),
+            url: session.url.ok_or_else(|| missing("url"))?,
         })
     }
 
@@ -85,13 +97,12 @@ impl StripeBilling for StripeClient {
         return_url: &str,
         idempotency_key: &str,
     ) -> Result<String, StripeError> {
-        let params = [
-            ("customer", customer.to_string()),
-            ("return_url", return_url.to_owned()),
-        ];
-        let session = self
-            .post_form("/v1/billing_portal/sessions", &params, idempotency_key)
+        let create = CreateBillingPortalSession::new()
+            .customer(customer.to_string())
+            .return_url(return_url);
+        let session = idempotent(create.customize(), idempotency_key)?
+            .send(self)
             .await?;
-        text(&session, "url")
+        Ok(session.url)
     }
 }

@@ -1,32 +1,28 @@
-//! `StripeReader` on the Stripe API: the current state of subscriptions, customers and Checkout sessions.
-use super::stripe_client::{path_segment, StripeClient};
-use crate::entitlements::SubscriptionState;
-use crate::ids::{StripeCustomerId, UserId};
-use crate::ports::{LineItem, StripeError, StripeReader};
+//! `StripeReader` on the Stripe API: the current state of subscriptions, customers and Checkout sessions,
+//! read with async-stripe's typed requests and turned into domain types here.
+use super::stripe_client::{path_segment, StripeClient, Transport};
 use async_trait::async_trait;
-use serde_json::Value;
+use entitle_domain::entitlements::SubscriptionState;
+use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ports::{LineItem, StripeError, StripeReader};
+use stripe_billing::subscription::RetrieveSubscription;
+use stripe_checkout::checkout_session::ListLineItemsCheckoutSession;
+use stripe_core::customer::{RetrieveCustomer, RetrieveCustomerReturned};
+use stripe_shared::Subscription;
 
-fn subscription_state(value: &Value) -> Option<SubscriptionState> {
-    let items = value["items"]["data"].as_array()?;
-    Some(SubscriptionState {
-        id: value["id"].as_str()?.to_owned(),
-        status: value["status"].as_str()?.to_owned(),
+fn subscription_state(subscription: &Subscription) -> SubscriptionState {
+    let items = &subscription.items.data;
+    SubscriptionState {
+        id: subscription.id.to_string(),
+        status: subscription.status.as_str().to_owned(),
         prices: items
             .iter()
-            .filter_map(|item| {
-                let price = &item["price"];
-                Some((
-                    price["id"].as_str()?.to_owned(),
-                    price["lookup_key"].as_str().map(str::to_owned),
-                ))
-            })
+            .map(|item| (item.price.id.to_string(), item.price.lookup_key.clone()))
             .collect(),
         // Since 2025-03-31 the period lives on the items.
-        current_period_end: value["current_period_end"]
-            .as_i64()
-            .or_else(|| items.first().and_then(|i| i["current_period_end"].as_i64())),
-        cancel_at_period_end: value["cancel_at_period_end"].as_bool().unwrap_or(false),
-    })
+        current_period_end: items.first().map(|item| item.current_period_end),
+        cancel_at_period_end: subscription.cancel_at_period_end,
+    }
 }
 
 fn not_found(error: &StripeError) -> bool {
@@ -36,11 +32,12 @@ fn not_found(error: &StripeError) -> bool {
 #[async_trait]
 impl StripeReader for StripeClient {
     async fn subscription(&self, id: &str) -> Result<Option<SubscriptionState>, StripeError> {
-        match self
-            .get(&format!("/v1/subscriptions/{}", path_segment(id)))
+        match RetrieveSubscription::new(path_segment(id))
+            .send(self)
             .await
+            .map_err(StripeError::from)
         {
-            Ok(value) => Ok(subscription_state(&value)),
+            Ok(subscription) => Ok(Some(subscription_state(&subscription))),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(e),
         }
@@ -54,7 +51,7 @@ impl StripeReader for StripeClient {
             .subscriptions_of(customer)
             .await?
             .iter()
-            .filter_map(subscription_state)
+            .map(subscription_state)
             .collect())
     }
 
@@ -62,38 +59,35 @@ impl StripeReader for StripeClient {
         &self,
         customer: &StripeCustomerId,
     ) -> Result<Option<UserId>, StripeError> {
-        match self
-            .get(&format!(
-                "/v1/customers/{}",
-                path_segment(customer.as_str())
-            ))
+        match RetrieveCustomer::new(path_segment(customer.as_str()))
+            .send(self)
             .await
         {
-            Ok(value) => Ok(value["metadata"]["clerkUserId"]
-                .as_str()
-                .and_then(|u| UserId::parse(u).ok())),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(e),
+            Ok(RetrieveCustomerReturned::Customer(customer)) => Ok(customer
+                .metadata
+                .as_ref()
+                .and_then(|metadata| metadata.get("clerkUserId"))
+                .and_then(|user| UserId::parse(user).ok())),
+            Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(None),
+            Err(Transport(e)) if not_found(&e) => Ok(None),
+            Err(Transport(e)) => Err(e),
         }
     }
 
     async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError> {
-        let list = self
-            .get(&format!(
-                "/v1/checkout/sessions/{}/line_items?limit=100",
-                path_segment(session_id)
-            ))
+        let lines = ListLineItemsCheckoutSession::new(path_segment(session_id))
+            .limit(100)
+            .send(self)
             .await?;
-        Ok(list["data"]
-            .as_array()
+        Ok(lines
+            .data
             .into_iter()
-            .flatten()
             .filter_map(|line| {
-                let price = &line["price"];
+                let price = line.price?;
                 Some((
-                    price["id"].as_str()?.to_owned(),
-                    price["lookup_key"].as_str().map(str::to_owned),
-                    line["quantity"].as_u64().unwrap_or(1),
+                    price.id.to_string(),
+                    price.lookup_key,
+                    line.quantity.unwrap_or(1),
                 ))
             })
             .collect())

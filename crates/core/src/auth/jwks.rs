@@ -2,10 +2,11 @@
 //! on an unknown `kid` (a key rotation) at most once per interval, so a flood of bogus `kid`s cannot turn
 //! into a flood of requests to Clerk.
 //!
-//! As with `StripeClient`, the HTTP client is built on the first fetch, not in `new`: loading the native
-//! roots reads every file under /etc/ssl/certs and must not lengthen a cold start.
+//! As with `StripeClient`, the HTTP client is built on the first fetch, not in `new`: an invocation that
+//! never verifies a token pays nothing for it (the roots are compiled in; no file is read).
 use super::jwt::RsaKey;
 use super::AuthError;
+use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::{HttpClient, LazyClient};
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -84,7 +85,7 @@ impl Jwk {
 /// Why the keys could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum JwksError {
-    #[error("cannot load the native root certificates")]
+    #[error("cannot build the HTTPS client")]
     Roots(#[source] std::io::Error),
     #[error("the JWKS request could not be built")]
     Request(#[source] http::Error),
@@ -96,6 +97,22 @@ pub enum JwksError {
     Status(u16),
     #[error("the JWKS endpoint's answer is not a JSON Web Key Set")]
     Invalid(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl JwksError {
+    /// Whether a later fetch can succeed, by the rule every API client follows (`adapters::classify`): a
+    /// connection failure, a timeout, a 5xx or 429, or a body that is not a key set (a proxy's page) pass;
+    /// a 4xx or a request that cannot be built is a misconfiguration. Either way the caller's request is a
+    /// 503 (the keys are our dependency); this only decides how loudly it is logged.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            JwksError::Connection(_) | JwksError::Timeout(_) | JwksError::Invalid(_) => true,
+            JwksError::Status(code) => http::StatusCode::from_u16(*code).is_ok_and(|status| {
+                classify::status(status, Conflict::Permanent) == Class::Retryable
+            }),
+            JwksError::Roots(_) | JwksError::Request(_) => false,
+        }
+    }
 }
 
 /// Where the signing keys come from.
@@ -269,7 +286,11 @@ impl JwksCache {
                 self.cached(kid).ok_or(AuthError::UnknownKey)
             }
             Err(error) => {
-                tracing::warn!(error = %error, "fetching the JWKS failed");
+                if error.is_retryable() {
+                    tracing::warn!(error = %error, "fetching the JWKS failed");
+                } else {
+                    tracing::error!(error = %error, "fetching the JWKS failed: check CLERK_JWKS_URL");
+                }
                 let error = Arc::new(error);
                 refresh.last_error = Some(Arc::clone(&error));
                 Err(AuthError::JwksUnavailable(error))
@@ -327,12 +348,21 @@ fn usable_keys(jwks: Vec<Jwk>) -> HashMap<String, RsaKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jwks_failures_follow_the_shared_retry_rule() {
+        assert!(JwksError::Status(503).is_retryable());
+        assert!(JwksError::Status(429).is_retryable());
+        assert!(JwksError::Timeout(Duration::from_secs(1)).is_retryable());
+        assert!(!JwksError::Status(404).is_retryable());
+        assert!(!JwksError::Status(409).is_retryable());
+    }
     use crate::auth::jwt::tests::{
         claims, rs256, rs256_header, sign_hs256, sign_rs256, ISSUER, JWKS, JWKS_ROTATED, KEY_1,
         KEY_2, NOW,
     };
     use crate::auth::{Policy, Verifier};
-    use crate::time::UnixTime;
+    use entitle_domain::time::UnixTime;
     use serde_json::json;
     use std::sync::atomic::AtomicUsize;
 
@@ -548,7 +578,7 @@ mod tests {
     async fn a_token_rejected_by_its_header_never_costs_a_fetch() {
         let source = FakeJwks::serving(JWKS);
         let verifier = verifier(&source, Duration::ZERO);
-        let (n, _) = crate::auth::jwt::tests::modulus_and_exponent();
+        let (n, _) = crate::auth::jwt::tests::public_key_components();
         let confused = sign_hs256(
             &n,
             &json!({"alg": "HS256", "typ": "JWT", "kid": "test-key-1"}),

@@ -1,14 +1,15 @@
 //! Clerk session-token verification for the signed-in user's API: where the token is found, the
 //! [`Verifier`] (RS256 against Clerk's JWKS, or HS256 with a shared secret), and why a token was refused.
 //!
-//! The pure checks live in [`jwt`]; fetching and caching the signing keys in [`jwks`].
+//! The checks around `jsonwebtoken` live in [`jwt`]; fetching and caching the signing keys in [`jwks`].
 pub mod jwks;
 pub mod jwt;
 
 use crate::config::ConfigError;
-use crate::time::UnixTime;
+use entitle_domain::time::UnixTime;
+use jsonwebtoken::Algorithm;
 use jwks::{HttpJwksSource, JwksCache, JwksError, JwksSource};
-use jwt::{Algorithm, Token};
+use jwt::Token;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
@@ -152,7 +153,7 @@ impl Verifier {
         let token = Token::parse(token)?;
         match self {
             Verifier::Jwks { cache, policy } => {
-                token.expect(Algorithm::Rs256)?;
+                token.expect(Algorithm::RS256)?;
                 let kid = token.kid().ok_or(AuthError::UnknownKey)?;
                 let key = cache.key(kid).await?;
                 token.verify_rs256(&key, policy, now)

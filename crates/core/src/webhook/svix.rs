@@ -3,9 +3,9 @@
 //! keyed with the base64-decoded secret after `whsec_`; the signature header is a space-separated list of
 //! `v1,<base64>` and any of them may match any configured secret (rotation).
 use super::SignatureError;
-use crate::time::UnixTime;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use entitle_domain::time::UnixTime;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use sha2::Sha256;

@@ -1,14 +1,15 @@
 //! The processor with fakes at every port: event streams in any order and multiplicity, credits, grace,
 //! poisoned records, Clerk outages, announcements.
 use super::*;
-use entitle_core::entitlements::{Status, SubscriptionState};
-use entitle_core::fakes::{
+use entitle_domain::entitlements::{Status, SubscriptionState};
+use entitle_domain::fakes::{
     InMemoryClerk, InMemoryCustomerDirectory, InMemoryEntitlementStore, InMemoryStripeState,
     RecordingDeadLetters, RecordingPublisher,
 };
-use entitle_core::ids::UserId;
-use entitle_core::plans::PlanCatalog;
-use entitle_core::ports::EntitlementStore;
+use entitle_domain::ids::UserId;
+use entitle_domain::plans::PlanCatalog;
+use entitle_domain::ports::EntitlementStore;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,7 +126,7 @@ async fn deliver(h: &Harness, bodies: &[String], at: i64) -> Vec<String> {
         .collect()
 }
 
-fn current(h: &Harness) -> entitle_core::entitlements::Entitlements {
+fn current(h: &Harness) -> entitle_domain::entitlements::Entitlements {
     h.store
         .current(&user())
         .expect("entitlements stored")
@@ -447,11 +448,11 @@ async fn reconcile_repairs_drift_from_stripes_current_state() {
     h.stripe
         .set_subscription(CUSTOMER, state("active", PRO, false));
     let customers = InMemoryCustomerDirectory::default();
-    use entitle_core::ports::CustomerDirectory;
+    use entitle_domain::ports::CustomerDirectory;
     customers
         .link(
             &user(),
-            &entitle_core::ids::StripeCustomerId::parse(CUSTOMER).unwrap(),
+            &entitle_domain::ids::StripeCustomerId::parse(CUSTOMER).unwrap(),
             UnixTime::from_secs(NOW),
         )
         .await
@@ -459,7 +460,7 @@ async fn reconcile_repairs_drift_from_stripes_current_state() {
     let mut h = h;
     h.deps.customers = Arc::new(customers);
     // Drift: someone wrote the wrong plan by hand.
-    let wrong = entitle_core::entitlements::Entitlements::on_plan(
+    let wrong = entitle_domain::entitlements::Entitlements::on_plan(
         user(),
         PlanCatalog::builtin().plan("starter").unwrap(),
         Status::Active,

@@ -1,7 +1,7 @@
 use crate::helpers::{process, TestApp, CREDITS, PRO, STARTER};
-use entitle_core::entitlements::Status;
-use entitle_core::ports::{CheckoutMode, CheckoutRequest, StripeBilling};
-use entitle_core::time::UnixTime;
+use entitle_domain::entitlements::Status;
+use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeBilling};
+use entitle_domain::time::UnixTime;
 use entitle_test_support::aws;
 use entitle_test_support::fixtures::unique_id;
 use serde_json::json;
@@ -22,8 +22,8 @@ async fn an_event_through_the_real_queue_becomes_entitlements_a_clerk_mirror_and
         "currentPeriodEnd": null, "cancelAtPeriodEnd": false, "cancelAt": null, "canceledAt": null, "endedAt": null,
         "trialEnd": null, "latestInvoiceId": null});
     let body = app.event(&id, "subscription.created", UnixTime::now().secs(), data);
-    let event: entitle_core::event::BillingEvent = serde_json::from_str(&body).unwrap();
-    use entitle_core::ports::EventPublisher;
+    let event: entitle_domain::event::BillingEvent = serde_json::from_str(&body).unwrap();
+    use entitle_domain::ports::EventPublisher;
     publisher.publish(&event).await.unwrap();
 
     // As Lambda's event source mapping would: the queue's records, as one batch.
@@ -179,7 +179,7 @@ async fn a_batch_with_one_poisoned_record_applies_the_rest_and_dead_letters_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn credit_packs_bought_twice_in_parallel_add_each_checkout_once() {
     let app = TestApp::spawn().await;
-    let customer = entitle_core::ids::StripeCustomerId::parse(app.customer.as_str()).unwrap();
+    let customer = entitle_domain::ids::StripeCustomerId::parse(app.customer.as_str()).unwrap();
     let mut sessions = Vec::new();
     for _ in 0..2 {
         let request = CheckoutRequest {
@@ -231,7 +231,7 @@ async fn credit_packs_bought_twice_in_parallel_add_each_checkout_once() {
 #[tokio::test]
 async fn clerk_failing_twice_makes_the_record_retry_and_the_retry_adds_no_second_credit() {
     let app = TestApp::spawn().await;
-    let customer = entitle_core::ids::StripeCustomerId::parse(app.customer.as_str()).unwrap();
+    let customer = entitle_domain::ids::StripeCustomerId::parse(app.customer.as_str()).unwrap();
     let request = CheckoutRequest {
         user: &app.user,
         customer: &customer,
@@ -278,19 +278,19 @@ async fn reconcile_repairs_drift_from_stripes_current_state() {
     let app = TestApp::spawn().await;
     let sub = unique_id("sub_");
     app.subscription(&sub, PRO, "active", false);
-    use entitle_core::ports::CustomerDirectory;
+    use entitle_domain::ports::CustomerDirectory;
     let customers = entitle_core::adapters::DynamoCustomerDirectory::new(
         aws_sdk_dynamodb::Client::new(&aws::sdk_config().await),
         aws::env("CUSTOMERS_TABLE"),
     );
-    let customer = entitle_core::ids::StripeCustomerId::parse(app.customer.as_str()).unwrap();
+    let customer = entitle_domain::ids::StripeCustomerId::parse(app.customer.as_str()).unwrap();
     customers
         .link(&app.user, &customer, UnixTime::now())
         .await
         .unwrap();
-    let drift = entitle_core::entitlements::Entitlements::on_plan(
+    let drift = entitle_domain::entitlements::Entitlements::on_plan(
         app.user.clone(),
-        entitle_core::plans::PlanCatalog::builtin()
+        entitle_domain::plans::PlanCatalog::builtin()
             .plan("starter")
             .unwrap(),
         Status::Active,

@@ -2,11 +2,11 @@ use entitle_core::adapters::{
     ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, SnsPublisher, SqsDeadLetters,
     StripeClient,
 };
-use entitle_core::entitlements::Entitlements;
-use entitle_core::ids::UserId;
-use entitle_core::plans::PlanCatalog;
-use entitle_core::ports::{EntitlementStore, StripeCustomers};
-use entitle_core::time::UnixTime;
+use entitle_domain::entitlements::Entitlements;
+use entitle_domain::ids::UserId;
+use entitle_domain::plans::PlanCatalog;
+use entitle_domain::ports::{EntitlementStore, StripeCustomers};
+use entitle_domain::time::UnixTime;
 use entitle_test_support::aws::{self, TopicTap};
 use entitle_test_support::clerk::FakeClerk;
 use entitle_test_support::fixtures::unique_id;

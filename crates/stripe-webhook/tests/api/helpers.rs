@@ -1,7 +1,7 @@
 use aws_config::SdkConfig;
 use entitle_core::adapters::{DynamoEventLog, SnsPublisher};
-use entitle_core::time::UnixTime;
 use entitle_core::webhook::stripe::sign;
+use entitle_domain::time::UnixTime;
 use entitle_test_support::aws::{self, TopicTap};
 use entitle_test_support::fixtures::{stripe_event, unique_id};
 use entitle_test_support::http::RequestSpec;

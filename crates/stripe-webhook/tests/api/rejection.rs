@@ -1,6 +1,6 @@
 use crate::helpers::{signed_event, TestApp, SECRET};
-use entitle_core::time::UnixTime;
 use entitle_core::webhook::stripe::sign;
+use entitle_domain::time::UnixTime;
 
 #[tokio::test]
 async fn a_stale_or_forged_delivery_is_a_400_that_records_and_publishes_nothing() {

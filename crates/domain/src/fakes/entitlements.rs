@@ -1,0 +1,130 @@
+//! The entitlements table in memory, for billing-api and the processor.
+use crate::ids::UserId;
+use crate::ports::*;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The entitlements table in memory.
+#[derive(Default)]
+pub struct InMemoryEntitlements {
+    rows: Mutex<HashMap<String, crate::entitlements::Entitlements>>,
+}
+
+impl InMemoryEntitlements {
+    pub fn put(&self, entitlements: crate::entitlements::Entitlements) {
+        self.rows
+            .lock()
+            .unwrap()
+            .insert(entitlements.user_id.to_string(), entitlements);
+    }
+}
+
+#[async_trait]
+impl EntitlementReader for InMemoryEntitlements {
+    async fn get(
+        &self,
+        user: &UserId,
+    ) -> Result<Option<crate::entitlements::Entitlements>, StoreError> {
+        Ok(self.rows.lock().unwrap().get(user.as_str()).cloned())
+    }
+}
+
+/// The processor's side of the entitlements table in memory, with the same versioned writes and ledger.
+#[derive(Default)]
+pub struct InMemoryEntitlementStore {
+    rows: Mutex<HashMap<String, StoredEntitlements>>,
+    ledger: Mutex<HashMap<String, i64>>,
+}
+
+impl InMemoryEntitlementStore {
+    pub fn current(&self, user: &UserId) -> Option<StoredEntitlements> {
+        self.rows.lock().unwrap().get(user.as_str()).cloned()
+    }
+
+    pub fn ledger_len(&self) -> usize {
+        self.ledger.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl EntitlementReader for InMemoryEntitlementStore {
+    async fn get(
+        &self,
+        user: &UserId,
+    ) -> Result<Option<crate::entitlements::Entitlements>, StoreError> {
+        Ok(self.current(user).map(|s| s.entitlements))
+    }
+}
+
+#[async_trait]
+impl EntitlementStore for InMemoryEntitlementStore {
+    async fn load(&self, user: &UserId) -> Result<Option<StoredEntitlements>, StoreError> {
+        Ok(self.current(user))
+    }
+
+    async fn save(
+        &self,
+        next: &crate::entitlements::Entitlements,
+        expected_version: Option<u64>,
+        previous: Option<&crate::entitlements::Entitlements>,
+        ledger: Option<&LedgerEntry>,
+    ) -> Result<SaveOutcome, StoreError> {
+        let mut rows = self.rows.lock().unwrap();
+        let mut entries = self.ledger.lock().unwrap();
+        let key = next.user_id.as_str().to_owned();
+        if let Some(entry) = ledger {
+            if entries.contains_key(&format!("{key}#{}", entry.key)) {
+                return Ok(SaveOutcome::AlreadyApplied);
+            }
+        }
+        if rows.get(&key).map(|r| r.version) != expected_version {
+            return Ok(SaveOutcome::Conflict);
+        }
+        let version = expected_version.unwrap_or(0) + 1;
+        let (announced_version, clerk_digest) = rows
+            .get(&key)
+            .map(|r| (r.announced_version, r.clerk_digest.clone()))
+            .unwrap_or((0, None));
+        rows.insert(
+            key.clone(),
+            StoredEntitlements {
+                entitlements: next.clone(),
+                version,
+                previous: previous.cloned(),
+                announced_version,
+                clerk_digest,
+            },
+        );
+        if let Some(entry) = ledger {
+            entries.insert(format!("{key}#{}", entry.key), entry.credits);
+        }
+        Ok(SaveOutcome::Saved { version })
+    }
+
+    async fn mark_announced(&self, user: &UserId, version: u64) -> Result<(), StoreError> {
+        if let Some(row) = self.rows.lock().unwrap().get_mut(user.as_str()) {
+            row.announced_version = row.announced_version.max(version);
+        }
+        Ok(())
+    }
+
+    async fn mark_clerk_synced(&self, user: &UserId, digest: &str) -> Result<(), StoreError> {
+        if let Some(row) = self.rows.lock().unwrap().get_mut(user.as_str()) {
+            row.clerk_digest = Some(digest.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn lapsing(&self) -> Result<Vec<UserId>, StoreError> {
+        use crate::entitlements::Status;
+        Ok(self
+            .rows
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| matches!(r.entitlements.status, Status::PastDue | Status::Canceling))
+            .map(|r| r.entitlements.user_id.clone())
+            .collect())
+    }
+}

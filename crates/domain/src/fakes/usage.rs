@@ -1,0 +1,141 @@
+//! An in-memory [`UsageStore`], for the handlers' unit tests: the same guard semantics as the DynamoDB
+//! adapter (a change applies only if its guard holds and its record is new), under one lock.
+use crate::entitlements::Entitlements;
+use crate::ids::UserId;
+use crate::ports::usage::{CounterKey, Flag, Record, Snapshot, UsageStore, WriteOutcome};
+use crate::ports::StoreError;
+use crate::usage::{Change, Counter};
+use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct InMemoryUsage {
+    counters: Mutex<HashMap<(UserId, String), Counter>>,
+    records: Mutex<HashMap<String, Record>>,
+    entitlements: Mutex<HashMap<UserId, Entitlements>>,
+    flags: Mutex<HashSet<(UserId, String, &'static str)>>,
+    /// When set, every call fails (a DynamoDB outage).
+    pub down: AtomicBool,
+    /// Calls made, by kind, to check round trips.
+    pub reads: AtomicUsize,
+    pub writes: AtomicUsize,
+}
+
+fn flag_name(flag: Flag) -> &'static str {
+    match flag {
+        Flag::LimitReached => "limitReached",
+        Flag::CreditsLow => "creditsLow",
+    }
+}
+
+impl InMemoryUsage {
+    pub fn put_entitlements(&self, entitlements: Entitlements) {
+        self.entitlements
+            .lock()
+            .unwrap()
+            .insert(entitlements.user_id.clone(), entitlements);
+    }
+
+    pub fn counter(&self, user: &UserId, name: &str) -> Counter {
+        self.counters
+            .lock()
+            .unwrap()
+            .get(&(user.clone(), name.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn records(&self) -> Vec<Record> {
+        self.records.lock().unwrap().values().cloned().collect()
+    }
+
+    fn fail_if_down(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::new("usage", "the fake store is down"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UsageStore for InMemoryUsage {
+    async fn snapshot(
+        &self,
+        counter: &CounterKey,
+        record_key: Option<&str>,
+    ) -> Result<Snapshot, StoreError> {
+        self.fail_if_down()?;
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok(Snapshot {
+            entitlements: self
+                .entitlements
+                .lock()
+                .unwrap()
+                .get(&counter.user)
+                .cloned(),
+            counter: self.counter(&counter.user, &counter.name),
+            record: record_key.and_then(|k| self.records.lock().unwrap().get(k).cloned()),
+        })
+    }
+
+    async fn counters(
+        &self,
+        user: &UserId,
+        keys: &[CounterKey],
+    ) -> Result<(Option<Entitlements>, Vec<Counter>), StoreError> {
+        self.fail_if_down()?;
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok((
+            self.entitlements.lock().unwrap().get(user).cloned(),
+            keys.iter().map(|k| self.counter(user, &k.name)).collect(),
+        ))
+    }
+
+    async fn write(
+        &self,
+        counter: &CounterKey,
+        change: &Change,
+        record: Option<&Record>,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.fail_if_down()?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        let mut counters = self.counters.lock().unwrap();
+        let mut records = self.records.lock().unwrap();
+        let key = (counter.user.clone(), counter.name.clone());
+        let current = counters.get(&key).cloned().unwrap_or_default();
+        if !current.admits(change) || record.is_some_and(|r| records.contains_key(&r.key)) {
+            return Ok(WriteOutcome::Conflict);
+        }
+        counters.insert(key, current.applied(change));
+        if let Some(record) = record {
+            records.insert(record.key.clone(), record.clone());
+        }
+        Ok(WriteOutcome::Applied)
+    }
+
+    async fn set_flag(&self, counter: &CounterKey, flag: Flag) -> Result<bool, StoreError> {
+        self.fail_if_down()?;
+        Ok(self.flags.lock().unwrap().insert((
+            counter.user.clone(),
+            counter.name.clone(),
+            flag_name(flag),
+        )))
+    }
+
+    async fn clear_flag(&self, counter: &CounterKey, flag: Flag) -> Result<(), StoreError> {
+        self.fail_if_down()?;
+        self.flags.lock().unwrap().remove(&(
+            counter.user.clone(),
+            counter.name.clone(),
+            flag_name(flag),
+        ));
+        Ok(())
+    }
+
+    async fn record(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        self.fail_if_down()?;
+        Ok(self.records.lock().unwrap().get(key).cloned())
+    }
+}

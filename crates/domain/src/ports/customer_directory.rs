@@ -1,0 +1,54 @@
+//! The customers table: one Stripe customer per Clerk user.
+use super::{CustomerProfile, StoreError};
+use crate::ids::{StripeCustomerId, UserId};
+use crate::time::UnixTime;
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// A user's row in the customers table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerLink {
+    pub user: UserId,
+    /// `None` while a creation is in flight.
+    pub customer: Option<StripeCustomerId>,
+    /// What was last written to the Stripe customer.
+    pub profile: CustomerProfile,
+    pub deleted: bool,
+}
+
+/// The customers table: one Stripe customer per Clerk user.
+#[async_trait]
+pub trait CustomerDirectory: Send + Sync {
+    async fn get(&self, user: &UserId) -> Result<Option<CustomerLink>, StoreError>;
+    /// Claims the right to create the user's customer: `true` for the one caller that may call Stripe;
+    /// `false` when the row exists (linked, deleted, or another caller's live claim).
+    async fn claim_creation(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
+    /// Gives up a creation claim that produced no customer.
+    async fn release_creation(&self, user: &UserId) -> Result<(), StoreError>;
+    async fn link(
+        &self,
+        user: &UserId,
+        customer: &StripeCustomerId,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    async fn save_profile(
+        &self,
+        user: &UserId,
+        profile: &CustomerProfile,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Keeps the row (and the Stripe customer's history) but marks the user deleted; creates a tombstone
+    /// when there is no row, so a late `user.created` cannot create a customer afterwards.
+    async fn mark_deleted(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError>;
+    async fn user_for_customer(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> Result<Option<UserId>, StoreError>;
+    /// Every user with a row (for a full reconcile).
+    async fn all_users(&self) -> Result<Vec<UserId>, StoreError>;
+}

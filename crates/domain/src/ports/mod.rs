@@ -1,0 +1,29 @@
+//! The ports: one small trait per file, that the handlers depend on. Domain types in, domain types out; SDK
+//! types stay inside the adapters.
+mod clerk_users;
+mod customer_directory;
+mod dead_letters;
+mod entitlement_reader;
+mod entitlement_store;
+mod errors;
+mod event_log;
+mod event_publisher;
+mod stripe_billing;
+mod stripe_customers;
+mod stripe_reader;
+mod stripe_subscriptions;
+pub mod usage;
+
+pub use crate::plans::CheckoutMode;
+pub use clerk_users::ClerkUsers;
+pub use customer_directory::{CustomerDirectory, CustomerLink};
+pub use dead_letters::DeadLetters;
+pub use entitlement_reader::EntitlementReader;
+pub use entitlement_store::{EntitlementStore, LedgerEntry, SaveOutcome, StoredEntitlements};
+pub use errors::{ClerkError, PublishError, StoreError, StripeError};
+pub use event_log::{Claim, ClaimRequest, ClaimToken, EventLog};
+pub use event_publisher::EventPublisher;
+pub use stripe_billing::{CheckoutRequest, CheckoutSession, StripeBilling};
+pub use stripe_customers::{CustomerProfile, StripeCustomers};
+pub use stripe_reader::{LineItem, StripeReader};
+pub use stripe_subscriptions::StripeSubscriptions;

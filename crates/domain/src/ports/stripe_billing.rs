@@ -1,0 +1,48 @@
+//! The Stripe calls behind billing-api: prices, Checkout and the billing portal.
+use super::StripeError;
+use crate::ids::{StripeCustomerId, UserId};
+use crate::plans::CheckoutMode;
+use async_trait::async_trait;
+
+/// A Stripe Checkout session to create for a signed-in user.
+#[derive(Debug, Clone)]
+pub struct CheckoutRequest<'a> {
+    pub user: &'a UserId,
+    pub customer: &'a StripeCustomerId,
+    pub mode: CheckoutMode,
+    pub price_id: &'a str,
+    pub quantity: u32,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+    pub allow_promotion_codes: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSession {
+    pub id: String,
+    pub url: String,
+}
+
+/// The Stripe calls behind billing-api.
+#[async_trait]
+pub trait StripeBilling: Send + Sync {
+    /// The price id behind a lookup key, `None` when Stripe has no such active price.
+    async fn price_for_lookup_key(&self, lookup_key: &str) -> Result<Option<String>, StripeError>;
+    /// A subscription of the customer's that is `active`, `trialing` or `past_due`.
+    async fn current_subscription(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> Result<Option<String>, StripeError>;
+    async fn create_checkout_session(
+        &self,
+        request: &CheckoutRequest<'_>,
+        idempotency_key: &str,
+    ) -> Result<CheckoutSession, StripeError>;
+    /// The billing portal session's URL.
+    async fn create_portal_session(
+        &self,
+        customer: &StripeCustomerId,
+        return_url: &str,
+        idempotency_key: &str,
+    ) -> Result<String, StripeError>;
+}

@@ -1,0 +1,100 @@
+//! The request bodies, parsed into valid values or a 400 that says what is wrong.
+use entitle_core::api_error::ApiError;
+use entitle_domain::ids::UserId;
+use serde_json::Value;
+
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+pub const MAX_HOLD_SECONDS: i64 = 3600;
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(code, message.into())
+}
+
+/// The body as a JSON object: at most 16 KiB, well-formed.
+pub fn object(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(bad("body_too_large", "the body exceeds 16 KiB"));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_slice(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(bad("malformed_body", "the body must be a JSON object")),
+        Err(e) => Err(bad("malformed_body", format!("invalid JSON body: {e}"))),
+    }
+}
+
+pub fn user(value: Option<&Value>) -> Result<UserId, ApiError> {
+    let text = value
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("invalid_user_id", "`userId` (a Clerk user id) is required"))?;
+    UserId::parse(text).map_err(|e| bad("invalid_user_id", format!("`userId`: {e}")))
+}
+
+pub fn feature(value: Option<&Value>) -> Result<String, ApiError> {
+    value
+        .and_then(Value::as_str)
+        .filter(|f| !f.is_empty() && f.len() <= 64)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            bad(
+                "invalid_feature",
+                "`feature` (a limit or feature name) is required",
+            )
+        })
+}
+
+/// A non-zero integer; `default` when absent.
+pub fn amount(value: Option<&Value>, default: Option<i64>) -> Result<i64, ApiError> {
+    let amount = match value {
+        None | Some(Value::Null) => default,
+        Some(v) => v.as_i64(),
+    };
+    match amount {
+        Some(0) => Err(bad("invalid_amount", "`amount` must not be 0")),
+        Some(n) if n.unsigned_abs() <= 1_000_000_000_000 => Ok(n),
+        Some(_) => Err(bad("invalid_amount", "`amount` is out of range")),
+        None => Err(bad("invalid_amount", "`amount` must be a non-zero integer")),
+    }
+}
+
+pub fn idempotency_key(value: Option<&Value>) -> Result<String, ApiError> {
+    match value.and_then(Value::as_str) {
+        Some(k) if !k.trim().is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Ok(k.to_owned()),
+        Some(_) => Err(bad(
+            "invalid_idempotency_key",
+            "`idempotencyKey` must be 1 to 255 characters",
+        )),
+        None => Err(bad(
+            "missing_idempotency_key",
+            "`idempotencyKey` is required, so a retried call never counts twice",
+        )),
+    }
+}
+
+/// `hold: {"seconds": 1..3600}`, `None` without a hold.
+pub fn hold(value: Option<&Value>) -> Result<Option<i64>, ApiError> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    match value.get("seconds").and_then(Value::as_i64) {
+        Some(s) if (1..=MAX_HOLD_SECONDS).contains(&s) => Ok(Some(s)),
+        _ => Err(bad(
+            "invalid_hold",
+            "`hold.seconds` must be an integer from 1 to 3600",
+        )),
+    }
+}
+
+/// `userId` from the query string.
+pub fn query_user(query: Option<&str>) -> Result<UserId, ApiError> {
+    let value = query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "userId")
+        .map(|(_, v)| v.to_owned());
+    user(value.map(Value::String).as_ref())
+}

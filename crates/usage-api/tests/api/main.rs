@@ -1,0 +1,6 @@
+//! usage-api end to end against the local AWS (the template's usage and entitlements tables, the topic)
+//! through the real SDK: racing callers, replays, holds and periods with the clock injected, plan changes,
+//! bad input, and the DynamoDB round trips a consume costs.
+mod helpers;
+mod races;
+mod scenarios;
