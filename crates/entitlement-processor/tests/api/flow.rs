@@ -1,10 +1,20 @@
 use crate::helpers::{process, TestApp, CREDITS, PRO, STARTER};
 use entitle_domain::entitlements::Status;
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::usage::{CounterKey, UsageStore};
 use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeBilling};
 use entitle_domain::time::UnixTime;
 use entitle_test_support::aws;
 use entitle_test_support::fixtures::unique_id;
 use serde_json::json;
+
+fn credits_key(user: &UserId) -> CounterKey {
+    CounterKey {
+        user: user.clone(),
+        name: "credits".into(),
+        expires_at: None,
+    }
+}
 
 #[tokio::test]
 async fn an_event_through_the_real_queue_becomes_entitlements_a_clerk_mirror_and_one_announcement()
@@ -222,9 +232,26 @@ async fn credit_packs_bought_twice_in_parallel_add_each_checkout_once() {
         e.credits, 4000,
         "two checkouts of 2 × 1,000 credits, each counted once"
     );
-    let ledger = app.store.ledger(&app.user).await.unwrap();
+    let mut ledger = Vec::new();
+    for session in &sessions {
+        let row = app
+            .usage
+            .record(&format!("checkout#{session}"))
+            .await
+            .unwrap();
+        ledger.extend(row.map(|r| (r.key, r.credits)));
+    }
     assert_eq!(ledger.len(), 2);
     assert!(ledger.iter().all(|(_, credits)| *credits == 2000));
+    let (_, balance) = app
+        .usage
+        .counters(&app.user, &[credits_key(&app.user)])
+        .await
+        .unwrap();
+    assert_eq!(
+        balance[0].value, 4000,
+        "the balance usage-api spends is the one credited"
+    );
     assert_eq!(app.clerk_billing()["credits"], 4000);
 }
 
