@@ -11,7 +11,7 @@ DEV_URL ?= http://127.0.0.1:9000/lambda-url/stripe-webhook/webhooks/stripe
 DEV_CLERK_URL ?= http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
 EVENT ?= customer.subscription.created
 
-.PHONY: help venv dev test fmt-check clippy cfn-lint actionlint test-rust bench build send-stripe send-clerk events deploy
+.PHONY: help venv dev test fmt-check clippy cfn-lint actionlint openapi test-rust bench build send-stripe send-clerk events deploy
 
 help:
 	@echo "make dev          run everything locally (local AWS from the template + cargo lambda watch)"
@@ -26,7 +26,7 @@ help:
 venv:
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy cfn-lint actionlint test-rust demo
+test: venv fmt-check clippy cfn-lint actionlint openapi test-rust demo
 
 fmt-check:
 	cargo fmt --all -- --check
@@ -39,6 +39,10 @@ cfn-lint: venv
 
 actionlint: venv
 	$(VENV)/bin/actionlint
+
+# The OpenAPI 3.1 document of billing-api and usage-api; test-rust also checks every recorded response against it.
+openapi: venv
+	$(VENV)/bin/openapi-spec-validator docs/openapi.yaml
 
 test-rust: venv
 	rm -rf .local/samples
