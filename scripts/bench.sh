@@ -26,7 +26,7 @@ if wants usage; then
 echo
 echo "== 1b. CPU per usage decision (criterion, entitle-domain)"
 cargo bench -p entitle-domain --bench usage -- --warm-up-time 1 --measurement-time 3 2>/dev/null \
-  | awk '/^usage\//{name=$0; want=1} want && /time:/{sub(/^.*time: +/, ""); printf "%-70s %s\n", name, $0; want=0}'
+  | awk '/^usage\//{name=$0; sub(/ +time:.*/, "", name); want=1} want && /time:/{sub(/^.*time: +/, ""); printf "%-70s %s\n", name, $0; want=0}'
 fi
 
 if wants size; then
