@@ -231,8 +231,8 @@ impl Story {
             .await
     }
 
-    /// 9. The product's server records each message: the free plan's daily limit allows 100, the 101st is
-    /// refused — a normal `200 {"allowed": false}` that records nothing.
+    /// 9. The product's server records each message: the free plan's daily limit allows 100, and the
+    ///    101st is refused — a normal `200 {"allowed": false}` that records nothing.
     async fn messages_until_refused(&mut self) -> Result<(), String> {
         let limit = 100;
         for n in 1..=limit {
