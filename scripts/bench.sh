@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the figures we track, printed.
 #  1. criterion: verify + parse + normalize a ~3 KB and a ~30 KB Stripe event, beside HMAC-SHA256 alone;
+#     `usage`: usage-api's check and consume decisions (entitle-domain), µs per call;
 #  2. the size of each release arm64 bootstrap.zip, built the way Lambda runs it (cargo lambda, arm64);
 #  3. cold init of each function: process start to its first poll of the Runtime API, SDK clients built
 #     (scripts/cold_start.py stubs the Runtime API);
@@ -13,14 +14,21 @@ scripts/bootstrap-venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
 target_dir="${CARGO_TARGET_DIR:-target}"
 functions="stripe-webhook clerk-webhook billing-api entitlement-processor usage-api"
-# `scripts/bench.sh cold` (or cpu, size, warm) runs only those parts.
-parts=${*:-cpu size cold warm}
+# `scripts/bench.sh cold` (or cpu, usage, size, warm) runs only those parts.
+parts=${*:-cpu usage size cold warm}
 wants() { [[ " $parts " == *" $1 "* ]]; }
 
 if wants cpu; then
 echo "== 1. CPU per event (criterion)"
 cargo bench -p entitle-core --bench stripe_webhook -- --warm-up-time 1 --measurement-time 4 2>/dev/null \
   | awk '/^stripe_webhook\//{name=$0; want=1} want && /^ +time:/{sub(/^ +/, ""); printf "%-70s %s\n", name, $0; want=0}'
+fi
+
+if wants usage; then
+echo
+echo "== 1b. CPU per usage decision (criterion, entitle-domain)"
+cargo bench -p entitle-domain --bench usage -- --warm-up-time 1 --measurement-time 3 2>/dev/null \
+  | awk '/^usage\//{name=$0; sub(/ +time:.*/, "", name); want=1} want && /time:/{sub(/^.*time: +/, ""); printf "%-70s %s\n", name, $0; want=0}'
 fi
 
 if wants size; then
@@ -41,7 +49,7 @@ echo "== 3. Cold init (native release build, Runtime API stub; process start -> 
 cargo build --release --quiet $(printf -- "-p %s " $functions)
 # No SSL_CERT_FILE: every HTTPS client has its roots compiled in and reads no certificate file.
 common=(--env IDEMPOTENCY_TABLE=entitle-idempotency --env CUSTOMERS_TABLE=entitle-customers
-  --env ENTITLEMENTS_TABLE=entitle-entitlements
+  --env ENTITLEMENTS_TABLE=entitle-entitlements --env USAGE_TABLE=entitle-usage
   --env BILLING_EVENTS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:entitle-billing-events
   --env STRIPE_SECRET_KEY=sk_test_cold_start --env CLERK_SECRET_KEY=sk_test_cold_start)
 for function in $functions; do
@@ -51,7 +59,7 @@ for function in $functions; do
     billing-api) extra=(--env CLERK_JWKS_URL=https://clerk.example.com/.well-known/jwks.json
       --env CLERK_ISSUER=https://clerk.example.com --env ALLOWED_REDIRECT_ORIGINS=https://app.example.com) ;;
     entitlement-processor) extra=(--env DEAD_LETTER_QUEUE_URL=http://127.0.0.1:1/000000000000/dlq) ;;
-    usage-api) extra=(--env USAGE_TABLE=entitle-usage --env USAGE_API_KEYS=sk_usage_cold_start) ;;
+    usage-api) extra=(--env USAGE_API_KEYS=sk_usage_cold_start) ;;
   esac
   echo "-- $function"
   .venv/bin/python scripts/cold_start.py --binary "$(realpath "$target_dir/release/$function")" --runs 30 \

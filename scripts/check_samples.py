@@ -6,18 +6,76 @@
 DIR/events/*.json: every billing event the integration tests received from the topic
 (entitle_test_support::aws::TopicTap) → billing-event.schema.json.
 DIR/api/*.json: every billing-api response the tests received ({"route", "status", "body"}, written by
-entitle_test_support::http::record_api_response) → billing-api.schema.json (by route and status).
-Fails on any violation, or when either kind of sample is missing.
+entitle_test_support::http::record_api_response) → billing-api.schema.json (by route and status, for the
+routes it defines) and docs/openapi.yaml.
+DIR/usage-api/*.json: every usage-api response ({"method", "path", "status", "body"}, written by
+entitle_test_support::http::record_usage_response) → docs/openapi.yaml.
+The OpenAPI document is validated first (openapi-spec-validator); a response is checked against the schema of
+its operation's response for its status, else the operation's `default`.
+Fails on any violation, or when any kind of sample is missing.
 """
 import collections
 import json
 import sys
 from pathlib import Path
 
+import re
+
 import jsonschema
+import yaml
+from openapi_spec_validator import validate as validate_openapi
+import referencing.jsonschema
 from referencing import Registry, Resource
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+SCHEMAS = DOCS / "schemas"
+OPENAPI_ID = "urn:entitle:openapi"
+
+
+class OpenApi:
+    """The operations of docs/openapi.yaml, found by method and the last path segments of a request."""
+
+    def __init__(self, path: Path):
+        self.doc = yaml.safe_load(path.read_text())
+        validate_openapi(self.doc)
+        self.registry = Registry().with_resource(
+            OPENAPI_ID, Resource.from_contents(self.doc, default_specification=referencing.jsonschema.DRAFT202012)
+        )
+        self.routes = []
+        for template, item in self.doc["paths"].items():
+            segments = [("[^/]+" if seg.startswith("{") else re.escape(seg)) for seg in template.strip("/").split("/")]
+            pattern = re.compile("(^|/)" + "/".join(segments) + "/?$")
+            for method in item:
+                if method in ("get", "post", "put", "patch", "delete"):
+                    self.routes.append((pattern, method, template))
+
+    def operation(self, method: str, path: str):
+        """The (template, method) of the operation, or of the path's only operation (a 405 names no method)."""
+        path = path.split("?", 1)[0]
+        # The most specific template wins: `/v1/usage` (usage-api) over `/usage` (billing-api).
+        matches = sorted(
+            ((t, m) for (r, m, t) in self.routes if r.search(path)), key=lambda tm: -len(tm[0].split("/"))
+        )
+        exact = [(t, m) for (t, m) in matches if m == method.lower()]
+        return (exact or matches or [None])[0]
+
+    def error_validator(self):
+        return jsonschema.Draft202012Validator(
+            {"$ref": f"{OPENAPI_ID}#/components/schemas/Error"}, registry=self.registry
+        )
+
+    def validator(self, template: str, method: str, status: int):
+        responses = self.doc["paths"][template][method]["responses"]
+        key = str(status) if str(status) in responses else "default"
+        pointer = "/".join(
+            p.replace("~", "~0").replace("/", "~1") for p in ["paths", template, method, "responses", key]
+        )
+        response = responses[key]
+        if "$ref" in response:
+            pointer = response["$ref"].lstrip("#/")
+        return jsonschema.Draft202012Validator(
+            {"$ref": f"{OPENAPI_ID}#/{pointer}/content/application~1json/schema"}, registry=self.registry
+        ), key
 
 
 def load(name: str) -> dict:
@@ -56,6 +114,26 @@ def main() -> int:
     if unseen:
         print(f"check_samples: event types no test published: {', '.join(unseen)}")
 
+    openapi = OpenApi(DOCS / "openapi.yaml")
+    print("check_samples: docs/openapi.yaml is a valid OpenAPI 3.1 document")
+    checked = collections.Counter()
+
+    def against_openapi(kind: str, path: Path, method: str, request_path: str, status: int, body) -> int:
+        operation = openapi.operation(method, request_path)
+        if operation is None and status >= 400:
+            # An unknown route: no operation, but the error shape is the document's all the same.
+            checked["(no route) error"] += 1
+            return report(kind, path, sorted(openapi.error_validator().iter_errors(body), key=lambda e: list(e.path)))
+        if operation is None:
+            print(f"check_samples: {kind} {path.name}: {method} {request_path} is in no path of docs/openapi.yaml",
+                  file=sys.stderr)
+            return 1
+        template, op_method = operation
+        validator, key = openapi.validator(template, op_method, status)
+        checked[f"{op_method.upper()} {template} {key}"] += 1
+        return report(kind, path, sorted(validator.iter_errors(body), key=lambda e: list(e.path)))
+
+    billing_methods = {"checkout": "post", "portal": "post", "entitlements": "get", "usage": "get"}
     responses = sorted((root / "api").glob("*.json"))
     by_kind = collections.Counter()
     for path in responses:
@@ -64,6 +142,10 @@ def main() -> int:
         definition = route if status == 200 else "error"
         if status == 204:  # CORS preflight: no body
             continue
+        invalid += against_openapi("response", path, billing_methods.get(route, "get"), f"/{route}", status,
+                                   sample["body"])
+        if definition not in api_schema["$defs"]:
+            continue  # a route the older JSON Schema predates: docs/openapi.yaml alone describes it
         by_kind[f"{definition} {status}"] += 1
         validator = jsonschema.Draft202012Validator(
             {"$ref": f"{api_schema['$id']}#/$defs/{definition}"}, registry=registry
@@ -72,7 +154,23 @@ def main() -> int:
     print(f"check_samples: {len(responses)} billing-api responses valid against billing-api.schema.json"
           f" ({', '.join(f'{k} x{n}' for k, n in sorted(by_kind.items()))})")
 
-    if not events or not responses:
+    usage = sorted((root / "usage-api").glob("*.json"))
+    for path in usage:
+        sample = json.loads(path.read_text())
+        if sample["status"] == 204:
+            continue
+        invalid += against_openapi("usage-api response", path, sample["method"], sample["path"], sample["status"],
+                                   sample["body"])
+    print(f"check_samples: {len(responses) + len(usage)} billing-api and usage-api responses checked against"
+          f" docs/openapi.yaml ({', '.join(f'{k} x{n}' for k, n in sorted(checked.items()))})")
+    unseen = sorted(
+        f"{m.upper()} {t}" for t, item in openapi.doc["paths"].items() for m in item
+        if m in ("get", "post") and not any(k.startswith(f"{m.upper()} {t} ") for k in checked)
+    )
+    if unseen:
+        print(f"check_samples: operations no test recorded a response of: {', '.join(unseen)}")
+
+    if not events or not responses or not usage:
         print("check_samples: no samples found: did the tests run with SAMPLES_DIR set?", file=sys.stderr)
         failed = True
     if invalid:

@@ -1,11 +1,12 @@
 //! Everything the API needs, built once per cold start: the plan catalog (validated here, so a broken
 //! catalog fails the deploy's smoke test rather than a customer's request), the token verifier, clients.
 use crate::redirect::AllowedOrigins;
-use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEntitlements, StripeClient};
+use entitle_core::adapters::{DynamoCustomerDirectory, DynamoUsage, StripeClient};
 use entitle_core::auth::Verifier;
 use entitle_core::config::{self, ConfigError};
 use entitle_domain::plans::PlanCatalog;
-use entitle_domain::ports::{CustomerDirectory, EntitlementReader, StripeBilling, StripeCustomers};
+use entitle_domain::ports::usage::UsageStore;
+use entitle_domain::ports::{CustomerDirectory, StripeBilling, StripeCustomers};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,8 @@ pub struct Deps {
     pub customers: Arc<dyn CustomerDirectory>,
     pub stripe_customers: Arc<dyn StripeCustomers>,
     pub billing: Arc<dyn StripeBilling>,
-    pub entitlements: Arc<dyn EntitlementReader>,
+    /// The entitlements row and the usage counters, read together (GET /entitlements, GET /usage).
+    pub usage: Arc<dyn UsageStore>,
     pub config: ApiConfig,
     /// Lookup key → Stripe price id, resolved once per cold start.
     pub price_ids: Mutex<HashMap<String, String>>,
@@ -55,8 +57,9 @@ impl Deps {
                 dynamodb.clone(),
                 config::required("CUSTOMERS_TABLE")?,
             )),
-            entitlements: Arc::new(DynamoEntitlements::new(
+            usage: Arc::new(DynamoUsage::new(
                 dynamodb,
+                config::required("USAGE_TABLE")?,
                 config::required("ENTITLEMENTS_TABLE")?,
             )),
             stripe_customers: stripe.clone(),

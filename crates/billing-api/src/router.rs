@@ -1,8 +1,8 @@
 //! Routes by the last path segment, whatever the prefix (stage, function URL, `cargo lambda watch`):
-//! `POST …/checkout`, `POST …/portal`, `GET …/entitlements`. Authentication, body limits and the JSON error
+//! `POST …/checkout`, `POST …/portal`, `GET …/entitlements`, `GET …/usage`. Authentication, body limits and the JSON error
 //! shape are decided here; the route modules get a verified user and a parsed body.
 use crate::deps::Deps;
-use crate::{checkout, cors, entitlements, portal};
+use crate::{checkout, cors, entitlements, portal, usage};
 use entitle_core::api_error::ApiError;
 use entitle_core::auth::token_from;
 use entitle_core::edge;
@@ -24,6 +24,7 @@ enum Route {
     Checkout,
     Portal,
     Entitlements,
+    Usage,
 }
 
 impl Route {
@@ -32,6 +33,7 @@ impl Route {
             ("/checkout", Route::Checkout),
             ("/portal", Route::Portal),
             ("/entitlements", Route::Entitlements),
+            ("/usage", Route::Usage),
         ]
         .into_iter()
         .find(|(path, _)| edge::route_is(request, path))
@@ -40,7 +42,7 @@ impl Route {
 
     fn method(self) -> Method {
         match self {
-            Route::Entitlements => Method::GET,
+            Route::Entitlements | Route::Usage => Method::GET,
             _ => Method::POST,
         }
     }
@@ -85,6 +87,7 @@ async fn dispatch(
             Route::Checkout => checkout::create(deps, &user, body(request)?, now).await,
             Route::Portal => portal::create(deps, &user, body(request)?, now).await,
             Route::Entitlements => entitlements::read(deps, &user, now).await,
+            Route::Usage => usage::read(deps, &user, now).await,
         }
     }
     .instrument(span)

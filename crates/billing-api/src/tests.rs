@@ -4,10 +4,12 @@ use crate::redirect::AllowedOrigins;
 use crate::router::{handle_at, MAX_BODY_BYTES};
 use entitle_core::auth::Verifier;
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::fakes::{InMemoryCustomerDirectory, InMemoryEntitlements, InMemoryStripe};
+use entitle_domain::fakes::{InMemoryCustomerDirectory, InMemoryStripe, InMemoryUsage};
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;
+use entitle_domain::ports::usage::{CounterKey, UsageStore};
 use entitle_domain::time::UnixTime;
+use entitle_domain::usage::decision::add_credits;
 use entitle_test_support::http::RequestSpec;
 use entitle_test_support::jwt;
 use secrecy::SecretString;
@@ -24,7 +26,8 @@ const APP: &str = "https://app.example.com";
 struct Harness {
     deps: Deps,
     stripe: Arc<InMemoryStripe>,
-    entitlements: Arc<InMemoryEntitlements>,
+    /// The entitlements rows and the usage counters (the live credits balance).
+    usage: Arc<InMemoryUsage>,
 }
 
 fn harness() -> Harness {
@@ -32,7 +35,7 @@ fn harness() -> Harness {
     stripe.add_price("credits_1000", "price_credits1000");
     stripe.add_price("credits_5000", "price_credits5000");
     stripe.add_price("starter_yearly", "price_starter_yearly");
-    let entitlements = Arc::new(InMemoryEntitlements::default());
+    let usage = Arc::new(InMemoryUsage::default());
     let verifier = Verifier::from_config(
         Some(SecretString::from(SECRET.to_owned())),
         None,
@@ -47,7 +50,7 @@ fn harness() -> Harness {
             customers: Arc::new(InMemoryCustomerDirectory::default()),
             stripe_customers: stripe.clone(),
             billing: stripe.clone(),
-            entitlements: entitlements.clone(),
+            usage: usage.clone(),
             config: ApiConfig {
                 redirect_origins: AllowedOrigins::parse(APP),
                 cors_origins: AllowedOrigins::parse(APP),
@@ -55,8 +58,18 @@ fn harness() -> Harness {
             price_ids: Mutex::new(HashMap::new()),
         },
         stripe,
-        entitlements,
+        usage,
     }
+}
+
+/// Credits bought: what the processor adds to the usage table's balance.
+async fn buy_credits(h: &Harness, n: i64) {
+    let key = CounterKey {
+        user: UserId::parse(USER).unwrap(),
+        name: "credits".into(),
+        expires_at: None,
+    };
+    h.usage.write(&key, &add_credits(n), None).await.unwrap();
 }
 
 fn token_with(claims: Value, secret: &str) -> String {
@@ -113,6 +126,7 @@ async fn every_route_refuses_a_missing_or_invalid_session_with_401_and_www_authe
         ("POST", "/checkout"),
         ("POST", "/portal"),
         ("GET", "/entitlements"),
+        ("GET", "/usage"),
     ] {
         for token in [
             None,
@@ -377,13 +391,13 @@ async fn stored_entitlements_are_returned_and_an_expired_grace_period_reads_as_f
     let h = harness();
     let catalog = PlanCatalog::builtin();
     let user = UserId::parse(USER).unwrap();
-    let mut pro = Entitlements::on_plan(
+    let pro = Entitlements::on_plan(
         user.clone(),
         catalog.plan("professional").unwrap(),
         Status::Active,
     );
-    pro.credits = 1500;
-    h.entitlements.put(pro);
+    buy_credits(&h, 1500).await;
+    h.usage.put_entitlements(pro);
     let (_, body) = call(&h, "GET", "/entitlements", None, Some(&token())).await;
     assert_eq!(
         (body["plan"].as_str(), body["credits"].as_i64()),
@@ -393,14 +407,97 @@ async fn stored_entitlements_are_returned_and_an_expired_grace_period_reads_as_f
     let mut late =
         Entitlements::on_plan(user, catalog.plan("professional").unwrap(), Status::PastDue);
     late.grace_until = Some(UnixTime::from_secs(NOW - 1).to_rfc3339());
-    late.credits = 1500;
-    h.entitlements.put(late);
+    h.usage.put_entitlements(late);
     let (_, body) = call(&h, "GET", "/entitlements", None, Some(&token())).await;
     assert_eq!(
         (body["plan"].as_str(), body["status"].as_str()),
         (Some("free"), Some("free"))
     );
     assert_eq!(body["credits"], 1500, "credits outlive the plan");
+}
+
+#[tokio::test]
+async fn usage_shows_the_signed_in_users_counters_allowances_periods_and_credit_balance() {
+    use entitle_domain::usage::{account, decision, LimitKind, Period};
+    let h = harness();
+    let user = UserId::parse(USER).unwrap();
+    let now = UnixTime::from_secs(NOW);
+    let catalog = PlanCatalog::builtin();
+    h.usage.put_entitlements(Entitlements::on_plan(
+        user.clone(),
+        catalog.plan("professional").unwrap(),
+        Status::Active,
+    ));
+    // What usage-api records: 7 messages today, 2 agents, 40 of 250 credits.
+    for (name, kind, amount) in [
+        ("messages_per_day", LimitKind::Metered(Period::Day), 7),
+        ("agents", LimitKind::Allocated, 2),
+    ] {
+        let e = h.usage.counters(&user, &[]).await.unwrap().0.unwrap();
+        let (key, _) = account::counter(&user, name, kind, Some(&e), now);
+        let allowance = account::allowance(catalog, &e, name);
+        let counter = h.usage.counter(&user, &key.name);
+        let (_, change) = decision::consume(kind, allowance, &counter, amount, None, now).unwrap();
+        h.usage.write(&key, &change.unwrap(), None).await.unwrap();
+    }
+    buy_credits(&h, 250).await;
+    buy_credits(&h, -40).await;
+
+    let (status, body) = call(&h, "GET", "/usage", None, Some(&token())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["userId"].as_str(), body["plan"].as_str()),
+        (Some(USER), Some("professional"))
+    );
+    let of = |feature: &str| {
+        body["usage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["feature"] == feature)
+            .cloned()
+            .unwrap_or_else(|| panic!("{feature} in {body}"))
+    };
+    let messages = of("messages_per_day");
+    assert_eq!(
+        (
+            &messages["kind"],
+            &messages["limit"],
+            &messages["used"],
+            &messages["remaining"]
+        ),
+        (&json!("metered"), &json!(10_000), &json!(7), &json!(9_993))
+    );
+    let midnight = UnixTime::from_secs(NOW - NOW % 86_400 + 86_400).to_rfc3339();
+    assert_eq!(messages["resetsAt"], midnight.as_str());
+    let agents = of("agents");
+    assert_eq!(
+        (&agents["used"], &agents["remaining"]),
+        (&json!(2), &json!(8))
+    );
+    assert_eq!(agents["resetsAt"], Value::Null);
+    let credits = of("credits");
+    assert_eq!(
+        (&credits["kind"], &credits["limit"], &credits["remaining"]),
+        (&json!("credits"), &Value::Null, &json!(210))
+    );
+    // GET /entitlements reports the same live balance.
+    let (_, e) = call(&h, "GET", "/entitlements", None, Some(&token())).await;
+    assert_eq!(e["credits"], 210);
+}
+
+#[tokio::test]
+async fn a_store_outage_answers_503_on_usage_and_entitlements_and_usage_takes_only_get() {
+    let h = harness();
+    h.usage
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    for path in ["/usage", "/entitlements"] {
+        let (status, body) = call(&h, "GET", path, None, Some(&token())).await;
+        assert_eq!((status, code(&body)), (503, "unavailable"), "{path}");
+    }
+    let (status, _) = call(&h, "POST", "/usage", Some(json!({})), Some(&token())).await;
+    assert_eq!(status, 405, "browsers never consume");
 }
 
 #[tokio::test]

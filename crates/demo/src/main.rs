@@ -1,6 +1,7 @@
 //! `make demo`: a customer's life — sign-up, checkout, subscription, upgrade, a failed and a recovered
-//! payment, cancellation, a credit pack — played through the four functions in-process, with their real
-//! adapters on the local AWS and the local Stripe and Clerk fakes, checking the entitlements after each step.
+//! payment, cancellation, a credit pack, then messages to the daily limit, a hold committed for less and
+//! credits spent to zero — played through the five functions in-process, with their real adapters on the
+//! local AWS and the local Stripe and Clerk fakes, checking the entitlements and usage after each step.
 //! The functions' logs: `RUST_LOG=info make demo`.
 mod expect;
 mod story;

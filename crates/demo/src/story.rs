@@ -1,4 +1,5 @@
-//! A customer's life in eight steps. Each step does what Stripe, Clerk or the user's browser would do —
+//! A customer's life in eleven steps: eight of billing, then three of usage through usage-api, as the
+//! product's server would call it. Each step does what Stripe, Clerk or the user's browser would do —
 //! Stripe's state is set in the fake Stripe first, as it would be when Stripe sends the event — then lets
 //! the events flow (webhook → SNS → entitlement queue → processor) and checks what the user is now entitled
 //! to.
@@ -66,6 +67,9 @@ pub async fn run() -> Result<usize, String> {
     story.payment().await?;
     story.cancel().await?;
     story.credit_pack().await?;
+    story.messages_until_refused().await?;
+    story.hold_committed_for_less().await?;
+    story.credits_spent_to_zero().await?;
     Ok(story.steps)
 }
 
@@ -227,7 +231,166 @@ impl Story {
             .await
     }
 
+    /// 9. The product's server records each message: the free plan's daily limit allows 100, and the
+    ///    101st is refused — a normal `200 {"allowed": false}` that records nothing.
+    async fn messages_until_refused(&mut self) -> Result<(), String> {
+        let limit = 100;
+        for n in 1..=limit {
+            let reply = self.consume("messages_per_day", 1, None).await?;
+            if reply["allowed"] != true || reply["used"] != n {
+                return Err(format!("message {n} of {limit}: {reply}"));
+            }
+        }
+        let refused = self.consume("messages_per_day", 1, None).await?;
+        if refused["allowed"] != false
+            || refused["reason"] != "limit_exceeded"
+            || refused["used"] != limit
+        {
+            return Err(format!("message {} was not refused: {refused}", limit + 1));
+        }
+        let detail = format!(
+            "POST /v1/usage messages_per_day x{limit}: allowed, used {limit}/{limit}; the next: \
+             allowed false, limit_exceeded, resets {}",
+            refused["resetsAt"].as_str().unwrap_or("?")
+        );
+        self.usage_step("messages to the limit", &detail).await
+    }
+
+    /// 10. A model call: 500 credits held for five minutes, committed at the 120 it really cost.
+    async fn hold_committed_for_less(&mut self) -> Result<(), String> {
+        let held = self
+            .consume("credits", 500, Some(json!({"seconds": 300})))
+            .await?;
+        let usage_id = held["usageId"]
+            .as_str()
+            .ok_or_else(|| format!("a hold answered without a usageId: {held}"))?
+            .to_owned();
+        if held["allowed"] != true || held["held"] != 500 || held["remaining"] != 1500 {
+            return Err(format!("the hold of 500 of 2000 credits: {held}"));
+        }
+        let path = format!("/v1/usage/{usage_id}/commit");
+        let reply = wire::usage(&self.world, "POST", &path, Some(json!({"amount": 120}))).await;
+        let committed = &reply.body;
+        if reply.status != 200 || committed["held"] != 0 || committed["remaining"] != 1880 {
+            return Err(format!(
+                "committing 120 of the 500 held: {} {committed}",
+                reply.status
+            ));
+        }
+        let credits = self.credits().await?;
+        if credits != 1880 {
+            return Err(format!(
+                "GET /entitlements reports {credits} credits after the commit, not 1880"
+            ));
+        }
+        self.usage_step(
+            "hold, commit for less",
+            "POST /v1/usage credits 500 hold 300 s: remaining 1500; commit 120: the other 380 freed, \
+             remaining 1880 (GET /entitlements: 1880)",
+        )
+        .await
+    }
+
+    /// 11. Credits spent down to zero; the next spend is refused.
+    async fn credits_spent_to_zero(&mut self) -> Result<(), String> {
+        let mut spent = Vec::new();
+        for amount in [1000, 500, 380] {
+            let reply = self.consume("credits", amount, None).await?;
+            if reply["allowed"] != true {
+                return Err(format!("spending {amount} credits: {reply}"));
+            }
+            spent.push(format!("{amount} (remaining {})", reply["remaining"]));
+        }
+        let refused = self.consume("credits", 1, None).await?;
+        if refused["allowed"] != false
+            || refused["reason"] != "insufficient_credits"
+            || refused["remaining"] != 0
+        {
+            return Err(format!("a spend of 1 credit at zero: {refused}"));
+        }
+        let credits = self.credits().await?;
+        if credits != 0 {
+            return Err(format!(
+                "GET /entitlements reports {credits} credits at zero"
+            ));
+        }
+        let detail = format!(
+            "POST /v1/usage credits {}; then 1: allowed false, insufficient_credits",
+            spent.join(", ")
+        );
+        self.usage_step("credits to zero", &detail).await
+    }
+
     // ------------------------------------------------------------------------------------------- helpers
+
+    /// `POST /v1/usage` for the demo's user, under a fresh idempotency key; the answer (refusals included).
+    async fn consume(
+        &self,
+        feature: &str,
+        amount: i64,
+        hold: Option<Value>,
+    ) -> Result<Value, String> {
+        let mut body = json!({
+            "userId": self.user, "feature": feature, "amount": amount,
+            "idempotencyKey": fixtures::unique_id("demo-"),
+        });
+        if let Some(hold) = hold {
+            body["hold"] = hold;
+        }
+        let reply = wire::usage(&self.world, "POST", "/v1/usage", Some(body)).await;
+        if reply.status != 200 {
+            return Err(format!(
+                "POST /v1/usage {feature} {amount} answered {} {}",
+                reply.status, reply.body
+            ));
+        }
+        Ok(reply.body)
+    }
+
+    /// The live balance, as the signed-in user's `GET /entitlements` reports it.
+    async fn credits(&self) -> Result<i64, String> {
+        let reply = wire::api(&self.world, "GET", "/entitlements", None, &self.token).await;
+        reply.body["credits"]
+            .as_i64()
+            .filter(|_| reply.status == 200)
+            .ok_or_else(|| format!("GET /entitlements answered {} {}", reply.status, reply.body))
+    }
+
+    /// Counts and prints a usage step: the user's entitlements (credits live) and the usage picture.
+    async fn usage_step(&mut self, step: &str, detail: &str) -> Result<(), String> {
+        self.steps += 1;
+        let reply = wire::api(&self.world, "GET", "/entitlements", None, &self.token).await;
+        let clerk_user = self.world.clerk.user(&self.user);
+        expect::row(
+            &self.steps.to_string(),
+            step,
+            &reply.body,
+            clerk_user.as_ref(),
+            detail,
+        );
+        let usage = wire::api(&self.world, "GET", "/usage", None, &self.token).await;
+        if usage.status != 200 {
+            return Err(format!(
+                "step {} ({step}): GET /usage answered {} {}",
+                self.steps, usage.status, usage.body
+            ));
+        }
+        let picture: Vec<String> = usage.body["usage"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|u| {
+                format!(
+                    "{} {}/{}",
+                    u["feature"].as_str().unwrap_or("?"),
+                    u["used"],
+                    u["limit"]
+                )
+            })
+            .collect();
+        println!("    GET /usage: {}", picture.join(", "));
+        Ok(())
+    }
 
     /// Stripe's current state of the demo's subscription (what the processor will read).
     fn seed(&self, price: &str, status: &str, cancel_at_period_end: bool) {

@@ -103,6 +103,19 @@ pub async fn api(
     Reply::of(billing_api::router::handle_at(&world.billing_api, &request, UnixTime::now()).await)
 }
 
+/// A usage-api call, as the product's server makes it: its API key, a JSON body.
+pub async fn usage(world: &World, method: &str, path: &str, body: Option<Value>) -> Reply {
+    let text = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = RequestSpec::post(path, text.as_bytes())
+        .method(method)
+        .header(
+            "authorization",
+            format!("Bearer {}", crate::world::USAGE_API_KEY),
+        )
+        .build();
+    Reply::of(usage_api::router::handle_at(&world.usage_api, &request, UnixTime::now()).await)
+}
+
 /// Feeds everything waiting in the entitlement queue to the processor, ten at a time, deleting what it
 /// handled. SNS delivers to SQS before `Publish` returns in the emulator, so an empty receive means done.
 /// Returns the events' types. A record the processor hands back for a retry fails the demo: nothing in

@@ -1,10 +1,10 @@
-//! The four functions wired in-process, each with its production adapters: DynamoDB, SNS and SQS on the local
+//! The five functions wired in-process, each with its production adapters: DynamoDB, SNS and SQS on the local
 //! AWS emulator (the template's own tables, topic and queues), the production `StripeClient` pointed at a
 //! local fake Stripe and the production `ClerkClient` at a local fake Clerk. Only the clock and the secrets
 //! are the demo's.
 use entitle_core::adapters::{
-    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoEventLog, SnsPublisher,
-    SqsDeadLetters, StripeClient,
+    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoEventLog, DynamoUsage,
+    SnsPublisher, SqsDeadLetters, StripeClient,
 };
 use entitle_core::auth::Verifier;
 use entitle_core::webhook::svix::SvixKey;
@@ -23,6 +23,8 @@ pub const CLERK_WEBHOOK_SECRET: &str = "whsec_ZW50aXRsZS1kZW1vLWNsZXJrLXN2aXgta2
 /// HS256 needs at least 32 bytes.
 pub const JWT_SECRET: &str = "entitle-demo-hs256-session-token-secret";
 pub const APP_ORIGIN: &str = "https://app.entitle.demo";
+/// The product server's key for usage-api.
+pub const USAGE_API_KEY: &str = "sk_usage_entitle_demo";
 
 pub struct World {
     pub stripe: FakeStripe,
@@ -31,6 +33,7 @@ pub struct World {
     pub clerk_webhook: clerk_webhook::deps::Deps,
     pub billing_api: billing_api::deps::Deps,
     pub processor: entitlement_processor::deps::Deps,
+    pub usage_api: usage_api::deps::Deps,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
     pub queue_arn: String,
@@ -60,6 +63,7 @@ impl World {
         let idempotency = env("IDEMPOTENCY_TABLE")?;
         let customers_table = env("CUSTOMERS_TABLE")?;
         let entitlements_table = env("ENTITLEMENTS_TABLE")?;
+        let usage_table = env("USAGE_TABLE")?;
         let topic = env("BILLING_EVENTS_TOPIC_ARN")?;
         let queue_url = env("ENTITLEMENT_QUEUE_URL")?;
         let dead_letter_queue_url = env("ENTITLEMENT_DLQ_URL")?;
@@ -78,6 +82,11 @@ impl World {
         ));
         let entitlements = Arc::new(DynamoEntitlements::new(
             dynamodb.clone(),
+            entitlements_table.clone(),
+        ));
+        let usage = Arc::new(DynamoUsage::new(
+            dynamodb.clone(),
+            usage_table,
             entitlements_table,
         ));
         let publisher = Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&aws), topic));
@@ -115,7 +124,7 @@ impl World {
             customers: customers.clone(),
             stripe_customers: stripe_client.clone(),
             billing: stripe_client.clone(),
-            entitlements: entitlements.clone(),
+            usage: usage.clone(),
             config: billing_api::deps::ApiConfig {
                 redirect_origins: origins(),
                 cors_origins: origins(),
@@ -124,19 +133,26 @@ impl World {
         };
         let processor = entitlement_processor::deps::Deps {
             store: entitlements,
+            usage: usage.clone(),
             stripe: stripe_client,
             customers,
             clerk: Arc::new(ClerkClient::new(
                 SecretString::from(clerk.secret_key.clone()),
                 clerk.base_url.clone(),
             )),
-            publisher,
+            publisher: publisher.clone(),
             dead_letters: Arc::new(SqsDeadLetters::new(
                 sqs.clone(),
                 dead_letter_queue_url.clone(),
             )),
-            catalog,
+            catalog: catalog.clone(),
             grace: Duration::from_secs(entitlement_processor::deps::DEFAULT_GRACE_DAYS * 86_400),
+        };
+        let usage_api = usage_api::deps::Deps {
+            keys: usage_api::auth::ApiKeys::new(&SecretString::from(USAGE_API_KEY.to_owned())),
+            catalog,
+            store: usage,
+            publisher,
         };
         Ok(Self {
             stripe,
@@ -145,6 +161,7 @@ impl World {
             clerk_webhook,
             billing_api,
             processor,
+            usage_api,
             sqs,
             queue_url,
             queue_arn,

@@ -4,15 +4,19 @@
 //! is read from Stripe and the entitlements recomputed from it, and every write is conditional on the version
 //! read before that Stripe read (a conflict re-reads both). The last write therefore always rests on a Stripe
 //! read made after every earlier write — so the final entitlements are those of Stripe's final state,
-//! whatever order, however many copies. Credits are the one additive change: each purchase writes a ledger
-//! row in the same transaction, so a replay cannot add twice. See docs/architecture.md.
+//! whatever order, however many copies. Credits are the one additive change, and they live in the usage
+//! table (the balance usage-api spends): each purchase adds to it with a ledger row in the same transaction,
+//! so a replay cannot add twice; the entitlements row keeps a copy for Clerk and `entitlements.changed`.
+//! See docs/architecture.md.
 use crate::deps::Deps;
 use entitle_domain::entitlements::{for_subscription, Entitlements, Status, SubscriptionState};
 use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ports::usage::{CounterKey, Flag, Record, WriteOutcome};
 use entitle_domain::ports::{
-    ClerkError, LedgerEntry, PublishError, SaveOutcome, StoreError, StoredEntitlements, StripeError,
+    ClerkError, PublishError, SaveOutcome, StoreError, StoredEntitlements, StripeError,
 };
 use entitle_domain::time::UnixTime;
+use entitle_domain::usage::{account, decision};
 use serde::Deserialize;
 
 /// How often a write may lose a race before the record is retried later.
@@ -178,7 +182,7 @@ pub async fn sync_subscription(
             }
         }
         let next = compute(deps, user, &state, stored.as_ref(), failed_at, now)?;
-        if write(deps, stored.as_ref(), next, None).await? {
+        if write(deps, stored.as_ref(), next).await? {
             return Ok(());
         }
     }
@@ -240,9 +244,8 @@ async fn write(
     deps: &Deps,
     stored: Option<&StoredEntitlements>,
     next: Entitlements,
-    ledger: Option<&LedgerEntry>,
 ) -> Result<bool, Failure> {
-    if ledger.is_none() && stored.is_some_and(|s| s.entitlements.same_grant(&next)) {
+    if stored.is_some_and(|s| s.entitlements.same_grant(&next)) {
         return Ok(true);
     }
     let outcome = deps
@@ -251,7 +254,7 @@ async fn write(
             &next,
             stored.map(|s| s.version),
             stored.map(|s| &s.entitlements),
-            ledger,
+            None,
         )
         .await?;
     match outcome {
@@ -264,7 +267,11 @@ async fn write(
     }
 }
 
-/// Adds a paid credit-pack checkout's credits — amounts from the catalog, never from the client — once.
+/// Adds a paid credit-pack checkout's credits — amounts from the catalog, never from the client — to the one
+/// credits balance: the usage table's counter, the one usage-api spends. The ledger row
+/// `checkout#<session>` is written in the same transaction as the unconditional `ADD`, so a replay adds
+/// nothing and a spend racing the purchase loses neither. Then the entitlements row's `credits` is brought
+/// to the balance (see [`mirror_credits`]).
 async fn add_credits(
     deps: &Deps,
     user: &UserId,
@@ -287,21 +294,63 @@ async fn add_credits(
     if credits == 0 {
         return Ok(());
     }
-    let entry = LedgerEntry {
+    let key = account::credits_counter(&deps.catalog, user).ok_or_else(|| {
+        Failure::Permanent("the catalog sells credit packs but declares no credits limit".into())
+    })?;
+    let entry = Record {
         key: format!("checkout#{session}"),
+        user: user.clone(),
+        fingerprint: session.to_owned(),
+        response: String::new(),
         credits,
         reason: "credit pack purchase".into(),
         at: now,
+        expires_at: None,
     };
+    match deps
+        .usage
+        .write(&key, &decision::add_credits(credits), Some(&entry))
+        .await?
+    {
+        WriteOutcome::Applied => {
+            tracing::info!(user_id = %user, credits, checkout = session, "credits added");
+        }
+        // The unconditional `ADD` cannot fail its guard: the ledger row exists, this checkout was counted.
+        WriteOutcome::Conflict => {}
+    }
+    // Credits bought: the next fall below the threshold is announced again (idempotent, so a retry after a
+    // failure here does it then).
+    deps.usage.clear_flag(&key, Flag::CreditsLow).await?;
+    mirror_credits(deps, user, &key, now).await
+}
+
+/// Brings the entitlements row's `credits` to the live balance, so that the Clerk mirror and
+/// `entitlements.changed` carry the balance after a purchase. The row's copy is a snapshot: usage-api's
+/// spends do not touch it, and every reader of the live number (billing-api, usage-api) asks the usage
+/// table. The write is conditional on the version read before the balance, so the last write rests on a
+/// balance read after every earlier purchase.
+async fn mirror_credits(
+    deps: &Deps,
+    user: &UserId,
+    key: &CounterKey,
+    now: UnixTime,
+) -> Result<(), Failure> {
     for _ in 0..ATTEMPTS {
         let stored = deps.store.load(user).await?;
+        let (_, counters) = deps.usage.counters(user, std::slice::from_ref(key)).await?;
+        let balance = counters
+            .first()
+            .map_or(0, |c| account::credits_balance(c, now));
         let mut next = stored
             .as_ref()
             .map(|s| s.entitlements.clone())
             .unwrap_or_else(|| Entitlements::free(user.clone(), &deps.catalog));
-        next.credits += credits;
+        if stored.is_some() && next.credits == balance {
+            return Ok(());
+        }
+        next.credits = balance;
         next.updated_at = Some(now.to_rfc3339());
-        if write(deps, stored.as_ref(), next, Some(&entry)).await? {
+        if write(deps, stored.as_ref(), next).await? {
             return Ok(());
         }
     }

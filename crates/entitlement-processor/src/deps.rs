@@ -1,10 +1,11 @@
 //! Everything the processor needs, built once per cold start.
 use entitle_core::adapters::{
-    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, SnsPublisher, SqsDeadLetters,
-    StripeClient,
+    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, SnsPublisher,
+    SqsDeadLetters, StripeClient,
 };
 use entitle_core::config::{self, ConfigError};
 use entitle_domain::plans::PlanCatalog;
+use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
     ClerkUsers, CustomerDirectory, DeadLetters, EntitlementStore, EventPublisher, StripeReader,
 };
@@ -15,6 +16,8 @@ pub const DEFAULT_GRACE_DAYS: u64 = 7;
 
 pub struct Deps {
     pub store: Arc<dyn EntitlementStore>,
+    /// The credits balance (and its ledger) that credit packs add to and usage-api spends.
+    pub usage: Arc<dyn UsageStore>,
     pub stripe: Arc<dyn StripeReader>,
     pub customers: Arc<dyn CustomerDirectory>,
     pub clerk: Arc<dyn ClerkUsers>,
@@ -37,10 +40,16 @@ impl Deps {
             })?,
         };
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        let entitlements_table = config::required("ENTITLEMENTS_TABLE")?;
         Ok(Self {
             store: Arc::new(DynamoEntitlements::new(
                 dynamodb.clone(),
-                config::required("ENTITLEMENTS_TABLE")?,
+                entitlements_table.clone(),
+            )),
+            usage: Arc::new(DynamoUsage::new(
+                dynamodb.clone(),
+                config::required("USAGE_TABLE")?,
+                entitlements_table,
             )),
             customers: Arc::new(DynamoCustomerDirectory::new(
                 dynamodb,

@@ -107,7 +107,8 @@ impl<'a> RequestSpec<'a> {
 }
 
 /// Keeps a billing-api response (`route` = the last path segment) in `$SAMPLES_DIR/api` for
-/// scripts/check_samples.py, which checks it against docs/schemas/billing-api.schema.json.
+/// scripts/check_samples.py, which checks it against docs/openapi.yaml (and, for the routes it defines,
+/// docs/schemas/billing-api.schema.json).
 pub fn record_api_response(path: &str, status: u16, body: &serde_json::Value) {
     let Some(dir) = crate::fixtures::samples_dir("api") else {
         return;
@@ -117,10 +118,26 @@ pub fn record_api_response(path: &str, status: u16, body: &serde_json::Value) {
         .rsplit('/')
         .next()
         .unwrap_or_default();
-    if !matches!(route, "checkout" | "portal" | "entitlements") || body.is_null() {
+    if !matches!(route, "checkout" | "portal" | "entitlements" | "usage") || body.is_null() {
         return;
     }
     let sample = serde_json::json!({ "route": route, "status": status, "body": body });
+    let name = crate::fixtures::unique_id("response-");
+    let _ = std::fs::write(dir.join(format!("{name}.json")), sample.to_string());
+}
+
+/// Keeps a usage-api response in `$SAMPLES_DIR/usage-api` (`{"method", "path", "status", "body"}`, the path
+/// as requested, query included) for scripts/check_samples.py, which checks it against the operation of
+/// docs/openapi.yaml that the path and method name.
+pub fn record_usage_response(method: &str, path: &str, status: u16, body: &serde_json::Value) {
+    let Some(dir) = crate::fixtures::samples_dir("usage-api") else {
+        return;
+    };
+    if body.is_null() {
+        return;
+    }
+    let sample =
+        serde_json::json!({ "method": method, "path": path, "status": status, "body": body });
     let name = crate::fixtures::unique_id("response-");
     let _ = std::fs::write(dir.join(format!("{name}.json")), sample.to_string());
 }

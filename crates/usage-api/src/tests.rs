@@ -94,10 +94,9 @@ impl App {
         };
         let response = handle_at(&self.deps, &request(method, path, &text, Some(KEY)), now).await;
         let status = response.status().as_u16();
-        (
-            status,
-            serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
-        )
+        let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+        entitle_test_support::http::record_usage_response(method, path, status, &body);
+        (status, body)
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {

@@ -11,9 +11,10 @@ use entitle_domain::entitlements::Entitlements;
 use entitle_domain::event::UsageData;
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::Limit;
-use entitle_domain::ports::usage::{CounterKey, Flag, Record, UsageStore, WriteOutcome};
+use entitle_domain::ports::usage::{CounterKey, Flag, Record, WriteOutcome};
 use entitle_domain::ports::StoreError;
 use entitle_domain::time::UnixTime;
+use entitle_domain::usage::account::{self, answer};
 use entitle_domain::usage::decision::{self, Allowance, SettleError};
 use entitle_domain::usage::{Decision, Hold, LimitKind, Reason};
 use serde_json::{json, Map, Value};
@@ -41,53 +42,6 @@ async fn backoff(attempt: u32) {
     let _ = getrandom::fill(&mut byte);
     let millis = u64::from(attempt) * 2 + u64::from(byte[0] % 8);
     tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-}
-
-fn limit_json(kind: Option<LimitKind>, allowance: Allowance) -> Value {
-    match kind {
-        None | Some(LimitKind::Credits) => Value::Null,
-        Some(_) => serde_json::to_value(allowance.limit).expect("a limit serializes"),
-    }
-}
-
-/// The answer of `check` and `usage` (DESIGN.md).
-fn answer(
-    user: &UserId,
-    feature: &str,
-    kind: Option<LimitKind>,
-    plan: &str,
-    allowance: Allowance,
-    decision: &Decision,
-    resets_at: Option<UnixTime>,
-) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("allowed".into(), json!(decision.allowed));
-    if let Some(reason) = decision.reason {
-        body.insert("reason".into(), json!(reason.as_str()));
-    }
-    body.insert("userId".into(), json!(user.as_str()));
-    body.insert("feature".into(), json!(feature));
-    body.insert(
-        "kind".into(),
-        json!(kind.map_or("boolean", LimitKind::as_str)),
-    );
-    body.insert("plan".into(), json!(plan));
-    body.insert("limit".into(), limit_json(kind, allowance));
-    body.insert("used".into(), json!(decision.used));
-    body.insert("held".into(), json!(decision.held));
-    body.insert(
-        "remaining".into(),
-        match decision.remaining {
-            Some(n) => json!(n),
-            None if kind.is_none() => Value::Null,
-            None => json!("unlimited"),
-        },
-    );
-    body.insert(
-        "resetsAt".into(),
-        resets_at.map_or(Value::Null, |t| json!(t.to_rfc3339())),
-    );
-    body
 }
 
 fn boolean_answer(user: &UserId, feature: &str, e: &Entitlements) -> Value {
@@ -551,73 +505,17 @@ pub async fn settle(
     Err(busy())
 }
 
-/// The user's counters for every declared limit, with the entitlements they were read with.
-pub async fn picture(
-    store: &dyn UsageStore,
-    catalog: &entitle_domain::plans::PlanCatalog,
-    user: &UserId,
-    now: UnixTime,
-) -> Result<(Entitlements, Vec<Value>), StoreError> {
-    let decls: Vec<_> = catalog.limit_decls().iter().collect();
-    let keys_for = |e: Option<&Entitlements>| -> Vec<(CounterKey, Option<UnixTime>)> {
-        decls
-            .iter()
-            .map(|(name, decl)| limits::counter(user, name, decl.kind, e, now))
-            .collect()
-    };
-    let mut keys = keys_for(None);
-    let plain: Vec<_> = keys.iter().map(|(k, _)| k.clone()).collect();
-    let (mut stored, mut counters) = store.counters(user, &plain).await?;
-    let actual = keys_for(stored.as_ref());
-    if actual != keys {
-        keys = actual;
-        let plain: Vec<_> = keys.iter().map(|(k, _)| k.clone()).collect();
-        (stored, counters) = store.counters(user, &plain).await?;
-    }
-    let e = limits::effective(catalog, user, stored, now);
-    let usage = decls
-        .iter()
-        .zip(keys.iter().zip(counters.iter()))
-        .map(|((name, decl), ((_, resets_at), counter))| {
-            let allowance = limits::allowance(catalog, &e, name);
-            let d = counter.report(decl.kind, allowance, now);
-            let mut body = answer(
-                user,
-                name,
-                Some(decl.kind),
-                &e.plan,
-                allowance,
-                &d,
-                *resets_at,
-            );
-            body.remove("allowed");
-            body.remove("userId");
-            body.remove("plan");
-            Value::Object(body)
-        })
-        .collect();
-    Ok((e, usage))
-}
-
 /// `GET /v1/usage?userId=`.
 pub async fn list(deps: &Deps, user: &UserId, now: UnixTime) -> Result<Value, ApiError> {
-    let (e, usage) = picture(deps.store.as_ref(), &deps.catalog, user, now)
+    account::usage_of(deps.store.as_ref(), &deps.catalog, user, now)
         .await
-        .map_err(unavailable)?;
-    Ok(json!({"userId": user.as_str(), "plan": e.plan, "usage": usage}))
+        .map_err(unavailable)
 }
 
 /// `GET /v1/entitlements?userId=`: the entitlements object, `credits` being the live balance.
 pub async fn entitlements(deps: &Deps, user: &UserId, now: UnixTime) -> Result<Value, ApiError> {
-    let (mut e, usage) = picture(deps.store.as_ref(), &deps.catalog, user, now)
+    let e = account::live_entitlements(deps.store.as_ref(), &deps.catalog, user, now)
         .await
         .map_err(unavailable)?;
-    if let Some(credits) = usage
-        .iter()
-        .find(|u| u["kind"] == "credits")
-        .and_then(|u| u["remaining"].as_i64())
-    {
-        e.credits = credits;
-    }
     Ok(serde_json::to_value(e).expect("entitlements serialize"))
 }

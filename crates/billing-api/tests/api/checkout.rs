@@ -3,6 +3,7 @@ use entitle_domain::entitlements::{Entitlements, Status};
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
+use entitle_test_support::fixtures::unique_id;
 use entitle_test_support::jwt::rs256;
 use serde_json::json;
 
@@ -144,9 +145,10 @@ async fn entitlements_come_from_the_table_in_one_read() {
         PlanCatalog::builtin().plan("starter").unwrap(),
         Status::Active,
     );
-    stored.credits = 2000;
     stored.period_end = Some(UnixTime::from_secs(UnixTime::now().secs() + 86_400).to_rfc3339());
     app.entitlements.put(&stored).await.unwrap();
+    // The balance lives in the usage table (the one usage-api spends); the row's copy is not what is read.
+    app.buy_credits(2000, &unique_id("cs_")).await;
     let reply = app.call("GET", "/entitlements", None).await;
     assert_eq!(reply.body["plan"], "starter");
     assert_eq!(reply.body["status"], "active");

@@ -1,7 +1,9 @@
 use billing_api::deps::{ApiConfig, Deps};
 use billing_api::redirect::AllowedOrigins;
 use billing_api::router::handle_at;
-use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEntitlements, StripeClient};
+use entitle_core::adapters::{
+    DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, StripeClient,
+};
 use entitle_core::auth::Verifier;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
@@ -23,6 +25,8 @@ pub struct TestApp {
     pub stripe: FakeStripe,
     pub jwks: JwksServer,
     pub entitlements: DynamoEntitlements,
+    /// The usage table as usage-api and the processor write it.
+    pub usage: Arc<DynamoUsage>,
     pub user_id: String,
 }
 
@@ -64,6 +68,11 @@ impl TestApp {
             Some(APP.to_owned()),
         )
         .unwrap();
+        let usage = Arc::new(DynamoUsage::new(
+            dynamodb.clone(),
+            aws::env("USAGE_TABLE"),
+            aws::env("ENTITLEMENTS_TABLE"),
+        ));
         let deps = Deps {
             verifier,
             catalog: PlanCatalog::builtin().clone(),
@@ -73,10 +82,7 @@ impl TestApp {
             )),
             stripe_customers: client.clone(),
             billing: client,
-            entitlements: Arc::new(DynamoEntitlements::new(
-                dynamodb.clone(),
-                aws::env("ENTITLEMENTS_TABLE"),
-            )),
+            usage: usage.clone(),
             config: ApiConfig {
                 redirect_origins: AllowedOrigins::parse(APP),
                 cors_origins: AllowedOrigins::parse(APP),
@@ -88,8 +94,41 @@ impl TestApp {
             stripe,
             jwks,
             entitlements: DynamoEntitlements::new(dynamodb, aws::env("ENTITLEMENTS_TABLE")),
+            usage,
             user_id: unique_id("user_"),
         }
+    }
+
+    /// Credits bought, as the processor writes them: the ledger row and the balance in one transaction.
+    pub async fn buy_credits(&self, n: i64, session: &str) {
+        use entitle_domain::ids::UserId;
+        use entitle_domain::ports::usage::{CounterKey, Record, UsageStore, WriteOutcome};
+        let user = UserId::parse(self.user_id.as_str()).unwrap();
+        let record = Record {
+            key: format!("checkout#{session}"),
+            user: user.clone(),
+            fingerprint: session.to_owned(),
+            response: String::new(),
+            credits: n,
+            reason: "credit pack purchase".into(),
+            at: UnixTime::now(),
+            expires_at: None,
+        };
+        let key = CounterKey {
+            user,
+            name: "credits".into(),
+            expires_at: None,
+        };
+        let outcome = self
+            .usage
+            .write(
+                &key,
+                &entitle_domain::usage::decision::add_credits(n),
+                Some(&record),
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, WriteOutcome::Applied);
     }
 
     /// A valid Clerk session token for this test's user.

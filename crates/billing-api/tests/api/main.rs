@@ -1,5 +1,6 @@
 //! billing-api end to end: session tokens signed with a test RSA key and verified against a local JWKS
-//! server, the customers and entitlements tables of the template on the local AWS emulator, and the local
-//! fake Stripe API behind the production Stripe client.
+//! server, the customers, entitlements and usage tables of the template on the local AWS emulator, and the
+//! local fake Stripe API behind the production Stripe client.
 mod checkout;
 mod helpers;
+mod usage;

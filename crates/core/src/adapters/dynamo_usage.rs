@@ -72,17 +72,18 @@ impl DynamoUsage {
         usage_keys: Vec<Item>,
         user: &UserId,
     ) -> Result<(Vec<Item>, Option<Entitlements>), StoreError> {
-        let mut request: HashMap<String, KeysAndAttributes> = HashMap::from([
-            (
+        let mut request: HashMap<String, KeysAndAttributes> = HashMap::from([(
+            self.entitlements_table.clone(),
+            keys(vec![Self::entitlements_key(user)])
+                .map_err(|e| StoreError::new("read usage", e))?,
+        )]);
+        // DynamoDB refuses a table with an empty key list (a plan flag's check reads no counter).
+        if !usage_keys.is_empty() {
+            request.insert(
                 self.table.clone(),
                 keys(usage_keys).map_err(|e| StoreError::new("read usage", e))?,
-            ),
-            (
-                self.entitlements_table.clone(),
-                keys(vec![Self::entitlements_key(user)])
-                    .map_err(|e| StoreError::new("read usage", e))?,
-            ),
-        ]);
+            );
+        }
         let mut usage = Vec::new();
         let mut entitlements = None;
         for _ in 0..5 {

@@ -1,6 +1,7 @@
 //! Usage and credits, the pure part: what kind each limit is, the period a metered counter belongs to, the
 //! allow/refuse decision and the arithmetic of holds. No I/O here: the store behind
 //! [`crate::ports::usage::UsageStore`] makes each change atomic; this module says what the change is.
+pub mod account;
 pub mod decision;
 pub mod kind;
 pub mod period;

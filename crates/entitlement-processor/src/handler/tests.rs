@@ -4,7 +4,7 @@ use super::*;
 use entitle_domain::entitlements::{Status, SubscriptionState};
 use entitle_domain::fakes::{
     InMemoryClerk, InMemoryCustomerDirectory, InMemoryEntitlementStore, InMemoryStripeState,
-    RecordingDeadLetters, RecordingPublisher,
+    InMemoryUsage, RecordingDeadLetters, RecordingPublisher,
 };
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;
@@ -24,6 +24,7 @@ const DAY: i64 = 86_400;
 struct Harness {
     deps: Deps,
     store: Arc<InMemoryEntitlementStore>,
+    usage: Arc<InMemoryUsage>,
     stripe: Arc<InMemoryStripeState>,
     clerk: Arc<InMemoryClerk>,
     publisher: Arc<RecordingPublisher>,
@@ -32,6 +33,7 @@ struct Harness {
 
 fn harness() -> Harness {
     let store = Arc::new(InMemoryEntitlementStore::default());
+    let usage = Arc::new(InMemoryUsage::default());
     let stripe = Arc::new(InMemoryStripeState::default());
     let clerk = Arc::new(InMemoryClerk::default());
     let publisher = Arc::new(RecordingPublisher::default());
@@ -39,6 +41,7 @@ fn harness() -> Harness {
     Harness {
         deps: Deps {
             store: store.clone(),
+            usage: usage.clone(),
             stripe: stripe.clone(),
             customers: Arc::new(InMemoryCustomerDirectory::default()),
             clerk: clerk.clone(),
@@ -48,6 +51,7 @@ fn harness() -> Harness {
             grace: Duration::from_secs(7 * DAY as u64),
         },
         store,
+        usage,
         stripe,
         clerk,
         publisher,
@@ -124,6 +128,15 @@ async fn deliver(h: &Harness, bodies: &[String], at: i64) -> Vec<String> {
         .iter()
         .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Credits ledger rows in the usage table: one per checkout counted.
+fn ledger_len(h: &Harness) -> usize {
+    h.usage
+        .records()
+        .iter()
+        .filter(|r| r.key.starts_with("checkout#") && r.credits != 0)
+        .count()
 }
 
 fn current(h: &Harness) -> entitle_domain::entitlements::Entitlements {
@@ -315,7 +328,7 @@ async fn a_credit_pack_adds_catalog_credits_times_quantity_exactly_once() {
     assert_eq!(current(&h).credits, 3000);
     deliver(&h, &[credit_checkout("evt_pack2", "cs_pack2")], NOW).await;
     assert_eq!(current(&h).credits, 8000);
-    assert_eq!(h.store.ledger_len(), 2);
+    assert_eq!(ledger_len(&h), 2);
     // A plan change keeps the credits.
     h.stripe
         .set_subscription(CUSTOMER, state("active", STARTER, false));
@@ -324,6 +337,48 @@ async fn a_credit_pack_adds_catalog_credits_times_quantity_exactly_once() {
         (current(&h).plan.as_str(), current(&h).credits),
         ("starter", 8000)
     );
+}
+
+#[tokio::test]
+async fn a_credit_pack_adds_to_the_usage_balance_that_spends_come_from_and_the_row_mirrors_it() {
+    use entitle_domain::ports::usage::{CounterKey, UsageStore};
+    let h = harness();
+    h.stripe.set_line_items(
+        "cs_pack",
+        vec![("price_credits1000".into(), Some("credits_1000".into()), 2)],
+    );
+    deliver(&h, &[credit_checkout("evt_pack", "cs_pack")], NOW).await;
+    let balance = h.usage.counter(&user(), "credits");
+    assert_eq!((balance.value, balance.reserved), (2000, 2000));
+    let row = h.usage.record("checkout#cs_pack").await.unwrap().unwrap();
+    assert_eq!(
+        (row.credits, row.expires_at),
+        (2000, None),
+        "a kept ledger row"
+    );
+    // usage-api spends 300 of them; the next purchase's mirror is the live balance, not the row's old copy.
+    let key = CounterKey {
+        user: user(),
+        name: "credits".into(),
+        expires_at: None,
+    };
+    let spend = entitle_domain::usage::Change {
+        value: -300,
+        reserved: -300,
+        spent: 300,
+        guard: entitle_domain::usage::decision::Guard::ReservedAtLeast(300),
+        add_hold: None,
+        remove_holds: vec![],
+    };
+    h.usage.write(&key, &spend, None).await.unwrap();
+    h.stripe.set_line_items(
+        "cs_pack2",
+        vec![("price_credits1000".into(), Some("credits_1000".into()), 1)],
+    );
+    deliver(&h, &[credit_checkout("evt_pack2", "cs_pack2")], NOW).await;
+    assert_eq!(h.usage.counter(&user(), "credits").value, 2700);
+    assert_eq!(current(&h).credits, 2700);
+    assert_eq!(h.clerk.billing(&user()).unwrap()["credits"], 2700);
 }
 
 #[tokio::test]

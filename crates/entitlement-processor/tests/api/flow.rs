@@ -1,10 +1,20 @@
 use crate::helpers::{process, TestApp, CREDITS, PRO, STARTER};
 use entitle_domain::entitlements::Status;
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::usage::{CounterKey, UsageStore};
 use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeBilling};
 use entitle_domain::time::UnixTime;
 use entitle_test_support::aws;
 use entitle_test_support::fixtures::unique_id;
 use serde_json::json;
+
+fn credits_key(user: &UserId) -> CounterKey {
+    CounterKey {
+        user: user.clone(),
+        name: "credits".into(),
+        expires_at: None,
+    }
+}
 
 #[tokio::test]
 async fn an_event_through_the_real_queue_becomes_entitlements_a_clerk_mirror_and_one_announcement()
@@ -222,9 +232,26 @@ async fn credit_packs_bought_twice_in_parallel_add_each_checkout_once() {
         e.credits, 4000,
         "two checkouts of 2 × 1,000 credits, each counted once"
     );
-    let ledger = app.store.ledger(&app.user).await.unwrap();
+    let mut ledger = Vec::new();
+    for session in &sessions {
+        let row = app
+            .usage
+            .record(&format!("checkout#{session}"))
+            .await
+            .unwrap();
+        ledger.extend(row.map(|r| (r.key, r.credits)));
+    }
     assert_eq!(ledger.len(), 2);
     assert!(ledger.iter().all(|(_, credits)| *credits == 2000));
+    let (_, balance) = app
+        .usage
+        .counters(&app.user, &[credits_key(&app.user)])
+        .await
+        .unwrap();
+    assert_eq!(
+        balance[0].value, 4000,
+        "the balance usage-api spends is the one credited"
+    );
     assert_eq!(app.clerk_billing()["credits"], 4000);
 }
 
@@ -306,4 +333,89 @@ async fn reconcile_repairs_drift_from_stripes_current_state() {
     assert_eq!(reply["reconciled"], 1);
     assert_eq!(app.entitlements().await.plan, "professional");
     assert_eq!(app.clerk_billing()["plan"], "professional");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_credit_pack_purchase_racing_fifty_spends_of_the_same_balance_loses_neither() {
+    use entitle_domain::plans::PlanCatalog;
+    use entitle_domain::ports::usage::WriteOutcome;
+    use entitle_domain::usage::{account, decision, LimitKind};
+    use std::sync::Arc;
+    let app = TestApp::spawn().await;
+    let customer = entitle_domain::ids::StripeCustomerId::parse(app.customer.as_str()).unwrap();
+    let mut bodies = Vec::new();
+    for i in 0..2 {
+        let request = CheckoutRequest {
+            user: &app.user,
+            customer: &customer,
+            mode: CheckoutMode::Payment,
+            price_id: CREDITS,
+            quantity: 1,
+            success_url: "https://app.entitle.test/ok",
+            cancel_url: "https://app.entitle.test/no",
+            allow_promotion_codes: false,
+        };
+        let session = app
+            .stripe_client
+            .create_checkout_session(&request, &unique_id("checkout-"))
+            .await
+            .unwrap();
+        bodies.push(app.event(
+            &unique_id(&format!("evt_pack{i}_")),
+            "checkout.completed",
+            UnixTime::now().secs(),
+            json!({"sessionId": session.id, "mode": "payment", "paymentStatus": "paid"}),
+        ));
+    }
+    assert!(app.process(&bodies[..1]).await.is_empty());
+    // Fifty spends of one credit, as usage-api makes them (read, decide, conditional write, retry on a lost
+    // race), racing the second purchase through the processor.
+    let key = credits_key(&app.user);
+    let free =
+        entitle_domain::entitlements::Entitlements::free(app.user.clone(), PlanCatalog::builtin());
+    let allowance = account::allowance(PlanCatalog::builtin(), &free, "credits");
+    let usage = Arc::clone(&app.usage);
+    let spends: Vec<_> = (0..50)
+        .map(|_| {
+            let usage = Arc::clone(&usage);
+            let key = key.clone();
+            tokio::spawn(async move {
+                loop {
+                    let now = UnixTime::now();
+                    let snapshot = usage.snapshot(&key, None).await.unwrap();
+                    let (_, change) = decision::consume(
+                        LimitKind::Credits,
+                        allowance,
+                        &snapshot.counter,
+                        1,
+                        None,
+                        now,
+                    )
+                    .unwrap();
+                    let Some(change) = change else { return false };
+                    if usage.write(&key, &change, None).await.unwrap() == WriteOutcome::Applied {
+                        return true;
+                    }
+                }
+            })
+        })
+        .collect();
+    let deps = app.deps.clone();
+    let second = bodies[1].clone();
+    let purchase = tokio::spawn(async move { process(&deps, &[second]).await });
+    let mut allowed = 0;
+    for spend in spends {
+        allowed += usize::from(spend.await.unwrap());
+    }
+    assert!(
+        purchase.await.unwrap().is_empty(),
+        "the purchase was applied"
+    );
+    assert_eq!(allowed, 50);
+    let (_, counters) = app.usage.counters(&app.user, &[key]).await.unwrap();
+    assert_eq!(
+        (counters[0].value, counters[0].spent),
+        (2000 - 50, 50),
+        "both purchases and every spend counted"
+    );
 }

@@ -1,6 +1,6 @@
 use entitle_core::adapters::{
-    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, SnsPublisher, SqsDeadLetters,
-    StripeClient,
+    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, SnsPublisher,
+    SqsDeadLetters, StripeClient,
 };
 use entitle_domain::entitlements::Entitlements;
 use entitle_domain::ids::UserId;
@@ -28,6 +28,7 @@ pub struct TestApp {
     pub clerk: FakeClerk,
     pub tap: TopicTap,
     pub store: Arc<DynamoEntitlements>,
+    pub usage: Arc<DynamoUsage>,
     pub stripe_client: Arc<StripeClient>,
     pub sqs: aws_sdk_sqs::Client,
     pub user: UserId,
@@ -64,10 +65,16 @@ impl TestApp {
             dynamodb.clone(),
             aws::env("ENTITLEMENTS_TABLE"),
         ));
+        let usage = Arc::new(DynamoUsage::new(
+            dynamodb.clone(),
+            aws::env("USAGE_TABLE"),
+            aws::env("ENTITLEMENTS_TABLE"),
+        ));
         let topic = aws::env("BILLING_EVENTS_TOPIC_ARN");
         let tap = TopicTap::subscribe(&config, &topic).await;
         let deps = Deps {
             store: store.clone(),
+            usage: usage.clone(),
             stripe: stripe_client.clone(),
             customers: Arc::new(DynamoCustomerDirectory::new(
                 dynamodb,
@@ -91,6 +98,7 @@ impl TestApp {
             clerk,
             tap,
             store,
+            usage,
             stripe_client,
             sqs,
             user,

@@ -206,5 +206,6 @@ pub async fn call(
     let response = handle_at(deps, &request, now).await;
     let status = response.status().as_u16();
     let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+    entitle_test_support::http::record_usage_response(method, path, status, &body);
     (status, body)
 }

@@ -1,0 +1,226 @@
+//! A user's usage as read from the store: the counter of each declared limit (with its period), what the
+//! plan allows, the per-limit picture (`GET /v1/usage`, billing-api `GET /usage`) and the live credits
+//! balance every reader of `credits` reports. Shared by usage-api, billing-api and the processor so that
+//! they can never disagree on a number.
+use super::decision::{Allowance, Decision};
+use super::{LimitKind, Period, Window};
+use crate::entitlements::Entitlements;
+use crate::ids::UserId;
+use crate::plans::{Limit, PlanCatalog};
+use crate::ports::usage::{CounterKey, UsageStore};
+use crate::ports::StoreError;
+use crate::time::UnixTime;
+use serde_json::{json, Map, Value};
+
+/// Metered counters are kept this long after their period ends (history for `GET /v1/usage`, overage).
+const COUNTER_RETENTION_SECS: i64 = 35 * 86_400;
+
+/// What the user's plan grants of `limit`: the catalog's plan first (so a plan change or catalog change
+/// applies at once), the stored limits for a plan the catalog no longer has.
+pub fn allowance(catalog: &PlanCatalog, entitlements: &Entitlements, limit: &str) -> Allowance {
+    let limits = catalog
+        .plan(&entitlements.plan)
+        .map_or(&entitlements.limits, |p| &p.limits);
+    match limits.get(limit) {
+        Some(limit) => Allowance {
+            limit: *limit,
+            in_plan: true,
+        },
+        None => Allowance {
+            limit: Limit::Finite(0),
+            in_plan: false,
+        },
+    }
+}
+
+/// The counter of `limit` at `now` and, for metered limits, when its period ends.
+pub fn counter(
+    user: &UserId,
+    limit: &str,
+    kind: LimitKind,
+    entitlements: Option<&Entitlements>,
+    now: UnixTime,
+) -> (CounterKey, Option<UnixTime>) {
+    match kind {
+        LimitKind::Metered(period) => {
+            let end = match period {
+                Period::BillingPeriod => entitlements
+                    .and_then(|e| e.period_end.as_deref())
+                    .and_then(UnixTime::parse_rfc3339),
+                _ => None,
+            };
+            let window = Window::of(period, now, end);
+            (
+                CounterKey {
+                    user: user.clone(),
+                    name: format!("{limit}#{}", window.key),
+                    expires_at: Some(UnixTime::from_secs(
+                        window.resets_at.secs() + COUNTER_RETENTION_SECS,
+                    )),
+                },
+                Some(window.resets_at),
+            )
+        }
+        _ => (
+            CounterKey {
+                user: user.clone(),
+                name: limit.to_owned(),
+                expires_at: None,
+            },
+            None,
+        ),
+    }
+}
+
+/// The counter of the catalog's credits balance, if the catalog declares one.
+pub fn credits_counter(catalog: &PlanCatalog, user: &UserId) -> Option<CounterKey> {
+    catalog.credits_limit().map(|name| CounterKey {
+        user: user.clone(),
+        name: name.to_owned(),
+        expires_at: None,
+    })
+}
+
+/// The entitlements that hold at `now`: the stored ones (lapsed plans fall back), else the free plan.
+pub fn effective(
+    catalog: &PlanCatalog,
+    user: &UserId,
+    stored: Option<Entitlements>,
+    now: UnixTime,
+) -> Entitlements {
+    match stored {
+        Some(e) => e.effective(now, catalog),
+        None => Entitlements::free(user.clone(), catalog),
+    }
+}
+
+fn limit_json(kind: Option<LimitKind>, allowance: Allowance) -> Value {
+    match kind {
+        None | Some(LimitKind::Credits) => Value::Null,
+        Some(_) => serde_json::to_value(allowance.limit).expect("a limit serializes"),
+    }
+}
+
+/// The answer about one limit (`POST /v1/check`, `POST /v1/usage`; DESIGN.md). `kind: None` is a plan flag.
+pub fn answer(
+    user: &UserId,
+    feature: &str,
+    kind: Option<LimitKind>,
+    plan: &str,
+    allowance: Allowance,
+    decision: &Decision,
+    resets_at: Option<UnixTime>,
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("allowed".into(), json!(decision.allowed));
+    if let Some(reason) = decision.reason {
+        body.insert("reason".into(), json!(reason.as_str()));
+    }
+    body.insert("userId".into(), json!(user.as_str()));
+    body.insert("feature".into(), json!(feature));
+    body.insert(
+        "kind".into(),
+        json!(kind.map_or("boolean", LimitKind::as_str)),
+    );
+    body.insert("plan".into(), json!(plan));
+    body.insert("limit".into(), limit_json(kind, allowance));
+    body.insert("used".into(), json!(decision.used));
+    body.insert("held".into(), json!(decision.held));
+    body.insert(
+        "remaining".into(),
+        match decision.remaining {
+            Some(n) => json!(n),
+            None if kind.is_none() => Value::Null,
+            None => json!("unlimited"),
+        },
+    );
+    body.insert(
+        "resetsAt".into(),
+        resets_at.map_or(Value::Null, |t| json!(t.to_rfc3339())),
+    );
+    body
+}
+
+/// The user's counters for every declared limit, with the entitlements they were read with: one read (two
+/// when a billing-period counter's key was not the first guess, the calendar month).
+pub async fn picture(
+    store: &dyn UsageStore,
+    catalog: &PlanCatalog,
+    user: &UserId,
+    now: UnixTime,
+) -> Result<(Entitlements, Vec<Value>), StoreError> {
+    let decls: Vec<_> = catalog.limit_decls().iter().collect();
+    let keys_for = |e: Option<&Entitlements>| -> Vec<(CounterKey, Option<UnixTime>)> {
+        decls
+            .iter()
+            .map(|(name, decl)| counter(user, name, decl.kind, e, now))
+            .collect()
+    };
+    let mut keys = keys_for(None);
+    let plain: Vec<_> = keys.iter().map(|(k, _)| k.clone()).collect();
+    let (mut stored, mut counters) = store.counters(user, &plain).await?;
+    let actual = keys_for(stored.as_ref());
+    if actual != keys {
+        keys = actual;
+        let plain: Vec<_> = keys.iter().map(|(k, _)| k.clone()).collect();
+        (stored, counters) = store.counters(user, &plain).await?;
+    }
+    let e = effective(catalog, user, stored, now);
+    let usage = decls
+        .iter()
+        .zip(keys.iter().zip(counters.iter()))
+        .map(|((name, decl), ((_, resets_at), counter))| {
+            let allowance = allowance(catalog, &e, name);
+            let d = counter.report(decl.kind, allowance, now);
+            let mut body = answer(
+                user,
+                name,
+                Some(decl.kind),
+                &e.plan,
+                allowance,
+                &d,
+                *resets_at,
+            );
+            body.remove("allowed");
+            body.remove("userId");
+            body.remove("plan");
+            Value::Object(body)
+        })
+        .collect();
+    Ok((e, usage))
+}
+
+/// `{"userId", "plan", "usage": [...]}`: every metered, allocated and credits limit of the user.
+pub async fn usage_of(
+    store: &dyn UsageStore,
+    catalog: &PlanCatalog,
+    user: &UserId,
+    now: UnixTime,
+) -> Result<Value, StoreError> {
+    let (e, usage) = picture(store, catalog, user, now).await?;
+    Ok(json!({"userId": user.as_str(), "plan": e.plan, "usage": usage}))
+}
+
+/// The entitlements that hold at `now`, `credits` being the live balance: what can be spent now (the
+/// balance less live holds), read from the usage counter that usage-api spends and credit packs add to —
+/// never the entitlements row's copy, which spends do not touch. One read (see [`picture`]).
+pub async fn live_entitlements(
+    store: &dyn UsageStore,
+    catalog: &PlanCatalog,
+    user: &UserId,
+    now: UnixTime,
+) -> Result<Entitlements, StoreError> {
+    let Some(key) = credits_counter(catalog, user) else {
+        let (stored, _) = store.counters(user, &[]).await?;
+        return Ok(effective(catalog, user, stored, now));
+    };
+    let (stored, counters) = store.counters(user, std::slice::from_ref(&key)).await?;
+    let mut e = effective(catalog, user, stored, now);
+    e.credits = credits_balance(&counters[0], now);
+    Ok(e)
+}
+
+/// The spendable balance of a credits counter at `now`: the balance less live holds.
+pub fn credits_balance(counter: &super::Counter, now: UnixTime) -> i64 {
+    counter.value - counter.live_held(now)
+}
