@@ -107,7 +107,7 @@ pub async fn create(
 }
 
 /// The catalog names a price by id or lookup key; Checkout needs the id.
-async fn price_id(
+pub(crate) async fn price_id(
     deps: &Deps,
     id: Option<&str>,
     lookup_key: Option<&str>,

@@ -5,7 +5,9 @@ use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEntitlements, Stripe
 use entitle_core::auth::Verifier;
 use entitle_core::config::{self, ConfigError};
 use entitle_domain::plans::PlanCatalog;
-use entitle_domain::ports::{CustomerDirectory, EntitlementReader, StripeBilling, StripeCustomers};
+use entitle_domain::ports::{
+    CustomerDirectory, EntitlementReader, StripeBilling, StripeCustomers, SubscriptionLifecycle,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +17,7 @@ pub struct Deps {
     pub customers: Arc<dyn CustomerDirectory>,
     pub stripe_customers: Arc<dyn StripeCustomers>,
     pub billing: Arc<dyn StripeBilling>,
+    pub lifecycle: Arc<dyn SubscriptionLifecycle>,
     pub entitlements: Arc<dyn EntitlementReader>,
     pub config: ApiConfig,
     /// Lookup key → Stripe price id, resolved once per cold start.
@@ -60,7 +63,8 @@ impl Deps {
                 config::required("ENTITLEMENTS_TABLE")?,
             )),
             stripe_customers: stripe.clone(),
-            billing: stripe,
+            billing: stripe.clone(),
+            lifecycle: stripe,
             config: ApiConfig {
                 redirect_origins: AllowedOrigins::parse(&config::required(
                     "ALLOWED_REDIRECT_ORIGINS",

@@ -1,4 +1,4 @@
-//! billing-api: the signed-in user's Checkout, billing portal and entitlements.
+//! billing-api: the signed-in user's Checkout, billing portal, entitlements and subscription (cancel, resume, change).
 pub mod checkout;
 pub mod cors;
 pub mod deps;
@@ -6,6 +6,7 @@ pub mod entitlements;
 pub mod portal;
 pub mod redirect;
 pub mod router;
+pub mod subscription;
 
 #[cfg(test)]
 mod tests;

@@ -115,6 +115,7 @@ impl World {
             customers: customers.clone(),
             stripe_customers: stripe_client.clone(),
             billing: stripe_client.clone(),
+            lifecycle: stripe_client.clone(),
             entitlements: entitlements.clone(),
             config: billing_api::deps::ApiConfig {
                 redirect_origins: origins(),

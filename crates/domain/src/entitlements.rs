@@ -140,6 +140,17 @@ pub fn is_live_status(status: &str) -> bool {
     matches!(status, "active" | "trialing" | "past_due")
 }
 
+/// The entitlements' status of a live subscription (see [`is_live_status`]): a payment problem shows before
+/// a pending cancellation, a pending cancellation before a trial.
+pub fn live_status(stripe_status: &str, cancel_at_period_end: bool) -> Status {
+    match stripe_status {
+        "past_due" => Status::PastDue,
+        _ if cancel_at_period_end => Status::Canceling,
+        "trialing" => Status::Trialing,
+        _ => Status::Active,
+    }
+}
+
 /// A subscription's billing period bound: since Stripe API version 2025-03-31 it lives on each item (they
 /// share one billing cycle), before that on the subscription. Either shape gives the same answer.
 pub fn period_bound(on_subscription: Option<i64>, on_first_item: Option<i64>) -> Option<i64> {
@@ -177,12 +188,7 @@ pub fn for_subscription(
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-        let status = match subscription.status.as_str() {
-            "past_due" => Status::PastDue,
-            _ if subscription.cancel_at_period_end => Status::Canceling,
-            "trialing" => Status::Trialing,
-            _ => Status::Active,
-        };
+        let status = live_status(&subscription.status, subscription.cancel_at_period_end);
         let mut e = Entitlements::on_plan(user, plan, status);
         e.period_end = subscription
             .current_period_end

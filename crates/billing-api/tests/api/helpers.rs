@@ -72,7 +72,8 @@ impl TestApp {
                 aws::env("CUSTOMERS_TABLE"),
             )),
             stripe_customers: client.clone(),
-            billing: client,
+            billing: client.clone(),
+            lifecycle: client,
             entitlements: Arc::new(DynamoEntitlements::new(
                 dynamodb.clone(),
                 aws::env("ENTITLEMENTS_TABLE"),
