@@ -3,3 +3,4 @@
 //! fake Stripe API behind the production Stripe client.
 mod checkout;
 mod helpers;
+mod subscription;
