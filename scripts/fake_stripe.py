@@ -17,7 +17,7 @@ of a subscription with `subscription_details[items]`), checkout sessions (create
 line items), billing portal sessions (create). State lives in memory behind one lock.
 
 Control API for tests (no auth, JSON): POST /__fake/fail, GET /__fake/requests, GET /__fake/customers,
-POST /__fake/prices, POST /__fake/subscriptions, POST /__fake/reset. See `control` below.
+POST /__fake/customers, POST /__fake/prices, POST /__fake/subscriptions, POST /__fake/reset. See `control` below.
 """
 
 from __future__ import annotations
@@ -770,6 +770,12 @@ def control(method: str, path: str, data: dict):
         return 200, STATE.requests
     if (method, path) == ("GET", "/__fake/customers"):
         return 200, [{**c, "deleted": True} if id_ in STATE.deleted else c for id_, c in STATE.customers.items()]
+    if (method, path) == ("POST", "/__fake/customers"):  # a customer with a chosen id (fixtures name one)
+        customer = create_customer({k: v for k, v in data.items() if k != "id"})
+        del STATE.customers[customer["id"]]
+        customer["id"] = data.get("id") or customer["id"]
+        STATE.customers[customer["id"]] = customer
+        return 200, customer
     if (method, path) == ("POST", "/__fake/prices"):
         price = price_object(data)
         for other in STATE.prices.values():  # lookup keys are unique: the new price takes it over

@@ -859,3 +859,25 @@ async fn stripe_down_is_a_503_and_stripe_refusing_is_a_502() {
         "Stripe's message stays out of the answer"
     );
 }
+
+#[tokio::test]
+async fn a_checkout_is_refused_when_the_entitlements_hold_a_live_subscription_from_another_customer(
+) {
+    let h = harness();
+    let mut stored = Entitlements::on_plan(
+        UserId::parse(USER).unwrap(),
+        PlanCatalog::builtin().plan("starter").unwrap(),
+        Status::Active,
+    );
+    stored.subscription_id = Some("sub_on_another_customer".into());
+    h.entitlements.put(stored.clone());
+    let (status, reply) = post(&h, "/checkout", Some(checkout("pro_monthly"))).await;
+    assert_eq!((status, code(&reply)), (409, "subscription_exists"));
+    assert!(h.stripe.checkouts().is_empty());
+    // A canceling plan whose period is over is no longer live: the checkout goes ahead.
+    stored.status = Status::Canceling;
+    stored.period_end = Some(UnixTime::from_secs(NOW - 60).to_rfc3339());
+    h.entitlements.put(stored);
+    let (status, reply) = post(&h, "/checkout", Some(checkout("pro_monthly"))).await;
+    assert_eq!(status, 200, "{reply}");
+}

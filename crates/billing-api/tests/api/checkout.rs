@@ -177,3 +177,32 @@ async fn tokens_from_the_wrong_issuer_party_or_key_id_are_401s_and_bogus_kids_ca
     );
     assert_eq!(app.call("GET", "/entitlements", None).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_user_whose_entitlements_come_from_a_subscription_on_another_customer_cannot_check_out_a_second_plan(
+) {
+    let app = TestApp::spawn().await;
+    let sub = app.stripe.seed_subscription(json!({
+        "customer": "cus_elsewhere", "price": "price_1StarterMonthlyKx7Yz2LmNo", "quantity": 1,
+        "status": "active", "metadata": {"userId": app.user_id}
+    }));
+    let mut stored = Entitlements::on_plan(
+        UserId::parse(app.user_id.as_str()).unwrap(),
+        PlanCatalog::builtin().plan("starter").unwrap(),
+        Status::Active,
+    );
+    stored.subscription_id = Some(sub["id"].as_str().unwrap().to_owned());
+    app.entitlements.put(&stored).await.unwrap();
+    let reply = app
+        .call("POST", "/checkout", Some(checkout_body("pro_monthly")))
+        .await;
+    assert_eq!(
+        (reply.status, reply.body["error"]["code"].as_str()),
+        (409, Some("subscription_exists"))
+    );
+    assert!(!app
+        .stripe
+        .requests()
+        .iter()
+        .any(|r| r["path"] == "/v1/checkout/sessions"));
+}
