@@ -5,7 +5,7 @@ use entitle_domain::customers::{ensure_customer, EnsureError};
 use entitle_domain::entitlements::Status;
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PriceMatch;
-use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError};
+use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError, Trial};
 use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 use serde_json::json;
@@ -108,6 +108,10 @@ pub async fn create(
         success_url: &body.success_url,
         cancel_url: &body.cancel_url,
         allow_promotion_codes: body.allow_promotion_codes,
+        trial: price.trial_days.map(|days| Trial {
+            days,
+            requires_payment_method: price.trial_requires_payment_method.unwrap_or(true),
+        }),
     };
     let key = idempotency_key(&request, now);
     let session = deps

@@ -881,3 +881,48 @@ async fn a_checkout_is_refused_when_the_entitlements_hold_a_live_subscription_fr
     let (status, reply) = post(&h, "/checkout", Some(checkout("pro_monthly"))).await;
     assert_eq!(status, 200, "{reply}");
 }
+
+#[tokio::test]
+async fn a_trial_on_the_catalog_price_is_passed_to_checkout_and_plans_show_it() {
+    let mut h = harness();
+    let text = include_str!("../../../config/plans.toml").replace(
+        "lookup_key = \"pro_monthly\"\n",
+        "lookup_key = \"pro_monthly\"\ntrial_days = 7\n",
+    );
+    h.deps.catalog = PlanCatalog::parse(&text).unwrap();
+    let (status, reply) = post(&h, "/checkout", Some(checkout("pro_monthly"))).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        h.stripe.checkouts()[0].trial,
+        Some(entitle_domain::ports::Trial {
+            days: 7,
+            requires_payment_method: true
+        })
+    );
+}
+
+#[test]
+fn a_catalog_trial_must_be_on_a_recurring_price_and_within_stripes_bounds() {
+    let base = include_str!("../../../config/plans.toml");
+    for (from, to) in [
+        (
+            "lookup_key = \"pro_monthly\"\n",
+            "lookup_key = \"pro_monthly\"\ntrial_days = 0\n",
+        ),
+        (
+            "lookup_key = \"pro_monthly\"\n",
+            "lookup_key = \"pro_monthly\"\ntrial_days = 731\n",
+        ),
+        (
+            "lookup_key = \"pro_monthly\"\n",
+            "lookup_key = \"pro_monthly\"\ntrial_requires_payment_method = false\n",
+        ),
+        (
+            "lookup_key = \"credits_1000\"\n",
+            "lookup_key = \"credits_1000\"\ntrial_days = 7\n",
+        ),
+    ] {
+        let error = PlanCatalog::parse(&base.replacen(from, to, 1)).unwrap_err();
+        assert!(error.to_string().contains("trial"), "{to}: {error}");
+    }
+}

@@ -33,6 +33,11 @@ pub struct Reply {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(PlanCatalog::builtin().clone()).await
+    }
+
+    /// With another plan catalog than the built-in one.
+    pub async fn spawn_with(catalog: PlanCatalog) -> Self {
         let stripe = FakeStripe::start_with_latency(20);
         for (id, lookup_key, amount, recurring) in [
             (
@@ -66,7 +71,7 @@ impl TestApp {
         .unwrap();
         let deps = Deps {
             verifier,
-            catalog: PlanCatalog::builtin().clone(),
+            catalog,
             customers: Arc::new(DynamoCustomerDirectory::new(
                 dynamodb.clone(),
                 aws::env("CUSTOMERS_TABLE"),

@@ -37,6 +37,7 @@ pub struct RecordedCheckout {
     pub price_id: String,
     pub quantity: u32,
     pub idempotency_key: String,
+    pub trial: Option<Trial>,
 }
 
 impl InMemoryStripe {
@@ -265,6 +266,7 @@ impl StripeBilling for InMemoryStripe {
                     price_id: request.price_id.to_owned(),
                     quantity: request.quantity,
                     idempotency_key: idempotency_key.to_owned(),
+                    trial: request.trial,
                 });
                 id
             }
