@@ -37,6 +37,9 @@ pub struct Entitlements {
     /// RFC 3339: the first failed payment of the current past-due spell (the grace period counts from it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub past_due_since: Option<String>,
+    /// RFC 3339; set while `trialing`: when Stripe ends the trial (it then charges, pauses or cancels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_end: Option<String>,
     pub updated_at: Option<String>,
 }
 
@@ -60,6 +63,7 @@ impl Entitlements {
             grace_until: None,
             subscription_id: None,
             past_due_since: None,
+            trial_end: None,
             updated_at: None,
         }
     }
@@ -125,6 +129,8 @@ pub struct SubscriptionState {
     pub prices: Vec<(String, Option<String>)>,
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
+    /// Unix seconds: the end of the subscription's trial, if it has one.
+    pub trial_end: Option<i64>,
 }
 
 impl SubscriptionState {
@@ -193,6 +199,11 @@ pub fn for_subscription(
         e.period_end = subscription
             .current_period_end
             .map(|t| UnixTime::from_secs(t).to_rfc3339());
+        if status == Status::Trialing {
+            e.trial_end = subscription
+                .trial_end
+                .map(|t| UnixTime::from_secs(t).to_rfc3339());
+        }
         if status == Status::PastDue {
             e.past_due_since = Some(past_due_since.to_rfc3339());
             e.grace_until = Some(past_due_since.plus(grace).to_rfc3339());
