@@ -250,8 +250,7 @@ async fn a_catalog_trial_reaches_stripe_checkout_with_the_payment_method_rule() 
         .stripe
         .requests()
         .into_iter()
-        .filter(|r| r["path"] == "/v1/checkout/sessions")
-        .last()
+        .rfind(|r| r["path"] == "/v1/checkout/sessions")
         .unwrap();
     assert!(create["params"]["subscription_data"]
         .get("trial_period_days")
