@@ -138,8 +138,7 @@ impl Story {
             .await
     }
 
-    /// 4. From the product's own buttons: cancel at the period end, then change their mind and resume.
-    /// Each route changes Stripe; the entitlements follow Stripe's event.
+    /// 4. From the product's own buttons: cancel at the period end, then resume (routes change Stripe).
     async fn cancel_and_resume(&mut self) -> Result<(), String> {
         let period_end = self.period_end.to_rfc3339();
         let canceled = self
