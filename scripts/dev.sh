@@ -87,7 +87,21 @@ else
   stripe_key=sk_test_entitle_local
   stripe_base=$fake_base
   .venv/bin/python scripts/seed_fake_stripe.py --base "$stripe_base"
-  # What the processor reads when `make send-stripe EVENT=customer.subscription.created` names it.
+  # The fixture user's own customer, linked in the customers table, and the subscription on it that the
+  # processor reads when `make send-stripe EVENT=customer.subscription.created` names it: what Stripe, the
+  # customers table and the entitlements say of this user agree (a checkout for a second plan is a 409).
+  control "$stripe_base/__fake/customers" "{\"id\": \"$fixture_customer\", \"email\": \"ada@example.com\",
+    \"name\": \"Ada Lovelace\", \"metadata\": {\"clerkUserId\": \"$fixture_user\"}}"
+  .venv/bin/python - "$fixture_user" "$fixture_customer" <<'PY'
+import os, sys, time
+import boto3
+user, customer = sys.argv[1], sys.argv[2]
+now = str(int(time.time()))
+boto3.client("dynamodb").put_item(TableName=os.environ["CUSTOMERS_TABLE"], Item={
+    "userId": {"S": user}, "stripeCustomerId": {"S": customer}, "status": {"S": "linked"},
+    "createdAt": {"N": now}, "linkedAt": {"N": now}, "email": {"S": "ada@example.com"}, "name": {"S": "Ada Lovelace"}})
+PY
+  echo "fake Stripe: seeded customer $fixture_customer for $fixture_user (linked in $CUSTOMERS_TABLE)"
   control "$stripe_base/__fake/subscriptions" "{\"id\": \"$fixture_subscription\", \"customer\": \"$fixture_customer\",
     \"price\": \"price_1StarterMonthlyKx7Yz2LmNo\", \"status\": \"active\", \"metadata\": {\"userId\": \"$fixture_user\"}}"
   echo "fake Stripe: seeded subscription $fixture_subscription (Starter, active) for $fixture_user"

@@ -11,11 +11,13 @@ idempotency (replay with `Idempotent-Replayed: true`, 400 `idempotency_error` on
 params or another endpoint, 409 while the first request with the key is still running).
 
 Covered: customers (create, retrieve, update, delete, search by one metadata equality), prices (retrieve,
-list by lookup_keys), subscriptions (retrieve, list, update, cancel), checkout sessions (create, retrieve,
+list by lookup_keys), subscriptions (retrieve, list, update — cancel_at_period_end, an item's price with
+`proration_behavior` — cancel with `prorate`/`invoice_now`), invoice previews (`/v1/invoices/create_preview`
+of a subscription with `subscription_details[items]`), checkout sessions (create, retrieve,
 line items), billing portal sessions (create). State lives in memory behind one lock.
 
 Control API for tests (no auth, JSON): POST /__fake/fail, GET /__fake/requests, GET /__fake/customers,
-POST /__fake/prices, POST /__fake/subscriptions, POST /__fake/reset. See `control` below.
+POST /__fake/customers, POST /__fake/prices, POST /__fake/subscriptions, POST /__fake/reset. See `control` below.
 """
 
 from __future__ import annotations
@@ -325,6 +327,10 @@ def retrieve_subscription(p, id_):
     return STATE.subscriptions[id_]
 
 
+def get_subscription(p, id_):
+    return public(retrieve_subscription(p, id_))
+
+
 def list_subscriptions(p):
     subs, status = list(reversed(STATE.subscriptions.values())), p.get("status")
     if p.get("customer"):
@@ -337,32 +343,198 @@ def list_subscriptions(p):
         subs = [s for s in subs if s["status"] in ("canceled", "incomplete_expired")]
     elif status != "all":
         subs = [s for s in subs if s["status"] == status]
-    return list_object("/v1/subscriptions", subs, p)
+    return list_object("/v1/subscriptions", [public(s) for s in subs], p)
+
+
+PRORATION_BEHAVIORS = ("create_prorations", "none", "always_invoice")
+
+
+def proration_behavior(p: dict, param: str = "proration_behavior") -> str:
+    value = p.get(param, "create_prorations")
+    if value not in PRORATION_BEHAVIORS:
+        raise StripeError(400, f"Invalid {param}: must be one of {', '.join(PRORATION_BEHAVIORS)}", param=param)
+    return value
+
+
+def item_changes(sub: dict, raw, param: str) -> list:
+    """`items[i][id]` + `items[i][price]`: (index of the item, new price) pairs, checked like Stripe."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise StripeError(400, "Invalid array", param=param)
+    changes = []
+    for i, item in enumerate(raw):
+        item = item if isinstance(item, dict) else {}
+        ids = [x["id"] for x in sub["items"]["data"]]
+        if item.get("id") is None:
+            raise StripeError(400, "The fake supports only changing an existing item's price: pass "
+                                   f"{param}[{i}][id].", param=f"{param}[{i}][id]")
+        if item["id"] not in ids:
+            raise StripeError(400, f"Invalid subscription_item id: {item['id']}", param=f"{param}[{i}][id]")
+        price_id = item.get("price")
+        if price_id is None or price_id not in STATE.prices:
+            raise no_such("price", price_id or "", f"{param}[{i}][price]", 400)
+        if STATE.prices[price_id]["recurring"] is None:
+            raise StripeError(400, "The price specified is set to `type=one_time` but this field only accepts "
+                                   "prices with `type=recurring`.", param=f"{param}[{i}][price]")
+        changes.append((ids.index(item["id"]), STATE.prices[price_id]))
+    return changes
+
+
+def proration_lines(sub: dict, changes: list, at: int) -> list:
+    """Stripe's two proration lines per changed item: the unused time on the old price credited, the
+    remaining time on the new one charged, in proportion to what is left of the period."""
+    lines = []
+    for index, price in changes:
+        item = sub["items"]["data"][index]
+        start, end = item["current_period_start"], item["current_period_end"]
+        left = max(0.0, min(1.0, (end - at) / max(1, end - start)))
+        quantity = item["quantity"]
+        old = round(-(item["price"]["unit_amount"] or 0) * quantity * left)
+        new = round((price["unit_amount"] or 0) * quantity * left)
+        name = lambda p: p["nickname"] or p["lookup_key"] or p["id"]
+        lines.append(invoice_line(sub, item, item["price"], old, f"Unused time on {name(item['price'])}",
+                                  True, at, end, quantity))
+        lines.append(invoice_line(sub, item, price, new, f"Remaining time on {name(price)}", True, at, end,
+                                  quantity))
+    return lines
 
 
 def update_subscription(p, id_):
     sub = retrieve_subscription(p, id_)
     at_end = as_bool(p, "cancel_at_period_end")
+    changes = item_changes(sub, p.get("items"), "items")
+    behavior = proration_behavior(p)
+    if sub["status"] in ("canceled", "incomplete_expired") and (at_end is not None or changes):
+        raise StripeError(400, "A canceled subscription can only update its cancellation_details and "
+                               "metadata.", param="cancel_at_period_end" if at_end is not None else "items")
     if at_end is not None:
-        if sub["status"] == "canceled":
-            raise StripeError(400, "A canceled subscription can only update its cancellation_details and "
-                                   "metadata.", param="cancel_at_period_end")
         period_end = sub["items"]["data"][0]["current_period_end"]
         sub.update(cancel_at_period_end=at_end, cancel_at=period_end if at_end else None,
                    canceled_at=now() if at_end else None)
         sub["cancellation_details"]["reason"] = "cancellation_requested" if at_end else None
+    if changes:
+        stamp = now()
+        prorations = proration_lines(sub, changes, stamp) if behavior != "none" else []
+        for index, price in changes:
+            item = sub["items"]["data"][index]
+            item["price"], item["plan"] = copy.deepcopy(price), plan_object(price)
+        if behavior == "always_invoice" and prorations:
+            invoice = invoice_object(sub, prorations, stamp, "subscription_update")
+            invoice.update(status="open", id=new_id("in_", 24))
+            sub["latest_invoice"] = invoice["id"]
+        else:
+            sub.setdefault("_pending_prorations", []).extend(prorations)
     sub["metadata"] = merge_metadata(sub["metadata"], p.get("metadata"))
-    return sub
+    return public(sub)
+
+
+def public(sub: dict) -> dict:
+    """The subscription without the fake's own bookkeeping."""
+    return {k: v for k, v in sub.items() if not k.startswith("_")}
 
 
 def cancel_subscription(p, id_):
     sub = retrieve_subscription(p, id_)
+    for flag in ("prorate", "invoice_now"):
+        as_bool(p, flag)
     if sub["status"] == "canceled":
         raise no_such("subscription", id_)  # what Stripe answers for an already-canceled subscription
     stamp = now()
     sub.update(status="canceled", canceled_at=stamp, ended_at=stamp, cancel_at_period_end=False)
     sub["cancellation_details"]["reason"] = "cancellation_requested"
-    return sub
+    return public(sub)
+
+
+def invoice_line(sub: dict, item: dict, price: dict, amount: int, description: str, proration: bool,
+                 start: int, end: int, quantity: int) -> dict:
+    return {"id": new_id("il_tmp_", 24), "object": "line_item", "amount": amount, "currency": price["currency"],
+            "description": description, "discount_amounts": [], "discountable": not proration, "discounts": [],
+            "invoice": None, "livemode": False, "metadata": {},
+            "parent": {"type": "subscription_item_details", "invoice_item_details": None,
+                       "subscription_item_details": {"invoice_item": new_id("ii_", 24) if proration else None,
+                                                     "proration": proration,
+                                                     "proration_details": {"credited_items": None},
+                                                     "subscription": sub["id"], "subscription_item": item["id"]}},
+            "period": {"end": end, "start": start}, "pretax_credit_amounts": [],
+            "pricing": {"price_details": {"price": price["id"], "product": price["product"]},
+                        "type": "price_details", "unit_amount_decimal": price["unit_amount_decimal"]},
+            "quantity": quantity, "quantity_decimal": str(quantity), "subscription": sub["id"],
+            "subtotal": amount, "taxes": []}
+
+
+def invoice_object(sub: dict, lines: list, stamp: int, reason: str) -> dict:
+    total = sum(line["amount"] for line in lines)
+    start = min((line["period"]["start"] for line in lines), default=stamp)
+    end = max((line["period"]["end"] for line in lines), default=stamp)
+    customer = STATE.customers.get(sub["customer"], {})
+    return {"id": None, "object": "invoice", "account_country": "US", "account_name": "Entitle (fake)",
+            "account_tax_ids": None, "amount_due": max(total, 0), "amount_overpaid": 0, "amount_paid": 0,
+            "amount_remaining": max(total, 0), "amount_shipping": 0, "application": None, "attempt_count": 0,
+            "attempted": False, "auto_advance": False,
+            "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None, "provider": None,
+                              "status": None},
+            "automatically_finalizes_at": None, "billing_reason": reason,
+            "collection_method": "charge_automatically", "confirmation_secret": None, "created": stamp,
+            "currency": sub["currency"], "custom_fields": None, "customer": sub["customer"],
+            "customer_account": None, "customer_address": None, "customer_email": customer.get("email"),
+            "customer_name": customer.get("name"), "customer_phone": None, "customer_shipping": None,
+            "customer_tax_exempt": "none", "customer_tax_ids": [], "default_payment_method": None,
+            "default_source": None, "default_tax_rates": [], "description": None, "discounts": [],
+            "due_date": None, "effective_at": None, "ending_balance": None, "footer": None, "from_invoice": None,
+            "hosted_invoice_url": None, "invoice_pdf": None, "issuer": {"type": "self"},
+            "last_finalization_error": None, "latest_revision": None,
+            "lines": {"object": "list", "data": lines, "has_more": False, "total_count": len(lines),
+                      "url": "/v1/invoices/upcoming/lines"},
+            "livemode": False, "metadata": {}, "next_payment_attempt": end if reason == "upcoming" else stamp,
+            "number": None, "on_behalf_of": None,
+            "parent": {"type": "subscription_details", "quote_details": None,
+                       "subscription_details": {"metadata": sub["metadata"], "subscription": sub["id"]}},
+            "payment_settings": {"default_mandate": None, "payment_method_options": None,
+                                 "payment_method_types": None},
+            "period_end": end, "period_start": start, "post_payment_credit_notes_amount": 0,
+            "pre_payment_credit_notes_amount": 0, "receipt_number": None, "rendering": None,
+            "shipping_cost": None, "shipping_details": None, "starting_balance": 0, "statement_descriptor": None,
+            "status": "draft", "status_transitions": {"finalized_at": None, "marked_uncollectible_at": None,
+                                                      "paid_at": None, "voided_at": None},
+            "subtotal": total, "subtotal_excluding_tax": total, "test_clock": None, "total": total,
+            "total_discount_amounts": [], "total_excluding_tax": total, "total_pretax_credit_amounts": [],
+            "total_taxes": [], "webhooks_delivered_at": None}
+
+
+def create_preview_invoice(p):
+    """`POST /v1/invoices/create_preview` for an existing subscription, optionally with
+    `subscription_details[items]` and `[proration_behavior]`: the invoice the change would bring (at once for
+    `always_invoice`, else the next one: pending prorations plus the next period)."""
+    sid = p.get("subscription")
+    if sid is None:
+        raise StripeError(400, "The fake previews only existing subscriptions: pass `subscription`.",
+                          param="subscription")
+    if sid not in STATE.subscriptions:
+        raise no_such("subscription", sid, "subscription", 400)
+    sub = copy.deepcopy(STATE.subscriptions[sid])
+    if sub["status"] in ("canceled", "incomplete_expired"):
+        raise StripeError(400, "No upcoming invoices for a canceled subscription.", code="invoice_upcoming_none")
+    details = p.get("subscription_details") or {}
+    changes = item_changes(sub, details.get("items"), "subscription_details[items]")
+    behavior = proration_behavior(details, "subscription_details[proration_behavior]")
+    stamp = now()
+    prorations = proration_lines(sub, changes, stamp) if behavior != "none" else []
+    for index, price in changes:
+        sub["items"]["data"][index]["price"] = copy.deepcopy(price)
+    if behavior == "always_invoice" and prorations:
+        return invoice_object(sub, prorations, stamp, "subscription_update")
+    lines = list(sub.get("_pending_prorations", [])) + prorations
+    for item in sub["items"]["data"]:
+        end = item["current_period_end"]
+        interval = 365 * 86400 if (item["price"]["recurring"] or {}).get("interval") == "year" else 30 * 86400
+        amount = (item["price"]["unit_amount"] or 0) * item["quantity"]
+        name = item["price"]["nickname"] or item["price"]["lookup_key"] or item["price"]["id"]
+        lines.append(invoice_line(sub, item, item["price"], amount, f"{item['quantity']} × {name}", False, end,
+                                  end + interval, item["quantity"]))
+    invoice = invoice_object(sub, lines, stamp, "upcoming")
+    invoice["next_payment_attempt"] = sub["items"]["data"][0]["current_period_end"]
+    return invoice
 
 
 def checkout_line_items(p) -> list:
@@ -462,13 +634,14 @@ ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in
     ("GET", r"/v1/prices", list_prices),
     ("GET", r"/v1/prices/([^/]+)", retrieve_price),
     ("GET", r"/v1/subscriptions", list_subscriptions),
-    ("GET", r"/v1/subscriptions/([^/]+)", retrieve_subscription),
+    ("GET", r"/v1/subscriptions/([^/]+)", get_subscription),
     ("POST", r"/v1/subscriptions/([^/]+)", update_subscription),
     ("DELETE", r"/v1/subscriptions/([^/]+)", cancel_subscription),
     ("POST", r"/v1/checkout/sessions", create_checkout_session),
     ("GET", r"/v1/checkout/sessions/([^/]+)", retrieve_checkout_session),
     ("GET", r"/v1/checkout/sessions/([^/]+)/line_items", list_checkout_line_items),
     ("POST", r"/v1/billing_portal/sessions", create_portal_session),
+    ("POST", r"/v1/invoices/create_preview", create_preview_invoice),
 ]]
 
 
@@ -477,7 +650,7 @@ def lookup(id_: str):
         return retrieve_customer({}, id_)
     for prefix, table in (("sub_", STATE.subscriptions), ("price_", STATE.prices), ("cs_", STATE.sessions)):
         if id_.startswith(prefix) and id_ in table:
-            return table[id_]
+            return public(table[id_]) if prefix == "sub_" else table[id_]
     return None
 
 
@@ -597,6 +770,12 @@ def control(method: str, path: str, data: dict):
         return 200, STATE.requests
     if (method, path) == ("GET", "/__fake/customers"):
         return 200, [{**c, "deleted": True} if id_ in STATE.deleted else c for id_, c in STATE.customers.items()]
+    if (method, path) == ("POST", "/__fake/customers"):  # a customer with a chosen id (fixtures name one)
+        customer = create_customer({k: v for k, v in data.items() if k != "id"})
+        del STATE.customers[customer["id"]]
+        customer["id"] = data.get("id") or customer["id"]
+        STATE.customers[customer["id"]] = customer
+        return 200, customer
     if (method, path) == ("POST", "/__fake/prices"):
         price = price_object(data)
         for other in STATE.prices.values():  # lookup keys are unique: the new price takes it over
@@ -643,7 +822,7 @@ class Handler(BaseHTTPRequestHandler):
                 status, text = 400, json.dumps({"error": {"message": f"bad control request: {e!r}"}})
             return self.reply(status, text, {})
         params = decode_form(url.query)
-        if method == "POST":
+        if method in ("POST", "DELETE"):  # Stripe reads a DELETE's form body too (cancel's prorate, invoice_now)
             params.update(decode_form(raw))
         record = {"method": method, "path": url.path, "query": url.query, "params": params,
                   "idempotencyKey": self.headers.get("Idempotency-Key"), "status": None, "replayed": False}

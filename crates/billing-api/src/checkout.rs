@@ -2,9 +2,10 @@
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_domain::customers::{ensure_customer, EnsureError};
+use entitle_domain::entitlements::Status;
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PriceMatch;
-use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError};
+use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError, Trial};
 use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 use serde_json::json;
@@ -74,6 +75,20 @@ pub async fn create(
     .map_err(ensure_error)?
     .customer;
     if mode == CheckoutMode::Subscription {
+        // What Entitle knows first: a live plan from a subscription, wherever that subscription lives (it may
+        // be on another customer that names the user), then what Stripe says of the user's customer.
+        let stored = deps.entitlements.get(user).await.map_err(|e| {
+            tracing::error!(error = %e, "reading entitlements failed");
+            ApiError::unavailable()
+        })?;
+        if let Some(live) = stored
+            .map(|e| e.effective(now, &deps.catalog))
+            .filter(|e| e.status != Status::Free)
+            .and_then(|e| e.subscription_id)
+        {
+            tracing::info!(subscription_id = %live, "refused a second subscription (entitlements)");
+            return Err(subscription_exists());
+        }
         if let Some(subscription) = deps
             .billing
             .current_subscription(&customer)
@@ -81,9 +96,7 @@ pub async fn create(
             .map_err(stripe_error)?
         {
             tracing::info!(subscription_id = %subscription, "refused a second subscription");
-            return Err(ApiError::conflict("subscription_exists",
-                "you already have a subscription: change plans in the billing portal (POST /portal)",
-            ));
+            return Err(subscription_exists());
         }
     }
     let request = CheckoutRequest {
@@ -95,6 +108,10 @@ pub async fn create(
         success_url: &body.success_url,
         cancel_url: &body.cancel_url,
         allow_promotion_codes: body.allow_promotion_codes,
+        trial: price.trial_days.map(|days| Trial {
+            days,
+            requires_payment_method: price.trial_requires_payment_method.unwrap_or(true),
+        }),
     };
     let key = idempotency_key(&request, now);
     let session = deps
@@ -106,8 +123,15 @@ pub async fn create(
     Ok(json!({ "url": session.url, "sessionId": session.id, "customerId": customer.as_str() }))
 }
 
+fn subscription_exists() -> ApiError {
+    ApiError::conflict(
+        "subscription_exists",
+        "you already have a subscription: change plans with POST /subscription/change or in the billing portal (POST /portal)",
+    )
+}
+
 /// The catalog names a price by id or lookup key; Checkout needs the id.
-async fn price_id(
+pub(crate) async fn price_id(
     deps: &Deps,
     id: Option<&str>,
     lookup_key: Option<&str>,

@@ -1,12 +1,16 @@
 //! Everything the API needs, built once per cold start: the plan catalog (validated here, so a broken
 //! catalog fails the deploy's smoke test rather than a customer's request), the token verifier, clients.
 use crate::redirect::AllowedOrigins;
-use entitle_core::adapters::{DynamoCustomerDirectory, DynamoUsage, StripeClient};
+use entitle_core::adapters::{
+    DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, StripeClient,
+};
 use entitle_core::auth::Verifier;
 use entitle_core::config::{self, ConfigError};
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
-use entitle_domain::ports::{CustomerDirectory, StripeBilling, StripeCustomers};
+use entitle_domain::ports::{
+    CustomerDirectory, EntitlementReader, StripeBilling, StripeCustomers, SubscriptionLifecycle,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +22,8 @@ pub struct Deps {
     pub billing: Arc<dyn StripeBilling>,
     /// The entitlements row and the usage counters, read together (GET /entitlements, GET /usage).
     pub usage: Arc<dyn UsageStore>,
+    pub lifecycle: Arc<dyn SubscriptionLifecycle>,
+    pub entitlements: Arc<dyn EntitlementReader>,
     pub config: ApiConfig,
     /// Lookup key → Stripe price id, resolved once per cold start.
     pub price_ids: Mutex<HashMap<String, String>>,
@@ -57,13 +63,18 @@ impl Deps {
                 dynamodb.clone(),
                 config::required("CUSTOMERS_TABLE")?,
             )),
+            entitlements: Arc::new(DynamoEntitlements::new(
+                dynamodb.clone(),
+                config::required("ENTITLEMENTS_TABLE")?,
+            )),
             usage: Arc::new(DynamoUsage::new(
                 dynamodb,
                 config::required("USAGE_TABLE")?,
                 config::required("ENTITLEMENTS_TABLE")?,
             )),
             stripe_customers: stripe.clone(),
-            billing: stripe,
+            billing: stripe.clone(),
+            lifecycle: stripe,
             config: ApiConfig {
                 redirect_origins: AllowedOrigins::parse(&config::required(
                     "ALLOWED_REDIRECT_ORIGINS",

@@ -1,4 +1,5 @@
-//! billing-api: the signed-in user's Checkout, billing portal, entitlements and usage.
+//! billing-api: the signed-in user's Checkout, billing portal, entitlements, usage and subscription (cancel,
+//! resume, change).
 pub mod checkout;
 pub mod cors;
 pub mod deps;
@@ -6,6 +7,7 @@ pub mod entitlements;
 pub mod portal;
 pub mod redirect;
 pub mod router;
+pub mod subscription;
 pub mod usage;
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Routes by the last path segment, whatever the prefix (stage, function URL, `cargo lambda watch`):
-//! `POST …/checkout`, `POST …/portal`, `GET …/entitlements`, `GET …/usage`. Authentication, body limits and the JSON error
-//! shape are decided here; the route modules get a verified user and a parsed body.
+//! `POST …/checkout`, `POST …/portal`, `GET …/entitlements`, `GET …/usage`,
+//! `POST …/subscription/{cancel,resume,change}`. Authentication, body limits and the JSON error shape are
+//! decided here; the route modules get a verified user and a parsed body.
 use crate::deps::Deps;
-use crate::{checkout, cors, entitlements, portal, usage};
+use crate::{checkout, cors, entitlements, portal, subscription, usage};
 use entitle_core::api_error::ApiError;
 use entitle_core::auth::token_from;
 use entitle_core::edge;
@@ -25,6 +26,9 @@ enum Route {
     Portal,
     Entitlements,
     Usage,
+    Cancel,
+    Resume,
+    Change,
 }
 
 impl Route {
@@ -34,6 +38,9 @@ impl Route {
             ("/portal", Route::Portal),
             ("/entitlements", Route::Entitlements),
             ("/usage", Route::Usage),
+            ("/subscription/cancel", Route::Cancel),
+            ("/subscription/resume", Route::Resume),
+            ("/subscription/change", Route::Change),
         ]
         .into_iter()
         .find(|(path, _)| edge::route_is(request, path))
@@ -88,6 +95,13 @@ async fn dispatch(
             Route::Portal => portal::create(deps, &user, body(request)?, now).await,
             Route::Entitlements => entitlements::read(deps, &user, now).await,
             Route::Usage => usage::read(deps, &user, now).await,
+            Route::Cancel => {
+                subscription::cancel(deps, &user, body_or_default(request)?, now).await
+            }
+            Route::Resume => {
+                subscription::resume(deps, &user, body_or_default(request)?, now).await
+            }
+            Route::Change => subscription::change(deps, &user, body(request)?, now).await,
         }
     }
     .instrument(span)
@@ -115,6 +129,15 @@ async fn authenticate(deps: &Deps, request: &Request, now: UnixTime) -> Result<U
             Err(ApiError::unauthorized("invalid or expired session"))
         }
     }
+}
+
+/// Like [`body`], but an empty body is the default one.
+fn body_or_default<T: DeserializeOwned + Default>(request: &Request) -> Result<T, ApiError> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    body(request)
 }
 
 fn body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {

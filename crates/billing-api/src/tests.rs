@@ -4,7 +4,9 @@ use crate::redirect::AllowedOrigins;
 use crate::router::{handle_at, MAX_BODY_BYTES};
 use entitle_core::auth::Verifier;
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::fakes::{InMemoryCustomerDirectory, InMemoryStripe, InMemoryUsage};
+use entitle_domain::fakes::{
+    InMemoryCustomerDirectory, InMemoryEntitlements, InMemoryStripe, InMemoryUsage,
+};
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::{CounterKey, UsageStore};
@@ -28,6 +30,8 @@ struct Harness {
     stripe: Arc<InMemoryStripe>,
     /// The entitlements rows and the usage counters (the live credits balance).
     usage: Arc<InMemoryUsage>,
+    /// The entitlements rows as checkout and the lifecycle routes read them.
+    entitlements: Arc<InMemoryEntitlements>,
 }
 
 fn harness() -> Harness {
@@ -36,6 +40,7 @@ fn harness() -> Harness {
     stripe.add_price("credits_5000", "price_credits5000");
     stripe.add_price("starter_yearly", "price_starter_yearly");
     let usage = Arc::new(InMemoryUsage::default());
+    let entitlements = Arc::new(InMemoryEntitlements::default());
     let verifier = Verifier::from_config(
         Some(SecretString::from(SECRET.to_owned())),
         None,
@@ -51,6 +56,8 @@ fn harness() -> Harness {
             stripe_customers: stripe.clone(),
             billing: stripe.clone(),
             usage: usage.clone(),
+            lifecycle: stripe.clone(),
+            entitlements: entitlements.clone(),
             config: ApiConfig {
                 redirect_origins: AllowedOrigins::parse(APP),
                 cors_origins: AllowedOrigins::parse(APP),
@@ -59,6 +66,7 @@ fn harness() -> Harness {
         },
         stripe,
         usage,
+        entitlements,
     }
 }
 
@@ -90,12 +98,23 @@ async fn call(
     body: Option<Value>,
     token: Option<&str>,
 ) -> (u16, Value) {
+    call_at(h, method, path, body, token, NOW).await
+}
+
+async fn call_at(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+    now: i64,
+) -> (u16, Value) {
     let text = body.map(|b| b.to_string()).unwrap_or_default();
     let mut spec = RequestSpec::post(path, text.as_bytes()).method(method);
     if let Some(token) = token {
         spec = spec.header("authorization", format!("Bearer {token}"));
     }
-    let response = handle_at(&h.deps, &spec.build(), UnixTime::from_secs(NOW)).await;
+    let response = handle_at(&h.deps, &spec.build(), UnixTime::from_secs(now)).await;
     let status = response.status().as_u16();
     let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
     entitle_test_support::http::record_api_response(path, status, &body);
@@ -127,6 +146,9 @@ async fn every_route_refuses_a_missing_or_invalid_session_with_401_and_www_authe
         ("POST", "/portal"),
         ("GET", "/entitlements"),
         ("GET", "/usage"),
+        ("POST", "/subscription/cancel"),
+        ("POST", "/subscription/resume"),
+        ("POST", "/subscription/change"),
     ] {
         for token in [
             None,
@@ -572,4 +594,439 @@ async fn wrong_methods_unknown_routes_big_and_malformed_bodies_get_clear_errors(
             .0,
         200
     );
+}
+
+// ---------------------------------------------------------------- /subscription/*
+
+const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
+const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+const PERIOD_END: i64 = NOW + 15 * 86_400;
+
+/// The user with a customer and an active Starter subscription on it, as the entitlements record it.
+async fn subscribed(h: &Harness) -> String {
+    use entitle_domain::ids::StripeCustomerId;
+    use entitle_domain::ports::SubscriptionDetails;
+    let user = UserId::parse(USER).unwrap();
+    let customer = StripeCustomerId::parse("cus_life1").unwrap();
+    h.deps
+        .customers
+        .link(&user, &customer, UnixTime::from_secs(NOW))
+        .await
+        .unwrap();
+    h.stripe.add_plan_subscription(SubscriptionDetails {
+        id: "sub_life1".into(),
+        customer: "cus_life1".into(),
+        status: "active".into(),
+        item_id: "si_life1".into(),
+        price_id: STARTER.into(),
+        lookup_key: Some("starter_monthly".into()),
+        cancel_at_period_end: false,
+        current_period_end: Some(PERIOD_END),
+        trial_end: None,
+        user: Some(USER.into()),
+    });
+    h.stripe.set_amount(STARTER, 4900);
+    h.stripe.set_amount(PRO, 19900);
+    let mut stored = Entitlements::on_plan(
+        user,
+        PlanCatalog::builtin().plan("starter").unwrap(),
+        Status::Active,
+    );
+    stored.subscription_id = Some("sub_life1".into());
+    h.entitlements.put(stored);
+    "sub_life1".into()
+}
+
+async fn post(h: &Harness, path: &str, body: Option<Value>) -> (u16, Value) {
+    call(h, "POST", path, body, Some(&token())).await
+}
+
+#[tokio::test]
+async fn cancel_at_period_end_is_the_default_and_answers_the_canceling_state() {
+    let h = harness();
+    let id = subscribed(&h).await;
+    let (status, body) = post(&h, "/subscription/cancel", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["subscriptionId"], id.as_str());
+    assert_eq!(body["plan"], "starter");
+    assert_eq!(body["status"], "canceling");
+    assert_eq!(body["stripeStatus"], "active");
+    assert_eq!(body["cancelAtPeriodEnd"], true);
+    assert_eq!(
+        body["periodEnd"],
+        UnixTime::from_secs(PERIOD_END).to_rfc3339()
+    );
+    assert!(
+        h.stripe
+            .plan_subscription(&id)
+            .unwrap()
+            .cancel_at_period_end
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_canceling_subscription_answers_the_same_state_without_a_second_write() {
+    let h = harness();
+    subscribed(&h).await;
+    let (_, first) = post(
+        &h,
+        "/subscription/cancel",
+        Some(json!({"atPeriodEnd": true})),
+    )
+    .await;
+    let (status, second) = post(&h, "/subscription/cancel", Some(json!({}))).await;
+    assert_eq!((status, &second), (200, &first));
+    let writes = h
+        .stripe
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("set_cancel_at_period_end"))
+        .count();
+    assert_eq!(writes, 1);
+}
+
+#[tokio::test]
+async fn cancel_now_passes_prorate_and_invoice_now_and_answers_the_free_plan() {
+    let h = harness();
+    let id = subscribed(&h).await;
+    let (status, body) = post(
+        &h,
+        "/subscription/cancel",
+        Some(json!({"atPeriodEnd": false, "prorate": true, "invoiceNow": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["plan"], "free");
+    assert_eq!(body["status"], "free");
+    assert_eq!(body["stripeStatus"], "canceled");
+    assert!(h
+        .stripe
+        .calls()
+        .iter()
+        .any(|c| c.starts_with(&format!("cancel_now {id} prorate=true invoice_now=true"))));
+    // A retry of an immediate cancel is answered, not refused.
+    let (again, _) = post(
+        &h,
+        "/subscription/cancel",
+        Some(json!({"atPeriodEnd": false})),
+    )
+    .await;
+    assert_eq!(again, 200);
+}
+
+#[tokio::test]
+async fn prorate_options_with_a_cancel_at_period_end_are_a_400() {
+    let h = harness();
+    subscribed(&h).await;
+    let (status, body) = post(&h, "/subscription/cancel", Some(json!({"prorate": true}))).await;
+    assert_eq!((status, code(&body)), (400, "invalid_option"));
+    let (status, body) = post(
+        &h,
+        "/subscription/cancel",
+        Some(json!({"atPeriodEnd": "soon"})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "malformed_body"));
+}
+
+#[tokio::test]
+async fn resume_undoes_a_cancel_at_period_end() {
+    let h = harness();
+    let id = subscribed(&h).await;
+    post(&h, "/subscription/cancel", None).await;
+    let (status, body) = post(&h, "/subscription/resume", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "active");
+    assert_eq!(body["cancelAtPeriodEnd"], false);
+    assert!(
+        !h.stripe
+            .plan_subscription(&id)
+            .unwrap()
+            .cancel_at_period_end
+    );
+    // And a cancel after the resume (a second later: within one second, repeats are one Stripe write) is a
+    // real cancel again, not a replay of the first.
+    let (_, canceled) = call_at(
+        &h,
+        "POST",
+        "/subscription/cancel",
+        None,
+        Some(&token()),
+        NOW + 1,
+    )
+    .await;
+    assert_eq!(canceled["status"], "canceling");
+    assert!(
+        h.stripe
+            .plan_subscription(&id)
+            .unwrap()
+            .cancel_at_period_end
+    );
+}
+
+#[tokio::test]
+async fn an_ended_subscription_cannot_be_resumed_or_changed() {
+    let h = harness();
+    subscribed(&h).await;
+    post(
+        &h,
+        "/subscription/cancel",
+        Some(json!({"atPeriodEnd": false})),
+    )
+    .await;
+    let (status, body) = post(&h, "/subscription/resume", None).await;
+    assert_eq!((status, code(&body)), (409, "subscription_ended"));
+    let (status, body) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": "pro_monthly"})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (409, "subscription_ended"));
+}
+
+#[tokio::test]
+async fn a_change_preview_shows_the_prorations_and_changes_nothing() {
+    let h = harness();
+    let id = subscribed(&h).await;
+    let (status, body) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": "pro_monthly", "preview": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let preview = &body["preview"];
+    assert_eq!(preview["plan"], "professional");
+    assert_eq!(preview["prorationBehavior"], "create_prorations");
+    assert_eq!(preview["dueNow"], 0);
+    // Half a period left: -24.50 for Starter, +99.50 for Pro, then a full Pro period.
+    assert_eq!(preview["nextInvoiceAmount"], 19900 / 2 - 4900 / 2 + 19900);
+    assert_eq!(preview["lines"].as_array().unwrap().len(), 3);
+    assert_eq!(body["subscription"]["plan"], "starter");
+    assert_eq!(h.stripe.plan_subscription(&id).unwrap().price_id, STARTER);
+    assert!(!h
+        .stripe
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("change_plan")));
+}
+
+#[tokio::test]
+async fn a_change_with_always_invoice_previews_what_is_due_now() {
+    let h = harness();
+    subscribed(&h).await;
+    let (status, body) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": PRO, "preview": true, "prorationBehavior": "always_invoice"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["preview"]["dueNow"], 19900 / 2 - 4900 / 2);
+    assert_eq!(body["preview"]["nextInvoiceAmount"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_change_switches_the_plan_item_under_a_key_derived_from_the_request() {
+    let h = harness();
+    let id = subscribed(&h).await;
+    let (status, body) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": "pro_monthly", "prorationBehavior": "none"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["plan"], "professional");
+    assert_eq!(body["status"], "active");
+    let sub = h.stripe.plan_subscription(&id).unwrap();
+    assert_eq!(
+        (sub.price_id.as_str(), sub.item_id.as_str()),
+        (PRO, "si_life1")
+    );
+    let change = h
+        .stripe
+        .calls()
+        .into_iter()
+        .find(|c| c.starts_with("change_plan"))
+        .unwrap();
+    assert!(change.starts_with(&format!(
+        "change_plan {id} {PRO} none entitle-subscription-"
+    )));
+}
+
+#[tokio::test]
+async fn a_change_refuses_the_current_price_credit_packs_unknown_and_sales_prices() {
+    let h = harness();
+    subscribed(&h).await;
+    for (price, expected) in [
+        ("starter_monthly", "already_on_plan"),
+        (STARTER, "already_on_plan"),
+        ("credits_1000", "unknown_price"),
+        ("price_nope", "unknown_price"),
+        ("enterprise_monthly", "contact_sales"),
+    ] {
+        let (status, body) = post(&h, "/subscription/change", Some(json!({"price": price}))).await;
+        assert_eq!((status, code(&body)), (400, expected), "{price}");
+    }
+    let (status, body) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": "pro_monthly", "prorationBehavior": "sometimes"})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "invalid_proration_behavior"));
+    assert!(!h
+        .stripe
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("change_plan")));
+}
+
+#[tokio::test]
+async fn the_subscription_routes_answer_404_without_a_subscription_and_403_for_a_deleted_user() {
+    let h = harness();
+    for path in ["/subscription/cancel", "/subscription/resume"] {
+        let (status, body) = post(&h, path, None).await;
+        assert_eq!((status, code(&body)), (404, "no_subscription"), "{path}");
+    }
+    let (status, body) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": "pro_monthly"})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (404, "no_subscription"));
+    subscribed(&h).await;
+    h.deps
+        .customers
+        .mark_deleted(&UserId::parse(USER).unwrap(), UnixTime::from_secs(NOW))
+        .await
+        .unwrap();
+    let (status, body) = post(&h, "/subscription/cancel", None).await;
+    assert_eq!((status, code(&body)), (403, "user_deleted"));
+}
+
+#[tokio::test]
+async fn a_subscription_of_someone_else_named_in_the_entitlements_is_not_acted_on() {
+    use entitle_domain::ports::SubscriptionDetails;
+    let h = harness();
+    subscribed(&h).await;
+    h.stripe.add_plan_subscription(SubscriptionDetails {
+        id: "sub_other".into(),
+        customer: "cus_other".into(),
+        status: "active".into(),
+        item_id: "si_other".into(),
+        price_id: PRO.into(),
+        lookup_key: None,
+        cancel_at_period_end: false,
+        current_period_end: Some(PERIOD_END),
+        trial_end: None,
+        user: Some("user_someone_else".into()),
+    });
+    let mut stored = Entitlements::on_plan(
+        UserId::parse(USER).unwrap(),
+        PlanCatalog::builtin().plan("professional").unwrap(),
+        Status::Active,
+    );
+    stored.subscription_id = Some("sub_other".into());
+    h.entitlements.put(stored);
+    let (status, body) = post(&h, "/subscription/cancel", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["subscriptionId"], "sub_life1");
+    assert!(
+        !h.stripe
+            .plan_subscription("sub_other")
+            .unwrap()
+            .cancel_at_period_end
+    );
+}
+
+#[tokio::test]
+async fn stripe_down_is_a_503_and_stripe_refusing_is_a_502() {
+    let h = harness();
+    subscribed(&h).await;
+    h.stripe.fail_next("set_cancel_at_period_end", true);
+    let (status, body) = post(&h, "/subscription/cancel", None).await;
+    assert_eq!((status, code(&body)), (503, "unavailable"));
+    h.stripe.fail_next("change_plan", false);
+    let (status, body) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": "pro_monthly"})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (502, "payment_provider_error"));
+    assert!(
+        !body.to_string().contains("injected"),
+        "Stripe's message stays out of the answer"
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_is_refused_when_the_entitlements_hold_a_live_subscription_from_another_customer(
+) {
+    let h = harness();
+    let mut stored = Entitlements::on_plan(
+        UserId::parse(USER).unwrap(),
+        PlanCatalog::builtin().plan("starter").unwrap(),
+        Status::Active,
+    );
+    stored.subscription_id = Some("sub_on_another_customer".into());
+    h.entitlements.put(stored.clone());
+    let (status, reply) = post(&h, "/checkout", Some(checkout("pro_monthly"))).await;
+    assert_eq!((status, code(&reply)), (409, "subscription_exists"));
+    assert!(h.stripe.checkouts().is_empty());
+    // A canceling plan whose period is over is no longer live: the checkout goes ahead.
+    stored.status = Status::Canceling;
+    stored.period_end = Some(UnixTime::from_secs(NOW - 60).to_rfc3339());
+    h.entitlements.put(stored);
+    let (status, reply) = post(&h, "/checkout", Some(checkout("pro_monthly"))).await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[tokio::test]
+async fn a_trial_on_the_catalog_price_is_passed_to_checkout_and_plans_show_it() {
+    let mut h = harness();
+    let text = include_str!("../../../config/plans.toml").replace(
+        "lookup_key = \"pro_monthly\"\n",
+        "lookup_key = \"pro_monthly\"\ntrial_days = 7\n",
+    );
+    h.deps.catalog = PlanCatalog::parse(&text).unwrap();
+    let (status, reply) = post(&h, "/checkout", Some(checkout("pro_monthly"))).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        h.stripe.checkouts()[0].trial,
+        Some(entitle_domain::ports::Trial {
+            days: 7,
+            requires_payment_method: true
+        })
+    );
+}
+
+#[test]
+fn a_catalog_trial_must_be_on_a_recurring_price_and_within_stripes_bounds() {
+    let base = include_str!("../../../config/plans.toml");
+    for (from, to) in [
+        (
+            "lookup_key = \"pro_monthly\"\n",
+            "lookup_key = \"pro_monthly\"\ntrial_days = 0\n",
+        ),
+        (
+            "lookup_key = \"pro_monthly\"\n",
+            "lookup_key = \"pro_monthly\"\ntrial_days = 731\n",
+        ),
+        (
+            "lookup_key = \"pro_monthly\"\n",
+            "lookup_key = \"pro_monthly\"\ntrial_requires_payment_method = false\n",
+        ),
+        (
+            "lookup_key = \"credits_1000\"\n",
+            "lookup_key = \"credits_1000\"\ntrial_days = 7\n",
+        ),
+    ] {
+        let error = PlanCatalog::parse(&base.replacen(from, to, 1)).unwrap_err();
+        assert!(error.to_string().contains("trial"), "{to}: {error}");
+    }
 }

@@ -36,6 +36,7 @@ pub fn event_type(stripe_type: &str) -> Option<EventType> {
         "customer.subscription.created" => EventType::SubscriptionCreated,
         "customer.subscription.updated" => EventType::SubscriptionUpdated,
         "customer.subscription.deleted" => EventType::SubscriptionCanceled,
+        "customer.subscription.trial_will_end" => EventType::SubscriptionTrialWillEnd,
         "invoice.paid" | "invoice.payment_succeeded" => EventType::InvoicePaid,
         "invoice.payment_failed" => EventType::InvoicePaymentFailed,
         "payment_intent.succeeded" => EventType::PaymentSucceeded,
@@ -55,7 +56,8 @@ pub fn normalize(envelope: &StripeEnvelope<'_>) -> Result<Normalized, NormalizeE
         EventType::CheckoutCompleted => checkout(parse(raw, "checkout session")?),
         EventType::SubscriptionCreated
         | EventType::SubscriptionUpdated
-        | EventType::SubscriptionCanceled => subscription(parse(raw, "subscription")?),
+        | EventType::SubscriptionCanceled
+        | EventType::SubscriptionTrialWillEnd => subscription(parse(raw, "subscription")?),
         EventType::InvoicePaid | EventType::InvoicePaymentFailed => invoice(parse(raw, "invoice")?),
         _ => payment(parse(raw, "payment intent")?),
     };
@@ -382,6 +384,10 @@ mod tests {
             (
                 fixture!("customer.subscription.deleted"),
                 "subscription.canceled",
+            ),
+            (
+                fixture!("customer.subscription.trial_will_end"),
+                "subscription.trial_will_end",
             ),
             (fixture!("invoice.paid"), "invoice.paid"),
             (fixture!("invoice.payment_succeeded"), "invoice.paid"),

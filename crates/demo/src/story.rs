@@ -1,5 +1,6 @@
-//! A customer's life in eleven steps: eight of billing, then three of usage through usage-api, as the
-//! product's server would call it. Each step does what Stripe, Clerk or the user's browser would do —
+//! A customer's life in twelve steps: nine of billing (with cancel, resume and a previewed plan change),
+//! then three of usage through usage-api, as the product's server would call it. Each step does what
+//! Stripe, Clerk or the user's browser would do —
 //! Stripe's state is set in the fake Stripe first, as it would be when Stripe sends the event — then lets
 //! the events flow (webhook → SNS → entitlement queue → processor) and checks what the user is now entitled
 //! to.
@@ -62,6 +63,7 @@ pub async fn run() -> Result<usize, String> {
     story.sign_up().await?;
     story.checkout().await?;
     story.subscription_created().await?;
+    story.cancel_and_resume().await?;
     story.upgrade().await?;
     story.failed_payment().await?;
     story.payment().await?;
@@ -141,17 +143,60 @@ impl Story {
             .await
     }
 
-    /// 4. They move up to Professional (the billing portal changes the subscription's price).
-    async fn upgrade(&mut self) -> Result<(), String> {
-        self.seed(PRO_PRICE, "active", false);
+    /// 4. From the product's own buttons: cancel at the period end, then resume (routes change Stripe).
+    async fn cancel_and_resume(&mut self) -> Result<(), String> {
+        let period_end = self.period_end.to_rfc3339();
+        let canceled = self
+            .subscription_route("cancel", json!({"atPeriodEnd": true}))
+            .await?;
+        if canceled["status"] != "canceling" {
+            return Err(format!("POST /subscription/cancel answered {canceled}"));
+        }
+        let events = self
+            .stripe_event("customer.subscription.updated", "active", true)
+            .await?;
+        let number = self.steps + 1;
+        let detail = format!("POST /subscription/cancel -> canceling; {events}");
+        let canceling = Expected::paid("starter", "canceling", &period_end);
+        self.check(&format!("{number}a"), "cancel (API)", canceling, &detail)
+            .await?;
+        let resumed = self.subscription_route("resume", json!({})).await?;
+        if resumed["status"] != "active" {
+            return Err(format!("POST /subscription/resume answered {resumed}"));
+        }
         let events = self
             .stripe_event("customer.subscription.updated", "active", false)
             .await?;
-        let expected = Expected::paid("professional", "active", &self.period_end.to_rfc3339());
-        self.observe("upgrade", expected, &events).await
+        self.steps = number;
+        let detail = format!("POST /subscription/resume -> active; {events}");
+        let active = Expected::paid("starter", "active", &period_end);
+        self.check(&format!("{number}b"), "resume (API)", active, &detail)
+            .await
     }
 
-    /// 5. A renewal payment fails: the plan is kept for the grace period, counted from the failure.
+    /// 5. They move up to Professional: the price of the change first, then the change itself.
+    async fn upgrade(&mut self) -> Result<(), String> {
+        let preview = self
+            .subscription_route("change", json!({"price": "pro_monthly", "preview": true}))
+            .await?;
+        let next_invoice = preview["preview"]["nextInvoiceAmount"].clone();
+        let changed = self
+            .subscription_route("change", json!({"price": "pro_monthly"}))
+            .await?;
+        if changed["plan"] != "professional" {
+            return Err(format!("POST /subscription/change answered {changed}"));
+        }
+        let events = self
+            .stripe_event("customer.subscription.updated", "active", false)
+            .await?;
+        let detail = format!(
+            "POST /subscription/change pro_monthly: preview next invoice {next_invoice}, then changed; {events}"
+        );
+        let expected = Expected::paid("professional", "active", &self.period_end.to_rfc3339());
+        self.observe("upgrade", expected, &detail).await
+    }
+
+    /// 6. A renewal payment fails: the plan is kept for the grace period, counted from the failure.
     async fn failed_payment(&mut self) -> Result<(), String> {
         self.seed(PRO_PRICE, "past_due", false);
         let failed_at = UnixTime::now();
@@ -163,7 +208,7 @@ impl Story {
         self.observe("failed payment", expected, &events).await
     }
 
-    /// 6. The retry succeeds: the grace period is over.
+    /// 7. The retry succeeds: the grace period is over.
     async fn payment(&mut self) -> Result<(), String> {
         self.seed(PRO_PRICE, "active", false);
         let event = self.delivery("invoice.paid", UnixTime::now(), |_| {});
@@ -172,7 +217,7 @@ impl Story {
         self.observe("payment", expected, &events).await
     }
 
-    /// 7. They cancel: the plan runs to the end of the period paid for, then Stripe ends the subscription.
+    /// 8. They cancel: the plan runs to the end of the period paid for, then Stripe ends the subscription.
     async fn cancel(&mut self) -> Result<(), String> {
         self.seed(PRO_PRICE, "active", true);
         let events = self
@@ -192,7 +237,7 @@ impl Story {
             .await
     }
 
-    /// 8. They buy two 1,000-credit packs: a one-time Checkout, paid.
+    /// 9. They buy two 1,000-credit packs: a one-time Checkout, paid.
     async fn credit_pack(&mut self) -> Result<(), String> {
         let session = self.checkout_session("credits_1000", 2).await?;
         let session_id = session["sessionId"]
@@ -448,6 +493,19 @@ impl Story {
             event.event_type,
             list(&events)
         ))
+    }
+
+    /// `POST /subscription/{action}` with `body`: its 200 answer.
+    async fn subscription_route(&self, action: &str, body: Value) -> Result<Value, String> {
+        let path = format!("/subscription/{action}");
+        let reply = wire::api(&self.world, "POST", &path, Some(body), &self.token).await;
+        if reply.status != 200 {
+            return Err(format!(
+                "POST {path} answered {} {}",
+                reply.status, reply.body
+            ));
+        }
+        Ok(reply.body)
     }
 
     /// `POST /checkout` for `price`; the reply, which must be for the user's own customer.

@@ -125,6 +125,8 @@ impl World {
             stripe_customers: stripe_client.clone(),
             billing: stripe_client.clone(),
             usage: usage.clone(),
+            lifecycle: stripe_client.clone(),
+            entitlements: entitlements.clone(),
             config: billing_api::deps::ApiConfig {
                 redirect_origins: origins(),
                 cors_origins: origins(),

@@ -37,6 +37,9 @@ pub struct Entitlements {
     /// RFC 3339: the first failed payment of the current past-due spell (the grace period counts from it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub past_due_since: Option<String>,
+    /// RFC 3339; set while `trialing`: when Stripe ends the trial (it then charges, pauses or cancels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_end: Option<String>,
     pub updated_at: Option<String>,
 }
 
@@ -60,6 +63,7 @@ impl Entitlements {
             grace_until: None,
             subscription_id: None,
             past_due_since: None,
+            trial_end: None,
             updated_at: None,
         }
     }
@@ -125,6 +129,8 @@ pub struct SubscriptionState {
     pub prices: Vec<(String, Option<String>)>,
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
+    /// Unix seconds: the end of the subscription's trial, if it has one.
+    pub trial_end: Option<i64>,
 }
 
 impl SubscriptionState {
@@ -138,6 +144,17 @@ impl SubscriptionState {
 /// place this rule is written; checkout, the portal and the processor all ask it.
 pub fn is_live_status(status: &str) -> bool {
     matches!(status, "active" | "trialing" | "past_due")
+}
+
+/// The entitlements' status of a live subscription (see [`is_live_status`]): a payment problem shows before
+/// a pending cancellation, a pending cancellation before a trial.
+pub fn live_status(stripe_status: &str, cancel_at_period_end: bool) -> Status {
+    match stripe_status {
+        "past_due" => Status::PastDue,
+        _ if cancel_at_period_end => Status::Canceling,
+        "trialing" => Status::Trialing,
+        _ => Status::Active,
+    }
 }
 
 /// A subscription's billing period bound: since Stripe API version 2025-03-31 it lives on each item (they
@@ -177,16 +194,16 @@ pub fn for_subscription(
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-        let status = match subscription.status.as_str() {
-            "past_due" => Status::PastDue,
-            _ if subscription.cancel_at_period_end => Status::Canceling,
-            "trialing" => Status::Trialing,
-            _ => Status::Active,
-        };
+        let status = live_status(&subscription.status, subscription.cancel_at_period_end);
         let mut e = Entitlements::on_plan(user, plan, status);
         e.period_end = subscription
             .current_period_end
             .map(|t| UnixTime::from_secs(t).to_rfc3339());
+        if status == Status::Trialing {
+            e.trial_end = subscription
+                .trial_end
+                .map(|t| UnixTime::from_secs(t).to_rfc3339());
+        }
         if status == Status::PastDue {
             e.past_due_since = Some(past_due_since.to_rfc3339());
             e.grace_until = Some(past_due_since.plus(grace).to_rfc3339());

@@ -33,6 +33,9 @@ pub enum EventType {
     SubscriptionUpdated,
     #[serde(rename = "subscription.canceled")]
     SubscriptionCanceled,
+    /// Stripe's three-day notice before a trial ends (for mailers: ask for a payment method).
+    #[serde(rename = "subscription.trial_will_end")]
+    SubscriptionTrialWillEnd,
     #[serde(rename = "invoice.paid")]
     InvoicePaid,
     #[serde(rename = "invoice.payment_failed")]
@@ -66,6 +69,7 @@ impl EventType {
             EventType::SubscriptionCreated => "subscription.created",
             EventType::SubscriptionUpdated => "subscription.updated",
             EventType::SubscriptionCanceled => "subscription.canceled",
+            EventType::SubscriptionTrialWillEnd => "subscription.trial_will_end",
             EventType::InvoicePaid => "invoice.paid",
             EventType::InvoicePaymentFailed => "invoice.payment_failed",
             EventType::PaymentSucceeded => "payment.succeeded",
@@ -131,7 +135,8 @@ impl TryFrom<RawBillingEvent> for BillingEvent {
             EventType::CheckoutCompleted => EventData::Checkout(from_value(raw.data)?),
             EventType::SubscriptionCreated
             | EventType::SubscriptionUpdated
-            | EventType::SubscriptionCanceled => EventData::Subscription(from_value(raw.data)?),
+            | EventType::SubscriptionCanceled
+            | EventType::SubscriptionTrialWillEnd => EventData::Subscription(from_value(raw.data)?),
             EventType::InvoicePaid | EventType::InvoicePaymentFailed => {
                 EventData::Invoice(from_value(raw.data)?)
             }

@@ -25,6 +25,8 @@
 //! interval = "month"               # day | week | month | year
 //! amount = 4900                    # optional, display only: smallest currency unit
 //! currency = "usd"                 # optional, display only
+//! trial_days = 14                  # optional: a free trial, 1..=730 days
+//! trial_requires_payment_method = false  # optional (default true): no card needed to start the trial
 //!
 //! [[credit_packs]]
 //! id = "credits_1000"
@@ -114,6 +116,13 @@ pub struct CatalogPrice {
     pub amount: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// Days of free trial a checkout of this (recurring) price starts with (Stripe allows 1 to 730).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_days: Option<u32>,
+    /// With `trial_days`: whether Checkout collects a payment method before the trial (default `true`).
+    /// Without one, a trial that ends with no payment method is canceled by Stripe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_requires_payment_method: Option<bool>,
 }
 
 impl CatalogPrice {
@@ -320,6 +329,12 @@ pub enum CatalogError {
     PriceWithoutInterval { owner: String, price: String },
     #[error("{owner}: price {price:?} has an `interval`; a credit pack's prices are one-time")]
     OneTimePriceWithInterval { owner: String, price: String },
+    #[error("{owner}: price {price:?}: {reason}")]
+    InvalidTrial {
+        owner: String,
+        price: String,
+        reason: &'static str,
+    },
     #[error("credit pack {pack:?} has `credits = 0`")]
     ZeroCredits { pack: String },
     #[error("credit pack {pack:?} has `max_quantity = 0`; leave it out to allow 1")]
@@ -594,6 +609,20 @@ impl RawCatalog {
                         price: price.reference().to_owned(),
                     });
                 }
+                let trial_error = match (price.trial_days, price.trial_requires_payment_method) {
+                    (Some(days), _) if !(1..=730).contains(&days) => {
+                        Some("`trial_days` must be between 1 and 730")
+                    }
+                    (None, Some(_)) => Some("`trial_requires_payment_method` needs `trial_days`"),
+                    _ => None,
+                };
+                if let Some(reason) = trial_error {
+                    return Err(CatalogError::InvalidTrial {
+                        owner,
+                        price: price.reference().to_owned(),
+                        reason,
+                    });
+                }
             }
             plans.push(Plan {
                 id: raw.id,
@@ -630,6 +659,13 @@ impl RawCatalog {
                     return Err(CatalogError::OneTimePriceWithInterval {
                         owner,
                         price: price.reference().to_owned(),
+                    });
+                }
+                if price.trial_days.is_some() || price.trial_requires_payment_method.is_some() {
+                    return Err(CatalogError::InvalidTrial {
+                        owner,
+                        price: price.reference().to_owned(),
+                        reason: "a one-time price has no trial",
                     });
                 }
             }

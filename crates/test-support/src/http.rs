@@ -113,12 +113,23 @@ pub fn record_api_response(path: &str, status: u16, body: &serde_json::Value) {
     let Some(dir) = crate::fixtures::samples_dir("api") else {
         return;
     };
-    let route = path
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
-    if !matches!(route, "checkout" | "portal" | "entitlements" | "usage") || body.is_null() {
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let route = match (segments.next().unwrap_or_default(), segments.next()) {
+        (action @ ("cancel" | "resume" | "change"), Some("subscription")) => {
+            format!("subscription_{action}")
+        }
+        (last, _) => last.to_owned(),
+    };
+    let known = [
+        "checkout",
+        "portal",
+        "entitlements",
+        "usage",
+        "subscription_cancel",
+        "subscription_resume",
+        "subscription_change",
+    ];
+    if !known.contains(&route.as_str()) || body.is_null() {
         return;
     }
     let sample = serde_json::json!({ "route": route, "status": status, "body": body });

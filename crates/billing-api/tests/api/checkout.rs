@@ -179,3 +179,83 @@ async fn tokens_from_the_wrong_issuer_party_or_key_id_are_401s_and_bogus_kids_ca
     );
     assert_eq!(app.call("GET", "/entitlements", None).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_user_whose_entitlements_come_from_a_subscription_on_another_customer_cannot_check_out_a_second_plan(
+) {
+    let app = TestApp::spawn().await;
+    let sub = app.stripe.seed_subscription(json!({
+        "customer": "cus_elsewhere", "price": "price_1StarterMonthlyKx7Yz2LmNo", "quantity": 1,
+        "status": "active", "metadata": {"userId": app.user_id}
+    }));
+    let mut stored = Entitlements::on_plan(
+        UserId::parse(app.user_id.as_str()).unwrap(),
+        PlanCatalog::builtin().plan("starter").unwrap(),
+        Status::Active,
+    );
+    stored.subscription_id = Some(sub["id"].as_str().unwrap().to_owned());
+    app.entitlements.put(&stored).await.unwrap();
+    let reply = app
+        .call("POST", "/checkout", Some(checkout_body("pro_monthly")))
+        .await;
+    assert_eq!(
+        (reply.status, reply.body["error"]["code"].as_str()),
+        (409, Some("subscription_exists"))
+    );
+    assert!(!app
+        .stripe
+        .requests()
+        .iter()
+        .any(|r| r["path"] == "/v1/checkout/sessions"));
+}
+
+/// The built-in catalog with a 14-day trial on Starter monthly that needs no card.
+fn catalog_with_a_trial() -> PlanCatalog {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/plans.toml"
+    ))
+    .unwrap()
+    .replace(
+        "lookup_key = \"starter_monthly\"\n",
+        "lookup_key = \"starter_monthly\"\ntrial_days = 14\ntrial_requires_payment_method = false\n",
+    );
+    PlanCatalog::parse(&text).unwrap()
+}
+
+#[tokio::test]
+async fn a_catalog_trial_reaches_stripe_checkout_with_the_payment_method_rule() {
+    let app = TestApp::spawn_with(catalog_with_a_trial()).await;
+    let reply = app
+        .call("POST", "/checkout", Some(checkout_body("starter_monthly")))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let create = app
+        .stripe
+        .requests()
+        .into_iter()
+        .find(|r| r["path"] == "/v1/checkout/sessions")
+        .unwrap();
+    let params = &create["params"];
+    assert_eq!(params["subscription_data"]["trial_period_days"], "14");
+    assert_eq!(
+        params["subscription_data"]["trial_settings"]["end_behavior"]["missing_payment_method"],
+        "cancel"
+    );
+    assert_eq!(params["payment_method_collection"], "if_required");
+    // A price without a trial sends none.
+    let pro = app
+        .call("POST", "/checkout", Some(checkout_body("pro_monthly")))
+        .await;
+    assert_eq!(pro.status, 200, "{}", pro.body);
+    let create = app
+        .stripe
+        .requests()
+        .into_iter()
+        .rfind(|r| r["path"] == "/v1/checkout/sessions")
+        .unwrap();
+    assert!(create["params"]["subscription_data"]
+        .get("trial_period_days")
+        .is_none());
+    assert!(create["params"].get("payment_method_collection").is_none());
+}

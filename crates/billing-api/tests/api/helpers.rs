@@ -37,6 +37,11 @@ pub struct Reply {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(PlanCatalog::builtin().clone()).await
+    }
+
+    /// With another plan catalog than the built-in one.
+    pub async fn spawn_with(catalog: PlanCatalog) -> Self {
         let stripe = FakeStripe::start_with_latency(20);
         for (id, lookup_key, amount, recurring) in [
             (
@@ -75,14 +80,19 @@ impl TestApp {
         ));
         let deps = Deps {
             verifier,
-            catalog: PlanCatalog::builtin().clone(),
+            catalog,
             customers: Arc::new(DynamoCustomerDirectory::new(
                 dynamodb.clone(),
                 aws::env("CUSTOMERS_TABLE"),
             )),
             stripe_customers: client.clone(),
-            billing: client,
+            billing: client.clone(),
+            lifecycle: client,
             usage: usage.clone(),
+            entitlements: Arc::new(DynamoEntitlements::new(
+                dynamodb.clone(),
+                aws::env("ENTITLEMENTS_TABLE"),
+            )),
             config: ApiConfig {
                 redirect_origins: AllowedOrigins::parse(APP),
                 cors_origins: AllowedOrigins::parse(APP),

@@ -3,4 +3,5 @@
 //! local fake Stripe API behind the production Stripe client.
 mod checkout;
 mod helpers;
+mod subscription;
 mod usage;

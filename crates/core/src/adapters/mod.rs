@@ -12,6 +12,7 @@ pub mod sqs_dead_letters;
 pub mod stripe_billing;
 pub mod stripe_client;
 pub mod stripe_reader;
+pub mod subscription_lifecycle;
 
 pub use clerk_client::ClerkClient;
 pub use dynamo_customers::DynamoCustomerDirectory;

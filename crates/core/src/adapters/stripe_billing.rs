@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
-    CreateCheckoutSessionSubscriptionData,
+    CreateCheckoutSessionPaymentMethodCollection, CreateCheckoutSessionSubscriptionData,
+    CreateCheckoutSessionSubscriptionDataTrialSettings,
+    CreateCheckoutSessionSubscriptionDataTrialSettingsEndBehavior,
+    CreateCheckoutSessionSubscriptionDataTrialSettingsEndBehaviorMissingPaymentMethod as MissingPaymentMethod,
 };
 use stripe_client_core::StripeRequest;
 use stripe_product::price::ListPrice;
@@ -67,9 +70,23 @@ impl StripeBilling for StripeClient {
             CheckoutMode::Subscription => {
                 let mut data = CreateCheckoutSessionSubscriptionData::new();
                 data.metadata = Some(user());
-                create
-                    .mode(CheckoutSessionMode::Subscription)
-                    .subscription_data(data)
+                let mut create = create.mode(CheckoutSessionMode::Subscription);
+                if let Some(trial) = request.trial {
+                    data.trial_period_days = Some(trial.days);
+                    if !trial.requires_payment_method {
+                        data.trial_settings =
+                            Some(CreateCheckoutSessionSubscriptionDataTrialSettings {
+                                end_behavior:
+                                    CreateCheckoutSessionSubscriptionDataTrialSettingsEndBehavior {
+                                        missing_payment_method: MissingPaymentMethod::Cancel,
+                                    },
+                            });
+                        create = create.payment_method_collection(
+                            CreateCheckoutSessionPaymentMethodCollection::IfRequired,
+                        );
+                    }
+                }
+                create.subscription_data(data)
             }
             CheckoutMode::Payment => {
                 let mut data = CreateCheckoutSessionPaymentIntentData::new();

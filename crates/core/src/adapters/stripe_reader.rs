@@ -22,6 +22,7 @@ fn subscription_state(subscription: &Subscription) -> SubscriptionState {
         // Since 2025-03-31 the period lives on the items.
         current_period_end: items.first().map(|item| item.current_period_end),
         cancel_at_period_end: subscription.cancel_at_period_end,
+        trial_end: subscription.trial_end,
     }
 }
 

@@ -20,6 +20,12 @@ struct StripeState {
     failures: Vec<(String, bool)>,   // (call prefix, retryable)
     prices: HashMap<String, String>, // lookup key -> price id
     sessions: Vec<RecordedCheckout>,
+    /// Subscriptions the lifecycle port acts on, by id.
+    plan_subscriptions: Vec<SubscriptionDetails>,
+    /// Idempotency key -> the answer a lifecycle write gave, replayed for the same key.
+    lifecycle_answers: HashMap<String, SubscriptionDetails>,
+    /// Price id -> unit amount, for previews.
+    amounts: HashMap<String, i64>,
 }
 
 /// A checkout session the fake created.
@@ -31,6 +37,7 @@ pub struct RecordedCheckout {
     pub price_id: String,
     pub quantity: u32,
     pub idempotency_key: String,
+    pub trial: Option<Trial>,
 }
 
 impl InMemoryStripe {
@@ -79,6 +86,34 @@ impl InMemoryStripe {
             .iter()
             .find(|s| s.0 == id)
             .map(|s| s.2.clone())
+    }
+
+    /// Adds a subscription for the lifecycle port (cancel, resume, change).
+    pub fn add_plan_subscription(&self, subscription: SubscriptionDetails) {
+        self.state
+            .lock()
+            .unwrap()
+            .plan_subscriptions
+            .push(subscription);
+    }
+
+    /// A subscription of the lifecycle port as it is now.
+    pub fn plan_subscription(&self, id: &str) -> Option<SubscriptionDetails> {
+        let state = self.state.lock().unwrap();
+        state
+            .plan_subscriptions
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
+    }
+
+    /// The unit amount of a price, used by previews.
+    pub fn set_amount(&self, price_id: &str, amount: i64) {
+        self.state
+            .lock()
+            .unwrap()
+            .amounts
+            .insert(price_id.into(), amount);
     }
 
     fn enter(&self, call: String) -> Result<std::sync::MutexGuard<'_, StripeState>, StripeError> {
@@ -231,6 +266,7 @@ impl StripeBilling for InMemoryStripe {
                     price_id: request.price_id.to_owned(),
                     quantity: request.quantity,
                     idempotency_key: idempotency_key.to_owned(),
+                    trial: request.trial,
                 });
                 id
             }
@@ -251,5 +287,189 @@ impl StripeBilling for InMemoryStripe {
         Ok(format!(
             "https://billing.stripe.com/p/session/test_{customer}"
         ))
+    }
+}
+
+fn no_such_subscription(id: &str) -> StripeError {
+    StripeError::Rejected {
+        status: 404,
+        code: "resource_missing".into(),
+        message: format!("No such subscription: '{id}'"),
+    }
+}
+
+impl StripeState {
+    fn plan_subscription(&mut self, id: &str) -> Result<&mut SubscriptionDetails, StripeError> {
+        self.plan_subscriptions
+            .iter_mut()
+            .find(|s| s.id == id)
+            .ok_or_else(|| no_such_subscription(id))
+    }
+
+    /// Runs a write once per idempotency key, like Stripe: a replay gets the first answer.
+    fn write(
+        &mut self,
+        key: &str,
+        apply: impl FnOnce(&mut Self) -> Result<SubscriptionDetails, StripeError>,
+    ) -> Result<SubscriptionDetails, StripeError> {
+        if let Some(answer) = self.lifecycle_answers.get(key) {
+            return Ok(answer.clone());
+        }
+        let answer = apply(self)?;
+        self.lifecycle_answers
+            .insert(key.to_owned(), answer.clone());
+        Ok(answer)
+    }
+}
+
+#[async_trait]
+impl SubscriptionLifecycle for InMemoryStripe {
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionDetails>, StripeError> {
+        let state = self.enter(format!("subscription {id}"))?;
+        Ok(state
+            .plan_subscriptions
+            .iter()
+            .find(|s| s.id == id)
+            .cloned())
+    }
+
+    async fn latest_subscription(
+        &self,
+        customer: &str,
+    ) -> Result<Option<SubscriptionDetails>, StripeError> {
+        let state = self.enter(format!("latest_subscription {customer}"))?;
+        let mine: Vec<_> = state
+            .plan_subscriptions
+            .iter()
+            .rev()
+            .filter(|s| s.customer == customer)
+            .collect();
+        Ok(mine
+            .iter()
+            .find(|s| crate::entitlements::is_live_status(&s.status))
+            .or(mine.first())
+            .map(|s| (*s).clone()))
+    }
+
+    async fn set_cancel_at_period_end(
+        &self,
+        id: &str,
+        cancel: bool,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError> {
+        let mut state = self.enter(format!(
+            "set_cancel_at_period_end {id} {cancel} {idempotency_key}"
+        ))?;
+        state.write(idempotency_key, |state| {
+            let sub = state.plan_subscription(id)?;
+            if sub.status == "canceled" {
+                return Err(StripeError::Rejected {
+                    status: 400,
+                    code: "parameter_invalid".into(),
+                    message: "A canceled subscription can only update its metadata.".into(),
+                });
+            }
+            sub.cancel_at_period_end = cancel;
+            Ok(sub.clone())
+        })
+    }
+
+    async fn cancel_now(
+        &self,
+        id: &str,
+        options: CancelNow,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError> {
+        let mut state = self.enter(format!(
+            "cancel_now {id} prorate={} invoice_now={} {idempotency_key}",
+            options.prorate, options.invoice_now
+        ))?;
+        state.write(idempotency_key, |state| {
+            let sub = state.plan_subscription(id)?;
+            if sub.status == "canceled" {
+                return Err(no_such_subscription(id));
+            }
+            sub.status = "canceled".into();
+            sub.cancel_at_period_end = false;
+            Ok(sub.clone())
+        })
+    }
+
+    async fn preview_plan_change(
+        &self,
+        change: &PlanChange<'_>,
+    ) -> Result<InvoicePreview, StripeError> {
+        let mut state = self.enter(format!(
+            "preview_plan_change {} {} {}",
+            change.subscription,
+            change.price_id,
+            change.proration.as_str()
+        ))?;
+        let sub = state.plan_subscription(change.subscription)?.clone();
+        let amount = |price: &str| state.amounts.get(price).copied().unwrap_or(0);
+        let (old, new) = (amount(&sub.price_id), amount(change.price_id));
+        // Half the period is left: the unused half of the old price is credited, the rest of the new charged.
+        let mut lines = Vec::new();
+        if change.proration != Proration::None {
+            lines.push(PreviewLine {
+                description: Some("Unused time".into()),
+                amount: -old / 2,
+                proration: true,
+            });
+            lines.push(PreviewLine {
+                description: Some("Remaining time".into()),
+                amount: new / 2,
+                proration: true,
+            });
+        }
+        if change.proration != Proration::AlwaysInvoice {
+            lines.push(PreviewLine {
+                description: Some("Next period".into()),
+                amount: new,
+                proration: false,
+            });
+        }
+        let total = lines.iter().map(|l| l.amount).sum();
+        Ok(InvoicePreview {
+            currency: "usd".into(),
+            amount_due: i64::max(total, 0),
+            total,
+            next_payment_attempt: match change.proration {
+                Proration::AlwaysInvoice => None,
+                _ => sub.current_period_end,
+            },
+            lines,
+        })
+    }
+
+    async fn change_plan(
+        &self,
+        change: &PlanChange<'_>,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError> {
+        let mut state = self.enter(format!(
+            "change_plan {} {} {} {idempotency_key}",
+            change.subscription,
+            change.price_id,
+            change.proration.as_str()
+        ))?;
+        let lookup_key = state
+            .prices
+            .iter()
+            .find(|(_, id)| id.as_str() == change.price_id)
+            .map(|(key, _)| key.clone());
+        state.write(idempotency_key, |state| {
+            let sub = state.plan_subscription(change.subscription)?;
+            if sub.item_id != change.item_id {
+                return Err(StripeError::Rejected {
+                    status: 400,
+                    code: "resource_missing".into(),
+                    message: "No such subscription item".into(),
+                });
+            }
+            sub.price_id = change.price_id.to_owned();
+            sub.lookup_key = lookup_key;
+            Ok(sub.clone())
+        })
     }
 }

@@ -12,6 +12,7 @@ mod stripe_billing;
 mod stripe_customers;
 mod stripe_reader;
 mod stripe_subscriptions;
+mod subscription_lifecycle;
 pub mod usage;
 
 pub use crate::plans::CheckoutMode;
@@ -23,7 +24,11 @@ pub use entitlement_store::{EntitlementStore, LedgerEntry, SaveOutcome, StoredEn
 pub use errors::{ClerkError, PublishError, StoreError, StripeError};
 pub use event_log::{Claim, ClaimRequest, ClaimToken, EventLog};
 pub use event_publisher::EventPublisher;
-pub use stripe_billing::{CheckoutRequest, CheckoutSession, StripeBilling};
+pub use stripe_billing::{CheckoutRequest, CheckoutSession, StripeBilling, Trial};
 pub use stripe_customers::{CustomerProfile, StripeCustomers};
 pub use stripe_reader::{LineItem, StripeReader};
 pub use stripe_subscriptions::StripeSubscriptions;
+pub use subscription_lifecycle::{
+    CancelNow, InvoicePreview, PlanChange, PreviewLine, Proration, SubscriptionDetails,
+    SubscriptionLifecycle,
+};

@@ -15,6 +15,17 @@ pub struct CheckoutRequest<'a> {
     pub success_url: &'a str,
     pub cancel_url: &'a str,
     pub allow_promotion_codes: bool,
+    /// A free trial for a subscription checkout, as the catalog's price says.
+    pub trial: Option<Trial>,
+}
+
+/// A subscription's free trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trial {
+    pub days: u32,
+    /// `false`: Checkout collects a payment method only if required, and a trial that ends without one is
+    /// canceled.
+    pub requires_payment_method: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

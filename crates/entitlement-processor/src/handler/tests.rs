@@ -70,6 +70,7 @@ fn state(status: &str, price: &str, cancel_at_period_end: bool) -> SubscriptionS
         prices: vec![(price.into(), None)],
         current_period_end: Some(NOW + 30 * DAY),
         cancel_at_period_end,
+        trial_end: None,
     }
 }
 
@@ -544,4 +545,66 @@ async fn reconcile_repairs_drift_from_stripes_current_state() {
         ),
         (Some(1), Some(0))
     );
+}
+
+#[tokio::test]
+async fn a_trialing_subscription_grants_its_plan_with_the_trial_end() {
+    let h = harness();
+    h.stripe.set_subscription(
+        CUSTOMER,
+        SubscriptionState {
+            trial_end: Some(NOW + 14 * DAY),
+            ..state("trialing", PRO, false)
+        },
+    );
+    deliver(&h, &[sub_event("evt_t", "subscription.created", NOW)], NOW).await;
+    let e = current(&h);
+    assert_eq!(
+        (e.plan.as_str(), e.status),
+        ("professional", Status::Trialing)
+    );
+    assert_eq!(
+        e.trial_end,
+        Some(UnixTime::from_secs(NOW + 14 * DAY).to_rfc3339())
+    );
+    // A trial that ends without a payment method lapses as Stripe says (here: paused): back to free.
+    h.stripe
+        .set_subscription(CUSTOMER, state("paused", PRO, false));
+    deliver(
+        &h,
+        &[sub_event("evt_p", "subscription.updated", NOW + 14 * DAY)],
+        NOW + 14 * DAY,
+    )
+    .await;
+    let e = current(&h);
+    assert_eq!(
+        (e.plan.as_str(), e.status, e.trial_end),
+        ("free", Status::Free, None)
+    );
+}
+
+#[tokio::test]
+async fn a_plan_change_whose_events_arrive_in_reverse_order_ends_on_the_new_plan() {
+    let h = harness();
+    h.stripe
+        .set_subscription(CUSTOMER, state("active", STARTER, false));
+    deliver(&h, &[sub_event("evt_1", "subscription.created", NOW)], NOW).await;
+    // The change (POST /subscription/change) is made: Stripe now says Pro, and its events come newest first.
+    h.stripe
+        .set_subscription(CUSTOMER, state("active", PRO, false));
+    deliver(
+        &h,
+        &[
+            sub_event("evt_3", "subscription.updated", NOW + 20),
+            event(
+                "evt_2",
+                "invoice.paid",
+                NOW + 10,
+                json!({"invoiceId": "in_1", "subscriptionId": SUB, "status": "paid", "amountPaid": 7500, "currency": "usd"}),
+            ),
+        ],
+        NOW + 30,
+    )
+    .await;
+    assert_eq!(current(&h).plan, "professional");
 }

@@ -201,6 +201,7 @@ async fn credit_packs_bought_twice_in_parallel_add_each_checkout_once() {
             success_url: "https://app.entitle.test/ok",
             cancel_url: "https://app.entitle.test/no",
             allow_promotion_codes: false,
+            trial: None,
         };
         let session = app
             .stripe_client
@@ -268,6 +269,7 @@ async fn clerk_failing_twice_makes_the_record_retry_and_the_retry_adds_no_second
         success_url: "https://app.entitle.test/ok",
         cancel_url: "https://app.entitle.test/no",
         allow_promotion_codes: false,
+        trial: None,
     };
     let session = app
         .stripe_client
@@ -354,6 +356,7 @@ async fn a_credit_pack_purchase_racing_fifty_spends_of_the_same_balance_loses_ne
             success_url: "https://app.entitle.test/ok",
             cancel_url: "https://app.entitle.test/no",
             allow_promotion_codes: false,
+            trial: None,
         };
         let session = app
             .stripe_client

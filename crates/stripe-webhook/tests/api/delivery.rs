@@ -70,6 +70,10 @@ async fn every_handled_stripe_event_type_is_published_under_its_billing_event_ty
         ("customer.subscription.created", "subscription.created"),
         ("customer.subscription.updated", "subscription.updated"),
         ("customer.subscription.deleted", "subscription.canceled"),
+        (
+            "customer.subscription.trial_will_end",
+            "subscription.trial_will_end",
+        ),
         ("invoice.paid", "invoice.paid"),
         ("invoice.payment_succeeded", "invoice.paid"),
         ("invoice.payment_failed", "invoice.payment_failed"),

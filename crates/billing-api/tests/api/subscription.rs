@@ -1,0 +1,262 @@
+//! The subscription routes against the local fake Stripe (the production client) and the local AWS tables.
+use crate::helpers::{checkout_body, TestApp};
+use entitle_domain::entitlements::{Entitlements, Status};
+use entitle_domain::ids::UserId;
+use entitle_domain::plans::PlanCatalog;
+use entitle_domain::time::UnixTime;
+use serde_json::{json, Value};
+
+const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
+const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+
+/// A user with their own customer (made by a first checkout) and an active Starter subscription on it, half
+/// way through its period.
+async fn subscribed() -> (TestApp, Value) {
+    let app = TestApp::spawn().await;
+    let first = app
+        .call("POST", "/checkout", Some(checkout_body("starter_monthly")))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let end = UnixTime::now().secs() + 15 * 86_400;
+    let sub = app.stripe.seed_subscription(json!({
+        "customer": first.body["customerId"], "price": STARTER, "quantity": 1, "status": "active",
+        "metadata": {"userId": app.user_id}, "current_period_end": end,
+        "current_period_start": end - 30 * 86_400,
+    }));
+    (app, sub)
+}
+
+fn writes(app: &TestApp, path: &str) -> Vec<Value> {
+    app.stripe
+        .requests()
+        .into_iter()
+        .filter(|r| r["method"] != "GET" && r["path"] == path)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cancel_then_a_resume_go_to_stripe_and_answer_the_new_state() {
+    let (app, sub) = subscribed().await;
+    let id = sub["id"].as_str().unwrap();
+    let path = format!("/v1/subscriptions/{id}");
+    let canceled = app.call("POST", "/subscription/cancel", None).await;
+    assert_eq!(canceled.status, 200, "{}", canceled.body);
+    assert_eq!(canceled.body["status"], "canceling");
+    assert_eq!(canceled.body["plan"], "starter");
+    assert_eq!(canceled.body["cancelAtPeriodEnd"], true);
+    assert_eq!(
+        canceled.body["periodEnd"],
+        UnixTime::from_secs(
+            sub["items"]["data"][0]["current_period_end"]
+                .as_i64()
+                .unwrap()
+        )
+        .to_rfc3339()
+    );
+    let sent = writes(&app, &path);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["params"]["cancel_at_period_end"], "true");
+    assert!(sent[0]["idempotencyKey"]
+        .as_str()
+        .unwrap()
+        .starts_with("entitle-subscription-"));
+
+    let again = app
+        .call(
+            "POST",
+            "/subscription/cancel",
+            Some(json!({"atPeriodEnd": true})),
+        )
+        .await;
+    assert_eq!((again.status, &again.body), (200, &canceled.body));
+    assert_eq!(
+        writes(&app, &path).len(),
+        1,
+        "a second cancel writes nothing"
+    );
+
+    let resumed = app.call("POST", "/subscription/resume", None).await;
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    assert_eq!(resumed.body["status"], "active");
+    assert_eq!(resumed.body["cancelAtPeriodEnd"], false);
+    assert_eq!(
+        writes(&app, &path)[1]["params"]["cancel_at_period_end"],
+        "false"
+    );
+}
+
+#[tokio::test]
+async fn an_immediate_cancel_ends_the_subscription_and_it_cannot_be_resumed() {
+    let (app, sub) = subscribed().await;
+    let id = sub["id"].as_str().unwrap();
+    let reply = app
+        .call(
+            "POST",
+            "/subscription/cancel",
+            Some(json!({"atPeriodEnd": false, "prorate": true, "invoiceNow": true})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["stripeStatus"], "canceled");
+    assert_eq!(reply.body["plan"], "free");
+    let sent = writes(&app, &format!("/v1/subscriptions/{id}"));
+    assert_eq!(sent[0]["method"], "DELETE");
+    assert_eq!(sent[0]["params"]["prorate"], "true");
+    assert_eq!(sent[0]["params"]["invoice_now"], "true");
+    let resume = app.call("POST", "/subscription/resume", None).await;
+    assert_eq!(
+        (resume.status, resume.body["error"]["code"].as_str()),
+        (409, Some("subscription_ended"))
+    );
+    let cancel = app
+        .call(
+            "POST",
+            "/subscription/cancel",
+            Some(json!({"atPeriodEnd": false})),
+        )
+        .await;
+    assert_eq!(
+        cancel.status, 200,
+        "cancelling an ended subscription answers its state"
+    );
+}
+
+#[tokio::test]
+async fn a_change_preview_is_stripes_invoice_preview_and_changes_nothing() {
+    let (app, sub) = subscribed().await;
+    let reply = app
+        .call(
+            "POST",
+            "/subscription/change",
+            Some(json!({"price": "pro_monthly", "preview": true})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let preview = &reply.body["preview"];
+    assert_eq!(preview["plan"], "professional");
+    assert_eq!(preview["currency"], "usd");
+    assert_eq!(preview["dueNow"], 0);
+    let lines = preview["lines"].as_array().unwrap();
+    let prorations: i64 = lines
+        .iter()
+        .filter(|l| l["proration"] == true)
+        .map(|l| l["amount"].as_i64().unwrap())
+        .sum();
+    // About half the period is left: about half the difference of the two prices.
+    assert!((7400..=7600).contains(&prorations), "{prorations}");
+    assert_eq!(
+        preview["nextInvoiceAmount"].as_i64().unwrap(),
+        prorations + 19900
+    );
+    let create = app
+        .stripe
+        .requests()
+        .into_iter()
+        .find(|r| r["path"] == "/v1/invoices/create_preview")
+        .expect("Stripe's preview was asked");
+    assert_eq!(create["params"]["subscription"], sub["id"]);
+    assert_eq!(
+        create["params"]["subscription_details"]["items"][0]["id"],
+        sub["items"]["data"][0]["id"]
+    );
+    assert_eq!(
+        create["params"]["subscription_details"]["items"][0]["price"],
+        PRO
+    );
+    assert!(writes(
+        &app,
+        &format!("/v1/subscriptions/{}", sub["id"].as_str().unwrap())
+    )
+    .is_empty());
+}
+
+#[tokio::test]
+async fn a_change_switches_the_plan_item_with_the_proration_asked_for() {
+    let (app, sub) = subscribed().await;
+    let reply = app
+        .call(
+            "POST",
+            "/subscription/change",
+            Some(json!({"price": PRO, "prorationBehavior": "always_invoice"})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["plan"], "professional");
+    assert_eq!(reply.body["status"], "active");
+    let sent = writes(
+        &app,
+        &format!("/v1/subscriptions/{}", sub["id"].as_str().unwrap()),
+    );
+    assert_eq!(sent.len(), 1);
+    let params = &sent[0]["params"];
+    assert_eq!(params["items"][0]["id"], sub["items"]["data"][0]["id"]);
+    assert_eq!(params["items"][0]["price"], PRO);
+    assert_eq!(params["proration_behavior"], "always_invoice");
+    let same = app
+        .call(
+            "POST",
+            "/subscription/change",
+            Some(json!({"price": "pro_monthly"})),
+        )
+        .await;
+    assert_eq!(
+        (same.status, same.body["error"]["code"].as_str()),
+        (400, Some("already_on_plan"))
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_on_another_customer_that_names_the_user_is_found_through_the_entitlements()
+{
+    let app = TestApp::spawn().await;
+    let sub = app.stripe.seed_subscription(json!({
+        "customer": "cus_elsewhere", "price": STARTER, "quantity": 1, "status": "active",
+        "metadata": {"userId": app.user_id},
+    }));
+    let user = UserId::parse(app.user_id.as_str()).unwrap();
+    let mut stored = Entitlements::on_plan(
+        user,
+        PlanCatalog::builtin().plan("starter").unwrap(),
+        Status::Active,
+    );
+    stored.subscription_id = Some(sub["id"].as_str().unwrap().to_owned());
+    app.entitlements.put(&stored).await.unwrap();
+    let reply = app.call("POST", "/subscription/cancel", None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["subscriptionId"], sub["id"]);
+    assert_eq!(reply.body["status"], "canceling");
+}
+
+#[tokio::test]
+async fn without_a_subscription_the_routes_answer_404_and_stripe_failures_are_503_or_502() {
+    let app = TestApp::spawn().await;
+    let none = app.call("POST", "/subscription/resume", None).await;
+    assert_eq!(
+        (none.status, none.body["error"]["code"].as_str()),
+        (404, Some("no_subscription"))
+    );
+    let first = app
+        .call("POST", "/checkout", Some(checkout_body("starter_monthly")))
+        .await;
+    app.stripe.seed_subscription(json!({
+        "customer": first.body["customerId"], "price": STARTER, "quantity": 1, "status": "active",
+    }));
+    app.stripe.fail_next(1, 503, "POST", "/v1/subscriptions/");
+    let down = app.call("POST", "/subscription/cancel", None).await;
+    assert_eq!(
+        (down.status, down.body["error"]["code"].as_str()),
+        (503, Some("unavailable"))
+    );
+    app.stripe.fail_next(1, 402, "POST", "/v1/subscriptions/");
+    let refused = app
+        .call(
+            "POST",
+            "/subscription/change",
+            Some(json!({"price": "pro_monthly"})),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.body["error"]["code"].as_str()),
+        (502, Some("payment_provider_error"))
+    );
+}

@@ -1,0 +1,177 @@
+//! `SubscriptionLifecycle` on the Stripe API: cancel (at the period end or now), resume, the invoice preview of
+//! a plan change and the change itself, with async-stripe's typed requests.
+use super::stripe_client::{idempotent, path_segment, StripeClient};
+use async_trait::async_trait;
+use entitle_domain::entitlements::is_live_status;
+use entitle_domain::ids::StripeCustomerId;
+use entitle_domain::ports::{
+    CancelNow, InvoicePreview, PlanChange, PreviewLine, Proration, StripeError,
+    SubscriptionDetails, SubscriptionLifecycle,
+};
+use stripe_billing::invoice::{
+    CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
+    CreatePreviewInvoiceSubscriptionDetailsItems,
+    CreatePreviewInvoiceSubscriptionDetailsProrationBehavior as PreviewProration,
+};
+use stripe_billing::subscription::{
+    CancelSubscription, RetrieveSubscription, UpdateSubscription, UpdateSubscriptionItems,
+    UpdateSubscriptionProrationBehavior as UpdateProration,
+};
+use stripe_client_core::StripeRequest;
+use stripe_shared::{Invoice, Subscription, SubscriptionId};
+
+fn details(subscription: &Subscription) -> Result<SubscriptionDetails, StripeError> {
+    let item = subscription.items.data.first().ok_or_else(|| {
+        StripeError::Unavailable(
+            format!("subscription {} has no items", subscription.id.as_str()).into(),
+        )
+    })?;
+    Ok(SubscriptionDetails {
+        id: subscription.id.to_string(),
+        customer: subscription.customer.id().to_string(),
+        status: subscription.status.as_str().to_owned(),
+        item_id: item.id.to_string(),
+        price_id: item.price.id.to_string(),
+        lookup_key: item.price.lookup_key.clone(),
+        cancel_at_period_end: subscription.cancel_at_period_end,
+        // Since 2025-03-31 the period lives on the items.
+        current_period_end: Some(item.current_period_end),
+        trial_end: subscription.trial_end,
+        user: subscription.metadata.get("userId").cloned(),
+    })
+}
+
+fn preview(invoice: &Invoice) -> InvoicePreview {
+    InvoicePreview {
+        currency: invoice.currency.to_string(),
+        amount_due: invoice.amount_due,
+        total: invoice.total,
+        next_payment_attempt: invoice.next_payment_attempt,
+        lines: invoice
+            .lines
+            .data
+            .iter()
+            .map(|line| PreviewLine {
+                description: line.description.clone(),
+                amount: line.amount,
+                proration: line.parent.as_ref().is_some_and(|parent| {
+                    parent
+                        .subscription_item_details
+                        .as_ref()
+                        .is_some_and(|d| d.proration)
+                        || parent
+                            .invoice_item_details
+                            .as_ref()
+                            .is_some_and(|d| d.proration)
+                }),
+            })
+            .collect(),
+    }
+}
+
+fn id(subscription: &str) -> SubscriptionId {
+    SubscriptionId::from(path_segment(subscription))
+}
+
+#[async_trait]
+impl SubscriptionLifecycle for StripeClient {
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionDetails>, StripeError> {
+        match RetrieveSubscription::new(path_segment(id))
+            .send(self)
+            .await
+            .map_err(StripeError::from)
+        {
+            Ok(subscription) => Ok(Some(details(&subscription)?)),
+            Err(StripeError::Rejected { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn latest_subscription(
+        &self,
+        customer: &str,
+    ) -> Result<Option<SubscriptionDetails>, StripeError> {
+        let Ok(customer) = StripeCustomerId::parse(customer) else {
+            return Ok(None);
+        };
+        // Newest first: the live one if any, else the one that ended last.
+        let all = self.subscriptions_of(&customer).await?;
+        let chosen = all
+            .iter()
+            .find(|s| is_live_status(s.status.as_str()))
+            .or(all.first());
+        chosen.map(details).transpose()
+    }
+
+    async fn set_cancel_at_period_end(
+        &self,
+        subscription: &str,
+        cancel: bool,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError> {
+        let request = UpdateSubscription::new(id(subscription)).cancel_at_period_end(cancel);
+        let updated = idempotent(request.customize(), idempotency_key)?
+            .send(self)
+            .await?;
+        details(&updated)
+    }
+
+    async fn cancel_now(
+        &self,
+        subscription: &str,
+        options: CancelNow,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError> {
+        let request = CancelSubscription::new(id(subscription))
+            .prorate(options.prorate)
+            .invoice_now(options.invoice_now);
+        let canceled = idempotent(request.customize(), idempotency_key)?
+            .send(self)
+            .await?;
+        details(&canceled)
+    }
+
+    async fn preview_plan_change(
+        &self,
+        change: &PlanChange<'_>,
+    ) -> Result<InvoicePreview, StripeError> {
+        let mut item = CreatePreviewInvoiceSubscriptionDetailsItems::new();
+        item.id = Some(change.item_id.to_owned());
+        item.price = Some(change.price_id.to_owned());
+        let mut subscription = CreatePreviewInvoiceSubscriptionDetails::new();
+        subscription.items = Some(vec![item]);
+        subscription.proration_behavior = Some(match change.proration {
+            Proration::CreateProrations => PreviewProration::CreateProrations,
+            Proration::None => PreviewProration::None,
+            Proration::AlwaysInvoice => PreviewProration::AlwaysInvoice,
+        });
+        // A preview creates nothing, so it needs no idempotency key.
+        let invoice = CreatePreviewInvoice::new()
+            .subscription(change.subscription)
+            .subscription_details(subscription)
+            .send(self)
+            .await?;
+        Ok(preview(&invoice))
+    }
+
+    async fn change_plan(
+        &self,
+        change: &PlanChange<'_>,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError> {
+        let mut item = UpdateSubscriptionItems::new();
+        item.id = Some(change.item_id.to_owned());
+        item.price = Some(change.price_id.to_owned());
+        let request = UpdateSubscription::new(id(change.subscription))
+            .items(vec![item])
+            .proration_behavior(match change.proration {
+                Proration::CreateProrations => UpdateProration::CreateProrations,
+                Proration::None => UpdateProration::None,
+                Proration::AlwaysInvoice => UpdateProration::AlwaysInvoice,
+            });
+        let updated = idempotent(request.customize(), idempotency_key)?
+            .send(self)
+            .await?;
+        details(&updated)
+    }
+}

@@ -1,0 +1,125 @@
+//! The Stripe calls behind the signed-in user's own subscription buttons: cancel, resume, change plan (with
+//! a preview of what the change costs).
+use super::StripeError;
+use async_trait::async_trait;
+
+/// A subscription as billing-api acts on it: its one plan item and the dates the user sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionDetails {
+    pub id: String,
+    pub customer: String,
+    /// Stripe's status (`active`, `trialing`, `past_due`, `canceled`, …).
+    pub status: String,
+    /// The plan item: the first item (Entitle's subscriptions have one).
+    pub item_id: String,
+    pub price_id: String,
+    pub lookup_key: Option<String>,
+    pub cancel_at_period_end: bool,
+    /// Unix seconds.
+    pub current_period_end: Option<i64>,
+    pub trial_end: Option<i64>,
+    /// `metadata.userId`, set by our checkout.
+    pub user: Option<String>,
+}
+
+/// How Stripe bills the difference of a plan change (its `proration_behavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proration {
+    CreateProrations,
+    None,
+    AlwaysInvoice,
+}
+
+impl Proration {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "create_prorations" => Some(Self::CreateProrations),
+            "none" => Some(Self::None),
+            "always_invoice" => Some(Self::AlwaysInvoice),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateProrations => "create_prorations",
+            Self::None => "none",
+            Self::AlwaysInvoice => "always_invoice",
+        }
+    }
+}
+
+/// Ending a subscription now rather than at the period end, with Stripe's two options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CancelNow {
+    /// Credit the unused time of the period.
+    pub prorate: bool,
+    /// Invoice pending usage and prorations at once.
+    pub invoice_now: bool,
+}
+
+/// Switching the plan item of `subscription` to `price_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanChange<'a> {
+    pub subscription: &'a str,
+    pub item_id: &'a str,
+    pub price_id: &'a str,
+    pub proration: Proration,
+}
+
+/// The invoice Stripe would issue for a plan change, made from its invoice preview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoicePreview {
+    pub currency: String,
+    /// What the invoice would ask the customer to pay (after credits and balance).
+    pub amount_due: i64,
+    pub total: i64,
+    /// Unix seconds: when the previewed invoice would be issued (`None`: now).
+    pub next_payment_attempt: Option<i64>,
+    pub lines: Vec<PreviewLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewLine {
+    pub description: Option<String>,
+    pub amount: i64,
+    /// A credit or charge for the part of the period the change touches.
+    pub proration: bool,
+}
+
+/// The Stripe calls behind the subscription routes. Every write takes an idempotency key.
+#[async_trait]
+pub trait SubscriptionLifecycle: Send + Sync {
+    /// `None` when Stripe has no such subscription.
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionDetails>, StripeError>;
+    /// The customer's live subscription (`active`, `trialing`, `past_due`), else its newest one of any status.
+    async fn latest_subscription(
+        &self,
+        customer: &str,
+    ) -> Result<Option<SubscriptionDetails>, StripeError>;
+    /// Sets (cancel at the period end) or clears (resume) `cancel_at_period_end`.
+    async fn set_cancel_at_period_end(
+        &self,
+        id: &str,
+        cancel: bool,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError>;
+    /// Ends the subscription now.
+    async fn cancel_now(
+        &self,
+        id: &str,
+        options: CancelNow,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError>;
+    /// What Stripe would invoice for `change`; changes nothing.
+    async fn preview_plan_change(
+        &self,
+        change: &PlanChange<'_>,
+    ) -> Result<InvoicePreview, StripeError>;
+    /// Switches the plan item's price.
+    async fn change_plan(
+        &self,
+        change: &PlanChange<'_>,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError>;
+}
