@@ -19,7 +19,7 @@ pub fn fail(error: &(dyn std::error::Error + 'static)) -> ! {
     std::process::exit(1)
 }
 
-/// The error and its causes, `outer: inner: …`.
+/// The error and its causes, `outer: inner: …` (also how the processor words a dead-letter reason).
 pub fn sentence(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();

@@ -72,14 +72,7 @@ impl Failure {
 
     /// The message with every cause, `outer: inner: …`.
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(e) = cause {
-            text.push_str(": ");
-            text.push_str(&e.to_string());
-            cause = e.source();
-        }
-        text
+        entitle_core::init::sentence(self)
     }
 }
 
