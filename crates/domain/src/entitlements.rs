@@ -6,7 +6,7 @@ use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// No paid plan: the catalog's free plan.
@@ -40,7 +40,36 @@ pub struct Entitlements {
     /// RFC 3339; set while `trialing`: when Stripe ends the trial (it then charges, pauses or cancels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_end: Option<String>,
+    /// Live add-ons: their features are in `features`, their limits added into `limits`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addons: Vec<AddonGrant>,
+    /// Other live subscriptions to a base plan, which grant nothing while `subscriptionId`'s plan ranks
+    /// higher: a double subscription for support to refund (the `SeveralPlanSubscriptions` metric counts
+    /// them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_subscriptions: Vec<OtherSubscription>,
     pub updated_at: Option<String>,
+}
+
+/// An add-on the user holds, from an item of one of their live subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddonGrant {
+    pub plan: String,
+    pub quantity: u64,
+    pub subscription_id: String,
+    /// RFC 3339: when it stops (its subscription is canceled at period end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// A live subscription to a base plan that is not the one granting the user's plan.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherSubscription {
+    pub subscription_id: String,
+    pub plan: String,
+    pub status: Status,
 }
 
 impl Entitlements {
@@ -64,8 +93,17 @@ impl Entitlements {
             subscription_id: None,
             past_due_since: None,
             trial_end: None,
+            addons: Vec::new(),
+            other_subscriptions: Vec::new(),
             updated_at: None,
         }
+    }
+
+    /// Whether something granted now ends by itself at a known time (a grace period, a canceling plan or
+    /// add-on): the sweep persists and announces that when it comes.
+    pub fn lapses(&self) -> bool {
+        matches!(self.status, Status::PastDue | Status::Canceling)
+            || self.addons.iter().any(|a| a.until.is_some())
     }
 
     /// Equal apart from bookkeeping (`updatedAt`): whether a change is worth writing and announcing.
@@ -92,32 +130,65 @@ impl Entitlements {
     }
 
     /// What holds at `now`: a grace period or a canceling plan that has run out falls back to the free plan
-    /// (credits kept) even before any event says so, so readers never over-grant.
+    /// (credits kept), and a canceling add-on past its end stops adding, even before any event says so, so
+    /// readers never over-grant. The same rule the sweep persists.
     pub fn effective(mut self, now: UnixTime, catalog: &PlanCatalog) -> Self {
         let now = now.to_rfc3339();
+        let ended = |end: Option<&str>| end.is_some_and(|end| end <= now.as_str());
         let expired = match self.status {
-            Status::PastDue => self
-                .grace_until
-                .as_deref()
-                .is_some_and(|end| end <= now.as_str()),
-            Status::Canceling => self
-                .period_end
-                .as_deref()
-                .is_some_and(|end| end <= now.as_str()),
+            Status::PastDue => ended(self.grace_until.as_deref()),
+            Status::Canceling => ended(self.period_end.as_deref()),
             _ => false,
         };
+        let addons = self.addons.len();
+        self.addons.retain(|a| !ended(a.until.as_deref()));
         if expired {
             let free = catalog.free_plan();
             self.plan = free.id.clone();
             self.status = Status::Free;
-            self.features = free.features.clone();
-            self.limits = free.limits.clone();
             self.grace_until = None;
             self.past_due_since = None;
             self.period_end = None;
         }
+        if expired || self.addons.len() != addons {
+            if let Some(base) = catalog.plan(&self.plan) {
+                let (features, limits) = grant(base, &self.addons, catalog);
+                self.features = features;
+                self.limits = limits;
+            }
+        }
         self
     }
+}
+
+/// The features and limits of `base` with `addons` added: features joined, each limit the base's plus the
+/// add-on's per unit of quantity (`unlimited` absorbs). An add-on no longer in the catalog adds nothing.
+pub fn grant(
+    base: &Plan,
+    addons: &[AddonGrant],
+    catalog: &PlanCatalog,
+) -> (BTreeSet<String>, BTreeMap<String, Limit>) {
+    let mut features = base.features.clone();
+    let mut limits = base.limits.clone();
+    for addon in addons {
+        let Some(plan) = catalog.plan(&addon.plan).filter(|p| p.addon) else {
+            continue;
+        };
+        if addon.quantity == 0 {
+            continue;
+        }
+        features.extend(plan.features.iter().cloned());
+        for (name, extra) in &plan.limits {
+            let total = limits.entry(name.clone()).or_insert(Limit::Finite(0));
+            *total = match (*total, *extra) {
+                (Limit::Finite(have), Limit::Finite(more)) => {
+                    Limit::Finite(have.saturating_add(more.saturating_mul(addon.quantity)))
+                }
+                _ => Limit::Unlimited,
+            };
+        }
+    }
+    (features, limits)
 }
 
 /// The part of a Stripe subscription that decides entitlements, as Stripe reports it now.
@@ -125,12 +196,29 @@ impl Entitlements {
 pub struct SubscriptionState {
     pub id: String,
     pub status: String,
-    /// `(price id, lookup key)` of each item.
-    pub prices: Vec<(String, Option<String>)>,
+    pub items: Vec<SubscriptionItem>,
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
     /// Unix seconds: the end of the subscription's trial, if it has one.
     pub trial_end: Option<i64>,
+}
+
+/// One item of a subscription: its price (id and lookup key) and quantity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionItem {
+    pub price: String,
+    pub lookup_key: Option<String>,
+    pub quantity: u64,
+}
+
+impl SubscriptionItem {
+    pub fn new(price: impl Into<String>, lookup_key: Option<String>, quantity: u64) -> Self {
+        Self {
+            price: price.into(),
+            lookup_key,
+            quantity,
+        }
+    }
 }
 
 impl SubscriptionState {
@@ -170,50 +258,389 @@ pub struct UnknownPrice {
     pub prices: String,
 }
 
-/// Entitlements from a subscription's current state. `past_due_since` is when its current past-due spell
-/// began (ignored unless `past_due`); credits are carried over unchanged.
-pub fn for_subscription(
+/// A user's entitlements computed from their customer's whole state, and the live subscriptions that
+/// could not count (no item's price is in the catalog).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Combined {
+    pub entitlements: Entitlements,
+    pub unknown: Vec<UnknownPrice>,
+}
+
+/// Entitlements from every subscription of the user's customer, as Stripe reports them now — a function of
+/// that state alone, so the order events arrive in cannot change it:
+///
+/// - the **base plan** is the highest-ranked plan ([`Plan::rank`]) among the live subscriptions' items
+///   (ties: a subscription in good standing before a canceling one before a past-due one, then the later
+///   period end, then the smaller id); its subscription gives the status, period end, trial end, grace
+///   and `subscriptionId`. No live base plan: the free plan.
+/// - every **add-on** item of a live subscription (the base's or its own) joins its features and adds its
+///   limits × quantity; one canceling at period end counts until then.
+/// - the other live base-plan subscriptions grant nothing and are listed in `otherSubscriptions`.
+///
+/// `past_due_since(subscription)` is when that subscription's current past-due spell began (used only when
+/// the base subscription is past due); credits are carried over unchanged.
+pub fn for_customer(
     user: UserId,
-    subscription: &SubscriptionState,
+    subscriptions: &[SubscriptionState],
     catalog: &PlanCatalog,
     grace: std::time::Duration,
-    past_due_since: UnixTime,
+    past_due_since: impl Fn(&SubscriptionState) -> UnixTime,
     credits: i64,
-) -> Result<Entitlements, UnknownPrice> {
-    let mut entitlements = if subscription.is_live() {
-        let plan = subscription
-            .prices
-            .iter()
-            .find_map(|(id, key)| catalog.plan_for_price(id, key.as_deref()))
-            .ok_or_else(|| UnknownPrice {
+) -> Combined {
+    let mut unknown = Vec::new();
+    // (subscription, its best base plan, its add-ons)
+    let mut live: Vec<(&SubscriptionState, Option<&Plan>, Vec<(&Plan, u64)>)> = Vec::new();
+    for subscription in subscriptions.iter().filter(|s| s.is_live()) {
+        let mut base: Option<&Plan> = None;
+        let mut addons = Vec::new();
+        for item in &subscription.items {
+            match catalog.plan_for_price(&item.price, item.lookup_key.as_deref()) {
+                Some(plan) if plan.addon => addons.push((plan, item.quantity)),
+                Some(plan) if base.is_none_or(|b| plan.rank > b.rank) => base = Some(plan),
+                _ => {}
+            }
+        }
+        if base.is_none() && addons.is_empty() {
+            unknown.push(UnknownPrice {
                 subscription: subscription.id.clone(),
                 prices: subscription
-                    .prices
+                    .items
                     .iter()
-                    .map(|(id, key)| format!("{id} / {}", key.as_deref().unwrap_or("-")))
+                    .map(|i| format!("{} / {}", i.price, i.lookup_key.as_deref().unwrap_or("-")))
                     .collect::<Vec<_>>()
                     .join(", "),
-            })?;
-        let status = live_status(&subscription.status, subscription.cancel_at_period_end);
-        let mut e = Entitlements::on_plan(user, plan, status);
-        e.period_end = subscription
-            .current_period_end
-            .map(|t| UnixTime::from_secs(t).to_rfc3339());
-        if status == Status::Trialing {
-            e.trial_end = subscription
-                .trial_end
-                .map(|t| UnixTime::from_secs(t).to_rfc3339());
+            });
+            continue;
         }
-        if status == Status::PastDue {
-            e.past_due_since = Some(past_due_since.to_rfc3339());
-            e.grace_until = Some(past_due_since.plus(grace).to_rfc3339());
-        }
-        e
-    } else {
-        // unpaid, canceled, incomplete, incomplete_expired, paused: nothing paid for.
-        Entitlements::free(user, catalog)
+        live.push((subscription, base, addons));
+    }
+
+    let standing = |s: &SubscriptionState| match live_status(&s.status, s.cancel_at_period_end) {
+        Status::PastDue => 0,
+        Status::Canceling => 1,
+        _ => 2,
     };
-    entitlements.subscription_id = Some(subscription.id.clone());
+    let chosen = live
+        .iter()
+        .filter_map(|(s, base, _)| base.map(|plan| (*s, plan)))
+        .max_by(|(a, pa), (b, pb)| {
+            (pa.rank, standing(a), a.current_period_end)
+                .cmp(&(pb.rank, standing(b), b.current_period_end))
+                .then_with(|| b.id.cmp(&a.id))
+        });
+
+    let mut entitlements = match chosen {
+        Some((subscription, plan)) => {
+            let status = live_status(&subscription.status, subscription.cancel_at_period_end);
+            let mut e = Entitlements::on_plan(user, plan, status);
+            e.period_end = subscription
+                .current_period_end
+                .map(|t| UnixTime::from_secs(t).to_rfc3339());
+            if status == Status::Trialing {
+                e.trial_end = subscription
+                    .trial_end
+                    .map(|t| UnixTime::from_secs(t).to_rfc3339());
+            }
+            if status == Status::PastDue {
+                let since = past_due_since(subscription);
+                e.past_due_since = Some(since.to_rfc3339());
+                e.grace_until = Some(since.plus(grace).to_rfc3339());
+            }
+            e.subscription_id = Some(subscription.id.clone());
+            e
+        }
+        // Nothing paid for (unpaid, canceled, incomplete, paused — or no subscription at all).
+        None => Entitlements::free(user, catalog),
+    };
+    let chosen_id = chosen.map(|(s, _)| s.id.as_str());
+    for (subscription, base, addons) in &live {
+        let until = subscription
+            .cancel_at_period_end
+            .then(|| subscription.current_period_end)
+            .flatten()
+            .map(|t| UnixTime::from_secs(t).to_rfc3339());
+        for (plan, quantity) in addons {
+            entitlements.addons.push(AddonGrant {
+                plan: plan.id.clone(),
+                quantity: *quantity,
+                subscription_id: subscription.id.clone(),
+                until: until.clone(),
+            });
+        }
+        if let Some(plan) = base.filter(|_| Some(subscription.id.as_str()) != chosen_id) {
+            entitlements.other_subscriptions.push(OtherSubscription {
+                subscription_id: subscription.id.clone(),
+                plan: plan.id.clone(),
+                status: live_status(&subscription.status, subscription.cancel_at_period_end),
+            });
+        }
+    }
+    entitlements.addons.sort();
+    entitlements.other_subscriptions.sort();
+    let base = catalog
+        .plan(&entitlements.plan)
+        .unwrap_or_else(|| catalog.free_plan());
+    let (features, limits) = grant(base, &entitlements.addons, catalog);
+    entitlements.features = features;
+    entitlements.limits = limits;
     entitlements.credits = credits;
-    Ok(entitlements)
+    Combined {
+        entitlements,
+        unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const NOW: i64 = 1_795_341_600;
+    const DAY: i64 = 86_400;
+    const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
+    const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+
+    fn user() -> UserId {
+        UserId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap()
+    }
+
+    fn sub(id: &str, status: &str, items: &[(&str, u64)]) -> SubscriptionState {
+        SubscriptionState {
+            id: id.into(),
+            status: status.into(),
+            items: items
+                .iter()
+                .map(|(price, quantity)| {
+                    let key = (!price.starts_with("price_")).then(|| (*price).to_owned());
+                    SubscriptionItem::new(*price, key, *quantity)
+                })
+                .collect(),
+            current_period_end: Some(NOW + 30 * DAY),
+            cancel_at_period_end: false,
+            trial_end: None,
+        }
+    }
+
+    fn combine(subscriptions: &[SubscriptionState]) -> Combined {
+        for_customer(
+            user(),
+            subscriptions,
+            PlanCatalog::builtin(),
+            Duration::from_secs(7 * DAY as u64),
+            |_| UnixTime::from_secs(NOW),
+            25,
+        )
+    }
+
+    fn limit(e: &Entitlements, name: &str) -> Limit {
+        e.limits[name]
+    }
+
+    #[test]
+    fn no_subscription_is_the_free_plan_with_credits_kept() {
+        let c = combine(&[]);
+        assert_eq!(
+            (c.entitlements.plan.as_str(), c.entitlements.status),
+            ("free", Status::Free)
+        );
+        assert_eq!(c.entitlements.credits, 25);
+        assert_eq!(c.entitlements.subscription_id, None);
+        assert!(c.unknown.is_empty());
+    }
+
+    #[test]
+    fn two_live_plans_grant_the_higher_ranked_one_in_any_order_and_list_the_other() {
+        let starter = sub("sub_a", "active", &[(STARTER, 1)]);
+        let pro = sub("sub_b", "active", &[(PRO, 1)]);
+        let one = combine(&[starter.clone(), pro.clone()]).entitlements;
+        let other = combine(&[pro, starter]).entitlements;
+        assert_eq!(one, other, "the order Stripe lists them in does not matter");
+        assert_eq!(one.plan, "professional");
+        assert_eq!(one.subscription_id.as_deref(), Some("sub_b"));
+        assert_eq!(
+            one.other_subscriptions,
+            [OtherSubscription {
+                subscription_id: "sub_a".into(),
+                plan: "starter".into(),
+                status: Status::Active,
+            }]
+        );
+    }
+
+    #[test]
+    fn an_explicit_rank_beats_catalog_order() {
+        let catalog = PlanCatalog::parse(
+            &crate::plans::BUILTIN_TOML_FOR_TESTS
+                .replace("id = \"starter\"\n", "id = \"starter\"\nrank = 99\n"),
+        )
+        .unwrap();
+        let e = for_customer(
+            user(),
+            &[
+                sub("sub_a", "active", &[(STARTER, 1)]),
+                sub("sub_b", "active", &[(PRO, 1)]),
+            ],
+            &catalog,
+            Duration::from_secs(DAY as u64),
+            |_| UnixTime::from_secs(NOW),
+            0,
+        )
+        .entitlements;
+        assert_eq!(e.plan, "starter");
+    }
+
+    #[test]
+    fn the_same_plan_twice_prefers_good_standing_then_the_smaller_id() {
+        let mut canceling = sub("sub_a", "active", &[(PRO, 1)]);
+        canceling.cancel_at_period_end = true;
+        let past_due = sub("sub_b", "past_due", &[(PRO, 1)]);
+        let good = sub("sub_c", "active", &[(PRO, 1)]);
+        let e = combine(&[canceling.clone(), past_due.clone(), good]).entitlements;
+        assert_eq!(
+            (e.subscription_id.as_deref(), e.status),
+            (Some("sub_c"), Status::Active)
+        );
+        let e = combine(&[past_due, canceling]).entitlements;
+        assert_eq!(
+            (e.subscription_id.as_deref(), e.status),
+            (Some("sub_a"), Status::Canceling)
+        );
+        let twin = combine(&[
+            sub("sub_z", "active", &[(PRO, 1)]),
+            sub("sub_y", "active", &[(PRO, 1)]),
+        ])
+        .entitlements;
+        assert_eq!(twin.subscription_id.as_deref(), Some("sub_y"));
+    }
+
+    #[test]
+    fn an_addon_item_adds_its_limits_per_unit_and_joins_its_features() {
+        let e = combine(&[sub(
+            "sub_a",
+            "active",
+            &[(STARTER, 1), ("team_pack_monthly", 2)],
+        )])
+        .entitlements;
+        assert_eq!(e.plan, "starter");
+        assert_eq!(limit(&e, "agents"), Limit::Finite(3 + 2 * 5));
+        assert_eq!(
+            limit(&e, "messages_per_day"),
+            Limit::Finite(1_000 + 2 * 1_000)
+        );
+        assert!(e.features.contains("audit_log") && e.features.contains("api_access"));
+        assert_eq!(
+            e.addons,
+            [AddonGrant {
+                plan: "team_pack".into(),
+                quantity: 2,
+                subscription_id: "sub_a".into(),
+                until: None,
+            }]
+        );
+        assert!(e.other_subscriptions.is_empty());
+    }
+
+    #[test]
+    fn an_addon_subscription_of_its_own_adds_to_the_base_plan_or_to_free() {
+        let addon = sub("sub_b", "active", &[("team_pack_monthly", 1)]);
+        let with_base = combine(&[sub("sub_a", "active", &[(PRO, 1)]), addon.clone()]).entitlements;
+        assert_eq!(with_base.plan, "professional");
+        assert_eq!(with_base.subscription_id.as_deref(), Some("sub_a"));
+        assert_eq!(limit(&with_base, "agents"), Limit::Finite(15));
+        let alone = combine(&[sub("sub_a", "canceled", &[(PRO, 1)]), addon]).entitlements;
+        assert_eq!((alone.plan.as_str(), alone.status), ("free", Status::Free));
+        assert_eq!(alone.subscription_id, None);
+        assert_eq!(limit(&alone, "agents"), Limit::Finite(1 + 5));
+        assert_eq!(
+            limit(&alone, "messages_per_day"),
+            Limit::Finite(100 + 1_000)
+        );
+        assert!(alone.features.contains("audit_log"));
+        assert_eq!(alone.addons.len(), 1);
+    }
+
+    #[test]
+    fn unlimited_absorbs_an_addon_and_quantity_zero_adds_nothing() {
+        let enterprise = sub(
+            "sub_a",
+            "active",
+            &[("enterprise_monthly", 1), ("team_pack_monthly", 3)],
+        );
+        let e = combine(&[enterprise]).entitlements;
+        assert_eq!(limit(&e, "agents"), Limit::Unlimited);
+        let zero = combine(&[sub(
+            "sub_a",
+            "active",
+            &[(STARTER, 1), ("team_pack_monthly", 0)],
+        )])
+        .entitlements;
+        assert_eq!(limit(&zero, "agents"), Limit::Finite(3));
+        assert!(!zero.features.contains("audit_log"));
+    }
+
+    #[test]
+    fn dates_come_from_the_subscription_that_grants_the_plan() {
+        let mut pro = sub("sub_b", "past_due", &[(PRO, 1)]);
+        pro.current_period_end = Some(NOW + 3 * DAY);
+        let mut starter = sub("sub_a", "active", &[(STARTER, 1)]);
+        starter.cancel_at_period_end = true;
+        let e = combine(&[starter, pro]).entitlements;
+        assert_eq!(e.status, Status::PastDue);
+        assert_eq!(
+            e.period_end,
+            Some(UnixTime::from_secs(NOW + 3 * DAY).to_rfc3339())
+        );
+        assert_eq!(
+            e.grace_until,
+            Some(UnixTime::from_secs(NOW + 7 * DAY).to_rfc3339())
+        );
+    }
+
+    #[test]
+    fn a_live_subscription_selling_nothing_in_the_catalog_is_reported_not_granted() {
+        let c = combine(&[
+            sub("sub_a", "active", &[("price_elsewhere", 1)]),
+            sub("sub_b", "active", &[(STARTER, 1)]),
+        ]);
+        assert_eq!(c.entitlements.plan, "starter");
+        assert_eq!(c.unknown.len(), 1);
+        assert_eq!(c.unknown[0].subscription, "sub_a");
+        assert!(c.unknown[0].to_string().contains("price_elsewhere"));
+    }
+
+    #[test]
+    fn read_time_expiry_drops_a_lapsed_base_plan_but_keeps_a_live_addon() {
+        let catalog = PlanCatalog::builtin();
+        let mut base = sub("sub_a", "active", &[(PRO, 1)]);
+        base.cancel_at_period_end = true;
+        let e = combine(&[base, sub("sub_b", "active", &[("team_pack_monthly", 1)])]).entitlements;
+        assert!(e.lapses());
+        let later = e
+            .clone()
+            .effective(UnixTime::from_secs(NOW + 31 * DAY), catalog);
+        assert_eq!((later.plan.as_str(), later.status), ("free", Status::Free));
+        assert_eq!(limit(&later, "agents"), Limit::Finite(1 + 5));
+        assert!(later.features.contains("audit_log"));
+        let before = e.clone().effective(UnixTime::from_secs(NOW + DAY), catalog);
+        assert_eq!(before, e, "nothing ends early");
+    }
+
+    #[test]
+    fn a_canceling_addon_stops_adding_at_its_period_end() {
+        let catalog = PlanCatalog::builtin();
+        let mut addon = sub("sub_b", "active", &[("team_pack_monthly", 1)]);
+        addon.cancel_at_period_end = true;
+        let e = combine(&[sub("sub_a", "active", &[(STARTER, 1)]), addon]).entitlements;
+        assert_eq!(e.status, Status::Active);
+        assert!(e.lapses(), "the sweep must find it");
+        assert_eq!(limit(&e, "agents"), Limit::Finite(8));
+        let later = e.effective(UnixTime::from_secs(NOW + 31 * DAY), catalog);
+        assert_eq!(
+            (later.plan.as_str(), later.status),
+            ("starter", Status::Active)
+        );
+        assert_eq!(limit(&later, "agents"), Limit::Finite(3));
+        assert!(!later.features.contains("audit_log"));
+        assert!(later.addons.is_empty() && !later.lapses());
+    }
 }

@@ -52,6 +52,9 @@ pub const PLAN_CATALOG_ENV: &str = "PLAN_CATALOG";
 
 const BUILTIN_TOML: &str = include_str!("../../../config/plans.toml");
 
+#[cfg(test)]
+pub(crate) const BUILTIN_TOML_FOR_TESTS: &str = BUILTIN_TOML;
+
 static BUILTIN: LazyLock<PlanCatalog> = LazyLock::new(|| {
     PlanCatalog::parse(BUILTIN_TOML)
         .unwrap_or_else(|e| panic!("the built-in plan catalog config/plans.toml is invalid: {e}"))
@@ -79,6 +82,12 @@ pub struct Plan {
     pub default: bool,
     /// Sold by sales rather than through self-serve checkout.
     pub contact_sales: bool,
+    /// An add-on: bought beside a base plan (or the free plan), its features join the base plan's and its
+    /// limits add to them, per unit of quantity.
+    pub addon: bool,
+    /// Which base plan wins when several are live at once: the highest rank. The catalog's `rank`, or else
+    /// the plan's position in the catalog (later plans rank higher).
+    pub rank: i64,
     pub features: BTreeSet<String>,
     pub limits: BTreeMap<String, Limit>,
     pub prices: Vec<CatalogPrice>,
@@ -304,6 +313,12 @@ pub enum CatalogError {
     SeveralDefaultPlans { first: String, second: String },
     #[error("the default plan {plan:?} has prices; the free default plan is never sold")]
     DefaultPlanHasPrices { plan: String },
+    #[error(
+        "the default plan {plan:?} is marked `addon = true`; the free default plan is a base plan"
+    )]
+    DefaultPlanIsAddon { plan: String },
+    #[error("add-on {plan:?} has a `rank`; only base plans are ranked (add-ons always add to the base plan)")]
+    AddonWithRank { plan: String },
     #[error("plan {plan:?} has no prices; give it one, or mark it `contact_sales = true` if sales sells it")]
     PlanWithoutPrices { plan: String },
     #[error("credit pack {pack:?} has no prices")]
@@ -523,6 +538,9 @@ struct RawPlan {
     #[serde(default)]
     contact_sales: bool,
     #[serde(default)]
+    addon: bool,
+    rank: Option<i64>,
+    #[serde(default)]
     features: BTreeSet<String>,
     #[serde(default)]
     limits: BTreeMap<String, toml::Value>,
@@ -558,6 +576,12 @@ impl RawCatalog {
             check_name("plan id", &raw.id)?;
             if !ids.insert(raw.id.clone()) {
                 return Err(CatalogError::DuplicateId { id: raw.id });
+            }
+            if raw.default && raw.addon {
+                return Err(CatalogError::DefaultPlanIsAddon { plan: raw.id });
+            }
+            if raw.addon && raw.rank.is_some() {
+                return Err(CatalogError::AddonWithRank { plan: raw.id });
             }
             if raw.default {
                 if let Some(first) = default {
@@ -629,6 +653,8 @@ impl RawCatalog {
                 name: raw.name,
                 default: raw.default,
                 contact_sales: raw.contact_sales,
+                addon: raw.addon,
+                rank: raw.rank.unwrap_or(index as i64),
                 features: raw.features,
                 limits,
                 prices: raw.prices,
@@ -875,7 +901,14 @@ mod tests {
         assert_eq!(&catalog, PlanCatalog::builtin());
 
         let ids: Vec<_> = catalog.plans().iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(ids, ["free", "starter", "professional", "enterprise"]);
+        assert_eq!(
+            ids,
+            ["free", "starter", "professional", "enterprise", "team_pack"]
+        );
+        let addons: Vec<_> = catalog.plans().iter().map(|p| p.addon).collect();
+        assert_eq!(addons, [false, false, false, false, true]);
+        let ranks: Vec<_> = catalog.plans().iter().map(|p| p.rank).collect();
+        assert_eq!(ranks, [0, 1, 2, 3, 4], "catalog order without `rank`");
         let limits = |id: &str| {
             let plan = catalog.plan(id).unwrap();
             (plan.limits["agents"], plan.limits["messages_per_day"])
@@ -1058,6 +1091,26 @@ mod tests {
         let text =
             format!("{BASE}\n[[plans]]\nid = \"gratis\"\nname = \"Gratis\"\ndefault = true\n");
         assert_mentions(&rejected(&text), &["\"free\"", "\"gratis\"", "default"]);
+    }
+
+    #[test]
+    fn an_addon_is_never_the_default_and_never_ranked() {
+        let default_addon = BASE.replacen("default = true", "default = true\naddon = true", 1);
+        assert_mentions(&rejected(&default_addon), &["\"free\"", "addon"]);
+        let ranked = format!(
+            "{BASE}\n[[plans]]\nid = \"extra\"\nname = \"Extra\"\naddon = true\nrank = 3\ncontact_sales = true\n"
+        );
+        assert_mentions(&rejected(&ranked), &["\"extra\"", "rank"]);
+        let fine = format!(
+            "{BASE}\n[[plans]]\nid = \"extra\"\nname = \"Extra\"\naddon = true\ncontact_sales = true\n"
+        );
+        assert!(
+            PlanCatalog::parse(&fine)
+                .unwrap()
+                .plan("extra")
+                .unwrap()
+                .addon
+        );
     }
 
     #[test]

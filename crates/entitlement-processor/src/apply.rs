@@ -1,15 +1,16 @@
 //! One billing event → the user's entitlements.
 //!
-//! Order and duplicates don't matter because an event is only a prompt: the subscription's *current* state
-//! is read from Stripe and the entitlements recomputed from it, and every write is conditional on the version
-//! read before that Stripe read (a conflict re-reads both). The last write therefore always rests on a Stripe
-//! read made after every earlier write — so the final entitlements are those of Stripe's final state,
-//! whatever order, however many copies. Credits are the one additive change, and they live in the usage
+//! Order and duplicates don't matter because an event is only a prompt: the *current* state of every
+//! subscription of the user's customer is read from Stripe (one paginated list) and the entitlements
+//! recomputed from all of it ([`for_customer`]: the highest-ranked live plan, add-ons added), and every write
+//! is conditional on the version read before that Stripe read (a conflict re-reads both). The last write
+//! therefore always rests on a Stripe read made after every earlier write — so the final entitlements are
+//! those of Stripe's final state, whatever order, however many copies, however many subscriptions. Credits are the one additive change, and they live in the usage
 //! table (the balance usage-api spends): each purchase adds to it with a ledger row in the same transaction,
 //! so a replay cannot add twice; the entitlements row keeps a copy for Clerk and `entitlements.changed`.
 //! See docs/architecture.md.
 use crate::deps::Deps;
-use entitle_domain::entitlements::{for_subscription, Entitlements, Status, SubscriptionState};
+use entitle_domain::entitlements::{for_customer, Entitlements, Status, SubscriptionState};
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::usage::{CounterKey, Flag, Record, WriteOutcome};
 use entitle_domain::ports::{
@@ -102,14 +103,24 @@ pub async fn apply(
                         .and_then(UnixTime::parse_rfc3339)
                 })
                 .flatten();
-            sync_subscription(deps, &user, subscription, failed_at, now).await?;
+            let prompt = Prompt {
+                subscription: Some(subscription),
+                failed_at,
+            };
+            let customer = customer_of(deps, &user, event).await?;
+            sync_user(deps, &user, customer.as_ref(), prompt, now).await?;
             Ok(Some(user))
         }
         "checkout.completed" => {
             let user = resolve_user(deps, event).await?;
             match (data["mode"].as_str(), data["subscriptionId"].as_str()) {
                 (Some("subscription"), Some(subscription)) => {
-                    sync_subscription(deps, &user, subscription, None, now).await?;
+                    let prompt = Prompt {
+                        subscription: Some(subscription),
+                        failed_at: None,
+                    };
+                    let customer = customer_of(deps, &user, event).await?;
+                    sync_user(deps, &user, customer.as_ref(), prompt, now).await?;
                 }
                 (Some("payment"), _) if data["paymentStatus"] == "paid" => {
                     let session = data["sessionId"].as_str().ok_or_else(|| {
@@ -150,86 +161,113 @@ async fn resolve_user(deps: &Deps, event: &Incoming) -> Result<UserId, Failure> 
     )))
 }
 
-/// Recomputes the user's entitlements from the subscription's current state in Stripe.
-pub async fn sync_subscription(
+/// The customer whose subscriptions make the user's entitlements: the one the event names (Stripe's
+/// customer of the subscription), else the user's linked customer. Entitle keeps one customer per user
+/// (`ensure_customer`), so these are the same customer.
+async fn customer_of(
     deps: &Deps,
     user: &UserId,
-    subscription: &str,
-    failed_at: Option<UnixTime>,
+    event: &Incoming,
+) -> Result<Option<StripeCustomerId>, Failure> {
+    if let Some(customer) = event
+        .stripe_customer_id
+        .as_deref()
+        .and_then(|c| StripeCustomerId::parse(c).ok())
+    {
+        return Ok(Some(customer));
+    }
+    Ok(deps
+        .customers
+        .get(user)
+        .await?
+        .and_then(|link| link.customer))
+}
+
+/// What prompted a recompute: the subscription an event is about, and when a payment of it failed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prompt<'a> {
+    pub subscription: Option<&'a str>,
+    pub failed_at: Option<UnixTime>,
+}
+
+/// Recomputes the user's entitlements from the current state of every subscription of `customer` in Stripe
+/// (without a customer: the prompting subscription alone).
+pub async fn sync_user(
+    deps: &Deps,
+    user: &UserId,
+    customer: Option<&StripeCustomerId>,
+    prompt: Prompt<'_>,
     now: UnixTime,
 ) -> Result<(), Failure> {
     for _ in 0..ATTEMPTS {
         let stored = deps.store.load(user).await?;
-        let Some(state) = deps.stripe.subscription(subscription).await? else {
-            return Err(Failure::Permanent(format!(
-                "Stripe has no subscription {subscription}"
-            )));
+        let subscriptions = match (customer, prompt.subscription) {
+            (Some(customer), _) => deps.stripe.customer_subscriptions(customer).await?,
+            (None, Some(id)) => deps.stripe.subscription(id).await?.into_iter().collect(),
+            (None, None) => Vec::new(),
         };
-        if let Some(stored) = &stored {
-            if superseded(&stored.entitlements, &state) {
-                tracing::info!(
-                    subscription_id = subscription,
-                    "a lapsed subscription does not replace the current one"
-                );
-                return Ok(());
-            }
-        }
-        let next = compute(deps, user, &state, stored.as_ref(), failed_at, now)?;
+        let next = compute(deps, user, &subscriptions, stored.as_ref(), prompt, now)?;
+        let several = !next.other_subscriptions.is_empty();
+        let had_several = stored
+            .as_ref()
+            .is_some_and(|s| !s.entitlements.other_subscriptions.is_empty());
         if write(deps, stored.as_ref(), next).await? {
+            if several && !had_several {
+                // A user who now pays for two base plans at once: alarm-worthy, support should refund one.
+                entitle_core::metrics::count("SeveralPlanSubscriptions", 1);
+                tracing::warn!(user_id = %user, "several live plan subscriptions");
+            }
             return Ok(());
         }
     }
     Err(Failure::Contention("lost the write race too often"))
 }
 
-/// Entitlements from `state`, keeping the stored credits and the start of an ongoing past-due spell.
+/// Entitlements from `subscriptions` (see [`for_customer`]), keeping the stored credits and the start of an
+/// ongoing past-due spell. A prompting subscription that is live but sells nothing in the catalog is a
+/// permanent failure (dead-lettered with its prices); other such subscriptions are counted and skipped.
 pub fn compute(
     deps: &Deps,
     user: &UserId,
-    state: &SubscriptionState,
+    subscriptions: &[SubscriptionState],
     stored: Option<&StoredEntitlements>,
-    failed_at: Option<UnixTime>,
+    prompt: Prompt<'_>,
     now: UnixTime,
 ) -> Result<Entitlements, Failure> {
     let stored = stored.map(|s| &s.entitlements);
-    let ongoing = stored
-        .filter(|e| {
-            e.status == Status::PastDue && e.subscription_id.as_deref() == Some(state.id.as_str())
-        })
-        .and_then(|e| e.past_due_since.as_deref())
-        .and_then(UnixTime::parse_rfc3339);
     // The grace period counts from the first failed payment we know of, not from when we heard of it.
-    let since = [ongoing, failed_at]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(now);
+    let since = |subscription: &SubscriptionState| {
+        let ongoing = stored
+            .filter(|e| {
+                e.status == Status::PastDue
+                    && e.subscription_id.as_deref() == Some(subscription.id.as_str())
+            })
+            .and_then(|e| e.past_due_since.as_deref())
+            .and_then(UnixTime::parse_rfc3339);
+        let failed = prompt
+            .failed_at
+            .filter(|_| prompt.subscription == Some(subscription.id.as_str()));
+        [ongoing, failed].into_iter().flatten().min().unwrap_or(now)
+    };
     let credits = stored.map_or(0, |e| e.credits);
-    let mut next = for_subscription(
+    let combined = for_customer(
         user.clone(),
-        state,
+        subscriptions,
         &deps.catalog,
         deps.grace,
         since,
         credits,
-    )
-    .map_err(|e| {
+    );
+    for unknown in &combined.unknown {
         entitle_core::metrics::count("UnknownPrices", 1);
-        Failure::Permanent(e.to_string())
-    })?;
+        if prompt.subscription == Some(unknown.subscription.as_str()) {
+            return Err(Failure::Permanent(unknown.to_string()));
+        }
+        tracing::warn!(error = %unknown, "a live subscription sells nothing in the catalog: skipped");
+    }
+    let mut next = combined.entitlements;
     next.updated_at = Some(now.to_rfc3339());
     Ok(next)
-}
-
-/// A subscription that no longer grants anything must not take the place of another, live one (say, a late
-/// event about the subscription the user had before upgrading through a new checkout).
-fn superseded(current: &Entitlements, state: &SubscriptionState) -> bool {
-    !state.is_live()
-        && current.status != Status::Free
-        && current
-            .subscription_id
-            .as_deref()
-            .is_some_and(|id| id != state.id)
 }
 
 /// Writes `next` unless it grants the same; `Ok(false)` on a lost race.

@@ -1,9 +1,8 @@
 //! Work without a triggering event: the hourly sweep of plans whose grace period or paid period ran out,
 //! and reconcile ("manual sync") from Stripe's current state.
-use crate::apply::{sync_subscription, Failure};
+use crate::apply::{sync_user, Failure, Prompt};
 use crate::deps::Deps;
 use crate::publish::publish_changes;
-use entitle_domain::entitlements::Entitlements;
 use entitle_domain::ids::UserId;
 use entitle_domain::ports::SaveOutcome;
 use entitle_domain::time::UnixTime;
@@ -40,44 +39,15 @@ pub async fn sweep(deps: &Deps, now: UnixTime) -> Result<serde_json::Value, Fail
     Ok(json!({ "downgraded": downgraded }))
 }
 
-/// Recomputes `user` from Stripe's current state: their live subscription if any, else their newest.
+/// Recomputes `user` from Stripe's current state: every subscription of their linked customer (none: the
+/// free plan, credits kept).
 pub async fn reconcile_user(deps: &Deps, user: &UserId, now: UnixTime) -> Result<(), Failure> {
     let customer = deps
         .customers
         .get(user)
         .await?
         .and_then(|link| link.customer);
-    let subscriptions = match &customer {
-        Some(customer) => deps.stripe.customer_subscriptions(customer).await?,
-        None => Vec::new(),
-    };
-    let chosen = subscriptions
-        .iter()
-        .find(|s| s.is_live())
-        .or_else(|| subscriptions.first());
-    match chosen {
-        Some(subscription) => sync_subscription(deps, user, &subscription.id, None, now).await?,
-        None => {
-            // No subscription at all: the free plan, credits kept.
-            let stored = deps.store.load(user).await?;
-            let mut free = Entitlements::free(user.clone(), &deps.catalog);
-            free.credits = stored.as_ref().map_or(0, |s| s.entitlements.credits);
-            if !stored
-                .as_ref()
-                .is_some_and(|s| s.entitlements.same_grant(&free))
-            {
-                free.updated_at = Some(now.to_rfc3339());
-                deps.store
-                    .save(
-                        &free,
-                        stored.as_ref().map(|s| s.version),
-                        stored.as_ref().map(|s| &s.entitlements),
-                        None,
-                    )
-                    .await?;
-            }
-        }
-    }
+    sync_user(deps, user, customer.as_ref(), Prompt::default(), now).await?;
     publish_changes(deps, user, now).await
 }
 

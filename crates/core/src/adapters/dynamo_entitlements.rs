@@ -1,7 +1,7 @@
 //! Entitlements on DynamoDB, one item collection per user (`userId` hash key, `entry` range key):
 //! - `entry = "current"`: `doc` (the entitlements, JSON), `version` (bumped by every change; writes are
 //!   conditional on it), `previous` (what the last change replaced), `announcedVersion`, `clerkDigest`, and
-//!   `status` (for the sweep of lapsing plans);
+//!   `status` and `lapses` (true while an add-on ends by itself) for the sweep of lapsing grants;
 //! - `entry = "ledger#<key>"`: one row per credit change (`credits`, `reason`, `at`), written in the same
 //!   transaction as the change it records, so a replayed purchase cannot add credits twice and the balance
 //!   can be audited.
@@ -62,6 +62,7 @@ impl DynamoEntitlements {
             .item("doc", s(json(entitlements)?))
             .item("version", n(1))
             .item("status", s(status_name(entitlements.status)))
+            .item("lapses", AttributeValue::Bool(entitlements.lapses()))
             .send()
             .await
             .map_err(|e| StoreError::new("write entitlements", sdk_error(e)))?;
@@ -110,8 +111,10 @@ impl DynamoEntitlements {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":doc", s(json(next)?))
             .expression_attribute_values(":version", n(version))
-            .expression_attribute_values(":status", s(status_name(next.status)));
-        let mut expression = String::from("SET doc = :doc, version = :version, #status = :status");
+            .expression_attribute_values(":status", s(status_name(next.status)))
+            .expression_attribute_values(":lapses", AttributeValue::Bool(next.lapses()));
+        let mut expression =
+            String::from("SET doc = :doc, version = :version, #status = :status, lapses = :lapses");
         match previous {
             Some(previous) => {
                 expression.push_str(", previous = :previous");
@@ -290,9 +293,12 @@ impl EntitlementStore for DynamoEntitlements {
             self.client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("entry = :current AND #status IN (:past_due, :canceling)")
+                .filter_expression(
+                    "entry = :current AND (#status IN (:past_due, :canceling) OR lapses = :yes)",
+                )
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":current", s(CURRENT))
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
                 .expression_attribute_values(":past_due", s("past_due"))
                 .expression_attribute_values(":canceling", s("canceling"))
         };

@@ -2,7 +2,7 @@
 //! read with async-stripe's typed requests and turned into domain types here.
 use super::stripe_client::{path_segment, StripeClient, Transport};
 use async_trait::async_trait;
-use entitle_domain::entitlements::SubscriptionState;
+use entitle_domain::entitlements::{SubscriptionItem, SubscriptionState};
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::{LineItem, StripeError, StripeReader};
 use stripe_billing::subscription::RetrieveSubscription;
@@ -10,14 +10,20 @@ use stripe_checkout::checkout_session::ListLineItemsCheckoutSession;
 use stripe_core::customer::{RetrieveCustomer, RetrieveCustomerReturned};
 use stripe_shared::Subscription;
 
-fn subscription_state(subscription: &Subscription) -> SubscriptionState {
+pub(crate) fn subscription_state(subscription: &Subscription) -> SubscriptionState {
     let items = &subscription.items.data;
     SubscriptionState {
         id: subscription.id.to_string(),
         status: subscription.status.as_str().to_owned(),
-        prices: items
+        items: items
             .iter()
-            .map(|item| (item.price.id.to_string(), item.price.lookup_key.clone()))
+            .map(|item| {
+                SubscriptionItem::new(
+                    item.price.id.to_string(),
+                    item.price.lookup_key.clone(),
+                    item.quantity.unwrap_or(1),
+                )
+            })
             .collect(),
         // Since 2025-03-31 the period lives on the items.
         current_period_end: items.first().map(|item| item.current_period_end),

@@ -117,13 +117,12 @@ impl EntitlementStore for InMemoryEntitlementStore {
     }
 
     async fn lapsing(&self) -> Result<Vec<UserId>, StoreError> {
-        use crate::entitlements::Status;
         Ok(self
             .rows
             .lock()
             .unwrap()
             .values()
-            .filter(|r| matches!(r.entitlements.status, Status::PastDue | Status::Canceling))
+            .filter(|r| r.entitlements.lapses())
             .map(|r| r.entitlements.user_id.clone())
             .collect())
     }

@@ -54,6 +54,7 @@ pub trait EntitlementStore: Send + Sync {
     ) -> Result<SaveOutcome, StoreError>;
     async fn mark_announced(&self, user: &UserId, version: u64) -> Result<(), StoreError>;
     async fn mark_clerk_synced(&self, user: &UserId, digest: &str) -> Result<(), StoreError>;
-    /// Users whose plan lapses by a date (`past_due` or canceling) — for the hourly sweep.
+    /// Users with a grant that lapses by a date (`past_due`, canceling, or a canceling add-on;
+    /// [`Entitlements::lapses`](crate::entitlements::Entitlements::lapses)) — for the hourly sweep.
     async fn lapsing(&self) -> Result<Vec<UserId>, StoreError>;
 }

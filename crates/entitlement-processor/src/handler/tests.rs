@@ -1,7 +1,7 @@
 //! The processor with fakes at every port: event streams in any order and multiplicity, credits, grace,
 //! poisoned records, Clerk outages, announcements.
 use super::*;
-use entitle_domain::entitlements::{Status, SubscriptionState};
+use entitle_domain::entitlements::{Status, SubscriptionItem, SubscriptionState};
 use entitle_domain::fakes::{
     InMemoryClerk, InMemoryCustomerDirectory, InMemoryEntitlementStore, InMemoryStripeState,
     InMemoryUsage, RecordingDeadLetters, RecordingPublisher,
@@ -67,7 +67,7 @@ fn state(status: &str, price: &str, cancel_at_period_end: bool) -> SubscriptionS
     SubscriptionState {
         id: SUB.into(),
         status: status.into(),
-        prices: vec![(price.into(), None)],
+        items: vec![SubscriptionItem::new(price, None, 1)],
         current_period_end: Some(NOW + 30 * DAY),
         cancel_at_period_end,
         trial_end: None,
@@ -387,8 +387,9 @@ async fn a_poisoned_record_fails_alone_and_goes_to_the_dead_letter_queue() {
     let h = harness();
     h.stripe
         .set_subscription(CUSTOMER, state("active", STARTER, false));
+    // On the event's customer, as Stripe's events name a subscription's own customer.
     h.stripe.set_subscription(
-        "cus_other",
+        CUSTOMER,
         SubscriptionState {
             id: "sub_unknown".into(),
             ..state("active", "price_not_in_catalog", false)
