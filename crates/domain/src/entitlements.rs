@@ -287,9 +287,10 @@ pub fn for_customer(
     past_due_since: impl Fn(&SubscriptionState) -> UnixTime,
     credits: i64,
 ) -> Combined {
+    /// A live subscription, its best base plan, its add-ons × quantity.
+    type Live<'a> = (&'a SubscriptionState, Option<&'a Plan>, Vec<(&'a Plan, u64)>);
     let mut unknown = Vec::new();
-    // (subscription, its best base plan, its add-ons)
-    let mut live: Vec<(&SubscriptionState, Option<&Plan>, Vec<(&Plan, u64)>)> = Vec::new();
+    let mut live: Vec<Live<'_>> = Vec::new();
     for subscription in subscriptions.iter().filter(|s| s.is_live()) {
         let mut base: Option<&Plan> = None;
         let mut addons = Vec::new();
@@ -356,7 +357,7 @@ pub fn for_customer(
     for (subscription, base, addons) in &live {
         let until = subscription
             .cancel_at_period_end
-            .then(|| subscription.current_period_end)
+            .then_some(subscription.current_period_end)
             .flatten()
             .map(|t| UnixTime::from_secs(t).to_rfc3339());
         for (plan, quantity) in addons {
