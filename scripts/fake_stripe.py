@@ -214,15 +214,17 @@ def plan_object(price: dict) -> dict:
             "usage_type": recurring["usage_type"]}
 
 
-def subscription_object(d: dict, price: dict) -> dict:
+def subscription_object(d: dict, lines: list) -> dict:
+    """A subscription with one item per `(price, quantity)` of `lines` (they share one billing period)."""
     sid, created = d.get("id") or new_id("sub_", 24), now()
     end = int(d.get("current_period_end") or created + 30 * 86400)
     start = int(d.get("current_period_start") or end - 30 * 86400)
     at_end, status = bool(d.get("cancel_at_period_end", False)), d.get("status", "active")
-    item = {"id": new_id("si_"), "object": "subscription_item", "billing_thresholds": None, "created": created,
-            "current_period_end": end, "current_period_start": start, "discounts": [], "metadata": {},
-            "plan": plan_object(price), "price": copy.deepcopy(price), "quantity": int(d.get("quantity", 1)),
-            "subscription": sid, "tax_rates": []}
+    items = [{"id": new_id("si_"), "object": "subscription_item", "billing_thresholds": None, "created": created,
+              "current_period_end": end, "current_period_start": start, "discounts": [], "metadata": {},
+              "plan": plan_object(price), "price": copy.deepcopy(price), "quantity": quantity,
+              "subscription": sid, "tax_rates": []} for price, quantity in lines]
+    price = lines[0][0]
     return {"id": sid, "object": "subscription", "application": None, "application_fee_percent": None,
             "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
             "billing_cycle_anchor": start, "billing_cycle_anchor_config": None,
@@ -236,7 +238,7 @@ def subscription_object(d: dict, price: dict) -> dict:
             "default_payment_method": None, "default_source": None, "default_tax_rates": [], "description": None,
             "discounts": [], "ended_at": created if status == "canceled" else None,
             "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
-            "items": {"object": "list", "data": [item], "has_more": False, "total_count": 1,
+            "items": {"object": "list", "data": items, "has_more": False, "total_count": len(items),
                       "url": f"/v1/subscription_items?subscription={sid}"},
             "latest_invoice": new_id("in_", 24), "livemode": False, "metadata": dict(d.get("metadata") or {}),
             "next_pending_invoice_item_invoice": None, "on_behalf_of": None, "pause_collection": None,
@@ -784,9 +786,12 @@ def control(method: str, path: str, data: dict):
         STATE.prices[price["id"]] = price
         return 200, price
     if (method, path) == ("POST", "/__fake/subscriptions"):
-        if data.get("price") not in STATE.prices or not data.get("customer"):
-            return 400, {"error": {"message": "seed a subscription with a `customer` and a seeded `price`"}}
-        sub = subscription_object(data, STATE.prices[data["price"]])
+        # One item (`price`, `quantity`), or several: `items: [{"price", "quantity"}]`.
+        wanted = data.get("items") or [{"price": data.get("price"), "quantity": data.get("quantity", 1)}]
+        if not data.get("customer") or any(i.get("price") not in STATE.prices for i in wanted):
+            return 400, {"error": {"message": "seed a subscription with a `customer` and seeded prices "
+                                              "(`price`, or `items: [{price, quantity}]`)"}}
+        sub = subscription_object(data, [(STATE.prices[i["price"]], int(i.get("quantity", 1))) for i in wanted])
         STATE.subscriptions[sub["id"]] = sub
         return 200, sub
     if (method, path) == ("POST", "/__fake/reset"):

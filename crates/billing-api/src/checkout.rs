@@ -2,7 +2,7 @@
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_domain::customers::{ensure_customer, EnsureError};
-use entitle_domain::entitlements::Status;
+use entitle_domain::entitlements::{Status, SubscriptionState};
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PriceMatch;
 use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError, Trial};
@@ -10,6 +10,9 @@ use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+
+/// The most units of an add-on one checkout may buy (a plan is bought once).
+const ADDON_MAX_QUANTITY: u32 = 100;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,6 +56,9 @@ pub async fn create(
         ));
     }
     let (mode, price, max_quantity) = match &matched {
+        PriceMatch::Subscription { plan, price } if plan.addon => {
+            (CheckoutMode::Subscription, *price, ADDON_MAX_QUANTITY)
+        }
         PriceMatch::Subscription { price, .. } => (CheckoutMode::Subscription, *price, 1),
         PriceMatch::CreditPack { pack, price } => {
             (CheckoutMode::Payment, *price, pack.max_quantity)
@@ -74,7 +80,9 @@ pub async fn create(
     .await
     .map_err(ensure_error)?
     .customer;
-    if mode == CheckoutMode::Subscription {
+    let addon = matches!(&matched, PriceMatch::Subscription { plan, .. } if plan.addon);
+    // One live base plan per user; add-ons are sold beside it (or beside the free plan).
+    if mode == CheckoutMode::Subscription && !addon {
         // What Entitle knows first: a live plan from a subscription, wherever that subscription lives (it may
         // be on another customer that names the user), then what Stripe says of the user's customer.
         let stored = deps.entitlements.get(user).await.map_err(|e| {
@@ -89,11 +97,23 @@ pub async fn create(
             tracing::info!(subscription_id = %live, "refused a second subscription (entitlements)");
             return Err(subscription_exists());
         }
+        // A subscription made only of add-ons does not count: add-ons are sold beside a plan.
+        let only_addons = |s: &SubscriptionState| {
+            !s.items.is_empty()
+                && s.items.iter().all(|i| {
+                    deps.catalog
+                        .plan_for_price(&i.price, i.lookup_key.as_deref())
+                        .is_some_and(|p| p.addon)
+                })
+        };
         if let Some(subscription) = deps
             .billing
-            .current_subscription(&customer)
+            .live_subscriptions(&customer)
             .await
             .map_err(stripe_error)?
+            .into_iter()
+            .find(|s| !only_addons(s))
+            .map(|s| s.id)
         {
             tracing::info!(subscription_id = %subscription, "refused a second subscription");
             return Err(subscription_exists());

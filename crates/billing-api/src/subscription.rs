@@ -163,6 +163,12 @@ pub async fn change(
             "this plan is sold by our sales team: contact them to change to it",
         ));
     }
+    if plan.addon {
+        return Err(ApiError::bad_request(
+            "addon_price",
+            "the price is an add-on, not a plan: buy it beside your plan with POST /checkout",
+        ));
+    }
     let proration = match body.proration_behavior.as_deref() {
         None => Proration::CreateProrations,
         Some(value) => Proration::parse(value).ok_or_else(|| {

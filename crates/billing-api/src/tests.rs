@@ -1030,3 +1030,43 @@ fn a_catalog_trial_must_be_on_a_recurring_price_and_within_stripes_bounds() {
         assert!(error.to_string().contains("trial"), "{to}: {error}");
     }
 }
+
+#[tokio::test]
+async fn an_addon_is_sold_beside_a_live_plan_and_never_as_a_plan_change() {
+    let h = harness();
+    h.stripe.add_price("team_pack_monthly", "price_team_pack");
+    let mut stored = Entitlements::on_plan(
+        UserId::parse(USER).unwrap(),
+        PlanCatalog::builtin().plan("starter").unwrap(),
+        Status::Active,
+    );
+    stored.subscription_id = Some("sub_starter".into());
+    h.entitlements.put(stored);
+    // A second plan is refused, the add-on beside it is sold (several units at once).
+    let (status, reply) = post(&h, "/checkout", Some(checkout("pro_monthly"))).await;
+    assert_eq!((status, code(&reply)), (409, "subscription_exists"));
+    let mut body = checkout("team_pack_monthly");
+    body["quantity"] = json!(3);
+    let (status, reply) = post(&h, "/checkout", Some(body)).await;
+    assert_eq!(status, 200, "{reply}");
+    let sessions = h.stripe.checkouts();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        (sessions[0].price_id.as_str(), sessions[0].quantity),
+        ("price_team_pack", 3)
+    );
+    let mut body = checkout("team_pack_monthly");
+    body["quantity"] = json!(101);
+    let (status, reply) = post(&h, "/checkout", Some(body)).await;
+    assert_eq!((status, code(&reply)), (400, "quantity_not_allowed"));
+    // Changing the plan to an add-on is not a plan change.
+    let h = harness();
+    subscribed(&h).await;
+    let (status, reply) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": "team_pack_monthly"})),
+    )
+    .await;
+    assert_eq!((status, code(&reply)), (400, "addon_price"));
+}

@@ -288,7 +288,11 @@ pub fn for_customer(
     credits: i64,
 ) -> Combined {
     /// A live subscription, its best base plan, its add-ons × quantity.
-    type Live<'a> = (&'a SubscriptionState, Option<&'a Plan>, Vec<(&'a Plan, u64)>);
+    type Live<'a> = (
+        &'a SubscriptionState,
+        Option<&'a Plan>,
+        Vec<(&'a Plan, u64)>,
+    );
     let mut unknown = Vec::new();
     let mut live: Vec<Live<'_>> = Vec::new();
     for subscription in subscriptions.iter().filter(|s| s.is_live()) {

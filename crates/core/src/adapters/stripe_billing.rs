@@ -3,6 +3,7 @@
 use super::stripe_client::{idempotent, StripeClient};
 use async_trait::async_trait;
 use entitle_domain::entitlements::is_live_status;
+use entitle_domain::entitlements::SubscriptionState;
 use entitle_domain::ids::StripeCustomerId;
 use entitle_domain::ports::{
     CheckoutMode, CheckoutRequest, CheckoutSession, StripeBilling, StripeError,
@@ -36,16 +37,17 @@ impl StripeBilling for StripeClient {
         Ok(prices.data.first().map(|price| price.id.to_string()))
     }
 
-    async fn current_subscription(
+    async fn live_subscriptions(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Option<String>, StripeError> {
+    ) -> Result<Vec<SubscriptionState>, StripeError> {
         Ok(self
             .subscriptions_of(customer)
             .await?
-            .into_iter()
-            .find(|s| is_live_status(s.status.as_str()))
-            .map(|s| s.id.to_string()))
+            .iter()
+            .filter(|s| is_live_status(s.status.as_str()))
+            .map(super::stripe_reader::subscription_state)
+            .collect())
     }
 
     async fn create_checkout_session(

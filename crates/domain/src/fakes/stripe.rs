@@ -233,16 +233,25 @@ impl StripeBilling for InMemoryStripe {
         Ok(state.prices.get(lookup_key).cloned())
     }
 
-    async fn current_subscription(
+    async fn live_subscriptions(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Option<String>, StripeError> {
-        let state = self.enter(format!("current_subscription {customer}"))?;
+    ) -> Result<Vec<crate::entitlements::SubscriptionState>, StripeError> {
+        let state = self.enter(format!("live_subscriptions {customer}"))?;
+        // The fake's subscriptions carry no items: each counts as a plan subscription.
         Ok(state
             .subscriptions
             .iter()
-            .find(|s| s.1 == customer.as_str() && crate::entitlements::is_live_status(&s.2))
-            .map(|s| s.0.clone()))
+            .filter(|s| s.1 == customer.as_str() && crate::entitlements::is_live_status(&s.2))
+            .map(|s| crate::entitlements::SubscriptionState {
+                id: s.0.clone(),
+                status: s.2.clone(),
+                items: Vec::new(),
+                current_period_end: None,
+                cancel_at_period_end: false,
+                trial_end: None,
+            })
+            .collect())
     }
 
     async fn create_checkout_session(

@@ -39,11 +39,11 @@ pub struct CheckoutSession {
 pub trait StripeBilling: Send + Sync {
     /// The price id behind a lookup key, `None` when Stripe has no such active price.
     async fn price_for_lookup_key(&self, lookup_key: &str) -> Result<Option<String>, StripeError>;
-    /// A subscription of the customer's that is `active`, `trialing` or `past_due`.
-    async fn current_subscription(
+    /// The customer's subscriptions that are `active`, `trialing` or `past_due`, newest first.
+    async fn live_subscriptions(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Option<String>, StripeError>;
+    ) -> Result<Vec<crate::entitlements::SubscriptionState>, StripeError>;
     async fn create_checkout_session(
         &self,
         request: &CheckoutRequest<'_>,

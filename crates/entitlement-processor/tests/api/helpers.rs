@@ -21,6 +21,8 @@ use std::time::Duration;
 pub const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
 pub const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
 pub const CREDITS: &str = "price_credits1000";
+/// The catalog's add-on (`team_pack`, by lookup key): +5 agents, +1,000 messages a day, the audit log.
+pub const ADDON: &str = "price_1TeamPackMonthlyKx7Yz2Lm";
 
 pub struct TestApp {
     pub deps: Arc<Deps>,
@@ -42,6 +44,7 @@ impl TestApp {
             (STARTER, "starter_monthly", 4900, true),
             (PRO, "pro_monthly", 19900, true),
             (CREDITS, "credits_1000", 1900, false),
+            (ADDON, "team_pack_monthly", 2900, true),
         ] {
             stripe.seed_price(json!({"id": id, "lookup_key": key, "unit_amount": amount, "currency": "usd",
                 "recurring": if recurring { json!({"interval": "month"}) } else { Value::Null }, "product": "prod_entitle"}));
@@ -110,6 +113,24 @@ impl TestApp {
     pub fn subscription(&self, id: &str, price: &str, status: &str, cancel_at_period_end: bool) {
         self.stripe.seed_subscription(json!({
             "id": id, "customer": self.customer, "price": price, "quantity": 1, "status": status,
+            "cancel_at_period_end": cancel_at_period_end, "metadata": {"userId": self.user.as_str()}
+        }));
+    }
+
+    /// Sets a subscription with several items `(price, quantity)` in the fake Stripe.
+    pub fn subscription_items(
+        &self,
+        id: &str,
+        items: &[(&str, u64)],
+        status: &str,
+        cancel_at_period_end: bool,
+    ) {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|(price, quantity)| json!({"price": price, "quantity": quantity}))
+            .collect();
+        self.stripe.seed_subscription(json!({
+            "id": id, "customer": self.customer, "items": items, "status": status,
             "cancel_at_period_end": cancel_at_period_end, "metadata": {"userId": self.user.as_str()}
         }));
     }

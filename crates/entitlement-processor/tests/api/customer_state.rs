@@ -1,0 +1,174 @@
+//! Entitlements from the customer's whole state, through the real adapters (local AWS, the Stripe
+//! stand-in): several live plans, add-ons on the base subscription and on their own, every delivery order,
+//! every event twice.
+use crate::helpers::{TestApp, ADDON, PRO, STARTER};
+use entitle_domain::entitlements::{Entitlements, Status};
+use entitle_domain::time::UnixTime;
+use entitle_test_support::fixtures::unique_id;
+use serde_json::json;
+
+/// The orders a test plays its events in: as sent, reversed, and two interleavings.
+fn orders(n: usize) -> Vec<Vec<usize>> {
+    let sent: Vec<usize> = (0..n).collect();
+    let reversed: Vec<usize> = sent.iter().rev().copied().collect();
+    let odd_first: Vec<usize> = sent
+        .iter()
+        .filter(|i| *i % 2 == 1)
+        .chain(sent.iter().filter(|i| *i % 2 == 0))
+        .copied()
+        .collect();
+    let middle_out: Vec<usize> = (0..n).map(|i| (i + n / 2) % n).collect();
+    vec![sent, reversed, odd_first, middle_out]
+}
+
+/// Delivers `events` in `order`, each twice (the copy right after the first, as SQS may redeliver), one
+/// record per batch so that every event is processed against the state left by the one before.
+async fn play(app: &TestApp, events: &[String], order: &[usize]) {
+    for &i in order {
+        for _ in 0..2 {
+            let failed = app.process(std::slice::from_ref(&events[i])).await;
+            assert!(failed.is_empty(), "event {i} failed");
+        }
+    }
+}
+
+fn sub_event(app: &TestApp, sub: &str, event_type: &str, at: i64) -> String {
+    app.event(
+        &unique_id("evt_"),
+        event_type,
+        at,
+        json!({"subscriptionId": sub}),
+    )
+}
+
+/// What must not depend on the order: everything but ids and timestamps that differ per app.
+fn grant(e: &Entitlements) -> serde_json::Value {
+    json!({
+        "plan": e.plan, "status": e.status, "features": e.features, "limits": e.limits,
+        "addons": e.addons.iter().map(|a| (a.plan.clone(), a.quantity)).collect::<Vec<_>>(),
+        "others": e.other_subscriptions.iter().map(|o| o.plan.clone()).collect::<Vec<_>>(),
+    })
+}
+
+#[tokio::test]
+async fn two_live_plans_end_on_the_higher_ranked_one_in_every_order_with_the_other_listed() {
+    let mut results = Vec::new();
+    for order in orders(4) {
+        let app = TestApp::spawn().await;
+        let (starter, pro) = (unique_id("sub_"), unique_id("sub_"));
+        app.subscription(&starter, STARTER, "active", false);
+        app.subscription(&pro, PRO, "active", false);
+        let now = UnixTime::now().secs();
+        let events = [
+            sub_event(&app, &starter, "subscription.created", now - 60),
+            sub_event(&app, &pro, "subscription.created", now - 50),
+            app.event(
+                &unique_id("evt_"),
+                "invoice.paid",
+                now - 40,
+                json!({"invoiceId": unique_id("in_"), "subscriptionId": starter}),
+            ),
+            app.event(
+                &unique_id("evt_"),
+                "invoice.paid",
+                now - 30,
+                json!({"invoiceId": unique_id("in_"), "subscriptionId": pro}),
+            ),
+        ];
+        play(&app, &events, &order).await;
+        let e = app.entitlements().await;
+        assert_eq!(
+            (e.plan.as_str(), e.status),
+            ("professional", Status::Active),
+            "order {order:?}"
+        );
+        assert_eq!(e.subscription_id.as_deref(), Some(pro.as_str()));
+        assert_eq!(e.other_subscriptions.len(), 1);
+        assert_eq!(
+            (
+                e.other_subscriptions[0].subscription_id.as_str(),
+                e.other_subscriptions[0].plan.as_str()
+            ),
+            (starter.as_str(), "starter")
+        );
+        let clerk = app.clerk_billing();
+        assert_eq!(
+            (clerk["plan"].as_str(), clerk["limits"]["agents"].as_u64()),
+            (Some("professional"), Some(10))
+        );
+        results.push(grant(&e));
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:#?}");
+}
+
+#[tokio::test]
+async fn an_addon_item_and_an_addon_subscription_add_their_limits_and_join_their_features() {
+    let mut results = Vec::new();
+    for order in orders(2) {
+        let app = TestApp::spawn().await;
+        let (base, extra) = (unique_id("sub_"), unique_id("sub_"));
+        app.subscription_items(&base, &[(STARTER, 1), (ADDON, 2)], "active", false);
+        app.subscription_items(&extra, &[(ADDON, 1)], "active", false);
+        let now = UnixTime::now().secs();
+        let events = [
+            sub_event(&app, &base, "subscription.created", now - 60),
+            sub_event(&app, &extra, "subscription.created", now - 30),
+        ];
+        play(&app, &events, &order).await;
+        let e = app.entitlements().await;
+        assert_eq!((e.plan.as_str(), e.status), ("starter", Status::Active));
+        assert_eq!(
+            e.subscription_id.as_deref(),
+            Some(base.as_str()),
+            "the add-on subscription never names the plan"
+        );
+        // Starter's 3 agents and 1,000 messages, plus 5 and 1,000 per add-on unit, three units.
+        assert_eq!(e.limits["agents"].to_string(), "18");
+        assert_eq!(e.limits["messages_per_day"].to_string(), "4000");
+        assert!(e.features.contains("audit_log") && e.features.contains("api_access"));
+        assert!(
+            e.other_subscriptions.is_empty(),
+            "add-ons are not a double subscription"
+        );
+        let clerk = app.clerk_billing();
+        assert_eq!(clerk["limits"]["agents"], 18);
+        assert!(clerk["features"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("audit_log")));
+        results.push(grant(&e));
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:#?}");
+}
+
+#[tokio::test]
+async fn the_base_plan_canceled_while_an_addon_lives_is_the_free_plan_plus_the_addon() {
+    let mut results = Vec::new();
+    for order in orders(3) {
+        let app = TestApp::spawn().await;
+        let (base, extra) = (unique_id("sub_"), unique_id("sub_"));
+        app.subscription(&base, PRO, "canceled", false);
+        app.subscription_items(&extra, &[(ADDON, 1)], "active", false);
+        let now = UnixTime::now().secs();
+        let events = [
+            sub_event(&app, &base, "subscription.created", now - 90),
+            sub_event(&app, &extra, "subscription.created", now - 60),
+            sub_event(&app, &base, "subscription.canceled", now - 30),
+        ];
+        play(&app, &events, &order).await;
+        let e = app.entitlements().await;
+        assert_eq!(
+            (e.plan.as_str(), e.status),
+            ("free", Status::Free),
+            "order {order:?}"
+        );
+        assert_eq!(e.subscription_id, None);
+        assert_eq!(e.limits["agents"].to_string(), "6");
+        assert_eq!(e.limits["messages_per_day"].to_string(), "1100");
+        assert!(e.features.contains("audit_log"));
+        assert_eq!(app.clerk_billing()["plan"], "free");
+        assert_eq!(app.clerk_billing()["limits"]["agents"], 6);
+        results.push(grant(&e));
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:#?}");
+}
