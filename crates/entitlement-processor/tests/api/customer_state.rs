@@ -41,6 +41,22 @@ fn sub_event(app: &TestApp, sub: &str, event_type: &str, at: i64) -> String {
     )
 }
 
+/// The `data.current` of every `entitlements.changed` announced for this test's user (a standard queue:
+/// in no particular order).
+async fn announced(app: &TestApp) -> Vec<serde_json::Value> {
+    let changed: Vec<serde_json::Value> = app
+        .tap
+        .messages()
+        .await
+        .into_iter()
+        .filter_map(|m| serde_json::from_str::<serde_json::Value>(m.body()?).ok())
+        .filter(|e| e["type"] == "entitlements.changed" && e["userId"] == app.user.as_str())
+        .map(|e| e["data"]["current"].clone())
+        .collect();
+    assert!(!changed.is_empty(), "nothing announced");
+    changed
+}
+
 /// What must not depend on the order: everything but ids and timestamps that differ per app.
 fn grant(e: &Entitlements) -> serde_json::Value {
     json!({
@@ -96,6 +112,11 @@ async fn two_live_plans_end_on_the_higher_ranked_one_in_every_order_with_the_oth
             (clerk["plan"].as_str(), clerk["limits"]["agents"].as_u64()),
             (Some("professional"), Some(10))
         );
+        assert!(announced(&app)
+            .await
+            .iter()
+            .any(|current| current["plan"] == "professional"
+                && current["otherSubscriptions"][0]["plan"] == "starter"));
         results.push(grant(&e));
     }
     assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:#?}");
@@ -136,6 +157,11 @@ async fn an_addon_item_and_an_addon_subscription_add_their_limits_and_join_their
             .as_array()
             .unwrap()
             .contains(&json!("audit_log")));
+        assert!(announced(&app)
+            .await
+            .iter()
+            .any(|current| current["limits"]["agents"] == 18
+                && current["addons"].as_array().map(Vec::len) == Some(2)));
         results.push(grant(&e));
     }
     assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:#?}");
@@ -168,6 +194,9 @@ async fn the_base_plan_canceled_while_an_addon_lives_is_the_free_plan_plus_the_a
         assert!(e.features.contains("audit_log"));
         assert_eq!(app.clerk_billing()["plan"], "free");
         assert_eq!(app.clerk_billing()["limits"]["agents"], 6);
+        assert!(announced(&app).await.iter().any(
+            |current| current["plan"] == "free" && current["addons"][0]["plan"] == "team_pack"
+        ));
         results.push(grant(&e));
     }
     assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:#?}");
