@@ -283,11 +283,26 @@ async fn locate(deps: &Deps, user: &UserId) -> Result<SubscriptionDetails, ApiEr
         }
     }
     if let Some(customer) = customer {
-        let latest = deps
+        // Newest first: the live one if any, else the one that ended last — of a plan: an add-on's
+        // subscription is not the user's subscription.
+        let plans: Vec<SubscriptionDetails> = deps
             .lifecycle
-            .latest_subscription(customer.as_str())
+            .subscriptions(customer.as_str())
             .await
-            .map_err(stripe_error)?;
+            .map_err(stripe_error)?
+            .into_iter()
+            .filter(|s| {
+                !deps
+                    .catalog
+                    .plan_for_price(&s.price_id, s.lookup_key.as_deref())
+                    .is_some_and(|p| p.addon)
+            })
+            .collect();
+        let latest = plans
+            .iter()
+            .find(|s| is_live_status(&s.status))
+            .or(plans.first())
+            .cloned();
         if let Some(latest) = latest {
             if is_live_status(&latest.status) || known.is_none() {
                 return Ok(latest);

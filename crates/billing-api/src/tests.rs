@@ -1070,3 +1070,45 @@ async fn an_addon_is_sold_beside_a_live_plan_and_never_as_a_plan_change() {
     .await;
     assert_eq!((status, code(&reply)), (400, "addon_price"));
 }
+
+#[tokio::test]
+async fn an_addon_subscription_is_never_taken_for_the_users_subscription() {
+    use entitle_domain::ports::SubscriptionDetails;
+    let h = harness();
+    subscribed(&h).await;
+    // The plan ended; the add-on bought beside it lives on (newer).
+    let mut ended = h.stripe.plan_subscription("sub_life1").unwrap();
+    ended.status = "canceled".into();
+    h.stripe.add_plan_subscription(ended);
+    h.stripe.add_plan_subscription(SubscriptionDetails {
+        id: "sub_addon1".into(),
+        customer: "cus_life1".into(),
+        status: "active".into(),
+        item_id: "si_addon1".into(),
+        price_id: "price_team_pack".into(),
+        lookup_key: Some("team_pack_monthly".into()),
+        cancel_at_period_end: false,
+        current_period_end: Some(PERIOD_END),
+        trial_end: None,
+        user: Some(USER.into()),
+    });
+    h.entitlements.put(Entitlements::free(
+        UserId::parse(USER).unwrap(),
+        PlanCatalog::builtin(),
+    ));
+    let (status, body) = post(&h, "/subscription/resume", None).await;
+    assert_eq!((status, code(&body)), (409, "subscription_ended"));
+    // Cancel answers the ended plan subscription's state; the add-on is left alone.
+    let (status, body) = post(&h, "/subscription/cancel", None).await;
+    assert_eq!(
+        (status, body["subscriptionId"].as_str()),
+        (200, Some("sub_life1")),
+        "{body}"
+    );
+    assert!(
+        !h.stripe
+            .plan_subscription("sub_addon1")
+            .unwrap()
+            .cancel_at_period_end
+    );
+}

@@ -2,7 +2,6 @@
 //! a plan change and the change itself, with async-stripe's typed requests.
 use super::stripe_client::{idempotent, path_segment, StripeClient};
 use async_trait::async_trait;
-use entitle_domain::entitlements::is_live_status;
 use entitle_domain::ids::StripeCustomerId;
 use entitle_domain::ports::{
     CancelNow, InvoicePreview, PlanChange, PreviewLine, Proration, StripeError,
@@ -87,20 +86,15 @@ impl SubscriptionLifecycle for StripeClient {
         }
     }
 
-    async fn latest_subscription(
-        &self,
-        customer: &str,
-    ) -> Result<Option<SubscriptionDetails>, StripeError> {
+    async fn subscriptions(&self, customer: &str) -> Result<Vec<SubscriptionDetails>, StripeError> {
         let Ok(customer) = StripeCustomerId::parse(customer) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        // Newest first: the live one if any, else the one that ended last.
-        let all = self.subscriptions_of(&customer).await?;
-        let chosen = all
+        self.subscriptions_of(&customer)
+            .await?
             .iter()
-            .find(|s| is_live_status(s.status.as_str()))
-            .or(all.first());
-        chosen.map(details).transpose()
+            .map(details)
+            .collect()
     }
 
     async fn set_cancel_at_period_end(

@@ -89,12 +89,17 @@ impl InMemoryStripe {
     }
 
     /// Adds a subscription for the lifecycle port (cancel, resume, change).
+    /// Adds a subscription, or replaces the one with its id (keeping its place in creation order).
     pub fn add_plan_subscription(&self, subscription: SubscriptionDetails) {
-        self.state
-            .lock()
-            .unwrap()
+        let mut state = self.state.lock().unwrap();
+        match state
             .plan_subscriptions
-            .push(subscription);
+            .iter_mut()
+            .find(|s| s.id == subscription.id)
+        {
+            Some(existing) => *existing = subscription,
+            None => state.plan_subscriptions.push(subscription),
+        }
     }
 
     /// A subscription of the lifecycle port as it is now.
@@ -342,22 +347,15 @@ impl SubscriptionLifecycle for InMemoryStripe {
             .cloned())
     }
 
-    async fn latest_subscription(
-        &self,
-        customer: &str,
-    ) -> Result<Option<SubscriptionDetails>, StripeError> {
-        let state = self.enter(format!("latest_subscription {customer}"))?;
-        let mine: Vec<_> = state
+    async fn subscriptions(&self, customer: &str) -> Result<Vec<SubscriptionDetails>, StripeError> {
+        let state = self.enter(format!("subscriptions {customer}"))?;
+        Ok(state
             .plan_subscriptions
             .iter()
             .rev()
             .filter(|s| s.customer == customer)
-            .collect();
-        Ok(mine
-            .iter()
-            .find(|s| crate::entitlements::is_live_status(&s.status))
-            .or(mine.first())
-            .map(|s| (*s).clone()))
+            .cloned()
+            .collect())
     }
 
     async fn set_cancel_at_period_end(

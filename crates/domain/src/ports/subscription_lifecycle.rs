@@ -92,11 +92,8 @@ pub struct PreviewLine {
 pub trait SubscriptionLifecycle: Send + Sync {
     /// `None` when Stripe has no such subscription.
     async fn subscription(&self, id: &str) -> Result<Option<SubscriptionDetails>, StripeError>;
-    /// The customer's live subscription (`active`, `trialing`, `past_due`), else its newest one of any status.
-    async fn latest_subscription(
-        &self,
-        customer: &str,
-    ) -> Result<Option<SubscriptionDetails>, StripeError>;
+    /// The customer's subscriptions of any status, newest first.
+    async fn subscriptions(&self, customer: &str) -> Result<Vec<SubscriptionDetails>, StripeError>;
     /// Sets (cancel at the period end) or clears (resume) `cancel_at_period_end`.
     async fn set_cancel_at_period_end(
         &self,
