@@ -8,7 +8,8 @@ use entitle_domain::entitlements::{is_live_status, live_status, Status};
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PriceMatch;
 use entitle_domain::ports::{
-    CancelNow, InvoicePreview, PlanChange, Proration, SubscriptionDetails,
+    CancelNow, InvoicePreview, PeriodEndChange, PlanChange, Proration, ScheduledChange,
+    SubscriptionDetails,
 };
 use entitle_domain::time::UnixTime;
 use serde::Deserialize;
@@ -55,7 +56,7 @@ pub struct ChangeBody {
     #[serde(default)]
     pub preview: bool,
     pub proration_behavior: Option<String>,
-    /// `now` (default).
+    /// `now` (default) or `period_end` (a subscription schedule makes the switch when the period ends).
     pub at: Option<String>,
 }
 
@@ -82,8 +83,11 @@ pub async fn cancel(
     if !is_live_status(&subscription.status)
         || (body.at_period_end && subscription.cancel_at_period_end)
     {
-        return Ok(state(deps, &subscription));
+        return describe(deps, &subscription).await;
     }
+    // A cancel drops a plan change scheduled for the period end (Stripe changes a scheduled subscription's
+    // cancelation only through its schedule: released first, the subscription then cancels as usual).
+    release(deps, &subscription, now).await?;
     let updated = if body.at_period_end {
         let key = key(&["cancel", &subscription.id, "at_period_end"], now);
         deps.lifecycle
@@ -110,7 +114,7 @@ pub async fn cancel(
     }
     .map_err(stripe_error)?;
     tracing::info!(subscription_id = %updated.id, at_period_end = body.at_period_end, "canceled a subscription");
-    Ok(state(deps, &updated))
+    describe(deps, &updated).await
 }
 
 pub async fn resume(
@@ -124,7 +128,7 @@ pub async fn resume(
         return Err(ended());
     }
     if !subscription.cancel_at_period_end {
-        return Ok(state(deps, &subscription));
+        return describe(deps, &subscription).await;
     }
     let key = key(&["resume", &subscription.id], now);
     let updated = deps
@@ -133,7 +137,7 @@ pub async fn resume(
         .await
         .map_err(stripe_error)?;
     tracing::info!(subscription_id = %updated.id, "resumed a subscription");
-    Ok(state(deps, &updated))
+    describe(deps, &updated).await
 }
 
 pub async fn change(
@@ -178,18 +182,21 @@ pub async fn change(
             )
         })?,
     };
-    match body.at.as_deref() {
-        None | Some("now") => {}
-        Some("period_end") => return Err(ApiError::bad_request(
-            "unsupported_option",
-            "changes at the period end are not available yet: change now, or through POST /portal",
-        )),
+    let at_period_end = match body.at.as_deref() {
+        None | Some("now") => false,
+        Some("period_end") => true,
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_option",
                 "at must be \"now\" or \"period_end\"",
             ))
         }
+    };
+    if at_period_end && body.proration_behavior.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_option",
+            "prorationBehavior applies only to a change now: a change at the period end prorates nothing",
+        ));
     }
     let subscription = locate(deps, user).await?;
     if !is_live_status(&subscription.status) {
@@ -204,6 +211,12 @@ pub async fn change(
         ));
     }
     let price_id = price_id(deps, price.id.as_deref(), price.lookup_key.as_deref()).await?;
+    // At the period end nothing is prorated: the preview is the first invoice on the new price.
+    let proration = if at_period_end {
+        Proration::None
+    } else {
+        proration
+    };
     let change = PlanChange {
         subscription: &subscription.id,
         item_id: &subscription.item_id,
@@ -217,10 +230,47 @@ pub async fn change(
             .await
             .map_err(stripe_error)?;
         return Ok(json!({
-            "subscription": state(deps, &subscription),
+            "subscription": describe(deps, &subscription).await?,
             "preview": preview_json(&preview, proration, &plan.id, &price_id),
         }));
     }
+    if at_period_end {
+        if subscription.cancel_at_period_end {
+            return Err(ApiError::bad_request(
+                "invalid_option",
+                "the subscription ends with this period: resume it before scheduling a change",
+            ));
+        }
+        let key = key(
+            &[
+                "change",
+                &subscription.id,
+                &subscription.price_id,
+                &price_id,
+                "period_end",
+            ],
+            now,
+        );
+        let scheduled = deps
+            .lifecycle
+            .schedule_plan_change(
+                &PeriodEndChange {
+                    subscription: &subscription.id,
+                    schedule: subscription.schedule.as_deref(),
+                    current_price: &subscription.price_id,
+                    price_id: &price_id,
+                },
+                &key,
+            )
+            .await
+            .map_err(stripe_error)?;
+        tracing::info!(subscription_id = %subscription.id, plan = %plan.id, "scheduled a plan change for the period end");
+        let mut answer = state(deps, &subscription);
+        answer["scheduledChange"] = scheduled_json(deps, &scheduled);
+        return Ok(answer);
+    }
+    // A change now replaces a change scheduled for the period end.
+    release(deps, &subscription, now).await?;
     // The from-price is part of the key, so switching back and forth makes distinct changes.
     let key = key(
         &[
@@ -238,7 +288,7 @@ pub async fn change(
         .await
         .map_err(stripe_error)?;
     tracing::info!(subscription_id = %updated.id, plan = %plan.id, "changed a subscription's plan");
-    Ok(state(deps, &updated))
+    describe(deps, &updated).await
 }
 
 fn ended() -> ApiError {
@@ -343,6 +393,56 @@ fn state(deps: &Deps, subscription: &SubscriptionDetails) -> Value {
         "trialEnd": time(subscription.trial_end),
         "scheduledChange": Value::Null,
     })
+}
+
+/// [`state`] with the change the subscription's schedule will make, if any (one more Stripe read, only for
+/// a subscription that has a schedule).
+async fn describe(deps: &Deps, subscription: &SubscriptionDetails) -> Result<Value, ApiError> {
+    let mut answer = state(deps, subscription);
+    if let Some(schedule) = subscription
+        .schedule
+        .as_deref()
+        .filter(|_| is_live_status(&subscription.status))
+    {
+        if let Some(change) = deps
+            .lifecycle
+            .scheduled_change(schedule)
+            .await
+            .map_err(stripe_error)?
+        {
+            answer["scheduledChange"] = scheduled_json(deps, &change);
+        }
+    }
+    Ok(answer)
+}
+
+fn scheduled_json(deps: &Deps, change: &ScheduledChange) -> Value {
+    json!({
+        "plan": deps
+            .catalog
+            .plan_for_price(&change.price_id, change.lookup_key.as_deref())
+            .map(|p| p.id.clone()),
+        "price": change.price_id,
+        "at": UnixTime::from_secs(change.at).to_rfc3339(),
+    })
+}
+
+/// Releases the subscription's schedule, if it has one, dropping the change it would make.
+async fn release(
+    deps: &Deps,
+    subscription: &SubscriptionDetails,
+    now: UnixTime,
+) -> Result<(), ApiError> {
+    let Some(schedule) = subscription.schedule.as_deref() else {
+        return Ok(());
+    };
+    let key = key(&["release", schedule], now);
+    deps.lifecycle
+        .release_schedule(schedule, &key)
+        .await
+        .map_err(stripe_error)?;
+    tracing::info!(subscription_id = %subscription.id, schedule, "released a subscription schedule");
+    Ok(())
 }
 
 fn preview_json(preview: &InvoicePreview, proration: Proration, plan: &str, price: &str) -> Value {

@@ -624,6 +624,7 @@ async fn subscribed(h: &Harness) -> String {
         current_period_end: Some(PERIOD_END),
         trial_end: None,
         user: Some(USER.into()),
+        schedule: None,
     });
     h.stripe.set_amount(STARTER, 4900);
     h.stripe.set_amount(PRO, 19900);
@@ -924,6 +925,7 @@ async fn a_subscription_of_someone_else_named_in_the_entitlements_is_not_acted_o
         current_period_end: Some(PERIOD_END),
         trial_end: None,
         user: Some("user_someone_else".into()),
+        schedule: None,
     });
     let mut stored = Entitlements::on_plan(
         UserId::parse(USER).unwrap(),
@@ -1091,6 +1093,7 @@ async fn an_addon_subscription_is_never_taken_for_the_users_subscription() {
         current_period_end: Some(PERIOD_END),
         trial_end: None,
         user: Some(USER.into()),
+        schedule: None,
     });
     h.entitlements.put(Entitlements::free(
         UserId::parse(USER).unwrap(),
@@ -1111,4 +1114,77 @@ async fn an_addon_subscription_is_never_taken_for_the_users_subscription() {
             .unwrap()
             .cancel_at_period_end
     );
+}
+
+#[tokio::test]
+async fn a_change_at_the_period_end_is_scheduled_shown_and_dropped_by_a_cancel_or_a_change_now() {
+    let h = harness();
+    let sub = subscribed(&h).await;
+    let at_end = || json!({"price": "pro_monthly", "at": "period_end"});
+    // The preview is the first invoice on the new price: nothing prorated.
+    let mut preview = at_end();
+    preview["preview"] = json!(true);
+    let (status, body) = post(&h, "/subscription/change", Some(preview)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["preview"]["prorationBehavior"], "none");
+    assert!(h.stripe.plan_subscription(&sub).unwrap().schedule.is_none());
+
+    let (status, body) = post(&h, "/subscription/change", Some(at_end())).await;
+    assert_eq!(status, 200, "{body}");
+    let end = UnixTime::from_secs(PERIOD_END).to_rfc3339();
+    assert_eq!(
+        body["scheduledChange"],
+        json!({"plan": "professional", "price": PRO, "at": end})
+    );
+    assert_eq!(
+        body["plan"], "starter",
+        "the plan stays until the period ends"
+    );
+    let now = h.stripe.plan_subscription(&sub).unwrap();
+    assert_eq!(now.price_id, STARTER);
+    assert!(now.schedule.is_some());
+    // Reading the state again (resume of a subscription that is not canceling changes nothing) shows it.
+    let (status, body) = post(&h, "/subscription/resume", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scheduledChange"]["plan"], "professional");
+
+    // Prorating a change that happens at a period boundary makes no sense.
+    let mut prorated = at_end();
+    prorated["prorationBehavior"] = json!("always_invoice");
+    let (status, body) = post(&h, "/subscription/change", Some(prorated)).await;
+    assert_eq!((status, code(&body)), (400, "invalid_option"));
+
+    // A cancel releases the schedule first: the subscription cancels, the change is gone.
+    let (status, body) = post(&h, "/subscription/cancel", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scheduledChange"], Value::Null);
+    assert_eq!(body["status"], "canceling");
+    let after = h.stripe.plan_subscription(&sub).unwrap();
+    assert!(after.schedule.is_none() && after.cancel_at_period_end);
+    // A canceling subscription cannot schedule a change: resume first.
+    let (status, body) = post(&h, "/subscription/change", Some(at_end())).await;
+    assert_eq!((status, code(&body)), (400, "invalid_option"));
+
+    // A change now replaces a scheduled one.
+    let h = harness();
+    let sub = subscribed(&h).await;
+    let (status, _) = post(&h, "/subscription/change", Some(at_end())).await;
+    assert_eq!(status, 200);
+    let (status, body) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": "pro_monthly"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["plan"].as_str(), &body["scheduledChange"]),
+        (Some("professional"), &Value::Null)
+    );
+    assert!(h.stripe.plan_subscription(&sub).unwrap().schedule.is_none());
+    assert!(h
+        .stripe
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("release_schedule")));
 }

@@ -260,3 +260,81 @@ async fn without_a_subscription_the_routes_answer_404_and_stripe_failures_are_50
         (502, Some("payment_provider_error"))
     );
 }
+
+/// The fake Stripe's view of a subscription schedule (its control log has every request; GET it back).
+fn schedule_writes(app: &TestApp) -> Vec<Value> {
+    app.stripe
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r["method"] == "POST"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("/v1/subscription_schedules"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_change_at_the_period_end_goes_through_a_subscription_schedule_and_a_cancel_releases_it()
+{
+    let (app, sub) = subscribed().await;
+    let id = sub["id"].as_str().unwrap();
+    let end = sub["items"]["data"][0]["current_period_end"]
+        .as_i64()
+        .unwrap();
+    let start = sub["items"]["data"][0]["current_period_start"]
+        .as_i64()
+        .unwrap();
+    let body = json!({"price": "pro_monthly", "at": "period_end"});
+    let reply = app
+        .call("POST", "/subscription/change", Some(body.clone()))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body["scheduledChange"],
+        json!({"plan": "professional", "price": PRO, "at": UnixTime::from_secs(end).to_rfc3339()})
+    );
+    assert_eq!(
+        (reply.body["plan"].as_str(), reply.body["status"].as_str()),
+        (Some("starter"), Some("active")),
+        "the plan stays until the period ends"
+    );
+    // Made from the subscription, then its phases: the current one to the period end, then Pro; released after.
+    let sent = schedule_writes(&app);
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(sent[0]["params"]["from_subscription"], id);
+    let phases = &sent[1]["params"]["phases"];
+    assert_eq!(phases[0]["items"][0]["price"], STARTER);
+    assert_eq!(phases[0]["start_date"], start.to_string());
+    assert_eq!(phases[0]["end_date"], end.to_string());
+    assert_eq!(phases[1]["items"][0]["price"], PRO);
+    assert_eq!(sent[1]["params"]["end_behavior"], "release");
+    assert_eq!(sent[1]["params"]["proration_behavior"], "none");
+    assert!(sent
+        .iter()
+        .all(|r| r["idempotencyKey"].as_str().is_some_and(|k| !k.is_empty())));
+
+    // The same request again within the window is the same Stripe writes (replayed by their keys).
+    let again = app.call("POST", "/subscription/change", Some(body)).await;
+    assert_eq!((again.status, &again.body), (200, &reply.body));
+
+    // The subscription now names its schedule; reading the state shows the change.
+    let read = app.call("POST", "/subscription/resume", None).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.body["scheduledChange"]["plan"], "professional");
+
+    // A cancel releases the schedule first (Stripe refuses a cancel of a scheduled subscription otherwise).
+    let canceled = app.call("POST", "/subscription/cancel", None).await;
+    assert_eq!(canceled.status, 200, "{}", canceled.body);
+    assert_eq!(canceled.body["status"], "canceling");
+    assert_eq!(canceled.body["scheduledChange"], Value::Null);
+    let release = schedule_writes(&app);
+    assert!(
+        release
+            .last()
+            .and_then(|r| r["path"].as_str())
+            .is_some_and(|p| p.ends_with("/release")),
+        "{release:#?}"
+    );
+}

@@ -13,6 +13,7 @@ pub mod stripe_billing;
 pub mod stripe_client;
 pub mod stripe_reader;
 pub mod subscription_lifecycle;
+mod subscription_schedules;
 
 pub use clerk_client::ClerkClient;
 pub use dynamo_customers::DynamoCustomerDirectory;

@@ -4,8 +4,8 @@ use super::stripe_client::{idempotent, path_segment, StripeClient};
 use async_trait::async_trait;
 use entitle_domain::ids::StripeCustomerId;
 use entitle_domain::ports::{
-    CancelNow, InvoicePreview, PlanChange, PreviewLine, Proration, StripeError,
-    SubscriptionDetails, SubscriptionLifecycle,
+    CancelNow, InvoicePreview, PeriodEndChange, PlanChange, PreviewLine, Proration,
+    ScheduledChange, StripeError, SubscriptionDetails, SubscriptionLifecycle,
 };
 use stripe_billing::invoice::{
     CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
@@ -37,6 +37,7 @@ fn details(subscription: &Subscription) -> Result<SubscriptionDetails, StripeErr
         current_period_end: Some(item.current_period_end),
         trial_end: subscription.trial_end,
         user: subscription.metadata.get("userId").cloned(),
+        schedule: subscription.schedule.as_ref().map(|s| s.id().to_string()),
     })
 }
 
@@ -167,5 +168,29 @@ impl SubscriptionLifecycle for StripeClient {
             .send(self)
             .await?;
         details(&updated)
+    }
+
+    async fn scheduled_change(
+        &self,
+        schedule: &str,
+    ) -> Result<Option<ScheduledChange>, StripeError> {
+        self.next_scheduled_change(schedule).await
+    }
+
+    async fn schedule_plan_change(
+        &self,
+        change: &PeriodEndChange<'_>,
+        idempotency_key: &str,
+    ) -> Result<ScheduledChange, StripeError> {
+        self.schedule_change_at_period_end(change, idempotency_key)
+            .await
+    }
+
+    async fn release_schedule(
+        &self,
+        schedule: &str,
+        idempotency_key: &str,
+    ) -> Result<(), StripeError> {
+        self.release(schedule, idempotency_key).await
     }
 }

@@ -26,6 +26,8 @@ struct StripeState {
     lifecycle_answers: HashMap<String, SubscriptionDetails>,
     /// Price id -> unit amount, for previews.
     amounts: HashMap<String, i64>,
+    /// Schedule id -> the change it makes (`None` once released).
+    schedules: HashMap<String, Option<ScheduledChange>>,
 }
 
 /// A checkout session the fake created.
@@ -376,6 +378,14 @@ impl SubscriptionLifecycle for InMemoryStripe {
                     message: "A canceled subscription can only update its metadata.".into(),
                 });
             }
+            if sub.schedule.is_some() {
+                // As Stripe: a subscription managed by a schedule changes its cancelation through it.
+                return Err(StripeError::Rejected {
+                    status: 400,
+                    code: "parameter_invalid".into(),
+                    message: "The subscription is managed by a subscription schedule".into(),
+                });
+            }
             sub.cancel_at_period_end = cancel;
             Ok(sub.clone())
         })
@@ -478,5 +488,58 @@ impl SubscriptionLifecycle for InMemoryStripe {
             sub.lookup_key = lookup_key;
             Ok(sub.clone())
         })
+    }
+
+    async fn scheduled_change(
+        &self,
+        schedule: &str,
+    ) -> Result<Option<ScheduledChange>, StripeError> {
+        let state = self.enter(format!("scheduled_change {schedule}"))?;
+        Ok(state.schedules.get(schedule).cloned().flatten())
+    }
+
+    async fn schedule_plan_change(
+        &self,
+        change: &PeriodEndChange<'_>,
+        idempotency_key: &str,
+    ) -> Result<ScheduledChange, StripeError> {
+        let mut state = self.enter(format!(
+            "schedule_plan_change {} {} {idempotency_key}",
+            change.subscription, change.price_id
+        ))?;
+        let lookup_key = state
+            .prices
+            .iter()
+            .find(|(_, id)| id.as_str() == change.price_id)
+            .map(|(key, _)| key.clone());
+        let count = state.schedules.len();
+        let sub = state.plan_subscription(change.subscription)?;
+        let at = sub.current_period_end.unwrap_or_default();
+        let id = sub
+            .schedule
+            .get_or_insert_with(|| format!("sub_sched_{}", count + 1))
+            .clone();
+        let scheduled = ScheduledChange {
+            price_id: change.price_id.to_owned(),
+            lookup_key,
+            at,
+        };
+        state.schedules.insert(id, Some(scheduled.clone()));
+        Ok(scheduled)
+    }
+
+    async fn release_schedule(
+        &self,
+        schedule: &str,
+        idempotency_key: &str,
+    ) -> Result<(), StripeError> {
+        let mut state = self.enter(format!("release_schedule {schedule} {idempotency_key}"))?;
+        state.schedules.insert(schedule.to_owned(), None);
+        for sub in &mut state.plan_subscriptions {
+            if sub.schedule.as_deref() == Some(schedule) {
+                sub.schedule = None;
+            }
+        }
+        Ok(())
     }
 }

@@ -29,6 +29,6 @@ pub use stripe_customers::{CustomerProfile, StripeCustomers};
 pub use stripe_reader::{LineItem, StripeReader};
 pub use stripe_subscriptions::StripeSubscriptions;
 pub use subscription_lifecycle::{
-    CancelNow, InvoicePreview, PlanChange, PreviewLine, Proration, SubscriptionDetails,
-    SubscriptionLifecycle,
+    CancelNow, InvoicePreview, PeriodEndChange, PlanChange, PreviewLine, Proration,
+    ScheduledChange, SubscriptionDetails, SubscriptionLifecycle,
 };

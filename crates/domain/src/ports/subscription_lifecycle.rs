@@ -20,6 +20,27 @@ pub struct SubscriptionDetails {
     pub trial_end: Option<i64>,
     /// `metadata.userId`, set by our checkout.
     pub user: Option<String>,
+    /// The subscription schedule managing it (a plan change scheduled for the period end), if any.
+    pub schedule: Option<String>,
+}
+
+/// A plan change Stripe will make at a phase boundary of the subscription's schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledChange {
+    pub price_id: String,
+    pub lookup_key: Option<String>,
+    /// Unix seconds: when the new price takes over (the end of the current period).
+    pub at: i64,
+}
+
+/// Switching the plan item of `subscription` to `price_id` when its current period ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodEndChange<'a> {
+    pub subscription: &'a str,
+    /// The schedule already managing the subscription (its phases are rewritten), or `None` (one is made).
+    pub schedule: Option<&'a str>,
+    pub current_price: &'a str,
+    pub price_id: &'a str,
 }
 
 /// How Stripe bills the difference of a plan change (its `proration_behavior`).
@@ -119,4 +140,23 @@ pub trait SubscriptionLifecycle: Send + Sync {
         change: &PlanChange<'_>,
         idempotency_key: &str,
     ) -> Result<SubscriptionDetails, StripeError>;
+    /// The change `schedule` will make next, `None` when it makes none (or was released).
+    async fn scheduled_change(
+        &self,
+        schedule: &str,
+    ) -> Result<Option<ScheduledChange>, StripeError>;
+    /// Schedules the switch for the end of the current period, through a subscription schedule: the
+    /// current phase ends with the period, the next one is on the new price, then the schedule releases
+    /// the subscription.
+    async fn schedule_plan_change(
+        &self,
+        change: &PeriodEndChange<'_>,
+        idempotency_key: &str,
+    ) -> Result<ScheduledChange, StripeError>;
+    /// Releases `schedule`: the subscription stays as it is now, the pending change is dropped.
+    async fn release_schedule(
+        &self,
+        schedule: &str,
+        idempotency_key: &str,
+    ) -> Result<(), StripeError>;
 }

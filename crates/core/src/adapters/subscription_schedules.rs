@@ -1,0 +1,166 @@
+//! A plan change at the period end, through Stripe's subscription schedules: the schedule is made from the
+//! subscription (`from_subscription`), its phases rewritten to the current phase (ending with the period)
+//! and a phase on the new price, then it releases the subscription (`end_behavior: release`). async-stripe's
+//! typed requests; the answers are read into the few fields we use.
+use super::stripe_client::{idempotent, path_segment, StripeClient};
+use entitle_domain::ports::{PeriodEndChange, ScheduledChange, StripeError};
+use miniserde::json::Value;
+use stripe_billing::subscription_schedule::{
+    CreateSubscriptionSchedule, ReleaseSubscriptionSchedule, RetrieveSubscriptionSchedule,
+    UpdateSubscriptionSchedule, UpdateSubscriptionSchedulePhases,
+    UpdateSubscriptionSchedulePhasesEndDate, UpdateSubscriptionSchedulePhasesItems,
+    UpdateSubscriptionSchedulePhasesStartDate, UpdateSubscriptionScheduleProrationBehavior,
+};
+use stripe_client_core::StripeRequest;
+use stripe_shared::{SubscriptionScheduleEndBehavior, SubscriptionScheduleId};
+
+/// The part of a `subscription_schedule` we read.
+#[derive(miniserde::Deserialize)]
+struct Schedule {
+    id: String,
+    status: String,
+    current_phase: Option<Bounds>,
+    phases: Vec<Phase>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct Bounds {
+    start_date: i64,
+    end_date: i64,
+}
+
+#[derive(miniserde::Deserialize)]
+struct Phase {
+    start_date: i64,
+    items: Vec<PhaseItem>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct PhaseItem {
+    /// A price id, or the price itself when expanded.
+    price: Value,
+}
+
+fn schedule_id(id: &str) -> SubscriptionScheduleId {
+    SubscriptionScheduleId::from(path_segment(id))
+}
+
+/// `(id, lookup key)` of a phase item's price, expanded or not.
+fn price_of(item: &PhaseItem) -> Option<(String, Option<String>)> {
+    match &item.price {
+        Value::String(id) => Some((id.clone(), None)),
+        Value::Object(price) => {
+            let text = |name: &str| match price.get(name) {
+                Some(Value::String(s)) => Some(s.clone()),
+                _ => None,
+            };
+            Some((text("id")?, text("lookup_key")))
+        }
+        _ => None,
+    }
+}
+
+/// The phase after the current one: the change the schedule will make.
+fn next_change(schedule: &Schedule) -> Option<ScheduledChange> {
+    if !matches!(schedule.status.as_str(), "not_started" | "active") {
+        return None;
+    }
+    let current_end = schedule.current_phase.as_ref()?.end_date;
+    let next = schedule
+        .phases
+        .iter()
+        .find(|phase| phase.start_date >= current_end)?;
+    let (price_id, lookup_key) = price_of(next.items.first()?)?;
+    Some(ScheduledChange {
+        price_id,
+        lookup_key,
+        at: next.start_date,
+    })
+}
+
+fn phase(price: &str) -> UpdateSubscriptionSchedulePhases {
+    let mut item = UpdateSubscriptionSchedulePhasesItems::new();
+    item.price = Some(price.to_owned());
+    item.quantity = Some(1);
+    UpdateSubscriptionSchedulePhases::new(vec![item])
+}
+
+impl StripeClient {
+    pub(crate) async fn next_scheduled_change(
+        &self,
+        schedule: &str,
+    ) -> Result<Option<ScheduledChange>, StripeError> {
+        let schedule: Schedule = RetrieveSubscriptionSchedule::new(schedule_id(schedule))
+            .expand(vec!["phases.items.price".to_owned()])
+            .build()
+            .customize()
+            .send(self)
+            .await?;
+        Ok(next_change(&schedule))
+    }
+
+    pub(crate) async fn schedule_change_at_period_end(
+        &self,
+        change: &PeriodEndChange<'_>,
+        idempotency_key: &str,
+    ) -> Result<ScheduledChange, StripeError> {
+        let schedule: Schedule = match change.schedule {
+            Some(id) => {
+                RetrieveSubscriptionSchedule::new(schedule_id(id))
+                    .build()
+                    .customize()
+                    .send(self)
+                    .await?
+            }
+            None => {
+                let create = CreateSubscriptionSchedule::new()
+                    .from_subscription(change.subscription)
+                    .build()
+                    .customize();
+                idempotent(create, &format!("{idempotency_key}/schedule"))?
+                    .send(self)
+                    .await?
+            }
+        };
+        let current = schedule.current_phase.as_ref().ok_or_else(|| {
+            StripeError::Unavailable(
+                format!("subscription schedule {} has no current phase", schedule.id).into(),
+            )
+        })?;
+        let mut now = phase(change.current_price);
+        now.start_date = Some(UpdateSubscriptionSchedulePhasesStartDate::Timestamp(
+            current.start_date,
+        ));
+        now.end_date = Some(UpdateSubscriptionSchedulePhasesEndDate::Timestamp(
+            current.end_date,
+        ));
+        let next = phase(change.price_id);
+        let update = UpdateSubscriptionSchedule::new(schedule_id(&schedule.id))
+            .phases(vec![now, next])
+            .end_behavior(SubscriptionScheduleEndBehavior::Release)
+            .proration_behavior(UpdateSubscriptionScheduleProrationBehavior::None)
+            .expand(vec!["phases.items.price".to_owned()])
+            .build()
+            .customize();
+        let updated: Schedule = idempotent(update, &format!("{idempotency_key}/phases"))?
+            .send(self)
+            .await?;
+        next_change(&updated).ok_or_else(|| {
+            StripeError::Unavailable(
+                format!("subscription schedule {} shows no next phase", updated.id).into(),
+            )
+        })
+    }
+
+    pub(crate) async fn release(
+        &self,
+        schedule: &str,
+        idempotency_key: &str,
+    ) -> Result<(), StripeError> {
+        let release = ReleaseSubscriptionSchedule::new(schedule_id(schedule))
+            .build()
+            .customize::<Value>();
+        idempotent(release, idempotency_key)?.send(self).await?;
+        Ok(())
+    }
+}
