@@ -201,3 +201,50 @@ async fn the_base_plan_canceled_while_an_addon_lives_is_the_free_plan_plus_the_a
     }
     assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:#?}");
 }
+
+#[tokio::test]
+async fn a_plan_change_made_in_stripe_with_its_events_in_reverse_order_ends_on_the_new_plan() {
+    use entitle_domain::ports::{PlanChange, Proration, SubscriptionLifecycle};
+    let app = TestApp::spawn().await;
+    let sub = unique_id("sub_");
+    app.subscription(&sub, STARTER, "active", false);
+    let now = UnixTime::now().secs();
+    let created = sub_event(&app, &sub, "subscription.created", now - 120);
+    assert!(app.process(std::slice::from_ref(&created)).await.is_empty());
+    assert_eq!(app.entitlements().await.plan, "starter");
+
+    // The change through the production client, as billing-api's POST /subscription/change makes it.
+    let details = app
+        .stripe_client
+        .subscription(&sub)
+        .await
+        .unwrap()
+        .expect("the subscription");
+    app.stripe_client
+        .change_plan(
+            &PlanChange {
+                subscription: &sub,
+                item_id: &details.item_id,
+                price_id: PRO,
+                proration: Proration::CreateProrations,
+            },
+            &unique_id("change-"),
+        )
+        .await
+        .unwrap();
+    let updated = sub_event(&app, &sub, "subscription.updated", now - 60);
+    let paid = app.event(
+        &unique_id("evt_"),
+        "invoice.paid",
+        now - 30,
+        json!({"invoiceId": unique_id("in_"), "subscriptionId": sub}),
+    );
+    // Newest first, the oldest last, each twice.
+    play(&app, &[paid, updated, created], &[0, 1, 2]).await;
+    let e = app.entitlements().await;
+    assert_eq!(
+        (e.plan.as_str(), e.status),
+        ("professional", Status::Active)
+    );
+    assert_eq!(app.clerk_billing()["plan"], "professional");
+}
