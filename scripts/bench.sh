@@ -5,7 +5,7 @@
 #  2. the size of each release arm64 bootstrap.zip, built the way Lambda runs it (cargo lambda, arm64);
 #  3. cold init of each function: process start to its first poll of the Runtime API, SDK clients built
 #     (scripts/cold_start.py stubs the Runtime API);
-#  4. CPU per warm event of the webhooks, whole process, with AWS and Stripe answered at once by loopback
+#  4. CPU per warm event of the webhooks and of a usage-api consume, whole process, with AWS and Stripe answered at once by loopback
 #     stand-ins (scripts/warm_cpu.py).
 # 3 and 4 run this machine's native release build, since the arm64 binary cannot run here.
 set -euo pipefail
@@ -70,8 +70,8 @@ fi
 if wants warm; then
 echo
 echo "== 4. CPU per warm event (native release build; whole process utime+stime / events; AWS, Stripe and the Runtime API stubbed on loopback)"
-cargo build --release --quiet -p stripe-webhook -p clerk-webhook
-for function in stripe-webhook clerk-webhook; do
+cargo build --release --quiet -p stripe-webhook -p clerk-webhook -p usage-api
+for function in stripe-webhook clerk-webhook usage-api; do
   .venv/bin/python scripts/warm_cpu.py --function "$function" --binary "$(realpath "$target_dir/release/$function")"
 done
 fi

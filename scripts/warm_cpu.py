@@ -10,7 +10,9 @@ Three loopback stand-ins, all answering at once so that only the binary's own wo
     Publish, with valid-shaped responses;
   * Stripe (`STRIPE_API_BASE`, for clerk-webhook): create and update customer.
 stripe-webhook gets `customer.subscription.updated` (4.4 KB); clerk-webhook gets `user.created` for a new user each
-time (claim, customer row, Stripe create + profile update, two publishes). The CPU time is read from
+time (claim, customer row, Stripe create + profile update, two publishes); usage-api gets `POST /v1/usage` (a consume
+of 1 message under a fresh idempotency key: one BatchGetItem of the entitlements row and the counter, one
+TransactWriteItems of the counter and the idempotency record). The CPU time is read from
 /proc/<pid>/stat after a warm-up (cold start and first connections excluded) and after the N measured events, so
 it is the per-event cost in a warm Lambda environment. /proc ticks are 10 ms: keep N * cost well above that.
 Standard library only (the Lambda environment and the Stripe signature come from the sibling scripts).
@@ -104,8 +106,12 @@ class Aws(Quiet):
         request_id = str(uuid.uuid4())
         if target.startswith("DynamoDB_20120810."):
             operation = target.split(".", 1)[1]
-            if operation in ("PutItem", "UpdateItem", "GetItem", "DeleteItem"):
+            if operation in ("PutItem", "UpdateItem", "GetItem", "DeleteItem", "TransactWriteItems"):
                 self.reply(200, b"{}", "application/x-amz-json-1.0", [("x-amzn-RequestId", request_id)])
+                return
+            if operation == "BatchGetItem":  # nothing stored yet: the free plan, a counter at zero
+                self.reply(200, b'{"Responses":{},"UnprocessedKeys":{}}', "application/x-amz-json-1.0",
+                           [("x-amzn-RequestId", request_id)])
                 return
         elif b"Action=Publish" in body:
             self.reply(200, SNS_PUBLISHED.format(id=request_id).encode(), "text/xml",
@@ -202,6 +208,7 @@ class Feed:
 
 def apigw_event(route: str, headers: dict[str, str], body: bytes) -> dict:
     event = json.loads((REPO_ROOT / "fixtures" / "apigw" / "http-v2.json").read_text())
+    event.pop("pathParameters", None)
     event["routeKey"] = event["requestContext"]["routeKey"] = f"POST {route}"
     event["rawPath"] = event["requestContext"]["http"]["path"] = route
     event["headers"].pop("stripe-signature", None)
@@ -233,10 +240,23 @@ def clerk_events(count: int):
         yield apigw_event("/webhooks/clerk", headers, body)
 
 
+USAGE_KEY = "sk_usage_warm_cpu_measurement"
+
+
+def usage_events(count: int):
+    for i in range(count):
+        body = json.dumps({"userId": f"user_warm{i % 50:020d}", "feature": "messages_per_day", "amount": 1,
+                           "idempotencyKey": f"warm-{i:08d}"}, separators=(",", ":")).encode()
+        headers = {"authorization": f"Bearer {USAGE_KEY}", "content-type": "application/json"}
+        yield apigw_event("/v1/usage", headers, body)
+
+
 FUNCTIONS = {
     "stripe-webhook": (stripe_events, {"STRIPE_WEBHOOK_SECRET": STRIPE_SECRET}),
     "clerk-webhook": (clerk_events, {"CLERK_WEBHOOK_SECRET": CLERK_SECRET, "STRIPE_SECRET_KEY": "sk_test_warm",
                                      "CLERK_SECRET_KEY": "sk_test_warm"}),
+    "usage-api": (usage_events, {"USAGE_API_KEYS": USAGE_KEY, "USAGE_TABLE": "entitle-usage",
+                                 "ENTITLEMENTS_TABLE": "entitle-entitlements"}),
 }
 
 
