@@ -10,6 +10,7 @@ pub mod http;
 pub mod sns_publisher;
 pub mod sqs_dead_letters;
 pub mod stripe_billing;
+pub mod stripe_catalog;
 pub mod stripe_client;
 pub mod stripe_reader;
 pub mod subscription_lifecycle;

@@ -1,0 +1,238 @@
+//! `entitle` — the operator CLI. Today: the plan catalog, checked and synced to Stripe.
+//!
+//! ```text
+//! entitle catalog check [--catalog PATH]
+//! entitle catalog plan  [--catalog PATH] [--json]      exit 3 when Stripe differs from the catalog
+//! entitle catalog apply [--catalog PATH] [--yes] [--json]
+//! ```
+//!
+//! Stripe from `STRIPE_SECRET_KEY` (or `STRIPE_SECRET_KEY_ARN`, read from Secrets Manager) and
+//! `STRIPE_API_BASE` (default `https://api.stripe.com`; the local stand-in under `make dev`). The catalog
+//! from `--catalog`, else `PLAN_CATALOG`, else the built-in `config/plans.toml`.
+//!
+//! Exit codes: 0 done (or nothing to change), 1 failure, 2 bad usage, 3 `plan` found changes.
+use clap::{Parser, Subcommand};
+use entitle_core::adapters::StripeClient;
+use entitle_domain::catalog_sync::{self, Plan};
+use entitle_domain::plans::PlanCatalog;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "entitle", version, about = "Operate Entitle: the plan catalog in Stripe")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The plan catalog: validate it, and make Stripe's products, prices and features match it.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(clap::Args)]
+struct CatalogArgs {
+    /// A catalog file (default: $PLAN_CATALOG, else the built-in config/plans.toml).
+    #[arg(long, value_name = "PATH")]
+    catalog: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Validate the catalog.
+    Check {
+        #[command(flatten)]
+        args: CatalogArgs,
+    },
+    /// Show what `apply` would change in Stripe (exit 3 when something would change).
+    Plan {
+        #[command(flatten)]
+        args: CatalogArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make Stripe match the catalog: create, update, archive (never delete).
+    Apply {
+        #[command(flatten)]
+        args: CatalogArgs,
+        /// Apply without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure worth a message and exit code 1.
+struct Failed(String);
+
+impl<E: std::fmt::Display> From<E> for Failed {
+    fn from(e: E) -> Self {
+        Failed(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(Failed(message)) => {
+            eprintln!("entitle: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Failed> {
+    match cli.command {
+        Command::Catalog(command) => catalog(command).await,
+    }
+}
+
+fn load(args: &CatalogArgs) -> Result<PlanCatalog, Failed> {
+    let path = args
+        .catalog
+        .clone()
+        .or_else(|| std::env::var(entitle_domain::plans::PLAN_CATALOG_ENV).ok())
+        .filter(|p| !p.trim().is_empty());
+    Ok(PlanCatalog::load(path.as_deref())?)
+}
+
+async fn stripe() -> Result<StripeClient, Failed> {
+    let aws = entitle_core::config::aws().await;
+    let key = entitle_core::config::secret("STRIPE_SECRET_KEY", &aws).await?;
+    let base = entitle_core::config::optional("STRIPE_API_BASE")
+        .unwrap_or_else(|| "https://api.stripe.com".into());
+    Ok(StripeClient::new(key, base))
+}
+
+async fn catalog(command: CatalogCommand) -> Result<ExitCode, Failed> {
+    match command {
+        CatalogCommand::Check { args } => {
+            let catalog = load(&args)?;
+            println!(
+                "the catalog is valid: {} plans, {} credit packs, {} limits",
+                catalog.plans().len(),
+                catalog.credit_packs().len(),
+                catalog.limit_decls().len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCommand::Plan { args, json } => {
+            let catalog = load(&args)?;
+            let client = stripe().await?;
+            let (plan, _) = read_plan(&client, &catalog).await?;
+            show(&plan, json, false);
+            Ok(if plan.actions.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
+        CatalogCommand::Apply { args, yes, json } => {
+            let catalog = load(&args)?;
+            let client = stripe().await?;
+            let (plan, remote) = read_plan(&client, &catalog).await?;
+            if plan.actions.is_empty() {
+                show(&plan, json, true);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !yes {
+                show(&plan, false, false);
+                if !std::io::stdin().is_terminal() {
+                    eprintln!("entitle: not applied: pass --yes to apply without a terminal to confirm on");
+                    return Ok(ExitCode::from(2));
+                }
+                eprint!("apply these {} changes to Stripe? [y/N] ", plan.actions.len());
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    eprintln!("entitle: nothing applied");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            let mut products: BTreeMap<String, String> = BTreeMap::new();
+            for product in remote.products.iter().filter(|p| p.active) {
+                if let Some(owner) = &product.entitle {
+                    products.insert(owner.clone(), product.id.clone());
+                }
+            }
+            let mut features: BTreeMap<String, String> = remote
+                .features
+                .iter()
+                .map(|f| (f.lookup_key.clone(), f.id.clone()))
+                .collect();
+            let total = plan.actions.len();
+            for (n, action) in plan.actions.iter().enumerate() {
+                if !json {
+                    println!("[{}/{total}] {}", n + 1, action.describe());
+                }
+                client
+                    .apply_catalog_action(action, &mut products, &mut features)
+                    .await
+                    .map_err(|e| Failed(format!("{}: {e}", action.describe())))?;
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"applied": plan.actions, "unmanaged": plan.unmanaged})
+                );
+            } else {
+                println!("applied {total} changes");
+                unmanaged(&plan);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn read_plan(
+    client: &StripeClient,
+    catalog: &PlanCatalog,
+) -> Result<(Plan, catalog_sync::Remote), Failed> {
+    eprintln!("reading Stripe's products, prices and Entitlements features…");
+    let remote = client
+        .catalog_remote()
+        .await
+        .map_err(|e| Failed(format!("reading Stripe failed: {e}")))?;
+    eprintln!(
+        "read {} products, {} prices, {} features",
+        remote.products.len(),
+        remote.prices.len(),
+        remote.features.len()
+    );
+    Ok((catalog_sync::plan(catalog, &remote), remote))
+}
+
+fn show(plan: &Plan, json: bool, applying: bool) {
+    if json {
+        println!("{}", serde_json::to_string(plan).unwrap_or_default());
+        return;
+    }
+    if plan.actions.is_empty() {
+        println!("Stripe matches the catalog: no changes");
+    } else {
+        let verb = if applying { "applying" } else { "would change" };
+        println!("{} changes ({verb}):", plan.actions.len());
+        for action in &plan.actions {
+            println!("  {}", action.describe());
+        }
+    }
+    unmanaged(plan);
+}
+
+fn unmanaged(plan: &Plan) {
+    for u in &plan.unmanaged {
+        println!("  (left alone) {} price {}: {}", u.owner, u.price, u.reason);
+    }
+}
