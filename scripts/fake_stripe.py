@@ -10,14 +10,36 @@ JSON answers shaped like the 2025 "basil" API objects, Stripe's error shape and 
 idempotency (replay with `Idempotent-Replayed: true`, 400 `idempotency_error` on a key reused with other
 params or another endpoint, 409 while the first request with the key is still running).
 
-Covered: customers (create, retrieve, update, delete, search by one metadata equality), prices (retrieve,
-list by lookup_keys), subscriptions (retrieve, list, update — cancel_at_period_end, an item's price with
-`proration_behavior` — cancel with `prorate`/`invoice_now`), invoice previews (`/v1/invoices/create_preview`
-of a subscription with `subscription_details[items]`), checkout sessions (create, retrieve,
-line items), billing portal sessions (create). State lives in memory behind one lock.
+Covered: customers (create, retrieve, update, delete, search by one metadata equality), subscriptions
+(retrieve, list, update — cancel_at_period_end, an item's price with `proration_behavior` — cancel with
+`prorate`/`invoice_now`), invoice previews (`/v1/invoices/create_preview` of a subscription with
+`subscription_details[items]`), checkout sessions (create, retrieve, line items), billing portal sessions
+(create). State lives in memory behind one lock.
+
+The catalog, shaped like the 2026-09-30 API reference (lists newest first, with `limit`, `starting_after`,
+`ending_before` and `has_more`):
+  products            POST /v1/products (`id` of the caller's choosing optional, `name`, `active`, `description`,
+                      `metadata`, ...), GET|POST /v1/products/{id}, GET /v1/products (`active`, `ids[]`).
+  prices              POST /v1/prices (an existing `product`, `currency`, `unit_amount`, `recurring[interval]`,
+                      `[interval_count]`, `[usage_type]`, `[meter]` — an active meter, required when metered —
+                      `lookup_key` + `transfer_lookup_key`, `nickname`, `metadata`, `active`, `tax_behavior`),
+                      GET /v1/prices/{id}, POST /v1/prices/{id} (`active`, `metadata`, `nickname`, `lookup_key`,
+                      `transfer_lookup_key`, `tax_behavior`), GET /v1/prices (`lookup_keys[]`, `product`, `active`,
+                      `type`, `currency`, `recurring[...]`). A created price works wherever a seeded one does.
+  entitlements        POST|GET /v1/entitlements/features (list: `lookup_key`, `archived`; archived features are
+                      listed only with `archived=true`), GET|POST /v1/entitlements/features/{id} (`name`,
+                      `metadata`, `active=false` archives); POST|GET /v1/products/{id}/features
+                      (`entitlement_feature`), GET|DELETE /v1/products/{id}/features/{prodft_id}.
+  billing meters      POST|GET /v1/billing/meters (list: `status`), GET|POST /v1/billing/meters/{id}
+                      (`display_name`), POST /v1/billing/meters/{id}/deactivate|reactivate; POST
+                      /v1/billing/meter_events (checked at once, where Stripe defers some checks to its meter
+                      error reports: an active meter, an existing customer, a whole-number value, an unused
+                      `identifier`).
+`expand[]` resolves customers, prices, products, subscriptions, checkout sessions and features by id.
 
 Control API for tests (no auth, JSON): POST /__fake/fail, GET /__fake/requests, GET /__fake/customers,
-POST /__fake/customers, POST /__fake/prices, POST /__fake/subscriptions, POST /__fake/reset. See `control` below.
+POST /__fake/customers, POST /__fake/prices, POST /__fake/subscriptions, GET /__fake/meter_events (every
+accepted `billing.meter_event`, in arrival order), POST /__fake/reset. See `control` below.
 """
 
 from __future__ import annotations
@@ -33,6 +55,7 @@ import string
 import sys
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -143,9 +166,34 @@ def merge_metadata(current: dict, update) -> dict:
     return merged
 
 
+def page_limit(params: dict) -> int:
+    return min(max(as_int(params.get("limit", 10), "limit"), 1), 100)
+
+
 def list_object(url: str, items: list, params: dict) -> dict:
-    limit = min(max(as_int(params.get("limit", 10), "limit"), 1), 100)
+    limit = page_limit(params)
     return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
+
+
+def page(url: str, items: list, params: dict, kind: str, keep=None) -> dict:
+    """A list answer over `items` (newest first) with Stripe's cursors: `starting_after` / `ending_before`
+    name an object of `items` (even one that `keep` filters out), `limit` caps the page, `has_more` says
+    whether more lie beyond it in the direction of travel."""
+    after, before = params.get("starting_after"), params.get("ending_before")
+    if after is not None and before is not None:
+        raise StripeError(400, "You may only specify one of these parameters: ending_before, starting_after.",
+                          param="ending_before")
+    position = {x["id"]: i for i, x in enumerate(items)}
+    for param, cursor in (("starting_after", after), ("ending_before", before)):
+        if cursor is not None and cursor not in position:
+            raise no_such(kind, cursor, param, 400)
+    kept = [(i, x) for i, x in enumerate(items) if keep is None or keep(x)]
+    limit = page_limit(params)
+    if before is not None:
+        kept = [x for i, x in kept if i < position[before]]
+        return {"object": "list", "data": kept[-limit:], "has_more": len(kept) > limit, "url": url}
+    kept = [x for i, x in kept if after is None or i > position[after]]
+    return {"object": "list", "data": kept[:limit], "has_more": len(kept) > limit, "url": url}
 
 
 # ---------------------------------------------------------------- state
@@ -159,6 +207,12 @@ class State:
         self.sessions: dict = {}
         self.schedules: dict = {}
         self.line_items: dict = {}
+        self.products: dict = {}
+        self.features: dict = {}
+        self.product_features: dict = {}  # attachment id -> {"id", "product", "feature"}
+        self.meters: dict = {}
+        self.meter_events: list = []  # accepted billing.meter_event objects, in arrival order
+        self.meter_identifiers: set = set()
         self.idempotency: dict = {}
         self.failures: list = []
         self.requests: list = []
@@ -314,14 +368,22 @@ def retrieve_price(p, id_):
 
 
 def list_prices(p):
-    prices = list(reversed(STATE.prices.values()))
-    keys, active = p.get("lookup_keys"), as_bool(p, "active")
+    """Filters `lookup_keys[]`, `active`, `product`, `type`, `currency`, `recurring[interval|usage_type|meter]`;
+    paginated newest first."""
+    keys, active, type_ = p.get("lookup_keys"), as_bool(p, "active"), p.get("type")
     if keys is not None:
         keys = keys if isinstance(keys, list) else [keys]
-        prices = [x for x in prices if x["lookup_key"] in keys]
-    if active is not None:
-        prices = [x for x in prices if x["active"] == active]
-    return list_object("/v1/prices", prices, p)
+    if type_ is not None and type_ not in ("one_time", "recurring"):
+        raise StripeError(400, "Invalid type: must be one of one_time or recurring", param="type")
+    recurring = p.get("recurring") if isinstance(p.get("recurring"), dict) else {}
+
+    def keep(x):
+        return ((keys is None or x["lookup_key"] in keys) and (active is None or x["active"] == active)
+                and p.get("product") in (None, x["product"]) and type_ in (None, x["type"])
+                and p.get("currency") in (None, x["currency"])
+                and all(value == (x["recurring"] or {}).get(field) for field, value in recurring.items()))
+
+    return page("/v1/prices", list(reversed(STATE.prices.values())), p, "price", keep)
 
 
 def retrieve_subscription(p, id_):
@@ -562,7 +624,8 @@ def checkout_line_items(p) -> list:
         amount = (price["unit_amount"] or 0) * quantity
         items.append({"id": new_id("li_", 24), "object": "item", "amount_discount": 0, "amount_subtotal": amount,
                       "amount_tax": 0, "amount_total": amount, "currency": price["currency"],
-                      "description": price["nickname"] or price["lookup_key"] or price["product"],
+                      "description": (STATE.products.get(price["product"]) or {}).get("name")
+                      or price["nickname"] or price["lookup_key"] or price["product"],
                       "price": price, "quantity": quantity})
     return items
 
@@ -757,14 +820,474 @@ def release_schedule(p, id_):
     return schedule
 
 
+# ---------------------------------------------------------------- catalog: products, prices, features, meters
+
+def cannot_unset(param: str) -> StripeError:
+    return StripeError(400, f"You passed an empty string for '{param}'. We assume empty values are an attempt to "
+                            f"unset a parameter; however '{param}' cannot be unset. You should remove '{param}' "
+                            "from your request or supply a non-empty value.", code="parameter_invalid_empty",
+                       param=param)
+
+
+def required_string(p: dict, key: str, max_length: int = 5000, param: str | None = None) -> str:
+    """`p[key]`, a non-empty string; errors name `param` (the key's full name when `p` is a nested hash)."""
+    value, param = p.get(key), param or key
+    if value is None:
+        raise missing_param(param)
+    if value == "":
+        raise cannot_unset(param)
+    return checked_string(value, param, max_length)
+
+
+def checked_string(value, param: str, max_length: int = 5000):
+    if value is not None and not isinstance(value, str):
+        raise StripeError(400, f"Invalid string: {json.dumps(value)}", param=param)
+    if value is not None and len(value) > max_length:
+        raise StripeError(400, f"Invalid string: {value[:20]}...; must be at most {max_length} characters",
+                          code="string_length_exceeds_maximum", param=param)
+    return value
+
+
+def optional_string(p: dict, param: str, max_length: int = 5000):
+    """A nullable string param: absent -> None, `""` -> None (Stripe's unset)."""
+    return checked_string(p.get(param), param, max_length) or None
+
+
+def as_list(p: dict, param: str):
+    value = p.get(param)
+    if value is None or value == "":
+        return None if value is None else []
+    if not isinstance(value, list):
+        raise StripeError(400, "Invalid array", param=param)
+    return value
+
+
+def one_of(value, param: str, allowed: tuple):
+    if value is not None and value not in allowed:
+        choices = ", ".join(allowed[:-1]) + f", or {allowed[-1]}" if len(allowed) > 2 else " or ".join(allowed)
+        raise StripeError(400, f"Invalid {param}: must be one of {choices}", param=param)
+    return value
+
+
+# products
+
+PRODUCT_STRINGS = (("description", 40000), ("statement_descriptor", 22), ("tax_code", 5000),
+                   ("unit_label", 12), ("url", 5000))
+
+
+def product_fields(p: dict) -> dict:
+    """The product fields `p` sets (create and update share them)."""
+    fields = {field: optional_string(p, field, length) for field, length in PRODUCT_STRINGS if field in p}
+    if "name" in p:
+        fields["name"] = required_string(p, "name", 5000)
+    for flag in ("active", "shippable"):
+        if p.get(flag) is not None:
+            fields[flag] = as_bool(p, flag)
+    images = as_list(p, "images")
+    if images is not None:
+        fields["images"] = images
+    features = as_list(p, "marketing_features")
+    if features is not None:
+        fields["marketing_features"] = [{"name": required_string(f if isinstance(f, dict) else {}, "name", 80,
+                                                                 f"marketing_features[{i}][name]")}
+                                        for i, f in enumerate(features)]
+    return fields
+
+
+def retrieve_product(p, id_, param: str = "id", status: int = 404):
+    if id_ not in STATE.products:
+        raise no_such("product", id_, param, status)
+    return STATE.products[id_]
+
+
+def create_product(p):
+    id_ = p.get("id")
+    if id_ is not None:
+        id_ = required_string(p, "id", 5000)
+        if id_ in STATE.products:
+            raise StripeError(400, "Product already exists.", code="resource_already_exists", param="id")
+    if p.get("default_price_data") is not None:
+        raise StripeError(400, "The fake does not support `default_price_data`: create the price with "
+                               "POST /v1/prices.", param="default_price_data")
+    fields = product_fields(p)
+    if "name" not in fields:
+        raise missing_param("name")
+    stamp = now()
+    product = {"id": id_ or new_id("prod_"), "object": "product", "active": True, "created": stamp,
+               "default_price": None, "description": None, "images": [], "livemode": False,
+               "marketing_features": [], "metadata": merge_metadata({}, p.get("metadata")), "name": None,
+               "package_dimensions": None, "shippable": None, "statement_descriptor": None, "tax_code": None,
+               "unit_label": None, "updated": stamp, "url": None}
+    product.update(fields)
+    STATE.products[product["id"]] = product
+    return product
+
+
+def update_product(p, id_):
+    product = retrieve_product(p, id_)
+    fields = product_fields(p)
+    metadata = merge_metadata(product["metadata"], p.get("metadata"))
+    product.update(fields, metadata=metadata, updated=now())
+    return product
+
+
+def list_products(p):
+    active, shippable, ids = as_bool(p, "active"), as_bool(p, "shippable"), as_list(p, "ids")
+
+    def keep(x):
+        return (active in (None, x["active"]) and shippable in (None, x["shippable"])
+                and (ids is None or x["id"] in ids) and p.get("url") in (None, x["url"]))
+
+    return page("/v1/products", list(reversed(STATE.products.values())), p, "product", keep)
+
+
+# prices
+
+TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
+MAX_INTERVAL_COUNT = {"day": 1095, "week": 156, "month": 36, "year": 3}  # Stripe's three-year ceiling
+
+
+def recurring_of(raw) -> dict | None:
+    """`recurring[...]` checked like Stripe; metered prices need an active meter."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise StripeError(400, "Invalid object", param="recurring")
+    interval = one_of(raw.get("interval"), "recurring[interval]", ("day", "month", "week", "year"))
+    if interval is None:
+        raise missing_param("recurring[interval]")
+    count = as_int(raw.get("interval_count", 1), "recurring[interval_count]")
+    if not 1 <= count <= MAX_INTERVAL_COUNT[interval]:
+        raise StripeError(400, "The maximum billing interval is 3 years. Please choose a shorter "
+                               "`recurring[interval]` or `recurring[interval_count]`.",
+                          param="recurring[interval_count]")
+    usage = one_of(raw.get("usage_type", "licensed"), "recurring[usage_type]", ("licensed", "metered"))
+    meter = raw.get("meter") or None
+    if usage == "metered" and meter is None:
+        raise StripeError(400, "Prices with `recurring[usage_type]=metered` must be backed by a billing meter: "
+                               "pass `recurring[meter]`.", code="parameter_missing", param="recurring[meter]")
+    if usage == "licensed" and meter is not None:
+        raise StripeError(400, "`recurring[meter]` can only be set when `recurring[usage_type]` is `metered`.",
+                          param="recurring[meter]")
+    if meter is not None and retrieve_meter({}, meter, "recurring[meter]", 400)["status"] != "active":
+        raise StripeError(400, f"The meter `{meter}` is inactive: you can't attach a deactivated meter to a "
+                               "price.", param="recurring[meter]")
+    trial = raw.get("trial_period_days")
+    return {"interval": interval, "interval_count": count, "meter": meter, "usage_type": usage,
+            "trial_period_days": None if trial is None else as_int(trial, "recurring[trial_period_days]")}
+
+
+def lookup_key_holder(key, price_id, transfer: bool):
+    """The price holding `key` that must give it up (None if none); a 400 without `transfer_lookup_key`."""
+    holder = next((x for x in STATE.prices.values() if key and x["lookup_key"] == key and x["id"] != price_id),
+                  None)
+    if holder is not None and not transfer:
+        raise StripeError(400, f"A price (`{holder['id']}`) already uses that lookup key.", param="lookup_key")
+    return holder
+
+
+def create_price(p):
+    if p.get("product") is None:
+        if p.get("product_data") is not None:
+            raise StripeError(400, "The fake creates prices only of an existing `product`.", param="product_data")
+        raise StripeError(400, "You must specify either `product` or `product_data` when creating a price.",
+                          code="parameter_missing", param="product")
+    product = retrieve_product({}, p["product"], "product", 400)
+    currency = p.get("currency")
+    if currency is None:
+        raise missing_param("currency")
+    if not re.fullmatch(r"[A-Za-z]{3}", currency):
+        raise StripeError(400, f"Invalid currency: {currency}. Stripe currently supports these currencies: "
+                               "usd, eur, gbp, ... (see https://stripe.com/docs/currencies)", param="currency")
+    if p.get("unit_amount") is None:
+        raise missing_param("unit_amount")
+    amount = as_int(p["unit_amount"], "unit_amount")
+    if amount < 0:
+        raise StripeError(400, "Invalid non-negative integer", code="parameter_invalid_integer", param="unit_amount")
+    recurring = recurring_of(p.get("recurring"))
+    tax_behavior = one_of(p.get("tax_behavior", "unspecified"), "tax_behavior", TAX_BEHAVIORS)
+    key = optional_string(p, "lookup_key", 200)
+    holder = lookup_key_holder(key, None, bool(as_bool(p, "transfer_lookup_key")))
+    active = as_bool(p, "active")
+    price = price_object({"product": product["id"], "currency": currency.lower(), "unit_amount": amount,
+                          "recurring": recurring, "lookup_key": key, "nickname": optional_string(p, "nickname"),
+                          "metadata": merge_metadata({}, p.get("metadata")),
+                          "active": True if active is None else active})
+    if recurring is not None:
+        price["recurring"].update(meter=recurring["meter"])
+    price["tax_behavior"] = tax_behavior
+    if holder is not None:
+        holder["lookup_key"] = None
+    STATE.prices[price["id"]] = price
+    return price
+
+
+def update_price(p, id_):
+    price = retrieve_price(p, id_)
+    active = as_bool(p, "active")
+    tax_behavior = one_of(p.get("tax_behavior"), "tax_behavior", TAX_BEHAVIORS)
+    if tax_behavior not in (None, price["tax_behavior"]) and price["tax_behavior"] != "unspecified":
+        raise StripeError(400, "You cannot change `tax_behavior` once it is set to `inclusive` or `exclusive`.",
+                          param="tax_behavior")
+    holder = None
+    if "lookup_key" in p:
+        key = optional_string(p, "lookup_key", 200)
+        holder = lookup_key_holder(key, id_, bool(as_bool(p, "transfer_lookup_key")))
+        price["lookup_key"] = key
+    if holder is not None:
+        holder["lookup_key"] = None
+    if active is not None:
+        price["active"] = active
+    if tax_behavior is not None:
+        price["tax_behavior"] = tax_behavior
+    if "nickname" in p:
+        price["nickname"] = optional_string(p, "nickname")
+    price["metadata"] = merge_metadata(price["metadata"], p.get("metadata"))
+    return price
+
+
+# entitlements features and their attachments to products
+
+def retrieve_feature(p, id_, param: str = "id", status: int = 404):
+    if id_ not in STATE.features:
+        raise no_such("entitlements.feature", id_, param, status)
+    return STATE.features[id_]
+
+
+def create_feature(p):
+    name, key = required_string(p, "name", 80), required_string(p, "lookup_key", 80)
+    if any(f["lookup_key"] == key for f in STATE.features.values()):
+        raise StripeError(400, f"A feature with lookup_key `{key}` already exists.", code="resource_already_exists",
+                          param="lookup_key")
+    feature = {"id": new_id("feat_test_", 24), "object": "entitlements.feature", "active": True,
+               "livemode": False, "lookup_key": key, "metadata": merge_metadata({}, p.get("metadata")),
+               "name": name}
+    STATE.features[feature["id"]] = feature
+    return feature
+
+
+def update_feature(p, id_):
+    feature = retrieve_feature(p, id_)
+    name, active = required_string(p, "name", 80) if "name" in p else None, as_bool(p, "active")
+    feature["metadata"] = merge_metadata(feature["metadata"], p.get("metadata"))
+    if name is not None:
+        feature["name"] = name
+    if active is not None:
+        feature["active"] = active
+    return feature
+
+
+def list_features(p):
+    """Archived (inactive) features are left out unless `archived=true` asks for them alone."""
+    archived = bool(as_bool(p, "archived"))
+    keep = lambda f: f["active"] != archived and p.get("lookup_key") in (None, f["lookup_key"])
+    return page("/v1/entitlements/features", list(reversed(STATE.features.values())), p, "entitlements.feature",
+                keep)
+
+
+def product_feature_object(attachment: dict) -> dict:
+    return {"id": attachment["id"], "object": "product_feature",
+            "entitlement_feature": STATE.features[attachment["feature"]], "livemode": False}
+
+
+def attach_product_feature(p, product_id):
+    retrieve_product(p, product_id)
+    if p.get("entitlement_feature") is None:
+        raise missing_param("entitlement_feature")
+    feature = retrieve_feature({}, p["entitlement_feature"], "entitlement_feature", 400)
+    if not feature["active"]:
+        raise StripeError(400, f"The feature `{feature['id']}` is archived: archived features cannot be attached "
+                               "to products.", param="entitlement_feature")
+    if any(a["product"] == product_id and a["feature"] == feature["id"] for a in STATE.product_features.values()):
+        raise StripeError(400, f"The feature `{feature['id']}` is already attached to the product "
+                               f"`{product_id}`.", code="resource_already_exists", param="entitlement_feature")
+    attachment = {"id": new_id("prodft_", 24), "product": product_id, "feature": feature["id"]}
+    STATE.product_features[attachment["id"]] = attachment
+    return product_feature_object(attachment)
+
+
+def product_attachment(product_id: str, id_: str) -> dict:
+    retrieve_product({}, product_id)
+    attachment = STATE.product_features.get(id_)
+    if attachment is None or attachment["product"] != product_id:
+        raise no_such("product_feature", id_)
+    return attachment
+
+
+def retrieve_product_feature(p, product_id, id_):
+    return product_feature_object(product_attachment(product_id, id_))
+
+
+def detach_product_feature(p, product_id, id_):
+    del STATE.product_features[product_attachment(product_id, id_)["id"]]
+    return {"id": id_, "object": "product_feature", "deleted": True}
+
+
+def list_product_features(p, product_id):
+    retrieve_product(p, product_id)
+    attachments = [product_feature_object(a) for a in reversed(STATE.product_features.values())
+                   if a["product"] == product_id]
+    return page(f"/v1/products/{product_id}/features", attachments, p, "product_feature")
+
+
+# billing meters and meter events
+
+def retrieve_meter(p, id_, param: str = "id", status: int = 404):
+    if id_ not in STATE.meters:
+        raise no_such("billing.meter", id_, param, status)
+    return STATE.meters[id_]
+
+
+def payload_key_settings(p: dict, param: str, default: dict, extra: tuple = ()) -> dict:
+    """`customer_mapping` / `value_settings`: when given, each of its fields is required."""
+    raw = p.get(param)
+    if raw is None:
+        return dict(default)
+    if not isinstance(raw, dict):
+        raise StripeError(400, "Invalid object", param=param)
+    settings = {"event_payload_key": required_string(raw, "event_payload_key", 100,
+                                                     f"{param}[event_payload_key]")}
+    for field, allowed in extra:
+        if raw.get(field) is None:
+            raise missing_param(f"{param}[{field}]")
+        settings[field] = one_of(raw[field], f"{param}[{field}]", allowed)
+    return settings
+
+
+def create_meter(p):
+    display_name, event_name = required_string(p, "display_name", 250), required_string(p, "event_name", 100)
+    aggregation = p.get("default_aggregation")
+    if aggregation is None:
+        raise missing_param("default_aggregation")
+    formula = aggregation.get("formula") if isinstance(aggregation, dict) else None
+    if formula is None:
+        raise missing_param("default_aggregation[formula]")
+    one_of(formula, "default_aggregation[formula]", ("count", "last", "sum"))
+    mapping = payload_key_settings(p, "customer_mapping", {"event_payload_key": "stripe_customer_id",
+                                                           "type": "by_id"}, (("type", ("by_id",)),))
+    value = payload_key_settings(p, "value_settings", {"event_payload_key": "value"})
+    window = one_of(p.get("event_time_window") or None, "event_time_window", ("day", "hour"))
+    if any(m["event_name"] == event_name for m in STATE.meters.values()):
+        raise StripeError(400, f"A meter with event_name `{event_name}` already exists.",
+                          code="resource_already_exists", param="event_name")
+    stamp = now()
+    meter = {"id": new_id("mtr_test_", 24), "object": "billing.meter", "created": stamp,
+             "customer_mapping": {"event_payload_key": mapping["event_payload_key"], "type": mapping["type"]},
+             "default_aggregation": {"formula": formula}, "display_name": display_name, "event_name": event_name,
+             "event_time_window": window, "livemode": False, "status": "active",
+             "status_transitions": {"deactivated_at": None}, "updated": stamp, "value_settings": value}
+    STATE.meters[meter["id"]] = meter
+    return meter
+
+
+def update_meter(p, id_):
+    meter = retrieve_meter(p, id_)
+    if "display_name" in p:
+        meter.update(display_name=required_string(p, "display_name", 250), updated=now())
+    return meter
+
+
+def deactivate_meter(p, id_):
+    meter = retrieve_meter(p, id_)
+    if meter["status"] == "active":
+        stamp = now()
+        meter.update(status="inactive", updated=stamp, status_transitions={"deactivated_at": stamp})
+    return meter
+
+
+def reactivate_meter(p, id_):
+    meter = retrieve_meter(p, id_)
+    if meter["status"] == "inactive":
+        meter.update(status="active", updated=now(), status_transitions={"deactivated_at": None})
+    return meter
+
+
+def list_meters(p):
+    status = one_of(p.get("status"), "status", ("active", "inactive"))
+    return page("/v1/billing/meters", list(reversed(STATE.meters.values())), p, "billing.meter",
+                lambda m: status in (None, m["status"]))
+
+
+METER_EVENT_PAST_S, METER_EVENT_FUTURE_S = 35 * 86400, 5 * 60
+
+
+def create_meter_event(p):
+    """Checked synchronously here what Stripe partly checks later (its meter error reports): an active meter
+    for `event_name`, an existing customer under the meter's customer key, a whole-number value."""
+    event_name = required_string(p, "event_name", 100)
+    payload = p.get("payload")
+    if payload is None:
+        raise missing_param("payload")
+    if not isinstance(payload, dict):
+        raise StripeError(400, "Invalid object", param="payload")
+    identifier = required_string(p, "identifier", 100) if p.get("identifier") is not None else None
+    stamp = now()
+    timestamp = stamp if p.get("timestamp") is None else as_int(p["timestamp"], "timestamp")
+    if timestamp < stamp - METER_EVENT_PAST_S:
+        raise StripeError(400, "The timestamp must be within the past 35 calendar days.",
+                          code="timestamp_too_far_in_past", param="timestamp")
+    if timestamp > stamp + METER_EVENT_FUTURE_S:
+        raise StripeError(400, "The timestamp must not be more than 5 minutes in the future.",
+                          code="timestamp_in_future", param="timestamp")
+    meter = next((m for m in STATE.meters.values() if m["event_name"] == event_name), None)
+    if meter is None:
+        raise StripeError(400, f"No active meter found for event_name `{event_name}`.", code="no_meter",
+                          param="event_name")
+    if meter["status"] != "active":
+        raise StripeError(400, f"The meter `{meter['id']}` for event_name `{event_name}` is inactive and no longer "
+                               "accepts meter events.", code="archived_meter", param="event_name")
+    customer_key = meter["customer_mapping"]["event_payload_key"]
+    value_key = meter["value_settings"]["event_payload_key"]
+    if payload.get(customer_key) in (None, ""):
+        raise StripeError(400, f"The payload is missing `{customer_key}`, which the meter `{meter['id']}` maps to a "
+                               "customer.", code="meter_event_no_customer_defined", param=f"payload[{customer_key}]")
+    STATE.customer(payload[customer_key], f"payload[{customer_key}]", 400)
+    value = payload.get(value_key)
+    if value is None and meter["default_aggregation"]["formula"] != "count":
+        raise StripeError(400, f"The payload is missing `{value_key}`, the meter `{meter['id']}`'s value key.",
+                          code="meter_event_value_not_found", param=f"payload[{value_key}]")
+    if value is not None and not (isinstance(value, str) and re.fullmatch(r"\d+", value)):
+        raise StripeError(400, f"Invalid value `{value}` for `{value_key}`: the value must be a whole number.",
+                          code="meter_event_invalid_value", param=f"payload[{value_key}]")
+    if identifier in STATE.meter_identifiers:
+        raise StripeError(400, f"An event already exists with identifier {identifier}.", param="identifier")
+    identifier = identifier or str(uuid.uuid4())
+    STATE.meter_identifiers.add(identifier)
+    event = {"object": "billing.meter_event", "created": stamp, "event_name": event_name, "identifier": identifier,
+             "livemode": False, "payload": dict(payload), "timestamp": timestamp}
+    STATE.meter_events.append(event)
+    return event
+
+
 ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in [
     ("POST", r"/v1/customers", create_customer),
     ("GET", r"/v1/customers/search", search_customers),
     ("GET", r"/v1/customers/([^/]+)", retrieve_customer),
     ("POST", r"/v1/customers/([^/]+)", update_customer),
     ("DELETE", r"/v1/customers/([^/]+)", delete_customer),
+    ("POST", r"/v1/products", create_product),
+    ("GET", r"/v1/products", list_products),
+    ("GET", r"/v1/products/([^/]+)", retrieve_product),
+    ("POST", r"/v1/products/([^/]+)", update_product),
+    ("POST", r"/v1/products/([^/]+)/features", attach_product_feature),
+    ("GET", r"/v1/products/([^/]+)/features", list_product_features),
+    ("GET", r"/v1/products/([^/]+)/features/([^/]+)", retrieve_product_feature),
+    ("DELETE", r"/v1/products/([^/]+)/features/([^/]+)", detach_product_feature),
+    ("POST", r"/v1/prices", create_price),
     ("GET", r"/v1/prices", list_prices),
     ("GET", r"/v1/prices/([^/]+)", retrieve_price),
+    ("POST", r"/v1/prices/([^/]+)", update_price),
+    ("POST", r"/v1/entitlements/features", create_feature),
+    ("GET", r"/v1/entitlements/features", list_features),
+    ("GET", r"/v1/entitlements/features/([^/]+)", retrieve_feature),
+    ("POST", r"/v1/entitlements/features/([^/]+)", update_feature),
+    ("POST", r"/v1/billing/meters", create_meter),
+    ("GET", r"/v1/billing/meters", list_meters),
+    ("GET", r"/v1/billing/meters/([^/]+)", retrieve_meter),
+    ("POST", r"/v1/billing/meters/([^/]+)", update_meter),
+    ("POST", r"/v1/billing/meters/([^/]+)/deactivate", deactivate_meter),
+    ("POST", r"/v1/billing/meters/([^/]+)/reactivate", reactivate_meter),
+    ("POST", r"/v1/billing/meter_events", create_meter_event),
     ("GET", r"/v1/subscriptions", list_subscriptions),
     ("GET", r"/v1/subscriptions/([^/]+)", get_subscription),
     ("POST", r"/v1/subscriptions/([^/]+)", update_subscription),
@@ -784,10 +1307,11 @@ ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in
 def lookup(id_: str):
     if id_.startswith("cus_") and id_ in STATE.customers:
         return retrieve_customer({}, id_)
-    for prefix, table in (("sub_", STATE.subscriptions), ("price_", STATE.prices), ("cs_", STATE.sessions)):
+    for prefix, table in (("sub_", STATE.subscriptions), ("price_", STATE.prices), ("cs_", STATE.sessions),
+                          ("feat_", STATE.features)):
         if id_.startswith(prefix) and id_ in table:
             return public(table[id_]) if prefix == "sub_" else table[id_]
-    return None
+    return STATE.products.get(id_)  # any id: Stripe lets a product be created with an id of the caller's
 
 
 def expand(node, parts: list) -> None:
@@ -928,6 +1452,8 @@ def control(method: str, path: str, data: dict):
         sub = subscription_object(data, [(STATE.prices[i["price"]], int(i.get("quantity", 1))) for i in wanted])
         STATE.subscriptions[sub["id"]] = sub
         return 200, sub
+    if (method, path) == ("GET", "/__fake/meter_events"):
+        return 200, STATE.meter_events
     if (method, path) == ("POST", "/__fake/reset"):
         STATE = State()
         return 200, {"ok": True}

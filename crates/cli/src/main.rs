@@ -20,7 +20,11 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "entitle", version, about = "Operate Entitle: the plan catalog in Stripe")]
+#[command(
+    name = "entitle",
+    version,
+    about = "Operate Entitle: the plan catalog in Stripe"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -152,7 +156,10 @@ async fn catalog(command: CatalogCommand) -> Result<ExitCode, Failed> {
                     eprintln!("entitle: not applied: pass --yes to apply without a terminal to confirm on");
                     return Ok(ExitCode::from(2));
                 }
-                eprint!("apply these {} changes to Stripe? [y/N] ", plan.actions.len());
+                eprint!(
+                    "apply these {} changes to Stripe? [y/N] ",
+                    plan.actions.len()
+                );
                 let _ = std::io::stderr().flush();
                 let mut answer = String::new();
                 std::io::stdin().read_line(&mut answer)?;

@@ -209,6 +209,9 @@ pub struct SubscriptionItem {
     pub price: String,
     pub lookup_key: Option<String>,
     pub quantity: u64,
+    /// The price's `metadata.entitle`: the catalog id `entitle catalog apply` marked it with. It keeps a
+    /// grandfathered price — archived, its lookup key moved to a newer price — resolving to its plan.
+    pub catalog_id: Option<String>,
 }
 
 impl SubscriptionItem {
@@ -217,7 +220,15 @@ impl SubscriptionItem {
             price: price.into(),
             lookup_key,
             quantity,
+            catalog_id: None,
         }
+    }
+
+    /// The catalog plan this item sells: by price id, else lookup key, else the price's `metadata.entitle`.
+    pub fn plan<'a>(&self, catalog: &'a PlanCatalog) -> Option<&'a Plan> {
+        catalog
+            .plan_for_price(&self.price, self.lookup_key.as_deref())
+            .or_else(|| catalog.plan(self.catalog_id.as_deref()?))
     }
 }
 
@@ -299,7 +310,7 @@ pub fn for_customer(
         let mut base: Option<&Plan> = None;
         let mut addons = Vec::new();
         for item in &subscription.items {
-            match catalog.plan_for_price(&item.price, item.lookup_key.as_deref()) {
+            match item.plan(catalog) {
                 Some(plan) if plan.addon => addons.push((plan, item.quantity)),
                 Some(plan) if base.is_none_or(|b| plan.rank > b.rank) => base = Some(plan),
                 _ => {}
@@ -599,6 +610,19 @@ mod tests {
             e.grace_until,
             Some(UnixTime::from_secs(NOW + 7 * DAY).to_rfc3339())
         );
+    }
+
+    #[test]
+    fn a_grandfathered_price_resolves_to_its_plan_through_its_catalog_mark() {
+        let mut old = sub("sub_a", "active", &[("price_1OldStarterArchived", 1)]);
+        assert_eq!(
+            combine(&[old.clone()]).unknown.len(),
+            1,
+            "neither id nor lookup key"
+        );
+        old.items[0].catalog_id = Some("starter".into());
+        let e = combine(&[old]).entitlements;
+        assert_eq!((e.plan.as_str(), e.status), ("starter", Status::Active));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! from the change, so an `apply` retried after a failure creates nothing twice.
 use super::stripe_client::{idempotent, path_segment, StripeClient};
 use entitle_domain::catalog_sync::{
-    Action, RemoteFeature, RemotePrice, RemoteProduct, Remote, METADATA_KEY,
+    Action, Remote, RemoteFeature, RemotePrice, RemoteProduct, METADATA_KEY,
 };
 use entitle_domain::plans::Interval;
 use entitle_domain::ports::StripeError;
@@ -206,13 +206,15 @@ impl StripeClient {
                 .send(self)
                 .await?;
             after = page.data.last().map(|f| f.id.clone());
-            remote.features.extend(page.data.into_iter().map(|f| RemoteFeature {
-                entitle: entitle(&f.metadata).is_some(),
-                id: f.id,
-                lookup_key: f.lookup_key,
-                name: f.name,
-                active: f.active,
-            }));
+            remote
+                .features
+                .extend(page.data.into_iter().map(|f| RemoteFeature {
+                    entitle: entitle(&f.metadata).is_some(),
+                    id: f.id,
+                    lookup_key: f.lookup_key,
+                    name: f.name,
+                    active: f.active,
+                }));
             if !page.has_more {
                 break;
             }

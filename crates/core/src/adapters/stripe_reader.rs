@@ -17,8 +17,9 @@ pub(crate) fn subscription_state(subscription: &Subscription) -> SubscriptionSta
         status: subscription.status.as_str().to_owned(),
         items: items
             .iter()
-            .map(|item| {
-                SubscriptionItem::new(
+            .map(|item| SubscriptionItem {
+                catalog_id: item.price.metadata.get("entitle").cloned(),
+                ..SubscriptionItem::new(
                     item.price.id.to_string(),
                     item.price.lookup_key.clone(),
                     item.quantity.unwrap_or(1),
