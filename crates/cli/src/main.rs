@@ -1,14 +1,22 @@
-//! `entitle` — the operator CLI. Today: the plan catalog, checked and synced to Stripe.
+//! `entitle` — the operator CLI: the plan catalog checked and synced to Stripe, reconcile, the dead-letter
+//! queue.
 //!
 //! ```text
 //! entitle catalog check [--catalog PATH]
 //! entitle catalog plan  [--catalog PATH] [--json]      exit 3 when Stripe differs from the catalog
 //! entitle catalog apply [--catalog PATH] [--yes] [--json]
+//! entitle reconcile USER_ID | --all [--after USER_ID]  [--stack NAME] [--json]
+//! entitle dlq list    [--max N]                         [--stack NAME] [--json]
+//! entitle dlq redrive [--max N]                         [--stack NAME] [--json]
 //! ```
 //!
 //! Stripe from `STRIPE_SECRET_KEY` (or `STRIPE_SECRET_KEY_ARN`, read from Secrets Manager) and
 //! `STRIPE_API_BASE` (default `https://api.stripe.com`; the local stand-in under `make dev`). The catalog
-//! from `--catalog`, else `PLAN_CATALOG`, else the built-in `config/plans.toml`.
+//! from `--catalog`, else `PLAN_CATALOG`, else the built-in `config/plans.toml`. AWS resources from the
+//! environment the functions read (`ENTITLEMENTS_TABLE`, `CUSTOMERS_TABLE`, `USAGE_TABLE`,
+//! `BILLING_EVENTS_TOPIC_ARN`, `DEAD_LETTER_QUEUE_URL`), the missing ones from the outputs of the deployed
+//! stack (`--stack NAME`, default: `samconfig.toml`'s `stack_name`); reconcile and redrive also need
+//! `CLERK_SECRET_KEY` (or `_ARN`).
 //!
 //! Exit codes: 0 done (or nothing to change), 1 failure, 2 bad usage, 3 `plan` found changes.
 use clap::{Parser, Subcommand};
@@ -18,6 +26,8 @@ use entitle_domain::plans::PlanCatalog;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+
+mod ops;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +45,58 @@ enum Command {
     /// The plan catalog: validate it, and make Stripe's products, prices and features match it.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Recompute entitlements from Stripe's current state, re-announcing what changed.
+    Reconcile {
+        /// The Clerk user to reconcile.
+        #[arg(
+            value_name = "USER_ID",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        user: Option<String>,
+        /// Every user of the customers table, in user id order.
+        #[arg(long)]
+        all: bool,
+        /// With --all: start after this user (resume an interrupted run).
+        #[arg(long, value_name = "USER_ID", requires = "all")]
+        after: Option<String>,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The dead-lettered billing events.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(clap::Args)]
+struct StackArgs {
+    /// The deployed stack whose outputs name the tables, topic and queue (default: samconfig.toml's).
+    #[arg(long, value_name = "NAME")]
+    stack: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Show each dead-lettered event with its reason (nothing is removed).
+    List {
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply each event again with the processor's code; remove it only once it applied.
+    Redrive {
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -73,7 +135,7 @@ enum CatalogCommand {
 }
 
 /// A failure worth a message and exit code 1.
-struct Failed(String);
+pub(crate) struct Failed(pub(crate) String);
 
 impl<E: std::fmt::Display> From<E> for Failed {
     fn from(e: E) -> Self {
@@ -99,6 +161,19 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Failed> {
     match cli.command {
         Command::Catalog(command) => catalog(command).await,
+        Command::Reconcile {
+            user,
+            all,
+            after,
+            stack,
+            json,
+        } => ops::reconcile(stack.stack.as_deref(), user, all, after, json).await,
+        Command::Dlq(DlqCommand::List { max, stack, json }) => {
+            ops::dlq_list(stack.stack.as_deref(), max, json).await
+        }
+        Command::Dlq(DlqCommand::Redrive { max, stack, json }) => {
+            ops::dlq_redrive(stack.stack.as_deref(), max, json).await
+        }
     }
 }
 

@@ -1,0 +1,360 @@
+//! The operations that act on the deployed stack: reconcile from Stripe's state, and the dead-letter queue.
+//! They run the entitlement processor's own code (its `Deps`, `apply`, `reconcile_user`) in this process,
+//! so an operator's reconcile or redrive is exactly what the function would do.
+use crate::Failed;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use entitle_domain::ids::UserId;
+use entitle_domain::time::UnixTime;
+use entitlement_processor::apply::{apply, Incoming};
+use entitlement_processor::deps::Deps;
+use entitlement_processor::maintenance::reconcile_user;
+use entitlement_processor::publish::publish_changes;
+
+/// The environment variables the processor's code reads, and the stack output each comes from.
+const FROM_OUTPUTS: &[(&str, &str)] = &[
+    ("ENTITLEMENTS_TABLE", "EntitlementsTableName"),
+    ("CUSTOMERS_TABLE", "CustomersTableName"),
+    ("USAGE_TABLE", "UsageTableName"),
+    ("BILLING_EVENTS_TOPIC_ARN", "BillingEventsTopicArn"),
+    ("DEAD_LETTER_QUEUE_URL", "EntitlementDeadLetterQueueUrl"),
+];
+
+/// The stack named by `--stack`, else `samconfig.toml`'s default `stack_name`.
+fn stack_name(explicit: Option<&str>) -> Option<String> {
+    if let Some(name) = explicit {
+        return Some(name.to_owned());
+    }
+    let text = std::fs::read_to_string("samconfig.toml").ok()?;
+    let mut in_default = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_default =
+                line == "[default.global.parameters]" || line == "[default.deploy.parameters]";
+        } else if in_default {
+            if let Some(value) = line.strip_prefix("stack_name") {
+                let value = value
+                    .trim_start()
+                    .strip_prefix('=')?
+                    .trim()
+                    .trim_matches('"');
+                return Some(value.to_owned());
+            }
+        }
+    }
+    None
+}
+
+/// Fills the variables the environment does not set from the stack's outputs. Explicit variables win, so
+/// `scripts/with-local-aws.sh` (which sets them all) needs no stack at all.
+async fn resolve(stack: Option<&str>) -> Result<(), Failed> {
+    let missing: Vec<_> = FROM_OUTPUTS
+        .iter()
+        .filter(|(env, _)| std::env::var(env).map_or(true, |v| v.trim().is_empty()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let Some(name) = stack_name(stack) else {
+        return Err(Failed(format!(
+            "set {} or name the deployed stack with --stack",
+            missing
+                .iter()
+                .map(|(env, _)| *env)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    eprintln!("reading the outputs of stack {name}…");
+    let aws = entitle_core::config::aws().await;
+    let out = aws_sdk_cloudformation::Client::new(&aws)
+        .describe_stacks()
+        .stack_name(&name)
+        .send()
+        .await
+        .map_err(|e| {
+            Failed(format!(
+                "reading stack {name} failed: {}",
+                entitle_core::adapters::sdk_error(e)
+            ))
+        })?;
+    let outputs = out
+        .stacks()
+        .first()
+        .map(|s| s.outputs().to_vec())
+        .unwrap_or_default();
+    for (env, output) in missing {
+        let value = outputs
+            .iter()
+            .find(|o| o.output_key() == Some(*output))
+            .and_then(|o| o.output_value())
+            .ok_or_else(|| Failed(format!("stack {name} has no output {output} (for {env})")))?;
+        // Single-threaded here: nothing else reads the environment yet.
+        std::env::set_var(env, value);
+    }
+    Ok(())
+}
+
+async fn deps(stack: Option<&str>) -> Result<Deps, Failed> {
+    resolve(stack).await?;
+    Deps::from_env()
+        .await
+        .map_err(|e| Failed(entitle_core::init::sentence(&e)))
+}
+
+/// `entitle reconcile USER_ID | --all [--after USER_ID]`.
+pub async fn reconcile(
+    stack: Option<&str>,
+    user: Option<String>,
+    all: bool,
+    after: Option<String>,
+    json: bool,
+) -> Result<std::process::ExitCode, Failed> {
+    let deps = deps(stack).await?;
+    let users: Vec<UserId> = match (user, all) {
+        (Some(user), false) => {
+            vec![UserId::parse(&user).map_err(|e| Failed(format!("{user}: {e}")))?]
+        }
+        (None, true) => {
+            eprintln!("listing users…");
+            let mut users = deps.customers.all_users().await?;
+            users.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            if let Some(after) = &after {
+                users.retain(|u| u.as_str() > after.as_str());
+            }
+            users
+        }
+        _ => return Err(Failed("give a USER_ID or --all, not both".into())),
+    };
+    let total = users.len();
+    let mut failed = 0;
+    for (n, user) in users.iter().enumerate() {
+        let now = UnixTime::now();
+        match reconcile_user(&deps, user, now).await {
+            Ok(()) => {
+                let current = deps.store.load(user).await?.map(|s| s.entitlements);
+                let (plan, status) = current
+                    .map(|e| (e.plan, format!("{:?}", e.status).to_lowercase()))
+                    .unwrap_or_default();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"userId": user.as_str(), "plan": plan, "status": status})
+                    );
+                } else {
+                    println!("[{}/{total}] {user}: {plan} ({status})", n + 1);
+                }
+            }
+            Err(error) => {
+                failed += 1;
+                let chain = error.chain();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"userId": user.as_str(), "error": chain})
+                    );
+                } else {
+                    println!("[{}/{total}] {user}: FAILED: {chain}", n + 1);
+                }
+                if total > 1 {
+                    eprintln!("entitle: resume after the last good user with --after; failed ones can be retried one by one");
+                }
+            }
+        }
+    }
+    if !json {
+        println!("reconciled {} of {total}", total - failed);
+    }
+    Ok(if failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    })
+}
+
+/// A dead-lettered record, received (hidden from other readers until it is released or deleted).
+struct Letter {
+    receipt: String,
+    id: String,
+    body: String,
+    reason: String,
+    received: i32,
+}
+
+async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    max: usize,
+    hide_secs: i32,
+) -> Result<Vec<Letter>, Failed> {
+    let mut letters = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    while letters.len() < max {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages((max - letters.len()).min(10) as i32)
+            .visibility_timeout(hide_secs)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| {
+                Failed(format!(
+                    "reading the DLQ failed: {}",
+                    entitle_core::adapters::sdk_error(e)
+                ))
+            })?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let id = m.message_id().unwrap_or_default().to_owned();
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            letters.push(Letter {
+                receipt: m.receipt_handle().unwrap_or_default().to_owned(),
+                reason: m
+                    .message_attributes()
+                    .and_then(|a| a.get("reason"))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or("(no reason recorded: exhausted the queue's retries)")
+                    .to_owned(),
+                received: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                body: m.body().unwrap_or_default().to_owned(),
+                id,
+            });
+        }
+    }
+    Ok(letters)
+}
+
+async fn release(sqs: &aws_sdk_sqs::Client, queue: &str, letter: &Letter) {
+    let _ = sqs
+        .change_message_visibility()
+        .queue_url(queue)
+        .receipt_handle(&letter.receipt)
+        .visibility_timeout(0)
+        .send()
+        .await;
+}
+
+fn summary(body: &str) -> (String, String) {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(event) => (
+            event["id"].as_str().unwrap_or("?").to_owned(),
+            event["type"].as_str().unwrap_or("?").to_owned(),
+        ),
+        Err(_) => ("?".into(), "(not JSON)".into()),
+    }
+}
+
+/// `entitle dlq list [--max N]`: every dead-lettered event with its reason; nothing is removed.
+pub async fn dlq_list(
+    stack: Option<&str>,
+    max: usize,
+    json: bool,
+) -> Result<std::process::ExitCode, Failed> {
+    resolve(stack).await?;
+    let queue = entitle_core::config::required("DEAD_LETTER_QUEUE_URL")?;
+    let sqs = aws_sdk_sqs::Client::new(&entitle_core::config::aws().await);
+    let letters = receive(&sqs, &queue, max, 30).await?;
+    for letter in &letters {
+        let (id, kind) = summary(&letter.body);
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"messageId": letter.id, "eventId": id, "type": kind, "reason": letter.reason})
+            );
+        } else {
+            println!("{id}  {kind}  {}", letter.reason);
+        }
+        release(&sqs, &queue, letter).await;
+    }
+    if !json {
+        println!("{} dead-lettered events", letters.len());
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `entitle dlq redrive [--max N]`: each event applied by the processor's own code, removed from the queue
+/// only once it applied; one that still fails stays, with the new reason printed.
+pub async fn dlq_redrive(
+    stack: Option<&str>,
+    max: usize,
+    json: bool,
+) -> Result<std::process::ExitCode, Failed> {
+    let deps = deps(stack).await?;
+    let queue = entitle_core::config::required("DEAD_LETTER_QUEUE_URL")?;
+    let sqs = aws_sdk_sqs::Client::new(&entitle_core::config::aws().await);
+    // Hidden long enough to apply them all; each one that fails is released at once.
+    let letters = receive(&sqs, &queue, max, 300).await?;
+    let (mut applied, mut failing) = (0, 0);
+    for letter in &letters {
+        let (id, kind) = summary(&letter.body);
+        let outcome = match serde_json::from_str::<Incoming>(&letter.body) {
+            Err(e) => Err(format!("not a billing event: {e}")),
+            Ok(event) => {
+                let now = UnixTime::now();
+                match apply(&deps, &event, now).await {
+                    Ok(user) => match user {
+                        Some(user) => publish_changes(&deps, &user, now)
+                            .await
+                            .map_err(|e| e.chain()),
+                        None => Ok(()),
+                    },
+                    Err(e) => Err(e.chain()),
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                sqs.delete_message()
+                    .queue_url(&queue)
+                    .receipt_handle(&letter.receipt)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        Failed(format!(
+                            "{id} applied, but removing it from the DLQ failed: {}",
+                            entitle_core::adapters::sdk_error(e)
+                        ))
+                    })?;
+                applied += 1;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"eventId": id, "type": kind, "applied": true})
+                    );
+                } else {
+                    println!("applied  {id}  {kind}");
+                }
+            }
+            Err(reason) => {
+                release(&sqs, &queue, letter).await;
+                failing += 1;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"eventId": id, "type": kind, "applied": false, "reason": reason, "receiveCount": letter.received})
+                    );
+                } else {
+                    println!("failing  {id}  {kind}  {reason}");
+                }
+            }
+        }
+    }
+    if !json {
+        println!("{applied} applied and removed, {failing} still failing (left in the queue)");
+    }
+    Ok(if failing == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    })
+}
