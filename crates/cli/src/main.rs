@@ -8,6 +8,7 @@
 //! entitle reconcile USER_ID | --all [--after USER_ID]  [--stack NAME] [--json]
 //! entitle dlq list    [--max N]                         [--stack NAME] [--json]
 //! entitle dlq redrive [--max N]                         [--stack NAME] [--json]
+//! entitle usage USER_ID                                 [--stack NAME] [--json]
 //! ```
 //!
 //! Stripe from `STRIPE_SECRET_KEY` (or `STRIPE_SECRET_KEY_ARN`, read from Secrets Manager) and
@@ -68,6 +69,15 @@ enum Command {
     /// The dead-lettered billing events.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// A user's limits and credits as usage-api's GET /v1/usage answers them.
+    Usage {
+        #[arg(value_name = "USER_ID")]
+        user: String,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -173,6 +183,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failed> {
         }
         Command::Dlq(DlqCommand::Redrive { max, stack, json }) => {
             ops::dlq_redrive(stack.stack.as_deref(), max, json).await
+        }
+        Command::Usage { user, stack, json } => {
+            ops::usage(stack.stack.as_deref(), &user, json).await
         }
     }
 }

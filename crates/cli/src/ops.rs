@@ -358,3 +358,49 @@ pub async fn dlq_redrive(
         std::process::ExitCode::from(1)
     })
 }
+
+/// `entitle usage USER_ID`: what usage-api's `GET /v1/usage` answers, as a table.
+pub async fn usage(
+    stack: Option<&str>,
+    user: &str,
+    json: bool,
+) -> Result<std::process::ExitCode, Failed> {
+    let user = UserId::parse(user).map_err(|e| Failed(format!("{user}: {e}")))?;
+    resolve(stack).await?;
+    let aws = entitle_core::config::aws().await;
+    let store = entitle_core::adapters::DynamoUsage::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        entitle_core::config::required("USAGE_TABLE")?,
+        entitle_core::config::required("ENTITLEMENTS_TABLE")?,
+    );
+    let catalog = entitle_domain::plans::PlanCatalog::from_env()?;
+    let picture =
+        entitle_domain::usage::account::usage_of(&store, &catalog, &user, UnixTime::now()).await?;
+    if json {
+        println!("{picture}");
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    println!("{user}  plan {}", picture["plan"].as_str().unwrap_or("?"));
+    println!(
+        "{:<24} {:<10} {:>10} {:>8} {:>12} {:>12}  resets",
+        "limit", "kind", "used", "held", "limit", "remaining"
+    );
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    for row in picture["usage"].as_array().into_iter().flatten() {
+        println!(
+            "{:<24} {:<10} {:>10} {:>8} {:>12} {:>12}  {}",
+            cell(&row["feature"]),
+            cell(&row["kind"]),
+            cell(&row["used"]),
+            cell(&row["held"]),
+            cell(&row["limit"]),
+            cell(&row["remaining"]),
+            cell(&row["resetsAt"]),
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

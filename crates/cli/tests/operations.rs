@@ -151,6 +151,28 @@ async fn reconcile_recomputes_a_user_from_stripe_and_mirrors_it_to_clerk() {
         (Some(user.as_str()), Some("professional"))
     );
 
+    // What usage-api would answer for them: the plan's limits, nothing used yet.
+    let usage = world.entitle(&["usage", user.as_str()]);
+    assert_eq!(usage.status.code(), Some(0), "{}", text(&usage));
+    let table = text(&usage);
+    assert!(
+        table.contains(&format!("{user}  plan professional")),
+        "{table}"
+    );
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("messages_per_day"))
+        .expect("a row per limit");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        &cells[..6],
+        ["messages_per_day", "metered", "0", "0", "10000", "10000"],
+        "{row}"
+    );
+    let json = world.entitle(&["usage", user.as_str(), "--json"]);
+    let picture: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(picture["plan"], "professional");
+
     let bad = world.entitle(&["reconcile", "not-a-user"]);
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     let usage = world.entitle(&["reconcile", user.as_str(), "--all"]);
