@@ -11,7 +11,7 @@ DEV_URL ?= http://127.0.0.1:9000/lambda-url/stripe-webhook/webhooks/stripe
 DEV_CLERK_URL ?= http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
 EVENT ?= customer.subscription.created
 
-.PHONY: help venv dev test fmt-check clippy deny cfn-lint actionlint openapi test-rust bench build send-stripe send-clerk events deploy
+.PHONY: help venv dev test fmt-check clippy deny cfn-lint actionlint openapi test-rust bench build send-stripe send-clerk events deploy catalog-plan catalog-apply
 
 # `make help` lists every target with the `##` text on its line.
 help: ## this list
@@ -74,6 +74,12 @@ bench: venv ## criterion figures, release arm64 zip sizes, cold init, CPU per wa
 build: venv ## release arm64 Lambda zips (cargo lambda)
 	cargo lambda build --release --arm64 --output-format zip \
 	  -p stripe-webhook -p clerk-webhook -p billing-api -p entitlement-processor -p usage-api
+
+catalog-plan: ## what 'entitle catalog apply' would change in Stripe (STRIPE_SECRET_KEY; exit 3 = changes)
+	cargo run --quiet --locked -p entitle-cli -- catalog plan
+
+catalog-apply: ## make Stripe's products, prices and features match config/plans.toml (asks first)
+	cargo run --quiet --locked -p entitle-cli -- catalog apply
 
 deploy: ## sam build && sam deploy (needs the SAM CLI and AWS credentials)
 	sam build && sam deploy
