@@ -301,8 +301,12 @@ def subscription_object(d: dict, lines: list) -> dict:
                                  "save_default_payment_method": "off"},
             "pending_invoice_item_interval": None, "pending_setup_intent": None, "pending_update": None,
             "schedule": None, "start_date": start, "status": status, "test_clock": None, "transfer_data": None,
-            "trial_end": None, "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
-            "trial_start": None}
+            # A seeded trial: `trial_end` (Unix seconds) and what Stripe does when it ends without a payment
+            # method (`missing_payment_method`: create_invoice, pause or cancel).
+            "trial_end": int(d["trial_end"]) if d.get("trial_end") else None,
+            "trial_settings": {"end_behavior": {
+                "missing_payment_method": d.get("missing_payment_method", "create_invoice")}},
+            "trial_start": start if d.get("trial_end") else None}
 
 
 def deleted_customer(id_: str) -> dict:

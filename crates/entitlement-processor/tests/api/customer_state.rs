@@ -248,3 +248,47 @@ async fn a_plan_change_made_in_stripe_with_its_events_in_reverse_order_ends_on_t
     );
     assert_eq!(app.clerk_billing()["plan"], "professional");
 }
+
+#[tokio::test]
+async fn a_trial_grants_its_plan_with_its_end_and_a_trial_that_lapses_without_a_card_falls_to_free()
+{
+    let app = TestApp::spawn().await;
+    let sub = unique_id("sub_");
+    let now = UnixTime::now().secs();
+    let trial_end = now + 14 * 86_400;
+    let seed = |status: &str| {
+        app.stripe.seed_subscription(json!({
+            "id": sub, "customer": app.customer, "price": PRO, "status": status,
+            "trial_end": trial_end, "missing_payment_method": "pause",
+            "metadata": {"userId": app.user.as_str()}
+        }))
+    };
+    let seeded = seed("trialing");
+    assert_eq!(seeded["trial_end"], trial_end);
+    assert_eq!(
+        seeded["trial_settings"]["end_behavior"]["missing_payment_method"],
+        "pause"
+    );
+    let created = sub_event(&app, &sub, "subscription.created", now - 60);
+    let will_end = sub_event(&app, &sub, "subscription.trial_will_end", now - 30);
+    play(&app, &[created.clone(), will_end.clone()], &[1, 0]).await;
+    let e = app.entitlements().await;
+    assert_eq!(
+        (e.plan.as_str(), e.status),
+        ("professional", Status::Trialing)
+    );
+    assert_eq!(
+        e.trial_end,
+        Some(UnixTime::from_secs(trial_end).to_rfc3339())
+    );
+    assert_eq!(app.clerk_billing()["status"], "trialing");
+
+    // The trial ended with no payment method: Stripe pauses the subscription, and the plan goes.
+    seed("paused");
+    let updated = sub_event(&app, &sub, "subscription.updated", now);
+    play(&app, &[created, will_end, updated], &[2, 0, 1]).await;
+    let e = app.entitlements().await;
+    assert_eq!((e.plan.as_str(), e.status), ("free", Status::Free));
+    assert_eq!(e.trial_end, None);
+    assert_eq!(app.clerk_billing()["plan"], "free");
+}
