@@ -4,6 +4,7 @@ pub mod checkout;
 pub mod cors;
 pub mod deps;
 pub mod entitlements;
+pub mod plans;
 pub mod portal;
 pub mod redirect;
 pub mod router;

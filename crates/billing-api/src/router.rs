@@ -1,9 +1,9 @@
 //! Routes by the last path segment, whatever the prefix (stage, function URL, `cargo lambda watch`):
 //! `POST …/checkout`, `POST …/portal`, `GET …/entitlements`, `GET …/usage`,
-//! `POST …/subscription/{cancel,resume,change}`. Authentication, body limits and the JSON error shape are
+//! `POST …/subscription/{cancel,resume,change}`, and the public `GET …/plans`. Authentication, body limits and the JSON error shape are
 //! decided here; the route modules get a verified user and a parsed body.
 use crate::deps::Deps;
-use crate::{checkout, cors, entitlements, portal, subscription, usage};
+use crate::{checkout, cors, entitlements, plans, portal, subscription, usage};
 use entitle_core::api_error::ApiError;
 use entitle_core::auth::token_from;
 use entitle_core::edge;
@@ -29,6 +29,8 @@ enum Route {
     Cancel,
     Resume,
     Change,
+    /// Public: no session token.
+    Plans,
 }
 
 impl Route {
@@ -41,6 +43,7 @@ impl Route {
             ("/subscription/cancel", Route::Cancel),
             ("/subscription/resume", Route::Resume),
             ("/subscription/change", Route::Change),
+            ("/plans", Route::Plans),
         ]
         .into_iter()
         .find(|(path, _)| edge::route_is(request, path))
@@ -49,7 +52,7 @@ impl Route {
 
     fn method(self) -> Method {
         match self {
-            Route::Entitlements | Route::Usage => Method::GET,
+            Route::Entitlements | Route::Usage | Route::Plans => Method::GET,
             _ => Method::POST,
         }
     }
@@ -72,6 +75,7 @@ pub async fn handle_at(deps: &Deps, request: &Request, now: UnixTime) -> Respons
             response.headers_mut().insert(header::ALLOW, allow);
             response
         }
+        Some(Route::Plans) => plans::respond(deps, request),
         Some(route) => match dispatch(deps, request, route, now).await {
             Ok(body) => edge::json(StatusCode::OK, body.to_string()),
             Err(error) => edge::error(&error),
@@ -102,6 +106,7 @@ async fn dispatch(
                 subscription::resume(deps, &user, body_or_default(request)?, now).await
             }
             Route::Change => subscription::change(deps, &user, body(request)?, now).await,
+            Route::Plans => unreachable!("answered without a session"),
         }
     }
     .instrument(span)

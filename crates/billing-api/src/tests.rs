@@ -1188,3 +1188,62 @@ async fn a_change_at_the_period_end_is_scheduled_shown_and_dropped_by_a_cancel_o
         .iter()
         .any(|c| c.starts_with("release_schedule")));
 }
+
+#[tokio::test]
+async fn the_plans_are_public_cacheable_and_answer_304_to_their_etag() {
+    let h = harness();
+    let request = RequestSpec::post("/plans", b"").method("GET").build();
+    let response = handle_at(&h.deps, &request, UnixTime::from_secs(NOW)).await;
+    assert_eq!(response.status().as_u16(), 200, "no session token needed");
+    let headers = response.headers();
+    assert_eq!(headers["cache-control"], "public, max-age=300");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+    let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    let ids: Vec<&str> = body["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["free", "starter", "professional", "enterprise", "team_pack"]
+    );
+    let starter = &body["plans"][1];
+    assert_eq!(starter["limits"]["messages_per_day"], 1000);
+    assert_eq!(starter["prices"][0]["lookupKey"], "starter_monthly");
+    assert_eq!(
+        (
+            starter["prices"][0]["amount"].as_u64(),
+            starter["prices"][0]["interval"].as_str()
+        ),
+        (Some(4900), Some("month"))
+    );
+    assert_eq!(body["plans"][4]["addon"], true);
+    assert_eq!(body["creditPacks"][0]["credits"], 1000);
+    assert_eq!(body["limits"]["messages_per_day"]["resets"], "day");
+    assert_eq!(body["limits"]["credits"]["lowThreshold"], 100);
+
+    let again = RequestSpec::post("/plans", b"")
+        .method("GET")
+        .header("if-none-match", etag.clone())
+        .build();
+    let response = handle_at(&h.deps, &again, UnixTime::from_secs(NOW)).await;
+    assert_eq!(response.status().as_u16(), 304);
+    assert!(response.body().is_empty());
+    assert_eq!(response.headers()["etag"].to_str().unwrap(), etag);
+    let stale = RequestSpec::post("/plans", b"")
+        .method("GET")
+        .header("if-none-match", "\"something-else\"")
+        .build();
+    let response = handle_at(&h.deps, &stale, UnixTime::from_secs(NOW)).await;
+    assert_eq!(response.status().as_u16(), 200);
+
+    let (status, body) = call(&h, "POST", "/plans", None, None).await;
+    assert_eq!((status, code(&body)), (405, "method_not_allowed"));
+    assert!(
+        h.stripe.calls().is_empty(),
+        "the catalog needs no Stripe call"
+    );
+}

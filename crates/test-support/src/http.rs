@@ -128,6 +128,7 @@ pub fn record_api_response(path: &str, status: u16, body: &serde_json::Value) {
         "subscription_cancel",
         "subscription_resume",
         "subscription_change",
+        "plans",
     ];
     if !known.contains(&route.as_str()) || body.is_null() {
         return;

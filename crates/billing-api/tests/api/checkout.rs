@@ -259,3 +259,14 @@ async fn a_catalog_trial_reaches_stripe_checkout_with_the_payment_method_rule() 
         .is_none());
     assert!(create["params"].get("payment_method_collection").is_none());
 }
+
+#[tokio::test]
+async fn the_plans_page_data_is_served_without_a_session() {
+    let app = TestApp::spawn().await;
+    let reply = app.call("GET", "/plans", None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["plans"][0]["default"], true);
+    assert!(reply.body["creditPacks"]
+        .as_array()
+        .is_some_and(|p| !p.is_empty()));
+}
