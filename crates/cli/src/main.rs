@@ -9,6 +9,7 @@
 //! entitle dlq list    [--max N]                         [--stack NAME] [--json]
 //! entitle dlq redrive [--max N]                         [--stack NAME] [--json]
 //! entitle usage USER_ID                                 [--stack NAME] [--json]
+//! entitle customer sync USER_ID                         [--stack NAME] [--json]
 //! ```
 //!
 //! Stripe from `STRIPE_SECRET_KEY` (or `STRIPE_SECRET_KEY_ARN`, read from Secrets Manager) and
@@ -69,6 +70,9 @@ enum Command {
     /// The dead-lettered billing events.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// The user's Stripe customer.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
     /// A user's limits and credits as usage-api's GET /v1/usage answers them.
     Usage {
         #[arg(value_name = "USER_ID")]
@@ -85,6 +89,19 @@ struct StackArgs {
     /// The deployed stack whose outputs name the tables, topic and queue (default: samconfig.toml's).
     #[arg(long, value_name = "NAME")]
     stack: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum CustomerCommand {
+    /// Write the Clerk profile (email, name) to the user's Stripe customer again, making it when missing.
+    Sync {
+        #[arg(value_name = "USER_ID")]
+        user: String,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -183,6 +200,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failed> {
         }
         Command::Dlq(DlqCommand::Redrive { max, stack, json }) => {
             ops::dlq_redrive(stack.stack.as_deref(), max, json).await
+        }
+        Command::Customer(CustomerCommand::Sync { user, stack, json }) => {
+            ops::customer_sync(stack.stack.as_deref(), &user, json).await
         }
         Command::Usage { user, stack, json } => {
             ops::usage(stack.stack.as_deref(), &user, json).await

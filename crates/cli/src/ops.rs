@@ -404,3 +404,75 @@ pub async fn usage(
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+/// `entitle customer sync USER_ID`: the Clerk profile (primary email, name) written to the user's Stripe
+/// customer again, the customer made (with `metadata.clerkUserId`) and linked when missing — what
+/// clerk-webhook does on `user.updated`, for a user whose event was lost or predates Entitle.
+pub async fn customer_sync(
+    stack: Option<&str>,
+    user: &str,
+    json: bool,
+) -> Result<std::process::ExitCode, Failed> {
+    use entitle_domain::customers::ensure_customer;
+    use entitle_domain::ports::StripeCustomers;
+    let user = UserId::parse(user).map_err(|e| Failed(format!("{user}: {e}")))?;
+    resolve(stack).await?;
+    let aws = entitle_core::config::aws().await;
+    let customers = entitle_core::adapters::DynamoCustomerDirectory::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        entitle_core::config::required("CUSTOMERS_TABLE")?,
+    );
+    let stripe = entitle_core::adapters::StripeClient::new(
+        entitle_core::config::secret("STRIPE_SECRET_KEY", &aws).await?,
+        entitle_core::config::optional("STRIPE_API_BASE")
+            .unwrap_or_else(|| "https://api.stripe.com".into()),
+    );
+    let clerk = entitle_core::adapters::ClerkClient::new(
+        entitle_core::config::secret("CLERK_SECRET_KEY", &aws).await?,
+        entitle_core::config::optional("CLERK_API_BASE")
+            .unwrap_or_else(|| "https://api.clerk.com".into()),
+    );
+    let raw = clerk
+        .user(&user)
+        .await
+        .map_err(|e| Failed(format!("reading the Clerk user {user} failed: {e}")))?;
+    let clerk_user: clerk_webhook::clerk::ClerkUser = serde_json::from_value(raw)
+        .map_err(|e| Failed(format!("Clerk's answer for {user} is not a user: {e}")))?;
+    let profile = clerk_user.profile();
+    let ensured = ensure_customer(&customers, &stripe, &user)
+        .await
+        .map_err(|e| Failed(format!("the Stripe customer of {user}: {e}")))?;
+    if profile.email.is_some() || profile.name.is_some() {
+        // One write per user and minute: a retry right after a failure is the same Stripe write.
+        let key = format!(
+            "entitle-customer-sync-{user}-{}",
+            UnixTime::now().secs() / 60
+        );
+        stripe
+            .update_customer(&ensured.customer, &profile, &key)
+            .await
+            .map_err(|e| Failed(format!("updating {}: {e}", ensured.customer)))?;
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "userId": user.as_str(), "stripeCustomerId": ensured.customer.as_str(), "created": ensured.created,
+                "email": profile.email, "name": profile.name,
+            })
+        );
+    } else {
+        println!(
+            "{user} → {} ({}): email {}, name {}",
+            ensured.customer,
+            if ensured.created {
+                "created"
+            } else {
+                "existing"
+            },
+            profile.email.as_deref().unwrap_or("-"),
+            profile.name.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

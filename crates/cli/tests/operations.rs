@@ -249,3 +249,66 @@ async fn redrive_applies_a_fixed_event_once_removes_it_and_leaves_what_still_fai
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].body(), Some("{not json"));
 }
+
+#[tokio::test]
+async fn customer_sync_makes_the_missing_customer_and_writes_the_clerk_profile_again() {
+    let world = World::new().await;
+    let user = unique_id("user_");
+    world
+        .clerk
+        .create_user_with(json!({"id": user, "email": "ada@example.com",
+        "first_name": "Ada", "last_name": "Lovelace"}));
+    let first = world.entitle(&["customer", "sync", &user, "--json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let line: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(line["created"], true);
+    let customer = line["stripeCustomerId"].as_str().unwrap().to_owned();
+    let mine: Vec<_> = world
+        .stripe
+        .customers()
+        .into_iter()
+        .filter(|c| c["metadata"]["clerkUserId"] == user.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        (
+            mine[0]["id"].as_str(),
+            mine[0]["email"].as_str(),
+            mine[0]["name"].as_str()
+        ),
+        (
+            Some(customer.as_str()),
+            Some("ada@example.com"),
+            Some("Ada Lovelace")
+        )
+    );
+    let linked = world
+        .customers
+        .get(&UserId::parse(&user).unwrap())
+        .await
+        .unwrap()
+        .and_then(|l| l.customer);
+    assert_eq!(linked.as_ref().map(|c| c.as_str()), Some(customer.as_str()));
+
+    // Again: the same customer, no second one.
+    let again = world.entitle(&["customer", "sync", &user]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains(&format!(
+            "→ {customer} (existing): email ada@example.com, name Ada Lovelace"
+        )),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(
+        world
+            .stripe
+            .customers()
+            .iter()
+            .filter(|c| c["metadata"]["clerkUserId"] == user.as_str())
+            .count(),
+        1
+    );
+    let unknown = world.entitle(&["customer", "sync", "user_2NoSuchUserAnywhere00000"]);
+    assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown));
+}
