@@ -11,6 +11,7 @@ pub mod sns_publisher;
 pub mod sqs_dead_letters;
 pub mod stripe_billing;
 pub mod stripe_client;
+mod stripe_objects;
 pub mod stripe_reader;
 pub mod subscription_lifecycle;
 
