@@ -1,6 +1,7 @@
 //! `StripeBilling` on the Stripe API: Checkout sessions, billing portal sessions, price lookups, with
 //! async-stripe's typed requests.
-use super::stripe_client::{idempotent, StripeClient};
+use super::stripe_client::{answer_as, idempotent, StripeClient};
+use super::stripe_objects::{CheckoutSession as Session, List, Object, PortalSession};
 use async_trait::async_trait;
 use entitle_domain::entitlements::is_live_status;
 use entitle_domain::entitlements::SubscriptionState;
@@ -17,7 +18,6 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSessionSubscriptionDataTrialSettingsEndBehavior,
     CreateCheckoutSessionSubscriptionDataTrialSettingsEndBehaviorMissingPaymentMethod as MissingPaymentMethod,
 };
-use stripe_client_core::StripeRequest;
 use stripe_product::price::ListPrice;
 use stripe_shared::CheckoutSessionMode;
 
@@ -28,13 +28,12 @@ fn missing(field: &str) -> StripeError {
 #[async_trait]
 impl StripeBilling for StripeClient {
     async fn price_for_lookup_key(&self, lookup_key: &str) -> Result<Option<String>, StripeError> {
-        let prices = ListPrice::new()
+        let request = ListPrice::new()
             .lookup_keys(vec![lookup_key.to_owned()])
             .active(true)
-            .limit(1)
-            .send(self)
-            .await?;
-        Ok(prices.data.first().map(|price| price.id.to_string()))
+            .limit(1);
+        let prices: List<Object> = answer_as(&request).send(self).await?;
+        Ok(prices.data.into_iter().next().map(|price| price.id))
     }
 
     async fn live_subscriptions(
@@ -101,11 +100,11 @@ impl StripeBilling for StripeClient {
         if request.allow_promotion_codes {
             create = create.allow_promotion_codes(true);
         }
-        let session = idempotent(create.customize(), idempotency_key)?
+        let session: Session = idempotent(answer_as(&create), idempotency_key)?
             .send(self)
             .await?;
         Ok(CheckoutSession {
-            id: session.id.to_string(),
+            id: session.id,
             url: session.url.ok_or_else(|| missing("url"))?,
         })
     }
@@ -119,7 +118,7 @@ impl StripeBilling for StripeClient {
         let create = CreateBillingPortalSession::new()
             .customer(customer.to_string())
             .return_url(return_url);
-        let session = idempotent(create.customize(), idempotency_key)?
+        let session: PortalSession = idempotent(answer_as(&create), idempotency_key)?
             .send(self)
             .await?;
         Ok(session.url)

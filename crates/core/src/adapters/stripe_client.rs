@@ -1,8 +1,8 @@
 //! `StripeClient`: the production Stripe API client behind `StripeCustomers` and `StripeSubscriptions` (and,
 //! in the sibling modules, `StripeReader` and `StripeBilling`).
 //!
-//! Requests and responses are async-stripe 1.0's typed ones (`stripe_core`, `stripe_billing`, …); this module
-//! is only their transport: it implements async-stripe's `StripeClient` trait over the hyper 1 + rustls
+//! Requests are async-stripe 1.0's typed ones (`stripe_core`, `stripe_billing`, …); their answers are parsed
+//! into the few fields we read ([`stripe_objects`](super::stripe_objects)). This module is only their transport: it implements async-stripe's `StripeClient` trait over the hyper 1 + rustls
 //! (aws-lc) client the AWS SDK already links. Not async-stripe's own hyper client, because that one drops
 //! what our retry rule needs: the status of an error answer that is not Stripe's JSON (a proxy's 502 page
 //! must be retried, a 403 page must not), the `Request-Id`, and our User-Agent; and it keeps no connection
@@ -12,6 +12,7 @@
 //! Stripe pay nothing for it at init (its roots are compiled in: no certificate file is read).
 use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
+use crate::adapters::stripe_objects::{ended, List, Object, Subscription};
 use async_trait::async_trait;
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
@@ -32,8 +33,6 @@ use stripe_client_core::{
     RequestStrategy, StripeClientErr, StripeMethod, StripeRequest,
 };
 use stripe_core::customer::{CreateCustomer, UpdateCustomer};
-use stripe_shared::{Subscription, SubscriptionStatus};
-use stripe_types::List;
 
 /// The API version async-stripe's types are generated for (a unit test keeps the two equal): sending it
 /// pins the shapes we parse, whatever the account's default version in the dashboard. Moving it is an
@@ -233,7 +232,7 @@ impl StripeClient {
     /// Whether the subscription has already ended, so a failed cancel still left it unable to charge.
     /// `false` when it cannot be found either.
     async fn has_ended(&self, subscription_id: &str) -> Result<bool, StripeError> {
-        match RetrieveSubscription::new(path_segment(subscription_id))
+        match answer_as::<Subscription>(&RetrieveSubscription::new(path_segment(subscription_id)))
             .send(self)
             .await
             .map_err(StripeError::from)
@@ -310,6 +309,12 @@ pub fn path_segment(id: &str) -> String {
         }
     }
     encoded
+}
+
+/// `request`, its answer parsed as our `T` (a [`stripe_objects`](super::stripe_objects) type) rather than
+/// async-stripe's whole object.
+pub(crate) fn answer_as<T>(request: &impl StripeRequest) -> CustomizableStripeRequest<T> {
+    request.build().customize()
 }
 
 /// `request` under `idempotency_key`.
@@ -441,14 +446,6 @@ fn answer(
     })
 }
 
-/// Subscription statuses that can never charge again.
-pub(crate) fn ended(status: &SubscriptionStatus) -> bool {
-    matches!(
-        status,
-        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
-    )
-}
-
 #[async_trait]
 impl StripeCustomers for StripeClient {
     async fn create_customer(
@@ -460,7 +457,7 @@ impl StripeCustomers for StripeClient {
             "clerkUserId".to_owned(),
             user.to_string(),
         )]));
-        let customer = idempotent(request.customize(), idempotency_key)?
+        let customer: Object = idempotent(answer_as(&request), idempotency_key)?
             .send(self)
             .await?;
         StripeCustomerId::parse(customer.id.as_str()).map_err(|e| {
@@ -488,7 +485,7 @@ impl StripeCustomers for StripeClient {
         if let Some(name) = &profile.name {
             request = request.name(name.clone());
         }
-        idempotent(request.customize(), idempotency_key)?
+        let _: Object = idempotent(answer_as(&request), idempotency_key)?
             .send(self)
             .await?;
         Ok(())
@@ -525,7 +522,7 @@ impl StripeClient {
                 .customize()
                 .send(self)
                 .await?;
-            let last = page.data.last().map(|s| s.id.to_string());
+            let last = page.data.last().map(|s| s.id.clone());
             all.extend(page.data);
             match last {
                 Some(last) if page.has_more => starting_after = Some(last),
@@ -546,7 +543,7 @@ impl StripeSubscriptions for StripeClient {
             .await?
             .into_iter()
             .filter(|sub| !ended(&sub.status))
-            .map(|sub| sub.id.to_string())
+            .map(|sub| sub.id)
             .collect())
     }
 
@@ -559,13 +556,16 @@ impl StripeSubscriptions for StripeClient {
         let id = stripe_shared::SubscriptionId::from(path_segment(subscription_id));
         let outcome = if at_period_end {
             let request = UpdateSubscription::new(id).cancel_at_period_end(true);
-            idempotent(request.customize(), idempotency_key)?
+            idempotent(answer_as::<Object>(&request), idempotency_key)?
                 .send(self)
                 .await
         } else {
-            idempotent(CancelSubscription::new(id).customize(), idempotency_key)?
-                .send(self)
-                .await
+            idempotent(
+                answer_as::<Object>(&CancelSubscription::new(id)),
+                idempotency_key,
+            )?
+            .send(self)
+            .await
         };
         match outcome.map_err(StripeError::from) {
             Ok(_) => Ok(()),

@@ -1,14 +1,14 @@
 //! `StripeReader` on the Stripe API: the current state of subscriptions, customers and Checkout sessions,
 //! read with async-stripe's typed requests and turned into domain types here.
-use super::stripe_client::{path_segment, StripeClient, Transport};
+use super::stripe_client::{answer_as, path_segment, StripeClient, Transport};
+use super::stripe_objects::{Customer, LineItem as Line, List, Subscription};
 use async_trait::async_trait;
 use entitle_domain::entitlements::{SubscriptionItem, SubscriptionState};
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::{LineItem, StripeError, StripeReader};
 use stripe_billing::subscription::RetrieveSubscription;
 use stripe_checkout::checkout_session::ListLineItemsCheckoutSession;
-use stripe_core::customer::{RetrieveCustomer, RetrieveCustomerReturned};
-use stripe_shared::Subscription;
+use stripe_core::customer::RetrieveCustomer;
 
 pub(crate) fn subscription_state(subscription: &Subscription) -> SubscriptionState {
     let items = &subscription.items.data;
@@ -18,7 +18,11 @@ pub(crate) fn subscription_state(subscription: &Subscription) -> SubscriptionSta
         items: items
             .iter()
             .map(|item| SubscriptionItem {
-                catalog_id: item.price.metadata.get("entitle").cloned(),
+                catalog_id: item
+                    .price
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.get("entitle").cloned()),
                 ..SubscriptionItem::new(
                     item.price.id.to_string(),
                     item.price.lookup_key.clone(),
@@ -40,7 +44,7 @@ fn not_found(error: &StripeError) -> bool {
 #[async_trait]
 impl StripeReader for StripeClient {
     async fn subscription(&self, id: &str) -> Result<Option<SubscriptionState>, StripeError> {
-        match RetrieveSubscription::new(path_segment(id))
+        match answer_as::<Subscription>(&RetrieveSubscription::new(path_segment(id)))
             .send(self)
             .await
             .map_err(StripeError::from)
@@ -67,36 +71,33 @@ impl StripeReader for StripeClient {
         &self,
         customer: &StripeCustomerId,
     ) -> Result<Option<UserId>, StripeError> {
-        match RetrieveCustomer::new(path_segment(customer.as_str()))
+        match answer_as::<Customer>(&RetrieveCustomer::new(path_segment(customer.as_str())))
             .send(self)
             .await
         {
-            Ok(RetrieveCustomerReturned::Customer(customer)) => Ok(customer
+            Ok(Customer {
+                deleted: Some(true),
+                ..
+            }) => Ok(None),
+            Ok(customer) => Ok(customer
                 .metadata
                 .as_ref()
                 .and_then(|metadata| metadata.get("clerkUserId"))
                 .and_then(|user| UserId::parse(user).ok())),
-            Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(None),
             Err(Transport(e)) if not_found(&e) => Ok(None),
             Err(Transport(e)) => Err(e),
         }
     }
 
     async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError> {
-        let lines = ListLineItemsCheckoutSession::new(path_segment(session_id))
-            .limit(100)
-            .send(self)
-            .await?;
+        let request = ListLineItemsCheckoutSession::new(path_segment(session_id)).limit(100);
+        let lines: List<Line> = answer_as(&request).send(self).await?;
         Ok(lines
             .data
             .into_iter()
             .filter_map(|line| {
                 let price = line.price?;
-                Some((
-                    price.id.to_string(),
-                    price.lookup_key,
-                    line.quantity.unwrap_or(1),
-                ))
+                Some((price.id, price.lookup_key, line.quantity.unwrap_or(1)))
             })
             .collect())
     }

@@ -1,6 +1,7 @@
 //! `SubscriptionLifecycle` on the Stripe API: cancel (at the period end or now), resume, the invoice preview of
 //! a plan change and the change itself, with async-stripe's typed requests.
-use super::stripe_client::{idempotent, path_segment, StripeClient};
+use super::stripe_client::{answer_as, idempotent, path_segment, StripeClient};
+use super::stripe_objects::{expandable_id, Invoice, Subscription};
 use async_trait::async_trait;
 use entitle_domain::ids::StripeCustomerId;
 use entitle_domain::ports::{
@@ -16,34 +17,40 @@ use stripe_billing::subscription::{
     CancelSubscription, RetrieveSubscription, UpdateSubscription, UpdateSubscriptionItems,
     UpdateSubscriptionProrationBehavior as UpdateProration,
 };
-use stripe_client_core::StripeRequest;
-use stripe_shared::{Invoice, Subscription, SubscriptionId};
+use stripe_shared::SubscriptionId;
 
 fn details(subscription: &Subscription) -> Result<SubscriptionDetails, StripeError> {
     let item = subscription.items.data.first().ok_or_else(|| {
+        StripeError::Unavailable(format!("subscription {} has no items", subscription.id).into())
+    })?;
+    let customer = expandable_id(&subscription.customer).ok_or_else(|| {
         StripeError::Unavailable(
-            format!("subscription {} has no items", subscription.id.as_str()).into(),
+            format!("subscription {} names no customer", subscription.id).into(),
         )
     })?;
     Ok(SubscriptionDetails {
-        id: subscription.id.to_string(),
-        customer: subscription.customer.id().to_string(),
-        status: subscription.status.as_str().to_owned(),
-        item_id: item.id.to_string(),
-        price_id: item.price.id.to_string(),
+        id: subscription.id.clone(),
+        customer: customer.to_owned(),
+        status: subscription.status.clone(),
+        item_id: item.id.clone(),
+        price_id: item.price.id.clone(),
         lookup_key: item.price.lookup_key.clone(),
         cancel_at_period_end: subscription.cancel_at_period_end,
         // Since 2025-03-31 the period lives on the items.
         current_period_end: Some(item.current_period_end),
         trial_end: subscription.trial_end,
         user: subscription.metadata.get("userId").cloned(),
-        schedule: subscription.schedule.as_ref().map(|s| s.id().to_string()),
+        schedule: subscription
+            .schedule
+            .as_ref()
+            .and_then(expandable_id)
+            .map(str::to_owned),
     })
 }
 
 fn preview(invoice: &Invoice) -> InvoicePreview {
     InvoicePreview {
-        currency: invoice.currency.to_string(),
+        currency: invoice.currency.clone(),
         amount_due: invoice.amount_due,
         total: invoice.total,
         next_payment_attempt: invoice.next_payment_attempt,
@@ -76,7 +83,7 @@ fn id(subscription: &str) -> SubscriptionId {
 #[async_trait]
 impl SubscriptionLifecycle for StripeClient {
     async fn subscription(&self, id: &str) -> Result<Option<SubscriptionDetails>, StripeError> {
-        match RetrieveSubscription::new(path_segment(id))
+        match answer_as::<Subscription>(&RetrieveSubscription::new(path_segment(id)))
             .send(self)
             .await
             .map_err(StripeError::from)
@@ -105,7 +112,7 @@ impl SubscriptionLifecycle for StripeClient {
         idempotency_key: &str,
     ) -> Result<SubscriptionDetails, StripeError> {
         let request = UpdateSubscription::new(id(subscription)).cancel_at_period_end(cancel);
-        let updated = idempotent(request.customize(), idempotency_key)?
+        let updated: Subscription = idempotent(answer_as(&request), idempotency_key)?
             .send(self)
             .await?;
         details(&updated)
@@ -120,7 +127,7 @@ impl SubscriptionLifecycle for StripeClient {
         let request = CancelSubscription::new(id(subscription))
             .prorate(options.prorate)
             .invoice_now(options.invoice_now);
-        let canceled = idempotent(request.customize(), idempotency_key)?
+        let canceled: Subscription = idempotent(answer_as(&request), idempotency_key)?
             .send(self)
             .await?;
         details(&canceled)
@@ -141,11 +148,10 @@ impl SubscriptionLifecycle for StripeClient {
             Proration::AlwaysInvoice => PreviewProration::AlwaysInvoice,
         });
         // A preview creates nothing, so it needs no idempotency key.
-        let invoice = CreatePreviewInvoice::new()
+        let request = CreatePreviewInvoice::new()
             .subscription(change.subscription)
-            .subscription_details(subscription)
-            .send(self)
-            .await?;
+            .subscription_details(subscription);
+        let invoice: Invoice = answer_as(&request).send(self).await?;
         Ok(preview(&invoice))
     }
 
@@ -164,7 +170,7 @@ impl SubscriptionLifecycle for StripeClient {
                 Proration::None => UpdateProration::None,
                 Proration::AlwaysInvoice => UpdateProration::AlwaysInvoice,
             });
-        let updated = idempotent(request.customize(), idempotency_key)?
+        let updated: Subscription = idempotent(answer_as(&request), idempotency_key)?
             .send(self)
             .await?;
         details(&updated)
