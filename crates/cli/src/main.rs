@@ -220,11 +220,7 @@ fn load(args: &CatalogArgs) -> Result<PlanCatalog, Failed> {
 }
 
 async fn stripe() -> Result<StripeClient, Failed> {
-    let aws = entitle_core::config::aws().await;
-    let key = entitle_core::config::secret("STRIPE_SECRET_KEY", &aws).await?;
-    let base = entitle_core::config::optional("STRIPE_API_BASE")
-        .unwrap_or_else(|| "https://api.stripe.com".into());
-    Ok(StripeClient::new(key, base))
+    ops::stripe_client(&entitle_core::config::aws().await).await
 }
 
 async fn catalog(command: CatalogCommand) -> Result<ExitCode, Failed> {

@@ -101,6 +101,17 @@ async fn deps(stack: Option<&str>) -> Result<Deps, Failed> {
         .map_err(|e| Failed(entitle_core::init::sentence(&e)))
 }
 
+/// Stripe from `STRIPE_SECRET_KEY` (or `_ARN`) and `STRIPE_API_BASE`, as the functions read them.
+pub async fn stripe_client(
+    aws: &aws_config::SdkConfig,
+) -> Result<entitle_core::adapters::StripeClient, Failed> {
+    Ok(entitle_core::adapters::StripeClient::new(
+        entitle_core::config::secret("STRIPE_SECRET_KEY", aws).await?,
+        entitle_core::config::optional("STRIPE_API_BASE")
+            .unwrap_or_else(|| "https://api.stripe.com".into()),
+    ))
+}
+
 /// `entitle reconcile USER_ID | --all [--after USER_ID]`.
 pub async fn reconcile(
     stack: Option<&str>,
@@ -422,11 +433,7 @@ pub async fn customer_sync(
         aws_sdk_dynamodb::Client::new(&aws),
         entitle_core::config::required("CUSTOMERS_TABLE")?,
     );
-    let stripe = entitle_core::adapters::StripeClient::new(
-        entitle_core::config::secret("STRIPE_SECRET_KEY", &aws).await?,
-        entitle_core::config::optional("STRIPE_API_BASE")
-            .unwrap_or_else(|| "https://api.stripe.com".into()),
-    );
+    let stripe = stripe_client(&aws).await?;
     let clerk = entitle_core::adapters::ClerkClient::new(
         entitle_core::config::secret("CLERK_SECRET_KEY", &aws).await?,
         entitle_core::config::optional("CLERK_API_BASE")

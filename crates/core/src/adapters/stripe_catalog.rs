@@ -3,7 +3,8 @@
 //! through its generic `RequestBuilder`; every answer read into the few fields the sync compares, over the
 //! same transport and error rule as the functions' calls. Every write carries an idempotency key derived
 //! from the change, so an `apply` retried after a failure creates nothing twice.
-use super::stripe_client::{idempotent, path_segment, StripeClient};
+use super::stripe_client::{answer_as, idempotent, path_segment, StripeClient};
+use super::stripe_objects::{expandable_id, List};
 use entitle_domain::catalog_sync::{
     Action, Remote, RemoteFeature, RemotePrice, RemoteProduct, METADATA_KEY,
 };
@@ -29,12 +30,6 @@ struct ProductView {
 }
 
 #[derive(miniserde::Deserialize)]
-struct Products {
-    data: Vec<ProductView>,
-    has_more: bool,
-}
-
-#[derive(miniserde::Deserialize)]
 struct RecurringView {
     interval: String,
 }
@@ -53,12 +48,6 @@ struct PriceView {
 }
 
 #[derive(miniserde::Deserialize)]
-struct Prices {
-    data: Vec<PriceView>,
-    has_more: bool,
-}
-
-#[derive(miniserde::Deserialize)]
 struct FeatureView {
     id: String,
     lookup_key: String,
@@ -68,21 +57,9 @@ struct FeatureView {
 }
 
 #[derive(miniserde::Deserialize)]
-struct Features {
-    data: Vec<FeatureView>,
-    has_more: bool,
-}
-
-#[derive(miniserde::Deserialize)]
 struct AttachmentView {
     id: String,
     entitlement_feature: FeatureView,
-}
-
-#[derive(miniserde::Deserialize)]
-struct Attachments {
-    data: Vec<AttachmentView>,
-    has_more: bool,
 }
 
 #[derive(miniserde::Deserialize)]
@@ -147,7 +124,7 @@ impl StripeClient {
             if let Some(after) = &after {
                 list = list.starting_after(after.clone());
             }
-            let page: Products = list.build().customize().send(self).await?;
+            let page: List<ProductView> = answer_as(&list).send(self).await?;
             after = page.data.last().map(|p| p.id.clone());
             for product in page.data {
                 let features = self.attachments(&product.id).await?;
@@ -169,17 +146,10 @@ impl StripeClient {
             if let Some(after) = &after {
                 list = list.starting_after(after.clone());
             }
-            let page: Prices = list.build().customize().send(self).await?;
+            let page: List<PriceView> = answer_as(&list).send(self).await?;
             after = page.data.last().map(|p| p.id.clone());
             for price in page.data {
-                let product = match &price.product {
-                    Value::String(id) => id.clone(),
-                    Value::Object(object) => match object.get("id") {
-                        Some(Value::String(id)) => id.clone(),
-                        _ => String::new(),
-                    },
-                    _ => String::new(),
-                };
+                let product = expandable_id(&price.product).unwrap_or_default().to_owned();
                 remote.prices.push(RemotePrice {
                     entitle: entitle(&price.metadata),
                     id: price.id,
@@ -201,10 +171,11 @@ impl StripeClient {
             if let Some(after) = &after {
                 params.push(("starting_after", after));
             }
-            let page: Features = form(StripeMethod::Get, "/entitlements/features", &params)
-                .customize()
-                .send(self)
-                .await?;
+            let page: List<FeatureView> =
+                form(StripeMethod::Get, "/entitlements/features", &params)
+                    .customize()
+                    .send(self)
+                    .await?;
             after = page.data.last().map(|f| f.id.clone());
             remote
                 .features
@@ -231,7 +202,7 @@ impl StripeClient {
                 params.push(("starting_after", after));
             }
             let path = format!("/products/{}/features", path_segment(product));
-            let page: Attachments = form(StripeMethod::Get, &path, &params)
+            let page: List<AttachmentView> = form(StripeMethod::Get, &path, &params)
                 .customize()
                 .send(self)
                 .await?;

@@ -3,6 +3,7 @@
 //! and a phase on the new price, then it releases the subscription (`end_behavior: release`). async-stripe's
 //! typed requests; the answers are read into the few fields we use.
 use super::stripe_client::{idempotent, path_segment, StripeClient};
+use super::stripe_objects::expandable_id;
 use entitle_domain::ports::{PeriodEndChange, ScheduledChange, StripeError};
 use miniserde::json::Value;
 use stripe_billing::subscription_schedule::{
@@ -47,17 +48,14 @@ fn schedule_id(id: &str) -> SubscriptionScheduleId {
 
 /// `(id, lookup key)` of a phase item's price, expanded or not.
 fn price_of(item: &PhaseItem) -> Option<(String, Option<String>)> {
-    match &item.price {
-        Value::String(id) => Some((id.clone(), None)),
-        Value::Object(price) => {
-            let text = |name: &str| match price.get(name) {
-                Some(Value::String(s)) => Some(s.clone()),
-                _ => None,
-            };
-            Some((text("id")?, text("lookup_key")))
-        }
+    let lookup_key = match &item.price {
+        Value::Object(price) => match price.get("lookup_key") {
+            Some(Value::String(key)) => Some(key.clone()),
+            _ => None,
+        },
         _ => None,
-    }
+    };
+    Some((expandable_id(&item.price)?.to_owned(), lookup_key))
 }
 
 /// The phase after the current one: the change the schedule will make.
