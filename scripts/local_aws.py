@@ -62,6 +62,14 @@ OUTPUT_NAME_OVERRIDES = {
     "EntitlementQueueUrl": "ENTITLEMENT_QUEUE_URL",
     "EntitlementDeadLetterQueueUrl": "ENTITLEMENT_DLQ_URL",
 }
+# Values for the template's required parameters (those without a Default). A real deploy gets them from
+# `sam deploy --guided` (docs/deploy.md); locally the functions take their configuration from the environment,
+# so these only let the stack be created.
+LOCAL_PARAMETERS = {
+    "ClerkFrontendApi": "clerk.entitle.localhost",
+    "AllowedOrigins": "http://localhost:3000",
+    "AllowedRedirectOrigins": "http://localhost:3000",
+}
 START_TIMEOUT_S = 20.0
 STOP_GRACE_S = 5.0
 
@@ -348,19 +356,37 @@ def create_subscriptions(template: dict, resolver: Resolver) -> list[str]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def deploy_stack(session, endpoint: str, template_text: str):
+def stack_parameters(template: dict) -> list[dict]:
+    """The template's required parameters with their LOCAL_PARAMETERS values (moto refuses a stack without them)."""
+    params, missing = [], []
+    for name, decl in (template.get("Parameters") or {}).items():
+        if isinstance(decl, dict) and "Default" in decl:
+            continue
+        if name in LOCAL_PARAMETERS:
+            params.append({"ParameterKey": name, "ParameterValue": LOCAL_PARAMETERS[name]})
+        else:
+            missing.append(name)
+    if missing:
+        raise LocalAwsError(f"required template parameter(s) without a local value: {', '.join(missing)} "
+                            "(add them to LOCAL_PARAMETERS in scripts/local_aws.py)")
+    return params
+
+
+def deploy_stack(session, endpoint: str, template_text: str, parameters: list[dict]):
     cfn = session.client("cloudformation", endpoint_url=endpoint)
     try:
         cfn.create_stack(
             StackName=STACK_NAME,
             TemplateBody=template_text,
+            Parameters=parameters,
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
     except Exception as e:  # noqa: BLE001 - botocore ClientError / ResponseParserError
         if "ValidationError" in str(e):
             raise LocalAwsError(f"create_stack failed: {e}") from e
         # moto creates the resources inside CreateStack and answers a bare HTTP 500 when one of them raises.
-        raise LocalAwsError("create_stack failed inside moto (HTTP 500).\n" + diagnose_in_process(template_text)) from e
+        raise LocalAwsError("create_stack failed inside moto (HTTP 500).\n"
+                            + diagnose_in_process(template_text, parameters)) from e
 
     deadline = time.monotonic() + 60
     while True:
@@ -393,7 +419,7 @@ def deploy_stack(session, endpoint: str, template_text: str):
     return stack, resources
 
 
-def diagnose_in_process(template_text: str) -> str:
+def diagnose_in_process(template_text: str, parameters: list[dict]) -> str:
     """Replays CreateStack with moto in-process, where its exception (and the resource at fault) is visible."""
     import traceback
 
@@ -407,6 +433,7 @@ def diagnose_in_process(template_text: str) -> str:
             boto3.client("cloudformation", region_name=REGION).create_stack(
                 StackName=STACK_NAME,
                 TemplateBody=template_text,
+                Parameters=parameters,
                 Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
             )
     except Exception as e:  # noqa: BLE001
@@ -628,7 +655,7 @@ def cmd_start(args) -> int:
             aws_secret_access_key=DUMMY_ENV["AWS_SECRET_ACCESS_KEY"],
             region_name=REGION,
         )
-        stack, resources = deploy_stack(session, endpoint, template_text)
+        stack, resources = deploy_stack(session, endpoint, template_text, stack_parameters(template))
         resolver = Resolver(template, session, endpoint, stack, resources)
         subscriptions = create_subscriptions(template, resolver)
 
