@@ -10,8 +10,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DEV_URL ?= http://127.0.0.1:9000/lambda-url/stripe-webhook/webhooks/stripe
 DEV_CLERK_URL ?= http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
 EVENT ?= customer.subscription.created
+# samconfig.toml environment for validate / package / deploy: default (the dev stack) or prod.
+SAM_CONFIG_ENV ?= default
 
-.PHONY: help venv dev test fmt-check clippy deny cfn-lint actionlint openapi test-rust bench build send-stripe send-clerk events deploy catalog-plan catalog-apply
+.PHONY: help venv dev test fmt-check clippy deny cfn-lint actionlint openapi test-rust bench build send-stripe send-clerk events deploy-tools validate package deploy catalog-plan catalog-apply
 
 # `make help` lists every target with the `##` text on its line.
 help: ## this list
@@ -81,5 +83,16 @@ catalog-plan: ## what 'entitle catalog apply' would change in Stripe (STRIPE_SEC
 catalog-apply: ## make Stripe's products, prices and features match config/plans.toml (asks first)
 	cargo run --quiet --locked -p entitle-cli -- catalog apply
 
-deploy: ## sam build && sam deploy (needs the SAM CLI and AWS credentials)
-	sam build && sam deploy
+# Deploying: docs/deploy.md. The SAM CLI is installed into .venv only by these targets, so `make test` stays light.
+deploy-tools: venv ## add the AWS SAM CLI to .venv (scripts/requirements-deploy.txt)
+	@scripts/bootstrap-deploy-tools.sh
+
+# cfn-lint (make test) already reads the template with the SAM transform; this is the SAM CLI's own view of it.
+validate: deploy-tools ## sam validate --lint: the template as the SAM CLI reads it (no AWS account needed)
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --config-env $(SAM_CONFIG_ENV)
+
+package: validate ## sam build with the pinned toolchain, then check each function's bootstrap (ELF arm64, size)
+	@SAM_CONFIG_ENV=$(SAM_CONFIG_ENV) scripts/package.sh
+
+deploy: package ## package, then sam deploy (AWS credentials; DEPLOY_ARGS=--guided the first time, SAM_CONFIG_ENV=prod)
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --config-env $(SAM_CONFIG_ENV) $(DEPLOY_ARGS)
