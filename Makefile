@@ -36,8 +36,12 @@ clippy: ## cargo clippy, warnings denied
 deny: venv ## cargo deny (licenses, bans: one TLS stack, sources; advisories when reachable)
 	@scripts/deny.sh
 
-cfn-lint: venv ## lint infra/template.yaml
+# cfn-lint, then what no linter knows (scripts/check_template.py): required parameters without placeholders, each
+# secret's GetSecretValue grant (ARN and ARN-??????), every alarm on the alarm topic, alarm and dashboard metrics
+# that the code emits, docs/operations.md's list.
+cfn-lint: venv ## lint infra/template.yaml (cfn-lint, and the Entitle checks of scripts/check_template.py)
 	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(PY) scripts/check_template.py
 
 actionlint: venv ## lint .github/workflows
 	$(VENV)/bin/actionlint
