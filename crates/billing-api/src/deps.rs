@@ -6,6 +6,7 @@ use entitle_core::adapters::{
 };
 use entitle_core::auth::Verifier;
 use entitle_core::config::{self, ConfigError};
+use entitle_core::secrets::{self, Rotating};
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
@@ -52,7 +53,7 @@ impl Deps {
             config::optional("CLERK_AUTHORIZED_PARTIES"),
         )?;
         let stripe = Arc::new(StripeClient::new(
-            config::secret("STRIPE_SECRET_KEY", &aws).await?,
+            Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?,
             config::optional("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
         ));
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);

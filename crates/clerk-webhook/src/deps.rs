@@ -1,10 +1,12 @@
 //! Everything the handler needs, built once per cold start from the environment.
 use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEventLog, SnsPublisher, StripeClient};
 use entitle_core::config::{self, ConfigError};
+use entitle_core::secrets::{self, Rotating};
 use entitle_core::webhook::svix::{SvixKey, DEFAULT_TOLERANCE};
 use entitle_domain::ports::{
     CustomerDirectory, EventLog, EventPublisher, StripeCustomers, StripeSubscriptions,
 };
+use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +42,9 @@ pub struct Deps {
 }
 
 pub struct ClerkConfig {
-    pub keys: Vec<SvixKey>,
+    /// Every currently valid signing secret (two during a rotation), re-read per TTL and when a signature
+    /// matches none of them.
+    pub keys: Rotating<Vec<SvixKey>>,
     pub tolerance: Duration,
     pub lease: Duration,
     pub on_user_deleted: OnUserDeleted,
@@ -49,7 +53,7 @@ pub struct ClerkConfig {
 impl ClerkConfig {
     pub fn new(keys: Vec<SvixKey>) -> Self {
         Self {
-            keys,
+            keys: Rotating::fixed(keys),
             tolerance: DEFAULT_TOLERANCE,
             lease: DEFAULT_LEASE,
             on_user_deleted: OnUserDeleted::CancelAtPeriodEnd,
@@ -60,17 +64,7 @@ impl ClerkConfig {
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let aws = config::aws().await;
-        let keys = config::secret_list(&config::secret("CLERK_WEBHOOK_SECRET", &aws).await?)
-            .iter()
-            .map(SvixKey::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ConfigError::Invalid {
-                name: "CLERK_WEBHOOK_SECRET".into(),
-                reason: e.to_string(),
-            })?;
-        if keys.is_empty() {
-            return Err(ConfigError::Missing("CLERK_WEBHOOK_SECRET".into()));
-        }
+        let keys = Rotating::load("CLERK_WEBHOOK_SECRET", &aws, svix_keys).await?;
         let on_user_deleted = match config::optional("ON_USER_DELETED") {
             None => OnUserDeleted::CancelAtPeriodEnd,
             Some(v) => OnUserDeleted::parse(&v).ok_or_else(|| ConfigError::Invalid {
@@ -79,7 +73,7 @@ impl Deps {
             })?,
         };
         let stripe = Arc::new(StripeClient::new(
-            config::secret("STRIPE_SECRET_KEY", &aws).await?,
+            Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?,
             config::optional("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
         ));
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
@@ -106,4 +100,13 @@ impl Deps {
             },
         })
     }
+}
+
+/// Svix signing secrets (`whsec_…`, comma-separated during a rotation).
+fn svix_keys(raw: &SecretString) -> Result<Vec<SvixKey>, String> {
+    secrets::secret_list(raw)?
+        .iter()
+        .map(SvixKey::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
 }

@@ -5,6 +5,7 @@ use crate::sync::{apply, Delivery};
 use entitle_core::api_error::ApiError;
 use entitle_core::edge;
 use entitle_core::webhook::svix::{verify, SvixHeaders};
+use entitle_core::webhook::SignatureError;
 use entitle_domain::ids::UserId;
 use entitle_domain::once::{run_once, Once, OnceError};
 use entitle_domain::ports::ClaimRequest;
@@ -47,7 +48,18 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<&'stat
     let body = edge::webhook_body(request, ROUTE, MAX_BODY_BYTES)?;
     let headers = svix_headers(request);
     let config = &deps.config;
-    verify(body, &headers, &config.keys, now, config.tolerance).map_err(|e| {
+    let keys = config.keys.current().await.map_err(|not_set| {
+        tracing::error!(error = %not_set, "cannot verify Clerk webhooks");
+        ApiError::not_configured()
+    })?;
+    let mut verified = verify(body, &headers, &keys, now, config.tolerance);
+    if let Err(SignatureError::Mismatch) = verified {
+        // Perhaps the signing secret was rolled: read it again (rate-limited) before refusing.
+        if let Some(fresh) = config.keys.refresh().await {
+            verified = verify(body, &headers, &fresh, now, config.tolerance);
+        }
+    }
+    verified.map_err(|e| {
         tracing::warn!(reason = %e, "rejected a Clerk webhook");
         entitle_core::metrics::count("SignatureFailures", 1);
         ApiError::bad_request(e.code(), e.to_string())

@@ -24,6 +24,16 @@ impl ApiError {
         Self::new(503, "unavailable", "try again")
     }
 
+    /// 503: a secret this needs has not been stored yet (a new stack before `entitle setup`); the sender
+    /// retries, and the function picks the value up without a redeploy.
+    pub fn not_configured() -> Self {
+        Self::new(
+            503,
+            "not_configured",
+            "this deployment is not fully set up yet; try again later",
+        )
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(400, code, message)
     }

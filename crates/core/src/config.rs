@@ -111,13 +111,19 @@ pub async fn secret(name: &str, aws: &SdkConfig) -> Result<SecretString, ConfigE
 
 /// A Secrets Manager value: the plain string, or the `key` field of a JSON object.
 fn secret_value(raw: &str) -> Option<SecretString> {
+    secret_text(raw).filter(|s| !s.expose_secret().is_empty())
+}
+
+/// A Secrets Manager value's text, trimmed: the plain string, or the `key` field of a JSON object — `""`
+/// for a secret not filled yet (`{"key": ""}` or blank). `None`: JSON without a string `key`.
+pub(crate) fn secret_text(raw: &str) -> Option<SecretString> {
     let trimmed = raw.trim();
     if !trimmed.starts_with('{') {
-        return (!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_owned()));
+        return Some(SecretString::from(trimmed.to_owned()));
     }
     let value: serde_json::Value = serde_json::from_str(trimmed).ok()?;
     let key = value.get("key")?.as_str()?.trim();
-    (!key.is_empty()).then(|| SecretString::from(key.to_owned()))
+    Some(SecretString::from(key.to_owned()))
 }
 
 /// A comma-separated list of secrets (several during a rotation).

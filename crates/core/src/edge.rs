@@ -47,6 +47,10 @@ pub fn json(status: StatusCode, body: impl Into<String>) -> Response<Body> {
 
 /// The JSON error reply, with the headers its status calls for.
 pub fn error(error: &ApiError) -> Response<Body> {
+    if error.status >= 500 {
+        // A 5xx is an answer, not a Lambda error: without this count no alarm would see it.
+        crate::metrics::count("ServerErrors", 1);
+    }
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json(status, error.to_json());
     let headers = response.headers_mut();

@@ -9,6 +9,7 @@ pub mod config;
 pub mod edge;
 pub mod init;
 pub mod metrics;
+pub mod secrets;
 pub mod stripe_events;
 pub mod telemetry;
 pub mod webhook;

@@ -151,7 +151,8 @@ impl World {
             grace: Duration::from_secs(entitlement_processor::deps::DEFAULT_GRACE_DAYS * 86_400),
         };
         let usage_api = usage_api::deps::Deps {
-            keys: usage_api::auth::ApiKeys::new(&SecretString::from(USAGE_API_KEY.to_owned())),
+            keys: usage_api::auth::ApiKeys::new(&SecretString::from(USAGE_API_KEY.to_owned()))
+                .into(),
             catalog,
             store: usage,
             publisher,

@@ -4,6 +4,7 @@ use entitle_core::adapters::{
     SqsDeadLetters, StripeClient,
 };
 use entitle_core::config::{self, ConfigError};
+use entitle_core::secrets::{self, Rotating};
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
@@ -56,12 +57,12 @@ impl Deps {
                 config::required("CUSTOMERS_TABLE")?,
             )),
             stripe: Arc::new(StripeClient::new(
-                config::secret("STRIPE_SECRET_KEY", &aws).await?,
+                Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?,
                 config::optional("STRIPE_API_BASE")
                     .unwrap_or_else(|| "https://api.stripe.com".into()),
             )),
             clerk: Arc::new(ClerkClient::new(
-                config::secret("CLERK_SECRET_KEY", &aws).await?,
+                Rotating::load("CLERK_SECRET_KEY", &aws, secrets::one).await?,
                 config::optional("CLERK_API_BASE")
                     .unwrap_or_else(|| "https://api.clerk.com".into()),
             )),

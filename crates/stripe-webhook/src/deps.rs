@@ -1,6 +1,7 @@
 //! Everything the handler needs, built once per cold start from the environment.
 use entitle_core::adapters::{DynamoEventLog, SnsPublisher};
 use entitle_core::config::{self, ConfigError};
+use entitle_core::secrets::{self, Rotating};
 use entitle_core::webhook::stripe::DEFAULT_TOLERANCE;
 use entitle_domain::ports::{EventLog, EventPublisher};
 use secrecy::SecretString;
@@ -19,8 +20,9 @@ pub struct Deps {
 }
 
 pub struct WebhookConfig {
-    /// Every currently valid signing secret (two during a rotation).
-    pub secrets: Vec<SecretString>,
+    /// Every currently valid signing secret (two during a rotation), re-read per TTL and when a signature
+    /// matches none of them.
+    pub secrets: Rotating<Vec<SecretString>>,
     pub tolerance: Duration,
     pub lease: Duration,
     /// `None`: any source address.
@@ -30,7 +32,7 @@ pub struct WebhookConfig {
 impl WebhookConfig {
     pub fn new(secrets: Vec<SecretString>) -> Self {
         Self {
-            secrets,
+            secrets: Rotating::fixed(secrets),
             tolerance: DEFAULT_TOLERANCE,
             lease: DEFAULT_LEASE,
             allowed_ips: None,
@@ -41,10 +43,7 @@ impl WebhookConfig {
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let aws = config::aws().await;
-        let secrets = config::secret_list(&config::secret("STRIPE_WEBHOOK_SECRET", &aws).await?);
-        if secrets.is_empty() {
-            return Err(ConfigError::Missing("STRIPE_WEBHOOK_SECRET".into()));
-        }
+        let secrets = Rotating::load("STRIPE_WEBHOOK_SECRET", &aws, secrets::secret_list).await?;
         let config = WebhookConfig {
             secrets,
             tolerance: config::seconds("STRIPE_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE)?,

@@ -4,6 +4,7 @@ use entitle_core::api_error::ApiError;
 use entitle_core::edge;
 use entitle_core::stripe_events::{normalize, Normalized};
 use entitle_core::webhook::stripe::{verify, VerifyError};
+use entitle_core::webhook::SignatureError;
 use entitle_domain::once::{run_once, Once, OnceError};
 use entitle_domain::ports::ClaimRequest;
 use entitle_domain::time::UnixTime;
@@ -58,17 +59,27 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
     }
     let signature = edge::header(request, "stripe-signature");
     let config = &deps.config;
-    let envelope =
-        verify(body, signature, &config.secrets, now, config.tolerance).map_err(|e| {
-            tracing::warn!(reason = %e, "rejected a Stripe webhook");
-            entitle_core::metrics::count("SignatureFailures", 1);
-            match e {
-                VerifyError::Signature(s) => ApiError::bad_request(s.code(), s.to_string()),
-                VerifyError::Malformed(_) => {
-                    ApiError::bad_request("malformed_payload", "the body is not a Stripe event")
-                }
+    let secrets = config.secrets.current().await.map_err(|not_set| {
+        tracing::error!(error = %not_set, "cannot verify Stripe webhooks");
+        ApiError::not_configured()
+    })?;
+    let mut verified = verify(body, signature, &secrets, now, config.tolerance);
+    if let Err(VerifyError::Signature(SignatureError::Mismatch)) = verified {
+        // Perhaps the signing secret was rolled: read it again (rate-limited) before refusing.
+        if let Some(fresh) = config.secrets.refresh().await {
+            verified = verify(body, signature, &fresh, now, config.tolerance);
+        }
+    }
+    let envelope = verified.map_err(|e| {
+        tracing::warn!(reason = %e, "rejected a Stripe webhook");
+        entitle_core::metrics::count("SignatureFailures", 1);
+        match e {
+            VerifyError::Signature(s) => ApiError::bad_request(s.code(), s.to_string()),
+            VerifyError::Malformed(_) => {
+                ApiError::bad_request("malformed_payload", "the body is not a Stripe event")
             }
-        })?;
+        }
+    })?;
     entitle_core::metrics::count_by_type("EventsReceived", &envelope.event_type, 1);
     let span = tracing::info_span!("stripe_event", event_id = %envelope.id, event_type = %envelope.event_type);
     async {

@@ -25,6 +25,15 @@ impl ApiKeys {
         Self { digests }
     }
 
+    /// A secret's text as keys, at least one.
+    pub fn parse(list: &SecretString) -> Result<Self, String> {
+        let keys = Self::new(list);
+        if keys.is_empty() {
+            return Err("no key in the list".into());
+        }
+        Ok(keys)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.digests.is_empty()
     }

@@ -3,13 +3,15 @@
 use crate::auth::ApiKeys;
 use entitle_core::adapters::{DynamoUsage, SnsPublisher};
 use entitle_core::config::{self, ConfigError};
+use entitle_core::secrets::Rotating;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::EventPublisher;
 use std::sync::Arc;
 
 pub struct Deps {
-    pub keys: ApiKeys,
+    /// Re-read per TTL, and when a request presents an unknown key (a rotation).
+    pub keys: Rotating<ApiKeys>,
     pub catalog: PlanCatalog,
     pub store: Arc<dyn UsageStore>,
     pub publisher: Arc<dyn EventPublisher>,
@@ -19,13 +21,7 @@ impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let aws = config::aws().await;
         let catalog = PlanCatalog::from_env()?;
-        let keys = ApiKeys::new(&config::secret("USAGE_API_KEYS", &aws).await?);
-        if keys.is_empty() {
-            return Err(ConfigError::Invalid {
-                name: "USAGE_API_KEYS".into(),
-                reason: "no key in the list".into(),
-            });
-        }
+        let keys = Rotating::load("USAGE_API_KEYS", &aws, ApiKeys::parse).await?;
         Ok(Self {
             keys,
             catalog,

@@ -61,7 +61,21 @@ pub async fn handle_at(deps: &Deps, request: &Request, now: UnixTime) -> Respons
     let Some(route) = Route::of(request.uri().path()) else {
         return edge::error(&ApiError::not_found("not_found", "no such route"));
     };
-    if !deps.keys.admits(edge::header(request, "authorization")) {
+    let authorization = edge::header(request, "authorization");
+    let keys = match deps.keys.current().await {
+        Ok(keys) => keys,
+        Err(not_set) => {
+            tracing::error!(error = %not_set, "cannot check API keys");
+            return edge::error(&ApiError::not_configured());
+        }
+    };
+    // An unknown key may be a new one that a rotation just stored: read the keys again (rate-limited).
+    let admitted = keys.admits(authorization)
+        || match deps.keys.refresh().await {
+            Some(fresh) => fresh.admits(authorization),
+            None => false,
+        };
+    if !admitted {
         // Which key was presented is never logged.
         tracing::info!("rejected a request without a valid API key");
         return edge::error(&ApiError::unauthorized(

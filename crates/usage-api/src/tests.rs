@@ -59,7 +59,7 @@ fn app() -> App {
     let store = Arc::new(InMemoryUsage::default());
     let publisher = Arc::new(RecordingPublisher::default());
     let deps = Deps {
-        keys: ApiKeys::new(&SecretString::from(format!("old_key, {KEY}"))),
+        keys: ApiKeys::new(&SecretString::from(format!("old_key, {KEY}"))).into(),
         catalog: PlanCatalog::parse(CATALOG).unwrap(),
         store: store.clone(),
         publisher: publisher.clone(),

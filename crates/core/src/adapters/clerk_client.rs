@@ -8,6 +8,7 @@
 use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
 use crate::adapters::stripe_client::path_segment;
+use crate::secrets::Rotating;
 use async_trait::async_trait;
 use entitle_domain::ids::UserId;
 use entitle_domain::ports::{ClerkError, ClerkUsers};
@@ -39,7 +40,8 @@ const BILLING: &str = "billing";
 /// is `Rejected` with status 0. No error carries the key.
 pub struct ClerkClient {
     base: String,
-    key: SecretString,
+    /// Re-read per TTL, and once (rate-limited) when Clerk answers 401: a rolled key needs no redeploy.
+    key: Rotating<SecretString>,
     timeout: Duration,
     http: LazyClient,
 }
@@ -47,10 +49,10 @@ pub struct ClerkClient {
 impl ClerkClient {
     /// `base`: `https://api.clerk.com` in production (`CLERK_API_BASE` overrides it; tests point it at a
     /// local fake over plain http). Cheap: nothing is loaded or connected until the first request.
-    pub fn new(secret_key: SecretString, base: impl Into<String>) -> Self {
+    pub fn new(secret_key: impl Into<Rotating<SecretString>>, base: impl Into<String>) -> Self {
         Self {
             base: base.into().trim_end_matches('/').to_owned(),
-            key: secret_key,
+            key: secret_key.into(),
             timeout: DEFAULT_TIMEOUT,
             http: LazyClient::new(),
         }
@@ -86,16 +88,38 @@ impl ClerkClient {
             .map_err(|e| unavailable(Failure::Roots(e)))
     }
 
-    /// One request under the total timeout, its answer classified.
+    /// One request under the total timeout, its answer classified. A 401 reads the key again
+    /// (rate-limited) and, when it changed, retries once with the new one.
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ClerkError> {
+        let key = self
+            .key
+            .current()
+            .await
+            .map_err(|e| ClerkError::Unavailable(e.into()))?;
+        let (status, answer) = self.send_with(&key, method.clone(), path, body).await?;
+        if status == StatusCode::UNAUTHORIZED {
+            if let Some(fresh) = self.key.refresh().await {
+                return Ok(self.send_with(&fresh, method, path, body).await?.1?);
+            }
+        }
+        answer
+    }
+
+    async fn send_with(
+        &self,
+        key: &SecretString,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Result<Value, ClerkError>), ClerkError> {
         let what = format!("{method} {path}");
         let request = self
-            .request(method, path, body)
+            .request(key, method, path, body)
             .map_err(|e| ClerkError::Rejected {
                 status: 0,
                 code: "invalid_request".to_owned(),
@@ -121,17 +145,17 @@ impl ClerkClient {
             Ok(Ok(answer)) => answer,
         };
         tracing::debug!(request = %what, status = status.as_u16(), "Clerk answered");
-        classify(what, status, &body)
+        Ok((status, classify(what, status, &body)))
     }
 
     fn request(
         &self,
+        key: &SecretString,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Request<Full<Bytes>>, http::Error> {
-        let mut authorization =
-            HeaderValue::try_from(format!("Bearer {}", self.key.expose_secret()))?;
+        let mut authorization = HeaderValue::try_from(format!("Bearer {}", key.expose_secret()))?;
         // Keeps the key out of any `Debug` of the request, should hyper or a caller ever log one.
         authorization.set_sensitive(true);
         let mut builder = Request::builder()

@@ -13,6 +13,7 @@
 use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
 use crate::adapters::stripe_objects::{ended, List, Object, Subscription};
+use crate::secrets::Rotating;
 use async_trait::async_trait;
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
@@ -58,7 +59,8 @@ const CONFLICT_RETRIES: u32 = 3;
 /// error carries the key.
 pub struct StripeClient {
     base: String,
-    key: SecretString,
+    /// Re-read per TTL, and once (rate-limited) when Stripe answers 401: a rolled key needs no redeploy.
+    key: Rotating<SecretString>,
     timeout: Duration,
     http: LazyClient,
 }
@@ -66,10 +68,10 @@ pub struct StripeClient {
 impl StripeClient {
     /// `base`: `https://api.stripe.com` in production (`STRIPE_API_BASE` overrides it; tests point it at a
     /// local fake over plain http). Cheap: nothing is loaded or connected until the first request.
-    pub fn new(api_key: SecretString, base: impl Into<String>) -> Self {
+    pub fn new(api_key: impl Into<Rotating<SecretString>>, base: impl Into<String>) -> Self {
         Self {
             base: base.into().trim_end_matches('/').to_owned(),
-            key: api_key,
+            key: api_key.into(),
             timeout: DEFAULT_TIMEOUT,
             http: LazyClient::new(),
         }
@@ -154,10 +156,22 @@ impl StripeClient {
         // Typed requests without parameters still carry an empty form: send no body then.
         let form = request.body.filter(|body| !body.is_empty());
         let http = self.http().await?;
+        let mut api_key = self
+            .key
+            .current()
+            .await
+            .map_err(|e| StripeError::Unavailable(e.into()))?;
+        let mut key_refreshed = false;
         let mut attempt = 0;
         loop {
             let request = self
-                .request(method.clone(), &uri, form.clone(), idempotency_key.as_ref())
+                .request(
+                    method.clone(),
+                    &uri,
+                    &api_key,
+                    form.clone(),
+                    idempotency_key.as_ref(),
+                )
                 .map_err(|e| StripeError::Rejected {
                     status: 0,
                     code: "invalid_request".to_owned(),
@@ -193,6 +207,14 @@ impl StripeClient {
                 request_id = request_id.as_deref().unwrap_or(""),
                 "Stripe answered"
             );
+            if status == StatusCode::UNAUTHORIZED && !key_refreshed {
+                // The key may have been rolled: read it again (rate-limited) and retry once with the new one.
+                key_refreshed = true;
+                if let Some(fresh) = self.key.refresh().await {
+                    api_key = fresh;
+                    continue;
+                }
+            }
             if status == StatusCode::CONFLICT && attempt < CONFLICT_RETRIES {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
@@ -206,11 +228,12 @@ impl StripeClient {
         &self,
         method: Method,
         uri: &str,
+        api_key: &SecretString,
         form: Option<String>,
         idempotency_key: Option<&IdempotencyKey>,
     ) -> Result<Request<Full<Bytes>>, http::Error> {
         let mut authorization =
-            HeaderValue::try_from(format!("Bearer {}", self.key.expose_secret()))?;
+            HeaderValue::try_from(format!("Bearer {}", api_key.expose_secret()))?;
         // Keeps the key out of any `Debug` of the request, should hyper or a caller ever log one.
         authorization.set_sensitive(true);
         let mut builder = Request::builder()

@@ -1,5 +1,6 @@
 use aws_config::SdkConfig;
 use entitle_core::adapters::{DynamoEventLog, SnsPublisher};
+use entitle_core::secrets::Rotating;
 use entitle_core::webhook::stripe::sign;
 use entitle_domain::time::UnixTime;
 use entitle_test_support::aws::{self, TopicTap};
@@ -30,6 +31,15 @@ impl TestApp {
 
     /// The webhook with these signing secrets, publishing to `topic_arn`.
     pub async fn with(secrets: &[&str], topic_arn: &str) -> Self {
+        let secrets: Vec<SecretString> = secrets
+            .iter()
+            .map(|s| SecretString::from(s.to_string()))
+            .collect();
+        Self::with_secrets(secrets.into(), topic_arn).await
+    }
+
+    /// The webhook with its signing secrets read from wherever `secrets` reads them.
+    pub async fn with_secrets(secrets: Rotating<Vec<SecretString>>, topic_arn: &str) -> Self {
         let config = aws::sdk_config().await;
         let tap = TopicTap::subscribe(&config, &aws::env("BILLING_EVENTS_TOPIC_ARN")).await;
         let deps = Deps {
@@ -41,12 +51,10 @@ impl TestApp {
                 aws_sdk_sns::Client::new(&config),
                 topic_arn,
             )),
-            config: WebhookConfig::new(
-                secrets
-                    .iter()
-                    .map(|s| SecretString::from(s.to_string()))
-                    .collect(),
-            ),
+            config: WebhookConfig {
+                secrets,
+                ..WebhookConfig::new(Vec::new())
+            },
         };
         Self {
             deps: Arc::new(deps),

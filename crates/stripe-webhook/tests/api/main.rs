@@ -4,3 +4,4 @@ mod delivery;
 mod helpers;
 mod idempotency;
 mod rejection;
+mod rotation;

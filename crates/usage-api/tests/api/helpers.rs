@@ -102,7 +102,7 @@ impl TestApp {
             )
         };
         let deps = Deps {
-            keys: ApiKeys::new(&SecretString::from(KEY.to_owned())),
+            keys: ApiKeys::new(&SecretString::from(KEY.to_owned())).into(),
             catalog: PlanCatalog::parse(CATALOG).unwrap(),
             store: Arc::new(usage()),
             publisher: Arc::new(SnsPublisher::new(
