@@ -217,6 +217,8 @@ class State:
         self.failures: list = []
         self.requests: list = []
         self.portal_configuration = new_id("bpc_", 24)
+        self.webhook_endpoints: dict = {}
+        self.portal_configurations: dict = {}  # filled on first use, with the default one
 
     def customer(self, id_: str, param: str = "id", status: int = 404) -> dict:
         if id_ not in self.customers or id_ in self.deleted:
@@ -1263,6 +1265,148 @@ def create_meter_event(p):
     return event
 
 
+
+# ---------------------------------------------------------------- webhook endpoints, portal configurations
+
+WEBHOOK_EVENT_TYPE = re.compile(r"^(\*|[a-z_]+(\.[a-z_]+)+)$")
+
+
+def webhook_events(p: dict) -> list:
+    events = p.get("enabled_events")
+    if not isinstance(events, list) or not events:
+        raise missing_param("enabled_events")
+    for event in events:
+        if not isinstance(event, str) or not WEBHOOK_EVENT_TYPE.match(event):
+            raise StripeError(400, f"Invalid enabled_events: {event!r} is not a valid event type.",
+                              param="enabled_events")
+    return events
+
+
+def create_webhook_endpoint(p):
+    url = required_string(p, "url", 5000)
+    if not url.startswith("https://"):
+        raise StripeError(400, "Invalid URL: URL must be publicly accessible and use https.", param="url")
+    endpoint = {"id": new_id("we_", 24), "object": "webhook_endpoint",
+                "api_version": p.get("api_version"), "application": None, "created": now(),
+                "description": p.get("description"), "enabled_events": webhook_events(p), "livemode": False,
+                "metadata": merge_metadata({}, p.get("metadata")), "status": "enabled", "url": url}
+    STATE.webhook_endpoints[endpoint["id"]] = endpoint
+    # The signing secret is in the answer to the create only, as Stripe's.
+    return {**endpoint, "secret": "whsec_" + new_id("", 32)}
+
+
+def retrieve_webhook_endpoint(p, id_):
+    if id_ not in STATE.webhook_endpoints:
+        raise no_such("webhook_endpoint", id_)
+    return STATE.webhook_endpoints[id_]
+
+
+def update_webhook_endpoint(p, id_):
+    endpoint = retrieve_webhook_endpoint(p, id_)
+    if "enabled_events" in p:
+        endpoint["enabled_events"] = webhook_events(p)
+    if "url" in p:
+        endpoint["url"] = required_string(p, "url", 5000)
+    if "metadata" in p:
+        endpoint["metadata"] = merge_metadata(endpoint["metadata"], p["metadata"])
+    return endpoint
+
+
+def list_webhook_endpoints(p):
+    return page("/v1/webhook_endpoints", list(reversed(STATE.webhook_endpoints.values())), p, "webhook_endpoint")
+
+
+def portal_configuration(id_: str, p: dict, is_default: bool = False) -> dict:
+    stamp = now()
+    config = {"id": id_, "object": "billing_portal.configuration", "active": True, "application": None,
+              "business_profile": {"headline": None, "privacy_policy_url": None, "terms_of_service_url": None},
+              "created": stamp, "default_return_url": None,
+              "features": {"customer_update": {"allowed_updates": [], "enabled": False},
+                           "invoice_history": {"enabled": True},
+                           "payment_method_update": {"enabled": True},
+                           "subscription_cancel": {"cancellation_reason": {"enabled": False, "options": []},
+                                                   "enabled": False, "mode": "at_period_end",
+                                                   "proration_behavior": "none"},
+                           "subscription_update": {"default_allowed_updates": [], "enabled": False,
+                                                   "products": [], "proration_behavior": "none"}},
+              "is_default": is_default, "livemode": False, "login_page": {"enabled": False, "url": None},
+              "metadata": {}, "updated": stamp}
+    return apply_portal_configuration(config, p)
+
+
+def apply_portal_configuration(config: dict, p: dict) -> dict:
+    features = p.get("features") or {}
+    if not isinstance(features, dict):
+        raise StripeError(400, "Invalid object", param="features")
+    for name, values in features.items():
+        if name not in config["features"]:
+            raise StripeError(400, f"Received unknown parameter: features[{name}]", param=f"features[{name}]")
+        target = config["features"][name]
+        for key, value in values.items():
+            if key not in target:
+                raise StripeError(400, f"Received unknown parameter: features[{name}][{key}]",
+                                  param=f"features[{name}][{key}]")
+            if key == "enabled":
+                value = as_bool(values, "enabled")
+            if key == "products":
+                value = [portal_product(product, i) for i, product in enumerate(value)]
+            target[key] = value
+    if p.get("default_return_url") is not None:
+        config["default_return_url"] = p["default_return_url"]
+    if "metadata" in p:
+        config["metadata"] = merge_metadata(config["metadata"], p["metadata"])
+    update = config["features"]["subscription_update"]
+    if update["enabled"] and not update["products"]:
+        raise StripeError(400, "You must specify at least one product when subscription updates are enabled.",
+                          param="features[subscription_update][products]")
+    config["updated"] = now()
+    return config
+
+
+def portal_product(product: dict, index: int) -> dict:
+    param = f"features[subscription_update][products][{index}]"
+    if product.get("product") not in STATE.products:
+        raise no_such("product", str(product.get("product")), param + "[product]", 400)
+    prices = product.get("prices") or []
+    for price in prices:
+        if price not in STATE.prices or STATE.prices[price]["product"] != product["product"]:
+            raise StripeError(400, f"The price {price} does not belong to the product {product['product']}.",
+                              param=param + "[prices]")
+    return {"prices": prices, "product": product["product"]}
+
+
+def portal_configurations() -> dict:
+    """Every configuration, starting with the account's default one (as the dashboard saves it)."""
+    if not STATE.portal_configurations:
+        default = STATE.portal_configuration
+        STATE.portal_configurations[default] = portal_configuration(default, {}, is_default=True)
+    return STATE.portal_configurations
+
+
+def create_portal_configuration(p):
+    if p.get("features") is None:
+        raise missing_param("features")
+    config = portal_configuration(new_id("bpc_", 24), p)
+    portal_configurations()[config["id"]] = config
+    return config
+
+
+def retrieve_portal_configuration(p, id_):
+    if id_ not in portal_configurations():
+        raise no_such("billing_portal.configuration", id_)
+    return portal_configurations()[id_]
+
+
+def update_portal_configuration(p, id_):
+    return apply_portal_configuration(retrieve_portal_configuration(p, id_), p)
+
+
+def list_portal_configurations(p):
+    is_default = as_bool(p, "is_default")
+    return page("/v1/billing_portal/configurations", list(reversed(portal_configurations().values())), p,
+                "billing_portal.configuration", lambda c: is_default in (None, c["is_default"]))
+
+
 ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in [
     ("POST", r"/v1/customers", create_customer),
     ("GET", r"/v1/customers/search", search_customers),
@@ -1300,6 +1444,14 @@ ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in
     ("GET", r"/v1/checkout/sessions/([^/]+)", retrieve_checkout_session),
     ("GET", r"/v1/checkout/sessions/([^/]+)/line_items", list_checkout_line_items),
     ("POST", r"/v1/billing_portal/sessions", create_portal_session),
+    ("POST", r"/v1/billing_portal/configurations", create_portal_configuration),
+    ("GET", r"/v1/billing_portal/configurations", list_portal_configurations),
+    ("GET", r"/v1/billing_portal/configurations/([^/]+)", retrieve_portal_configuration),
+    ("POST", r"/v1/billing_portal/configurations/([^/]+)", update_portal_configuration),
+    ("POST", r"/v1/webhook_endpoints", create_webhook_endpoint),
+    ("GET", r"/v1/webhook_endpoints", list_webhook_endpoints),
+    ("GET", r"/v1/webhook_endpoints/([^/]+)", retrieve_webhook_endpoint),
+    ("POST", r"/v1/webhook_endpoints/([^/]+)", update_webhook_endpoint),
     ("POST", r"/v1/invoices/create_preview", create_preview_invoice),
     ("POST", r"/v1/subscription_schedules", create_schedule),
     ("GET", r"/v1/subscription_schedules/([^/]+)", retrieve_schedule),

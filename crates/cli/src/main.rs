@@ -10,6 +10,7 @@
 //! entitle dlq redrive [--max N]                         [--stack NAME] [--json]
 //! entitle usage USER_ID                                 [--stack NAME] [--json]
 //! entitle customer sync USER_ID                         [--stack NAME] [--json]
+//! entitle setup [--dry-run | --apply] [--catalog PATH]   [--stack NAME] [--json]  exit 3 when a dry run finds changes
 //! ```
 //!
 //! Stripe from `STRIPE_SECRET_KEY` (or `STRIPE_SECRET_KEY_ARN`, read from Secrets Manager) and
@@ -30,6 +31,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 mod ops;
+mod setup;
 
 #[derive(Parser)]
 #[command(
@@ -73,6 +75,23 @@ enum Command {
     /// The user's Stripe customer.
     #[command(subcommand)]
     Customer(CustomerCommand),
+    /// What the deployed stack needs from Stripe: the webhook endpoint and its secret in the stack, the API
+    /// keys given here stored in the stack's secrets, the billing portal from the catalog; then what to do in
+    /// Clerk. A dry run unless --apply (exit 3 when it would change something).
+    Setup {
+        /// Make the changes (the default is a dry run).
+        #[arg(long, conflicts_with = "dry_run")]
+        apply: bool,
+        /// Only show what would change (the default).
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        args: CatalogArgs,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// A user's limits and credits as usage-api's GET /v1/usage answers them.
     Usage {
         #[arg(value_name = "USER_ID")]
@@ -204,6 +223,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Failed> {
         Command::Customer(CustomerCommand::Sync { user, stack, json }) => {
             ops::customer_sync(stack.stack.as_deref(), &user, json).await
         }
+        Command::Setup {
+            apply,
+            dry_run: _,
+            args,
+            stack,
+            json,
+        } => setup::setup(stack.stack.as_deref(), &load(&args)?, apply, json).await,
         Command::Usage { user, stack, json } => {
             ops::usage(stack.stack.as_deref(), &user, json).await
         }

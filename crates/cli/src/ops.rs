@@ -47,7 +47,15 @@ fn stack_name(explicit: Option<&str>) -> Option<String> {
 /// Fills the variables the environment does not set from the stack's outputs. Explicit variables win, so
 /// `scripts/with-local-aws.sh` (which sets them all) needs no stack at all.
 async fn resolve(stack: Option<&str>) -> Result<(), Failed> {
-    let missing: Vec<_> = FROM_OUTPUTS
+    resolve_outputs(stack, FROM_OUTPUTS).await
+}
+
+/// Sets each variable of `pairs` that the environment does not set from the stack output it names.
+pub(crate) async fn resolve_outputs(
+    stack: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> Result<(), Failed> {
+    let missing: Vec<_> = pairs
         .iter()
         .filter(|(env, _)| std::env::var(env).map_or(true, |v| v.trim().is_empty()))
         .collect();

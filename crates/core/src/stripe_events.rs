@@ -29,6 +29,22 @@ pub enum NormalizeError {
     },
 }
 
+/// The Stripe event types a webhook endpoint for Entitle subscribes to (`entitle setup` registers exactly
+/// these). `invoice.payment_succeeded` is also understood but not subscribed: Stripe sends it beside
+/// `invoice.paid` for the same invoice.
+pub const HANDLED_STRIPE_TYPES: &[&str] = &[
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.trial_will_end",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.requires_action",
+];
+
 /// Maps a Stripe event type to ours; `None` for types the product ignores.
 pub fn event_type(stripe_type: &str) -> Option<EventType> {
     Some(match stripe_type {
@@ -417,6 +433,17 @@ mod tests {
             );
             assert_eq!(event.livemode, Some(false));
         }
+    }
+
+    #[test]
+    fn the_subscribed_types_are_each_handled_and_name_every_billing_event_type_from_stripe() {
+        let mapped: std::collections::BTreeSet<_> = HANDLED_STRIPE_TYPES
+            .iter()
+            .map(|t| event_type(t).unwrap_or_else(|| panic!("{t} is not handled")))
+            .map(|t| format!("{t:?}"))
+            .collect();
+        // Every Stripe-sourced billing event type is reachable from the subscription.
+        assert_eq!(mapped.len(), 10);
     }
 
     #[test]

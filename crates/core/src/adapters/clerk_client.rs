@@ -104,7 +104,7 @@ impl ClerkClient {
         let (status, answer) = self.send_with(&key, method.clone(), path, body).await?;
         if status == StatusCode::UNAUTHORIZED {
             if let Some(fresh) = self.key.refresh().await {
-                return Ok(self.send_with(&fresh, method, path, body).await?.1?);
+                return self.send_with(&fresh, method, path, body).await?.1;
             }
         }
         answer

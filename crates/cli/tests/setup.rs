@@ -1,0 +1,252 @@
+//! `entitle setup`, run as an operator runs it after the first deploy: against the local AWS (the stack's
+//! secrets, created empty as the template creates them) and the local Stripe stand-in.
+use entitle_core::adapters::StripeClient;
+use entitle_core::stripe_events::HANDLED_STRIPE_TYPES;
+use entitle_test_support::aws;
+use entitle_test_support::fixtures::unique_id;
+use entitle_test_support::stripe::FakeStripe;
+use secrecy::SecretString;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+
+const STRIPE_WEBHOOK_URL: &str =
+    "https://abc123.execute-api.eu-west-1.amazonaws.com/webhooks/stripe";
+const CLERK_WEBHOOK_URL: &str = "https://abc123.execute-api.eu-west-1.amazonaws.com/webhooks/clerk";
+
+struct Stack {
+    secrets: aws_sdk_secretsmanager::Client,
+    stripe_webhook: String,
+    stripe_key: String,
+    clerk_key: String,
+    clerk_webhook: String,
+}
+
+impl Stack {
+    /// The stack's four secrets as the template creates them: `{"key": ""}`.
+    async fn new() -> Self {
+        let secrets = aws_sdk_secretsmanager::Client::new(&aws::sdk_config().await);
+        let mut arns = Vec::new();
+        for name in [
+            "stripe-webhook-secret",
+            "stripe-secret-key",
+            "clerk-secret-key",
+            "clerk-webhook-secret",
+        ] {
+            let arn = secrets
+                .create_secret()
+                .name(unique_id(&format!("entitle-setup-test/{name}-")))
+                .secret_string(r#"{"key": ""}"#)
+                .send()
+                .await
+                .unwrap()
+                .arn
+                .unwrap();
+            arns.push(arn);
+        }
+        let [stripe_webhook, stripe_key, clerk_key, clerk_webhook] = arns.try_into().unwrap();
+        Self {
+            secrets,
+            stripe_webhook,
+            stripe_key,
+            clerk_key,
+            clerk_webhook,
+        }
+    }
+
+    async fn value(&self, arn: &str) -> String {
+        let text = self
+            .secrets
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .unwrap()
+            .secret_string
+            .unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn entitle(&self, stripe: &FakeStripe, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_entitle"))
+            .args(args)
+            .env_remove("PLAN_CATALOG")
+            .env("STRIPE_SECRET_KEY", &stripe.api_key)
+            .env("STRIPE_API_BASE", &stripe.base_url)
+            .env("CLERK_SECRET_KEY", "sk_test_clerk_for_setup")
+            .env("STRIPE_WEBHOOK_URL", STRIPE_WEBHOOK_URL)
+            .env("CLERK_WEBHOOK_URL", CLERK_WEBHOOK_URL)
+            .env("STRIPE_WEBHOOK_SECRET_ARN", &self.stripe_webhook)
+            .env("STRIPE_SECRET_KEY_ARN", &self.stripe_key)
+            .env("CLERK_SECRET_KEY_ARN", &self.clerk_key)
+            .env("CLERK_WEBHOOK_SECRET_ARN", &self.clerk_webhook)
+            .output()
+            .expect("the entitle binary runs")
+    }
+}
+
+fn report(output: &Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+async fn stripe_get(stripe: &FakeStripe, path: &str) -> Value {
+    StripeClient::new(
+        SecretString::from(stripe.api_key.clone()),
+        stripe.base_url.clone(),
+    )
+    .get(path)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn setup_is_a_dry_run_first_then_registers_the_webhook_stores_the_secrets_and_configures_the_portal_once(
+) {
+    let stripe = FakeStripe::start();
+    let stack = Stack::new().await;
+    // The catalog goes to Stripe first (setup names its prices in the portal).
+    let catalog = stack.entitle(&stripe, &["catalog", "apply", "--yes"]);
+    assert_eq!(catalog.status.code(), Some(0), "{}", report(&catalog));
+
+    let dry = stack.entitle(&stripe, &["setup", "--dry-run"]);
+    let text = report(&dry);
+    assert_eq!(
+        dry.status.code(),
+        Some(3),
+        "a dry run with changes exits 3: {text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "would  register the Stripe webhook endpoint {STRIPE_WEBHOOK_URL}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("would  store STRIPE_SECRET_KEY"), "{text}");
+    assert!(text.contains("billing portal configuration"), "{text}");
+    assert!(
+        text.contains(CLERK_WEBHOOK_URL)
+            && text.contains("user.created, user.updated, user.deleted"),
+        "{text}"
+    );
+    assert!(text.contains("{{user.public_metadata.billing}}"), "{text}");
+    // Nothing changed.
+    assert_eq!(
+        stripe_get(&stripe, "/v1/webhook_endpoints").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(stack.value(&stack.stripe_webhook).await, "");
+    assert_eq!(stack.value(&stack.stripe_key).await, "");
+
+    let applied = stack.entitle(&stripe, &["setup", "--apply"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", report(&applied));
+    let endpoints = stripe_get(&stripe, "/v1/webhook_endpoints").await;
+    let endpoints = endpoints["data"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(endpoints[0]["url"], STRIPE_WEBHOOK_URL);
+    let events: BTreeSet<&str> = endpoints[0]["enabled_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(events, HANDLED_STRIPE_TYPES.iter().copied().collect());
+    assert!(stack
+        .value(&stack.stripe_webhook)
+        .await
+        .starts_with("whsec_"));
+    assert_eq!(stack.value(&stack.stripe_key).await, stripe.api_key);
+    assert_eq!(
+        stack.value(&stack.clerk_key).await,
+        "sk_test_clerk_for_setup"
+    );
+    assert_eq!(
+        stack.value(&stack.clerk_webhook).await,
+        "",
+        "no CLERK_WEBHOOK_SECRET given"
+    );
+
+    // The account's default portal configuration now offers the self-serve plans, by their prices.
+    let configs = stripe_get(&stripe, "/v1/billing_portal/configurations").await;
+    let config = &configs["data"][0];
+    assert_eq!(config["is_default"], true);
+    assert_eq!(config["metadata"]["entitle"], "setup");
+    assert_eq!(
+        config["features"]["subscription_cancel"]["mode"],
+        "at_period_end"
+    );
+    let offered: BTreeSet<String> = config["features"]["subscription_update"]["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            p["prices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_owned())
+        })
+        .collect();
+    let mut wanted = BTreeSet::new();
+    for lookup_key in ["starter_monthly", "pro_monthly"] {
+        let found = stripe_get(&stripe, &format!("/v1/prices?lookup_keys[]={lookup_key}")).await;
+        wanted.insert(found["data"][0]["id"].as_str().unwrap().to_owned());
+    }
+    assert!(wanted.is_subset(&offered), "{offered:?} lacks {wanted:?}");
+
+    // Idempotent: a second run changes nothing, and its dry run exits 0.
+    let secret = stack.value(&stack.stripe_webhook).await;
+    let again = stack.entitle(&stripe, &["setup", "--apply"]);
+    assert_eq!(again.status.code(), Some(0), "{}", report(&again));
+    assert!(
+        report(&again).contains("nothing to change"),
+        "{}",
+        report(&again)
+    );
+    let check = stack.entitle(&stripe, &["setup"]);
+    assert_eq!(check.status.code(), Some(0), "{}", report(&check));
+    assert_eq!(
+        stripe_get(&stripe, "/v1/webhook_endpoints").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(stack.value(&stack.stripe_webhook).await, secret);
+}
+
+#[tokio::test]
+async fn an_endpoint_whose_secret_was_lost_is_reported_with_what_to_do() {
+    let stripe = FakeStripe::start();
+    let stack = Stack::new().await;
+    assert_eq!(
+        stack
+            .entitle(&stripe, &["catalog", "apply", "--yes"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        stack.entitle(&stripe, &["setup", "--apply"]).status.code(),
+        Some(0)
+    );
+    // The stack was deleted and deployed again: a new, empty secret, the old endpoint still in Stripe.
+    let fresh = Stack::new().await;
+    let out = fresh.entitle(&stripe, &["setup", "--apply"]);
+    let text = report(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("its signing secret is not in") && text.contains("put-secret-value"),
+        "{text}"
+    );
+}
