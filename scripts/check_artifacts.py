@@ -42,7 +42,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--template", default=str(REPO_ROOT / "infra" / "template.yaml"))
     parser.add_argument("--build-dir", default=str(REPO_ROOT / ".aws-sam" / "build"))
-    parser.add_argument("--max-mb", type=float, default=20)
+    parser.add_argument("--max-mb", type=float, default=16)
     args = parser.parse_args()
 
     template = load_template(Path(args.template).read_text())
