@@ -542,6 +542,21 @@ async fn cors_preflights_from_allowed_origins_are_answered_and_others_get_no_gra
             headers.get("access-control-allow-methods").is_some(),
             granted
         );
+        if granted {
+            // What a frontend with a tracing SDK sends must pass the preflight.
+            let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+            for header in [
+                "authorization",
+                "content-type",
+                "idempotency-key",
+                "traceparent",
+            ] {
+                assert!(
+                    allowed.split(", ").any(|h| h == header),
+                    "{header} in {allowed}"
+                );
+            }
+        }
     }
     let request = RequestSpec::post("/entitlements", b"")
         .method("GET")
@@ -550,6 +565,10 @@ async fn cors_preflights_from_allowed_origins_are_answered_and_others_get_no_gra
         .build();
     let response = handle_at(&h.deps, &request, UnixTime::from_secs(NOW)).await;
     assert_eq!(response.headers()["access-control-allow-origin"], APP);
+    assert_eq!(
+        response.headers()["access-control-expose-headers"],
+        "etag, retry-after, www-authenticate"
+    );
 }
 
 #[tokio::test]
