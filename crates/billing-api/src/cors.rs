@@ -32,7 +32,7 @@ fn header_list(
         let configured = entitle_core::config::optional(variable)
             .map(|list| normalised(&list))
             .filter(|list| !list.is_empty());
-        match configured.map(|list| HeaderValue::try_from(list)) {
+        match configured.map(HeaderValue::try_from) {
             Some(Ok(value)) => value,
             Some(Err(_)) => {
                 tracing::warn!(variable, "not a header list; using the default");
