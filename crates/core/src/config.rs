@@ -90,26 +90,21 @@ pub async fn secret(name: &str, aws: &SdkConfig) -> Result<SecretString, ConfigE
     let arn_name = format!("{name}_ARN");
     let arn =
         optional(&arn_name).ok_or_else(|| ConfigError::Missing(format!("{name} or {arn_name}")))?;
-    let output = aws_sdk_secretsmanager::Client::new(aws)
-        .get_secret_value()
-        .secret_id(&arn)
-        .send()
-        .await
-        .map_err(|e| ConfigError::SecretsManager {
-            name: arn_name.clone(),
-            source: crate::adapters::sdk_error(e),
-        })?;
-    let raw = output.secret_string().ok_or_else(|| ConfigError::Invalid {
-        name: arn_name.clone(),
-        reason: "the secret has no string value".into(),
-    })?;
-    secret_value(raw).ok_or(ConfigError::Invalid {
-        name: arn_name,
-        reason: "expected a string or JSON {\"key\": \"…\"}".into(),
-    })
+    let text =
+        crate::secrets::read_text(&aws_sdk_secretsmanager::Client::new(aws), &arn, &arn_name)
+            .await?;
+    if text.expose_secret().is_empty() {
+        return Err(ConfigError::Invalid {
+            name: arn_name,
+            reason: "the secret is empty".into(),
+        });
+    }
+    Ok(text)
 }
 
-/// A Secrets Manager value: the plain string, or the `key` field of a JSON object.
+/// A Secrets Manager value usable as a secret: the plain string, or the `key` field of a JSON object, not
+/// empty (what [`secret`] accepts).
+#[cfg(test)]
 fn secret_value(raw: &str) -> Option<SecretString> {
     secret_text(raw).filter(|s| !s.expose_secret().is_empty())
 }

@@ -216,28 +216,35 @@ fn parsed<T>(variable: &str, parse: Parse<T>, raw: &SecretString) -> Result<Arc<
 }
 
 impl Source {
-    /// The secret's text: a plain string, or the `key` of a JSON object; `""` for `{"key": ""}` (not filled
-    /// yet). A failed call or a binary secret is a [`ConfigError`].
     async fn read(&self, variable: &str) -> Result<SecretString, ConfigError> {
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.arn)
-            .send()
-            .await
-            .map_err(|e| ConfigError::SecretsManager {
-                name: variable.to_owned(),
-                source: crate::adapters::sdk_error(e),
-            })?;
-        let raw = output.secret_string().ok_or_else(|| ConfigError::Invalid {
-            name: variable.to_owned(),
-            reason: "the secret has no string value".into(),
-        })?;
-        config::secret_text(raw).ok_or_else(|| ConfigError::Invalid {
-            name: variable.to_owned(),
-            reason: "expected a string or JSON {\"key\": \"…\"}".into(),
-        })
+        read_text(&self.client, &self.arn, variable).await
     }
+}
+
+/// The text of secret `arn` (named `variable` in errors): a plain string, or the `key` of a JSON object; `""`
+/// for `{"key": ""}` (not filled yet). A failed call or a binary secret is a [`ConfigError`].
+pub(crate) async fn read_text(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    variable: &str,
+) -> Result<SecretString, ConfigError> {
+    let output = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| ConfigError::SecretsManager {
+            name: variable.to_owned(),
+            source: crate::adapters::sdk_error(e),
+        })?;
+    let raw = output.secret_string().ok_or_else(|| ConfigError::Invalid {
+        name: variable.to_owned(),
+        reason: "the secret has no string value".into(),
+    })?;
+    config::secret_text(raw).ok_or_else(|| ConfigError::Invalid {
+        name: variable.to_owned(),
+        reason: "expected a string or JSON {\"key\": \"…\"}".into(),
+    })
 }
 
 /// A comma-separated list of signing secrets (several during a rotation), at least one.
