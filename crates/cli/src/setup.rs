@@ -13,6 +13,7 @@ use entitle_core::adapters::stripe_client::STRIPE_VERSION;
 use entitle_core::adapters::StripeClient;
 use entitle_core::stripe_events::HANDLED_STRIPE_TYPES;
 use entitle_domain::plans::PlanCatalog;
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
@@ -197,7 +198,7 @@ pub async fn setup(
                 stripe
                     .post_form(
                         &format!("/v1/billing_portal/configurations/{}", path(&id)),
-                        &params,
+                        &form(&params),
                         &key,
                     )
                     .await?;
@@ -217,7 +218,7 @@ pub async fn setup(
                     short_hash(&format!("{params:?}"))
                 );
                 stripe
-                    .post_form("/v1/billing_portal/configurations", &params, &key)
+                    .post_form("/v1/billing_portal/configurations", &form(&params), &key)
                     .await?;
             }
             changes.push(Change {
@@ -317,40 +318,42 @@ async fn portal_products(
     Ok(products)
 }
 
-fn portal_params(products: &BTreeMap<String, BTreeSet<String>>) -> Vec<(&'static str, String)> {
-    let mut params: Vec<(&'static str, String)> = vec![
-        ("features[subscription_update][enabled]", "true".into()),
+fn portal_params(products: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = [
+        ("features[subscription_update][enabled]", "true"),
         (
             "features[subscription_update][proration_behavior]",
-            "create_prorations".into(),
+            "create_prorations",
         ),
         (
             "features[subscription_update][default_allowed_updates][]",
-            "price".into(),
+            "price",
         ),
-        ("features[subscription_cancel][enabled]", "true".into()),
-        (
-            "features[subscription_cancel][mode]",
-            "at_period_end".into(),
-        ),
-        ("features[payment_method_update][enabled]", "true".into()),
-        ("features[invoice_history][enabled]", "true".into()),
-        ("metadata[entitle]", MARK.into()),
-    ];
+        ("features[subscription_cancel][enabled]", "true"),
+        ("features[subscription_cancel][mode]", "at_period_end"),
+        ("features[payment_method_update][enabled]", "true"),
+        ("features[invoice_history][enabled]", "true"),
+        ("metadata[entitle]", MARK),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
     for (i, (product, prices)) in products.iter().enumerate() {
-        // Keys are static strs in the form encoder's pairs: leak the few index keys (a CLI run, not a server).
-        let product_key: &'static str = Box::leak(
-            format!("features[subscription_update][products][{i}][product]").into_boxed_str(),
-        );
-        params.push((product_key, product.clone()));
+        let prefix = format!("features[subscription_update][products][{i}]");
+        params.push((format!("{prefix}[product]"), product.clone()));
         for price in prices {
-            let price_key: &'static str = Box::leak(
-                format!("features[subscription_update][products][{i}][prices][]").into_boxed_str(),
-            );
-            params.push((price_key, price.clone()));
+            params.push((format!("{prefix}[prices][]"), price.clone()));
         }
     }
     params
+}
+
+/// `params` as the form encoder takes them.
+fn form(params: &[(String, String)]) -> Vec<(&str, String)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect()
 }
 
 /// Whether `config` already offers exactly these products and prices, cancel at period end, and is ours.
@@ -381,25 +384,12 @@ fn portal_matches(config: &Value, products: &BTreeMap<String, BTreeSet<String>>)
         && &offered == products
 }
 
-/// The secret's text ("" for a stack-created secret not filled yet, `{"key": ""}`).
+/// The secret's text ("" for a stack-created secret not filled yet, `{"key": ""}`), as the functions read it.
 async fn read_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<String, Failed> {
-    let output = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
+    let text = entitle_core::secrets::read_text(client, arn, arn)
         .await
-        .map_err(|e| {
-            Failed(format!(
-                "reading secret {arn} failed: {}",
-                entitle_core::adapters::sdk_error(e)
-            ))
-        })?;
-    let text = output.secret_string().unwrap_or_default().trim().to_owned();
-    if text.starts_with('{') {
-        let value: Value = serde_json::from_str(&text).unwrap_or_default();
-        return Ok(value["key"].as_str().unwrap_or_default().trim().to_owned());
-    }
-    Ok(text)
+        .map_err(|e| Failed(entitle_core::init::sentence(&e)))?;
+    Ok(text.expose_secret().to_owned())
 }
 
 /// Stores `value` as the stack's secrets hold it, `{"key": "…"}`.

@@ -3,7 +3,6 @@
 use entitle_core::adapters::StripeClient;
 use entitle_core::stripe_events::HANDLED_STRIPE_TYPES;
 use entitle_test_support::aws;
-use entitle_test_support::fixtures::unique_id;
 use entitle_test_support::stripe::FakeStripe;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -33,15 +32,8 @@ impl Stack {
             "clerk-secret-key",
             "clerk-webhook-secret",
         ] {
-            let arn = secrets
-                .create_secret()
-                .name(unique_id(&format!("entitle-setup-test/{name}-")))
-                .secret_string(r#"{"key": ""}"#)
-                .send()
-                .await
-                .unwrap()
-                .arn
-                .unwrap();
+            let arn =
+                aws::create_secret(&format!("entitle-setup-test/{name}-"), r#"{"key": ""}"#).await;
             arns.push(arn);
         }
         let [stripe_webhook, stripe_key, clerk_key, clerk_webhook] = arns.try_into().unwrap();

@@ -36,16 +36,17 @@ pub type Parse<T> = fn(&SecretString) -> Result<T, String>;
 
 pub struct Rotating<T> {
     variable: String,
-    source: Option<Source>,
-    parse: Parse<T>,
+    /// `None`: a fixed value.
+    source: Option<Source<T>>,
     ttl: Duration,
     forced_interval: Duration,
     state: Mutex<State<T>>,
 }
 
-struct Source {
+struct Source<T> {
     client: aws_sdk_secretsmanager::Client,
     arn: String,
+    parse: Parse<T>,
 }
 
 struct State<T> {
@@ -62,7 +63,6 @@ impl<T> Rotating<T> {
         Self {
             variable: String::new(),
             source: None,
-            parse: |_| Err("a fixed secret is never parsed".into()),
             ttl: DEFAULT_TTL,
             forced_interval: FORCED_REFRESH_INTERVAL,
             state: Mutex::new(State {
@@ -94,6 +94,7 @@ impl<T> Rotating<T> {
         let source = Source {
             client: aws_sdk_secretsmanager::Client::new(aws),
             arn,
+            parse,
         };
         let raw = source.read(&variable).await?;
         let value = parsed(&variable, parse, &raw);
@@ -102,7 +103,6 @@ impl<T> Rotating<T> {
         }
         Ok(Self {
             source: Some(source),
-            parse,
             ttl,
             forced_interval: FORCED_REFRESH_INTERVAL,
             state: Mutex::new(State {
@@ -193,7 +193,7 @@ impl<T> Rotating<T> {
             return false;
         }
         tracing::info!(variable = %self.variable, "a secret changed in Secrets Manager");
-        state.value = parsed(&self.variable, self.parse, &raw);
+        state.value = parsed(&self.variable, source.parse, &raw);
         state.raw = Some(raw);
         true
     }
@@ -215,7 +215,7 @@ fn parsed<T>(variable: &str, parse: Parse<T>, raw: &SecretString) -> Result<Arc<
     parse(raw).map(Arc::new).map_err(not_set)
 }
 
-impl Source {
+impl<T> Source<T> {
     async fn read(&self, variable: &str) -> Result<SecretString, ConfigError> {
         read_text(&self.client, &self.arn, variable).await
     }
@@ -223,7 +223,7 @@ impl Source {
 
 /// The text of secret `arn` (named `variable` in errors): a plain string, or the `key` of a JSON object; `""`
 /// for `{"key": ""}` (not filled yet). A failed call or a binary secret is a [`ConfigError`].
-pub(crate) async fn read_text(
+pub async fn read_text(
     client: &aws_sdk_secretsmanager::Client,
     arn: &str,
     variable: &str,

@@ -133,3 +133,27 @@ fn record_sample(message: &aws_sdk_sqs::types::Message) {
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(std::path::Path::new(&dir).join(name), body);
 }
+
+/// A new Secrets Manager secret in the local AWS holding `value`, named `prefix` and a unique suffix: its ARN.
+pub async fn create_secret(prefix: &str, value: &str) -> String {
+    aws_sdk_secretsmanager::Client::new(&sdk_config().await)
+        .create_secret()
+        .name(crate::fixtures::unique_id(prefix))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create a secret")
+        .arn
+        .expect("a secret has an ARN")
+}
+
+/// Stores a new value of secret `arn` (a rotation, or someone filling it).
+pub async fn put_secret(arn: &str, value: &str) {
+    aws_sdk_secretsmanager::Client::new(&sdk_config().await)
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("put a secret value");
+}

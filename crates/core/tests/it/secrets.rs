@@ -4,22 +4,14 @@ use entitle_core::config::secret;
 use entitle_core::secrets::{self, Rotating};
 use entitle_domain::ids::UserId;
 use entitle_domain::ports::{StripeCustomers, StripeError};
+use entitle_test_support::aws;
 use entitle_test_support::fixtures::unique_id;
 use entitle_test_support::stripe::FakeStripe;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
 async fn stored(value: &str) -> String {
-    let client = aws_sdk_secretsmanager::Client::new(&config().await);
-    client
-        .create_secret()
-        .name(unique_id("entitle/test-"))
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap()
+    aws::create_secret("entitle/test-", value).await
 }
 
 #[tokio::test]
@@ -53,13 +45,7 @@ async fn a_direct_value_wins_over_the_arn_and_a_missing_secret_is_an_error() {
 }
 
 async fn put(arn: &str, value: &str) {
-    aws_sdk_secretsmanager::Client::new(&config().await)
-        .put_secret_value()
-        .secret_id(arn)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap();
+    aws::put_secret(arn, value).await;
 }
 
 /// A secret read from Secrets Manager under a fresh variable name: `(name, arn)`.

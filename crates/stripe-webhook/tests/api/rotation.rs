@@ -7,29 +7,11 @@ use entitle_test_support::aws;
 use entitle_test_support::fixtures::unique_id;
 use std::time::Duration;
 
-async fn put(arn: &str, value: &str) {
-    aws_sdk_secretsmanager::Client::new(&aws::sdk_config().await)
-        .put_secret_value()
-        .secret_id(arn)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn a_secret_stored_or_rolled_in_secrets_manager_is_used_without_a_new_cold_start() {
     let config = aws::sdk_config().await;
     // What the stack creates: a secret with no value yet.
-    let arn = aws_sdk_secretsmanager::Client::new(&config)
-        .create_secret()
-        .name(unique_id("entitle/test-stripe-webhook-secret-"))
-        .secret_string(r#"{"key": ""}"#)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
+    let arn = aws::create_secret("entitle/test-stripe-webhook-secret-", r#"{"key": ""}"#).await;
     let name = unique_id("STRIPE_WEBHOOK_SECRET_TEST_").to_uppercase();
     std::env::set_var(format!("{name}_ARN"), &arn);
     // A long TTL, so only a failed signature (or an unset secret) makes it read again; no rate limit here
@@ -49,13 +31,13 @@ async fn a_secret_stored_or_rolled_in_secrets_manager_is_used_without_a_new_cold
     assert!(app.record(&early).await.is_none());
 
     // `entitle setup --apply` stores the endpoint's secret: Stripe's retry of the same event goes through.
-    put(&arn, "whsec_first").await;
+    aws::put_secret(&arn, "whsec_first").await;
     let reply = app.deliver(&body, &signature).await;
     assert_eq!((reply.status, &reply.body["received"]), (200, &true.into()));
     assert_eq!(app.published(&early).await.len(), 1);
 
     // Rolled in the dashboard: Stripe signs with the new secret (and, for a while, the old).
-    put(&arn, "whsec_first,whsec_second").await;
+    aws::put_secret(&arn, "whsec_first,whsec_second").await;
     let (rolled, body, signature) = signed_event("invoice.paid", "whsec_second");
     let reply = app.deliver(&body, &signature).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
