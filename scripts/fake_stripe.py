@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A local fake of the Stripe API, for tests only (never point production at it).
 
-    python3 scripts/fake_stripe.py --port 0 [--latency-ms N]
+    python3 scripts/fake_stripe.py --port 0 [--latency-ms N] [--hosted-pages] [--retry-scale F] [--chaos]
+                                   [--max-attempts N] [--retry-days 3,5,7] [--dunning-final canceled|unpaid]
 
 Binds 127.0.0.1 (port 0 = any free port) and prints `listening on <port>` as its first stdout line. The code
 under test talks to it exactly as to https://api.stripe.com (STRIPE_API_BASE): form-encoded bodies with
@@ -40,6 +41,29 @@ The catalog, shaped like the 2026-09-30 API reference (lists newest first, with 
 Control API for tests (no auth, JSON): POST /__fake/fail, GET /__fake/requests, GET /__fake/customers,
 POST /__fake/customers, POST /__fake/prices, POST /__fake/subscriptions, GET /__fake/meter_events (every
 accepted `billing.meter_event`, in arrival order), POST /__fake/reset. See `control` below.
+
+Stateful like Stripe (one state machine behind the API, the pages and the clock):
+  hosted Checkout     GET|POST /checkout/{session id}: the line items, the total, a card input `#card`
+                      (4242 4242 4242 4242 pays; 4000 0000 0000 0002 is declined at once; 4000 0000 0000 0341
+                      attaches but every charge fails), buttons `#pay`, `#decline`, `#back` (303 to cancel_url).
+                      Paying creates what Stripe creates (subscription + paid `subscription_create` invoice +
+                      payment intent, or a succeeded payment intent) and answers 303 to success_url.
+  billing portal      GET|POST /portal/{portal session id}: the live subscription, `button[data-price=<lookup
+                      key>]` per other recurring price (prorated switch), `#cancel` / `#resume`,
+                      `#card-failing` / `#card-ok` (new default card), `#pay-invoice` (an open invoice), `a#return`.
+  Sessions' `url` point at those pages with --hosted-pages (or FAKE_STRIPE_HOSTED_PAGES=1); without it they keep
+  the checkout.stripe.com / billing.stripe.com shapes the Rust tests check (the pages are served either way).
+  events              every state change is an Event (GET /v1/events, /v1/events/{id}, GET /__fake/events),
+                      delivered like `stripe listen` to each target of POST /__fake/listen {"url", "secret"}:
+                      a worker per target, in order, signed `Stripe-Signature: t=..,v1=..`, non-2xx or
+                      connection errors retried after 1, 2, 4 ... (max 30) s x --retry-scale, --max-attempts (8)
+                      in all; every attempt is logged to stderr and listed at GET /__fake/deliveries.
+  test clock          GET /__fake/clock; POST /__fake/clock/advance {"days", "seconds"} moves `now()` and runs
+                      what falls due, in time order: trial_will_end (3 days before), renewals (a
+                      `subscription_cycle` invoice charged to the card), dunning retries (--retry-days after each
+                      failed attempt, then --dunning-final), period-end cancellations, session expiry.
+  also                GET /v1/invoices, /v1/invoices/{id}, POST /v1/invoices/{id}/pay, GET /v1/payment_intents/{id},
+                      GET /v1/payment_methods/{id}.
 """
 
 from __future__ import annotations
@@ -47,7 +71,12 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import hashlib
+import heapq
+import hmac
+import itertools
 import json
+import os
 import random
 import re
 import socket
@@ -55,7 +84,10 @@ import string
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -69,8 +101,12 @@ def new_id(prefix: str, length: int = 14) -> str:
     return prefix + "".join(random.choices(ALPHANUMERIC, k=length))
 
 
+CLOCK_OFFSET = 0  # seconds the test clock (POST /__fake/clock/advance) has moved the fake ahead of real time
+
+
 def now() -> int:
-    return int(time.time())
+    """The fake's time: real time plus the test clock's offset (every timestamp the fake writes reads it)."""
+    return int(time.time()) + CLOCK_OFFSET
 
 
 class StripeError(Exception):
@@ -219,6 +255,14 @@ class State:
         self.portal_configuration = new_id("bpc_", 24)
         self.webhook_endpoints: dict = {}
         self.portal_configurations: dict = {}  # filled on first use, with the default one
+        self.portal_sessions: dict = {}
+        self.session_extras: dict = {}  # checkout session id -> what paying it needs (subscription_data, ...)
+        self.invoices: dict = {}
+        self.payment_intents: dict = {}
+        self.payment_methods: dict = {}
+        self.events: list = []  # every Event object, oldest first
+        self.targets: dict = {}  # url -> {"url", "secret"}: where events are delivered (POST /__fake/listen)
+        self.deliveries: list = []  # every delivery attempt, in the order made
 
     def customer(self, id_: str, param: str = "id", status: int = 404) -> dict:
         if id_ not in self.customers or id_ in self.deleted:
@@ -333,22 +377,36 @@ def create_customer(p):
     return customer
 
 
+def api_create_customer(p):
+    customer = create_customer(p)
+    emit("customer.created", customer)
+    return customer
+
+
 def retrieve_customer(p, id_):
     return deleted_customer(id_) if id_ in STATE.deleted else STATE.customer(id_)
 
 
 def update_customer(p, id_):
     customer = STATE.customer(id_)
+    before = snapshot(customer)
+    if isinstance(p.get("invoice_settings"), dict) and "default_payment_method" in p["invoice_settings"]:
+        pm_id = p["invoice_settings"]["default_payment_method"] or None
+        if pm_id is not None and pm_id not in STATE.payment_methods:
+            raise no_such("PaymentMethod", pm_id, "invoice_settings[default_payment_method]", 400)
+        customer["invoice_settings"]["default_payment_method"] = pm_id
     for field in ("email", "name", "description", "phone"):
         if field in p:
             customer[field] = p[field] or None
     customer["metadata"] = merge_metadata(customer["metadata"], p.get("metadata"))
+    emit_updated("customer.updated", customer, before)
     return customer
 
 
 def delete_customer(p, id_):
-    STATE.customer(id_)
+    customer = STATE.customer(id_)
     STATE.deleted.add(id_)
+    emit("customer.deleted", customer)
     return deleted_customer(id_)
 
 
@@ -473,9 +531,12 @@ def proration_lines(sub: dict, changes: list, at: int) -> list:
 
 def update_subscription(p, id_):
     sub = retrieve_subscription(p, id_)
+    before = snapshot(sub)
     at_end = as_bool(p, "cancel_at_period_end")
     changes = item_changes(sub, p.get("items"), "items")
     behavior = proration_behavior(p)
+    if p.get("default_payment_method") is not None and p["default_payment_method"] not in STATE.payment_methods:
+        raise no_such("PaymentMethod", p["default_payment_method"], "default_payment_method", 400)
     if sub["status"] in ("canceled", "incomplete_expired") and (at_end is not None or changes):
         raise StripeError(400, "A canceled subscription can only update its cancellation_details and "
                                "metadata.", param="cancel_at_period_end" if at_end is not None else "items")
@@ -494,13 +555,24 @@ def update_subscription(p, id_):
         for index, price in changes:
             item = sub["items"]["data"][index]
             item["price"], item["plan"] = copy.deepcopy(price), plan_object(price)
+        invoice = None
         if behavior == "always_invoice" and prorations:
-            invoice = invoice_object(sub, prorations, stamp, "subscription_update")
-            invoice.update(status="open", id=new_id("in_", 24))
-            sub["latest_invoice"] = invoice["id"]
+            invoice = new_invoice(sub, prorations, "subscription_update")
+            invoice["status"] = "open"
         else:
             sub.setdefault("_pending_prorations", []).extend(prorations)
+    if p.get("default_payment_method") is not None:
+        sub["default_payment_method"] = p["default_payment_method"]
     sub["metadata"] = merge_metadata(sub["metadata"], p.get("metadata"))
+    emit_updated("customer.subscription.updated", sub, before)
+    if changes and invoice is not None:
+        # The proration invoice is finalized and charged at once; a subscription without any card (a seeded
+        # one) keeps it open, unattempted.
+        invoice["status"] = "draft"
+        emit("invoice.created", invoice)
+        finalize(invoice)
+        if default_card(sub, sub["customer"]):
+            collect(invoice, sub)
     return public(sub)
 
 
@@ -518,6 +590,8 @@ def cancel_subscription(p, id_):
     stamp = now()
     sub.update(status="canceled", canceled_at=stamp, ended_at=stamp, cancel_at_period_end=False)
     sub["cancellation_details"]["reason"] = "cancellation_requested"
+    sub.pop("_dunning", None)
+    emit("customer.subscription.deleted", sub)
     return public(sub)
 
 
@@ -674,8 +748,11 @@ def create_checkout_session(p):
                "shipping_cost": None, "shipping_options": [], "status": "open", "submit_type": None,
                "subscription": None, "success_url": p.get("success_url"),
                "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}, "ui_mode": "hosted",
-               "url": f"https://checkout.stripe.com/c/pay/{sid}"}
+               "url": f"{BASE_URL}/checkout/{sid}" if HOSTED_PAGES else f"https://checkout.stripe.com/c/pay/{sid}"}
     STATE.sessions[sid], STATE.line_items[sid] = session, items
+    STATE.session_extras[sid] = {"subscription_data": p.get("subscription_data") if isinstance(
+        p.get("subscription_data"), dict) else {}, "payment_intent_data": p.get("payment_intent_data") if isinstance(
+        p.get("payment_intent_data"), dict) else {}}
     return session
 
 
@@ -695,10 +772,12 @@ def create_portal_session(p):
         raise missing_param("customer")
     STATE.customer(p["customer"], "customer", 400)
     sid = new_id("bps_", 24)
-    return {"id": sid, "object": "billing_portal.session", "configuration": STATE.portal_configuration,
-            "created": now(), "customer": p["customer"], "flow": None, "livemode": False, "locale": None,
-            "on_behalf_of": None, "return_url": p.get("return_url"),
-            "url": f"https://billing.stripe.com/p/session/{sid}"}
+    session = {"id": sid, "object": "billing_portal.session", "configuration": STATE.portal_configuration,
+               "created": now(), "customer": p["customer"], "flow": None, "livemode": False, "locale": None,
+               "on_behalf_of": None, "return_url": p.get("return_url"),
+               "url": f"{BASE_URL}/portal/{sid}" if HOSTED_PAGES else f"https://billing.stripe.com/p/session/{sid}"}
+    STATE.portal_sessions[sid] = session
+    return session
 
 
 # ---------------------------------------------------------------- subscription schedules
@@ -758,7 +837,10 @@ def create_schedule(p):
         "phases": [schedule_phase([(i["price"]["id"], i["quantity"]) for i in items], start, end)],
         "released_at": None, "released_subscription": None, "status": "active", "subscription": sub_id,
         "test_clock": None}
+    before = snapshot(sub)
     sub["schedule"] = id_
+    emit("subscription_schedule.created", STATE.schedules[id_])
+    emit_updated("customer.subscription.updated", sub, before)
     return STATE.schedules[id_]
 
 
@@ -809,6 +891,7 @@ def update_schedule(p, id_):
             raise StripeError(400, "Invalid end_behavior: must be one of release, cancel", param="end_behavior")
         schedule["end_behavior"] = p["end_behavior"]
     schedule["metadata"] = merge_metadata(schedule["metadata"], p.get("metadata"))
+    emit("subscription_schedule.updated", schedule)
     return schedule
 
 
@@ -819,10 +902,14 @@ def release_schedule(p, id_):
                                f"`{schedule['status']}` status. It must be in one of the following statuses: "
                                "not_started, active.")
     sub = STATE.subscriptions.get(schedule["subscription"])
+    before = snapshot(sub) if sub is not None else None
     if sub is not None:
         sub["schedule"] = None
     schedule.update(status="released", released_at=now(), released_subscription=schedule["subscription"],
                     current_phase=None)
+    emit("subscription_schedule.released", schedule)
+    if sub is not None:
+        emit_updated("customer.subscription.updated", sub, before)
     return schedule
 
 
@@ -1407,8 +1494,799 @@ def list_portal_configurations(p):
                 "billing_portal.configuration", lambda c: is_default in (None, c["is_default"]))
 
 
+# ---------------------------------------------------------------- events and their delivery (`stripe listen`)
+
+API_VERSION = "2025-08-27.basil"  # the shapes the fake's objects model (periods on items, invoice `parent`)
+REQUEST = {"id": None, "idempotency_key": None}  # the /v1 request being answered (None: a page or the clock)
+BASE_URL = ""  # http://127.0.0.1:PORT, set by main()
+HOSTED_PAGES = False  # --hosted-pages: Checkout and portal `url`s point at this fake's own pages
+RETRY_SCALE = 1.0  # --retry-scale: multiplies the delivery backoff (1 s, 2 s, 4 s, ... capped at 30 s)
+MAX_ATTEMPTS = 8
+CHAOS = False  # --chaos: every event delivered twice, in an order shuffled within CHAOS_WINDOW_S
+CHAOS_WINDOW_S = 0.3
+DELIVERY_TIMEOUT_S = 10  # Stripe's own webhook timeout
+RETRY_DAYS = [3, 5, 7]  # --retry-days: dunning retries, each this many days after the previous attempt
+DUNNING_FINAL = "canceled"  # --dunning-final: what a subscription becomes after its last failed retry
+DAY = 86400
+
+
+def snapshot(obj: dict) -> dict:
+    return copy.deepcopy(public(obj))
+
+
+def emit(type_: str, obj: dict, previous: dict | None = None) -> dict:
+    """Records an Event about `obj` (its full current shape) and queues it for every listening target."""
+    event = {"id": new_id("evt_", 24), "object": "event", "api_version": API_VERSION, "created": now(),
+             "data": {"object": snapshot(obj)}, "livemode": False, "pending_webhooks": len(STATE.targets),
+             "request": dict(REQUEST), "type": type_}
+    if previous is not None:
+        event["data"]["previous_attributes"] = previous
+    STATE.events.append(event)
+    DELIVERY.submit(event, list(STATE.targets.values()))
+    return event
+
+
+def emit_updated(type_: str, obj: dict, before: dict) -> dict | None:
+    """`type_` with `previous_attributes` (the top-level fields that changed since `before`), if any did."""
+    after = snapshot(obj)
+    previous = {k: before.get(k) for k in after if before.get(k) != after[k]}
+    return emit(type_, obj, previous) if previous else None
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+class Delivery:
+    """One worker thread per target, in event order; a failed attempt is retried later with backoff without
+    holding back the events after it (as Stripe does)."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.queues: dict = {}  # url -> heap of (due monotonic time, seq, job)
+        self.threads: dict = {}
+        self.seq = itertools.count()
+        self.generation = 0
+
+    def submit(self, event: dict, targets: list) -> None:
+        if not targets:
+            return
+        body = json.dumps(event, indent=2).encode()
+        with self.cond:
+            for target in targets:
+                for _ in range(2 if CHAOS else 1):
+                    due = time.monotonic() + (random.uniform(0, CHAOS_WINDOW_S) if CHAOS else 0)
+                    job = {"event": event["id"], "type": event["type"], "url": target["url"],
+                           "secret": target["secret"], "body": body, "attempt": 0, "generation": self.generation}
+                    heapq.heappush(self.queues.setdefault(target["url"], []), (due, next(self.seq), job))
+                if target["url"] not in self.threads:
+                    thread = threading.Thread(target=self.run, args=(target["url"],), daemon=True)
+                    self.threads[target["url"]] = thread
+                    thread.start()
+            self.cond.notify_all()
+
+    def reset(self) -> None:
+        with self.cond:
+            self.generation += 1
+            for queue in self.queues.values():
+                queue.clear()
+            self.cond.notify_all()
+
+    def run(self, url: str) -> None:
+        while True:
+            with self.cond:
+                queue = self.queues[url]
+                while not queue or queue[0][0] > time.monotonic():
+                    self.cond.wait(None if not queue else max(0.0, queue[0][0] - time.monotonic()))
+                job = heapq.heappop(queue)[2]
+            if job["generation"] != self.generation:
+                continue
+            retry_in = self.attempt(job)
+            if retry_in is not None:
+                with self.cond:
+                    if job["generation"] == self.generation:
+                        heapq.heappush(queue, (time.monotonic() + retry_in, next(self.seq), job))
+                        self.cond.notify_all()
+
+    def attempt(self, job: dict):
+        """POSTs the event once; the seconds to wait before the next attempt, or None when done."""
+        job["attempt"] += 1
+        started = time.monotonic()
+        request = urllib.request.Request(job["url"], data=job["body"], method="POST", headers={
+            "Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "Stripe-Signature": sign(job["secret"], int(time.time()), job["body"])})
+        status, error = None, None
+        try:
+            with urllib.request.urlopen(request, timeout=DELIVERY_TIMEOUT_S) as reply:
+                status = reply.status
+                reply.read()
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except (OSError, ValueError) as e:
+            error = str(e) or type(e).__name__
+        ok = status is not None and 200 <= status < 300
+        final = ok or job["attempt"] >= MAX_ATTEMPTS
+        retry_in = None if final else min(30.0, 2.0 ** (job["attempt"] - 1)) * RETRY_SCALE
+        record = {"event": job["event"], "type": job["type"], "url": job["url"], "status": status,
+                  "error": error, "attempt": job["attempt"], "ok": ok, "at": int(time.time()),
+                  "duration_ms": round((time.monotonic() - started) * 1000), "retry_in": retry_in}
+        with LOCK:
+            if job["generation"] == self.generation:
+                STATE.deliveries.append(record)
+                if ok:
+                    event = next((e for e in reversed(STATE.events) if e["id"] == job["event"]), None)
+                    if event is not None:
+                        event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
+        outcome = status if status is not None else f"error ({error})"
+        then = "" if retry_in is None else f", retry in {retry_in:g} s"
+        print(f"fake-stripe: delivery {job['event']} {job['type']} -> {job['url']} attempt {job['attempt']}: "
+              f"{outcome} in {record['duration_ms']} ms{then}", file=sys.stderr, flush=True)
+        return retry_in
+
+
+DELIVERY = Delivery()
+
+
+def list_events(p):
+    types = p.get("types")
+    types = (types if isinstance(types, list) else [types]) if types is not None else None
+    keep = lambda e: p.get("type") in (None, e["type"]) and (types is None or e["type"] in types)
+    return page("/v1/events", list(reversed(STATE.events)), p, "event", keep)
+
+
+def retrieve_event(p, id_):
+    event = next((e for e in STATE.events if e["id"] == id_), None)
+    if event is None:
+        raise no_such("event", id_)
+    return event
+
+
+# ---------------------------------------------------------------- cards, payment intents, invoices
+
+# Stripe's test cards: what happens when one is attached, and when it is charged.
+CARDS = {"4242424242424242": "ok", "4000000000000002": "decline", "4000000000000341": "attach_only"}
+DECLINED = "Your card was declined."
+
+
+def card_behavior(pm_id) -> str | None:
+    return STATE.payment_methods.get(pm_id, {}).get("_behavior") if pm_id else None
+
+
+def card_number(raw) -> str:
+    return re.sub(r"[\s-]", "", raw or "")
+
+
+def create_card(number: str, customer_id) -> dict:
+    """A card payment method (attached to `customer_id` when given); a card_error when Stripe would refuse it."""
+    behavior = CARDS.get(number)
+    if behavior is None:
+        raise StripeError(402, "Your card number is incorrect.", "card_error", code="incorrect_number",
+                          param="number")
+    if behavior == "decline":
+        raise StripeError(402, DECLINED, "card_error", code="card_declined", decline_code="generic_decline")
+    stamp = now()
+    pm = {"id": new_id("pm_", 24), "object": "payment_method", "allow_redisplay": "unspecified",
+          "billing_details": {"address": {"city": None, "country": None, "line1": None, "line2": None,
+                                          "postal_code": None, "state": None}, "email": None, "name": None,
+                              "phone": None, "tax_id": None},
+          "card": {"brand": "visa", "checks": {"address_line1_check": None, "address_postal_code_check": None,
+                                               "cvc_check": "pass"},
+                   "country": "US", "display_brand": "visa", "exp_month": 12,
+                   "exp_year": time.gmtime(stamp).tm_year + 3, "fingerprint": "fake" + number[-8:],
+                   "funding": "credit", "generated_from": None, "last4": number[-4:],
+                   "networks": {"available": ["visa"], "preferred": None}, "regulated_status": "unregulated",
+                   "three_d_secure_usage": {"supported": True}, "wallet": None},
+          "created": stamp, "customer": customer_id, "livemode": False, "metadata": {}, "type": "card",
+          "_behavior": behavior}
+    STATE.payment_methods[pm["id"]] = pm
+    return pm
+
+
+def payment_intent(amount: int, currency: str, customer_id, pm_id, metadata: dict, description) -> dict:
+    pid = new_id("pi_", 24)
+    pi = {"id": pid, "object": "payment_intent", "amount": amount, "amount_capturable": 0,
+          "amount_details": {"tip": {}}, "amount_received": 0, "application": None, "application_fee_amount": None,
+          "automatic_payment_methods": None, "canceled_at": None, "cancellation_reason": None,
+          "capture_method": "automatic", "client_secret": f"{pid}_secret_{new_id('', 25)}",
+          "confirmation_method": "automatic", "created": now(), "currency": currency, "customer": customer_id,
+          "description": description, "excluded_payment_method_types": None, "last_payment_error": None,
+          "latest_charge": None, "livemode": False, "metadata": dict(metadata or {}), "next_action": None,
+          "on_behalf_of": None, "payment_method": pm_id, "payment_method_configuration_details": None,
+          "payment_method_options": {"card": {"installments": None, "mandate_options": None, "network": None,
+                                              "request_three_d_secure": "automatic"}},
+          "payment_method_types": ["card"], "processing": None, "receipt_email": None, "review": None,
+          "setup_future_usage": None, "shipping": None, "source": None, "statement_descriptor": None,
+          "statement_descriptor_suffix": None, "status": "requires_payment_method", "transfer_data": None,
+          "transfer_group": None}
+    STATE.payment_intents[pid] = pi
+    return pi
+
+
+def confirm(pi: dict, pm_id) -> bool:
+    """Charges the payment intent with `pm_id`: succeeded, or requires_payment_method with the decline."""
+    pi["payment_method"] = pm_id
+    if card_behavior(pm_id) == "ok":
+        pi.update(status="succeeded", amount_received=pi["amount"], last_payment_error=None,
+                  latest_charge=new_id("ch_", 24))
+        return True
+    error = {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+             "doc_url": "https://stripe.com/docs/error-codes/card-declined", "message": DECLINED,
+             "payment_method": public(STATE.payment_methods[pm_id]) if pm_id in STATE.payment_methods else None}
+    if pm_id is None:
+        error = {"type": "invalid_request_error", "code": "payment_intent_unexpected_state", "message":
+                 "The customer has no default payment method.", "doc_url": None, "payment_method": None}
+    pi.update(status="requires_payment_method", last_payment_error=error, latest_charge=new_id("ch_", 24))
+    return False
+
+
+def default_card(sub: dict | None, customer_id) -> str | None:
+    """The card a subscription's invoices are charged to, in Stripe's order."""
+    if sub and sub.get("default_payment_method"):
+        return sub["default_payment_method"]
+    customer = STATE.customers.get(customer_id) or {}
+    return (customer.get("invoice_settings") or {}).get("default_payment_method")
+
+
+def new_invoice(sub: dict, lines: list, reason: str) -> dict:
+    """A stored draft invoice of `sub` (made its latest_invoice)."""
+    invoice = invoice_object(sub, lines, now(), reason)
+    iid = new_id("in_", 24)
+    customer = STATE.customers.get(sub["customer"])
+    number = None
+    if customer is not None:
+        number = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}"
+        customer["next_invoice_sequence"] += 1
+    for line in lines:
+        line.update(id=new_id("il_", 24), invoice=iid)
+    invoice.update(id=iid, auto_advance=True, number=number, next_payment_attempt=None,
+                   payments={"object": "list", "data": [], "has_more": False, "total_count": 0,
+                             "url": f"/v1/invoice_payments?invoice={iid}"})
+    invoice["lines"]["url"] = f"/v1/invoices/{iid}/lines"
+    STATE.invoices[iid] = invoice
+    sub["latest_invoice"] = iid
+    return invoice
+
+
+def finalize(invoice: dict) -> None:
+    stamp = now()
+    invoice.update(status="open", effective_at=stamp)
+    invoice["status_transitions"]["finalized_at"] = stamp
+    emit("invoice.finalized", invoice)
+
+
+def invoice_subscription(invoice: dict):
+    sid = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    return STATE.subscriptions.get(sid)
+
+
+def charge_invoice(invoice: dict, pm_id) -> bool:
+    """One payment attempt: invoice.paid + invoice.payment_succeeded + payment_intent.succeeded, or
+    invoice.payment_failed + payment_intent.payment_failed. A zero invoice is paid without a charge."""
+    stamp = now()
+    invoice.update(attempted=True, attempt_count=invoice["attempt_count"] + 1)
+    pi = None
+    if invoice["amount_due"] > 0:
+        existing = [x["payment"]["payment_intent"] for x in invoice["payments"]["data"]]
+        pi = STATE.payment_intents[existing[0]] if existing else None
+        if pi is None:
+            description = {"subscription_create": "Subscription creation", "subscription_cycle":
+                           "Subscription cycle", "subscription_update": "Subscription update"}.get(
+                invoice["billing_reason"])
+            pi = payment_intent(invoice["amount_due"], invoice["currency"], invoice["customer"], pm_id, {},
+                                description)
+            invoice["payments"]["data"].append({
+                "id": new_id("inpay_", 24), "object": "invoice_payment", "amount_paid": None,
+                "amount_requested": invoice["amount_due"], "created": stamp, "currency": invoice["currency"],
+                "invoice": invoice["id"], "is_default": True, "livemode": False,
+                "payment": {"type": "payment_intent", "payment_intent": pi["id"]}, "status": "open",
+                "status_transitions": {"canceled_at": None, "paid_at": None}})
+            invoice["payments"]["total_count"] = 1
+        if not confirm(pi, pm_id):
+            invoice["next_payment_attempt"] = None
+            emit("invoice.payment_failed", invoice)
+            emit("payment_intent.payment_failed", pi)
+            return False
+        payment = invoice["payments"]["data"][0]
+        payment.update(amount_paid=invoice["amount_due"], status="paid")
+        payment["status_transitions"]["paid_at"] = stamp
+    invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0, next_payment_attempt=None)
+    invoice["status_transitions"]["paid_at"] = stamp
+    emit("invoice.paid", invoice)
+    emit("invoice.payment_succeeded", invoice)
+    if pi is not None:
+        emit("payment_intent.succeeded", pi)
+    return True
+
+
+def collect(invoice: dict, sub: dict, pm_id: str | None = None) -> bool:
+    """Charges a subscription's invoice to its card (or `pm_id`); on a failure the subscription goes past_due
+    and the retries are scheduled; on a success after failures it is active again."""
+    ok = charge_invoice(invoice, pm_id or default_card(sub, sub["customer"]))
+    before = snapshot(sub)
+    dunning = sub.get("_dunning")
+    if ok:
+        if dunning and dunning["invoice"] == invoice["id"]:
+            sub.pop("_dunning")
+        if sub["status"] in ("past_due", "unpaid", "incomplete"):
+            sub["status"] = "active"
+        emit_updated("customer.subscription.updated", sub, before)
+        return True
+    if not dunning or dunning["invoice"] != invoice["id"]:
+        dunning = sub["_dunning"] = {"invoice": invoice["id"], "failures": 0, "next_at": None}
+    dunning["failures"] += 1
+    if dunning["failures"] <= len(RETRY_DAYS):
+        dunning["next_at"] = now() + int(RETRY_DAYS[dunning["failures"] - 1] * DAY)
+        invoice["next_payment_attempt"] = dunning["next_at"]
+        if sub["status"] in ("active", "trialing"):
+            sub["status"] = "past_due"
+        emit_updated("customer.subscription.updated", sub, before)
+    else:  # the last retry failed: Stripe's "if all retries for a payment fail" setting
+        sub.pop("_dunning")
+        if DUNNING_FINAL == "canceled":
+            end_subscription(sub, "payment_failed")
+        else:
+            sub["status"] = DUNNING_FINAL
+            emit_updated("customer.subscription.updated", sub, before)
+    return False
+
+
+def end_subscription(sub: dict, reason: str) -> None:
+    stamp = now()
+    sub.update(status="canceled", ended_at=stamp, canceled_at=sub.get("canceled_at") or stamp)
+    sub["cancellation_details"]["reason"] = reason
+    sub.pop("_dunning", None)
+    schedule = STATE.schedules.get(sub.get("schedule") or "")
+    if schedule is not None and schedule["status"] in ("not_started", "active"):
+        schedule.update(status="canceled", canceled_at=stamp, current_phase=None)
+        emit("subscription_schedule.canceled", schedule)
+    emit("customer.subscription.deleted", sub)
+
+
+def period_seconds(price: dict) -> int:
+    recurring = price.get("recurring") or {"interval": "month", "interval_count": 1}
+    return INTERVAL_SECONDS[recurring["interval"]] * int(recurring.get("interval_count") or 1)
+
+
+def price_name(price: dict) -> str:
+    """The product's name, else the price's nickname, else its lookup key made readable (starter_monthly:
+    "Starter monthly")."""
+    key = (price.get("lookup_key") or "").replace("_", " ").strip()
+    return ((STATE.products.get(price["product"]) or {}).get("name") or price.get("nickname")
+            or (key[:1].upper() + key[1:] if key else price["id"]))
+
+
+def period_lines(sub: dict, start: int, end: int, trial: bool = False) -> list:
+    lines = []
+    for item in sub["items"]["data"]:
+        price, quantity = item["price"], item["quantity"]
+        amount = 0 if trial else (price["unit_amount"] or 0) * quantity
+        text = f"Trial period for {price_name(price)}" if trial else f"{quantity} × {price_name(price)}"
+        lines.append(invoice_line(sub, item, price, amount, text, False, start, end, quantity))
+    return lines
+
+
+def retrieve_invoice(p, id_):
+    if id_ not in STATE.invoices:
+        raise no_such("invoice", id_)
+    return STATE.invoices[id_]
+
+
+def list_invoices(p):
+    def keep(x):
+        sub = ((x.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        return (p.get("customer") in (None, x["customer"]) and p.get("status") in (None, x["status"])
+                and p.get("subscription") in (None, sub))
+    return page("/v1/invoices", list(reversed(STATE.invoices.values())), p, "invoice", keep)
+
+
+def pay_invoice(p, id_):
+    """`POST /v1/invoices/{id}/pay`: one attempt with `payment_method`, else the subscription's card."""
+    invoice = retrieve_invoice(p, id_)
+    if invoice["status"] != "open":
+        raise StripeError(400, f"Invoice is already {invoice['status']}." if invoice["status"] == "paid"
+                          else f"You can only pay an open invoice (this one is {invoice['status']}).",
+                          code="invoice_not_open")
+    sub = invoice_subscription(invoice)
+    pm_id = p.get("payment_method") or default_card(sub, invoice["customer"])
+    if p.get("payment_method") is not None and p["payment_method"] not in STATE.payment_methods:
+        raise no_such("PaymentMethod", p["payment_method"], "payment_method", 400)
+    ok = collect(invoice, sub, pm_id) if sub is not None else charge_invoice(invoice, pm_id)
+    if not ok:
+        raise StripeError(402, DECLINED, "card_error", code="card_declined", decline_code="generic_decline")
+    return invoice
+
+
+def retrieve_payment_intent(p, id_):
+    if id_ not in STATE.payment_intents:
+        raise no_such("payment_intent", id_)
+    return STATE.payment_intents[id_]
+
+
+def retrieve_payment_method(p, id_):
+    if id_ not in STATE.payment_methods:
+        raise no_such("payment_method", id_)
+    return public(STATE.payment_methods[id_])
+
+
+def replace_card(customer_id: str, number: str) -> dict:
+    """What the portal's "update payment method" does: a new card becomes the customer's default and that
+    of the customer's live subscriptions."""
+    customer = STATE.customer(customer_id)
+    pm = create_card(number, customer_id)
+    before = snapshot(customer)
+    customer["invoice_settings"]["default_payment_method"] = pm["id"]
+    emit_updated("customer.updated", customer, before)
+    for sub in live_subscriptions(customer_id):
+        before = snapshot(sub)
+        sub["default_payment_method"] = pm["id"]
+        emit_updated("customer.subscription.updated", sub, before)
+    return pm
+
+
+def live_subscriptions(customer_id: str) -> list:
+    return [s for s in reversed(STATE.subscriptions.values())
+            if s["customer"] == customer_id and s["status"] not in ("canceled", "incomplete_expired")]
+
+
+# ---------------------------------------------------------------- Checkout: what paying a session creates
+
+def start_subscription(session: dict, customer_id: str, pm_id: str) -> tuple:
+    """The subscription (and its first invoice, charged) a paid subscription-mode session creates."""
+    extras = STATE.session_extras.get(session["id"], {})
+    data = extras.get("subscription_data") or {}
+    items = [(STATE.prices.get(i["price"]["id"], i["price"]), i["quantity"])
+             for i in STATE.line_items[session["id"]] if i["price"]["recurring"]]
+    stamp = now()
+    trial_days = data.get("trial_period_days")
+    trial_days = int(trial_days) if trial_days not in (None, "") else None
+    end = stamp + trial_days * DAY if trial_days else stamp + period_seconds(items[0][0])
+    sub = subscription_object({"customer": customer_id, "metadata": data.get("metadata") or {},
+                               "current_period_start": stamp, "current_period_end": end,
+                               "status": "trialing" if trial_days else "active",
+                               "trial_end": end if trial_days else None}, items)
+    sub.update(default_payment_method=pm_id, billing_cycle_anchor=end if trial_days else stamp,
+               description=data.get("description"))
+    STATE.subscriptions[sub["id"]] = sub
+    invoice = new_invoice(sub, period_lines(sub, stamp, end, bool(trial_days)), "subscription_create")
+    emit("customer.subscription.created", sub)
+    emit("invoice.created", invoice)
+    finalize(invoice)
+    charge_invoice(invoice, pm_id)
+    return sub, invoice
+
+
+class PageError(Exception):
+    pass
+
+
+def checkout_pay(session: dict, number: str) -> None:
+    """Pays an open session with the card `number`, as Stripe's hosted page does; a PageError (nothing
+    completed) when the card is refused or the session is no longer open."""
+    expire_if_due(session)
+    if session["status"] == "complete":
+        raise PageError("This Checkout Session has already been paid.")
+    if session["status"] != "open":
+        raise PageError("This Checkout Session has expired.")
+    if session["mode"] not in ("subscription", "payment"):
+        raise PageError("The fake's hosted page pays only subscription and payment sessions.")
+    extras = STATE.session_extras.setdefault(session["id"], {})
+    behavior = CARDS.get(number)
+    if behavior is None:
+        raise PageError("Your card number is incorrect.")
+    trial = session["mode"] == "subscription" and (extras.get("subscription_data") or {}).get("trial_period_days")
+    charged_now = session["amount_total"] > 0 and not trial
+    if behavior == "decline" or (behavior == "attach_only" and charged_now):
+        if session["mode"] == "payment":
+            pi = STATE.payment_intents.get(extras.get("payment_intent") or "")
+            if pi is None:
+                pi = payment_intent(session["amount_total"], session["currency"], session["customer"], None,
+                                    (extras.get("payment_intent_data") or {}).get("metadata"), None)
+                extras["payment_intent"] = pi["id"]
+            pm = STATE.payment_methods.get(extras.get("declined_card") or "")
+            confirm(pi, None if pm is None else pm["id"])
+            pi["last_payment_error"].update(type="card_error", code="card_declined", decline_code="generic_decline",
+                                            message=DECLINED)
+            emit("payment_intent.payment_failed", pi)
+        raise PageError(DECLINED)
+    customer_id = session["customer"]
+    if customer_id is None and session["mode"] == "subscription":
+        email = session.get("customer_email")
+        customer = create_customer({"email": email} if email else {})
+        emit("customer.created", customer)
+        customer_id = customer["id"]
+    pm = create_card(number, customer_id)
+    customer = STATE.customers.get(customer_id) if customer_id else None
+    if session["mode"] == "subscription":
+        cbefore = snapshot(customer)
+        customer["invoice_settings"]["default_payment_method"] = pm["id"]
+        emit_updated("customer.updated", customer, cbefore)
+        sub, invoice = start_subscription(session, customer_id, pm["id"])
+        session.update(subscription=sub["id"], invoice=invoice["id"],
+                       payment_status="no_payment_required" if trial else "paid")
+    else:
+        pi = STATE.payment_intents.get(extras.get("payment_intent") or "")
+        if pi is None:
+            pi = payment_intent(session["amount_total"], session["currency"], customer_id, pm["id"],
+                                (extras.get("payment_intent_data") or {}).get("metadata"), None)
+            extras["payment_intent"] = pi["id"]
+        pi["customer"] = customer_id
+        confirm(pi, pm["id"])
+        emit("payment_intent.succeeded", pi)
+        session.update(payment_intent=pi["id"], payment_status="paid")
+    session.update(status="complete", customer=customer_id, customer_details={
+        "address": None, "email": (customer or {}).get("email") or session.get("customer_email"),
+        "name": (customer or {}).get("name"), "phone": None, "tax_exempt": "none", "tax_ids": []})
+    emit("checkout.session.completed", session)
+
+
+def expire_if_due(session: dict) -> bool:
+    if session["status"] == "open" and now() >= session["expires_at"]:
+        session["status"] = "expired"
+        emit("checkout.session.expired", session)
+        return True
+    return False
+
+
+# ---------------------------------------------------------------- the test clock
+
+def set_clock(at: int) -> None:
+    global CLOCK_OFFSET
+    CLOCK_OFFSET = at - int(time.time())
+
+
+def due_work(limit: int):
+    """The earliest (time, order, kind, object) due at or before `limit`, or None."""
+    found = []
+    for sub in STATE.subscriptions.values():
+        status, end = sub["status"], sub["items"]["data"][0]["current_period_end"]
+        if status == "trialing" and sub.get("trial_end") and not sub.get("_trial_will_end_sent"):
+            found.append((max(sub["trial_end"] - 3 * DAY, sub["created"]), 1, "trial_will_end", sub))
+        dunning = sub.get("_dunning")
+        if dunning and dunning.get("next_at") and status in ("past_due", "active"):
+            found.append((dunning["next_at"], 0, "retry", sub))
+        if status in ("active", "trialing", "past_due"):
+            found.append((end, 2, "period_end", sub))
+    for session in STATE.sessions.values():
+        if session["status"] == "open":
+            found.append((session["expires_at"], 3, "expire", session))
+    found = [x for x in found if x[0] <= limit]
+    return min(found, key=lambda x: (x[0], x[1]), default=None)
+
+
+def apply_schedule(sub: dict, at: int):
+    """At a period boundary: the schedule's phase starting now sets the items; past the last phase the
+    schedule releases the subscription or cancels it. Returns "cancel" when the subscription must end."""
+    schedule = STATE.schedules.get(sub.get("schedule") or "")
+    if schedule is None or schedule["status"] != "active":
+        return None
+    phase = next((ph for ph in schedule["phases"] if ph["start_date"] <= at < ph["end_date"]), None)
+    if phase is None:
+        if schedule["end_behavior"] == "cancel":
+            schedule.update(status="completed", completed_at=at, current_phase=None)
+            emit("subscription_schedule.completed", schedule)
+            return "cancel"
+        sub["schedule"] = None
+        schedule.update(status="released", released_at=at, released_subscription=sub["id"], current_phase=None)
+        emit("subscription_schedule.released", schedule)
+        return None
+    wanted = [(item["price"], item["quantity"]) for item in phase["items"]]
+    current = [(item["price"]["id"], item["quantity"]) for item in sub["items"]["data"]]
+    if wanted != current and all(price in STATE.prices for price, _ in wanted):
+        fresh = subscription_object({"id": sub["id"], "customer": sub["customer"]},
+                                    [(STATE.prices[price], quantity) for price, quantity in wanted])
+        sub["items"] = fresh["items"]
+    schedule["current_phase"] = {"end_date": phase["end_date"], "start_date": phase["start_date"]}
+    emit("subscription_schedule.updated", schedule)
+    return None
+
+
+def renew(sub: dict, at: int) -> dict:
+    """The period end: cancel (cancel_at_period_end), or the next period with its invoice, charged."""
+    before = snapshot(sub)
+    if sub["cancel_at_period_end"] or apply_schedule(sub, at) == "cancel":
+        end_subscription(sub, sub["cancellation_details"].get("reason") or "cancellation_requested")
+        return {"action": "canceled", "subscription": sub["id"]}
+    end = at + period_seconds(sub["items"]["data"][0]["price"])
+    for item in sub["items"]["data"]:
+        item.update(current_period_start=at, current_period_end=end)
+    trial_ended = sub["status"] == "trialing"
+    if trial_ended:
+        sub["status"] = "active"
+    lines = list(sub.pop("_pending_prorations", [])) + period_lines(sub, at, end)
+    invoice = new_invoice(sub, lines, "subscription_cycle")
+    emit_updated("customer.subscription.updated", sub, before)
+    emit("invoice.created", invoice)
+    finalize(invoice)
+    ok = collect(invoice, sub)
+    return {"action": "trial_ended" if trial_ended else "renewed", "subscription": sub["id"],
+            "invoice": invoice["id"], "paid": ok, "status": sub["status"], "current_period_end": end}
+
+
+def run_clock(target: int) -> list:
+    """Moves the clock to `target`, running what falls due on the way, in time order."""
+    done = []
+    for _ in range(10000):
+        work = due_work(target)
+        if work is None:
+            break
+        at, _, kind, obj = work
+        set_clock(max(at, now()))
+        if kind == "trial_will_end":
+            obj["_trial_will_end_sent"] = True
+            emit("customer.subscription.trial_will_end", obj)
+            done.append({"at": at, "action": "trial_will_end", "subscription": obj["id"]})
+        elif kind == "retry":
+            invoice = STATE.invoices[obj["_dunning"]["invoice"]]
+            obj["_dunning"]["next_at"] = None
+            if invoice["status"] != "open":
+                obj.pop("_dunning")
+                continue
+            ok = collect(invoice, obj)
+            done.append({"at": at, "action": "payment_retry", "subscription": obj["id"], "invoice": invoice["id"],
+                         "paid": ok, "status": obj["status"]})
+        elif kind == "period_end":
+            done.append({"at": at, **renew(obj, at)})
+        else:
+            expire_if_due(obj)
+            done.append({"at": at, "action": "checkout_session_expired", "checkout_session": obj["id"]})
+    set_clock(max(target, now()))
+    return done
+
+
+# ---------------------------------------------------------------- hosted pages: Checkout and the portal
+
+PAGE_STYLE = ("body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem}"
+              "table{border-collapse:collapse;width:100%}td{padding:.3rem 0}.amount{text-align:right}"
+              "#error{color:#b00020}button{margin:.3rem .3rem 0 0}")
+
+
+def html_page(title: str, body: str) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            '<link rel="icon" href="data:,"><meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<style>{PAGE_STYLE}</style></head><body>{body}</body></html>")
+
+
+def money(amount, currency) -> str:
+    return f"{(amount or 0) / 100:,.2f} {(currency or 'usd').upper()}"
+
+
+def interval_text(price: dict) -> str:
+    recurring = price.get("recurring")
+    if not recurring:
+        return "one time"
+    count = int(recurring.get("interval_count") or 1)
+    return f"per {recurring['interval']}" if count == 1 else f"every {count} {recurring['interval']}s"
+
+
+def checkout_page(session: dict, error: str | None = None, card: str = "4242 4242 4242 4242") -> str:
+    rows = "".join(
+        f'<tr class="line-item"><td class="name">{escape(price_name(item["price"]))}'
+        f' × {item["quantity"]}</td><td class="interval">{escape(interval_text(item["price"]))}</td>'
+        f'<td class="amount">{money(item["amount_total"], item["currency"])}</td></tr>'
+        for item in STATE.line_items.get(session["id"], []))
+    trial = (STATE.session_extras.get(session["id"], {}).get("subscription_data") or {}).get("trial_period_days")
+    notice = f'<p id="trial">{escape(str(trial))}-day free trial</p>' if trial else ""
+    status = f'<p id="status">Status: {escape(session["status"])}</p>'
+    problem = f'<p id="error">{escape(error)}</p>' if error else ""
+    form = ('<form method="post">'
+            f'<label for="card">Card number</label> <input id="card" name="card" value="{escape(card)}" '
+            'autocomplete="cc-number" inputmode="numeric"><br>'
+            '<button id="pay" type="submit" name="action" value="pay">Pay</button>'
+            '<button id="decline" type="submit" name="action" value="decline">Pay with a declined card</button>'
+            '<button id="back" type="submit" name="action" value="back">Back</button></form>')
+    body = (f'<h1>Checkout</h1><p id="mode">Mode: {escape(session["mode"])}</p>{status}{notice}'
+            f'<table id="line-items">{rows}</table>'
+            f'<p id="total">Total: {money(session["amount_total"], session["currency"])}</p>{problem}{form}')
+    return html_page("Checkout (fake Stripe)", body)
+
+
+def checkout_post(session: dict, form: dict):
+    """(status, html, redirect location)."""
+    action = form.get("action", "pay")
+    if action == "back":
+        return 303, "", session.get("cancel_url") or f"{BASE_URL}/checkout/{session['id']}"
+    number = "4000 0000 0000 0002" if action == "decline" else form.get("card", "")
+    try:
+        checkout_pay(session, card_number(number))
+    except PageError as e:
+        return 200, checkout_page(session, str(e), number), None
+    success = (session.get("success_url") or f"{BASE_URL}/checkout/{session['id']}")
+    return 303, "", success.replace("{CHECKOUT_SESSION_ID}", session["id"])
+
+
+def portal_page(portal: dict, error: str | None = None) -> str:
+    customer_id = portal["customer"]
+    subs = live_subscriptions(customer_id)
+    problem = f'<p id="error">{escape(error)}</p>' if error else ""
+    back = (f'<p><a id="return" href="{escape(portal["return_url"])}">Return</a></p>'
+            if portal.get("return_url") else "")
+    if not subs:
+        return html_page("Billing portal (fake Stripe)",
+                         f'<h1>Billing</h1>{problem}<p id="no-subscription">No active subscription.</p>{back}')
+    sub = subs[0]
+    item = sub["items"]["data"][0]
+    price = item["price"]
+    pm = STATE.payment_methods.get(default_card(sub, customer_id) or "")
+    last4 = pm["card"]["last4"] if pm else "none"
+    end = item["current_period_end"]
+    invoice = STATE.invoices.get(sub.get("latest_invoice") or "")
+    switches = "".join(
+        f'<button type="submit" name="switch" value="{escape(p["id"])}" data-price="{escape(p["lookup_key"])}">'
+        f'Switch to {escape(price_name(p))} ({money(p["unit_amount"], p["currency"])} '
+        f'{escape(interval_text(p))})</button>'
+        for p in STATE.prices.values()
+        if p["active"] and p["recurring"] and p["lookup_key"] and p["id"] != price["id"]
+        and p["recurring"].get("usage_type", "licensed") == "licensed")
+    at_end = sub["cancel_at_period_end"]
+    buttons = (switches
+               + ('<button id="resume" type="submit" name="action" value="resume">Renew plan</button>' if at_end
+                  else '<button id="cancel" type="submit" name="action" value="cancel">Cancel plan</button>')
+               + '<button id="card-failing" type="submit" name="action" value="card-failing">Use a card whose '
+                 'charges fail (4000 0000 0000 0341)</button>'
+               + '<button id="card-ok" type="submit" name="action" value="card-ok">Use a good card '
+                 '(4242 4242 4242 4242)</button>')
+    if invoice is not None and invoice["status"] == "open":
+        buttons += (f'<button id="pay-invoice" type="submit" name="action" value="pay-invoice">Pay the open '
+                    f'invoice ({money(invoice["amount_remaining"], invoice["currency"])})</button>')
+    body = (f'<h1>Billing</h1>{problem}<dl id="subscription" data-subscription="{escape(sub["id"])}">'
+            f'<dt>Plan</dt><dd id="plan">{escape(price_name(price))} × {item["quantity"]} '
+            f'({money(price["unit_amount"], price["currency"])} {escape(interval_text(price))})</dd>'
+            f'<dt>Status</dt><dd id="status">{escape(sub["status"])}</dd>'
+            f'<dt>Current period ends</dt><dd id="period-end" data-unix="{end}">'
+            f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(end))}</dd>'
+            f'<dt>Cancels at period end</dt><dd id="cancel-at-period-end">{"yes" if at_end else "no"}</dd>'
+            f'<dt>Card</dt><dd id="card-last4">{escape(last4)}</dd></dl>'
+            f'<form method="post">{buttons}</form>{back}')
+    return html_page("Billing portal (fake Stripe)", body)
+
+
+def portal_post(portal: dict, form: dict):
+    """(status, html, redirect location): the action through the same functions as the API."""
+    subs = live_subscriptions(portal["customer"])
+    action = form.get("action")
+    try:
+        if action in ("card-failing", "card-ok"):
+            replace_card(portal["customer"], "4000000000000341" if action == "card-failing" else "4242424242424242")
+        elif not subs:
+            raise PageError("No active subscription.")
+        elif form.get("switch"):
+            item = subs[0]["items"]["data"][0]
+            update_subscription({"items": [{"id": item["id"], "price": form["switch"]}],
+                                 "proration_behavior": "create_prorations"}, subs[0]["id"])
+        elif action == "cancel":
+            update_subscription({"cancel_at_period_end": "true"}, subs[0]["id"])
+        elif action == "resume":
+            update_subscription({"cancel_at_period_end": "false"}, subs[0]["id"])
+        elif action == "pay-invoice":
+            invoice = STATE.invoices.get(subs[0].get("latest_invoice") or "")
+            if invoice is None or invoice["status"] != "open":
+                raise PageError("There is no open invoice to pay.")
+            pay_invoice({}, invoice["id"])
+        else:
+            raise PageError(f"Unknown action: {action}")
+    except (PageError, StripeError) as e:
+        return 200, portal_page(portal, str(e)), None
+    return 303, "", f"{BASE_URL}/portal/{portal['id']}"
+
+
+def page_request(method: str, path: str, form: dict):
+    """(status, html, redirect location) for GET|POST /checkout/{id} and /portal/{id}. Runs under LOCK."""
+    kind, _, id_ = path.strip("/").partition("/")
+    if kind == "checkout" and id_ in STATE.sessions:
+        session = STATE.sessions[id_]
+        if method == "POST":
+            return checkout_post(session, form)
+        expire_if_due(session)
+        return 200, checkout_page(session), None
+    if kind == "portal" and id_ in STATE.portal_sessions:
+        portal = STATE.portal_sessions[id_]
+        return portal_post(portal, form) if method == "POST" else (200, portal_page(portal), None)
+    return 404, html_page("Not found (fake Stripe)", f"<h1>Not found</h1><p>No such page: {escape(path)}</p>"), None
+
+
 ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in [
-    ("POST", r"/v1/customers", create_customer),
+    ("POST", r"/v1/customers", api_create_customer),
     ("GET", r"/v1/customers/search", search_customers),
     ("GET", r"/v1/customers/([^/]+)", retrieve_customer),
     ("POST", r"/v1/customers/([^/]+)", update_customer),
@@ -1457,6 +2335,13 @@ ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in
     ("GET", r"/v1/subscription_schedules/([^/]+)", retrieve_schedule),
     ("POST", r"/v1/subscription_schedules/([^/]+)", update_schedule),
     ("POST", r"/v1/subscription_schedules/([^/]+)/release", release_schedule),
+    ("GET", r"/v1/events", list_events),
+    ("GET", r"/v1/events/([^/]+)", retrieve_event),
+    ("GET", r"/v1/invoices", list_invoices),
+    ("GET", r"/v1/invoices/([^/]+)", retrieve_invoice),
+    ("POST", r"/v1/invoices/([^/]+)/pay", pay_invoice),
+    ("GET", r"/v1/payment_intents/([^/]+)", retrieve_payment_intent),
+    ("GET", r"/v1/payment_methods/([^/]+)", retrieve_payment_method),
 ]]
 
 
@@ -1464,9 +2349,10 @@ def lookup(id_: str):
     if id_.startswith("cus_") and id_ in STATE.customers:
         return retrieve_customer({}, id_)
     for prefix, table in (("sub_", STATE.subscriptions), ("price_", STATE.prices), ("cs_", STATE.sessions),
-                          ("feat_", STATE.features)):
+                          ("feat_", STATE.features), ("in_", STATE.invoices), ("pi_", STATE.payment_intents),
+                          ("pm_", STATE.payment_methods)):
         if id_.startswith(prefix) and id_ in table:
-            return public(table[id_]) if prefix == "sub_" else table[id_]
+            return public(table[id_]) if prefix in ("sub_", "pm_") else table[id_]
     return STATE.products.get(id_)  # any id: Stripe lets a product be created with an id of the caller's
 
 
@@ -1561,10 +2447,13 @@ def api(method: str, path: str, params: dict, headers, record: dict):
     if LATENCY_S:
         time.sleep(LATENCY_S)
     with LOCK:
+        REQUEST.update(id=extra["Request-Id"], idempotency_key=key)
         try:
             status, body, store = execute(endpoint, method, path, params)
         except Exception as e:  # a bug in the fake: answer like Stripe's 500 and free the key
             status, body, store = 500, json.dumps({"error": {"type": "api_error", "message": repr(e)}}), False
+        finally:
+            REQUEST.update(id=None, idempotency_key=None)
         if slot and store and slot in STATE.idempotency:
             STATE.idempotency[slot].update(done=True, status=status, body=body)
         elif slot:
@@ -1610,8 +2499,37 @@ def control(method: str, path: str, data: dict):
         return 200, sub
     if (method, path) == ("GET", "/__fake/meter_events"):
         return 200, STATE.meter_events
+    if (method, path) == ("POST", "/__fake/listen"):
+        # `stripe listen --forward-to <url>`: every event type to `url`, signed with `secret` (one is made up
+        # and answered when none is given); registering a url again replaces its secret.
+        url = data.get("url")
+        if not url or not str(url).startswith(("http://", "https://")):
+            return 400, {"error": {"message": "POST /__fake/listen needs an http(s) `url`"}}
+        secret = data.get("secret") or "whsec_" + new_id("", 32)
+        STATE.targets[url] = {"url": url, "secret": secret}
+        return 200, {"ok": True, "url": url, "secret": secret, "targets": len(STATE.targets)}
+    if (method, path) == ("GET", "/__fake/deliveries"):
+        return 200, STATE.deliveries
+    if (method, path) == ("GET", "/__fake/events"):
+        return 200, STATE.events
+    if (method, path) == ("GET", "/__fake/clock"):
+        stamp = now()
+        return 200, {"now": stamp, "offset_seconds": CLOCK_OFFSET,
+                     "iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))}
+    if (method, path) == ("POST", "/__fake/clock/advance"):
+        seconds = int(float(data.get("days", 0)) * DAY + float(data.get("seconds", 0)))
+        if seconds < 0:
+            return 400, {"error": {"message": "the clock only moves forward"}}
+        start = now()
+        REQUEST.update(id=None, idempotency_key=None)
+        done = run_clock(start + seconds)
+        stamp = now()
+        return 200, {"from": start, "to": stamp, "now": stamp,
+                     "iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)), "actions": done}
     if (method, path) == ("POST", "/__fake/reset"):
         STATE = State()
+        set_clock(int(time.time()))
+        DELIVERY.reset()
         return 200, {"ok": True}
     return 404, {"error": {"message": f"no control endpoint {method} {path}"}}
 
@@ -1633,6 +2551,16 @@ class Handler(BaseHTTPRequestHandler):
         method, length = self.command, int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
         url = urlsplit(self.path)
+        if url.path.startswith(("/checkout/", "/portal/")) and method in ("GET", "POST"):
+            form = {k: v for k, v in parse_qsl(raw, keep_blank_values=True)} if method == "POST" else {}
+            with LOCK:
+                REQUEST.update(id=None, idempotency_key=None)
+                try:
+                    status, html, location = page_request(method, url.path, form)
+                except Exception as e:  # a bug in the fake: say so on the page
+                    status, html, location = 500, html_page("Error (fake Stripe)",
+                                                            f"<h1>Error</h1><pre>{escape(repr(e))}</pre>"), None
+            return self.reply(status, html, {"Location": location} if location else {}, "text/html; charset=utf-8")
         if url.path.startswith("/__fake/"):
             try:
                 data = json.loads(raw) if raw.strip() else {}
@@ -1656,10 +2584,10 @@ class Handler(BaseHTTPRequestHandler):
 
     do_POST = do_DELETE = do_GET
 
-    def reply(self, status: int, text: str, headers: dict):
+    def reply(self, status: int, text: str, headers: dict, content_type: str = "application/json"):
         body = text.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in headers.items():
             self.send_header(name, value)
@@ -1668,14 +2596,32 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    global LATENCY_S
+    global LATENCY_S, BASE_URL, HOSTED_PAGES, RETRY_SCALE, CHAOS, RETRY_DAYS, DUNNING_FINAL, MAX_ATTEMPTS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--hosted-pages", action="store_true",
+                        default=os.environ.get("FAKE_STRIPE_HOSTED_PAGES", "") not in ("", "0", "false"),
+                        help="Checkout and portal sessions' `url` point at this fake's pages "
+                             "(/checkout/{id}, /portal/{id}) instead of checkout.stripe.com / billing.stripe.com "
+                             "(also FAKE_STRIPE_HOSTED_PAGES=1); the pages are served either way")
+    parser.add_argument("--retry-scale", type=float, default=1.0,
+                        help="multiplies the webhook retry backoff (1 s, 2 s, 4 s, ... capped at 30 s)")
+    parser.add_argument("--max-attempts", type=int, default=8, help="delivery attempts per event and target")
+    parser.add_argument("--chaos", action="store_true",
+                        help="deliver every event twice, shuffled within short windows")
+    parser.add_argument("--retry-days", default="3,5,7",
+                        help="failed renewal retries, each this many days after the previous attempt")
+    parser.add_argument("--dunning-final", choices=("canceled", "unpaid"), default="canceled",
+                        help="what a subscription becomes after its last failed retry")
     args = parser.parse_args()
     LATENCY_S = args.latency_ms / 1000
+    RETRY_SCALE, MAX_ATTEMPTS, CHAOS = args.retry_scale, max(1, args.max_attempts), args.chaos
+    RETRY_DAYS = [float(x) for x in args.retry_days.split(",") if x.strip()]
+    DUNNING_FINAL, HOSTED_PAGES = args.dunning_final, args.hosted_pages
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
+    BASE_URL = f"http://127.0.0.1:{server.server_address[1]}"
     print(f"listening on {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

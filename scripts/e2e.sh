@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# `make e2e`: a customer's whole life in a real browser. Starts `make dev` (scripts/dev.sh) in the background,
+# waits for it to be ready, and drives the demo app (web/) in headless Chromium with scripts/e2e.py: sign up,
+# subscribe, upgrade, a failed renewal and its recovery, credits, cancel, resume. Screenshots of every step
+# and the logs land in .local/e2e/.
+#
+# Chromium and chromedriver come from Debian's packages (`apt-get install chromium chromium-driver`), or
+# CHROMIUM / CHROMEDRIVER name them; nothing downloads a browser. Without them this says that it skipped and
+# exits 0, unless E2E_REQUIRED=1 (CI), where a missing browser is a failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+chromium=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+driver=${CHROMEDRIVER:-$(command -v chromedriver || true)}
+if [[ -z "$chromium" || -z "$driver" ]]; then
+  if [[ "${E2E_REQUIRED:-0}" == 1 ]]; then
+    echo "e2e: FAILED — E2E_REQUIRED=1 but Chromium or chromedriver is missing (apt-get install chromium chromium-driver)" >&2
+    exit 1
+  fi
+  echo "e2e: SKIPPED the browser test — Chromium and chromedriver not found (Debian: apt-get install chromium chromium-driver)"
+  exit 0
+fi
+
+scripts/bootstrap-venv.sh
+wanted=$(sha256sum scripts/requirements-e2e.txt | cut -d' ' -f1)
+if [[ "$(cat .venv/.requirements-e2e.sha256 2>/dev/null)" != "$wanted" ]]; then
+  echo "e2e: installing Selenium into .venv (scripts/requirements-e2e.txt)..." >&2
+  .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-e2e.txt
+  echo "$wanted" > .venv/.requirements-e2e.sha256
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+
+out=.local/e2e
+rm -rf "$out"
+mkdir -p "$out"
+
+# The functions are compiled before the browser starts, so that no step waits on the compiler (cargo lambda
+# watch would build each one on its first request).
+echo "e2e: building the functions (debug, as cargo lambda watch runs them)..."
+cargo build --locked -q -p stripe-webhook -p clerk-webhook -p billing-api -p entitlement-processor -p usage-api
+
+if (exec 3<>/dev/tcp/127.0.0.1/9000) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null; then
+  echo "e2e: port 9000 or 3000 is in use — stop 'make dev' first" >&2
+  exit 1
+fi
+
+rm -f .local/dev-ready
+# Its own process group, so that everything dev.sh started stops with it.
+setsid scripts/dev.sh >"$out/dev.log" 2>&1 &
+dev_pid=$!
+stop_dev() {
+  kill -TERM -- "-$dev_pid" 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 "$dev_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -KILL -- "-$dev_pid" 2>/dev/null || true
+  .venv/bin/python scripts/local_aws.py stop --env-file .local/dev-aws.env >/dev/null 2>&1 || true
+}
+trap stop_dev EXIT
+
+for _ in $(seq 600); do
+  [[ -f .local/dev-ready ]] && break
+  if ! kill -0 "$dev_pid" 2>/dev/null; then
+    echo "e2e: make dev exited before it was ready; the end of $out/dev.log:" >&2
+    tail -30 "$out/dev.log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+if [[ ! -f .local/dev-ready ]]; then
+  echo "e2e: make dev was not ready after 5 minutes; see $out/dev.log" >&2
+  exit 1
+fi
+
+status=0
+.venv/bin/python scripts/e2e.py --ready .local/dev-ready --out "$out" --chromium "$chromium" --driver "$driver" || status=$?
+if [[ $status != 0 ]]; then
+  echo "e2e: the end of $out/dev.log:" >&2
+  tail -40 "$out/dev.log" >&2
+fi
+exit $status

@@ -1,0 +1,631 @@
+"""Tests of the stateful parts of scripts/fake_stripe.py: the hosted Checkout and portal pages, the events and
+their signed, retried delivery, and the test clock (renewals, dunning, trials).
+
+    .venv/bin/python -m unittest scripts/test_fake_stripe.py
+
+Each test starts its own fake (`--port 0`) as a subprocess and a small local HTTP receiver for its webhooks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent / "fake_stripe.py"
+SECRET = "whsec_test_fake_stripe_secret"
+KEY = "sk_test_entitle_fake"
+DAY = 86400
+SUBSCRIPTION_CHECKOUT_EVENTS = [
+    "customer.updated", "customer.subscription.created", "invoice.created", "invoice.finalized", "invoice.paid",
+    "invoice.payment_succeeded", "payment_intent.succeeded", "checkout.session.completed"]
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirect)
+
+
+def poll(check, timeout: float = 5.0, what: str = "condition"):
+    """`check()`'s first truthy answer, polled until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Elements(HTMLParser):
+    """Every start tag's attributes, and the text of elements with an id."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.tags: list = []
+        self.text: dict = {}
+        self.open: list = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag not in ("input", "link", "meta", "br"):
+            self.open.append(attrs.get("id"))
+
+    def handle_endtag(self, tag):
+        if self.open and tag not in ("input", "link", "meta", "br"):
+            self.open.pop()
+
+    def handle_data(self, data):
+        for id_ in self.open:
+            if id_:
+                self.text[id_] = self.text.get(id_, "") + data
+
+    def by_id(self, id_):
+        return next((attrs for _, attrs in self.tags if attrs.get("id") == id_), None)
+
+    def find(self, tag, **attrs):
+        return [a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in attrs.items())]
+
+
+class Receiver:
+    """A local webhook endpoint: records every delivery; answers the queued statuses first, then 200."""
+
+    def __init__(self):
+        self.received: list = []
+        self.statuses: list = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.received.append({"body": body, "signature": self.headers.get("Stripe-Signature"),
+                                              "event": json.loads(body), "status": status})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/stripe"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self, ok_only: bool = True) -> list:
+        with self.lock:
+            return [r["event"] for r in self.received if not ok_only or r["status"] < 300]
+
+    def types(self) -> list:
+        return [e["type"] for e in self.events()]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Fake:
+    def __init__(self, *flags: str):
+        self.process = subprocess.Popen([sys.executable, str(SCRIPT), "--port", "0", *flags],
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("listening on "):
+            self.process.kill()
+            raise RuntimeError(f"the fake did not start: {line!r}")
+        self.base = f"http://127.0.0.1:{int(line.split()[-1])}"
+
+    def close(self):
+        self.process.kill()
+        self.process.wait()
+        self.process.stdout.close()
+
+    def raw(self, method, url, data: bytes | None = None, headers: dict | None = None):
+        request = urllib.request.Request(url if url.startswith("http") else self.base + url, data=data,
+                                         method=method, headers=headers or {})
+        try:
+            with OPENER.open(request, timeout=10) as reply:
+                return reply.status, reply.read().decode(), dict(reply.headers)
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(), dict(e.headers)
+
+    def api(self, method, path, form: dict | None = None, idempotency_key: str | None = None):
+        headers = {"Authorization": f"Bearer {KEY}"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        if method == "GET" and form:
+            path, data = f"{path}?{data.decode()}", None
+        status, text, headers = self.raw(method, path, data, headers)
+        return status, json.loads(text), headers
+
+    def ok(self, method, path, form=None, **kw):
+        status, body, _ = self.api(method, path, form, **kw)
+        assert status == 200, (status, body)
+        return body
+
+    def control(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        status, text, _ = self.raw(method, path, data, {"Content-Type": "application/json"})
+        assert status == 200, (status, text)
+        return json.loads(text)
+
+    def page(self, method, url, form: dict | None = None):
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if data is not None else {}
+        return self.raw(method, url, data, headers)
+
+
+def check_signature(test: unittest.TestCase, delivery: dict, secret: str = SECRET):
+    parts = dict(part.split("=", 1) for part in delivery["signature"].split(","))
+    expected = hmac.new(secret.encode(), parts["t"].encode() + b"." + delivery["body"], hashlib.sha256).hexdigest()
+    test.assertTrue(hmac.compare_digest(parts["v1"], expected), "the v1 signature verifies")
+    test.assertLess(abs(int(parts["t"]) - time.time()), 60, "signed with the real time")
+
+
+class FakeStripeCase(unittest.TestCase):
+    flags: tuple = ("--hosted-pages", "--retry-scale", "0.01")
+
+    def setUp(self):
+        self.fake = Fake(*self.flags)
+        self.addCleanup(self.fake.close)
+        self.receiver = Receiver()
+        self.addCleanup(self.receiver.close)
+        self.fake.control("POST", "/__fake/prices", {"id": "price_starter", "lookup_key": "starter_monthly",
+                                                     "unit_amount": 4900, "currency": "usd",
+                                                     "recurring": {"interval": "month"}, "product": "prod_s",
+                                                     "nickname": "Starter"})
+        self.fake.control("POST", "/__fake/prices", {"id": "price_pro", "lookup_key": "pro_monthly",
+                                                     "unit_amount": 9900, "currency": "usd",
+                                                     "recurring": {"interval": "month"}, "product": "prod_p",
+                                                     "nickname": "Pro"})
+        self.fake.control("POST", "/__fake/prices", {"id": "price_credits", "lookup_key": "credits_1000",
+                                                     "unit_amount": 1000, "currency": "usd", "recurring": None,
+                                                     "product": "prod_c", "nickname": "1000 credits"})
+
+    def listen(self):
+        self.fake.control("POST", "/__fake/listen", {"url": self.receiver.url, "secret": SECRET})
+
+    def customer(self) -> dict:
+        return self.fake.ok("POST", "/v1/customers", {"email": "ada@example.com", "metadata[userId]": "user_1"})
+
+    def session(self, customer: dict | None, mode: str = "subscription", **extra) -> dict:
+        form = {"mode": mode, "line_items[0][price]": "price_starter" if mode == "subscription" else "price_credits",
+                "line_items[0][quantity]": "1", "success_url": "https://app.example.com/ok?s={CHECKOUT_SESSION_ID}",
+                "cancel_url": "https://app.example.com/cancel", **extra}
+        if customer is not None:
+            form["customer"] = customer["id"]
+        if mode == "subscription":
+            form["subscription_data[metadata][userId]"] = "user_1"
+        else:
+            form["payment_intent_data[metadata][userId]"] = "user_1"
+        return self.fake.ok("POST", "/v1/checkout/sessions", form)
+
+    def pay(self, session: dict, card: str = "4242 4242 4242 4242"):
+        return self.fake.page("POST", session["url"], {"card": card, "action": "pay"})
+
+    def subscribed(self, **extra) -> tuple:
+        """A customer who paid a subscription checkout: (customer, session, subscription)."""
+        customer = self.customer()
+        session = self.session(customer, **extra)
+        status, _, headers = self.pay(session)
+        self.assertEqual(status, 303)
+        session = self.fake.ok("GET", f"/v1/checkout/sessions/{session['id']}")
+        return customer, session, self.fake.ok("GET", f"/v1/subscriptions/{session['subscription']}")
+
+    def portal(self, customer: dict) -> str:
+        portal = self.fake.ok("POST", "/v1/billing_portal/sessions",
+                              {"customer": customer["id"], "return_url": "https://app.example.com/account"})
+        self.assertEqual(portal["url"], f"{self.fake.base}/portal/{portal['id']}")
+        return portal["url"]
+
+    def portal_click(self, url: str, **form) -> Elements:
+        status, _, headers = self.fake.page("POST", url, form)
+        self.assertEqual(status, 303, "a portal action redirects back to the portal")
+        self.assertEqual(headers["Location"], url)
+        status, html, _ = self.fake.page("GET", url)
+        self.assertEqual(status, 200)
+        page = Elements(html)
+        self.assertIsNone(page.by_id("error"), page.text.get("error"))
+        return page
+
+    def events(self, **filters) -> list:
+        return self.fake.ok("GET", "/v1/events", {"limit": "100", **filters})["data"]
+
+    def advance(self, days: float) -> dict:
+        return self.fake.control("POST", "/__fake/clock/advance", {"days": days})
+
+
+class CheckoutPage(FakeStripeCase):
+    def test_the_page_shows_the_items_the_total_a_prefilled_card_and_the_buttons(self):
+        session = self.session(self.customer())
+        self.assertEqual(session["url"], f"{self.fake.base}/checkout/{session['id']}")
+        status, html, headers = self.fake.page("GET", session["url"])
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/html"))
+        page = Elements(html)
+        self.assertEqual(page.by_id("card")["value"], "4242 4242 4242 4242")
+        for button in ("pay", "decline", "back"):
+            self.assertIsNotNone(page.by_id(button), button)
+        self.assertEqual(page.find("link", rel="icon")[0]["href"], "data:,")
+        self.assertIn("Starter", html)
+        self.assertIn("per month", html)
+        self.assertIn("49.00 USD", page.text["total"])
+        self.assertNotIn("<script", html)
+
+    def test_paying_a_subscription_creates_it_and_delivers_the_events_in_stripes_order_signed(self):
+        customer = self.customer()
+        self.listen()
+        session = self.session(customer)
+        status, _, headers = self.pay(session)
+        self.assertEqual(status, 303)
+        self.assertEqual(headers["Location"], f"https://app.example.com/ok?s={session['id']}")
+
+        session = self.fake.ok("GET", f"/v1/checkout/sessions/{session['id']}")
+        self.assertEqual((session["status"], session["payment_status"]), ("complete", "paid"))
+        sub = self.fake.ok("GET", f"/v1/subscriptions/{session['subscription']}")
+        self.assertEqual(sub["status"], "active")
+        self.assertEqual(sub["metadata"], {"userId": "user_1"})
+        self.assertEqual(sub["customer"], customer["id"])
+        item = sub["items"]["data"][0]
+        self.assertEqual(item["price"]["id"], "price_starter")
+        self.assertEqual(item["current_period_end"] - item["current_period_start"], 30 * DAY)
+        card = self.fake.ok("GET", f"/v1/payment_methods/{sub['default_payment_method']}")
+        self.assertEqual(card["card"]["last4"], "4242")
+        customer = self.fake.ok("GET", f"/v1/customers/{customer['id']}")
+        self.assertEqual(customer["invoice_settings"]["default_payment_method"], card["id"])
+        invoice = self.fake.ok("GET", f"/v1/invoices/{sub['latest_invoice']}")
+        self.assertEqual((invoice["status"], invoice["billing_reason"], invoice["amount_paid"]),
+                         ("paid", "subscription_create", 4900))
+        self.assertEqual(invoice["parent"]["subscription_details"]["subscription"], sub["id"])
+        pi = self.fake.ok("GET", f"/v1/payment_intents/{invoice['payments']['data'][0]['payment']['payment_intent']}")
+        self.assertEqual((pi["status"], pi["amount_received"]), ("succeeded", 4900))
+
+        poll(lambda: "checkout.session.completed" in self.receiver.types(), what="checkout.session.completed")
+        self.assertEqual(self.receiver.types(), SUBSCRIPTION_CHECKOUT_EVENTS)
+        for delivery in self.receiver.received:
+            check_signature(self, delivery)
+        completed = self.receiver.events()[-1]
+        self.assertEqual(completed["object"], "event")
+        self.assertTrue(completed["id"].startswith("evt_"))
+        self.assertEqual(completed["api_version"], "2025-08-27.basil")
+        self.assertFalse(completed["livemode"])
+        self.assertEqual(completed["pending_webhooks"], 1)
+        self.assertEqual(completed["request"], {"id": None, "idempotency_key": None})
+        self.assertEqual(completed["data"]["object"]["subscription"], sub["id"])
+        self.assertEqual(completed["data"]["object"]["status"], "complete")
+        created = self.receiver.events()[1]
+        self.assertEqual(created["data"]["object"]["metadata"], {"userId": "user_1"})
+        stored = self.fake.ok("GET", f"/v1/events/{completed['id']}")
+        self.assertEqual(stored["type"], "checkout.session.completed")
+        poll(lambda: stored["id"] in [e["id"] for e in self.events() if e["pending_webhooks"] == 0],
+             what="pending_webhooks to drop to 0")
+        deliveries = self.fake.control("GET", "/__fake/deliveries")
+        self.assertEqual([d["type"] for d in deliveries], SUBSCRIPTION_CHECKOUT_EVENTS)
+        self.assertTrue(all(d["status"] == 200 and d["attempt"] == 1 and d["url"] == self.receiver.url
+                            for d in deliveries))
+
+    def test_a_declined_card_completes_nothing(self):
+        customer = self.customer()
+        self.listen()
+        session = self.session(customer)
+        status, html, _ = self.fake.page("POST", session["url"], {"card": "4242 4242 4242 4242",
+                                                                  "action": "decline"})
+        self.assertEqual(status, 200)
+        self.assertIn('<p id="error">Your card was declined.</p>', html)
+        self.assertEqual(Elements(html).by_id("card")["value"], "4000 0000 0000 0002")
+        status, html, _ = self.pay(session, "4000 0000 0000 0341")  # refused too when charged at once
+        self.assertIn('<p id="error">Your card was declined.</p>', html)
+        session = self.fake.ok("GET", f"/v1/checkout/sessions/{session['id']}")
+        self.assertEqual((session["status"], session["payment_status"], session["subscription"]),
+                         ("open", "unpaid", None))
+        self.assertEqual(self.fake.ok("GET", "/v1/subscriptions", {"customer": customer["id"]})["data"], [])
+        self.assertEqual([e["type"] for e in self.events()], ["customer.created"], "only the customer's event")
+
+    def test_a_declined_payment_emits_payment_failed_then_a_good_card_pays_the_same_intent(self):
+        customer = self.customer()
+        self.listen()
+        session = self.session(customer, mode="payment")
+        status, html, _ = self.fake.page("POST", session["url"], {"action": "decline"})
+        self.assertIn('<p id="error">Your card was declined.</p>', html)
+        self.assertEqual([e["type"] for e in self.events()], ["payment_intent.payment_failed", "customer.created"])
+        failed = self.events()[0]["data"]["object"]
+        self.assertEqual(failed["last_payment_error"]["code"], "card_declined")
+        self.assertEqual(self.fake.ok("GET", f"/v1/checkout/sessions/{session['id']}")["status"], "open")
+
+        status, _, headers = self.pay(session)
+        self.assertEqual(status, 303)
+        session = self.fake.ok("GET", f"/v1/checkout/sessions/{session['id']}")
+        self.assertEqual((session["status"], session["payment_status"], session["payment_intent"]),
+                         ("complete", "paid", failed["id"]))
+        pi = self.fake.ok("GET", f"/v1/payment_intents/{failed['id']}")
+        self.assertEqual((pi["status"], pi["metadata"], pi["amount"]), ("succeeded", {"userId": "user_1"}, 1000))
+        poll(lambda: len(self.receiver.types()) == 3, what="three deliveries")
+        self.assertEqual(self.receiver.types(), ["payment_intent.payment_failed", "payment_intent.succeeded",
+                                                 "checkout.session.completed"])
+
+    def test_back_goes_to_cancel_url_and_a_completed_session_cannot_be_paid_again(self):
+        customer = self.customer()
+        session = self.session(customer)
+        status, _, headers = self.fake.page("POST", session["url"], {"action": "back"})
+        self.assertEqual((status, headers["Location"]), (303, "https://app.example.com/cancel"))
+        self.assertEqual(self.pay(session)[0], 303)
+        count = len(self.events())
+        status, html, _ = self.pay(session)
+        self.assertEqual(status, 200)
+        self.assertIn('id="error"', html)
+        self.assertEqual(len(self.events()), count, "nothing changed")
+        self.assertEqual(len(self.fake.ok("GET", "/v1/subscriptions", {"customer": customer["id"]})["data"]), 1)
+
+    def test_an_expired_session_cannot_be_paid(self):
+        session = self.session(self.customer())
+        actions = self.advance(1.5)["actions"]
+        self.assertEqual([a["action"] for a in actions], ["checkout_session_expired"])
+        status, html, _ = self.pay(session)
+        self.assertIn("expired", Elements(html).text["error"])
+        self.assertEqual(self.fake.ok("GET", f"/v1/checkout/sessions/{session['id']}")["status"], "expired")
+
+    def test_a_session_without_a_customer_creates_one(self):
+        session = self.session(None, customer_email="grace@example.com")
+        self.listen()
+        self.assertEqual(self.pay(session)[0], 303)
+        session = self.fake.ok("GET", f"/v1/checkout/sessions/{session['id']}")
+        customer = self.fake.ok("GET", f"/v1/customers/{session['customer']}")
+        self.assertEqual(customer["email"], "grace@example.com")
+        self.assertEqual([e["type"] for e in reversed(self.events())][:2], ["customer.created", "customer.updated"])
+
+
+class Webhooks(FakeStripeCase):
+    def test_a_non_2xx_answer_or_a_dead_target_is_retried_with_backoff(self):
+        self.receiver.statuses = [500, 503]
+        self.listen()
+        self.fake.control("POST", "/__fake/listen", {"url": "http://127.0.0.1:9/nothing-listens", "secret": SECRET})
+        customer = self.customer()
+        poll(lambda: self.receiver.types() == ["customer.created"], what="the third attempt")
+        self.assertEqual([r["status"] for r in self.receiver.received], [500, 503, 200])
+        self.assertEqual({r["event"]["id"] for r in self.receiver.received}, {self.events()[0]["id"]})
+        for delivery in self.receiver.received:
+            check_signature(self, delivery)
+        ours = [d for d in self.fake.control("GET", "/__fake/deliveries") if d["url"] == self.receiver.url]
+        self.assertEqual([(d["attempt"], d["status"]) for d in ours], [(1, 500), (2, 503), (3, 200)])
+        self.assertEqual([d["retry_in"] for d in ours], [0.01, 0.02, None])
+        dead = poll(lambda: [d for d in self.fake.control("GET", "/__fake/deliveries") if "nothing" in d["url"]
+                             and d["attempt"] == 8], timeout=10, what="eight attempts at the dead target")
+        self.assertIsNone(dead[0]["status"])
+        self.assertTrue(dead[0]["error"])
+        self.assertEqual(dead[0]["event"], self.events()[0]["id"])
+        self.assertEqual(customer["id"], self.events()[0]["data"]["object"]["id"])
+
+    def test_api_changes_emit_events_with_previous_attributes_and_the_request(self):
+        _, _, sub = self.subscribed()
+        status, body, headers = self.fake.api("POST", f"/v1/subscriptions/{sub['id']}",
+                                              {"cancel_at_period_end": "true"}, idempotency_key="key-1")
+        self.assertEqual(status, 200)
+        updated = self.events(type="customer.subscription.updated")[0]
+        self.assertEqual(updated["data"]["previous_attributes"]["cancel_at_period_end"], False)
+        self.assertIsNone(updated["data"]["previous_attributes"]["cancel_at"])
+        self.assertTrue(updated["data"]["object"]["cancel_at_period_end"])
+        self.assertEqual(updated["request"], {"id": headers["Request-Id"], "idempotency_key": "key-1"})
+        self.fake.api("POST", f"/v1/subscriptions/{sub['id']}", {"cancel_at_period_end": "true"},
+                      idempotency_key="key-1")  # a replay changes nothing
+        self.assertEqual(len(self.events(type="customer.subscription.updated")), 1)
+        self.fake.ok("DELETE", f"/v1/subscriptions/{sub['id']}")
+        deleted = self.events()[0]
+        self.assertEqual(deleted["type"], "customer.subscription.deleted")
+        self.assertEqual(deleted["data"]["object"]["status"], "canceled")
+
+    def test_listen_is_idempotent_per_url(self):
+        self.listen()
+        answer = self.fake.control("POST", "/__fake/listen", {"url": self.receiver.url, "secret": SECRET})
+        self.assertEqual(answer["targets"], 1)
+        self.customer()
+        poll(lambda: self.receiver.types(), what="a delivery")
+        time.sleep(0.1)
+        self.assertEqual(len(self.receiver.received), 1)
+
+
+class Chaos(FakeStripeCase):
+    flags = ("--hosted-pages", "--retry-scale", "0.01", "--chaos")
+
+    def test_every_event_is_delivered_twice(self):
+        self.listen()
+        self.subscribed()
+        expected = sorted(["customer.created"] + SUBSCRIPTION_CHECKOUT_EVENTS) * 2
+        poll(lambda: len(self.receiver.types()) == len(expected), what="every event twice")
+        self.assertEqual(sorted(self.receiver.types()), sorted(expected))
+        for delivery in self.receiver.received:
+            check_signature(self, delivery)
+
+
+class Clock(FakeStripeCase):
+    def test_a_renewal_with_a_good_card_is_paid_and_advances_the_period(self):
+        _, _, sub = self.subscribed()
+        end = sub["items"]["data"][0]["current_period_end"]
+        self.listen()
+        before = self.fake.control("GET", "/__fake/clock")["now"]
+        answer = self.advance(31)
+        self.assertGreaterEqual(answer["now"] - before, 31 * DAY)
+        self.assertEqual(self.fake.control("GET", "/__fake/clock")["now"] // 10, answer["now"] // 10)
+        self.assertEqual([(a["action"], a["paid"]) for a in answer["actions"]], [("renewed", True)])
+        sub = self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")
+        item = sub["items"]["data"][0]
+        self.assertEqual((item["current_period_start"], item["current_period_end"]), (end, end + 30 * DAY))
+        self.assertEqual(sub["status"], "active")
+        invoice = self.fake.ok("GET", f"/v1/invoices/{sub['latest_invoice']}")
+        self.assertEqual((invoice["billing_reason"], invoice["status"], invoice["amount_paid"]),
+                         ("subscription_cycle", "paid", 4900))
+        poll(lambda: len(self.receiver.types()) == 6, what="the renewal's events")
+        self.assertEqual(self.receiver.types(), ["customer.subscription.updated", "invoice.created",
+                                                 "invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
+                                                 "payment_intent.succeeded"])
+        previous = self.receiver.events()[0]["data"]["previous_attributes"]
+        self.assertEqual(previous["items"]["data"][0]["current_period_end"], end)
+        self.assertEqual(self.receiver.events()[0]["created"], end)
+
+    def test_a_failing_card_goes_past_due_then_canceled_after_the_retries(self):
+        customer, _, sub = self.subscribed()
+        url = self.portal(customer)
+        page = self.portal_click(url, action="card-failing")
+        self.assertEqual(page.text["card-last4"], "0341")
+        actions = self.advance(31)["actions"]
+        self.assertEqual([(a["action"], a["paid"], a["status"]) for a in actions],
+                         [("renewed", False, "past_due")])
+        sub = self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")
+        self.assertEqual(sub["status"], "past_due")
+        invoice = self.fake.ok("GET", f"/v1/invoices/{sub['latest_invoice']}")
+        self.assertEqual((invoice["status"], invoice["attempt_count"]), ("open", 1))
+        self.assertEqual(invoice["next_payment_attempt"] - actions[0]["at"], 3 * DAY)
+        self.assertEqual(self.events(type="invoice.payment_failed")[0]["data"]["object"]["id"], invoice["id"])
+        updated = self.events(type="customer.subscription.updated")[0]
+        self.assertEqual(updated["data"]["previous_attributes"]["status"], "active")
+        self.assertIsNotNone(Elements(self.fake.page("GET", url)[1]).by_id("pay-invoice"))
+
+        actions = self.advance(3)["actions"] + self.advance(5)["actions"]
+        self.assertEqual([(a["action"], a["status"]) for a in actions],
+                         [("payment_retry", "past_due"), ("payment_retry", "past_due")])
+        actions = self.advance(7)["actions"]
+        self.assertEqual([(a["action"], a["status"]) for a in actions], [("payment_retry", "canceled")])
+        sub = self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")
+        self.assertEqual((sub["status"], sub["cancellation_details"]["reason"]), ("canceled", "payment_failed"))
+        self.assertEqual(self.events()[0]["type"], "customer.subscription.deleted")
+        self.assertEqual(len(self.events(type="invoice.payment_failed")), 4)
+        self.assertEqual(self.fake.ok("GET", f"/v1/invoices/{invoice['id']}")["attempt_count"], 4)
+
+    def test_paying_the_open_invoice_in_the_portal_makes_the_subscription_active_again(self):
+        customer, _, sub = self.subscribed()
+        url = self.portal(customer)
+        self.portal_click(url, action="card-failing")
+        self.advance(31)
+        page = self.portal_click(url, action="card-ok")
+        self.assertEqual(page.text["status"], "past_due")
+        page = self.portal_click(url, action="pay-invoice")
+        self.assertEqual(page.text["status"], "active")
+        self.assertIsNone(page.by_id("pay-invoice"))
+        sub = self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")
+        self.assertEqual(self.fake.ok("GET", f"/v1/invoices/{sub['latest_invoice']}")["status"], "paid")
+        types = [e["type"] for e in reversed(self.events())]
+        self.assertEqual(types[-4:], ["invoice.paid", "invoice.payment_succeeded", "payment_intent.succeeded",
+                                      "customer.subscription.updated"])
+        self.assertEqual(self.advance(10)["actions"], [], "no retry once paid")
+
+    def test_cancel_at_period_end_ends_the_subscription_at_the_period_end(self):
+        customer, _, sub = self.subscribed()
+        self.portal_click(self.portal(customer), action="cancel")
+        self.assertEqual(self.advance(29)["actions"], [])
+        actions = self.advance(2)["actions"]
+        self.assertEqual([a["action"] for a in actions], ["canceled"])
+        self.assertEqual(self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")["status"], "canceled")
+        self.assertEqual(self.events()[0]["type"], "customer.subscription.deleted")
+
+    def test_a_trial_sends_trial_will_end_then_charges_the_first_invoice(self):
+        _, session, sub = self.subscribed(**{"subscription_data[trial_period_days]": "14"})
+        self.assertEqual(session["payment_status"], "no_payment_required")
+        self.assertEqual(sub["status"], "trialing")
+        self.assertEqual(sub["trial_end"] - sub["trial_start"], 14 * DAY)
+        first = self.fake.ok("GET", f"/v1/invoices/{sub['latest_invoice']}")
+        self.assertEqual((first["amount_due"], first["status"]), (0, "paid"))
+        actions = self.advance(12)["actions"]
+        self.assertEqual([(a["action"], a["at"]) for a in actions], [("trial_will_end", sub["trial_end"] - 3 * DAY)])
+        actions = self.advance(2)["actions"]
+        self.assertEqual([(a["action"], a["paid"]) for a in actions], [("trial_ended", True)])
+        sub = self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")
+        self.assertEqual(sub["status"], "active")
+        invoice = self.fake.ok("GET", f"/v1/invoices/{sub['latest_invoice']}")
+        self.assertEqual((invoice["billing_reason"], invoice["amount_paid"]), ("subscription_cycle", 4900))
+
+
+class UnpaidDunning(FakeStripeCase):
+    flags = ("--hosted-pages", "--retry-scale", "0.01", "--dunning-final", "unpaid", "--retry-days", "1")
+
+    def test_the_last_failed_retry_leaves_the_subscription_unpaid(self):
+        customer, _, sub = self.subscribed()
+        self.portal_click(self.portal(customer), action="card-failing")
+        actions = self.advance(32)["actions"]
+        self.assertEqual([(a["action"], a["status"]) for a in actions],
+                         [("renewed", "past_due"), ("payment_retry", "unpaid")])
+        self.assertEqual(self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")["status"], "unpaid")
+
+
+class Portal(FakeStripeCase):
+    def test_the_page_shows_the_subscription_and_its_buttons_change_it(self):
+        customer, _, sub = self.subscribed()
+        url = self.portal(customer)
+        status, html, _ = self.fake.page("GET", url)
+        self.assertEqual(status, 200)
+        page = Elements(html)
+        self.assertIn("Starter", page.text["plan"])
+        self.assertEqual((page.text["status"], page.text["cancel-at-period-end"], page.text["card-last4"]),
+                         ("active", "no", "4242"))
+        self.assertEqual(int(page.by_id("period-end")["data-unix"]), sub["items"]["data"][0]["current_period_end"])
+        self.assertEqual(page.by_id("return")["href"], "https://app.example.com/account")
+        self.assertEqual(page.find("link", rel="icon")[0]["href"], "data:,")
+        switches = [b for b in page.find("button") if "data-price" in b]
+        self.assertEqual([b["data-price"] for b in switches], ["pro_monthly"], "other recurring prices only")
+        self.assertIsNone(page.by_id("pay-invoice"))
+        self.listen()
+
+        page = self.portal_click(url, switch=switches[0]["value"])
+        self.assertIn("Pro", page.text["plan"])
+        sub = self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")
+        self.assertEqual(sub["items"]["data"][0]["price"]["id"], "price_pro")
+        preview = self.fake.ok("POST", "/v1/invoices/create_preview", {"subscription": sub["id"]})
+        self.assertTrue(any(line["parent"]["subscription_item_details"]["proration"]
+                            for line in preview["lines"]["data"]), "the switch was prorated")
+
+        page = self.portal_click(url, action="cancel")
+        self.assertEqual(page.text["cancel-at-period-end"], "yes")
+        self.assertIsNotNone(page.by_id("resume"))
+        self.assertIsNone(page.by_id("cancel"))
+        page = self.portal_click(url, action="resume")
+        self.assertEqual(page.text["cancel-at-period-end"], "no")
+        page = self.portal_click(url, action="card-failing")
+        self.assertEqual(page.text["card-last4"], "0341")
+        page = self.portal_click(url, action="card-ok")
+        self.assertEqual(page.text["card-last4"], "4242")
+
+        poll(lambda: len(self.receiver.types()) == 7, what="the portal's events")
+        self.assertEqual(self.receiver.types(), ["customer.subscription.updated"] * 3
+                         + ["customer.updated", "customer.subscription.updated"] * 2)
+        switched, canceled, resumed = self.receiver.events()[:3]
+        self.assertEqual(switched["data"]["previous_attributes"]["items"]["data"][0]["price"]["id"], "price_starter")
+        self.assertEqual(canceled["data"]["previous_attributes"]["cancel_at_period_end"], False)
+        self.assertEqual(resumed["data"]["previous_attributes"]["cancel_at_period_end"], True)
+
+
+class DefaultUrls(unittest.TestCase):
+    def test_without_hosted_pages_the_urls_keep_stripes_hosts_and_the_pages_still_answer(self):
+        fake = Fake()
+        self.addCleanup(fake.close)
+        fake.control("POST", "/__fake/prices", {"id": "price_starter", "unit_amount": 4900})
+        customer = fake.ok("POST", "/v1/customers", {"email": "ada@example.com"})
+        session = fake.ok("POST", "/v1/checkout/sessions", {"mode": "subscription", "customer": customer["id"],
+                                                            "line_items[0][price]": "price_starter",
+                                                            "line_items[0][quantity]": "1"})
+        self.assertTrue(session["url"].startswith("https://checkout.stripe.com/c/pay/"))
+        portal = fake.ok("POST", "/v1/billing_portal/sessions", {"customer": customer["id"]})
+        self.assertTrue(portal["url"].startswith("https://billing.stripe.com/p/session/"))
+        self.assertEqual(fake.page("GET", f"/checkout/{session['id']}")[0], 200)
+        self.assertEqual(fake.page("GET", f"/portal/{portal['id']}")[0], 200)
+        self.assertEqual(fake.page("GET", "/checkout/cs_nope")[0], 404)
+
+
+if __name__ == "__main__":
+    unittest.main()
