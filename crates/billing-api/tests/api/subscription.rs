@@ -6,8 +6,8 @@ use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
 use serde_json::{json, Value};
 
-const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
-const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+const STARTER: &str = "price_local_starter_monthly";
+const PRO: &str = "price_local_pro_monthly";
 
 /// A user with their own customer (made by a first checkout) and an active Starter subscription on it, half
 /// way through its period.
@@ -177,7 +177,7 @@ async fn a_change_switches_the_plan_item_with_the_proration_asked_for() {
         .call(
             "POST",
             "/subscription/change",
-            Some(json!({"price": PRO, "prorationBehavior": "always_invoice"})),
+            Some(json!({"price": "pro_monthly", "prorationBehavior": "always_invoice"})),
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
