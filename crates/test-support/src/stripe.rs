@@ -35,6 +35,21 @@ impl FakeStripe {
         }
     }
 
+    /// Starts a fake that also lists customers (`GET /v1/customers`), which `scripts/fake_stripe.py` does not
+    /// serve yet: `crates/test-support/scripts/fake_stripe_customer_list.py` adds the route to it.
+    pub fn start_listing_customers() -> Self {
+        let process = FakeProcess::start(
+            "fake Stripe",
+            "../crates/test-support/scripts/fake_stripe_customer_list.py",
+            0,
+        );
+        Self {
+            base_url: process.base_url(),
+            api_key: "sk_test_entitle_fake".to_owned(),
+            process,
+        }
+    }
+
     /// Every `/v1` request received so far, in arrival order: `{"method", "path", "query", "params"` (the
     /// form decoded into nested JSON), `"idempotencyKey", "status", "replayed"}`.
     pub fn requests(&self) -> Vec<Value> {
