@@ -90,16 +90,20 @@ impl World {
             .count()
     }
 
-    fn import(&self, args: &[&str]) -> (i32, Value) {
-        let output: Output = Command::new(env!("CARGO_BIN_EXE_entitle"))
-            .args(["customers", "import", "--json"])
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_entitle"))
+            .args(["customers", "import"])
             .args(args)
             .env("STRIPE_SECRET_KEY", &self.stripe.api_key)
             .env("STRIPE_API_BASE", &self.stripe.base_url)
             .env("CLERK_SECRET_KEY", &self.clerk.secret_key)
             .env("CLERK_API_BASE", &self.clerk.base_url)
             .output()
-            .expect("the entitle binary runs");
+            .expect("the entitle binary runs")
+    }
+
+    fn import(&self, args: &[&str]) -> (i32, Value) {
+        let output = self.run(&[args, &["--json"]].concat());
         let stdout = String::from_utf8_lossy(&output.stdout);
         let report = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&output.stderr)));
@@ -261,7 +265,28 @@ async fn import_links_by_metadata_and_by_email_reports_conflicts_and_a_second_ap
     let (code, _) = world.import(&[]);
     assert_eq!(code, 0, "a dry run after the import finds nothing to do");
 
-    // By email: the customer whose email is a Clerk user's primary email.
+    // By email: the customer whose email is a Clerk user's primary email. For people, one line each.
+    let human = world.run(&["--by", "email"]);
+    assert_eq!(human.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains(&format!(
+            "{email_customer} → {by_email}: would link; would write metadata userId={by_email}, clerkUserId={by_email}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{nobody} → -: no match: no Clerk user has the primary email nobody@example.com"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "1 to link, 0 already linked, 0 conflicts, 5 no match (a dry run: --apply writes)"
+        ),
+        "{text}"
+    );
     let (code, report) = world.import(&["--by", "email"]);
     assert_eq!(code, 3, "{report}");
     assert_eq!(outcome(&report, &email_customer), "would_link");
