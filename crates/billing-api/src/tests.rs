@@ -680,6 +680,7 @@ async fn subscribed(h: &Harness) -> String {
         item_id: "si_life1".into(),
         price_id: STARTER.into(),
         lookup_key: Some("starter_monthly".into()),
+        catalog_id: None,
         cancel_at_period_end: false,
         current_period_end: Some(PERIOD_END),
         trial_end: None,
@@ -700,6 +701,24 @@ async fn subscribed(h: &Harness) -> String {
 
 async fn post(h: &Harness, path: &str, body: Option<Value>) -> (u16, Value) {
     call(h, "POST", path, body, Some(&token())).await
+}
+
+#[tokio::test]
+async fn a_subscription_on_a_grandfathered_price_answers_its_plan_through_the_prices_catalog_mark()
+{
+    use entitle_domain::ports::SubscriptionDetails;
+    let h = harness();
+    subscribed(&h).await;
+    // The starter price after a catalog price change: archived, its lookup key moved to the new price.
+    h.stripe.add_plan_subscription(SubscriptionDetails {
+        price_id: "price_1OldStarterArchived".into(),
+        lookup_key: None,
+        catalog_id: Some("starter".into()),
+        ..h.stripe.plan_subscription("sub_life1").unwrap()
+    });
+    let (status, body) = post(&h, "/subscription/cancel", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["plan"], "starter");
 }
 
 #[tokio::test]
@@ -990,6 +1009,7 @@ async fn a_subscription_of_someone_else_named_in_the_entitlements_is_not_acted_o
         item_id: "si_other".into(),
         price_id: PRO.into(),
         lookup_key: Some("pro_monthly".into()),
+        catalog_id: None,
         cancel_at_period_end: false,
         current_period_end: Some(PERIOD_END),
         trial_end: None,
@@ -1158,6 +1178,7 @@ async fn an_addon_subscription_is_never_taken_for_the_users_subscription() {
         item_id: "si_addon1".into(),
         price_id: "price_team_pack".into(),
         lookup_key: Some("team_pack_monthly".into()),
+        catalog_id: None,
         cancel_at_period_end: false,
         current_period_end: Some(PERIOD_END),
         trial_end: None,
