@@ -206,10 +206,10 @@ PY
 )
 fi
 
-# usage-api: the product's servers' API key (yours when USAGE_API_KEYS is set, else a fresh local one).
-# While crates/usage-api/Cargo.toml's [package.metadata.lambda.env] sets USAGE_API_KEYS = "local-usage-key",
-# cargo lambda watch gives the function that one whatever --env-file (or --env-var) says: use it.
-usage_key=${USAGE_API_KEYS:-local-usage-key}
+# usage-api: the product's servers' API key (yours when USAGE_API_KEYS is set, else a fresh local one). The
+# functions' Cargo.toml carry no [package.metadata.lambda.env]: cargo lambda watch would let it win over
+# --env-file.
+usage_key=${USAGE_API_KEYS:-sk_usage_local_$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')}
 
 # cargo lambda watch reads plain KEY=VALUE lines.
 {

@@ -8,7 +8,8 @@ under test talks to it exactly as to https://api.clerk.com (CLERK_API_BASE): JSO
 `Authorization: Bearer sk_test_...`, user objects shaped like Clerk's, and Clerk's error shape
 `{"errors": [{"message", "long_message", "code", "meta"}], "clerk_trace_id"}`.
 
-Covered: GET /v1/users/{id}, PATCH /v1/users/{id}/metadata (deep merge of public_metadata,
+Covered: GET /v1/users (`email_address`, repeatable: the users with one of those addresses, newest first),
+GET /v1/users/{id}, PATCH /v1/users/{id}/metadata (deep merge of public_metadata,
 private_metadata and unsafe_metadata: nested objects merge recursively, a key set to null is removed,
 anything else - arrays included - replaces). Unknown users answer 404 `resource_not_found`, as Clerk does:
 users exist only once created through the control API. State lives in memory behind one lock.
@@ -182,7 +183,15 @@ def update_user_metadata(body, id_):
     return user
 
 
+def list_users(query):
+    wanted = {e.lower() for e in query.get("email_address", [])}
+    users = [u for u in STATE.users.values()
+             if not wanted or any((a["email_address"] or "").lower() in wanted for a in u["email_addresses"])]
+    return sorted(users, key=lambda u: u["created_at"], reverse=True)
+
+
 ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in [
+    ("GET", r"/v1/users", list_users),
     ("GET", r"/v1/users/([^/]+)", get_user),
     ("PATCH", r"/v1/users/([^/]+)/metadata", update_user_metadata),
 ]]
@@ -203,7 +212,7 @@ def find_route(method: str, path: str):
     raise not_found()
 
 
-def api(method: str, path: str, raw: str, headers):
+def api(method: str, path: str, raw: str, headers, query: str = ""):
     """Answers one /v1 request: (status, body text)."""
     try:
         authenticate(headers.get("Authorization"))
@@ -212,6 +221,8 @@ def api(method: str, path: str, raw: str, headers):
             body = json.loads(raw) if raw.strip() else {}
         except ValueError:
             raise ClerkError(400, "malformed_request", "malformed request", "The request body is not valid JSON.")
+        if method == "GET":  # a GET's parameters are its query string
+            body = parse_qs(query)
     except ClerkError as e:
         return e.status, e.body()
     if LATENCY_S:
@@ -482,7 +493,7 @@ class Handler(BaseHTTPRequestHandler):
         method, length = self.command, int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
         url = urlsplit(self.path)
-        path = url.path
+        path, query = url.path, url.query
         if method == "GET" and path in ("/.well-known/jwks.json", "/v1/jwks"):
             return self.reply(200, json.dumps(signing_key().jwks()))
         if path == "/sign-in" and method in ("GET", "POST"):
@@ -511,7 +522,7 @@ class Handler(BaseHTTPRequestHandler):
                   "contentType": self.headers.get("Content-Type"), "userAgent": self.headers.get("User-Agent")}
         with LOCK:
             STATE.requests.append(record)
-        status, text = api(method, path, raw, self.headers)
+        status, text = api(method, path, raw, self.headers, query)
         with LOCK:
             record["status"] = status
         self.reply(status, text)

@@ -100,11 +100,9 @@ pub async fn create(
         // A subscription made only of add-ons does not count: add-ons are sold beside a plan.
         let only_addons = |s: &SubscriptionState| {
             !s.items.is_empty()
-                && s.items.iter().all(|i| {
-                    deps.catalog
-                        .plan_for_price(&i.price, i.lookup_key.as_deref())
-                        .is_some_and(|p| p.addon)
-                })
+                && s.items
+                    .iter()
+                    .all(|i| i.plan(&deps.catalog).is_some_and(|p| p.addon))
         };
         if let Some(subscription) = deps
             .billing

@@ -341,12 +341,7 @@ async fn locate(deps: &Deps, user: &UserId) -> Result<SubscriptionDetails, ApiEr
             .await
             .map_err(stripe_error)?
             .into_iter()
-            .filter(|s| {
-                !deps
-                    .catalog
-                    .plan_for_price(&s.price_id, s.lookup_key.as_deref())
-                    .is_some_and(|p| p.addon)
-            })
+            .filter(|s| !s.plan(&deps.catalog).is_some_and(|p| p.addon))
             .collect();
         let latest = plans
             .iter()
@@ -371,10 +366,7 @@ async fn locate(deps: &Deps, user: &UserId) -> Result<SubscriptionDetails, ApiEr
 fn state(deps: &Deps, subscription: &SubscriptionDetails) -> Value {
     let live = is_live_status(&subscription.status);
     let (plan, status) = if live {
-        let plan = deps
-            .catalog
-            .plan_for_price(&subscription.price_id, subscription.lookup_key.as_deref())
-            .map(|p| p.id.clone());
+        let plan = subscription.plan(&deps.catalog).map(|p| p.id.clone());
         (
             plan,
             live_status(&subscription.status, subscription.cancel_at_period_end),

@@ -39,6 +39,9 @@ fn harness() -> Harness {
     stripe.add_price("credits_1000", "price_credits1000");
     stripe.add_price("credits_5000", "price_credits5000");
     stripe.add_price("starter_yearly", "price_starter_yearly");
+    // The catalog names its prices by lookup key only: Stripe resolves them.
+    stripe.add_price("starter_monthly", STARTER);
+    stripe.add_price("pro_monthly", PRO);
     let usage = Arc::new(InMemoryUsage::default());
     let entitlements = Arc::new(InMemoryEntitlements::default());
     let verifier = Verifier::from_config(
@@ -186,6 +189,30 @@ async fn the_session_cookie_is_accepted_like_a_bearer_token() {
 }
 
 #[tokio::test]
+async fn a_catalog_price_named_by_id_is_checked_out_by_that_id_without_a_lookup() {
+    let mut h = harness();
+    h.deps.catalog = catalog_naming_prices_by_id();
+    for reference in ["starter_monthly", STARTER] {
+        let (status, body) = call(
+            &h,
+            "POST",
+            "/checkout",
+            Some(checkout(reference)),
+            Some(&token()),
+        )
+        .await;
+        assert_eq!(status, 200, "{reference}: {body}");
+    }
+    let sessions = h.stripe.checkouts();
+    assert!(sessions.iter().all(|s| s.price_id == STARTER));
+    assert!(!h
+        .stripe
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("price_for_lookup_key")));
+}
+
+#[tokio::test]
 async fn a_plan_checkout_is_a_subscription_session_on_the_users_own_customer() {
     let h = harness();
     let (status, body) = call(
@@ -204,7 +231,7 @@ async fn a_plan_checkout_is_a_subscription_session_on_the_users_own_customer() {
     let sessions = h.stripe.checkouts();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].mode, "subscription");
-    assert_eq!(sessions[0].price_id, "price_1StarterMonthlyKx7Yz2LmNo");
+    assert_eq!(sessions[0].price_id, "price_local_starter_monthly");
     assert_eq!(sessions[0].quantity, 1);
     assert_eq!(body["customerId"], sessions[0].customer.as_str());
     assert_eq!(body["sessionId"], sessions[0].id.as_str());
@@ -617,8 +644,22 @@ async fn wrong_methods_unknown_routes_big_and_malformed_bodies_get_clear_errors(
 
 // ---------------------------------------------------------------- /subscription/*
 
-const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
-const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+const STARTER: &str = "price_local_starter_monthly";
+const PRO: &str = "price_local_pro_monthly";
+
+/// The built-in catalog with its monthly prices also named by id, as a team with existing prices writes it.
+fn catalog_naming_prices_by_id() -> PlanCatalog {
+    let text = include_str!("../../../config/plans.toml")
+        .replace(
+            "lookup_key = \"starter_monthly\"",
+            &format!("id = \"{STARTER}\"\nlookup_key = \"starter_monthly\""),
+        )
+        .replace(
+            "lookup_key = \"pro_monthly\"",
+            &format!("id = \"{PRO}\"\nlookup_key = \"pro_monthly\""),
+        );
+    PlanCatalog::parse(&text).unwrap()
+}
 const PERIOD_END: i64 = NOW + 15 * 86_400;
 
 /// The user with a customer and an active Starter subscription on it, as the entitlements record it.
@@ -639,6 +680,7 @@ async fn subscribed(h: &Harness) -> String {
         item_id: "si_life1".into(),
         price_id: STARTER.into(),
         lookup_key: Some("starter_monthly".into()),
+        catalog_id: None,
         cancel_at_period_end: false,
         current_period_end: Some(PERIOD_END),
         trial_end: None,
@@ -659,6 +701,24 @@ async fn subscribed(h: &Harness) -> String {
 
 async fn post(h: &Harness, path: &str, body: Option<Value>) -> (u16, Value) {
     call(h, "POST", path, body, Some(&token())).await
+}
+
+#[tokio::test]
+async fn a_subscription_on_a_grandfathered_price_answers_its_plan_through_the_prices_catalog_mark()
+{
+    use entitle_domain::ports::SubscriptionDetails;
+    let h = harness();
+    subscribed(&h).await;
+    // The starter price after a catalog price change: archived, its lookup key moved to the new price.
+    h.stripe.add_plan_subscription(SubscriptionDetails {
+        price_id: "price_1OldStarterArchived".into(),
+        lookup_key: None,
+        catalog_id: Some("starter".into()),
+        ..h.stripe.plan_subscription("sub_life1").unwrap()
+    });
+    let (status, body) = post(&h, "/subscription/cancel", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["plan"], "starter");
 }
 
 #[tokio::test]
@@ -839,7 +899,9 @@ async fn a_change_with_always_invoice_previews_what_is_due_now() {
     let (status, body) = post(
         &h,
         "/subscription/change",
-        Some(json!({"price": PRO, "preview": true, "prorationBehavior": "always_invoice"})),
+        Some(
+            json!({"price": "pro_monthly", "preview": true, "prorationBehavior": "always_invoice"}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -882,7 +944,6 @@ async fn a_change_refuses_the_current_price_credit_packs_unknown_and_sales_price
     subscribed(&h).await;
     for (price, expected) in [
         ("starter_monthly", "already_on_plan"),
-        (STARTER, "already_on_plan"),
         ("credits_1000", "unknown_price"),
         ("price_nope", "unknown_price"),
         ("enterprise_monthly", "contact_sales"),
@@ -890,6 +951,14 @@ async fn a_change_refuses_the_current_price_credit_packs_unknown_and_sales_price
         let (status, body) = post(&h, "/subscription/change", Some(json!({"price": price}))).await;
         assert_eq!((status, code(&body)), (400, expected), "{price}");
     }
+    // A catalog that also names the price by id (a team with existing prices) recognises it by id.
+    let mut h = harness();
+    h.deps.catalog = catalog_naming_prices_by_id();
+    subscribed(&h).await;
+    let (status, body) = post(&h, "/subscription/change", Some(json!({"price": STARTER}))).await;
+    assert_eq!((status, code(&body)), (400, "already_on_plan"));
+    let h = harness();
+    subscribed(&h).await;
     let (status, body) = post(
         &h,
         "/subscription/change",
@@ -939,7 +1008,8 @@ async fn a_subscription_of_someone_else_named_in_the_entitlements_is_not_acted_o
         status: "active".into(),
         item_id: "si_other".into(),
         price_id: PRO.into(),
-        lookup_key: None,
+        lookup_key: Some("pro_monthly".into()),
+        catalog_id: None,
         cancel_at_period_end: false,
         current_period_end: Some(PERIOD_END),
         trial_end: None,
@@ -1108,6 +1178,7 @@ async fn an_addon_subscription_is_never_taken_for_the_users_subscription() {
         item_id: "si_addon1".into(),
         price_id: "price_team_pack".into(),
         lookup_key: Some("team_pack_monthly".into()),
+        catalog_id: None,
         cancel_at_period_end: false,
         current_period_end: Some(PERIOD_END),
         trial_end: None,

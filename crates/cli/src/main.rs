@@ -10,6 +10,7 @@
 //! entitle dlq redrive [--max N]                         [--stack NAME] [--json]
 //! entitle usage USER_ID                                 [--stack NAME] [--json]
 //! entitle customer sync USER_ID                         [--stack NAME] [--json]
+//! entitle customers import [--by metadata|email] [--apply] [--stack NAME] [--json]  exit 3 when a dry run finds changes
 //! entitle setup [--dry-run | --apply] [--catalog PATH]   [--stack NAME] [--json]  exit 3 when a dry run finds changes
 //! ```
 //!
@@ -30,6 +31,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+mod import;
 mod ops;
 mod setup;
 
@@ -75,6 +77,9 @@ enum Command {
     /// The user's Stripe customer.
     #[command(subcommand)]
     Customer(CustomerCommand),
+    /// The Stripe account's customers.
+    #[command(subcommand)]
+    Customers(CustomersCommand),
     /// What the deployed stack needs from Stripe: the webhook endpoint and its secret in the stack, the API
     /// keys given here stored in the stack's secrets, the billing portal from the catalog; then what to do in
     /// Clerk. A dry run unless --apply (exit 3 when it would change something).
@@ -116,6 +121,25 @@ enum CustomerCommand {
     Sync {
         #[arg(value_name = "USER_ID")]
         user: String,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomersCommand {
+    /// Link the Stripe customers made before Entitle to their Clerk users: the customers table and the
+    /// customer's missing metadata.userId. A dry run unless --apply (exit 3 when it would change something).
+    Import {
+        /// How a customer finds its Clerk user: its metadata userId / clerkUserId, or the Clerk user whose
+        /// primary email is the customer's email.
+        #[arg(long, value_enum, default_value_t = import::By::Metadata)]
+        by: import::By,
+        /// Write the links and the metadata (the default is a dry run).
+        #[arg(long)]
+        apply: bool,
         #[command(flatten)]
         stack: StackArgs,
         #[arg(long)]
@@ -223,6 +247,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Failed> {
         Command::Customer(CustomerCommand::Sync { user, stack, json }) => {
             ops::customer_sync(stack.stack.as_deref(), &user, json).await
         }
+        Command::Customers(CustomersCommand::Import {
+            by,
+            apply,
+            stack,
+            json,
+        }) => import::import(stack.stack.as_deref(), by, apply, json).await,
         Command::Setup {
             apply,
             dry_run: _,

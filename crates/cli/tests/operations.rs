@@ -28,11 +28,11 @@ impl World {
     async fn new() -> Self {
         let stripe = FakeStripe::start();
         stripe.seed_price(
-            json!({"id": "price_1StarterMonthlyKx7Yz2LmNo", "lookup_key": "starter_monthly",
+            json!({"id": "price_local_starter_monthly", "lookup_key": "starter_monthly",
             "unit_amount": 4900, "currency": "usd", "recurring": {"interval": "month"}}),
         );
         stripe.seed_price(
-            json!({"id": "price_1ProMonthlyKx7Yz2LmNoQw", "lookup_key": "pro_monthly",
+            json!({"id": "price_local_pro_monthly", "lookup_key": "pro_monthly",
             "unit_amount": 19900, "currency": "usd", "recurring": {"interval": "month"}}),
         );
         let config = aws::sdk_config().await;
@@ -128,7 +128,7 @@ fn text(output: &Output) -> String {
 async fn reconcile_recomputes_a_user_from_stripe_and_mirrors_it_to_clerk() {
     let world = World::new().await;
     let (user, customer) = world.user(true).await;
-    world.subscribe(&customer, "price_1ProMonthlyKx7Yz2LmNoQw");
+    world.subscribe(&customer, "price_local_pro_monthly");
     assert_eq!(world.plan(&user).await, None, "nothing processed yet");
 
     let out = world.entitle(&["reconcile", user.as_str()]);
@@ -184,7 +184,7 @@ async fn redrive_applies_a_fixed_event_once_removes_it_and_leaves_what_still_fai
     let world = World::new().await;
     // An event about a customer nobody is linked to: dead-lettered ("no user for customer").
     let (user, customer) = world.user(false).await;
-    let sub = world.subscribe(&customer, "price_1StarterMonthlyKx7Yz2LmNo");
+    let sub = world.subscribe(&customer, "price_local_starter_monthly");
     let event = json!({"schemaVersion": 1, "id": unique_id("evt_"), "source": "stripe", "type": "subscription.created",
         "occurredAt": UnixTime::now().to_rfc3339(), "stripeCustomerId": customer.as_str(),
         "data": {"subscriptionId": sub}}).to_string();

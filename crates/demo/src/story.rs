@@ -21,8 +21,8 @@ const FIXTURE_CREDITS_SESSION: &str =
     "cs_test_b1Ihftp0O4Lq9suBPqkXuTQbmDZLr2mJSU4MAwW2mn0Le3dhosAaOBbqXG";
 
 // The catalog's prices (config/plans.toml).
-const STARTER_PRICE: &str = "price_1StarterMonthlyKx7Yz2LmNo";
-const PRO_PRICE: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+const STARTER_PRICE: &str = "price_local_starter_monthly";
+const PRO_PRICE: &str = "price_local_pro_monthly";
 
 const GRACE: Duration =
     Duration::from_secs(entitlement_processor::deps::DEFAULT_GRACE_DAYS * 86_400);

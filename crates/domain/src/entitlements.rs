@@ -413,8 +413,8 @@ mod tests {
 
     const NOW: i64 = 1_795_341_600;
     const DAY: i64 = 86_400;
-    const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
-    const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+    const STARTER: &str = "price_local_starter_monthly";
+    const PRO: &str = "price_local_pro_monthly";
 
     fn user() -> UserId {
         UserId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap()
@@ -427,7 +427,12 @@ mod tests {
             items: items
                 .iter()
                 .map(|(price, quantity)| {
-                    let key = (!price.starts_with("price_")).then(|| (*price).to_owned());
+                    // A catalog price as Stripe reports it: `price_local_<lookup key>` carries that lookup key
+                    // (the catalog names prices by lookup key only), a bare lookup key stands for itself.
+                    let key = match price.strip_prefix("price_local_") {
+                        Some(key) => Some(key.to_owned()),
+                        None => (!price.starts_with("price_")).then(|| (*price).to_owned()),
+                    };
                     SubscriptionItem::new(*price, key, *quantity)
                 })
                 .collect(),

@@ -938,11 +938,11 @@ mod tests {
         let catalog = PlanCatalog::builtin();
         let plan_of = |id, key| catalog.plan_for_price(id, Some(key)).map(|p| p.id.as_str());
         assert_eq!(
-            plan_of("price_1StarterMonthlyKx7Yz2LmNo", "starter_monthly"),
+            plan_of("price_local_starter_monthly", "starter_monthly"),
             Some("starter")
         );
         assert_eq!(
-            plan_of("price_1ProMonthlyKx7Yz2LmNoQw", "pro_monthly"),
+            plan_of("price_local_pro_monthly", "pro_monthly"),
             Some("professional")
         );
         for (key, plan) in [
@@ -954,10 +954,54 @@ mod tests {
         }
     }
 
+    /// The built-in catalog as a team with prices already in Stripe writes it: the monthly prices also
+    /// named by id.
+    fn catalog_with_price_ids() -> PlanCatalog {
+        let text = BUILTIN_TOML
+            .replace(
+                "lookup_key = \"starter_monthly\"",
+                &format!("id = \"{EXISTING_STARTER}\"\nlookup_key = \"starter_monthly\""),
+            )
+            .replace(
+                "lookup_key = \"pro_monthly\"",
+                &format!("id = \"{EXISTING_PRO}\"\nlookup_key = \"pro_monthly\""),
+            );
+        PlanCatalog::parse(&text).unwrap()
+    }
+
+    const EXISTING_STARTER: &str = "price_1ExistingStarterMonthly";
+    const EXISTING_PRO: &str = "price_1ExistingProMonthly";
+
+    #[test]
+    fn the_built_in_catalog_names_its_prices_by_lookup_key_only() {
+        let catalog = PlanCatalog::builtin();
+        let prices = catalog
+            .plans()
+            .iter()
+            .flat_map(|p| &p.prices)
+            .chain(catalog.credit_packs().iter().flat_map(|p| &p.prices));
+        for price in prices {
+            assert_eq!(
+                price.id, None,
+                "{price:?}: a made-up id would be sent to Stripe"
+            );
+            assert!(price.lookup_key.is_some(), "{price:?}");
+        }
+    }
+
     #[test]
     fn a_price_resolves_by_id_and_by_lookup_key_to_its_plan() {
-        let catalog = PlanCatalog::builtin();
-        for reference in ["price_1StarterMonthlyKx7Yz2LmNo", "starter_monthly"] {
+        let catalog = catalog_with_price_ids();
+        assert_eq!(
+            catalog
+                .price("starter_monthly")
+                .unwrap()
+                .price()
+                .reference(),
+            EXISTING_STARTER,
+            "a price named by id is requested by its id"
+        );
+        for reference in [EXISTING_STARTER, "starter_monthly"] {
             let found = catalog.price(reference).unwrap();
             let PriceMatch::Subscription { plan, price } = found else {
                 panic!("{reference} resolved to {found:?}");
@@ -1004,16 +1048,19 @@ mod tests {
             .plan_for_price("price_1X", Some("credits_1000"))
             .is_none());
         assert!(catalog
-            .credit_pack_for_price("price_1StarterMonthlyKx7Yz2LmNo", None)
+            .credit_pack_for_price("price_1X", Some("starter_monthly"))
+            .is_none());
+        assert!(catalog_with_price_ids()
+            .credit_pack_for_price(EXISTING_STARTER, None)
             .is_none());
     }
 
     #[test]
     fn a_subscription_item_is_matched_by_price_id_before_lookup_key() {
-        let catalog = PlanCatalog::builtin();
+        let catalog = catalog_with_price_ids();
         // The starter price whose lookup key was moved to the professional plan's price stays starter.
         let plan = catalog
-            .plan_for_price("price_1StarterMonthlyKx7Yz2LmNo", Some("pro_monthly"))
+            .plan_for_price(EXISTING_STARTER, Some("pro_monthly"))
             .unwrap();
         assert_eq!(plan.id, "starter");
         // A new price carrying a catalog lookup key is that key's plan.

@@ -66,7 +66,7 @@ async fn a_checkout_session_carries_the_user_on_the_session_and_on_the_subscript
     );
     assert_eq!(
         params["line_items"][0]["price"],
-        "price_1StarterMonthlyKx7Yz2LmNo"
+        "price_local_starter_monthly"
     );
     assert!(params.get("customer_email").is_none());
     assert!(create["idempotencyKey"]
@@ -108,7 +108,7 @@ async fn a_user_with_a_live_subscription_is_sent_to_the_portal_instead() {
         .await;
     let customer = first.body["customerId"].as_str().unwrap();
     app.stripe.seed_subscription(json!({
-        "customer": customer, "price": "price_1StarterMonthlyKx7Yz2LmNo", "quantity": 1, "status": "active"
+        "customer": customer, "price": "price_local_starter_monthly", "quantity": 1, "status": "active"
     }));
     let reply = app
         .call("POST", "/checkout", Some(checkout_body("pro_monthly")))
@@ -185,7 +185,7 @@ async fn a_user_whose_entitlements_come_from_a_subscription_on_another_customer_
 ) {
     let app = TestApp::spawn().await;
     let sub = app.stripe.seed_subscription(json!({
-        "customer": "cus_elsewhere", "price": "price_1StarterMonthlyKx7Yz2LmNo", "quantity": 1,
+        "customer": "cus_elsewhere", "price": "price_local_starter_monthly", "quantity": 1,
         "status": "active", "metadata": {"userId": app.user_id}
     }));
     let mut stored = Entitlements::on_plan(

@@ -44,13 +44,8 @@ impl TestApp {
     pub async fn spawn_with(catalog: PlanCatalog) -> Self {
         let stripe = FakeStripe::start_with_latency(20);
         for (id, lookup_key, amount, recurring) in [
-            (
-                "price_1StarterMonthlyKx7Yz2LmNo",
-                "starter_monthly",
-                4900,
-                true,
-            ),
-            ("price_1ProMonthlyKx7Yz2LmNoQw", "pro_monthly", 19900, true),
+            ("price_local_starter_monthly", "starter_monthly", 4900, true),
+            ("price_local_pro_monthly", "pro_monthly", 19900, true),
             ("price_credits1000", "credits_1000", 1900, false),
         ] {
             stripe.seed_price(json!({

@@ -6,8 +6,8 @@ use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
 use serde_json::{json, Value};
 
-const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
-const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+const STARTER: &str = "price_local_starter_monthly";
+const PRO: &str = "price_local_pro_monthly";
 
 /// A user with their own customer (made by a first checkout) and an active Starter subscription on it, half
 /// way through its period.
@@ -177,7 +177,7 @@ async fn a_change_switches_the_plan_item_with_the_proration_asked_for() {
         .call(
             "POST",
             "/subscription/change",
-            Some(json!({"price": PRO, "prorationBehavior": "always_invoice"})),
+            Some(json!({"price": "pro_monthly", "prorationBehavior": "always_invoice"})),
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -337,4 +337,30 @@ async fn a_change_at_the_period_end_goes_through_a_subscription_schedule_and_a_c
             .is_some_and(|p| p.ends_with("/release")),
         "{release:#?}"
     );
+}
+
+#[tokio::test]
+async fn a_subscription_on_an_archived_price_whose_lookup_key_moved_still_answers_its_plan() {
+    let app = TestApp::spawn().await;
+    let first = app
+        .call("POST", "/checkout", Some(checkout_body("starter_monthly")))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    // What `entitle catalog apply` leaves after a price change: the old price archived, without the lookup
+    // key, marked with its plan.
+    let old = entitle_test_support::fixtures::unique_id("price_");
+    app.stripe
+        .seed_price(json!({"id": old, "unit_amount": 3900, "currency": "usd",
+        "recurring": {"interval": "month"}, "product": "prod_entitle", "active": false,
+        "metadata": {"entitle": "starter"}}));
+    let end = UnixTime::now().secs() + 15 * 86_400;
+    app.stripe.seed_subscription(json!({
+        "customer": first.body["customerId"], "price": old, "quantity": 1, "status": "active",
+        "metadata": {"userId": app.user_id}, "current_period_end": end,
+        "current_period_start": end - 30 * 86_400,
+    }));
+    let reply = app.call("POST", "/subscription/cancel", None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["plan"], "starter");
+    assert_eq!(reply.body["status"], "canceling");
 }

@@ -70,6 +70,23 @@ impl ClerkClient {
         self.send(Method::GET, &path, None).await
     }
 
+    /// `GET /v1/users?email_address=…`: the users with that email address (Clerk matches any of a user's
+    /// addresses; the caller checks which is primary).
+    pub async fn users_by_email(&self, email: &str) -> Result<Vec<Value>, ClerkError> {
+        let path = format!("/v1/users?email_address={}", path_segment(email));
+        match self.send(Method::GET, &path, None).await? {
+            Value::Array(users) => Ok(users),
+            other => Err(ClerkError::Rejected {
+                status: 200,
+                code: "unexpected_answer".into(),
+                message: format!(
+                    "GET /v1/users answered a {} where a list was expected",
+                    if other.is_object() { "object" } else { "value" }
+                ),
+            }),
+        }
+    }
+
     /// `PATCH /v1/users/{id}/metadata` with `metadata` (`{"public_metadata": …, "private_metadata": …}`):
     /// Clerk deep-merges it into the user's metadata, deleting the keys set to `null`. Returns the user.
     pub async fn merge_metadata(

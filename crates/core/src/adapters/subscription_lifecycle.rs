@@ -35,6 +35,11 @@ fn details(subscription: &Subscription) -> Result<SubscriptionDetails, StripeErr
         item_id: item.id.clone(),
         price_id: item.price.id.clone(),
         lookup_key: item.price.lookup_key.clone(),
+        catalog_id: item
+            .price
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("entitle").cloned()),
         cancel_at_period_end: subscription.cancel_at_period_end,
         // Since 2025-03-31 the period lives on the items.
         current_period_end: Some(item.current_period_end),

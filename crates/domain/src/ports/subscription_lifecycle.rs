@@ -14,6 +14,9 @@ pub struct SubscriptionDetails {
     pub item_id: String,
     pub price_id: String,
     pub lookup_key: Option<String>,
+    /// The price's `metadata.entitle` (the plan `entitle catalog apply` marked it with): what still names
+    /// the plan of a grandfathered price, archived and its lookup key moved to a newer one.
+    pub catalog_id: Option<String>,
     pub cancel_at_period_end: bool,
     /// Unix seconds.
     pub current_period_end: Option<i64>,
@@ -22,6 +25,19 @@ pub struct SubscriptionDetails {
     pub user: Option<String>,
     /// The subscription schedule managing it (a plan change scheduled for the period end), if any.
     pub schedule: Option<String>,
+}
+
+impl SubscriptionDetails {
+    /// The catalog plan of the plan item: by price id, else lookup key, else the price's `metadata.entitle`
+    /// (as [`crate::entitlements::SubscriptionItem::plan`] resolves it for the processor).
+    pub fn plan<'a>(
+        &self,
+        catalog: &'a crate::plans::PlanCatalog,
+    ) -> Option<&'a crate::plans::Plan> {
+        catalog
+            .plan_for_price(&self.price_id, self.lookup_key.as_deref())
+            .or_else(|| catalog.plan(self.catalog_id.as_deref()?))
+    }
 }
 
 /// A plan change Stripe will make at a phase boundary of the subscription's schedule.

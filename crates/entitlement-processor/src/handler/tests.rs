@@ -16,8 +16,8 @@ use std::time::Duration;
 const USER: &str = "user_2abcDEFghiJKLmnoPQRstuVWxyz";
 const CUSTOMER: &str = "cus_PqR5tUvWxYz012";
 const SUB: &str = "sub_1QxR7tKx7Yz2LmNoA8fE3kWd";
-const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
-const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+const STARTER: &str = "price_local_starter_monthly";
+const PRO: &str = "price_local_pro_monthly";
 const NOW: i64 = 1_795_341_600;
 const DAY: i64 = 86_400;
 
@@ -67,7 +67,12 @@ fn state(status: &str, price: &str, cancel_at_period_end: bool) -> SubscriptionS
     SubscriptionState {
         id: SUB.into(),
         status: status.into(),
-        items: vec![SubscriptionItem::new(price, None, 1)],
+        // The catalog names its prices by lookup key: Stripe reports `price_local_<key>` with its key.
+        items: vec![SubscriptionItem::new(
+            price,
+            price.strip_prefix("price_local_").map(str::to_owned),
+            1,
+        )],
         current_period_end: Some(NOW + 30 * DAY),
         cancel_at_period_end,
         trial_end: None,

@@ -292,3 +292,28 @@ async fn a_trial_grants_its_plan_with_its_end_and_a_trial_that_lapses_without_a_
     assert_eq!(e.trial_end, None);
     assert_eq!(app.clerk_billing()["plan"], "free");
 }
+
+#[tokio::test]
+async fn a_subscription_on_an_archived_price_whose_lookup_key_moved_keeps_its_plan_and_is_not_dead_lettered(
+) {
+    let app = TestApp::spawn().await;
+    // A catalog price change made by `entitle catalog apply`: the old starter price is archived, its lookup
+    // key moved to the new one, and only its `metadata.entitle` still names the plan.
+    let old = unique_id("price_");
+    app.stripe
+        .seed_price(json!({"id": old, "unit_amount": 3900, "currency": "usd",
+        "recurring": {"interval": "month"}, "product": "prod_entitle", "active": false,
+        "metadata": {"entitle": "starter"}}));
+    let sub = unique_id("sub_");
+    app.subscription(&sub, &old, "active", false);
+    let created = sub_event(
+        &app,
+        &sub,
+        "subscription.created",
+        UnixTime::now().secs() - 60,
+    );
+    play(&app, std::slice::from_ref(&created), &[0]).await;
+    let e = app.entitlements().await;
+    assert_eq!((e.plan.as_str(), e.status), ("starter", Status::Active));
+    assert_eq!(e.subscription_id.as_deref(), Some(sub.as_str()));
+}

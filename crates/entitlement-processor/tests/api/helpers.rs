@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const STARTER: &str = "price_1StarterMonthlyKx7Yz2LmNo";
-pub const PRO: &str = "price_1ProMonthlyKx7Yz2LmNoQw";
+pub const STARTER: &str = "price_local_starter_monthly";
+pub const PRO: &str = "price_local_pro_monthly";
 pub const CREDITS: &str = "price_credits1000";
 /// The catalog's add-on (`team_pack`, by lookup key): +5 agents, +1,000 messages a day, the audit log.
 pub const ADDON: &str = "price_1TeamPackMonthlyKx7Yz2Lm";
