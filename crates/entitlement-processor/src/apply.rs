@@ -95,7 +95,11 @@ pub async fn apply(
                 return Ok(None);
             };
             let user = resolve_user(deps, event).await?;
-            let failed_at = (event.event_type == "invoice.payment_failed")
+            // When the payment failed: the failed invoice's event, or the event that says the subscription is
+            // past due (Stripe's time, not ours: a late or redriven delivery does not extend the grace).
+            let failed = event.event_type == "invoice.payment_failed"
+                || (event.event_type == "subscription.updated" && data["status"] == "past_due");
+            let failed_at = failed
                 .then(|| {
                     event
                         .occurred_at

@@ -256,6 +256,32 @@ async fn the_grace_period_counts_from_the_first_failed_payment_not_from_processi
 }
 
 #[tokio::test]
+async fn a_past_due_update_alone_starts_the_grace_when_stripe_sent_it_not_when_it_arrived() {
+    let h = harness();
+    h.stripe
+        .set_subscription(CUSTOMER, state("past_due", PRO, false));
+    let past_due_at = NOW + 30 * DAY;
+    // Only the subscription update, redriven from the DLQ three days late.
+    deliver(
+        &h,
+        &[event(
+            "evt_u",
+            "subscription.updated",
+            past_due_at,
+            json!({"subscriptionId": SUB, "status": "past_due", "items": []}),
+        )],
+        past_due_at + 3 * DAY,
+    )
+    .await;
+    let e = current(&h);
+    assert_eq!(e.status, Status::PastDue);
+    assert_eq!(
+        e.grace_until,
+        Some(UnixTime::from_secs(past_due_at + 7 * DAY).to_rfc3339())
+    );
+}
+
+#[tokio::test]
 async fn an_expired_grace_period_is_downgraded_by_the_hourly_sweep_without_any_event() {
     let h = harness();
     h.stripe
