@@ -115,7 +115,8 @@ if [[ -n "${STRIPE_SECRET_KEY:-}" ]]; then
 else
   # --hosted-pages: Checkout sessions and portal sessions link to the fake's own pages (pay, decline, change the
   # card, cancel...), so the demo app's redirects work with no Stripe account.
-  start_fake scripts/fake_stripe.py --hosted-pages
+  # STRIPE_CHAOS=1: every event delivered twice and shuffled (Entitle must not care).
+  start_fake scripts/fake_stripe.py --hosted-pages ${STRIPE_CHAOS:+--chaos}
   fake_stripe_pid=$fake_pid
   stripe_key=sk_test_entitle_local
   stripe_base=$fake_base

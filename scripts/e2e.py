@@ -13,9 +13,13 @@ request except the ones a step expects (the refusal at the end of the credits). 
 import argparse
 import os
 import re
+import shlex
 import sys
 import tempfile
+import json
+import statistics
 import time
+import urllib.request
 from pathlib import Path
 
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not look for a browser or driver online.
@@ -208,6 +212,48 @@ class Journey:
         self.wait_text("account-status", r"^active")
         self.step("resumed")
         self.console()
+        self.deliveries(stripe)
+        self.dead_letters()
+
+    def deliveries(self, stripe: str) -> None:
+        """Every event the local Stripe sent was accepted by stripe-webhook in the end, none refused as bad input
+        (a 4xx would mean Entitle cannot read a shape Stripe sends)."""
+        deadline = time.monotonic() + FOLLOW
+        while True:
+            with urllib.request.urlopen(f"{stripe}/__fake/deliveries", timeout=10) as reply:
+                attempts = json.load(reply)
+            events = {a["event"]: a["type"] for a in attempts}
+            accepted = {a["event"] for a in attempts if a["ok"]}
+            refused = [a for a in attempts if a["status"] is not None and 400 <= a["status"] < 500]
+            if refused:
+                raise Failed(f"stripe-webhook refused {len(refused)} deliveries, e.g. {refused[0]}")
+            if accepted == set(events) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if accepted != set(events):
+            missing = sorted({events[e] for e in set(events) - accepted})
+            raise Failed(f"{len(set(events) - accepted)} events never accepted by stripe-webhook: {missing}")
+        durations = [a["duration_ms"] for a in attempts if a["ok"]]
+        print(f"e2e: {len(events)} Stripe events ({len(set(events.values()))} types) delivered in {len(attempts)} "
+              f"attempts, all accepted; stripe-webhook answered in median {statistics.median(durations):.0f} ms, "
+              f"max {max(durations)} ms (debug build)")
+
+    def dead_letters(self) -> None:
+        """Nothing the journey caused ended in the entitlement dead-letter queue."""
+        import boto3  # the local AWS's client, in .venv through moto
+
+        env = {}  # .local/dev-aws.env: `export NAME=<shell-quoted value>` lines (scripts/local_aws.py)
+        for line in Path(".local/dev-aws.env").read_text().splitlines():
+            name, _, raw = line.removeprefix("export ").partition("=")
+            if raw and not line.startswith("#"):
+                env[name] = (shlex.split(raw) or [""])[0]
+        sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                           aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        attributes = sqs.get_queue_attributes(QueueUrl=env["ENTITLEMENT_DLQ_URL"], AttributeNames=["All"])["Attributes"]
+        waiting = int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        if waiting:
+            raise Failed(f"{waiting} billing events were dead-lettered (make events / entitle dlq list)")
+        print("e2e: the entitlement dead-letter queue is empty")
 
 
 def credits(text: str):

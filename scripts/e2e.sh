@@ -2,7 +2,8 @@
 # `make e2e`: a customer's whole life in a real browser. Starts `make dev` (scripts/dev.sh) in the background,
 # waits for it to be ready, and drives the demo app (web/) in headless Chromium with scripts/e2e.py: sign up,
 # subscribe, upgrade, a failed renewal and its recovery, credits, cancel, resume. Screenshots of every step
-# and the logs land in .local/e2e/.
+# and the logs land in .local/e2e/; then the same journey again with the local Stripe delivering every event
+# twice and out of order (.local/e2e/chaos/).
 #
 # Chromium and chromedriver come from Debian's packages (`apt-get install chromium chromium-driver`), or
 # CHROMIUM / CHROMEDRIVER name them; nothing downloads a browser. Without them this says that it skipped and
@@ -44,11 +45,38 @@ if (exec 3<>/dev/tcp/127.0.0.1/9000) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/
   exit 1
 fi
 
-rm -f .local/dev-ready
-# Its own process group, so that everything dev.sh started stops with it.
-setsid scripts/dev.sh >"$out/dev.log" 2>&1 &
-dev_pid=$!
+# One journey against a fresh `make dev`; $1 = the screenshot folder; extra env (STRIPE_CHAOS) passes through.
+journey() {
+  local dir=$1 status=0
+  mkdir -p "$dir"
+  rm -f .local/dev-ready
+  # Its own process group, so that everything dev.sh started stops with it.
+  setsid scripts/dev.sh >"$dir/dev.log" 2>&1 &
+  dev_pid=$!
+  for _ in $(seq 600); do
+    [[ -f .local/dev-ready ]] && break
+    if ! kill -0 "$dev_pid" 2>/dev/null; then
+      echo "e2e: make dev exited before it was ready; the end of $dir/dev.log:" >&2
+      tail -30 "$dir/dev.log" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  if [[ ! -f .local/dev-ready ]]; then
+    echo "e2e: make dev was not ready after 5 minutes; see $dir/dev.log" >&2
+    return 1
+  fi
+  .venv/bin/python scripts/e2e.py --ready .local/dev-ready --out "$dir" --chromium "$chromium" --driver "$driver" || status=$?
+  if [[ $status != 0 ]]; then
+    echo "e2e: the end of $dir/dev.log:" >&2
+    tail -40 "$dir/dev.log" >&2
+  fi
+  stop_dev
+  return $status
+}
+dev_pid=""
 stop_dev() {
+  [[ -n "$dev_pid" ]] || return 0
   kill -TERM -- "-$dev_pid" 2>/dev/null || true
   for _ in $(seq 50); do
     kill -0 "$dev_pid" 2>/dev/null || break
@@ -56,27 +84,12 @@ stop_dev() {
   done
   kill -KILL -- "-$dev_pid" 2>/dev/null || true
   .venv/bin/python scripts/local_aws.py stop --env-file .local/dev-aws.env >/dev/null 2>&1 || true
+  dev_pid=""
 }
 trap stop_dev EXIT
 
-for _ in $(seq 600); do
-  [[ -f .local/dev-ready ]] && break
-  if ! kill -0 "$dev_pid" 2>/dev/null; then
-    echo "e2e: make dev exited before it was ready; the end of $out/dev.log:" >&2
-    tail -30 "$out/dev.log" >&2
-    exit 1
-  fi
-  sleep 0.5
-done
-if [[ ! -f .local/dev-ready ]]; then
-  echo "e2e: make dev was not ready after 5 minutes; see $out/dev.log" >&2
-  exit 1
-fi
-
-status=0
-.venv/bin/python scripts/e2e.py --ready .local/dev-ready --out "$out" --chromium "$chromium" --driver "$driver" || status=$?
-if [[ $status != 0 ]]; then
-  echo "e2e: the end of $out/dev.log:" >&2
-  tail -40 "$out/dev.log" >&2
-fi
-exit $status
+journey "$out"
+# The same journey with the local Stripe's --chaos: every event delivered twice, shuffled. The entitlements
+# must come out the same.
+echo "e2e: again, with every Stripe event delivered twice and out of order (STRIPE_CHAOS=1)"
+STRIPE_CHAOS=1 journey "$out/chaos"
