@@ -27,6 +27,8 @@
 //! currency = "usd"                 # optional, display only
 //! trial_days = 14                  # optional: a free trial, 1..=730 days
 //! trial_requires_payment_method = false  # optional (default true): no card needed to start the trial
+//! [plans.overage]                  # optional: usage beyond a metered limit's included amount is billed
+//! messages_per_day = { unit_amount = 1, per = 100, currency = "usd" }  # 1 cent per 100 units beyond it
 //!
 //! [[credit_packs]]
 //! id = "credits_1000"
@@ -91,6 +93,72 @@ pub struct Plan {
     pub features: BTreeSet<String>,
     pub limits: BTreeMap<String, Limit>,
     pub prices: Vec<CatalogPrice>,
+    /// Metered limits whose use beyond the included amount is billed (through a Stripe meter and a metered
+    /// price on the plan's product), by limit name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub overage: BTreeMap<String, Overage>,
+}
+
+/// What a plan charges for use of a metered limit beyond its included amount: `unit_amount` (smallest
+/// currency unit) per `per` units, rounded up (`unit_amount = 1, per = 100`: 1 cent per 100 units or part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overage {
+    pub unit_amount: u64,
+    pub per: u64,
+    pub currency: String,
+}
+
+/// One metered Stripe price that bills a plan's overage of a limit, for one billing interval of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OveragePrice<'a> {
+    pub plan: &'a str,
+    pub limit: &'a str,
+    pub interval: Interval,
+    /// `<plan>_<limit>_overage_<interval>`.
+    pub lookup_key: String,
+    pub overage: &'a Overage,
+}
+
+/// The Stripe billing meter's event name for a limit's overage: `entitle_<limit>`.
+pub fn meter_event_name(limit: &str) -> String {
+    format!("entitle_{limit}")
+}
+
+impl Interval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::Day => "day",
+            Interval::Week => "week",
+            Interval::Month => "month",
+            Interval::Year => "year",
+        }
+    }
+}
+
+impl Plan {
+    /// The metered prices that bill this plan's overage: one per limit with overage and per interval of the
+    /// plan's prices, in the catalog's order (limit by name, then interval as the prices list them).
+    pub fn overage_prices(&self) -> Vec<OveragePrice<'_>> {
+        let mut intervals: Vec<Interval> = Vec::new();
+        for interval in self.prices.iter().filter_map(|p| p.interval) {
+            if !intervals.contains(&interval) {
+                intervals.push(interval);
+            }
+        }
+        self.overage
+            .iter()
+            .flat_map(|(limit, overage)| {
+                intervals.iter().map(move |interval| OveragePrice {
+                    plan: &self.id,
+                    limit,
+                    interval: *interval,
+                    lookup_key: format!("{}_{limit}_overage_{}", self.id, interval.as_str()),
+                    overage,
+                })
+            })
+            .collect()
+    }
 }
 
 /// A one-time purchase that adds `credits` × quantity to the buyer's balance.
@@ -368,6 +436,12 @@ pub enum CatalogError {
     InvalidLimitDecl { limit: String, reason: String },
     #[error("plan {plan:?}: {limit:?} is the credits balance, which credit packs fill; a plan cannot set it")]
     PlanSetsCredits { plan: String, limit: String },
+    #[error("plan {plan:?}: the overage of {limit:?} is invalid: {reason}")]
+    InvalidOverage {
+        plan: String,
+        limit: String,
+        reason: String,
+    },
 }
 
 impl PlanCatalog {
@@ -546,6 +620,8 @@ struct RawPlan {
     limits: BTreeMap<String, toml::Value>,
     #[serde(default)]
     prices: Vec<CatalogPrice>,
+    #[serde(default)]
+    overage: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -571,7 +647,7 @@ impl RawCatalog {
         let mut default: Option<usize> = None;
         let mut plans: Vec<Plan> = Vec::with_capacity(self.plans.len());
 
-        for (index, raw) in self.plans.into_iter().enumerate() {
+        for (index, mut raw) in self.plans.into_iter().enumerate() {
             let owner = format!("plan {:?}", raw.id);
             check_name("plan id", &raw.id)?;
             if !ids.insert(raw.id.clone()) {
@@ -601,7 +677,7 @@ impl RawCatalog {
                 check_name(&format!("{owner}: feature"), feature)?;
             }
             let mut limits = BTreeMap::new();
-            for (name, value) in raw.limits {
+            for (name, value) in std::mem::take(&mut raw.limits) {
                 check_name(&format!("{owner}: limit"), &name)?;
                 match limit_decls.get(&name).map(|d| d.kind) {
                     None => {
@@ -648,7 +724,18 @@ impl RawCatalog {
                     });
                 }
             }
-            plans.push(Plan {
+            let mut overage = BTreeMap::new();
+            for (name, value) in &raw.overage {
+                let parsed = validate_overage(&raw, &limits, &limit_decls, name, value).map_err(
+                    |reason| CatalogError::InvalidOverage {
+                        plan: raw.id.clone(),
+                        limit: name.clone(),
+                        reason,
+                    },
+                )?;
+                overage.insert(name.clone(), parsed);
+            }
+            let plan = Plan {
                 id: raw.id,
                 name: raw.name,
                 default: raw.default,
@@ -658,7 +745,19 @@ impl RawCatalog {
                 features: raw.features,
                 limits,
                 prices: raw.prices,
-            });
+                overage,
+            };
+            // The metered prices' lookup keys share the catalog's one namespace of price references.
+            for price in plan.overage_prices() {
+                if let Some(first) = references.insert(price.lookup_key.clone(), owner.clone()) {
+                    return Err(CatalogError::DuplicatePrice {
+                        reference: price.lookup_key,
+                        first,
+                        owner: format!("{owner} (the overage price of {:?})", price.limit),
+                    });
+                }
+            }
+            plans.push(plan);
         }
         let default = default.ok_or(CatalogError::NoDefaultPlan)?;
 
@@ -711,6 +810,115 @@ impl RawCatalog {
             limit_decls,
         })
     }
+}
+
+/// One entry of a plan's `[plans.overage]`: `limit = { unit_amount, per, currency }`. The reason, as a
+/// sentence, when it is not valid.
+fn validate_overage(
+    plan: &RawPlan,
+    limits: &BTreeMap<String, Limit>,
+    decls: &BTreeMap<String, LimitDecl>,
+    name: &str,
+    value: &toml::Value,
+) -> Result<Overage, String> {
+    match decls.get(name).map(|d| d.kind) {
+        None => {
+            return Err(format!(
+                "{name:?} is not declared in `[limits]`; only a metered limit has overage"
+            ))
+        }
+        Some(LimitKind::Metered(_)) => {}
+        Some(_) => {
+            return Err(format!(
+                "{name:?} is not a metered limit; only use of a metered limit beyond what the plan includes is billed"
+            ))
+        }
+    }
+    match limits.get(name) {
+        Some(Limit::Finite(_)) => {}
+        Some(Limit::Unlimited) => {
+            return Err(format!(
+                "the plan includes an unlimited {name:?}, so there is nothing beyond it to bill"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "the plan does not set {name:?} in `[plans.limits]`; set the included amount (0 bills every unit)"
+            ))
+        }
+    }
+    if plan.default || plan.addon {
+        return Err(if plan.default {
+            "the free default plan has no subscription to bill overage on".to_owned()
+        } else {
+            "an add-on's limits add to its base plan's; declare overage on base plans".to_owned()
+        });
+    }
+    if plan.prices.is_empty() {
+        return Err(
+            "the plan has no prices; overage is billed on a recurring price's subscription"
+                .to_owned(),
+        );
+    }
+    let toml::Value::Table(table) = value else {
+        return Err(format!(
+            "it is {}, not a table such as `{name} = {{ unit_amount = 1, per = 100, currency = \"usd\" }}`",
+            describe(value)
+        ));
+    };
+    for key in table.keys() {
+        if !["unit_amount", "per", "currency"].contains(&key.as_str()) {
+            return Err(format!(
+                "unknown key {key:?}; an overage has `unit_amount`, `per` and `currency`"
+            ));
+        }
+    }
+    let integer = |key: &str, min: i64, what: &str| -> Result<u64, String> {
+        match table.get(key) {
+            None => Err(format!("`{key}` is missing ({what})")),
+            Some(toml::Value::Integer(n)) if *n >= min => Ok(*n as u64),
+            Some(other) => Err(format!(
+                "`{key}` = {} is not an integer of at least {min} ({what})",
+                describe(other)
+            )),
+        }
+    };
+    let unit_amount = integer(
+        "unit_amount",
+        1,
+        "the price of `per` units in the currency's smallest unit, e.g. cents",
+    )?;
+    let per = integer("per", 1, "how many units `unit_amount` buys")?;
+    let currency = match table.get("currency") {
+        None => return Err("`currency` is missing (e.g. \"usd\")".to_owned()),
+        Some(toml::Value::String(c))
+            if c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()) =>
+        {
+            c.to_ascii_lowercase()
+        }
+        Some(other) => {
+            return Err(format!(
+                "`currency` = {} is not a three-letter currency code such as \"usd\"",
+                describe(other)
+            ))
+        }
+    };
+    if let Some(other) = plan
+        .prices
+        .iter()
+        .filter_map(|p| p.currency.as_deref())
+        .find(|c| !c.eq_ignore_ascii_case(&currency))
+    {
+        return Err(format!(
+            "`currency` = {currency:?} differs from the plan's prices ({:?}); a subscription bills one currency",
+            other.to_ascii_lowercase()
+        ));
+    }
+    Ok(Overage {
+        unit_amount,
+        per,
+        currency,
+    })
 }
 
 /// `[limits]`: each name snake_case; `resets` on metered limits only; one credits balance at most, the only
@@ -1433,5 +1641,164 @@ mod tests {
             )
             .replace("agents = 1", "agents = 1\ncredits = 5");
         assert_mentions(&rejected(&text), &["\"credits\"", "credit packs"]);
+    }
+
+    /// A catalog whose starter plan (monthly and yearly, in usd) includes 1,000 messages a month and
+    /// declares `overage`.
+    fn with_overage(overage: &str) -> String {
+        format!(
+            r#"
+        [limits]
+        agents = {{ kind = "allocated" }}
+        messages = {{ kind = "metered", resets = "month" }}
+
+        [[plans]]
+        id = "free"
+        name = "Free"
+        default = true
+        [plans.limits]
+        agents = 1
+
+        [[plans]]
+        id = "starter"
+        name = "Starter"
+        [plans.limits]
+        agents = 3
+        messages = 1000
+        [plans.overage]
+        {overage}
+        [[plans.prices]]
+        lookup_key = "starter_monthly"
+        interval = "month"
+        amount = 900
+        currency = "usd"
+        [[plans.prices]]
+        lookup_key = "starter_yearly"
+        interval = "year"
+
+        [[credit_packs]]
+        id = "credits_1000"
+        name = "1,000 credits"
+        credits = 1000
+        [[credit_packs.prices]]
+        lookup_key = "credits_1000"
+    "#
+        )
+    }
+
+    #[test]
+    fn a_metered_limit_may_declare_overage_billed_per_interval_of_the_plan() {
+        let text = with_overage("messages = { unit_amount = 1, per = 100, currency = \"USD\" }");
+        let catalog = PlanCatalog::parse(&text).unwrap();
+        let starter = catalog.plan("starter").unwrap();
+        assert_eq!(
+            starter.overage["messages"],
+            Overage {
+                unit_amount: 1,
+                per: 100,
+                currency: "usd".into()
+            }
+        );
+        let prices: Vec<(String, Interval)> = starter
+            .overage_prices()
+            .into_iter()
+            .map(|p| (p.lookup_key, p.interval))
+            .collect();
+        assert_eq!(
+            prices,
+            [
+                ("starter_messages_overage_month".to_owned(), Interval::Month),
+                ("starter_messages_overage_year".to_owned(), Interval::Year),
+            ],
+            "one metered price per interval the plan sells"
+        );
+        assert_eq!(meter_event_name("messages"), "entitle_messages");
+        assert!(catalog.plan("free").unwrap().overage.is_empty());
+        let json = serde_json::to_value(catalog.plan("free").unwrap()).unwrap();
+        assert!(json.get("overage").is_none(), "no overage, no key: {json}");
+    }
+
+    #[test]
+    fn overage_that_makes_no_sense_is_rejected_in_a_sentence_naming_the_key() {
+        for (overage, culprits) in [
+            (
+                "agents = { unit_amount = 1, per = 1, currency = \"usd\" }",
+                &["\"agents\"", "not a metered limit"][..],
+            ),
+            (
+                "seats = { unit_amount = 1, per = 1, currency = \"usd\" }",
+                &["\"seats\"", "not declared"],
+            ),
+            (
+                "messages = { unit_amount = 0, per = 100, currency = \"usd\" }",
+                &["`unit_amount` = 0", "at least 1"],
+            ),
+            (
+                "messages = { unit_amount = 1, per = 0, currency = \"usd\" }",
+                &["`per` = 0", "at least 1"],
+            ),
+            (
+                "messages = { unit_amount = 1, currency = \"usd\" }",
+                &["`per` is missing"],
+            ),
+            (
+                "messages = { unit_amount = 1, per = 100 }",
+                &["`currency` is missing"],
+            ),
+            (
+                "messages = { unit_amount = 1, per = 100, currency = \"eur\" }",
+                &["\"eur\"", "differs from the plan's prices", "\"usd\""],
+            ),
+            (
+                "messages = { unit_amount = 1, per = 100, currency = \"usd\", cap = 5 }",
+                &["unknown key \"cap\"", "`unit_amount`, `per` and `currency`"],
+            ),
+            (
+                "messages = { unit_amount = 1.5, per = 100, currency = \"usd\" }",
+                &["`unit_amount` = 1.5"],
+            ),
+            ("messages = 5", &["not a table"]),
+        ] {
+            let message = rejected(&with_overage(overage));
+            let mut all = vec!["plan \"starter\"", "overage of \"messages\""];
+            if overage.starts_with("agents") {
+                all[1] = "overage of \"agents\"";
+            } else if overage.starts_with("seats") {
+                all[1] = "overage of \"seats\"";
+            }
+            all.extend_from_slice(culprits);
+            assert_mentions(&message, &all);
+        }
+    }
+
+    #[test]
+    fn overage_needs_a_finite_included_amount_on_a_recurring_base_plan() {
+        let text = with_overage("messages = { unit_amount = 1, per = 100, currency = \"usd\" }");
+        let unlimited = text.replacen("messages = 1000", "messages = \"unlimited\"", 1);
+        assert_mentions(&rejected(&unlimited), &["unlimited \"messages\""]);
+        let unset = text.replacen("messages = 1000\n", "", 1);
+        assert_mentions(&rejected(&unset), &["does not set \"messages\""]);
+        let addon = text.replacen("name = \"Starter\"", "name = \"Starter\"\naddon = true", 1);
+        assert_mentions(&rejected(&addon), &["add-on", "base plans"]);
+        let free = text.replacen(
+            "agents = 1\n",
+            "agents = 1\nmessages = 10\n[plans.overage]\nmessages = { unit_amount = 1, per = 1, currency = \"usd\" }\n",
+            1,
+        );
+        assert_mentions(&rejected(&free), &["plan \"free\"", "free default plan"]);
+    }
+
+    #[test]
+    fn an_overage_lookup_key_already_used_by_a_price_is_rejected() {
+        let text = with_overage("messages = { unit_amount = 1, per = 100, currency = \"usd\" }")
+            .replacen(
+                "lookup_key = \"credits_1000\"",
+                "lookup_key = \"starter_messages_overage_month\"",
+                1,
+            );
+        assert_mentions(
+            &rejected(&text),
+            &["starter_messages_overage_month", "may appear once"],
+        );
     }
 }
