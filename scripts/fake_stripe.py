@@ -23,6 +23,7 @@ The catalog, shaped like the 2026-09-30 API reference (lists newest first, with 
                       `metadata`, ...), GET|POST /v1/products/{id}, GET /v1/products (`active`, `ids[]`).
   prices              POST /v1/prices (an existing `product`, `currency`, `unit_amount`, `recurring[interval]`,
                       `[interval_count]`, `[usage_type]`, `[meter]` — an active meter, required when metered —
+                      `transform_quantity[divide_by|round]`,
                       `lookup_key` + `transfer_lookup_key`, `nickname`, `metadata`, `active`, `tax_behavior`),
                       GET /v1/prices/{id}, POST /v1/prices/{id} (`active`, `metadata`, `nickname`, `lookup_key`,
                       `transfer_lookup_key`, `tax_behavior`), GET /v1/prices (`lookup_keys[]`, `product`, `active`,
@@ -704,11 +705,16 @@ def checkout_line_items(p) -> list:
             raise missing_param(f"line_items[{i}][price]")
         if price_id not in STATE.prices:
             raise no_such("price", price_id, f"line_items[{i}][price]", 400)
-        if line.get("quantity") is None:
-            raise missing_param(f"line_items[{i}][quantity]")
         price = copy.deepcopy(STATE.prices[price_id])
-        quantity = as_int(line["quantity"], f"line_items[{i}][quantity]")
-        amount = (price["unit_amount"] or 0) * quantity
+        metered = (price["recurring"] or {}).get("usage_type") == "metered"
+        if metered and line.get("quantity") is not None:
+            raise StripeError(400, "Quantity should not be defined when `recurring.usage_type=metered`.",
+                              param=f"line_items[{i}][quantity]")
+        if not metered and line.get("quantity") is None:
+            raise missing_param(f"line_items[{i}][quantity]")
+        # A metered price bills what its meter reports at the period's end: no quantity, nothing up front.
+        quantity = None if metered else as_int(line["quantity"], f"line_items[{i}][quantity]")
+        amount = 0 if metered else (price["unit_amount"] or 0) * quantity
         items.append({"id": new_id("li_", 24), "object": "item", "amount_discount": 0, "amount_subtotal": amount,
                       "amount_tax": 0, "amount_total": amount, "currency": price["currency"],
                       "description": (STATE.products.get(price["product"]) or {}).get("name")
@@ -1077,6 +1083,23 @@ def recurring_of(raw) -> dict | None:
             "trial_period_days": None if trial is None else as_int(trial, "recurring[trial_period_days]")}
 
 
+def transform_quantity_of(raw) -> dict | None:
+    """`transform_quantity[divide_by]` (a positive integer) and `[round]` (`up` or `down`), both required."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise StripeError(400, "Invalid object", param="transform_quantity")
+    for field in ("divide_by", "round"):
+        if raw.get(field) is None:
+            raise missing_param(f"transform_quantity[{field}]")
+    divide_by = as_int(raw["divide_by"], "transform_quantity[divide_by]")
+    if divide_by < 1:
+        raise StripeError(400, "Invalid positive integer", code="parameter_invalid_integer",
+                          param="transform_quantity[divide_by]")
+    return {"divide_by": divide_by,
+            "round": one_of(raw["round"], "transform_quantity[round]", ("down", "up"))}
+
+
 def lookup_key_holder(key, price_id, transfer: bool):
     """The price holding `key` that must give it up (None if none); a 400 without `transfer_lookup_key`."""
     holder = next((x for x in STATE.prices.values() if key and x["lookup_key"] == key and x["id"] != price_id),
@@ -1105,6 +1128,7 @@ def create_price(p):
     if amount < 0:
         raise StripeError(400, "Invalid non-negative integer", code="parameter_invalid_integer", param="unit_amount")
     recurring = recurring_of(p.get("recurring"))
+    transform = transform_quantity_of(p.get("transform_quantity"))
     tax_behavior = one_of(p.get("tax_behavior", "unspecified"), "tax_behavior", TAX_BEHAVIORS)
     key = optional_string(p, "lookup_key", 200)
     holder = lookup_key_holder(key, None, bool(as_bool(p, "transfer_lookup_key")))
@@ -1115,7 +1139,7 @@ def create_price(p):
                           "active": True if active is None else active})
     if recurring is not None:
         price["recurring"].update(meter=recurring["meter"])
-    price["tax_behavior"] = tax_behavior
+    price["tax_behavior"], price["transform_quantity"] = tax_behavior, transform
     if holder is not None:
         holder["lookup_key"] = None
     STATE.prices[price["id"]] = price
@@ -1867,6 +1891,8 @@ def period_lines(sub: dict, start: int, end: int, trial: bool = False) -> list:
     lines = []
     for item in sub["items"]["data"]:
         price, quantity = item["price"], item["quantity"]
+        if quantity is None:  # metered: billed from its meter, not up front
+            continue
         amount = 0 if trial else (price["unit_amount"] or 0) * quantity
         text = f"Trial period for {price_name(price)}" if trial else f"{quantity} × {price_name(price)}"
         lines.append(invoice_line(sub, item, price, amount, text, False, start, end, quantity))

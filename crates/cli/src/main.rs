@@ -339,13 +339,21 @@ async fn catalog(command: CatalogCommand) -> Result<ExitCode, Failed> {
                 .iter()
                 .map(|f| (f.lookup_key.clone(), f.id.clone()))
                 .collect();
+            // An active meter wins over a deactivated one with the same event name.
+            let mut meters: BTreeMap<String, String> = BTreeMap::new();
+            for meter in remote.meters.iter().filter(|m| !m.active) {
+                meters.insert(meter.event_name.clone(), meter.id.clone());
+            }
+            for meter in remote.meters.iter().filter(|m| m.active) {
+                meters.insert(meter.event_name.clone(), meter.id.clone());
+            }
             let total = plan.actions.len();
             for (n, action) in plan.actions.iter().enumerate() {
                 if !json {
                     println!("[{}/{total}] {}", n + 1, action.describe());
                 }
                 client
-                    .apply_catalog_action(action, &mut products, &mut features)
+                    .apply_catalog_action(action, &mut products, &mut features, &mut meters)
                     .await
                     .map_err(|e| Failed(format!("{}: {e}", action.describe())))?;
             }
@@ -367,16 +375,17 @@ async fn read_plan(
     client: &StripeClient,
     catalog: &PlanCatalog,
 ) -> Result<(Plan, catalog_sync::Remote), Failed> {
-    eprintln!("reading Stripe's products, prices and Entitlements features…");
+    eprintln!("reading Stripe's products, prices, Entitlements features and billing meters…");
     let remote = client
         .catalog_remote()
         .await
         .map_err(|e| Failed(format!("reading Stripe failed: {e}")))?;
     eprintln!(
-        "read {} products, {} prices, {} features",
+        "read {} products, {} prices, {} features, {} meters",
         remote.products.len(),
         remote.prices.len(),
-        remote.features.len()
+        remote.features.len(),
+        remote.meters.len()
     );
     Ok((catalog_sync::plan(catalog, &remote), remote))
 }

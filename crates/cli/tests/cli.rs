@@ -275,3 +275,159 @@ async fn a_changed_amount_moves_the_lookup_key_to_a_new_price_and_a_dropped_pack
         0
     );
 }
+
+/// The shipped catalog with overage on the starter plan's messages: `unit_amount` per 100 beyond 1,000 a day.
+fn with_overage(name: &str, unit_amount: u32) -> PathBuf {
+    catalog_file(name, |t| {
+        let limits = "agents = 3\nmessages_per_day = 1_000\n";
+        assert!(t.contains(limits), "the shipped starter plan's limits");
+        t.replacen(
+            limits,
+            &format!(
+                "{limits}\n[plans.overage]\nmessages_per_day = {{ unit_amount = {unit_amount}, per = 100, currency = \"usd\" }}\n"
+            ),
+            1,
+        )
+    })
+}
+
+#[tokio::test]
+async fn overage_is_a_meter_and_metered_prices_replaced_when_changed_and_a_dropped_meter_deactivated(
+) {
+    let stripe = FakeStripe::start();
+    let one = with_overage("overage-1", 1);
+    let one = one.to_str().unwrap();
+    let plan = entitle(Some(&stripe), &["catalog", "plan", "--catalog", one]);
+    assert_eq!(code(&plan), 3, "{}", stderr(&plan));
+    let text = stdout(&plan);
+    for line in [
+        "+ meter entitle_messages_per_day (Messages per day)",
+        "+ metered price starter_messages_per_day_overage_month (starter): 1 usd per 100 messages_per_day beyond the plan / month",
+        "+ metered price starter_messages_per_day_overage_year (starter): 1 usd per 100 messages_per_day beyond the plan / year",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    let apply = entitle(
+        Some(&stripe),
+        &["catalog", "apply", "--yes", "--catalog", one],
+    );
+    assert_eq!(code(&apply), 0, "{}\n{}", stdout(&apply), stderr(&apply));
+
+    let after = remote(&stripe).await;
+    assert_eq!(after.meters.len(), 1);
+    let meter = &after.meters[0];
+    assert_eq!(
+        (meter.event_name.as_str(), meter.active),
+        ("entitle_messages_per_day", true)
+    );
+    let starter = after
+        .products
+        .iter()
+        .find(|p| p.entitle.as_deref() == Some("starter"))
+        .unwrap();
+    let overage = |remote: &Remote, key: &str| {
+        remote
+            .prices
+            .iter()
+            .find(|p| p.lookup_key.as_deref() == Some(key))
+            .cloned()
+            .unwrap_or_else(|| panic!("no price holds {key}"))
+    };
+    let month = overage(&after, "starter_messages_per_day_overage_month");
+    assert_eq!(
+        (
+            month.product.as_str(),
+            month.unit_amount,
+            month.divide_by,
+            month.meter.as_deref(),
+            month.interval,
+            month.entitle.as_deref()
+        ),
+        (
+            starter.id.as_str(),
+            Some(1),
+            Some(100),
+            Some(meter.id.as_str()),
+            Some(entitle_domain::plans::Interval::Month),
+            Some("starter")
+        )
+    );
+    let again = entitle(Some(&stripe), &["catalog", "plan", "--catalog", one]);
+    assert_eq!(code(&again), 0, "{}", stdout(&again));
+    assert!(stdout(&again).contains("no changes"));
+
+    // A changed unit amount: new metered prices take the lookup keys, the old ones are archived.
+    let two = with_overage("overage-2", 2);
+    let two = two.to_str().unwrap();
+    let plan = entitle(Some(&stripe), &["catalog", "plan", "--catalog", two]);
+    assert_eq!(code(&plan), 3);
+    let text = stdout(&plan);
+    assert!(
+        text.contains(&format!(
+            "+ metered price starter_messages_per_day_overage_month (starter): 2 usd per 100 messages_per_day beyond the plan / month, replacing {}",
+            month.id
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "- price starter_messages_per_day_overage_month ({}): archive",
+            month.id
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("meter entitle"), "the meter stays: {text}");
+    assert_eq!(
+        code(&entitle(
+            Some(&stripe),
+            &["catalog", "apply", "--yes", "--catalog", two]
+        )),
+        0
+    );
+    let after = remote(&stripe).await;
+    let new = overage(&after, "starter_messages_per_day_overage_month");
+    assert_ne!(new.id, month.id);
+    assert_eq!((new.unit_amount, new.active), (Some(2), true));
+    let old = after.prices.iter().find(|p| p.id == month.id).unwrap();
+    assert!(!old.active, "the old metered price is archived");
+    assert_eq!(
+        code(&entitle(
+            Some(&stripe),
+            &["catalog", "plan", "--catalog", two]
+        )),
+        0
+    );
+
+    // Overage dropped: its prices archived, its meter deactivated (meters cannot be deleted); back again:
+    // the same meter reactivated.
+    let plan = entitle(Some(&stripe), &["catalog", "apply", "--yes"]);
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    assert!(
+        stdout(&plan).contains("- meter entitle_messages_per_day"),
+        "{}",
+        stdout(&plan)
+    );
+    let after = remote(&stripe).await;
+    assert!(!after.meters[0].active);
+    assert!(after
+        .prices
+        .iter()
+        .filter(|p| p.meter.is_some())
+        .all(|p| !p.active));
+    let back = entitle(
+        Some(&stripe),
+        &["catalog", "apply", "--yes", "--catalog", two],
+    );
+    assert_eq!(code(&back), 0, "{}", stderr(&back));
+    assert!(stdout(&back).contains("~ meter entitle_messages_per_day: reactivate"));
+    let after = remote(&stripe).await;
+    assert_eq!(after.meters.len(), 1);
+    assert!(after.meters[0].active);
+    assert_eq!(
+        code(&entitle(
+            Some(&stripe),
+            &["catalog", "plan", "--catalog", two]
+        )),
+        0
+    );
+}

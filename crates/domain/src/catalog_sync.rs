@@ -12,14 +12,27 @@
 //!   `id`, or without an amount (negotiated by sales), is Stripe's to manage: reported, never touched;
 //! - one **Entitlements feature** per catalog feature (lookup key = the feature name), attached to the product
 //!   of every plan that grants it and detached from the ones that no longer do;
+//! - one **billing meter** per limit that some plan bills overage of (event name `entitle_<limit>`, summing the
+//!   events' `value` per `stripe_customer_id`); meters cannot be deleted, so one the catalog dropped is
+//!   deactivated and reactivated if it comes back. Meters carry no metadata: those whose event name starts
+//!   with `entitle_` are Entitle's;
+//! - one **metered price** per plan overage and interval of the plan's prices (lookup key
+//!   `<plan>_<limit>_overage_<interval>`), on the plan's product, backed by the limit's meter: `unit_amount`
+//!   per `per` units (`transform_quantity`, rounded up), replaced like the other prices when it changes;
 //! - what the catalog dropped is **archived** (`active = false`), never deleted; objects without
 //!   `metadata.entitle` are left alone.
-use crate::plans::{CatalogPrice, Interval, PlanCatalog};
+use crate::plans::{meter_event_name, CatalogPrice, Interval, OveragePrice, PlanCatalog};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The `metadata` key that marks an object as Entitle's, with the catalog id it belongs to.
 pub const METADATA_KEY: &str = "entitle";
+
+/// The `metadata` key of a metered overage price naming the limit it bills.
+pub const OVERAGE_METADATA_KEY: &str = "entitle_overage";
+
+/// The event-name prefix of Entitle's billing meters (meters have no metadata).
+pub const METER_PREFIX: &str = "entitle_";
 
 /// A Stripe product as the sync reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +57,20 @@ pub struct RemotePrice {
     pub currency: String,
     pub interval: Option<Interval>,
     pub entitle: Option<String>,
+    /// `recurring.meter`: the billing meter of a metered price.
+    pub meter: Option<String>,
+    /// `transform_quantity.divide_by`.
+    pub divide_by: Option<u64>,
+}
+
+/// A Stripe billing meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMeter {
+    pub id: String,
+    pub event_name: String,
+    pub display_name: String,
+    /// `status == "active"`.
+    pub active: bool,
 }
 
 /// A Stripe Entitlements feature.
@@ -62,6 +89,7 @@ pub struct Remote {
     pub products: Vec<RemoteProduct>,
     pub prices: Vec<RemotePrice>,
     pub features: Vec<RemoteFeature>,
+    pub meters: Vec<RemoteMeter>,
 }
 
 /// One change to make in Stripe. Catalog ids (`owner`) name the product of objects not created yet.
@@ -117,6 +145,31 @@ pub enum Action {
     ArchiveFeature {
         id: String,
         lookup_key: String,
+    },
+    CreateMeter {
+        event_name: String,
+        display_name: String,
+    },
+    ReactivateMeter {
+        id: String,
+        event_name: String,
+    },
+    DeactivateMeter {
+        id: String,
+        event_name: String,
+    },
+    /// A metered price on the plan's product, backed by the meter of `event_name`.
+    CreateMeteredPrice {
+        owner: String,
+        limit: String,
+        event_name: String,
+        lookup_key: String,
+        unit_amount: i64,
+        per: u64,
+        currency: String,
+        interval: Interval,
+        /// The price that holds the lookup key now, archived after the new one takes it.
+        replaces: Option<String>,
     },
 }
 
@@ -183,6 +236,34 @@ impl Action {
             Action::ArchiveFeature { lookup_key, .. } => {
                 format!("- feature {lookup_key}: archive, no longer in the catalog")
             }
+            Action::CreateMeter {
+                event_name,
+                display_name,
+            } => format!("+ meter {event_name} ({display_name})"),
+            Action::ReactivateMeter { event_name, .. } => {
+                format!("~ meter {event_name}: reactivate")
+            }
+            Action::DeactivateMeter { id, event_name } => {
+                format!("- meter {event_name} ({id}): deactivate, no longer in the catalog")
+            }
+            Action::CreateMeteredPrice {
+                owner,
+                limit,
+                lookup_key,
+                unit_amount,
+                per,
+                currency,
+                interval,
+                replaces,
+                ..
+            } => format!(
+                "+ metered price {lookup_key} ({owner}): {unit_amount} {currency} per {per} {limit} beyond the plan / {}{}",
+                interval.as_str(),
+                replaces
+                    .as_ref()
+                    .map(|old| format!(", replacing {old}"))
+                    .unwrap_or_default()
+            ),
         }
     }
 }
@@ -283,6 +364,41 @@ pub fn plan(catalog: &PlanCatalog, remote: &Remote) -> Plan {
         }
     }
 
+    // Billing meters: one per limit some plan bills overage of.
+    let overage: Vec<OveragePrice<'_>> = catalog
+        .plans()
+        .iter()
+        .filter(|p| !p.default)
+        .flat_map(|p| p.overage_prices())
+        .collect();
+    let wanted_meters: BTreeMap<String, &str> = overage
+        .iter()
+        .map(|o| (meter_event_name(o.limit), o.limit))
+        .collect();
+    // An active meter wins over a deactivated one with the same event name.
+    let meter_of = |event_name: &str| -> Option<&RemoteMeter> {
+        let mut named: Vec<&RemoteMeter> = remote
+            .meters
+            .iter()
+            .filter(|m| m.event_name == event_name)
+            .collect();
+        named.sort_by_key(|m| !m.active);
+        named.first().copied()
+    };
+    for (event_name, limit) in &wanted_meters {
+        match meter_of(event_name) {
+            None => plan.actions.push(Action::CreateMeter {
+                event_name: event_name.clone(),
+                display_name: feature_name(limit),
+            }),
+            Some(m) if !m.active => plan.actions.push(Action::ReactivateMeter {
+                id: m.id.clone(),
+                event_name: event_name.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+
     // Prices, by lookup key.
     let mut wanted_keys = BTreeSet::new();
     for (owner, _, prices, _) in &sold {
@@ -354,6 +470,60 @@ pub fn plan(catalog: &PlanCatalog, remote: &Remote) -> Plan {
             }
         }
     }
+    // Metered overage prices, by lookup key, like the others.
+    for o in &overage {
+        wanted_keys.insert(o.lookup_key.as_str());
+        let product = product_of(o.plan).map(|p| p.id.as_str());
+        let event_name = meter_event_name(o.limit);
+        let meter = meter_of(&event_name).map(|m| m.id.as_str());
+        let unit_amount = o.overage.unit_amount as i64;
+        let currency = o.overage.currency.as_str();
+        let divide_by = (o.overage.per > 1).then_some(o.overage.per);
+        let alike = |p: &RemotePrice| {
+            p.unit_amount == Some(unit_amount)
+                && p.currency.eq_ignore_ascii_case(currency)
+                && p.interval == Some(o.interval)
+                && p.divide_by == divide_by
+                && p.meter.is_some()
+                && p.meter.as_deref() == meter
+        };
+        let current = remote
+            .prices
+            .iter()
+            .find(|p| p.active && p.lookup_key.as_deref() == Some(o.lookup_key.as_str()));
+        match current {
+            Some(p) if alike(p) && Some(p.product.as_str()) == product => {}
+            Some(p) if p.entitle.is_none() => {
+                if !alike(p) {
+                    plan.unmanaged.push(Unmanaged {
+                        owner: o.plan.to_owned(),
+                        price: o.lookup_key.clone(),
+                        reason: "its lookup key is held by a price without metadata.entitle that sells something else: left alone",
+                    });
+                }
+            }
+            current => {
+                plan.actions.push(Action::CreateMeteredPrice {
+                    owner: o.plan.to_owned(),
+                    limit: o.limit.to_owned(),
+                    event_name,
+                    lookup_key: o.lookup_key.clone(),
+                    unit_amount,
+                    per: o.overage.per,
+                    currency: currency.to_owned(),
+                    interval: o.interval,
+                    replaces: current.map(|p| p.id.clone()),
+                });
+                if let Some(old) = current {
+                    plan.actions.push(Action::ArchivePrice {
+                        id: old.id.clone(),
+                        lookup_key: old.lookup_key.clone(),
+                        reason: "replaced by the new price".into(),
+                    });
+                }
+            }
+        }
+    }
     for price in remote
         .prices
         .iter()
@@ -419,6 +589,17 @@ pub fn plan(catalog: &PlanCatalog, remote: &Remote) -> Plan {
             plan.actions.push(Action::ArchiveFeature {
                 id: feature.id.clone(),
                 lookup_key: feature.lookup_key.clone(),
+            });
+        }
+    }
+    // After the prices on them are archived.
+    for meter in remote.meters.iter().filter(|m| m.active) {
+        if meter.event_name.starts_with(METER_PREFIX)
+            && !wanted_meters.contains_key(&meter.event_name)
+        {
+            plan.actions.push(Action::DeactivateMeter {
+                id: meter.id.clone(),
+                event_name: meter.event_name.clone(),
             });
         }
     }
@@ -533,6 +714,8 @@ currency = "usd"
                         currency,
                         interval,
                         entitle: Some(owner),
+                        meter: None,
+                        divide_by: None,
                     });
                 }
                 Action::ArchivePrice { id, .. } => {
@@ -580,9 +763,186 @@ currency = "usd"
                         .unwrap()
                         .active = false
                 }
+                Action::CreateMeter {
+                    event_name,
+                    display_name,
+                } => remote.meters.push(RemoteMeter {
+                    id: id("mtr"),
+                    event_name,
+                    display_name,
+                    active: true,
+                }),
+                Action::ReactivateMeter { id, .. } | Action::DeactivateMeter { id, .. } => {
+                    let meter = remote.meters.iter_mut().find(|m| m.id == id).unwrap();
+                    meter.active = !meter.active;
+                }
+                Action::CreateMeteredPrice {
+                    owner,
+                    event_name,
+                    lookup_key,
+                    unit_amount,
+                    per,
+                    currency,
+                    interval,
+                    ..
+                } => {
+                    let product = remote
+                        .products
+                        .iter()
+                        .find(|p| p.active && p.entitle.as_deref() == Some(owner.as_str()))
+                        .unwrap()
+                        .id
+                        .clone();
+                    let meter = remote
+                        .meters
+                        .iter()
+                        .find(|m| m.active && m.event_name == event_name)
+                        .unwrap()
+                        .id
+                        .clone();
+                    for other in &mut remote.prices {
+                        if other.lookup_key.as_deref() == Some(lookup_key.as_str()) {
+                            other.lookup_key = None;
+                        }
+                    }
+                    remote.prices.push(RemotePrice {
+                        id: id("price"),
+                        product,
+                        active: true,
+                        lookup_key: Some(lookup_key),
+                        unit_amount: Some(unit_amount),
+                        currency,
+                        interval: Some(interval),
+                        entitle: Some(owner),
+                        meter: Some(meter),
+                        divide_by: (per > 1).then_some(per),
+                    });
+                }
             }
         }
         remote
+    }
+
+    /// CATALOG with a metered limit the pro plan includes 1,000 of and bills beyond: 2 cents per 100.
+    fn with_overage() -> String {
+        CATALOG
+            .replace(
+                "seats = { kind = \"allocated\" }",
+                "seats = { kind = \"allocated\" }\nmessages = { kind = \"metered\", resets = \"month\" }",
+            )
+            .replace(
+                "features = [\"sso\", \"api\"]",
+                "features = [\"sso\", \"api\"]\n[plans.limits]\nmessages = 1000\n[plans.overage]\nmessages = { unit_amount = 2, per = 100, currency = \"usd\" }",
+            )
+    }
+
+    #[test]
+    fn overage_gets_a_meter_and_a_metered_price_per_interval_and_a_second_plan_finds_nothing() {
+        let catalog = catalog(&with_overage());
+        let first = plan(&catalog, &Remote::default());
+        let lines: Vec<String> = first.actions.iter().map(Action::describe).collect();
+        for line in [
+            "+ meter entitle_messages (Messages)",
+            "+ metered price pro_messages_overage_month (pro): 2 usd per 100 messages beyond the plan / month",
+            "+ metered price pro_messages_overage_year (pro): 2 usd per 100 messages beyond the plan / year",
+        ] {
+            assert!(lines.iter().any(|l| l == line), "{line:?} not in {lines:#?}");
+        }
+        let meter = lines.iter().position(|l| l.starts_with("+ meter")).unwrap();
+        let price = lines
+            .iter()
+            .position(|l| l.starts_with("+ metered"))
+            .unwrap();
+        assert!(meter < price, "the meter before the prices on it");
+        let remote = applied(&catalog, Remote::default());
+        assert_eq!(plan(&catalog, &remote).actions, []);
+        let month = remote
+            .prices
+            .iter()
+            .find(|p| p.lookup_key.as_deref() == Some("pro_messages_overage_month"))
+            .unwrap();
+        assert_eq!(month.divide_by, Some(100));
+        assert_eq!(month.meter.as_deref(), Some(remote.meters[0].id.as_str()));
+    }
+
+    #[test]
+    fn a_changed_overage_is_a_new_metered_price_and_a_dropped_one_deactivates_its_meter() {
+        let before = catalog(&with_overage());
+        let remote = applied(&before, Remote::default());
+        let old = |remote: &Remote, key: &str| {
+            remote
+                .prices
+                .iter()
+                .find(|p| p.lookup_key.as_deref() == Some(key))
+                .unwrap()
+                .id
+                .clone()
+        };
+        let month = old(&remote, "pro_messages_overage_month");
+        let year = old(&remote, "pro_messages_overage_year");
+        for edit in ["unit_amount = 3, per = 100", "unit_amount = 2, per = 1000"] {
+            let after = catalog(&with_overage().replace("unit_amount = 2, per = 100", edit));
+            let changes = plan(&after, &remote).actions;
+            assert_eq!(changes.len(), 4, "{changes:#?}");
+            assert!(changes.iter().any(|a| matches!(a,
+                Action::CreateMeteredPrice { lookup_key, replaces: Some(r), .. }
+                    if lookup_key == "pro_messages_overage_month" && *r == month)));
+            for id in [&month, &year] {
+                assert!(changes
+                    .iter()
+                    .any(|a| matches!(a, Action::ArchivePrice { id: i, .. } if i == id)));
+            }
+            let remote = applied(&after, remote.clone());
+            assert_eq!(plan(&after, &remote).actions, []);
+        }
+
+        let dropped = catalog(&CATALOG.replace(
+            "seats = { kind = \"allocated\" }",
+            "seats = { kind = \"allocated\" }\nmessages = { kind = \"metered\", resets = \"month\" }",
+        ));
+        let changes: Vec<String> = plan(&dropped, &remote)
+            .actions
+            .iter()
+            .map(Action::describe)
+            .collect();
+        assert_eq!(changes.len(), 3, "{changes:#?}");
+        assert!(changes[0].starts_with("- price pro_messages_overage_month"));
+        assert!(changes[1].starts_with("- price pro_messages_overage_year"));
+        assert!(changes[2].starts_with("- meter entitle_messages"));
+        assert!(changes[2].ends_with("deactivate, no longer in the catalog"));
+        let remote = applied(&dropped, remote);
+        assert!(!remote.meters[0].active);
+        assert_eq!(plan(&dropped, &remote).actions, []);
+
+        let back = catalog(&with_overage());
+        let changes: Vec<String> = plan(&back, &remote)
+            .actions
+            .iter()
+            .map(Action::describe)
+            .collect();
+        assert_eq!(changes[0], "~ meter entitle_messages: reactivate");
+        let remote = applied(&back, remote);
+        assert!(remote.meters[0].active, "reactivated, not a second meter");
+        assert_eq!(remote.meters.len(), 1);
+        assert_eq!(plan(&back, &remote).actions, []);
+    }
+
+    #[test]
+    fn a_meter_that_is_not_entitles_is_left_alone() {
+        let catalog = catalog(CATALOG);
+        let remote = Remote {
+            meters: vec![RemoteMeter {
+                id: "mtr_hand".into(),
+                event_name: "api_calls".into(),
+                display_name: "API calls".into(),
+                active: true,
+            }],
+            ..Remote::default()
+        };
+        assert!(plan(&catalog, &remote)
+            .actions
+            .iter()
+            .all(|a| !a.describe().contains("api_calls")));
     }
 
     #[test]
@@ -650,6 +1010,8 @@ currency = "usd"
             currency: "usd".into(),
             interval: None,
             entitle: None,
+            meter: None,
+            divide_by: None,
         });
         let without_packs = catalog(&CATALOG[..CATALOG.find("[[credit_packs]]").unwrap()]);
         let changes: Vec<String> = plan(&without_packs, &remote)
@@ -675,6 +1037,8 @@ currency = "usd"
             currency: "usd".into(),
             interval: Some(Interval::Month),
             entitle: None,
+            meter: None,
+            divide_by: None,
         };
         let alike = Remote {
             prices: vec![hand(1900)],

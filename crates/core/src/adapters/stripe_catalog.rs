@@ -6,7 +6,8 @@
 use super::stripe_client::{answer_as, idempotent, path_segment, StripeClient};
 use super::stripe_objects::{expandable_id, List};
 use entitle_domain::catalog_sync::{
-    Action, Remote, RemoteFeature, RemotePrice, RemoteProduct, METADATA_KEY,
+    Action, Remote, RemoteFeature, RemoteMeter, RemotePrice, RemoteProduct, METADATA_KEY,
+    OVERAGE_METADATA_KEY,
 };
 use entitle_domain::plans::Interval;
 use entitle_domain::ports::StripeError;
@@ -32,6 +33,20 @@ struct ProductView {
 #[derive(miniserde::Deserialize)]
 struct RecurringView {
     interval: String,
+    meter: Option<String>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct TransformQuantityView {
+    divide_by: i64,
+}
+
+#[derive(miniserde::Deserialize)]
+struct MeterView {
+    id: String,
+    event_name: String,
+    display_name: String,
+    status: String,
 }
 
 #[derive(miniserde::Deserialize)]
@@ -44,6 +59,7 @@ struct PriceView {
     unit_amount: Option<i64>,
     currency: String,
     recurring: Option<RecurringView>,
+    transform_quantity: Option<TransformQuantityView>,
     metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -159,6 +175,11 @@ impl StripeClient {
                     unit_amount: price.unit_amount,
                     currency: price.currency,
                     interval: price.recurring.as_ref().and_then(|r| interval(&r.interval)),
+                    meter: price.recurring.as_ref().and_then(|r| r.meter.clone()),
+                    divide_by: price
+                        .transform_quantity
+                        .as_ref()
+                        .and_then(|t| u64::try_from(t.divide_by).ok()),
                 });
             }
             if !page.has_more {
@@ -185,6 +206,29 @@ impl StripeClient {
                     lookup_key: f.lookup_key,
                     name: f.name,
                     active: f.active,
+                }));
+            if !page.has_more {
+                break;
+            }
+        }
+        after = None;
+        loop {
+            let mut params = vec![("limit", "100")];
+            if let Some(after) = &after {
+                params.push(("starting_after", after));
+            }
+            let page: List<MeterView> = form(StripeMethod::Get, "/billing/meters", &params)
+                .customize()
+                .send(self)
+                .await?;
+            after = page.data.last().map(|m| m.id.clone());
+            remote
+                .meters
+                .extend(page.data.into_iter().map(|m| RemoteMeter {
+                    active: m.status == "active",
+                    id: m.id,
+                    event_name: m.event_name,
+                    display_name: m.display_name,
                 }));
             if !page.has_more {
                 break;
@@ -218,13 +262,14 @@ impl StripeClient {
         }
     }
 
-    /// Makes one change. `products` (catalog id → product id) and `features` (lookup key → feature id) start
-    /// from [`Remote`] and learn the objects this apply creates.
+    /// Makes one change. `products` (catalog id → product id), `features` (lookup key → feature id) and
+    /// `meters` (event name → meter id) start from [`Remote`] and learn the objects this apply creates.
     pub async fn apply_catalog_action(
         &self,
         action: &Action,
         products: &mut BTreeMap<String, String>,
         features: &mut BTreeMap<String, String>,
+        meters: &mut BTreeMap<String, String>,
     ) -> Result<(), StripeError> {
         let key = key(action);
         match action {
@@ -339,6 +384,76 @@ impl StripeClient {
                     path_segment(attachment)
                 );
                 let request = form(StripeMethod::Delete, &path, &[]);
+                let _: Created = idempotent(request.customize(), &key)?.send(self).await?;
+            }
+            Action::CreateMeter {
+                event_name,
+                display_name,
+            } => {
+                let request = form(
+                    StripeMethod::Post,
+                    "/billing/meters",
+                    &[
+                        ("display_name", display_name),
+                        ("event_name", event_name),
+                        ("default_aggregation[formula]", "sum"),
+                        ("customer_mapping[event_payload_key]", "stripe_customer_id"),
+                        ("customer_mapping[type]", "by_id"),
+                        ("value_settings[event_payload_key]", "value"),
+                    ],
+                );
+                let created: Created = idempotent(request.customize(), &key)?.send(self).await?;
+                meters.insert(event_name.clone(), created.id);
+            }
+            Action::ReactivateMeter { id, event_name } => {
+                let path = format!("/billing/meters/{}/reactivate", path_segment(id));
+                let request = form(StripeMethod::Post, &path, &[]);
+                let _: Created = idempotent(request.customize(), &key)?.send(self).await?;
+                meters.insert(event_name.clone(), id.clone());
+            }
+            Action::DeactivateMeter { id, .. } => {
+                let path = format!("/billing/meters/{}/deactivate", path_segment(id));
+                let request = form(StripeMethod::Post, &path, &[]);
+                let _: Created = idempotent(request.customize(), &key)?.send(self).await?;
+            }
+            Action::CreateMeteredPrice {
+                owner,
+                limit,
+                event_name,
+                lookup_key,
+                unit_amount,
+                per,
+                currency,
+                interval,
+                ..
+            } => {
+                let product = products
+                    .get(owner)
+                    .ok_or_else(|| unmatched(format!("no product for {owner}")))?;
+                let meter = meters
+                    .get(event_name)
+                    .ok_or_else(|| unmatched(format!("no billing meter {event_name}")))?;
+                let unit_amount = unit_amount.to_string();
+                let per = per.to_string();
+                let marked_limit = format!("metadata[{OVERAGE_METADATA_KEY}]");
+                let mut params = vec![
+                    ("product", product.as_str()),
+                    ("currency", currency.as_str()),
+                    ("unit_amount", &unit_amount),
+                    ("recurring[interval]", interval.as_str()),
+                    ("recurring[usage_type]", "metered"),
+                    ("recurring[meter]", meter.as_str()),
+                    ("lookup_key", lookup_key.as_str()),
+                    // The key may be held by the price this one replaces, or by an archived one.
+                    ("transfer_lookup_key", "true"),
+                    ("metadata[entitle]", owner.as_str()),
+                    (marked_limit.as_str(), limit.as_str()),
+                ];
+                if per != "1" {
+                    params.push(("transform_quantity[divide_by]", &per));
+                    params.push(("transform_quantity[round]", "up"));
+                }
+                let request = form(StripeMethod::Post, "/prices", &params);
                 let _: Created = idempotent(request.customize(), &key)?.send(self).await?;
             }
         }
