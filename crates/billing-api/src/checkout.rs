@@ -72,6 +72,17 @@ pub async fn create(
         ));
     }
     let price_id = price_id(deps, price.id.as_deref(), price.lookup_key.as_deref()).await?;
+    // A plan that bills overage: its metered prices of the same interval join the subscription.
+    let mut metered_price_ids = Vec::new();
+    if let PriceMatch::Subscription { plan, .. } = &matched {
+        for overage in plan
+            .overage_prices()
+            .into_iter()
+            .filter(|o| Some(o.interval) == price.interval)
+        {
+            metered_price_ids.push(self::price_id(deps, None, Some(&overage.lookup_key)).await?);
+        }
+    }
     let customer = ensure_customer(
         deps.customers.as_ref(),
         deps.stripe_customers.as_ref(),
@@ -131,10 +142,10 @@ pub async fn create(
             requires_payment_method: price.trial_requires_payment_method.unwrap_or(true),
         }),
     };
-    let key = idempotency_key(&request, now);
+    let key = idempotency_key(&request, &metered_price_ids, now);
     let session = deps
         .billing
-        .create_checkout_session(&request, &key)
+        .create_checkout_session_with_metered(&request, &metered_price_ids, &key)
         .await
         .map_err(stripe_error)?;
     tracing::info!(session_id = %session.id, mode = mode.as_str(), "created a checkout session");
@@ -187,8 +198,13 @@ pub(crate) async fn price_id(
     }
 }
 
-fn idempotency_key(request: &CheckoutRequest<'_>, now: UnixTime) -> String {
+fn idempotency_key(request: &CheckoutRequest<'_>, metered: &[String], now: UnixTime) -> String {
     let mut hash = Sha256::new();
+    // Without metered prices, the key is the one it always was.
+    for price in metered {
+        hash.update(price.as_bytes());
+        hash.update([1]);
+    }
     for part in [
         request.user.as_str(),
         request.price_id,

@@ -1337,3 +1337,83 @@ async fn the_plans_are_public_cacheable_and_answer_304_to_their_etag() {
         "the catalog needs no Stripe call"
     );
 }
+
+/// The built-in catalog with overage on Starter's messages (1 cent per 100 beyond the included 1,000).
+fn catalog_with_overage() -> PlanCatalog {
+    let text = include_str!("../../../config/plans.toml").replacen(
+        "agents = 3\nmessages_per_day = 1_000\n",
+        "agents = 3\nmessages_per_day = 1_000\n[plans.overage]\nmessages_per_day = { unit_amount = 1, per = 100, currency = \"usd\" }\n",
+        1,
+    );
+    PlanCatalog::parse(&text).unwrap()
+}
+
+#[tokio::test]
+async fn a_plan_with_overage_adds_its_metered_price_of_the_same_interval_to_checkout() {
+    let mut h = harness();
+    h.deps.catalog = catalog_with_overage();
+    h.stripe.add_price(
+        "starter_messages_per_day_overage_month",
+        "price_overage_month",
+    );
+    h.stripe.add_price(
+        "starter_messages_per_day_overage_year",
+        "price_overage_year",
+    );
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/checkout",
+        Some(checkout("starter_monthly")),
+        Some(&token()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/checkout",
+        Some(checkout("starter_yearly")),
+        Some(&token()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let sessions = h.stripe.checkouts();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(
+        (sessions[0].price_id.as_str(), sessions[0].quantity),
+        ("price_local_starter_monthly", 1)
+    );
+    assert_eq!(sessions[0].metered_price_ids, ["price_overage_month"]);
+    assert_eq!(sessions[1].price_id, "price_starter_yearly");
+    assert_eq!(sessions[1].metered_price_ids, ["price_overage_year"]);
+}
+
+#[tokio::test]
+async fn a_plan_without_overage_checks_out_its_price_alone_and_a_missing_metered_price_is_a_502() {
+    let mut h = harness();
+    h.deps.catalog = catalog_with_overage();
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/checkout",
+        Some(checkout("pro_monthly")),
+        Some(&token()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(h.stripe.checkouts()[0].metered_price_ids.is_empty());
+
+    // Starter bills overage, but `catalog apply` has not created its metered price yet.
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/checkout",
+        Some(checkout("starter_monthly")),
+        Some(&token()),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(code(&body), "price_unavailable");
+    assert_eq!(h.stripe.checkouts().len(), 1, "no session without it");
+}

@@ -270,3 +270,110 @@ async fn the_plans_page_data_is_served_without_a_session() {
         .as_array()
         .is_some_and(|p| !p.is_empty()));
 }
+
+/// The built-in catalog with overage on Starter's messages: 1 cent per 100 beyond the 1,000 included.
+fn catalog_with_overage() -> PlanCatalog {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/plans.toml"
+    ))
+    .unwrap()
+    .replacen(
+        "agents = 3\nmessages_per_day = 1_000\n",
+        "agents = 3\nmessages_per_day = 1_000\n[plans.overage]\nmessages_per_day = { unit_amount = 1, per = 100, currency = \"usd\" }\n",
+        1,
+    );
+    PlanCatalog::parse(&text).unwrap()
+}
+
+#[tokio::test]
+async fn a_plan_with_overage_is_checked_out_with_its_metered_price_and_no_quantity_on_it() {
+    let app = TestApp::spawn_with(catalog_with_overage()).await;
+    // What `entitle catalog apply` leaves in Stripe for it: a meter and a metered price holding the key.
+    let client = entitle_core::adapters::StripeClient::new(
+        secrecy::SecretString::from(app.stripe.api_key.clone()),
+        app.stripe.base_url.clone(),
+    );
+    let product = client
+        .post_form("/v1/products", &[("name", "Starter".into())], "t-product")
+        .await
+        .unwrap();
+    let meter = client
+        .post_form(
+            "/v1/billing/meters",
+            &[
+                ("display_name", "Messages per day".into()),
+                ("event_name", "entitle_messages_per_day".into()),
+                ("default_aggregation[formula]", "sum".into()),
+            ],
+            "t-meter",
+        )
+        .await
+        .unwrap();
+    let metered = client
+        .post_form(
+            "/v1/prices",
+            &[
+                ("product", product["id"].as_str().unwrap().into()),
+                ("currency", "usd".into()),
+                ("unit_amount", "1".into()),
+                ("recurring[interval]", "month".into()),
+                ("recurring[usage_type]", "metered".into()),
+                ("recurring[meter]", meter["id"].as_str().unwrap().into()),
+                ("transform_quantity[divide_by]", "100".into()),
+                ("transform_quantity[round]", "up".into()),
+                (
+                    "lookup_key",
+                    "starter_messages_per_day_overage_month".into(),
+                ),
+            ],
+            "t-price",
+        )
+        .await
+        .unwrap();
+    assert_eq!(metered["transform_quantity"]["round"], "up");
+
+    let reply = app
+        .call("POST", "/checkout", Some(checkout_body("starter_monthly")))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let create = app
+        .stripe
+        .requests()
+        .into_iter()
+        .find(|r| r["path"] == "/v1/checkout/sessions")
+        .unwrap();
+    let lines = &create["params"]["line_items"];
+    assert_eq!(lines[0]["price"], "price_local_starter_monthly");
+    assert_eq!(lines[0]["quantity"], "1");
+    assert_eq!(lines[1]["price"], metered["id"]);
+    assert!(
+        lines[1].get("quantity").is_none(),
+        "a metered price takes no quantity: {lines}"
+    );
+    assert!(lines.get(2).is_none(), "{lines}");
+    let session = reply.body["sessionId"].as_str().unwrap();
+    let items = client
+        .get(&format!("/v1/checkout/sessions/{session}/line_items"))
+        .await
+        .unwrap();
+    let items = items["data"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "the local Stripe accepted both: {items:?}");
+    assert!(items
+        .iter()
+        .any(|i| i["price"]["id"] == metered["id"] && i["quantity"].is_null()));
+
+    // A plan without overage gets its price alone.
+    let other = TestApp::spawn_with(catalog_with_overage()).await;
+    let pro = other
+        .call("POST", "/checkout", Some(checkout_body("pro_monthly")))
+        .await;
+    assert_eq!(pro.status, 200, "{}", pro.body);
+    let create = other
+        .stripe
+        .requests()
+        .into_iter()
+        .find(|r| r["path"] == "/v1/checkout/sessions")
+        .unwrap();
+    assert!(create["params"]["line_items"].get(1).is_none());
+}

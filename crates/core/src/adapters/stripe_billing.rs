@@ -49,19 +49,27 @@ impl StripeBilling for StripeClient {
             .collect())
     }
 
-    async fn create_checkout_session(
+    async fn create_checkout_session_with_metered(
         &self,
         request: &CheckoutRequest<'_>,
+        metered_price_ids: &[String],
         idempotency_key: &str,
     ) -> Result<CheckoutSession, StripeError> {
         let user = || HashMap::from([("userId".to_owned(), request.user.to_string())]);
         let mut line = CreateCheckoutSessionLineItems::new();
         line.price = Some(request.price_id.to_owned());
         line.quantity = Some(request.quantity.into());
+        let mut lines = vec![line];
+        // Metered prices take no quantity: Stripe bills what their meter reports.
+        for price in metered_price_ids {
+            let mut metered = CreateCheckoutSessionLineItems::new();
+            metered.price = Some(price.clone());
+            lines.push(metered);
+        }
         let mut create = CreateCheckoutSession::new()
             .customer(request.customer.to_string())
             .client_reference_id(request.user.to_string())
-            .line_items(vec![line])
+            .line_items(lines)
             .success_url(request.success_url)
             .cancel_url(request.cancel_url)
             .metadata(user());

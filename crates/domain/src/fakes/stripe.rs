@@ -38,6 +38,8 @@ pub struct RecordedCheckout {
     pub mode: &'static str,
     pub price_id: String,
     pub quantity: u32,
+    /// Metered prices added without a quantity (overage).
+    pub metered_price_ids: Vec<String>,
     pub idempotency_key: String,
     pub trial: Option<Trial>,
 }
@@ -261,9 +263,10 @@ impl StripeBilling for InMemoryStripe {
             .collect())
     }
 
-    async fn create_checkout_session(
+    async fn create_checkout_session_with_metered(
         &self,
         request: &CheckoutRequest<'_>,
+        metered_price_ids: &[String],
         idempotency_key: &str,
     ) -> Result<CheckoutSession, StripeError> {
         let mut state = self.enter(format!("create_checkout_session {}", request.customer))?;
@@ -281,6 +284,7 @@ impl StripeBilling for InMemoryStripe {
                     mode: request.mode.as_str(),
                     price_id: request.price_id.to_owned(),
                     quantity: request.quantity,
+                    metered_price_ids: metered_price_ids.to_vec(),
                     idempotency_key: idempotency_key.to_owned(),
                     trial: request.trial,
                 });

@@ -48,6 +48,17 @@ pub trait StripeBilling: Send + Sync {
         &self,
         request: &CheckoutRequest<'_>,
         idempotency_key: &str,
+    ) -> Result<CheckoutSession, StripeError> {
+        self.create_checkout_session_with_metered(request, &[], idempotency_key)
+            .await
+    }
+    /// A checkout that also subscribes to `metered_price_ids` (the plan's overage, billed from Stripe meters):
+    /// extra line items without a quantity, as Stripe wants metered prices.
+    async fn create_checkout_session_with_metered(
+        &self,
+        request: &CheckoutRequest<'_>,
+        metered_price_ids: &[String],
+        idempotency_key: &str,
     ) -> Result<CheckoutSession, StripeError>;
     /// The billing portal session's URL.
     async fn create_portal_session(
