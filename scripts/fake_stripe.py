@@ -2195,7 +2195,8 @@ def interval_text(price: dict) -> str:
 def checkout_page(session: dict, error: str | None = None, card: str = "4242 4242 4242 4242") -> str:
     rows = "".join(
         f'<tr class="line-item"><td class="name">{escape(price_name(item["price"]))}'
-        f' × {item["quantity"]}</td><td class="interval">{escape(interval_text(item["price"]))}</td>'
+        + (f' × {item["quantity"]}' if item["quantity"] is not None else " (metered: billed on usage)")
+        + f'</td><td class="interval">{escape(interval_text(item["price"]))}</td>'
         f'<td class="amount">{money(item["amount_total"], item["currency"])}</td></tr>'
         for item in STATE.line_items.get(session["id"], []))
     trial = (STATE.session_extras.get(session["id"], {}).get("subscription_data") or {}).get("trial_period_days")
