@@ -52,10 +52,12 @@ fn boolean_answer(user: &UserId, feature: &str, e: &Entitlements) -> Value {
         used: 0,
         held: 0,
         remaining: None,
+        overage: 0,
     };
     let none = Allowance {
         limit: Limit::Finite(0),
         in_plan: allowed,
+        overage: false,
     };
     Value::Object(answer(user, feature, None, &e.plan, none, &decision, None))
 }
@@ -443,22 +445,24 @@ pub async fn settle(
                 }
             });
         }
-        let change = decision::settle(kind, &snapshot.counter, &hold_id, commit, now).map_err(
-            |e| match e {
-                SettleError::NotFound => not_found(),
-                SettleError::Expired => {
-                    ApiError::conflict("hold_expired", "the hold expired and no longer counts")
-                }
-                SettleError::OverHeld { held } => ApiError::bad_request(
-                    "amount_over_hold",
-                    format!("a commit records at most what was held ({held})"),
-                ),
-            },
-        )?;
         let e = limits::effective(&deps.catalog, &user, snapshot.entitlements, now);
         let allowance = limits::allowance(&deps.catalog, &e, &feature);
+        let (change, overage) =
+            decision::settle(kind, allowance, &snapshot.counter, &hold_id, commit, now).map_err(
+                |e| match e {
+                    SettleError::NotFound => not_found(),
+                    SettleError::Expired => {
+                        ApiError::conflict("hold_expired", "the hold expired and no longer counts")
+                    }
+                    SettleError::OverHeld { held } => ApiError::bad_request(
+                        "amount_over_hold",
+                        format!("a commit records at most what was held ({held})"),
+                    ),
+                },
+            )?;
         let after = snapshot.counter.applied(&change);
-        let d = after.report(kind, allowance, now);
+        let mut d = after.report(kind, allowance, now);
+        d.overage = overage;
         let resets_at = match kind {
             LimitKind::Metered(_) => limits::counter(&user, &feature, kind, Some(&e), now).1,
             _ => None,

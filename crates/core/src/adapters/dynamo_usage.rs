@@ -228,12 +228,15 @@ fn update(table: &str, key: &CounterKey, change: &Change) -> Result<Update, Stor
         Guard::ReservedAtMost(max) => ("#reserved", "<=", max),
         Guard::ReservedAtLeast(min) => ("#reserved", ">=", min),
         Guard::ValueAtLeast(min) => ("#v", ">=", min),
+        Guard::ValueAtMost(max) => ("#v", "<=", max),
+        Guard::ValueIs(v) => ("#v", "=", v),
     };
     if !attribute.is_empty() {
         builder = builder.expression_attribute_values(":bound", n(bound));
         // A counter not yet written is zero, and an absent attribute fails every comparison.
         let zero_passes = match op {
             "<=" => 0 <= bound,
+            "=" => bound == 0,
             _ => 0 >= bound,
         };
         conditions.push(if zero_passes {

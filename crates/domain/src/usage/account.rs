@@ -18,17 +18,19 @@ const COUNTER_RETENTION_SECS: i64 = 35 * 86_400;
 /// What the user's plan grants of `limit`: the catalog's plan first (so a plan change or catalog change
 /// applies at once), the stored limits for a plan the catalog no longer has.
 pub fn allowance(catalog: &PlanCatalog, entitlements: &Entitlements, limit: &str) -> Allowance {
-    let limits = catalog
-        .plan(&entitlements.plan)
-        .map_or(&entitlements.limits, |p| &p.limits);
+    let plan = catalog.plan(&entitlements.plan);
+    let limits = plan.map_or(&entitlements.limits, |p| &p.limits);
+    let overage = plan.is_some_and(|p| p.overage.contains_key(limit));
     match limits.get(limit) {
         Some(limit) => Allowance {
             limit: *limit,
             in_plan: true,
+            overage,
         },
         None => Allowance {
             limit: Limit::Finite(0),
             in_plan: false,
+            overage: false,
         },
     }
 }
@@ -138,6 +140,9 @@ pub fn answer(
         "resetsAt".into(),
         resets_at.map_or(Value::Null, |t| json!(t.to_rfc3339())),
     );
+    if kind.is_some_and(|k| allowance.overage_above(k).is_some()) {
+        body.insert("overage".into(), json!(decision.overage));
+    }
     body
 }
 
@@ -184,6 +189,15 @@ pub async fn picture(
             body.remove("allowed");
             body.remove("userId");
             body.remove("plan");
+            if body.contains_key("overage") {
+                // The period's overage so far (committed beyond the included amount).
+                body.insert(
+                    "overage".into(),
+                    json!(super::decision::period_overage(
+                        decl.kind, allowance, counter
+                    )),
+                );
+            }
             Value::Object(body)
         })
         .collect();

@@ -36,6 +36,11 @@ pub enum Guard {
     ReservedAtMost(i64),
     ReservedAtLeast(i64),
     ValueAtLeast(i64),
+    /// Overage limits: the committed count is at most this (the change stays within the included amount).
+    ValueAtMost(i64),
+    /// Overage limits: the committed count is exactly this (the change crosses the included amount, so how
+    /// much of it is overage depends on the count).
+    ValueIs(i64),
 }
 
 /// One atomic change of a counter: deltas, the guard, the hold it adds and the holds it removes (each of
@@ -78,6 +83,9 @@ pub struct Decision {
     pub held: i64,
     /// `None`: unlimited.
     pub remaining: Option<i64>,
+    /// Overage plans: how much of this request's committed amount lies beyond the included amount (billed);
+    /// 0 otherwise. A hold's overage is counted when it is committed.
+    pub overage: i64,
 }
 
 /// What the plan says about a limit: its number, and whether the plan mentions it at all (a limit a plan
@@ -86,6 +94,40 @@ pub struct Decision {
 pub struct Allowance {
     pub limit: Limit,
     pub in_plan: bool,
+    /// The plan bills use of this (metered, finite) limit beyond `limit` as overage instead of refusing it.
+    pub overage: bool,
+}
+
+impl Allowance {
+    /// The included amount, when use beyond it is overage rather than refused.
+    pub fn overage_above(self, kind: LimitKind) -> Option<i64> {
+        match (kind, self.limit) {
+            (LimitKind::Metered(_), Limit::Finite(max)) if self.overage && self.in_plan => {
+                Some(max as i64)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How much of committing `amount` on a committed count of `value` lies beyond `max`, and the guard that
+/// keeps that number true at the moment of the write (so racing writers can neither both be "within" nor
+/// both bill the same units).
+pub fn overage_guard(value: i64, amount: i64, max: i64) -> (i64, Guard) {
+    if value + amount <= max {
+        (0, Guard::ValueAtMost(max - amount))
+    } else if value >= max {
+        (amount, Guard::ValueAtLeast(max))
+    } else {
+        (value + amount - max, Guard::ValueIs(value))
+    }
+}
+
+/// The overage of the period so far: what is committed beyond the included amount (0 without overage).
+pub fn period_overage(kind: LimitKind, allowance: Allowance, counter: &Counter) -> i64 {
+    allowance
+        .overage_above(kind)
+        .map_or(0, |max| (counter.value - max).max(0))
 }
 
 /// Why a hold cannot be settled.
@@ -133,6 +175,8 @@ impl Counter {
                 Guard::ReservedAtMost(max) => self.reserved <= max,
                 Guard::ReservedAtLeast(min) => self.reserved >= min,
                 Guard::ValueAtLeast(min) => self.value >= min,
+                Guard::ValueAtMost(max) => self.value <= max,
+                Guard::ValueIs(v) => self.value == v,
             }
     }
 
@@ -171,6 +215,7 @@ impl Counter {
             used,
             held,
             remaining,
+            overage: 0,
         }
     }
 }
@@ -184,6 +229,11 @@ pub fn check(
     now: UnixTime,
 ) -> Decision {
     let mut decision = counter.report(kind, allowance, now);
+    if let Some(max) = allowance.overage_above(kind) {
+        // Use beyond the included amount is billed, never refused.
+        decision.overage = overage_guard(counter.value, amount.max(0), max).0;
+        return decision;
+    }
     if let Some(reason) = refusal(kind, allowance, &decision, amount) {
         decision.allowed = false;
         decision.reason = Some(reason);
@@ -230,6 +280,7 @@ pub fn consume(
     }
     let (expired, swept) = counter.expired(now);
     let held = hold.is_some();
+    let mut overage = 0;
     let change = match kind {
         LimitKind::Credits => Change {
             value: if held { 0 } else { -amount },
@@ -251,6 +302,14 @@ pub fn consume(
             }
             let guard = match allowance.limit {
                 _ if amount < 0 => Guard::ValueAtLeast(-amount),
+                // Overage: a hold reserves without a cap; a record bills what lies beyond the included amount.
+                _ if allowance.overage_above(kind).is_some() && held => Guard::None,
+                _ if allowance.overage_above(kind).is_some() => {
+                    let max = allowance.overage_above(kind).unwrap_or_default();
+                    let (n, guard) = overage_guard(counter.value, amount, max);
+                    overage = n;
+                    guard
+                }
                 Limit::Unlimited => Guard::None,
                 Limit::Finite(max) => Guard::ReservedAtMost(max as i64 - amount + swept),
             };
@@ -264,19 +323,22 @@ pub fn consume(
             }
         }
     };
-    let after = counter.applied(&change).report(kind, allowance, now);
+    let mut after = counter.applied(&change).report(kind, allowance, now);
+    after.overage = overage;
     Ok((after, Some(change)))
 }
 
 /// The change that settles hold `id`: `commit` records `amount` (≤ held) and frees the rest; `None` frees it
-/// all (release). Other expired holds are swept along.
+/// all (release). Other expired holds are swept along. Under an overage allowance, the change also says how
+/// much of the commit is overage (and is guarded so that this stays true); otherwise the overage is 0.
 pub fn settle(
     kind: LimitKind,
+    allowance: Allowance,
     counter: &Counter,
     id: &str,
     commit: Option<i64>,
     now: UnixTime,
-) -> Result<Change, SettleError> {
+) -> Result<(Change, i64), SettleError> {
     let hold = counter.holds.get(id).ok_or(SettleError::NotFound)?;
     if hold.expires_at <= now {
         return Err(SettleError::Expired);
@@ -287,7 +349,11 @@ pub fn settle(
     }
     let (mut remove, swept) = counter.expired(now);
     remove.push(id.to_owned());
-    Ok(match kind {
+    let (overage, guard) = match allowance.overage_above(kind) {
+        Some(max) => overage_guard(counter.value, amount, max),
+        None => (0, Guard::None),
+    };
+    let change = match kind {
         LimitKind::Credits => Change {
             value: -amount,
             reserved: hold.amount - amount + swept,
@@ -300,11 +366,12 @@ pub fn settle(
             value: amount,
             reserved: amount - hold.amount - swept,
             spent: 0,
-            guard: Guard::None,
+            guard,
             add_hold: None,
             remove_holds: remove,
         },
-    })
+    };
+    Ok((change, overage))
 }
 
 /// Credits bought (or granted): added to the balance, never conditional.

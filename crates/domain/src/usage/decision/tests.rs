@@ -8,6 +8,7 @@ fn limit(n: u64) -> Allowance {
     Allowance {
         limit: Limit::Finite(n),
         in_plan: true,
+        overage: false,
     }
 }
 
@@ -55,6 +56,7 @@ fn a_limit_the_plan_does_not_mention_is_refused_as_not_in_plan() {
     let none = Allowance {
         limit: Limit::Finite(0),
         in_plan: false,
+        overage: false,
     };
     let d = check(METERED, none, &Counter::default(), 1, NOW);
     assert_eq!(d.reason, Some(Reason::NotInPlan));
@@ -118,20 +120,24 @@ fn a_commit_records_at_most_the_hold_and_frees_the_rest() {
     .unwrap();
     let held = Counter::default().applied(&change.unwrap());
     assert_eq!(
-        settle(METERED, &held, "h", Some(6), NOW),
+        settle(METERED, limit(5), &held, "h", Some(6), NOW).map(|(c, _)| c),
         Err(SettleError::OverHeld { held: 5 })
     );
-    let committed = held.applied(&settle(METERED, &held, "h", Some(2), NOW).unwrap());
+    let committed = held.applied(
+        &settle(METERED, limit(5), &held, "h", Some(2), NOW)
+            .unwrap()
+            .0,
+    );
     assert_eq!((committed.value, committed.reserved), (2, 2));
     assert_eq!(
-        settle(METERED, &committed, "h", Some(1), NOW),
+        settle(METERED, limit(5), &committed, "h", Some(1), NOW).map(|(c, _)| c),
         Err(SettleError::NotFound)
     );
-    let released = held.applied(&settle(METERED, &held, "h", None, NOW).unwrap());
+    let released = held.applied(&settle(METERED, limit(5), &held, "h", None, NOW).unwrap().0);
     assert_eq!((released.value, released.reserved), (0, 0));
     let late = UnixTime::from_secs(NOW.secs() + 61);
     assert_eq!(
-        settle(METERED, &held, "h", Some(1), late),
+        settle(METERED, limit(5), &held, "h", Some(1), late).map(|(c, _)| c),
         Err(SettleError::Expired)
     );
 }
@@ -146,7 +152,11 @@ fn credits_are_spent_from_the_balance_and_held_credits_are_not_available() {
     let c = c.applied(&change.unwrap());
     let (d, _) = spend(LimitKind::Credits, limit(0), &c, 2);
     assert_eq!(d.reason, Some(Reason::InsufficientCredits));
-    let c = c.applied(&settle(LimitKind::Credits, &c, "h", Some(3), NOW).unwrap());
+    let c = c.applied(
+        &settle(LimitKind::Credits, limit(5), &c, "h", Some(3), NOW)
+            .unwrap()
+            .0,
+    );
     assert_eq!((c.value, c.reserved, c.spent), (3, 3, 7));
     let (d, c) = spend(LimitKind::Credits, limit(0), &c, -2);
     assert!(d.allowed, "a refund is always allowed");
@@ -179,8 +189,105 @@ fn unlimited_allows_any_amount_and_has_no_remaining() {
     let all = Allowance {
         limit: Limit::Unlimited,
         in_plan: true,
+        overage: false,
     };
     let (d, change) = consume(METERED, all, &Counter::default(), 1_000_000, None, NOW).unwrap();
     assert_eq!((d.allowed, d.remaining), (true, None));
     assert_eq!(change.unwrap().guard, Guard::None);
+}
+
+fn overage_plan(n: u64) -> Allowance {
+    Allowance {
+        limit: Limit::Finite(n),
+        in_plan: true,
+        overage: true,
+    }
+}
+
+#[test]
+fn at_the_limit_an_overage_plan_allows_and_counts_the_overage() {
+    let mut c = Counter::default();
+    let (d, next) = spend(METERED, overage_plan(3), &c, 2);
+    assert_eq!((d.allowed, d.overage, d.used), (true, 0, 2));
+    c = next;
+    let (d, next) = spend(METERED, overage_plan(3), &c, 3);
+    assert_eq!((d.allowed, d.reason), (true, None));
+    assert_eq!((d.overage, d.used, d.remaining), (2, 5, Some(0)));
+    c = next;
+    let (d, next) = spend(METERED, overage_plan(3), &c, 4);
+    assert_eq!((d.allowed, d.overage, d.used), (true, 4, 9));
+    assert_eq!(period_overage(METERED, overage_plan(3), &next), 6);
+    let checked = check(METERED, overage_plan(3), &next, 1, NOW);
+    assert_eq!((checked.allowed, checked.overage), (true, 1));
+}
+
+#[test]
+fn a_plan_without_overage_still_refuses_at_the_limit() {
+    let c = Counter {
+        value: 3,
+        reserved: 3,
+        ..Counter::default()
+    };
+    let (d, _) = spend(METERED, limit(3), &c, 1);
+    assert_eq!(
+        (d.allowed, d.reason, d.overage),
+        (false, Some(Reason::LimitExceeded), 0)
+    );
+    assert_eq!(period_overage(METERED, limit(3), &c), 0);
+    let credits = Allowance {
+        overage: true,
+        ..limit(3)
+    };
+    assert_eq!(
+        credits.overage_above(LimitKind::Credits),
+        None,
+        "only metered limits bill overage"
+    );
+}
+
+#[test]
+fn overage_guards_pin_the_billed_amount_against_racing_writers() {
+    let c = Counter {
+        value: 2,
+        reserved: 2,
+        ..Counter::default()
+    };
+    // Crossing the included amount: the count must be exactly what was read.
+    let (_, change) = consume(METERED, overage_plan(3), &c, 2, None, NOW).unwrap();
+    let change = change.unwrap();
+    assert_eq!(change.guard, Guard::ValueIs(2));
+    let raced = Counter {
+        value: 3,
+        reserved: 3,
+        ..Counter::default()
+    };
+    assert!(
+        !raced.admits(&change),
+        "a racing writer makes it decide again"
+    );
+    // Within: the count must stay low enough; beyond: it must still be beyond.
+    assert_eq!(overage_guard(0, 1, 3), (0, Guard::ValueAtMost(2)));
+    assert_eq!(overage_guard(5, 2, 3), (2, Guard::ValueAtLeast(3)));
+}
+
+#[test]
+fn an_overage_hold_beyond_the_included_amount_is_allowed_and_billed_at_commit() {
+    let c = Counter {
+        value: 2,
+        reserved: 2,
+        ..Counter::default()
+    };
+    let (d, change) = consume(METERED, overage_plan(3), &c, 5, hold("h", 5, 60), NOW).unwrap();
+    let change = change.unwrap();
+    assert_eq!((d.allowed, d.overage, d.used), (true, 0, 7));
+    assert_eq!(change.guard, Guard::None);
+    let held = c.applied(&change);
+    let (commit, overage) = settle(METERED, overage_plan(3), &held, "h", Some(4), NOW).unwrap();
+    assert!(held.admits(&commit));
+    assert_eq!(overage, 3, "committed 2 + 4 against 3 included");
+    let after = held.applied(&commit);
+    assert_eq!((after.value, after.reserved), (6, 6));
+    // Without overage the same hold is refused.
+    let (d, change) = consume(METERED, limit(3), &c, 5, hold("h", 5, 60), NOW).unwrap();
+    assert_eq!((d.allowed, change), (false, None));
 }
