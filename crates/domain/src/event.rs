@@ -60,6 +60,9 @@ pub enum EventType {
     UsageLimitReached,
     #[serde(rename = "credits.low")]
     CreditsLow,
+    /// Metered use beyond a plan's included amount, to be billed (the processor reports it to Stripe).
+    #[serde(rename = "usage.recorded")]
+    UsageRecorded,
 }
 
 impl EventType {
@@ -82,6 +85,7 @@ impl EventType {
             EventType::EntitlementsChanged => "entitlements.changed",
             EventType::UsageLimitReached => "usage.limit_reached",
             EventType::CreditsLow => "credits.low",
+            EventType::UsageRecorded => "usage.recorded",
         }
     }
 }
@@ -151,6 +155,7 @@ impl TryFrom<RawBillingEvent> for BillingEvent {
             EventType::UsageLimitReached | EventType::CreditsLow => {
                 EventData::Usage(from_value(raw.data)?)
             }
+            EventType::UsageRecorded => EventData::Recorded(from_value(raw.data)?),
         };
         Ok(Self {
             schema_version: raw.schema_version,
@@ -201,6 +206,25 @@ pub enum EventData {
     Entitlements(Box<EntitlementsChangedData>),
     User(UserData),
     Usage(UsageData),
+    Recorded(UsageRecordedData),
+}
+
+/// `usage.recorded`, from usage-api: the overage part of one usage (a record, or a hold's commit), once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageRecordedData {
+    pub user_id: UserId,
+    /// When the customers table knows it (the processor resolves it otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_customer_id: Option<StripeCustomerId>,
+    /// The metered limit.
+    pub feature: String,
+    /// Stable per usage (the idempotency key's, or the hold's): the Stripe meter event's `identifier`.
+    pub usage_id: String,
+    /// The units beyond the included amount (> 0).
+    pub overage: i64,
+    /// The counter's period (`2026-12-02`, `2026-12`, or the billing period's key).
+    pub period: String,
 }
 
 /// `usage.limit_reached` (once per user, limit and period) and `credits.low` (the balance fell below the

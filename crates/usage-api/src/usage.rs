@@ -2,7 +2,7 @@
 //! user's entitlements. Each decision is made on one consistent read and recorded by one conditional write;
 //! a lost race reads again and decides again, so racing callers never spend the same allowance.
 use crate::deps::Deps;
-use crate::events::{announce, Announcement};
+use crate::events::{announce, recorded, Announcement, Recorded};
 use crate::limits::{self, Feature};
 use crate::request;
 use base64::Engine;
@@ -235,7 +235,9 @@ pub async fn consume(
         let (e, snap, resets_at) =
             read(deps, &user, &feature, kind, Some(&record_key), now).await?;
         if let Some(record) = &snap.record {
-            return replay(record, &print);
+            let response = replay(record, &print)?;
+            publish_overage(deps, &response, record.at).await?;
+            return Ok(response);
         }
         let allowance = limits::allowance(&deps.catalog, &e, &feature);
         let hold = hold_seconds.map(|s| {
@@ -275,6 +277,13 @@ pub async fn consume(
         };
         if let Some(id) = &hold_id {
             body.insert("usageId".into(), json!(usage_id(&snap.key, id)));
+        } else if d.overage > 0 {
+            // The overage's usage id: stable per idempotency key (Stripe's meter event identifier).
+            let key_id = &fingerprint(&[&idempotency_key])[..24];
+            body.insert(
+                "usageId".into(),
+                json!(usage_id(&snap.key, &format!("k{key_id}"))),
+            );
         }
         let response = Value::Object(body);
         let spends_credits = kind == LimitKind::Credits && hold_id.is_none();
@@ -301,6 +310,7 @@ pub async fn consume(
                     deps, &snap, &user, &feature, kind, &e, allowance, &d, resets_at, now,
                 )
                 .await;
+                publish_overage(deps, &response, now).await?;
                 return Ok(response);
             }
             WriteOutcome::Conflict => backoff(attempt).await,
@@ -437,13 +447,15 @@ pub async fn settle(
             .await
             .map_err(unavailable)?;
         if let Some(record) = &snapshot.record {
-            return replay(record, &print).map_err(|e| {
+            let response = replay(record, &print).map_err(|e| {
                 if e.status == 409 {
                     ApiError::conflict("hold_settled", "this hold was already settled otherwise")
                 } else {
                     e
                 }
-            });
+            })?;
+            publish_overage(deps, &response, record.at).await?;
+            return Ok(response);
         }
         let e = limits::effective(&deps.catalog, &user, snapshot.entitlements, now);
         let allowance = limits::allowance(&deps.catalog, &e, &feature);
@@ -502,11 +514,45 @@ pub async fn settle(
             .await
             .map_err(unavailable)?
         {
-            WriteOutcome::Applied => return Ok(response),
+            WriteOutcome::Applied => {
+                publish_overage(deps, &response, now).await?;
+                return Ok(response);
+            }
             WriteOutcome::Conflict => backoff(attempt).await,
         }
     }
     Err(busy())
+}
+
+/// `usage.recorded` for an answer (first or replayed) that recorded overage; nothing otherwise. The answer
+/// carries all it needs: the usage id (which names the counter, hence the period), the feature and the
+/// overage.
+async fn publish_overage(deps: &Deps, response: &Value, at: UnixTime) -> Result<(), ApiError> {
+    let overage = response["overage"].as_i64().unwrap_or(0);
+    if overage <= 0 {
+        return Ok(());
+    }
+    let (Some(id), Some(feature)) = (response["usageId"].as_str(), response["feature"].as_str())
+    else {
+        return Ok(());
+    };
+    let Some((user, counter_name, _)) = parse_usage_id(id) else {
+        return Ok(());
+    };
+    let counter = CounterKey {
+        user: user.clone(),
+        name: counter_name,
+        expires_at: None,
+    };
+    let r = Recorded {
+        counter: &counter,
+        user: &user,
+        feature,
+        usage_id: id,
+        overage,
+        at,
+    };
+    recorded(deps, r).await
 }
 
 /// `GET /v1/usage?userId=`.
