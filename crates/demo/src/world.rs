@@ -136,7 +136,8 @@ impl World {
         let processor = entitlement_processor::deps::Deps {
             store: entitlements,
             usage: usage.clone(),
-            stripe: stripe_client,
+            stripe: stripe_client.clone(),
+            meter: stripe_client,
             customers,
             clerk: Arc::new(ClerkClient::new(
                 SecretString::from(clerk.secret_key.clone()),

@@ -136,7 +136,13 @@ pub async fn apply(
             }
             Ok(Some(user))
         }
-        // user.*, customer.linked, payment.*, and our own entitlements.changed: nothing to apply.
+        // Metered use beyond the plan's included amount: billed through Stripe's meter.
+        "usage.recorded" => {
+            crate::overage::report(deps, event, now).await?;
+            Ok(None)
+        }
+        // user.*, customer.linked, payment.*, usage.limit_reached, credits.low, and our own
+        // entitlements.changed: nothing to apply.
         _ => Ok(None),
     }
 }

@@ -9,6 +9,7 @@ use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
     ClerkUsers, CustomerDirectory, DeadLetters, EntitlementStore, EventPublisher, StripeReader,
+    UsageMeter,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,8 @@ pub struct Deps {
     /// The credits balance (and its ledger) that credit packs add to and usage-api spends.
     pub usage: Arc<dyn UsageStore>,
     pub stripe: Arc<dyn StripeReader>,
+    /// Overage, reported as Stripe billing meter events.
+    pub meter: Arc<dyn UsageMeter>,
     pub customers: Arc<dyn CustomerDirectory>,
     pub clerk: Arc<dyn ClerkUsers>,
     pub publisher: Arc<dyn EventPublisher>,
@@ -42,6 +45,10 @@ impl Deps {
         };
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let entitlements_table = config::required("ENTITLEMENTS_TABLE")?;
+        let stripe = Arc::new(StripeClient::new(
+            Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?,
+            config::optional("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
+        ));
         Ok(Self {
             store: Arc::new(DynamoEntitlements::new(
                 dynamodb.clone(),
@@ -56,11 +63,8 @@ impl Deps {
                 dynamodb,
                 config::required("CUSTOMERS_TABLE")?,
             )),
-            stripe: Arc::new(StripeClient::new(
-                Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?,
-                config::optional("STRIPE_API_BASE")
-                    .unwrap_or_else(|| "https://api.stripe.com".into()),
-            )),
+            stripe: stripe.clone(),
+            meter: stripe,
             clerk: Arc::new(ClerkClient::new(
                 Rotating::load("CLERK_SECRET_KEY", &aws, secrets::one).await?,
                 config::optional("CLERK_API_BASE")

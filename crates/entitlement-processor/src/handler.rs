@@ -104,11 +104,32 @@ async fn process_record(deps: &Deps, record: &SqsMessage, now: UnixTime) -> Resu
             Err(failure) if failure.is_permanent() => {
                 dead_letter(deps, record, &failure.chain()).await
             }
+            // The queue's last attempt: dead-letter it here, with the reason, rather than let SQS move it
+            // without one.
+            Err(retry) if receive_count(record) >= MAX_RECEIVES => {
+                let reason = format!(
+                    "still failing after {MAX_RECEIVES} attempts: {}",
+                    retry.chain()
+                );
+                dead_letter(deps, record, &reason).await
+            }
             Err(retry) => Err(retry),
         }
     }
     .instrument(span)
     .await
+}
+
+/// The entitlement queue's `maxReceiveCount` (infra/template.yaml).
+pub const MAX_RECEIVES: u32 = 5;
+
+/// How often SQS has handed out this message, this time included.
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
 }
 
 async fn dead_letter(deps: &Deps, record: &SqsMessage, reason: &str) -> Result<(), Failure> {

@@ -4,4 +4,5 @@ pub mod apply;
 pub mod deps;
 pub mod handler;
 pub mod maintenance;
+pub mod overage;
 pub mod publish;

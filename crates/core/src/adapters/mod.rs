@@ -12,6 +12,7 @@ pub mod sqs_dead_letters;
 pub mod stripe_billing;
 pub mod stripe_catalog;
 pub mod stripe_client;
+pub mod stripe_meter_events;
 mod stripe_objects;
 pub mod stripe_reader;
 pub mod subscription_lifecycle;

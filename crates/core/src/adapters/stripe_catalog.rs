@@ -108,7 +108,7 @@ fn key(action: &Action) -> String {
     format!("entitle-catalog-{}", &hex::encode(hash)[..32])
 }
 
-fn form(method: StripeMethod, path: &str, params: &[(&str, &str)]) -> RequestBuilder {
+pub(crate) fn form(method: StripeMethod, path: &str, params: &[(&str, &str)]) -> RequestBuilder {
     let mut request = RequestBuilder::new(method, path);
     if !params.is_empty() {
         let body = form_urlencoded::Serializer::new(String::new())

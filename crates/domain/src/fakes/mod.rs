@@ -8,6 +8,7 @@ mod event_publisher;
 mod stripe;
 mod stripe_reader;
 mod usage;
+mod usage_meter;
 
 pub use clerk::*;
 pub use customer_directory::*;
@@ -18,3 +19,4 @@ pub use event_publisher::*;
 pub use stripe::*;
 pub use stripe_reader::*;
 pub use usage::*;
+pub use usage_meter::*;

@@ -14,6 +14,7 @@ mod stripe_reader;
 mod stripe_subscriptions;
 mod subscription_lifecycle;
 pub mod usage;
+mod usage_meter;
 
 pub use crate::plans::CheckoutMode;
 pub use clerk_users::ClerkUsers;
@@ -28,6 +29,7 @@ pub use stripe_billing::{CheckoutRequest, CheckoutSession, StripeBilling, Trial}
 pub use stripe_customers::{CustomerProfile, StripeCustomers};
 pub use stripe_reader::{LineItem, StripeReader};
 pub use stripe_subscriptions::StripeSubscriptions;
+pub use usage_meter::{MeterEvent, Reported, UsageMeter};
 pub use subscription_lifecycle::{
     CancelNow, InvoicePreview, PeriodEndChange, PlanChange, PreviewLine, Proration,
     ScheduledChange, SubscriptionDetails, SubscriptionLifecycle,

@@ -55,6 +55,20 @@ pub struct Change {
     pub remove_holds: Vec<String>,
 }
 
+impl Change {
+    /// Changes nothing: the write of a record alone (a ledger row next to its counter).
+    pub fn none() -> Self {
+        Self {
+            value: 0,
+            reserved: 0,
+            spent: 0,
+            guard: Guard::None,
+            add_hold: None,
+            remove_holds: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     LimitExceeded,

@@ -4,7 +4,7 @@ use super::*;
 use entitle_domain::entitlements::{Status, SubscriptionItem, SubscriptionState};
 use entitle_domain::fakes::{
     InMemoryClerk, InMemoryCustomerDirectory, InMemoryEntitlementStore, InMemoryStripeState,
-    InMemoryUsage, RecordingDeadLetters, RecordingPublisher,
+    InMemoryUsage, RecordingDeadLetters, RecordingMeter, RecordingPublisher,
 };
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;
@@ -29,6 +29,8 @@ struct Harness {
     clerk: Arc<InMemoryClerk>,
     publisher: Arc<RecordingPublisher>,
     dead: Arc<RecordingDeadLetters>,
+    meter: Arc<RecordingMeter>,
+    customers: Arc<InMemoryCustomerDirectory>,
 }
 
 fn harness() -> Harness {
@@ -38,12 +40,15 @@ fn harness() -> Harness {
     let clerk = Arc::new(InMemoryClerk::default());
     let publisher = Arc::new(RecordingPublisher::default());
     let dead = Arc::new(RecordingDeadLetters::default());
+    let meter = Arc::new(RecordingMeter::default());
+    let customers = Arc::new(InMemoryCustomerDirectory::default());
     Harness {
         deps: Deps {
             store: store.clone(),
             usage: usage.clone(),
             stripe: stripe.clone(),
-            customers: Arc::new(InMemoryCustomerDirectory::default()),
+            meter: meter.clone(),
+            customers: customers.clone(),
             clerk: clerk.clone(),
             publisher: publisher.clone(),
             dead_letters: dead.clone(),
@@ -56,6 +61,8 @@ fn harness() -> Harness {
         clerk,
         publisher,
         dead,
+        meter,
+        customers,
     }
 }
 
@@ -639,4 +646,133 @@ async fn a_plan_change_whose_events_arrive_in_reverse_order_ends_on_the_new_plan
     )
     .await;
     assert_eq!(current(&h).plan, "professional");
+}
+
+/// `usage.recorded` as usage-api publishes it: the user on the envelope, no customer (the processor looks
+/// it up).
+fn recorded(usage: usize, overage: i64) -> String {
+    json!({
+        "schemaVersion": 1, "id": format!("usage-recorded-u{usage}"), "source": "entitle",
+        "type": "usage.recorded", "occurredAt": UnixTime::from_secs(NOW - 60).to_rfc3339(), "userId": USER,
+        "data": {"userId": USER, "feature": "messages_per_month", "usageId": format!("u_usage{usage}"),
+            "overage": overage, "period": "2026-11"}
+    })
+    .to_string()
+}
+
+async fn link_customer(h: &Harness) {
+    use entitle_domain::ports::CustomerDirectory;
+    let customer = entitle_domain::ids::StripeCustomerId::parse(CUSTOMER).unwrap();
+    h.customers
+        .link(&user(), &customer, UnixTime::from_secs(NOW))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn overage_delivered_three_times_shuffled_with_outages_is_metered_exactly_once() {
+    let h = harness();
+    link_customer(&h).await;
+    // 1,000 overage units in 64 usages of uneven size.
+    let values: Vec<i64> = (0..64).map(|i| if i < 40 { 10 } else { 25 }).collect();
+    assert_eq!(values.iter().sum::<i64>(), 1_000);
+    let mut deliveries: Vec<String> = Vec::new();
+    for copy in 0..3 {
+        for i in 0..values.len() {
+            let j = (i * 37 + copy * 11) % values.len();
+            deliveries.push(recorded(j, values[j]));
+        }
+    }
+    *h.meter.fail_next.lock().unwrap() = 7;
+    let mut pending = deliveries;
+    for _ in 0..5 {
+        let mut retry = Vec::new();
+        for batch in pending.chunks(10) {
+            for id in deliver(&h, batch, NOW).await {
+                let i: usize = id.trim_start_matches('m').parse().unwrap();
+                retry.push(batch[i].clone());
+            }
+        }
+        pending = retry;
+    }
+    assert!(pending.is_empty(), "every delivery applied in the end");
+    assert_eq!(h.meter.total(), 1_000);
+    let events = h.meter.events.lock().unwrap().clone();
+    assert_eq!(events.len(), 64, "one meter event per usage");
+    let mut identifiers: Vec<_> = events.iter().map(|e| e.identifier.clone()).collect();
+    identifiers.sort();
+    identifiers.dedup();
+    assert_eq!(identifiers.len(), 64, "each identifier once");
+    assert!(events.iter().all(|e| e.event_name == "entitle_messages_per_month"
+        && e.customer.as_str() == CUSTOMER
+        && e.timestamp.secs() == NOW - 60));
+    assert_eq!(
+        events
+            .iter()
+            .find(|e| e.identifier == crate::overage::meter_identifier("u_usage3"))
+            .map(|e| e.value),
+        Some(10)
+    );
+    assert!(h.dead.letters.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_reported_overage_is_not_sent_again_after_stripes_deduplication_window() {
+    let h = harness();
+    link_customer(&h).await;
+    assert!(deliver(&h, &[recorded(1, 5)], NOW).await.is_empty());
+    // Stripe forgets identifiers after its window; the ledger row does not.
+    h.meter.events.lock().unwrap().clear();
+    assert!(deliver(&h, &[recorded(1, 5)], NOW + 3 * DAY).await.is_empty());
+    assert_eq!(h.meter.total(), 0, "a redrive days later bills nothing twice");
+    assert!(h
+        .usage
+        .records()
+        .iter()
+        .any(|r| r.key == "metered#u_usage1" && r.fingerprint == crate::overage::meter_identifier("u_usage1")));
+}
+
+#[tokio::test]
+async fn overage_without_a_stripe_customer_is_dead_lettered_with_the_reason() {
+    let h = harness();
+    let failures = deliver(&h, &[recorded(1, 5)], NOW).await;
+    assert!(failures.is_empty());
+    assert_eq!(h.meter.total(), 0);
+    let letters = h.dead.letters.lock().unwrap().clone();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].1.contains("no Stripe customer for user"),
+        "{}",
+        letters[0].1
+    );
+}
+
+#[tokio::test]
+async fn a_failure_on_the_queues_last_attempt_is_dead_lettered_with_its_reason() {
+    let h = harness();
+    link_customer(&h).await;
+    *h.meter.fail_next.lock().unwrap() = 2;
+    let body = recorded(1, 5);
+    let at_attempt = |n: u32| {
+        json!({"Records": [{"messageId": "m0", "body": body,
+            "attributes": {"ApproximateReceiveCount": n.to_string()}}]})
+    };
+    let reply = handle_at(&h.deps, at_attempt(4), UnixTime::from_secs(NOW))
+        .await
+        .unwrap();
+    assert_eq!(reply["batchItemFailures"].as_array().unwrap().len(), 1, "retried");
+    assert!(h.dead.letters.lock().unwrap().is_empty());
+    let reply = handle_at(&h.deps, at_attempt(MAX_RECEIVES), UnixTime::from_secs(NOW))
+        .await
+        .unwrap();
+    assert!(reply["batchItemFailures"].as_array().unwrap().is_empty());
+    let letters = h.dead.letters.lock().unwrap().clone();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].1.contains("still failing after 5 attempts")
+            && letters[0].1.contains("Stripe is unavailable"),
+        "{}",
+        letters[0].1
+    );
+    assert_eq!(h.meter.total(), 0);
 }

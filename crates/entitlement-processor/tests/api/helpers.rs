@@ -79,6 +79,7 @@ impl TestApp {
             store: store.clone(),
             usage: usage.clone(),
             stripe: stripe_client.clone(),
+            meter: stripe_client.clone(),
             customers: Arc::new(DynamoCustomerDirectory::new(
                 dynamodb,
                 aws::env("CUSTOMERS_TABLE"),
