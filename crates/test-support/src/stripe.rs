@@ -46,6 +46,12 @@ impl FakeStripe {
         self.process.list("/__fake/customers")
     }
 
+    /// Every accepted `billing.meter_event`, in arrival order (`{"event_name", "identifier", "payload":
+    /// {"stripe_customer_id", "value"}, "timestamp"}`).
+    pub fn meter_events(&self) -> Vec<Value> {
+        self.process.list("/__fake/meter_events")
+    }
+
     /// The next `count` requests whose method is `method` (empty: any) and whose path starts with
     /// `path_prefix` answer `status` with a Stripe error body (`api_error` for 5xx, `rate_limit` for 429,
     /// `card_error` for 402) and change nothing. Like Stripe, 429 and 5xx answers are not stored under the

@@ -3,3 +3,4 @@
 mod customer_state;
 mod flow;
 mod helpers;
+mod overage;
