@@ -93,7 +93,11 @@ pub async fn report(deps: &Deps, event: &Incoming, now: UnixTime) -> Result<(), 
         name: format!("{}#{}", data.feature, data.period),
         expires_at: None,
     };
-    match deps.usage.write(&counter, &Change::none(), Some(&row)).await? {
+    match deps
+        .usage
+        .write(&counter, &Change::none(), Some(&row))
+        .await?
+    {
         // Conflict: the row exists (a concurrent delivery wrote it). Either way it is recorded.
         WriteOutcome::Applied | WriteOutcome::Conflict => {}
     }

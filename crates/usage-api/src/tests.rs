@@ -43,6 +43,20 @@ agents = 3
 [[plans.prices]]
 lookup_key = "pro_monthly"
 interval = "month"
+
+[[plans]]
+id = "scale"
+name = "Scale"
+features = ["chat"]
+[plans.limits]
+messages = 5
+tokens = 100
+agents = 3
+[[plans.prices]]
+lookup_key = "scale_monthly"
+interval = "month"
+[plans.overage]
+tokens = { unit_amount = 1, per = 100, currency = "usd" }
 "#;
 
 const KEY: &str = "sk_usage_test";
@@ -552,4 +566,43 @@ async fn a_store_outage_is_503_and_wrong_methods_and_routes_are_4xx() {
     assert_eq!(status, 405);
     let (status, _) = app.post("/v1/nothing", Value::Null).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn overage_that_could_not_be_announced_answers_503_and_the_retry_announces_it_once() {
+    let app = app();
+    app.on_plan("scale", 0);
+    app.consume("tokens", 100, "k-within").await;
+    app.publisher.set_failing(true);
+    let body =
+        json!({"userId": USER, "feature": "tokens", "amount": 30, "idempotencyKey": "k-over"});
+    let (status, answer) = app.post("/v1/usage", body.clone()).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(!app
+        .publisher
+        .events()
+        .iter()
+        .any(|e| e.event_type == EventType::UsageRecorded));
+    app.publisher.set_failing(false);
+    let (status, answer) = app.post("/v1/usage", body.clone()).await;
+    assert_eq!(
+        (status, answer["overage"].as_i64(), answer["used"].as_i64()),
+        (200, Some(30), Some(130))
+    );
+    let (_, again) = app.post("/v1/usage", body).await;
+    assert_eq!(again, answer, "a replay answers the same");
+    let recorded: Vec<_> = app
+        .publisher
+        .events()
+        .into_iter()
+        .filter(|e| e.event_type == EventType::UsageRecorded)
+        .collect();
+    assert_eq!(recorded.len(), 1, "announced once, not again on the replay");
+    match &recorded[0].data {
+        entitle_domain::event::EventData::Recorded(r) => {
+            assert_eq!((r.overage, r.feature.as_str()), (30, "tokens"));
+            assert_eq!(Some(r.usage_id.as_str()), answer["usageId"].as_str());
+        }
+        other => panic!("{other:?}"),
+    }
 }

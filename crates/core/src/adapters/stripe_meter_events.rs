@@ -69,6 +69,8 @@ mod tests {
             message: "No active meter found for event_name `entitle_x`.".into(),
         };
         assert!(!already_recorded(&other));
-        assert!(!already_recorded(&StripeError::Unavailable("timeout".into())));
+        assert!(!already_recorded(&StripeError::Unavailable(
+            "timeout".into()
+        )));
     }
 }

@@ -29,8 +29,8 @@ pub use stripe_billing::{CheckoutRequest, CheckoutSession, StripeBilling, Trial}
 pub use stripe_customers::{CustomerProfile, StripeCustomers};
 pub use stripe_reader::{LineItem, StripeReader};
 pub use stripe_subscriptions::StripeSubscriptions;
-pub use usage_meter::{MeterEvent, Reported, UsageMeter};
 pub use subscription_lifecycle::{
     CancelNow, InvoicePreview, PeriodEndChange, PlanChange, PreviewLine, Proration,
     ScheduledChange, SubscriptionDetails, SubscriptionLifecycle,
 };
+pub use usage_meter::{MeterEvent, Reported, UsageMeter};

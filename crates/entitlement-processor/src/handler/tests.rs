@@ -703,9 +703,11 @@ async fn overage_delivered_three_times_shuffled_with_outages_is_metered_exactly_
     identifiers.sort();
     identifiers.dedup();
     assert_eq!(identifiers.len(), 64, "each identifier once");
-    assert!(events.iter().all(|e| e.event_name == "entitle_messages_per_month"
-        && e.customer.as_str() == CUSTOMER
-        && e.timestamp.secs() == NOW - 60));
+    assert!(events
+        .iter()
+        .all(|e| e.event_name == "entitle_messages_per_month"
+            && e.customer.as_str() == CUSTOMER
+            && e.timestamp.secs() == NOW - 60));
     assert_eq!(
         events
             .iter()
@@ -723,13 +725,16 @@ async fn a_reported_overage_is_not_sent_again_after_stripes_deduplication_window
     assert!(deliver(&h, &[recorded(1, 5)], NOW).await.is_empty());
     // Stripe forgets identifiers after its window; the ledger row does not.
     h.meter.events.lock().unwrap().clear();
-    assert!(deliver(&h, &[recorded(1, 5)], NOW + 3 * DAY).await.is_empty());
-    assert_eq!(h.meter.total(), 0, "a redrive days later bills nothing twice");
-    assert!(h
-        .usage
-        .records()
-        .iter()
-        .any(|r| r.key == "metered#u_usage1" && r.fingerprint == crate::overage::meter_identifier("u_usage1")));
+    assert!(deliver(&h, &[recorded(1, 5)], NOW + 3 * DAY)
+        .await
+        .is_empty());
+    assert_eq!(
+        h.meter.total(),
+        0,
+        "a redrive days later bills nothing twice"
+    );
+    assert!(h.usage.records().iter().any(|r| r.key == "metered#u_usage1"
+        && r.fingerprint == crate::overage::meter_identifier("u_usage1")));
 }
 
 #[tokio::test]
@@ -760,7 +765,11 @@ async fn a_failure_on_the_queues_last_attempt_is_dead_lettered_with_its_reason()
     let reply = handle_at(&h.deps, at_attempt(4), UnixTime::from_secs(NOW))
         .await
         .unwrap();
-    assert_eq!(reply["batchItemFailures"].as_array().unwrap().len(), 1, "retried");
+    assert_eq!(
+        reply["batchItemFailures"].as_array().unwrap().len(),
+        1,
+        "retried"
+    );
     assert!(h.dead.letters.lock().unwrap().is_empty());
     let reply = handle_at(&h.deps, at_attempt(MAX_RECEIVES), UnixTime::from_secs(NOW))
         .await

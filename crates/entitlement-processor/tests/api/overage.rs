@@ -48,7 +48,8 @@ async fn with_meter_and_linked_customer(app: &TestApp) {
 }
 
 #[tokio::test]
-async fn a_thousand_overage_units_redelivered_and_shuffled_make_meter_events_summing_to_a_thousand() {
+async fn a_thousand_overage_units_redelivered_and_shuffled_make_meter_events_summing_to_a_thousand()
+{
     let app = TestApp::spawn().await;
     with_meter_and_linked_customer(&app).await;
     let run = unique_id("u_");
@@ -95,7 +96,13 @@ async fn a_thousand_overage_units_redelivered_and_shuffled_make_meter_events_sum
     let events = app.stripe.meter_events();
     let total: i64 = events
         .iter()
-        .map(|e| e["payload"]["value"].as_str().unwrap().parse::<i64>().unwrap())
+        .map(|e| {
+            e["payload"]["value"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        })
         .sum();
     assert_eq!(total, 1_000, "{events:#?}");
     let identifiers: HashSet<&str> = events
@@ -104,8 +111,10 @@ async fn a_thousand_overage_units_redelivered_and_shuffled_make_meter_events_sum
         .collect();
     assert_eq!(events.len(), 50, "one meter event per usage");
     assert_eq!(identifiers.len(), 50, "each identifier once");
-    assert!(events.iter().all(|e| e["event_name"] == "entitle_messages_per_month"
-        && e["payload"]["stripe_customer_id"] == app.customer.as_str()));
+    assert!(events
+        .iter()
+        .all(|e| e["event_name"] == "entitle_messages_per_month"
+            && e["payload"]["stripe_customer_id"] == app.customer.as_str()));
     let expected: HashSet<String> = usages
         .iter()
         .map(|(id, _)| entitlement_processor::overage::meter_identifier(id))

@@ -44,6 +44,20 @@ agents = 100
 [[plans.prices]]
 lookup_key = "pro_monthly"
 interval = "month"
+
+# Bills tokens beyond its 1,000 instead of refusing them.
+[[plans]]
+id = "scale"
+name = "Scale"
+[plans.limits]
+messages = 100
+tokens = 1000
+agents = 100
+[[plans.prices]]
+lookup_key = "scale_monthly"
+interval = "month"
+[plans.overage]
+tokens = { unit_amount = 1, per = 100, currency = "usd" }
 "#;
 
 /// Counts DynamoDB operations by name, as they go on the wire.

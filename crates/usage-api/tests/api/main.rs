@@ -2,5 +2,6 @@
 //! through the real SDK: racing callers, replays, holds and periods with the clock injected, plan changes,
 //! bad input, and the DynamoDB round trips a consume costs.
 mod helpers;
+mod overage;
 mod races;
 mod scenarios;
