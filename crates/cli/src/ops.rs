@@ -401,8 +401,8 @@ pub async fn usage(
     }
     println!("{user}  plan {}", picture["plan"].as_str().unwrap_or("?"));
     println!(
-        "{:<24} {:<10} {:>10} {:>8} {:>12} {:>12}  resets",
-        "limit", "kind", "used", "held", "limit", "remaining"
+        "{:<24} {:<10} {:>10} {:>8} {:>12} {:>12} {:>9}  resets",
+        "limit", "kind", "used", "held", "limit", "remaining", "overage"
     );
     let cell = |v: &serde_json::Value| match v {
         serde_json::Value::Null => "-".to_owned(),
@@ -411,13 +411,15 @@ pub async fn usage(
     };
     for row in picture["usage"].as_array().into_iter().flatten() {
         println!(
-            "{:<24} {:<10} {:>10} {:>8} {:>12} {:>12}  {}",
+            "{:<24} {:<10} {:>10} {:>8} {:>12} {:>12} {:>9}  {}",
             cell(&row["feature"]),
             cell(&row["kind"]),
             cell(&row["used"]),
             cell(&row["held"]),
             cell(&row["limit"]),
             cell(&row["remaining"]),
+            // Only a limit the plan bills overage of has one.
+            cell(&row["overage"]),
             cell(&row["resetsAt"]),
         );
     }

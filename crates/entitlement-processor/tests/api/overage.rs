@@ -63,7 +63,7 @@ async fn a_thousand_overage_units_redelivered_and_shuffled_make_meter_events_sum
     for copy in 0..3 {
         for i in 0..usages.len() {
             let j = (i * 31 + copy * 7) % usages.len();
-            if copy < 2 || j % 3 == 0 {
+            if copy < 2 || j.is_multiple_of(3) {
                 deliveries.push(recorded(&app, &usages[j].0, usages[j].1));
             }
         }
