@@ -202,6 +202,20 @@ pub async fn change(
     if !is_live_status(&subscription.status) {
         return Err(ended());
     }
+    // A plan that bills overage has a metered item next to its plan item; swapping both in one change is not
+    // built yet, and changing only the plan item would bill the new plan's overage on the old price, or not
+    // at all. Refused rather than billed wrong.
+    let overage_involved = !plan.overage.is_empty()
+        || !subscription.metered_items.is_empty()
+        || subscription
+            .plan(&deps.catalog)
+            .is_some_and(|current| !current.overage.is_empty());
+    if overage_involved {
+        return Err(ApiError::conflict(
+            "plan_change_unsupported",
+            "a plan that bills overage cannot be changed here yet: cancel and subscribe to the new plan through POST /checkout",
+        ));
+    }
     if price.id.as_deref() == Some(subscription.price_id.as_str())
         || (price.lookup_key.is_some() && price.lookup_key == subscription.lookup_key)
     {

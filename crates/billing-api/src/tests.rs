@@ -678,6 +678,7 @@ async fn subscribed(h: &Harness) -> String {
         customer: "cus_life1".into(),
         status: "active".into(),
         item_id: "si_life1".into(),
+        metered_items: Vec::new(),
         price_id: STARTER.into(),
         lookup_key: Some("starter_monthly".into()),
         catalog_id: None,
@@ -1007,6 +1008,7 @@ async fn a_subscription_of_someone_else_named_in_the_entitlements_is_not_acted_o
         customer: "cus_other".into(),
         status: "active".into(),
         item_id: "si_other".into(),
+        metered_items: Vec::new(),
         price_id: PRO.into(),
         lookup_key: Some("pro_monthly".into()),
         catalog_id: None,
@@ -1176,6 +1178,7 @@ async fn an_addon_subscription_is_never_taken_for_the_users_subscription() {
         customer: "cus_life1".into(),
         status: "active".into(),
         item_id: "si_addon1".into(),
+        metered_items: Vec::new(),
         price_id: "price_team_pack".into(),
         lookup_key: Some("team_pack_monthly".into()),
         catalog_id: None,
@@ -1416,4 +1419,48 @@ async fn a_plan_without_overage_checks_out_its_price_alone_and_a_missing_metered
     assert_eq!(status, 502, "{body}");
     assert_eq!(code(&body), "price_unavailable");
     assert_eq!(h.stripe.checkouts().len(), 1, "no session without it");
+}
+
+#[tokio::test]
+async fn a_plan_change_from_or_to_a_plan_that_bills_overage_is_refused_and_changes_nothing() {
+    let mut h = harness();
+    h.deps.catalog = catalog_with_overage();
+    let id = subscribed(&h).await;
+    // Starter bills overage: from it, and (below) to it, the change is refused, previews included.
+    for body in [
+        json!({"price": "pro_monthly"}),
+        json!({"price": "pro_monthly", "preview": true}),
+        json!({"price": "pro_monthly", "at": "period_end"}),
+    ] {
+        let (status, answer) = post(&h, "/subscription/change", Some(body)).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (409, "plan_change_unsupported"),
+            "{answer}"
+        );
+    }
+    // A subscription carrying a metered item, whatever the catalog says now.
+    h.deps.catalog = PlanCatalog::builtin().clone();
+    h.stripe
+        .add_plan_subscription(entitle_domain::ports::SubscriptionDetails {
+            metered_items: vec!["si_metered1".into()],
+            ..h.stripe.plan_subscription(&id).unwrap()
+        });
+    let (status, answer) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": "pro_monthly"})),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&answer)),
+        (409, "plan_change_unsupported"),
+        "{answer}"
+    );
+    assert_eq!(h.stripe.plan_subscription(&id).unwrap().price_id, STARTER);
+    assert!(
+        !h.stripe.calls().iter().any(|c| c.starts_with("change_plan")
+            || c.starts_with("preview")
+            || c.starts_with("schedule"))
+    );
 }

@@ -364,3 +364,44 @@ async fn a_subscription_on_an_archived_price_whose_lookup_key_moved_still_answer
     assert_eq!(reply.body["plan"], "starter");
     assert_eq!(reply.body["status"], "canceling");
 }
+
+#[tokio::test]
+async fn a_subscription_with_a_metered_overage_item_first_is_read_by_its_plan_item_and_not_changed_half(
+) {
+    let app = TestApp::spawn().await;
+    let first = app
+        .call("POST", "/checkout", Some(checkout_body("starter_monthly")))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    app.stripe.seed_price(
+        json!({"id": "price_local_starter_overage", "unit_amount": 1, "currency": "usd",
+        "recurring": {"interval": "month", "usage_type": "metered"},
+        "metadata": {"entitle": "starter", "entitle_overage": "messages_per_day"}}),
+    );
+    let end = UnixTime::now().secs() + 15 * 86_400;
+    let sub = app.stripe.seed_subscription(json!({
+        "customer": first.body["customerId"], "status": "active", "metadata": {"userId": app.user_id},
+        "items": [{"price": "price_local_starter_overage"}, {"price": STARTER, "quantity": 1}],
+        "current_period_end": end, "current_period_start": end - 30 * 86_400,
+    }));
+    assert_eq!(
+        sub["items"]["data"][0]["price"]["recurring"]["usage_type"], "metered",
+        "{sub}"
+    );
+    let canceled = app.call("POST", "/subscription/cancel", None).await;
+    assert_eq!(canceled.status, 200, "{}", canceled.body);
+    assert_eq!(canceled.body["plan"], "starter");
+    let change = app
+        .call(
+            "POST",
+            "/subscription/change",
+            Some(json!({"price": "pro_monthly"})),
+        )
+        .await;
+    assert_eq!(
+        (change.status, change.body["error"]["code"].as_str()),
+        (409, Some("plan_change_unsupported")),
+        "{}",
+        change.body
+    );
+}

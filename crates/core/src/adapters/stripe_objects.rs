@@ -54,6 +54,23 @@ pub(crate) struct Price {
     pub lookup_key: Option<String>,
     /// `entitle` = the catalog id `entitle catalog apply` marked the price with.
     pub metadata: Option<HashMap<String, String>>,
+    pub recurring: Option<PriceRecurring>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PriceRecurring {
+    /// `licensed` (a quantity is billed) or `metered` (a meter's usage is billed: overage).
+    pub usage_type: Option<String>,
+}
+
+impl Price {
+    /// A metered price: billed on a meter's usage (an overage price), not a plan's own price.
+    pub fn is_metered(&self) -> bool {
+        self.recurring
+            .as_ref()
+            .and_then(|r| r.usage_type.as_deref())
+            == Some("metered")
+    }
 }
 
 /// A customer, or the stub Stripe answers for a deleted one (`"deleted": true`, no metadata).

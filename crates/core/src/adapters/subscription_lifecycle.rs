@@ -20,7 +20,14 @@ use stripe_billing::subscription::{
 use stripe_shared::SubscriptionId;
 
 fn details(subscription: &Subscription) -> Result<SubscriptionDetails, StripeError> {
-    let item = subscription.items.data.first().ok_or_else(|| {
+    // The plan item: the first one on a licensed price (a metered overage price rides along with it).
+    let item = subscription
+        .items
+        .data
+        .iter()
+        .find(|item| !item.price.is_metered())
+        .or_else(|| subscription.items.data.first());
+    let item = item.ok_or_else(|| {
         StripeError::Unavailable(format!("subscription {} has no items", subscription.id).into())
     })?;
     let customer = expandable_id(&subscription.customer).ok_or_else(|| {
@@ -33,6 +40,13 @@ fn details(subscription: &Subscription) -> Result<SubscriptionDetails, StripeErr
         customer: customer.to_owned(),
         status: subscription.status.clone(),
         item_id: item.id.clone(),
+        metered_items: subscription
+            .items
+            .data
+            .iter()
+            .filter(|item| item.price.is_metered())
+            .map(|item| item.id.clone())
+            .collect(),
         price_id: item.price.id.clone(),
         lookup_key: item.price.lookup_key.clone(),
         catalog_id: item

@@ -10,8 +10,10 @@ pub struct SubscriptionDetails {
     pub customer: String,
     /// Stripe's status (`active`, `trialing`, `past_due`, `canceled`, …).
     pub status: String,
-    /// The plan item: the first item (Entitle's subscriptions have one).
+    /// The plan item: the first item on a licensed (not metered) price.
     pub item_id: String,
+    /// The items on metered prices (a plan's overage, added by checkout).
+    pub metered_items: Vec<String>,
     pub price_id: String,
     pub lookup_key: Option<String>,
     /// The price's `metadata.entitle` (the plan `entitle catalog apply` marked it with): what still names
