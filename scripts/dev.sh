@@ -225,6 +225,7 @@ usage_key=${USAGE_API_KEYS:-sk_usage_local_$(od -An -tx1 -N12 /dev/urandom | tr 
   echo "CLERK_SECRET_KEY=$clerk_key"
   echo "CLERK_API_BASE=$clerk_base"
   echo "DEAD_LETTER_QUEUE_URL=$ENTITLEMENT_DLQ_URL"
+  echo "ENTITLEMENT_QUEUE_URL=$ENTITLEMENT_QUEUE_URL"
   echo "GRACE_PERIOD_DAYS=${GRACE_PERIOD_DAYS:-7}"
   echo "ALLOWED_REDIRECT_ORIGINS=$app_origin"
   echo "ALLOWED_ORIGINS=$app_origin"

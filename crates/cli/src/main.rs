@@ -5,7 +5,7 @@
 //! entitle catalog check [--catalog PATH]
 //! entitle catalog plan  [--catalog PATH] [--json]      exit 3 when Stripe differs from the catalog
 //! entitle catalog apply [--catalog PATH] [--yes] [--json]
-//! entitle reconcile USER_ID | --all [--after USER_ID]  [--stack NAME] [--json]
+//! entitle reconcile USER_ID | --all [--after USER_ID | --fan-out]  [--stack NAME] [--json]
 //! entitle dlq list    [--max N]                         [--stack NAME] [--json]
 //! entitle dlq redrive [--max N]                         [--stack NAME] [--json]
 //! entitle usage USER_ID                                 [--stack NAME] [--json]
@@ -66,6 +66,10 @@ enum Command {
         /// With --all: start after this user (resume an interrupted run).
         #[arg(long, value_name = "USER_ID", requires = "all")]
         after: Option<String>,
+        /// With --all: hand the walk to the deployed processor through its queue (a page of users per
+        /// message, reconciled in parallel, resumed by SQS) instead of reconciling here one by one.
+        #[arg(long, requires = "all", conflicts_with = "after")]
+        fan_out: bool,
         #[command(flatten)]
         stack: StackArgs,
         #[arg(long)]
@@ -232,11 +236,18 @@ async fn run(cli: Cli) -> Result<ExitCode, Failed> {
     match cli.command {
         Command::Catalog(command) => catalog(command).await,
         Command::Reconcile {
+            fan_out: true,
+            stack,
+            json,
+            ..
+        } => ops::reconcile_fan_out(stack.stack.as_deref(), json).await,
+        Command::Reconcile {
             user,
             all,
             after,
             stack,
             json,
+            ..
         } => ops::reconcile(stack.stack.as_deref(), user, all, after, json).await,
         Command::Dlq(DlqCommand::List { max, stack, json }) => {
             ops::dlq_list(stack.stack.as_deref(), max, json).await

@@ -17,6 +17,7 @@ const FROM_OUTPUTS: &[(&str, &str)] = &[
     ("USAGE_TABLE", "UsageTableName"),
     ("BILLING_EVENTS_TOPIC_ARN", "BillingEventsTopicArn"),
     ("DEAD_LETTER_QUEUE_URL", "EntitlementDeadLetterQueueUrl"),
+    ("ENTITLEMENT_QUEUE_URL", "EntitlementQueueUrl"),
 ];
 
 /// The stack named by `--stack`, else `samconfig.toml`'s default `stack_name`.
@@ -121,6 +122,35 @@ pub async fn stripe_client(
 }
 
 /// `entitle reconcile USER_ID | --all [--after USER_ID]`.
+/// `entitle reconcile --all --fan-out`: the first page of the walk, queued for the deployed processor
+/// (`{"reconcile": "all"}` does the same); the processor queues each next page itself.
+pub async fn reconcile_fan_out(
+    stack: Option<&str>,
+    json: bool,
+) -> Result<std::process::ExitCode, Failed> {
+    let deps = deps(stack).await?;
+    let now = UnixTime::now();
+    let run = now.secs().to_string();
+    let page = entitlement_processor::maintenance::fan_out(&deps, &run, None, 0, now)
+        .await
+        .map_err(|e| Failed(e.chain()))?;
+    if json {
+        println!("{page}");
+    } else {
+        println!(
+            "run {run}: queued {} users{}",
+            page["queued"],
+            if page["done"] == true {
+                " (all of them)"
+            } else {
+                " and the next page; the processor walks the rest of the table through its queue"
+            }
+        );
+        eprintln!("progress: the processor logs \"reconcile fan-out: queued a page of users\" with the running count; failures go to the DLQ (entitle dlq list)");
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 pub async fn reconcile(
     stack: Option<&str>,
     user: Option<String>,

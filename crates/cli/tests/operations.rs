@@ -312,3 +312,38 @@ async fn customer_sync_makes_the_missing_customer_and_writes_the_clerk_profile_a
     let unknown = world.entitle(&["customer", "sync", "user_2NoSuchUserAnywhere00000"]);
     assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown));
 }
+
+#[tokio::test]
+async fn reconcile_all_fan_out_queues_the_first_page_for_the_processor() {
+    let world = World::new().await;
+    let (user, _) = world.user(true).await;
+    let out = world.entitle(&["reconcile", "--all", "--fan-out", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(page["queued"].as_u64().unwrap() >= 1, "{page}");
+    let queue = entitle_test_support::aws::env("ENTITLEMENT_QUEUE_URL");
+    let messages = entitle_test_support::aws::drain(&world.sqs, &queue).await;
+    let bodies: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .filter(|v: &serde_json::Value| v["data"]["run"] == page["run"])
+        .collect();
+    let users = bodies
+        .iter()
+        .filter(|v| v["type"] == "reconcile.requested")
+        .count() as u64;
+    assert_eq!(users, page["queued"].as_u64().unwrap());
+    assert_eq!(
+        bodies.iter().any(|v| v["type"] == "reconcile.page"),
+        page["done"] == false
+    );
+    let ours = bodies.iter().any(|v| v["userId"] == user.as_str());
+    // Our user is on the first page, or on a later one the processor will walk.
+    assert!(ours || page["done"] == false);
+    let bad = world.entitle(&["reconcile", "--fan-out"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "--fan-out without --all: bad usage"
+    );
+}

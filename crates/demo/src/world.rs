@@ -148,6 +148,10 @@ impl World {
                 sqs.clone(),
                 dead_letter_queue_url.clone(),
             )),
+            work: Arc::new(entitle_core::adapters::SqsWorkQueue::new(
+                sqs.clone(),
+                queue_url.clone(),
+            )),
             catalog: catalog.clone(),
             grace: Duration::from_secs(entitlement_processor::deps::DEFAULT_GRACE_DAYS * 86_400),
         };

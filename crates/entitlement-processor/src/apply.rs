@@ -136,6 +136,25 @@ pub async fn apply(
             }
             Ok(Some(user))
         }
+        // A full reconcile's fan-out (crate::maintenance::fan_out), on the processor's own queue.
+        "reconcile.requested" => {
+            let user = event
+                .user_id
+                .as_deref()
+                .and_then(|u| UserId::parse(u).ok())
+                .ok_or_else(|| Failure::Permanent("reconcile.requested without a userId".into()))?;
+            crate::maintenance::reconcile_user(deps, &user, now).await?;
+            Ok(None)
+        }
+        "reconcile.page" => {
+            let page: crate::maintenance::PageData =
+                serde_json::from_value(data.clone()).map_err(|e| {
+                    Failure::Permanent(format!("reconcile.page with unreadable data: {e}"))
+                })?;
+            crate::maintenance::fan_out(deps, &page.run, page.after.as_ref(), page.queued, now)
+                .await?;
+            Ok(None)
+        }
         // Metered use beyond the plan's included amount: billed through Stripe's meter.
         "usage.recorded" => {
             crate::overage::report(deps, event, now).await?;

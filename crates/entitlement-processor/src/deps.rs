@@ -1,7 +1,7 @@
 //! Everything the processor needs, built once per cold start.
 use entitle_core::adapters::{
     ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, SnsPublisher,
-    SqsDeadLetters, StripeClient,
+    SqsDeadLetters, SqsWorkQueue, StripeClient,
 };
 use entitle_core::config::{self, ConfigError};
 use entitle_core::secrets::{self, Rotating};
@@ -9,7 +9,7 @@ use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
     ClerkUsers, CustomerDirectory, DeadLetters, EntitlementStore, EventPublisher, StripeReader,
-    UsageMeter,
+    UsageMeter, WorkQueue,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,8 @@ pub struct Deps {
     pub clerk: Arc<dyn ClerkUsers>,
     pub publisher: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn DeadLetters>,
+    /// The processor's own queue: a full reconcile's pages and users.
+    pub work: Arc<dyn WorkQueue>,
     pub catalog: PlanCatalog,
     /// Access kept after the first failed payment.
     pub grace: Duration,
@@ -44,6 +46,7 @@ impl Deps {
             })?,
         };
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        let sqs = aws_sdk_sqs::Client::new(&aws);
         let entitlements_table = config::required("ENTITLEMENTS_TABLE")?;
         let stripe = Arc::new(StripeClient::new(
             Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?,
@@ -75,8 +78,12 @@ impl Deps {
                 config::required("BILLING_EVENTS_TOPIC_ARN")?,
             )),
             dead_letters: Arc::new(SqsDeadLetters::new(
-                aws_sdk_sqs::Client::new(&aws),
+                sqs.clone(),
                 config::required("DEAD_LETTER_QUEUE_URL")?,
+            )),
+            work: Arc::new(SqsWorkQueue::new(
+                sqs,
+                config::required("ENTITLEMENT_QUEUE_URL")?,
             )),
             catalog,
             grace: Duration::from_secs(grace_days * 86_400),

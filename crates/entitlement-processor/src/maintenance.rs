@@ -69,21 +69,97 @@ pub enum All {
     All,
 }
 
+/// `{"reconcile": {"userId": …}}`: that user, here. `{"reconcile": "all"}`: a fan-out through the
+/// processor's own queue (see [`fan_out`]), so it survives any number of users and every user is reconciled
+/// by whichever instance receives them.
 pub async fn reconcile(
     deps: &Deps,
     target: &ReconcileTarget,
     now: UnixTime,
 ) -> Result<serde_json::Value, Failure> {
-    let users = match target {
-        ReconcileTarget::All(All::All) => deps.customers.all_users().await?,
-        ReconcileTarget::User { user_id } => vec![user_id.clone()],
-    };
-    let mut failed = Vec::new();
-    for user in &users {
-        if let Err(error) = reconcile_user(deps, user, now).await {
-            tracing::error!(user_id = %user, error = %error, "reconcile failed");
-            failed.push(json!({ "userId": user.as_str(), "error": error.to_string() }));
+    match target {
+        ReconcileTarget::All(All::All) => {
+            let run = now.secs().to_string();
+            fan_out(deps, &run, None, 0, now).await
         }
+        ReconcileTarget::User { user_id } => match reconcile_user(deps, user_id, now).await {
+            Ok(()) => Ok(json!({ "reconciled": 1, "failed": [] })),
+            Err(error) => {
+                tracing::error!(user_id = %user_id, error = %error.chain(), "reconcile failed");
+                Ok(json!({ "reconciled": 0,
+                    "failed": [{ "userId": user_id.as_str(), "error": error.chain() }] }))
+            }
+        },
     }
-    Ok(json!({ "reconciled": users.len() - failed.len(), "failed": failed }))
+}
+
+/// Users per page of a fan-out: one `Scan` page, eleven `SendMessageBatch` calls.
+pub const FAN_OUT_PAGE: usize = 100;
+
+/// A `reconcile.page` message's `data`: the run, the cursor, how many users earlier pages queued.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageData {
+    pub run: String,
+    pub after: Option<UserId>,
+    #[serde(default)]
+    pub queued: u64,
+}
+
+/// One page of a full reconcile: a `reconcile.requested` message per user of the page, and — while there are
+/// more users — a `reconcile.page` message for the next page, all on the processor's own queue. No invocation
+/// walks the whole table: each page is one message, so the walk resumes wherever it stopped (a page that
+/// failed is retried by SQS, or dead-lettered and redriven), and the users are reconciled in parallel by the
+/// instances that receive them. A page sent twice queues its users twice, which is harmless: a reconcile is
+/// idempotent.
+pub async fn fan_out(
+    deps: &Deps,
+    run: &str,
+    after: Option<&UserId>,
+    queued_before: u64,
+    now: UnixTime,
+) -> Result<serde_json::Value, Failure> {
+    let (users, next) = deps.customers.users_page(after, FAN_OUT_PAGE).await?;
+    let queued = queued_before + users.len() as u64;
+    let envelope = |id: String, kind: &str, user: Option<&UserId>, data: serde_json::Value| {
+        let mut message = json!({
+            "schemaVersion": 1, "id": id, "source": "entitle", "type": kind,
+            "occurredAt": now.to_rfc3339(), "data": data,
+        });
+        if let Some(user) = user {
+            message["userId"] = json!(user.as_str());
+        }
+        message.to_string()
+    };
+    let mut bodies: Vec<String> = users
+        .iter()
+        .map(|user| {
+            envelope(
+                format!("reconcile-{run}-{user}"),
+                "reconcile.requested",
+                Some(user),
+                json!({ "run": run }),
+            )
+        })
+        .collect();
+    if let Some(next) = &next {
+        bodies.push(envelope(
+            format!("reconcile-page-{run}-{next}"),
+            "reconcile.page",
+            None,
+            json!({ "run": run, "after": next.as_str(), "queued": queued }),
+        ));
+    }
+    deps.work.enqueue(&bodies).await?;
+    tracing::info!(
+        run,
+        page = users.len(),
+        queued,
+        done = next.is_none(),
+        "reconcile fan-out: queued a page of users"
+    );
+    Ok(json!({
+        "run": run, "queued": queued, "done": next.is_none(),
+        "after": next.as_ref().map(UserId::as_str),
+    }))
 }

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::Client;
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::{CustomerDirectory, CustomerLink, CustomerProfile, StoreError};
 use entitle_domain::time::UnixTime;
+use std::collections::HashMap;
 use std::time::Duration;
 
 pub const BY_STRIPE_CUSTOMER: &str = "byStripeCustomer";
@@ -188,6 +189,36 @@ impl CustomerDirectory for DynamoCustomerDirectory {
 
     async fn all_users(&self) -> Result<Vec<UserId>, StoreError> {
         scan_user_ids(|| self.client.scan().table_name(&self.table), "list users").await
+    }
+
+    async fn users_page(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<(Vec<UserId>, Option<UserId>), StoreError> {
+        let start = after.map(|user| HashMap::from([("userId".to_owned(), s(user.as_str()))]));
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .projection_expression("userId")
+            .limit(limit.clamp(1, 1000) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("list users", sdk_error(e)))?;
+        let users = out
+            .items()
+            .iter()
+            .filter_map(|item| text(item, "userId"))
+            .filter_map(|u| UserId::parse(u).ok())
+            .collect();
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| text(key, "userId"))
+            .and_then(|u| UserId::parse(u).ok());
+        Ok((users, next))
     }
 
     async fn user_for_customer(

@@ -9,6 +9,7 @@ pub mod dynamo_usage;
 pub mod http;
 pub mod sns_publisher;
 pub mod sqs_dead_letters;
+pub mod sqs_work_queue;
 pub mod stripe_billing;
 pub mod stripe_catalog;
 pub mod stripe_client;
@@ -25,6 +26,7 @@ pub use dynamo_event_log::DynamoEventLog;
 pub use dynamo_usage::DynamoUsage;
 pub use sns_publisher::SnsPublisher;
 pub use sqs_dead_letters::SqsDeadLetters;
+pub use sqs_work_queue::SqsWorkQueue;
 pub use stripe_client::StripeClient;
 
 /// An SDK error with its whole chain, for logs and `#[source]`s (the SDK's `Display` alone says little).

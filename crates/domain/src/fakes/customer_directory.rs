@@ -128,6 +128,20 @@ impl CustomerDirectory for InMemoryCustomerDirectory {
             .collect())
     }
 
+    async fn users_page(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<(Vec<UserId>, Option<UserId>), StoreError> {
+        let mut users = self.all_users().await?;
+        users.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        users.retain(|u| after.is_none_or(|after| u.as_str() > after.as_str()));
+        let more = users.len() > limit;
+        users.truncate(limit);
+        let next = if more { users.last().cloned() } else { None };
+        Ok((users, next))
+    }
+
     async fn user_for_customer(
         &self,
         customer: &StripeCustomerId,

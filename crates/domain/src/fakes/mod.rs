@@ -9,6 +9,7 @@ mod stripe;
 mod stripe_reader;
 mod usage;
 mod usage_meter;
+mod work_queue;
 
 pub use clerk::*;
 pub use customer_directory::*;
@@ -20,3 +21,4 @@ pub use stripe::*;
 pub use stripe_reader::*;
 pub use usage::*;
 pub use usage_meter::*;
+pub use work_queue::*;

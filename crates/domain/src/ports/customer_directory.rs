@@ -51,4 +51,11 @@ pub trait CustomerDirectory: Send + Sync {
     ) -> Result<Option<UserId>, StoreError>;
     /// Every user with a row (for a full reconcile).
     async fn all_users(&self) -> Result<Vec<UserId>, StoreError>;
+    /// One page of at most `limit` users, starting after the cursor `after`, and the cursor of the next page
+    /// (`None`: this was the last). Pages cover every row once, in the table's order.
+    async fn users_page(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<(Vec<UserId>, Option<UserId>), StoreError>;
 }

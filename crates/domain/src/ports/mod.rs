@@ -15,6 +15,7 @@ mod stripe_subscriptions;
 mod subscription_lifecycle;
 pub mod usage;
 mod usage_meter;
+mod work_queue;
 
 pub use crate::plans::CheckoutMode;
 pub use clerk_users::ClerkUsers;
@@ -34,3 +35,4 @@ pub use subscription_lifecycle::{
     ScheduledChange, SubscriptionDetails, SubscriptionLifecycle,
 };
 pub use usage_meter::{MeterEvent, Reported, UsageMeter};
+pub use work_queue::WorkQueue;

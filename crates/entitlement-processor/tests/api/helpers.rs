@@ -1,6 +1,6 @@
 use entitle_core::adapters::{
     ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, SnsPublisher,
-    SqsDeadLetters, StripeClient,
+    SqsDeadLetters, SqsWorkQueue, StripeClient,
 };
 use entitle_domain::entitlements::Entitlements;
 use entitle_domain::ids::UserId;
@@ -33,6 +33,8 @@ pub struct TestApp {
     pub usage: Arc<DynamoUsage>,
     pub stripe_client: Arc<StripeClient>,
     pub sqs: aws_sdk_sqs::Client,
+    /// Where this test's processor sends work to itself (a full reconcile's pages and users).
+    pub work_queue_url: String,
     pub user: UserId,
     pub customer: String,
 }
@@ -75,6 +77,15 @@ impl TestApp {
         ));
         let topic = aws::env("BILLING_EVENTS_TOPIC_ARN");
         let tap = TopicTap::subscribe(&config, &topic).await;
+        // The processor's own queue, one per test (the template's queue is shared with other tests).
+        let work_queue_url = sqs
+            .create_queue()
+            .queue_name(unique_id("work-"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
         let deps = Deps {
             store: store.clone(),
             usage: usage.clone(),
@@ -93,6 +104,7 @@ impl TestApp {
                 sqs.clone(),
                 aws::env("ENTITLEMENT_DLQ_URL"),
             )),
+            work: Arc::new(SqsWorkQueue::new(sqs.clone(), work_queue_url.clone())),
             catalog: PlanCatalog::builtin().clone(),
             grace: Duration::from_secs(7 * 86_400),
         };
@@ -105,6 +117,7 @@ impl TestApp {
             usage,
             stripe_client,
             sqs,
+            work_queue_url,
             user,
             customer,
         }
