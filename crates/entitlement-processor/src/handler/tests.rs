@@ -652,7 +652,9 @@ async fn a_full_reconcile_walks_every_user_a_page_per_message_and_resumes_from_a
             [next] => {
                 let next = (*next).clone();
                 // The page message delivered twice (a redelivery): its users are queued twice, harmlessly.
-                assert!(deliver(&h, &[next.clone()], NOW).await.is_empty());
+                assert!(deliver(&h, std::slice::from_ref(&next), NOW)
+                    .await
+                    .is_empty());
                 let again = h.work.take();
                 assert!(deliver(&h, &[next], NOW).await.is_empty());
                 assert_eq!(h.work.take(), again, "a page is deterministic");
