@@ -58,7 +58,8 @@ for function in $functions; do
     clerk-webhook) extra=(--env CLERK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw) ;;
     billing-api) extra=(--env CLERK_JWKS_URL=https://clerk.example.com/.well-known/jwks.json
       --env CLERK_ISSUER=https://clerk.example.com --env ALLOWED_REDIRECT_ORIGINS=https://app.example.com) ;;
-    entitlement-processor) extra=(--env DEAD_LETTER_QUEUE_URL=http://127.0.0.1:1/000000000000/dlq) ;;
+    entitlement-processor) extra=(--env DEAD_LETTER_QUEUE_URL=http://127.0.0.1:1/000000000000/dlq
+      --env ENTITLEMENT_QUEUE_URL=http://127.0.0.1:1/000000000000/entitlements) ;;
     usage-api) extra=(--env USAGE_API_KEYS=sk_usage_cold_start) ;;
   esac
   echo "-- $function"
