@@ -473,6 +473,44 @@ mod tests {
     }
 
     #[test]
+    fn a_basil_subscription_with_a_metered_overage_item_keeps_both_items_and_the_shared_period() {
+        // A plan that bills overage: the metered item carries no quantity and may be listed first; both items
+        // share the billing cycle, so the period comes from either.
+        let json = r#"{"id":"evt_1Metered","type":"customer.subscription.updated","created":1761920000,
+            "livemode":false,"api_version":"2025-03-31.basil","data":{"object":{"id":"sub_1Metered",
+            "object":"subscription","status":"active","customer":"cus_PqR5tUvWxYz012","cancel_at_period_end":false,
+            "metadata":{"userId":"user_2abcDEFghiJKLmnoPQRstuVWxyz"},
+            "items":{"object":"list","data":[
+              {"id":"si_1","object":"subscription_item","current_period_start":1759328000,"current_period_end":1762006400,
+               "price":{"id":"price_1Over","object":"price","lookup_key":"pro_messages_overage_month","product":"prod_pro",
+                 "recurring":{"interval":"month","usage_type":"metered","meter":"mtr_1"},"metadata":{"entitle":"pro"}}},
+              {"id":"si_2","object":"subscription_item","quantity":1,"current_period_start":1759328000,
+               "current_period_end":1762006400,
+               "price":{"id":"price_1Pro","object":"price","lookup_key":"pro_monthly","product":"prod_pro",
+                 "recurring":{"interval":"month","usage_type":"licensed"}}}]}}}}"#;
+        let EventData::Subscription(data) = normalized(json).data else {
+            panic!("subscription data");
+        };
+        let keys: Vec<_> = data
+            .items
+            .iter()
+            .map(|i| (i.lookup_key.as_deref(), i.quantity))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (Some("pro_messages_overage_month"), 1),
+                (Some("pro_monthly"), 1)
+            ]
+        );
+        assert_eq!(data.items[0].product_id.as_deref(), Some("prod_pro"));
+        assert_eq!(
+            data.current_period_end.as_deref(),
+            Some("2025-11-01T14:13:20Z")
+        );
+    }
+
+    #[test]
     fn a_basil_invoice_finds_its_subscription_and_user_under_parent() {
         let event = normalized(fixture!("invoice.payment_failed"));
         let EventData::Invoice(data) = event.data else {

@@ -458,6 +458,29 @@ mod tests {
     }
 
     #[test]
+    fn a_metered_item_beside_the_plan_item_grants_the_plan_once() {
+        // What `catalog apply` and checkout make for a plan with overage: the metered price (marked with the
+        // plan's id, its lookup key unknown to the plan's prices) may come first among the items.
+        let mut with_meter = sub("sub_m", "active", &[(PRO, 1)]);
+        let mut metered = SubscriptionItem::new(
+            "price_1Metered",
+            Some("professional_messages_overage_month".to_owned()),
+            1,
+        );
+        metered.catalog_id = Some("professional".to_owned());
+        with_meter.items.insert(0, metered);
+        let c = combine(std::slice::from_ref(&with_meter));
+        let plain = combine(&[sub("sub_m", "active", &[(PRO, 1)])]);
+        assert_eq!(c.entitlements.plan, "professional");
+        assert_eq!(c.entitlements.status, Status::Active);
+        assert!(c.entitlements.addons.is_empty());
+        assert!(c.entitlements.other_subscriptions.is_empty());
+        assert!(c.unknown.is_empty());
+        assert_eq!(c.entitlements.limits, plain.entitlements.limits);
+        assert_eq!(c.entitlements.features, plain.entitlements.features);
+    }
+
+    #[test]
     fn no_subscription_is_the_free_plan_with_credits_kept() {
         let c = combine(&[]);
         assert_eq!(
