@@ -168,7 +168,8 @@ async fn plan_on_an_empty_account_lists_everything_apply_makes_it_and_a_second_a
 }
 
 #[tokio::test]
-async fn a_changed_amount_moves_the_lookup_key_to_a_new_price_and_a_dropped_pack_is_archived() {
+async fn a_changed_amount_moves_the_lookup_key_to_a_new_price_and_a_dropped_plan_and_pack_are_archived(
+) {
     let stripe = FakeStripe::start();
     assert_eq!(
         code(&entitle(Some(&stripe), &["catalog", "apply", "--yes"])),
@@ -212,7 +213,11 @@ async fn a_changed_amount_moves_the_lookup_key_to_a_new_price_and_a_dropped_pack
     let changed = catalog_file("changed", |t| {
         let t = t.replace("amount = 4900", "amount = 5900");
         let pack = t.find("[[credit_packs]]\nid = \"credits_5000\"").unwrap();
-        t[..pack].to_owned()
+        let t = t[..pack].to_owned();
+        // The enterprise plan dropped too: from its `[[plans]]` to the next one.
+        let start = t.find("[[plans]]\nid = \"enterprise\"").unwrap();
+        let end = start + 1 + t[start + 1..].find("[[plans]]").unwrap();
+        format!("{}{}", &t[..start], &t[end..])
     });
     let path = changed.to_str().unwrap();
     let plan = entitle(Some(&stripe), &["catalog", "plan", "--catalog", path]);
@@ -229,6 +234,7 @@ async fn a_changed_amount_moves_the_lookup_key_to_a_new_price_and_a_dropped_pack
         "{text}"
     );
     assert!(text.contains("- product credits_5000"), "{text}");
+    assert!(text.contains("- product enterprise"), "{text}");
     assert!(
         !text.contains("tshirt") && !text.contains("T-shirt"),
         "objects without metadata.entitle are left alone"
@@ -261,6 +267,12 @@ async fn a_changed_amount_moves_the_lookup_key_to_a_new_price_and_a_dropped_pack
         .find(|p| p.entitle.as_deref() == Some("credits_5000"))
         .unwrap();
     assert!(!pack.active);
+    let enterprise = after
+        .products
+        .iter()
+        .find(|p| p.entitle.as_deref() == Some("enterprise"))
+        .unwrap();
+    assert!(!enterprise.active, "a dropped plan's product is archived");
     let tshirt = after
         .prices
         .iter()
