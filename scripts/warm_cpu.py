@@ -7,10 +7,10 @@ Three loopback stand-ins, all answering at once so that only the binary's own wo
   * a Lambda Runtime API that feeds the binary N signed webhook events (API Gateway HTTP API v2 shape) one after
     the other and checks every answer is a 2xx;
   * AWS (`AWS_ENDPOINT_URL`): DynamoDB PutItem / UpdateItem / GetItem / DeleteItem (`{}`, no item) and SNS
-    Publish, with valid-shaped responses;
+    Publish and PublishBatch, with valid-shaped responses;
   * Stripe (`STRIPE_API_BASE`, for clerk-webhook): create and update customer.
 stripe-webhook gets `customer.subscription.updated` (4.4 KB); clerk-webhook gets `user.created` for a new user each
-time (claim, customer row, Stripe create + profile update, two publishes); usage-api gets `POST /v1/usage` (a consume
+time (claim, customer row, Stripe create + profile update, one PublishBatch of two events); usage-api gets `POST /v1/usage` (a consume
 of 1 message under a fresh idempotency key: one BatchGetItem of the entitlements row and the counter, one
 TransactWriteItems of the counter and the idempotency record). The CPU time is read from
 /proc/<pid>/stat after a warm-up (cold start and first connections excluded) and after the N measured events, so
@@ -99,6 +99,13 @@ SNS_PUBLISHED = (
 )
 
 
+SNS_BATCH_PUBLISHED = (
+    '<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishBatchResult><Successful>'
+    "{members}</Successful><Failed/></PublishBatchResult><ResponseMetadata><RequestId>{id}</RequestId>"
+    "</ResponseMetadata></PublishBatchResponse>"
+)
+
+
 class Aws(Quiet):
     def do_POST(self) -> None:
         body = self.body()
@@ -113,6 +120,13 @@ class Aws(Quiet):
                 self.reply(200, b'{"Responses":{},"UnprocessedKeys":{}}', "application/x-amz-json-1.0",
                            [("x-amzn-RequestId", request_id)])
                 return
+        elif b"Action=PublishBatch" in body:
+            entries = body.count(b".Id=")
+            members = "".join(f"<member><Id>{n}</Id><MessageId>{uuid.uuid4()}</MessageId></member>"
+                              for n in range(entries))
+            self.reply(200, SNS_BATCH_PUBLISHED.format(id=request_id, members=members).encode(), "text/xml",
+                       [("x-amzn-RequestId", request_id)])
+            return
         elif b"Action=Publish" in body:
             self.reply(200, SNS_PUBLISHED.format(id=request_id).encode(), "text/xml",
                        [("x-amzn-RequestId", request_id)])

@@ -5,7 +5,7 @@
 //! would retry it for days.
 use crate::clerk::{ClerkUser, UserEvent};
 use crate::deps::{Deps, OnUserDeleted};
-use entitle_domain::customers::{ensure_customer, EnsureError};
+use entitle_domain::customers::{ensure_customer, EnsureError, Ensured};
 use entitle_domain::event::{BillingEvent, EventData, EventType, LinkedData, Source, UserData};
 use entitle_domain::ids::{EventId, StripeCustomerId, UserId};
 use entitle_domain::ports::{CustomerProfile, PublishError, StoreError, StripeError};
@@ -62,15 +62,14 @@ async fn upsert(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
         Err(error) => return Err(error.into()),
     };
     if let Some(ensured) = &ensured {
-        sync_profile(deps, delivery, &ensured.customer, &profile).await?;
+        sync_profile(deps, delivery, ensured, &profile).await?;
     }
     let event_type = match delivery.kind {
         UserEvent::Created => EventType::UserCreated,
         _ => EventType::UserUpdated,
     };
     let customer = ensured.as_ref().map(|e| e.customer.clone());
-    publish(
-        deps,
+    let mut events = vec![event(
         delivery,
         delivery.message_id,
         event_type,
@@ -79,13 +78,11 @@ async fn upsert(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
             email: profile.email,
             name: profile.name,
         }),
-    )
-    .await?;
+    )?];
     // Announce the link when it is news: on sign-up, or when this event created the customer.
     if let Some(ensured) = ensured {
         if ensured.created || delivery.kind == UserEvent::Created {
-            publish(
-                deps,
+            events.push(event(
                 delivery,
                 &format!("{}-linked", delivery.message_id),
                 EventType::CustomerLinked,
@@ -93,26 +90,25 @@ async fn upsert(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
                 EventData::Linked(LinkedData {
                     stripe_customer_id: ensured.customer.to_string(),
                 }),
-            )
-            .await?;
+            )?);
         }
     }
+    // Both in one request.
+    deps.publisher
+        .publish_all(&events.iter().collect::<Vec<_>>())
+        .await?;
     Ok(())
 }
 
-/// Writes email / name to Stripe only when they differ from what was last written.
+/// Writes email / name to Stripe only when they differ from what was last written (as `ensure_customer`
+/// read it: no second read of the customers table).
 async fn sync_profile(
     deps: &Deps,
     delivery: &Delivery<'_>,
-    customer: &StripeCustomerId,
+    ensured: &Ensured,
     profile: &CustomerProfile,
 ) -> Result<(), SyncError> {
-    let stored = deps
-        .customers
-        .get(delivery.user)
-        .await?
-        .map(|link| link.profile)
-        .unwrap_or_default();
+    let (customer, stored) = (&ensured.customer, &ensured.profile);
     let changes = CustomerProfile {
         email: profile
             .email
@@ -161,8 +157,7 @@ async fn delete(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
             permanent_failure("canceling the deleted user's subscriptions", &error);
         }
     }
-    publish(
-        deps,
+    let deleted = event(
         delivery,
         delivery.message_id,
         EventType::UserDeleted,
@@ -171,8 +166,8 @@ async fn delete(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
             email: None,
             name: None,
         }),
-    )
-    .await?;
+    )?;
+    deps.publisher.publish(&deleted).await?;
     Ok(())
 }
 
@@ -203,14 +198,13 @@ async fn stop_charges(
     Ok(())
 }
 
-async fn publish(
-    deps: &Deps,
+fn event(
     delivery: &Delivery<'_>,
     id: &str,
     event_type: EventType,
     customer: Option<StripeCustomerId>,
     data: EventData,
-) -> Result<(), PublishError> {
+) -> Result<BillingEvent, PublishError> {
     let id = EventId::parse(id).map_err(|e| PublishError {
         event_id: id.to_owned(),
         source: e.into(),
@@ -219,7 +213,7 @@ async fn publish(
         BillingEvent::occurred(id, Source::Clerk, event_type, delivery.occurred_at, data);
     event.user_id = Some(delivery.user.clone());
     event.stripe_customer_id = customer;
-    deps.publisher.publish(&event).await
+    Ok(event)
 }
 
 fn permanent_failure(what: &str, error: &dyn std::error::Error) {

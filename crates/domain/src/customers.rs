@@ -7,7 +7,7 @@
 //!    same customer by Stripe when the next caller retries the key), then links it;
 //! 3. the others wait for the link.
 use crate::ids::{StripeCustomerId, UserId};
-use crate::ports::{CustomerDirectory, StoreError, StripeCustomers, StripeError};
+use crate::ports::{CustomerDirectory, CustomerProfile, StoreError, StripeCustomers, StripeError};
 use crate::time::UnixTime;
 use std::time::Duration;
 
@@ -44,6 +44,9 @@ pub struct Ensured {
     pub customer: StripeCustomerId,
     /// This call created the customer.
     pub created: bool,
+    /// What was last written to the customer's profile (the link's, as read here); empty for a customer
+    /// this call created.
+    pub profile: CustomerProfile,
 }
 
 pub fn creation_key(user: &UserId) -> String {
@@ -64,6 +67,7 @@ pub async fn ensure_customer(
                 return Ok(Ensured {
                     customer,
                     created: false,
+                    profile: link.profile,
                 });
             }
         }
@@ -97,5 +101,6 @@ async fn create(
     Ok(Ensured {
         customer,
         created: true,
+        profile: CustomerProfile::default(),
     })
 }
