@@ -57,7 +57,8 @@ enum Command {
         #[arg(
             value_name = "USER_ID",
             required_unless_present = "all",
-            conflicts_with = "all"
+            conflicts_with = "all",
+            value_parser = user_id
         )]
         user: Option<String>,
         /// Every user of the customers table, in user id order.
@@ -103,7 +104,7 @@ enum Command {
     },
     /// A user's limits and credits as usage-api's GET /v1/usage answers them.
     Usage {
-        #[arg(value_name = "USER_ID")]
+        #[arg(value_name = "USER_ID", value_parser = user_id)]
         user: String,
         #[command(flatten)]
         stack: StackArgs,
@@ -123,7 +124,7 @@ struct StackArgs {
 enum CustomerCommand {
     /// Write the Clerk profile (email, name) to the user's Stripe customer again, making it when missing.
     Sync {
-        #[arg(value_name = "USER_ID")]
+        #[arg(value_name = "USER_ID", value_parser = user_id)]
         user: String,
         #[command(flatten)]
         stack: StackArgs,
@@ -208,6 +209,13 @@ enum CatalogCommand {
     },
 }
 
+/// A USER_ID argument: a Clerk user id, refused as bad usage (exit 2) before anything is read.
+fn user_id(value: &str) -> Result<String, String> {
+    entitle_domain::ids::UserId::parse(value)
+        .map(|_| value.to_owned())
+        .map_err(|e| format!("{e} (a Clerk user id looks like user_2abc…)"))
+}
+
 /// A failure worth a message and exit code 1.
 pub(crate) struct Failed(pub(crate) String);
 
@@ -226,6 +234,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(Failed(message)) => {
+            // The configuration errors are worded for a function's cold start.
+            let message = message.replace(", and the function cannot start without it", "");
             eprintln!("entitle: {message}");
             ExitCode::from(1)
         }

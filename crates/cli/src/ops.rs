@@ -81,10 +81,18 @@ pub(crate) async fn resolve_outputs(
         .send()
         .await
         .map_err(|e| {
-            Failed(format!(
-                "reading stack {name} failed: {}",
-                entitle_core::adapters::sdk_error(e)
-            ))
+            let reason = match e {
+                // No credentials, no region, or AWS unreachable: the SDK's own text is a page of Debug.
+                aws_sdk_cloudformation::error::SdkError::DispatchFailure(_)
+                | aws_sdk_cloudformation::error::SdkError::TimeoutError(_) => {
+                    "AWS could not be reached with this environment's credentials and region \
+                     (set AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, and AWS_REGION), \
+                     or set the variables the functions read (see Configuration in the README)"
+                        .to_owned()
+                }
+                other => entitle_core::adapters::sdk_error(other).to_string(),
+            };
+            Failed(format!("reading stack {name} failed: {reason}"))
         })?;
     let outputs = out
         .stacks()

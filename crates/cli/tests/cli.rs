@@ -79,6 +79,27 @@ fn check_validates_and_bad_input_gets_a_clear_message_and_a_meaningful_code() {
         "names what is missing: {}",
         stderr(&missing)
     );
+    assert!(
+        !stderr(&missing).contains("the function"),
+        "worded for an operator: {}",
+        stderr(&missing)
+    );
+
+    // A USER_ID that is not a Clerk user id is bad usage, refused before any stack or table is read.
+    for args in [
+        &["reconcile", "not_a_user"][..],
+        &["usage", "bad"],
+        &["customer", "sync", "x"],
+    ] {
+        let out = entitle(None, args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        let text = stderr(&out);
+        assert!(
+            text.contains("invalid value") && text.contains("user_2abc"),
+            "{text}"
+        );
+        assert!(!text.contains("reading"), "nothing was read: {text}");
+    }
 }
 
 #[tokio::test]

@@ -173,8 +173,9 @@ async fn reconcile_recomputes_a_user_from_stripe_and_mirrors_it_to_clerk() {
     let picture: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(picture["plan"], "professional");
 
+    // A malformed USER_ID is bad usage (2), refused before anything is read.
     let bad = world.entitle(&["reconcile", "not-a-user"]);
-    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
     let usage = world.entitle(&["reconcile", user.as_str(), "--all"]);
     assert_eq!(usage.status.code(), Some(2), "a user and --all: bad usage");
 }
