@@ -134,7 +134,12 @@ async fn list_customers(stripe: &StripeClient) -> Result<Vec<Customer>, Failed> 
         let page = stripe
             .get(&format!("/v1/customers?{}", query.finish()))
             .await
-            .map_err(|e| Failed(format!("listing Stripe's customers failed: {e}")))?;
+            .map_err(|e| {
+                Failed(format!(
+                    "listing Stripe's customers failed: {}",
+                    entitle_core::init::sentence(&e)
+                ))
+            })?;
         let data = page["data"].as_array().cloned().unwrap_or_default();
         after = data
             .last()
@@ -211,17 +216,22 @@ async fn match_user(
                 Err(ClerkError::Rejected { status: 404, .. }) => Ok(Err(Outcome::NoMatch(
                     format!("its metadata names {user}, whom Clerk does not know"),
                 ))),
-                Err(e) => Err(Failed(format!("reading the Clerk user {user} failed: {e}"))),
+                Err(e) => Err(Failed(format!(
+                    "reading the Clerk user {user} failed: {}",
+                    entitle_core::init::sentence(&e)
+                ))),
             }
         }
         By::Email => {
             let Some(email) = &customer.email else {
                 return Ok(Err(Outcome::NoMatch("it has no email".into())));
             };
-            let users = clerk
-                .users_by_email(email)
-                .await
-                .map_err(|e| Failed(format!("finding the Clerk user of {email} failed: {e}")))?;
+            let users = clerk.users_by_email(email).await.map_err(|e| {
+                Failed(format!(
+                    "finding the Clerk user of {email} failed: {}",
+                    entitle_core::init::sentence(&e)
+                ))
+            })?;
             let primary: Vec<&Value> = users
                 .iter()
                 .filter(|u| primary_email(u).is_some_and(|p| p.eq_ignore_ascii_case(email)))

@@ -219,9 +219,10 @@ fn user_id(value: &str) -> Result<String, String> {
 /// A failure worth a message and exit code 1.
 pub(crate) struct Failed(pub(crate) String);
 
-impl<E: std::fmt::Display> From<E> for Failed {
+/// The error and its causes, as one sentence ("Stripe is unavailable: … connection refused").
+impl<E: std::error::Error + 'static> From<E> for Failed {
     fn from(e: E) -> Self {
-        Failed(e.to_string())
+        Failed(entitle_core::init::sentence(&e))
     }
 }
 
@@ -397,10 +398,12 @@ async fn read_plan(
     catalog: &PlanCatalog,
 ) -> Result<(Plan, catalog_sync::Remote), Failed> {
     eprintln!("reading Stripe's products, prices, Entitlements features and billing meters…");
-    let remote = client
-        .catalog_remote()
-        .await
-        .map_err(|e| Failed(format!("reading Stripe failed: {e}")))?;
+    let remote = client.catalog_remote().await.map_err(|e| {
+        Failed(format!(
+            "reading Stripe failed: {}",
+            entitle_core::init::sentence(&e)
+        ))
+    })?;
     eprintln!(
         "read {} products, {} prices, {} features, {} meters",
         remote.products.len(),
