@@ -94,9 +94,7 @@ async fn upsert(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
         }
     }
     // Both in one request.
-    deps.publisher
-        .publish_all(&events.iter().collect::<Vec<_>>())
-        .await?;
+    deps.publisher.publish_all(&events).await?;
     Ok(())
 }
 

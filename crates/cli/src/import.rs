@@ -134,12 +134,7 @@ async fn list_customers(stripe: &StripeClient) -> Result<Vec<Customer>, Failed> 
         let page = stripe
             .get(&format!("/v1/customers?{}", query.finish()))
             .await
-            .map_err(|e| {
-                Failed(format!(
-                    "listing Stripe's customers failed: {}",
-                    entitle_core::init::sentence(&e)
-                ))
-            })?;
+            .map_err(|e| Failed::because("listing Stripe's customers failed", &e))?;
         let data = page["data"].as_array().cloned().unwrap_or_default();
         after = data
             .last()
@@ -216,10 +211,10 @@ async fn match_user(
                 Err(ClerkError::Rejected { status: 404, .. }) => Ok(Err(Outcome::NoMatch(
                     format!("its metadata names {user}, whom Clerk does not know"),
                 ))),
-                Err(e) => Err(Failed(format!(
-                    "reading the Clerk user {user} failed: {}",
-                    entitle_core::init::sentence(&e)
-                ))),
+                Err(e) => Err(Failed::because(
+                    format!("reading the Clerk user {user} failed"),
+                    &e,
+                )),
             }
         }
         By::Email => {
@@ -227,10 +222,7 @@ async fn match_user(
                 return Ok(Err(Outcome::NoMatch("it has no email".into())));
             };
             let users = clerk.users_by_email(email).await.map_err(|e| {
-                Failed(format!(
-                    "finding the Clerk user of {email} failed: {}",
-                    entitle_core::init::sentence(&e)
-                ))
+                Failed::because(format!("finding the Clerk user of {email} failed"), &e)
             })?;
             let primary: Vec<&Value> = users
                 .iter()

@@ -219,10 +219,30 @@ fn user_id(value: &str) -> Result<String, String> {
 /// A failure worth a message and exit code 1.
 pub(crate) struct Failed(pub(crate) String);
 
-/// The error and its causes, as one sentence ("Stripe is unavailable: … connection refused").
+impl Failed {
+    /// `context: ` and the error with its causes.
+    pub(crate) fn because(
+        context: impl std::fmt::Display,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Self {
+        Failed(format!("{context}: {}", describe(error)))
+    }
+}
+
+/// The error and its causes, as one sentence ("Stripe is unavailable: … connection refused"), worded for an
+/// operator: the functions' text for a missing variable speaks of their cold start.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    match error.downcast_ref::<entitle_core::config::ConfigError>() {
+        Some(entitle_core::config::ConfigError::Missing(name)) => {
+            format!("the environment variable {name} is not set (see Configuration in the README)")
+        }
+        _ => entitle_core::init::sentence(error),
+    }
+}
+
 impl<E: std::error::Error + 'static> From<E> for Failed {
     fn from(e: E) -> Self {
-        Failed(entitle_core::init::sentence(&e))
+        Failed(describe(&e))
     }
 }
 
@@ -235,8 +255,6 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(Failed(message)) => {
-            // The configuration errors are worded for a function's cold start.
-            let message = message.replace(", and the function cannot start without it", "");
             eprintln!("entitle: {message}");
             ExitCode::from(1)
         }
@@ -398,12 +416,10 @@ async fn read_plan(
     catalog: &PlanCatalog,
 ) -> Result<(Plan, catalog_sync::Remote), Failed> {
     eprintln!("reading Stripe's products, prices, Entitlements features and billing meters…");
-    let remote = client.catalog_remote().await.map_err(|e| {
-        Failed(format!(
-            "reading Stripe failed: {}",
-            entitle_core::init::sentence(&e)
-        ))
-    })?;
+    let remote = client
+        .catalog_remote()
+        .await
+        .map_err(|e| Failed::because("reading Stripe failed", &e))?;
     eprintln!(
         "read {} products, {} prices, {} features, {} meters",
         remote.products.len(),

@@ -113,9 +113,7 @@ pub(crate) async fn resolve_outputs(
 
 async fn deps(stack: Option<&str>) -> Result<Deps, Failed> {
     resolve(stack).await?;
-    Deps::from_env()
-        .await
-        .map_err(|e| Failed(entitle_core::init::sentence(&e)))
+    Deps::from_env().await.map_err(Failed::from)
 }
 
 /// Stripe from `STRIPE_SECRET_KEY` (or `_ARN`) and `STRIPE_API_BASE`, as the functions read them.
@@ -487,23 +485,16 @@ pub async fn customer_sync(
         entitle_core::config::optional("CLERK_API_BASE")
             .unwrap_or_else(|| "https://api.clerk.com".into()),
     );
-    let raw = clerk.user(&user).await.map_err(|e| {
-        Failed(format!(
-            "reading the Clerk user {user} failed: {}",
-            entitle_core::init::sentence(&e)
-        ))
-    })?;
+    let raw = clerk
+        .user(&user)
+        .await
+        .map_err(|e| Failed::because(format!("reading the Clerk user {user} failed"), &e))?;
     let clerk_user: clerk_webhook::clerk::ClerkUser = serde_json::from_value(raw)
         .map_err(|e| Failed(format!("Clerk's answer for {user} is not a user: {e}")))?;
     let profile = clerk_user.profile();
     let ensured = ensure_customer(&customers, &stripe, &user)
         .await
-        .map_err(|e| {
-            Failed(format!(
-                "the Stripe customer of {user}: {}",
-                entitle_core::init::sentence(&e)
-            ))
-        })?;
+        .map_err(|e| Failed::because(format!("the Stripe customer of {user}"), &e))?;
     if profile.email.is_some() || profile.name.is_some() {
         // One write per user and minute: a retry right after a failure is the same Stripe write.
         let key = format!(

@@ -388,7 +388,7 @@ fn portal_matches(config: &Value, products: &BTreeMap<String, BTreeSet<String>>)
 async fn read_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<String, Failed> {
     let text = entitle_core::secrets::read_text(client, arn, arn)
         .await
-        .map_err(|e| Failed(entitle_core::init::sentence(&e)))?;
+        .map_err(Failed::from)?;
     Ok(text.expose_secret().to_owned())
 }
 

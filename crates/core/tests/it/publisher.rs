@@ -67,10 +67,7 @@ async fn publish_all_sends_a_batch_each_event_arriving_once_with_its_attributes(
     let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic);
     // 12 events: a batch of SNS's 10 and one of 2.
     let sent: Vec<BillingEvent> = (0..12).map(|_| event(&unique_id("evt_"))).collect();
-    publisher
-        .publish_all(&sent.iter().collect::<Vec<_>>())
-        .await
-        .unwrap();
+    publisher.publish_all(&sent).await.unwrap();
     let all = tap.messages().await;
     for event in &sent {
         let messages: Vec<_> = all
@@ -90,5 +87,5 @@ async fn publish_all_sends_a_batch_each_event_arriving_once_with_its_attributes(
         "arn:aws:sns:us-east-1:123456789012:no-such-topic",
     );
     let two = [event(&unique_id("evt_")), event(&unique_id("evt_"))];
-    assert!(missing.publish_all(&[&two[0], &two[1]]).await.is_err());
+    assert!(missing.publish_all(&two).await.is_err());
 }

@@ -9,7 +9,7 @@ pub trait EventPublisher: Send + Sync {
 
     /// Publishes several events, in one request where the topic allows it. On an error some may have been
     /// published: the caller retries them all, and subscribers de-duplicate by event id.
-    async fn publish_all(&self, events: &[&BillingEvent]) -> Result<(), PublishError> {
+    async fn publish_all(&self, events: &[BillingEvent]) -> Result<(), PublishError> {
         for event in events {
             self.publish(event).await?;
         }
