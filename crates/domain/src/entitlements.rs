@@ -170,25 +170,51 @@ pub fn grant(
 ) -> (BTreeSet<String>, BTreeMap<String, Limit>) {
     let mut features = base.features.clone();
     let mut limits = base.limits.clone();
-    for addon in addons {
-        let Some(plan) = catalog.plan(&addon.plan).filter(|p| p.addon) else {
-            continue;
-        };
-        if addon.quantity == 0 {
-            continue;
-        }
+    for (plan, quantity) in live_addons(addons, catalog) {
         features.extend(plan.features.iter().cloned());
         for (name, extra) in &plan.limits {
             let total = limits.entry(name.clone()).or_insert(Limit::Finite(0));
-            *total = match (*total, *extra) {
-                (Limit::Finite(have), Limit::Finite(more)) => {
-                    Limit::Finite(have.saturating_add(more.saturating_mul(addon.quantity)))
-                }
-                _ => Limit::Unlimited,
-            };
+            *total = add(*total, *extra, quantity);
         }
     }
     (features, limits)
+}
+
+/// One limit of [`grant`] without building the maps (usage-api's hot path): `None` when neither the base
+/// plan nor any add-on sets it.
+pub fn granted_limit(
+    base: &Plan,
+    addons: &[AddonGrant],
+    catalog: &PlanCatalog,
+    name: &str,
+) -> Option<Limit> {
+    let mut total = base.limits.get(name).copied();
+    for (plan, quantity) in live_addons(addons, catalog) {
+        if let Some(extra) = plan.limits.get(name) {
+            total = Some(add(total.unwrap_or(Limit::Finite(0)), *extra, quantity));
+        }
+    }
+    total
+}
+
+/// The add-ons that add something: in the catalog as add-ons, quantity above zero.
+fn live_addons<'a>(
+    addons: &'a [AddonGrant],
+    catalog: &'a PlanCatalog,
+) -> impl Iterator<Item = (&'a Plan, u64)> + 'a {
+    addons.iter().filter_map(|addon| {
+        let plan = catalog.plan(&addon.plan).filter(|p| p.addon)?;
+        (addon.quantity > 0).then_some((plan, addon.quantity))
+    })
+}
+
+fn add(have: Limit, extra: Limit, quantity: u64) -> Limit {
+    match (have, extra) {
+        (Limit::Finite(have), Limit::Finite(more)) => {
+            Limit::Finite(have.saturating_add(more.saturating_mul(quantity)))
+        }
+        _ => Limit::Unlimited,
+    }
 }
 
 /// The part of a Stripe subscription that decides entitlements, as Stripe reports it now.

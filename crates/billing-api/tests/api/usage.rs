@@ -99,3 +99,31 @@ fn of(body: &Value, feature: &str) -> Value {
         .cloned()
         .unwrap_or_else(|| panic!("{feature} in {body}"))
 }
+
+#[tokio::test]
+async fn usage_reports_the_plan_plus_each_addon_times_its_quantity_as_entitlements_do() {
+    let app = TestApp::spawn().await;
+    let user = UserId::parse(app.user_id.as_str()).unwrap();
+    let catalog = PlanCatalog::builtin();
+    let mut e = Entitlements::on_plan(user, catalog.plan("starter").unwrap(), Status::Active);
+    e.addons = vec![entitle_domain::entitlements::AddonGrant {
+        plan: "team_pack".into(),
+        quantity: 2,
+        subscription_id: "sub_pack".into(),
+        until: None,
+    }];
+    (e.features, e.limits) =
+        entitle_domain::entitlements::grant(catalog.plan("starter").unwrap(), &e.addons, catalog);
+    app.entitlements.put(&e).await.unwrap();
+    let entitlements = app.call("GET", "/entitlements", None).await;
+    assert_eq!(
+        entitlements.body["limits"]["agents"], 13,
+        "{}",
+        entitlements.body
+    );
+    let usage = app.call("GET", "/usage", None).await;
+    assert_eq!(usage.status, 200, "{}", usage.body);
+    // Starter: 3 agents, 1,000 messages a day; each Team pack +5 agents, +1,000 messages.
+    assert_eq!(of(&usage.body, "agents")["limit"], 13);
+    assert_eq!(of(&usage.body, "messages_per_day")["limit"], 3000);
+}

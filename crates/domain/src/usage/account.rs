@@ -4,7 +4,7 @@
 //! they can never disagree on a number.
 use super::decision::{Allowance, Decision};
 use super::{LimitKind, Period, Window};
-use crate::entitlements::Entitlements;
+use crate::entitlements::{granted_limit, Entitlements};
 use crate::ids::UserId;
 use crate::plans::{Limit, PlanCatalog};
 use crate::ports::usage::{CounterKey, UsageStore};
@@ -15,17 +15,21 @@ use serde_json::{json, Map, Value};
 /// Metered counters are kept this long after their period ends (history for `GET /v1/usage`, overage).
 const COUNTER_RETENTION_SECS: i64 = 35 * 86_400;
 
-/// What the user's plan grants of `limit`: the catalog's plan first (so a plan change or catalog change
-/// applies at once), the stored limits for a plan the catalog no longer has.
+/// What the user holds of `limit`: the base plan's plus every live add-on's × quantity (the free plan + add-ons
+/// without a base) — the rule `GET /entitlements` shows, read from the catalog so that a plan or catalog
+/// change applies at once; the stored limits for a plan the catalog no longer has. `entitlements` are the
+/// effective ones (an add-on past its `until` already dropped). Overage follows the base plan.
 pub fn allowance(catalog: &PlanCatalog, entitlements: &Entitlements, limit: &str) -> Allowance {
     let plan = catalog.plan(&entitlements.plan);
-    let limits = plan.map_or(&entitlements.limits, |p| &p.limits);
-    let overage = plan.is_some_and(|p| p.overage.contains_key(limit));
-    match limits.get(limit) {
-        Some(limit) => Allowance {
-            limit: *limit,
+    let granted = match plan {
+        Some(base) => granted_limit(base, &entitlements.addons, catalog, limit),
+        None => entitlements.limits.get(limit).copied(),
+    };
+    match granted {
+        Some(granted) => Allowance {
+            limit: granted,
             in_plan: true,
-            overage,
+            overage: plan.is_some_and(|p| p.overage.contains_key(limit)),
         },
         None => Allowance {
             limit: Limit::Finite(0),

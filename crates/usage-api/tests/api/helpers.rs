@@ -1,7 +1,7 @@
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use entitle_core::adapters::{DynamoEntitlements, DynamoUsage, SnsPublisher};
-use entitle_domain::entitlements::{Entitlements, Status};
+use entitle_domain::entitlements::{grant, AddonGrant, Entitlements, Status};
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::{CounterKey, Record, UsageStore, WriteOutcome};
@@ -58,6 +58,18 @@ lookup_key = "scale_monthly"
 interval = "month"
 [plans.overage]
 tokens = { unit_amount = 1, per = 100, currency = "usd" }
+
+# An add-on: per unit, +5 agents and +10 messages, beside any plan.
+[[plans]]
+id = "team_pack"
+name = "Team pack"
+addon = true
+[plans.limits]
+agents = 5
+messages = 10
+[[plans.prices]]
+lookup_key = "team_pack_monthly"
+interval = "month"
 "#;
 
 /// Counts DynamoDB operations by name, as they go on the wire.
@@ -149,6 +161,25 @@ impl TestApp {
             Status::Active,
         );
         e.period_end = Some(period_end.into());
+        self.entitlements.put(&e).await.unwrap();
+    }
+
+    /// On `plan` with `quantity` × the team pack, as the processor writes it (`until`: canceled at period end).
+    pub async fn with_packs(&self, plan: &str, quantity: u64, until: Option<&str>) {
+        let catalog = &self.deps.catalog;
+        let mut e = Entitlements::on_plan(
+            self.user.clone(),
+            catalog.plan(plan).unwrap(),
+            Status::Active,
+        );
+        e.addons = vec![AddonGrant {
+            plan: "team_pack".into(),
+            quantity,
+            subscription_id: "sub_pack".into(),
+            until: until.map(str::to_owned),
+        }];
+        let (features, limits) = grant(catalog.plan(plan).unwrap(), &e.addons, catalog);
+        (e.features, e.limits) = (features, limits);
         self.entitlements.put(&e).await.unwrap();
     }
 

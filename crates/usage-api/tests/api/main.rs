@@ -1,6 +1,7 @@
 //! usage-api end to end against the local AWS (the template's usage and entitlements tables, the topic)
 //! through the real SDK: racing callers, replays, holds and periods with the clock injected, plan changes,
 //! bad input, and the DynamoDB round trips a consume costs.
+mod addons;
 mod helpers;
 mod overage;
 mod races;
