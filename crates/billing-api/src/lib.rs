@@ -4,6 +4,7 @@ pub mod checkout;
 pub mod cors;
 pub mod deps;
 pub mod entitlements;
+pub mod idempotency;
 pub mod plans;
 pub mod portal;
 pub mod redirect;

@@ -3,11 +3,12 @@
 //! `POST …/subscription/{cancel,resume,change}`, and the public `GET …/plans`. Authentication, body limits and the JSON error shape are
 //! decided here; the route modules get a verified user and a parsed body.
 use crate::deps::Deps;
-use crate::{checkout, cors, entitlements, plans, portal, subscription, usage};
+use crate::{checkout, cors, entitlements, idempotency, plans, portal, subscription, usage};
 use entitle_core::api_error::ApiError;
 use entitle_core::auth::token_from;
 use entitle_core::edge;
 use entitle_domain::ids::UserId;
+use entitle_domain::lifecycle::Intent;
 use entitle_domain::time::UnixTime;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -36,18 +37,31 @@ enum Route {
 impl Route {
     fn of(request: &Request) -> Option<Self> {
         [
-            ("/checkout", Route::Checkout),
-            ("/portal", Route::Portal),
-            ("/entitlements", Route::Entitlements),
-            ("/usage", Route::Usage),
-            ("/subscription/cancel", Route::Cancel),
-            ("/subscription/resume", Route::Resume),
-            ("/subscription/change", Route::Change),
-            ("/plans", Route::Plans),
+            Route::Checkout,
+            Route::Portal,
+            Route::Entitlements,
+            Route::Usage,
+            Route::Cancel,
+            Route::Resume,
+            Route::Change,
+            Route::Plans,
         ]
         .into_iter()
-        .find(|(path, _)| edge::route_is(request, path))
-        .map(|(_, route)| route)
+        .find(|route| edge::route_is(request, route.name()))
+    }
+
+    /// The route's path: part of a client key's fingerprint.
+    fn name(self) -> &'static str {
+        match self {
+            Route::Checkout => "/checkout",
+            Route::Portal => "/portal",
+            Route::Entitlements => "/entitlements",
+            Route::Usage => "/usage",
+            Route::Cancel => "/subscription/cancel",
+            Route::Resume => "/subscription/resume",
+            Route::Change => "/subscription/change",
+            Route::Plans => "/plans",
+        }
     }
 
     fn method(self) -> Method {
@@ -76,41 +90,107 @@ pub async fn handle_at(deps: &Deps, request: &Request, now: UnixTime) -> Respons
             response
         }
         Some(Route::Plans) => plans::respond(deps, request),
-        Some(route) => match dispatch(deps, request, route, now).await {
-            Ok(body) => edge::json(StatusCode::OK, body.to_string()),
-            Err(error) => edge::error(&error),
-        },
+        Some(route) => dispatch(deps, request, route, now).await,
     };
     cors::decorate(request, &deps.config.cors_origins, &mut response);
     response
 }
 
-async fn dispatch(
-    deps: &Deps,
-    request: &Request,
-    route: Route,
-    now: UnixTime,
-) -> Result<serde_json::Value, ApiError> {
-    let user = authenticate(deps, request, now).await?;
+async fn dispatch(deps: &Deps, request: &Request, route: Route, now: UnixTime) -> Response<Body> {
+    let user = match authenticate(deps, request, now).await {
+        Ok(user) => user,
+        Err(error) => return edge::error(&error),
+    };
     let span = tracing::info_span!("request", user_id = %user);
     async {
-        match route {
-            Route::Checkout => checkout::create(deps, &user, body(request)?, now).await,
-            Route::Portal => portal::create(deps, &user, body(request)?, now).await,
-            Route::Entitlements => entitlements::read(deps, &user, now).await,
-            Route::Usage => usage::read(deps, &user, now).await,
-            Route::Cancel => {
-                subscription::cancel(deps, &user, body_or_default(request)?, now).await
+        let client_key =
+            edge::header(request, "idempotency-key").filter(|_| route.method() == Method::POST);
+        let Some(raw) = client_key else {
+            return respond(run(deps, request, route, &user, Intent::Derived, now).await);
+        };
+        match remembered(deps, request, route, &user, raw, now).await {
+            Ok(answer) => {
+                let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+                if status.is_server_error() {
+                    entitle_core::metrics::count("ServerErrors", 1);
+                }
+                edge::json(status, answer.body)
             }
-            Route::Resume => {
-                subscription::resume(deps, &user, body_or_default(request)?, now).await
-            }
-            Route::Change => subscription::change(deps, &user, body(request)?, now).await,
-            Route::Plans => unreachable!("answered without a session"),
+            Err(error) => edge::error(&error),
         }
     }
     .instrument(span)
     .await
+}
+
+fn respond(result: Result<serde_json::Value, ApiError>) -> Response<Body> {
+    match result {
+        Ok(body) => edge::json(StatusCode::OK, body.to_string()),
+        Err(error) => edge::error(&error),
+    }
+}
+
+/// A POST under the client's `Idempotency-Key`: the first answer again, or run and kept.
+async fn remembered(
+    deps: &Deps,
+    request: &Request,
+    route: Route,
+    user: &UserId,
+    raw: &str,
+    now: UnixTime,
+) -> Result<idempotency::Answer, ApiError> {
+    let key = idempotency::parse(raw)?;
+    let (record_key, fingerprint) =
+        idempotency::slot(user, key, route.name(), request.body().as_ref());
+    if let Some(first) = idempotency::prior(deps.usage.as_ref(), &record_key, &fingerprint).await? {
+        return Ok(first);
+    }
+    let intent = Intent::Client {
+        user: user.as_str(),
+        key,
+    };
+    let answer = match run(deps, request, route, user, intent, now).await {
+        Ok(body) => idempotency::Answer {
+            status: 200,
+            body: body.to_string(),
+        },
+        Err(error) => idempotency::Answer {
+            status: error.status,
+            body: error.to_json(),
+        },
+    };
+    idempotency::remember(
+        deps.usage.as_ref(),
+        user,
+        (&record_key, &fingerprint),
+        answer,
+        now,
+    )
+    .await
+}
+
+async fn run(
+    deps: &Deps,
+    request: &Request,
+    route: Route,
+    user: &UserId,
+    intent: Intent<'_>,
+    now: UnixTime,
+) -> Result<serde_json::Value, ApiError> {
+    match route {
+        Route::Checkout => checkout::create(deps, user, body(request)?, now).await,
+        Route::Portal => portal::create(deps, user, body(request)?, now).await,
+        Route::Entitlements => entitlements::read(deps, user, now).await,
+        Route::Usage => usage::read(deps, user, now).await,
+        Route::Cancel => {
+            subscription::cancel(deps, user, body_or_default(request)?, intent, now).await
+        }
+        Route::Resume => {
+            subscription::resume(deps, user, body_or_default(request)?, intent, now).await
+        }
+        Route::Change => subscription::change(deps, user, body(request)?, intent, now).await,
+        Route::Plans => unreachable!("answered without a session"),
+    }
 }
 
 async fn authenticate(deps: &Deps, request: &Request, now: UnixTime) -> Result<UserId, ApiError> {

@@ -6,15 +6,15 @@ use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_domain::entitlements::{is_live_status, live_status, Status};
 use entitle_domain::ids::UserId;
-use entitle_domain::plans::PriceMatch;
+use entitle_domain::lifecycle::{self, Intent, Stop};
+use entitle_domain::plans::{PlanCatalog, PriceMatch};
 use entitle_domain::ports::{
-    CancelNow, InvoicePreview, PeriodEndChange, PlanChange, Proration, ScheduledChange,
-    SubscriptionDetails,
+    CancelNow, InvoicePreview, PeriodEndChange, PhaseItem, PlanChange, PlanItemError, Proration,
+    ScheduledChange, StartPreview, SubscriptionDetails,
 };
 use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -27,6 +27,10 @@ pub struct CancelBody {
     /// Only with `atPeriodEnd: false`: invoice pending usage and prorations now (Stripe's `invoice_now`).
     #[serde(default)]
     pub invoice_now: bool,
+    /// Keep the add-on subscriptions of their own running (add-on items of the plan's subscription end
+    /// with it: they are billed on it).
+    #[serde(default)]
+    pub keep_addons: bool,
 }
 
 fn yes() -> bool {
@@ -40,6 +44,7 @@ impl Default for CancelBody {
             at_period_end: true,
             prorate: false,
             invoice_now: false,
+            keep_addons: false,
         }
     }
 }
@@ -60,16 +65,28 @@ pub struct ChangeBody {
     pub at: Option<String>,
 }
 
-/// Requests within this window are one Stripe write. Short on purpose: every write here sets an absolute
-/// state (cancel at the period end, this price), so a double submission that slips through is harmless, while
-/// a long window would turn a cancel → resume → cancel into a replay of the first cancel that changes nothing.
-const IDEMPOTENCY_WINDOW_SECS: i64 = 1;
+/// The user's subscriptions as a cancel or resume acts on them: the plan's subscription and the add-on
+/// subscriptions of their own.
+struct Account {
+    plan: Option<SubscriptionDetails>,
+    addons: Vec<SubscriptionDetails>,
+}
+
+async fn account(deps: &Deps, user: &UserId) -> Result<Account, ApiError> {
+    let (plan, all) = locate_all(deps, user).await?;
+    let addons = lifecycle::addon_subscriptions(&all, &deps.catalog)
+        .filter(|s| plan.as_ref().is_none_or(|p| p.id != s.id))
+        .cloned()
+        .collect();
+    Ok(Account { plan, addons })
+}
 
 pub async fn cancel(
     deps: &Deps,
     user: &UserId,
     body: CancelBody,
-    now: UnixTime,
+    intent: Intent<'_>,
+    _now: UnixTime,
 ) -> Result<Value, ApiError> {
     if body.at_period_end && (body.prorate || body.invoice_now) {
         return Err(ApiError::bad_request(
@@ -77,74 +94,166 @@ pub async fn cancel(
             "prorate and invoiceNow apply only with atPeriodEnd: false",
         ));
     }
-    let subscription = locate(deps, user).await?;
-    // Idempotent by state: a second cancel (or a cancel of an ended subscription) answers the same state and
-    // writes nothing.
-    if !is_live_status(&subscription.status)
-        || (body.at_period_end && subscription.cancel_at_period_end)
-    {
-        return describe(deps, &subscription).await;
-    }
-    // A cancel drops a plan change scheduled for the period end (Stripe changes a scheduled subscription's
-    // cancelation only through its schedule: released first, the subscription then cancels as usual).
-    release(deps, &subscription, now).await?;
-    let updated = if body.at_period_end {
-        let key = key(&["cancel", &subscription.id, "at_period_end"], now);
-        deps.lifecycle
-            .set_cancel_at_period_end(&subscription.id, true, &key)
-            .await
+    let how = if body.at_period_end {
+        Stop::AtPeriodEnd
     } else {
-        let options = CancelNow {
+        Stop::Now(CancelNow {
             prorate: body.prorate,
             invoice_now: body.invoice_now,
-        };
-        let key = key(
-            &[
-                "cancel",
-                &subscription.id,
-                "now",
-                &options.prorate.to_string(),
-                &options.invoice_now.to_string(),
-            ],
-            now,
-        );
-        deps.lifecycle
-            .cancel_now(&subscription.id, options, &key)
-            .await
+        })
+    };
+    let account = account(deps, user).await?;
+    if account.plan.is_none() && account.addons.is_empty() {
+        return Err(no_subscription());
     }
-    .map_err(stripe_error)?;
-    tracing::info!(subscription_id = %updated.id, at_period_end = body.at_period_end, "canceled a subscription");
-    describe(deps, &updated).await
+    // Idempotent by state: a second cancel (or a cancel of an ended subscription) writes nothing and answers
+    // the same. A cancel drops a plan change scheduled for the period end (the schedule is released first).
+    let mut dropped = None;
+    let mut stopped = Vec::new();
+    if let Some(plan) = &account.plan {
+        let done = lifecycle::stop(deps.lifecycle.as_ref(), plan, how, intent)
+            .await
+            .map_err(stripe_error)?;
+        dropped = done.dropped;
+        stopped.push(done.subscription);
+    }
+    if !body.keep_addons {
+        for addon in &account.addons {
+            let done = lifecycle::stop(deps.lifecycle.as_ref(), addon, how, intent)
+                .await
+                .map_err(stripe_error)?;
+            stopped.push(done.subscription);
+        }
+    }
+    tracing::info!(
+        subscriptions = stopped.len(),
+        at_period_end = body.at_period_end,
+        "canceled"
+    );
+    let mut answer = match stopped.first().filter(|_| account.plan.is_some()) {
+        Some(plan) => describe(deps, plan).await?,
+        None => free_state(deps),
+    };
+    answer["canceled"] = Value::Array(
+        stopped
+            .iter()
+            .filter(|s| !is_live_status(&s.status) || s.cancel_at_period_end)
+            .flat_map(|s| items_json(&deps.catalog, s))
+            .collect(),
+    );
+    answer["droppedScheduledChange"] = dropped.map_or(Value::Null, |c| scheduled_json(deps, &c));
+    Ok(answer)
 }
 
 pub async fn resume(
     deps: &Deps,
     user: &UserId,
     _body: ResumeBody,
-    now: UnixTime,
+    intent: Intent<'_>,
+    _now: UnixTime,
 ) -> Result<Value, ApiError> {
-    let subscription = locate(deps, user).await?;
-    if !is_live_status(&subscription.status) {
+    let account = account(deps, user).await?;
+    let Some(plan) = account.plan.as_ref().or(account.addons.first()) else {
+        return Err(no_subscription());
+    };
+    if !account
+        .addons
+        .iter()
+        .chain(&account.plan)
+        .any(|s| is_live_status(&s.status))
+    {
         return Err(ended());
     }
-    if !subscription.cancel_at_period_end {
-        return describe(deps, &subscription).await;
+    if account.plan.is_some() && !is_live_status(&plan.status) {
+        return Err(ended());
     }
-    let key = key(&["resume", &subscription.id], now);
-    let updated = deps
-        .lifecycle
-        .set_cancel_at_period_end(&subscription.id, false, &key)
-        .await
-        .map_err(stripe_error)?;
-    tracing::info!(subscription_id = %updated.id, "resumed a subscription");
-    describe(deps, &updated).await
+    let mut resumed = Vec::new();
+    for subscription in account.plan.iter().chain(&account.addons) {
+        if subscription.cancel_at_period_end && is_live_status(&subscription.status) {
+            let updated = lifecycle::resume(deps.lifecycle.as_ref(), subscription, intent)
+                .await
+                .map_err(stripe_error)?;
+            tracing::info!(subscription_id = %updated.id, "resumed a subscription");
+            resumed.push(updated);
+        }
+    }
+    let mut answer = match &account.plan {
+        Some(plan) => {
+            let now = resumed.iter().find(|s| s.id == plan.id).unwrap_or(plan);
+            describe(deps, now).await?
+        }
+        None => free_state(deps),
+    };
+    answer["resumed"] = Value::Array(
+        resumed
+            .iter()
+            .flat_map(|s| items_json(&deps.catalog, s))
+            .collect(),
+    );
+    Ok(answer)
+}
+
+/// Each catalog item of `subscription`: what a cancel or resume covered.
+fn items_json(catalog: &PlanCatalog, subscription: &SubscriptionDetails) -> Vec<Value> {
+    let time = |t: Option<i64>| t.map(|t| UnixTime::from_secs(t).to_rfc3339());
+    let ended = !is_live_status(&subscription.status);
+    subscription
+        .items
+        .iter()
+        .filter(|item| !item.metered)
+        .filter_map(|item| {
+            let plan = item.plan(catalog)?;
+            Some(json!({
+                "subscriptionId": subscription.id,
+                "plan": plan.id,
+                "addon": plan.addon,
+                "quantity": item.quantity,
+                "endsAt": if ended { Value::Null } else {
+                    json!(time(subscription.current_period_end))
+                },
+                "ended": ended,
+            }))
+        })
+        .collect()
+}
+
+fn unknown_price(deps: &Deps, reference: &str) -> ApiError {
+    let keys: Vec<&str> = deps
+        .catalog
+        .plans()
+        .iter()
+        .filter(|p| !p.addon && !p.contact_sales)
+        .flat_map(|p| p.prices.iter())
+        .filter_map(|price| price.lookup_key.as_deref())
+        .collect();
+    ApiError::bad_request(
+        "unknown_price",
+        format!(
+            "the price {reference:?} is not in the plan catalog; its plans' lookup keys are: {}",
+            keys.join(", ")
+        ),
+    )
+}
+
+fn plan_item_error(error: PlanItemError) -> ApiError {
+    match error {
+        PlanItemError::None => ApiError::conflict(
+            "no_plan_item",
+            "no item of the subscription is on a plan of the catalog: its plan cannot be changed here",
+        ),
+        PlanItemError::Several => ApiError::conflict(
+            "several_plan_items",
+            "the subscription has several items on plans of the catalog: which one to change is not guessed",
+        ),
+    }
 }
 
 pub async fn change(
     deps: &Deps,
     user: &UserId,
     body: ChangeBody,
-    now: UnixTime,
+    intent: Intent<'_>,
+    _now: UnixTime,
 ) -> Result<Value, ApiError> {
     let (plan, price) = match deps.catalog.price(&body.price) {
         Some(PriceMatch::Subscription { plan, price }) => (plan, price),
@@ -154,12 +263,7 @@ pub async fn change(
                 "the price is a credit pack, not a plan: buy it with POST /checkout",
             ))
         }
-        None => {
-            return Err(ApiError::bad_request(
-                "unknown_price",
-                "the price is not in the plan catalog",
-            ))
-        }
+        None => return Err(unknown_price(deps, &body.price)),
     };
     if plan.contact_sales {
         return Err(ApiError::bad_request(
@@ -206,7 +310,7 @@ pub async fn change(
     // built yet, and changing only the plan item would bill the new plan's overage on the old price, or not
     // at all. Refused rather than billed wrong.
     let overage_involved = !plan.overage.is_empty()
-        || !subscription.metered_items.is_empty()
+        || subscription.has_metered_items()
         || subscription
             .plan(&deps.catalog)
             .is_some_and(|current| !current.overage.is_empty());
@@ -216,8 +320,13 @@ pub async fn change(
             "a plan that bills overage cannot be changed here yet: cancel and subscribe to the new plan through POST /checkout",
         ));
     }
-    if price.id.as_deref() == Some(subscription.price_id.as_str())
-        || (price.lookup_key.is_some() && price.lookup_key == subscription.lookup_key)
+    // The plan item is the one item on a base plan, whatever its position: add-on items are never touched.
+    let item = subscription
+        .plan_item(&deps.catalog)
+        .map_err(plan_item_error)?
+        .clone();
+    if price.id.as_deref() == Some(item.price_id.as_str())
+        || (price.lookup_key.is_some() && price.lookup_key == item.lookup_key)
     {
         return Err(ApiError::bad_request(
             "already_on_plan",
@@ -225,27 +334,68 @@ pub async fn change(
         ));
     }
     let price_id = price_id(deps, price.id.as_deref(), price.lookup_key.as_deref()).await?;
-    // At the period end nothing is prorated: the preview is the first invoice on the new price.
-    let proration = if at_period_end {
-        Proration::None
-    } else {
-        proration
-    };
+    // The phases of a change at the period end: every item as it is, then the same with the plan item on
+    // the new price.
+    let current: Vec<PhaseItem> = subscription
+        .items
+        .iter()
+        .map(|i| PhaseItem {
+            price: i.price_id.clone(),
+            quantity: (!i.metered).then_some(i.quantity),
+        })
+        .collect();
+    let next: Vec<PhaseItem> = subscription
+        .items
+        .iter()
+        .map(|i| PhaseItem {
+            price: if i.id == item.id {
+                price_id.clone()
+            } else {
+                i.price_id.clone()
+            },
+            quantity: (!i.metered).then_some(i.quantity),
+        })
+        .collect();
     let change = PlanChange {
         subscription: &subscription.id,
-        item_id: &subscription.item_id,
+        writes: subscription.writes + 1,
+        item_id: &item.id,
+        quantity: item.quantity,
         price_id: &price_id,
-        proration,
+        proration: if at_period_end {
+            Proration::None
+        } else {
+            proration
+        },
     };
     if body.preview {
-        let preview = deps
-            .lifecycle
-            .preview_plan_change(&change)
-            .await
-            .map_err(stripe_error)?;
+        let preview = if at_period_end {
+            // What will happen: nothing now, the next phase's prices from the period end (the first invoice
+            // of the items as they will be, starting then) — not an immediate switch.
+            let start = subscription.current_period_end.ok_or_else(|| {
+                ApiError::conflict("no_period_end", "the subscription reports no period end")
+            })?;
+            let invoice = deps
+                .lifecycle
+                .preview_start(&StartPreview {
+                    customer: &subscription.customer,
+                    items: &next,
+                    start,
+                })
+                .await
+                .map_err(stripe_error)?;
+            period_end_preview_json(&invoice, &plan.id, &price_id, start)
+        } else {
+            let invoice = deps
+                .lifecycle
+                .preview_plan_change(&change)
+                .await
+                .map_err(stripe_error)?;
+            preview_json(&invoice, change.proration, &plan.id, &price_id)
+        };
         return Ok(json!({
             "subscription": describe(deps, &subscription).await?,
-            "preview": preview_json(&preview, proration, &plan.id, &price_id),
+            "preview": preview,
         }));
     }
     if at_period_end {
@@ -255,24 +405,15 @@ pub async fn change(
                 "the subscription ends with this period: resume it before scheduling a change",
             ));
         }
-        let key = key(
-            &[
-                "change",
-                &subscription.id,
-                &subscription.price_id,
-                &price_id,
-                "period_end",
-            ],
-            now,
-        );
+        let key = lifecycle::write_key(intent, "schedule", &subscription, &[&price_id]);
         let scheduled = deps
             .lifecycle
             .schedule_plan_change(
                 &PeriodEndChange {
                     subscription: &subscription.id,
                     schedule: subscription.schedule.as_deref(),
-                    current_price: &subscription.price_id,
-                    price_id: &price_id,
+                    current,
+                    next,
                 },
                 &key,
             )
@@ -284,17 +425,19 @@ pub async fn change(
         return Ok(answer);
     }
     // A change now replaces a change scheduled for the period end.
-    release(deps, &subscription, now).await?;
-    // The from-price is part of the key, so switching back and forth makes distinct changes.
-    let key = key(
-        &[
-            "change",
-            &subscription.id,
-            &subscription.price_id,
-            &price_id,
-            proration.as_str(),
-        ],
-        now,
+    if let Some(schedule) = subscription.schedule.as_deref() {
+        let key = lifecycle::write_key(intent, "release", &subscription, &[schedule]);
+        deps.lifecycle
+            .release_schedule(schedule, &key)
+            .await
+            .map_err(stripe_error)?;
+        tracing::info!(subscription_id = %subscription.id, schedule, "released a subscription schedule");
+    }
+    let key = lifecycle::write_key(
+        intent,
+        "change",
+        &subscription,
+        &[&price_id, change.proration.as_str()],
     );
     let updated = deps
         .lifecycle
@@ -312,9 +455,24 @@ fn ended() -> ApiError {
     )
 }
 
-/// The user's subscription: the one the entitlements were made from when it is still live, else the live
-/// (or latest) one of the user's customer, else the entitlements' ended one.
+fn no_subscription() -> ApiError {
+    ApiError::not_found(
+        "no_subscription",
+        "there is no subscription: start one with POST /checkout",
+    )
+}
+
 async fn locate(deps: &Deps, user: &UserId) -> Result<SubscriptionDetails, ApiError> {
+    locate_all(deps, user).await?.0.ok_or_else(no_subscription)
+}
+
+/// The user's plan subscription: the one the entitlements were made from when it is still live, else the
+/// live (or latest) plan subscription of the user's customer, else the entitlements' ended one; and every
+/// subscription of the customer (newest first), read once.
+async fn locate_all(
+    deps: &Deps,
+    user: &UserId,
+) -> Result<(Option<SubscriptionDetails>, Vec<SubscriptionDetails>), ApiError> {
     let link = deps.customers.get(user).await.map_err(|e| {
         tracing::error!(error = %e, "reading the customers table failed");
         ApiError::unavailable()
@@ -330,52 +488,65 @@ async fn locate(deps: &Deps, user: &UserId) -> Result<SubscriptionDetails, ApiEr
         tracing::error!(error = %e, "reading entitlements failed");
         ApiError::unavailable()
     })?;
+    let all = match &customer {
+        Some(customer) => deps
+            .lifecycle
+            .subscriptions(customer.as_str())
+            .await
+            .map_err(stripe_error)?,
+        None => Vec::new(),
+    };
     let mut known = None;
     if let Some(id) = stored.and_then(|e| e.subscription_id) {
-        let found = deps
-            .lifecycle
-            .subscription(&id)
-            .await
-            .map_err(stripe_error)?;
+        let found = match all.iter().find(|s| s.id == id) {
+            Some(found) => Some(found.clone()),
+            None => deps
+                .lifecycle
+                .subscription(&id)
+                .await
+                .map_err(stripe_error)?,
+        };
         // Only the user's own: on their customer, or naming them (a subscription made elsewhere for them).
         known = found.filter(|s| {
             customer.as_ref().is_some_and(|c| c.as_str() == s.customer)
                 || s.user.as_deref() == Some(user.as_str())
         });
         if let Some(subscription) = known.as_ref().filter(|s| is_live_status(&s.status)) {
-            return Ok(subscription.clone());
+            return Ok((Some(subscription.clone()), all));
         }
     }
-    if let Some(customer) = customer {
-        // Newest first: the live one if any, else the one that ended last — of a plan: an add-on's
-        // subscription is not the user's subscription.
-        let plans: Vec<SubscriptionDetails> = deps
-            .lifecycle
-            .subscriptions(customer.as_str())
-            .await
-            .map_err(stripe_error)?
-            .into_iter()
-            .filter(|s| !s.plan(&deps.catalog).is_some_and(|p| p.addon))
-            .collect();
-        let latest = plans
-            .iter()
-            .find(|s| is_live_status(&s.status))
-            .or(plans.first())
-            .cloned();
-        if let Some(latest) = latest {
-            if is_live_status(&latest.status) || known.is_none() {
-                return Ok(latest);
-            }
+    // Newest first: the live one if any, else the one that ended last — of a plan: an add-on's
+    // subscription is not the user's subscription.
+    let plans: Vec<&SubscriptionDetails> = all
+        .iter()
+        .filter(|s| !s.is_addon_only(&deps.catalog))
+        .collect();
+    let latest = plans
+        .iter()
+        .find(|s| is_live_status(&s.status))
+        .or(plans.first())
+        .map(|s| (*s).clone());
+    if let Some(latest) = latest {
+        if is_live_status(&latest.status) || known.is_none() {
+            return Ok((Some(latest), all));
         }
     }
-    known.ok_or_else(|| {
-        ApiError::not_found(
-            "no_subscription",
-            "there is no subscription: start one with POST /checkout",
-        )
-    })
+    Ok((known, all))
 }
 
+/// The answer when only add-ons are left: the free plan.
+fn free_state(deps: &Deps) -> Value {
+    json!({
+        "subscriptionId": Value::Null,
+        "plan": deps.catalog.free_plan().id,
+        "status": Status::Free,
+        "stripeStatus": Value::Null,
+        "cancelAtPeriodEnd": false,
+        "periodEnd": Value::Null,
+        "trialEnd": Value::Null,
+        "scheduledChange": Value::Null,
+    })
+}
 /// The subscription as Entitle will see it once Stripe's events are processed.
 fn state(deps: &Deps, subscription: &SubscriptionDetails) -> Value {
     let live = is_live_status(&subscription.status);
@@ -423,32 +594,13 @@ async fn describe(deps: &Deps, subscription: &SubscriptionDetails) -> Result<Val
 }
 
 fn scheduled_json(deps: &Deps, change: &ScheduledChange) -> Value {
+    let plan = change.plan(&deps.catalog);
     json!({
-        "plan": deps
-            .catalog
-            .plan_for_price(&change.price_id, change.lookup_key.as_deref())
-            .map(|p| p.id.clone()),
-        "price": change.price_id,
+        "plan": plan.map(|(p, _)| p.id.clone()),
+        "price": plan.map(|(_, price)| price.price_id.clone())
+            .or_else(|| change.items.first().map(|i| i.price_id.clone())),
         "at": UnixTime::from_secs(change.at).to_rfc3339(),
     })
-}
-
-/// Releases the subscription's schedule, if it has one, dropping the change it would make.
-async fn release(
-    deps: &Deps,
-    subscription: &SubscriptionDetails,
-    now: UnixTime,
-) -> Result<(), ApiError> {
-    let Some(schedule) = subscription.schedule.as_deref() else {
-        return Ok(());
-    };
-    let key = key(&["release", schedule], now);
-    deps.lifecycle
-        .release_schedule(schedule, &key)
-        .await
-        .map_err(stripe_error)?;
-    tracing::info!(subscription_id = %subscription.id, schedule, "released a subscription schedule");
-    Ok(())
 }
 
 fn preview_json(preview: &InvoicePreview, proration: Proration, plan: &str, price: &str) -> Value {
@@ -475,19 +627,21 @@ fn preview_json(preview: &InvoicePreview, proration: Proration, plan: &str, pric
     })
 }
 
-fn key(parts: &[&str], now: UnixTime) -> String {
-    let mut hash = Sha256::new();
-    for part in parts {
-        hash.update(part.as_bytes());
-        hash.update([0]);
-    }
-    hash.update(
-        (now.secs() / IDEMPOTENCY_WINDOW_SECS)
-            .to_string()
-            .as_bytes(),
-    );
-    format!(
-        "entitle-subscription-{}",
-        &hex::encode(hash.finalize())[..32]
-    )
+/// A period-end change's preview: nothing due now; the first invoice on the new prices at the period end.
+fn period_end_preview_json(preview: &InvoicePreview, plan: &str, price: &str, at: i64) -> Value {
+    json!({
+        "plan": plan,
+        "price": price,
+        "prorationBehavior": Proration::None.as_str(),
+        "currency": preview.currency,
+        "dueNow": 0,
+        "nextInvoiceAmount": preview.amount_due,
+        "nextInvoiceAt": UnixTime::from_secs(at).to_rfc3339(),
+        "total": preview.total,
+        "lines": preview.lines.iter().map(|line| json!({
+            "description": line.description,
+            "amount": line.amount,
+            "proration": line.proration,
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -10,6 +10,7 @@ use entitle_domain::fakes::{
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::{CounterKey, UsageStore};
+use entitle_domain::ports::ItemDetails;
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::decision::add_credits;
 use entitle_test_support::http::RequestSpec;
@@ -677,11 +678,13 @@ async fn subscribed(h: &Harness) -> String {
         id: "sub_life1".into(),
         customer: "cus_life1".into(),
         status: "active".into(),
-        item_id: "si_life1".into(),
-        metered_items: Vec::new(),
-        price_id: STARTER.into(),
-        lookup_key: Some("starter_monthly".into()),
-        catalog_id: None,
+        items: vec![ItemDetails::licensed(
+            "si_life1",
+            STARTER,
+            Some("starter_monthly"),
+            1,
+        )],
+        writes: 0,
         cancel_at_period_end: false,
         current_period_end: Some(PERIOD_END),
         trial_end: None,
@@ -712,9 +715,10 @@ async fn a_subscription_on_a_grandfathered_price_answers_its_plan_through_the_pr
     subscribed(&h).await;
     // The starter price after a catalog price change: archived, its lookup key moved to the new price.
     h.stripe.add_plan_subscription(SubscriptionDetails {
-        price_id: "price_1OldStarterArchived".into(),
-        lookup_key: None,
-        catalog_id: Some("starter".into()),
+        items: vec![ItemDetails {
+            catalog_id: Some("starter".into()),
+            ..ItemDetails::licensed("si_life1", "price_1OldStarterArchived", None, 1)
+        }],
         ..h.stripe.plan_subscription("sub_life1").unwrap()
     });
     let (status, body) = post(&h, "/subscription/cancel", None).await;
@@ -885,7 +889,10 @@ async fn a_change_preview_shows_the_prorations_and_changes_nothing() {
     assert_eq!(preview["nextInvoiceAmount"], 19900 / 2 - 4900 / 2 + 19900);
     assert_eq!(preview["lines"].as_array().unwrap().len(), 3);
     assert_eq!(body["subscription"]["plan"], "starter");
-    assert_eq!(h.stripe.plan_subscription(&id).unwrap().price_id, STARTER);
+    assert_eq!(
+        h.stripe.plan_subscription(&id).unwrap().items[0].price_id,
+        STARTER
+    );
     assert!(!h
         .stripe
         .calls()
@@ -925,7 +932,7 @@ async fn a_change_switches_the_plan_item_under_a_key_derived_from_the_request() 
     assert_eq!(body["status"], "active");
     let sub = h.stripe.plan_subscription(&id).unwrap();
     assert_eq!(
-        (sub.price_id.as_str(), sub.item_id.as_str()),
+        (sub.items[0].price_id.as_str(), sub.items[0].id.as_str()),
         (PRO, "si_life1")
     );
     let change = h
@@ -1007,11 +1014,13 @@ async fn a_subscription_of_someone_else_named_in_the_entitlements_is_not_acted_o
         id: "sub_other".into(),
         customer: "cus_other".into(),
         status: "active".into(),
-        item_id: "si_other".into(),
-        metered_items: Vec::new(),
-        price_id: PRO.into(),
-        lookup_key: Some("pro_monthly".into()),
-        catalog_id: None,
+        items: vec![ItemDetails::licensed(
+            "si_other",
+            PRO,
+            Some("pro_monthly"),
+            1,
+        )],
+        writes: 0,
         cancel_at_period_end: false,
         current_period_end: Some(PERIOD_END),
         trial_end: None,
@@ -1177,11 +1186,13 @@ async fn an_addon_subscription_is_never_taken_for_the_users_subscription() {
         id: "sub_addon1".into(),
         customer: "cus_life1".into(),
         status: "active".into(),
-        item_id: "si_addon1".into(),
-        metered_items: Vec::new(),
-        price_id: "price_team_pack".into(),
-        lookup_key: Some("team_pack_monthly".into()),
-        catalog_id: None,
+        items: vec![ItemDetails::licensed(
+            "si_addon1",
+            "price_team_pack",
+            Some("team_pack_monthly"),
+            1,
+        )],
+        writes: 0,
         cancel_at_period_end: false,
         current_period_end: Some(PERIOD_END),
         trial_end: None,
@@ -1194,8 +1205,13 @@ async fn an_addon_subscription_is_never_taken_for_the_users_subscription() {
     ));
     let (status, body) = post(&h, "/subscription/resume", None).await;
     assert_eq!((status, code(&body)), (409, "subscription_ended"));
-    // Cancel answers the ended plan subscription's state; the add-on is left alone.
-    let (status, body) = post(&h, "/subscription/cancel", None).await;
+    // Cancel answers the ended plan subscription's state; with keepAddons the add-on is left alone.
+    let (status, body) = post(
+        &h,
+        "/subscription/cancel",
+        Some(json!({"keepAddons": true})),
+    )
+    .await;
     assert_eq!(
         (status, body["subscriptionId"].as_str()),
         (200, Some("sub_life1")),
@@ -1207,6 +1223,21 @@ async fn an_addon_subscription_is_never_taken_for_the_users_subscription() {
             .unwrap()
             .cancel_at_period_end
     );
+    // Without it, the add-on subscription stops with the plan and the answer lists it.
+    let (status, body) = post(&h, "/subscription/cancel", None).await;
+    assert_eq!(
+        (status, body["subscriptionId"].as_str()),
+        (200, Some("sub_life1")),
+        "{body}"
+    );
+    assert!(
+        h.stripe
+            .plan_subscription("sub_addon1")
+            .unwrap()
+            .cancel_at_period_end
+    );
+    assert_eq!(body["canceled"][1]["plan"], "team_pack", "{body}");
+    assert_eq!(body["canceled"][1]["addon"], true, "{body}");
 }
 
 #[tokio::test]
@@ -1234,7 +1265,7 @@ async fn a_change_at_the_period_end_is_scheduled_shown_and_dropped_by_a_cancel_o
         "the plan stays until the period ends"
     );
     let now = h.stripe.plan_subscription(&sub).unwrap();
-    assert_eq!(now.price_id, STARTER);
+    assert_eq!(now.items[0].price_id, STARTER);
     assert!(now.schedule.is_some());
     // Reading the state again (resume of a subscription that is not canceling changes nothing) shows it.
     let (status, body) = post(&h, "/subscription/resume", None).await;
@@ -1441,11 +1472,14 @@ async fn a_plan_change_from_or_to_a_plan_that_bills_overage_is_refused_and_chang
     }
     // A subscription carrying a metered item, whatever the catalog says now.
     h.deps.catalog = PlanCatalog::builtin().clone();
-    h.stripe
-        .add_plan_subscription(entitle_domain::ports::SubscriptionDetails {
-            metered_items: vec!["si_metered1".into()],
-            ..h.stripe.plan_subscription(&id).unwrap()
+    h.stripe.add_plan_subscription({
+        let mut sub = h.stripe.plan_subscription(&id).unwrap();
+        sub.items.push(ItemDetails {
+            metered: true,
+            ..ItemDetails::licensed("si_metered1", "price_metered", None, 1)
         });
+        sub
+    });
     let (status, answer) = post(
         &h,
         "/subscription/change",
@@ -1457,7 +1491,10 @@ async fn a_plan_change_from_or_to_a_plan_that_bills_overage_is_refused_and_chang
         (409, "plan_change_unsupported"),
         "{answer}"
     );
-    assert_eq!(h.stripe.plan_subscription(&id).unwrap().price_id, STARTER);
+    assert_eq!(
+        h.stripe.plan_subscription(&id).unwrap().items[0].price_id,
+        STARTER
+    );
     assert!(
         !h.stripe.calls().iter().any(|c| c.starts_with("change_plan")
             || c.starts_with("preview")

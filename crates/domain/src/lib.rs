@@ -6,6 +6,7 @@ pub mod customers;
 pub mod entitlements;
 pub mod event;
 pub mod ids;
+pub mod lifecycle;
 pub mod once;
 pub mod plans;
 pub mod ports;

@@ -425,4 +425,23 @@ impl UsageStore for DynamoUsage {
             .map_err(|e| StoreError::new("read usage record", sdk_error(e)))?;
         Ok(out.item.as_ref().and_then(record_of))
     }
+
+    async fn put_record(&self, record: &Record) -> Result<WriteOutcome, StoreError> {
+        let put = record_put(&self.table, record)?;
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(put.item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(WriteOutcome::Applied),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => {
+                Ok(WriteOutcome::Conflict)
+            }
+            Err(e) => Err(StoreError::new("write usage record", sdk_error(e))),
+        }
+    }
 }

@@ -5,8 +5,8 @@ use super::stripe_objects::{expandable_id, Invoice, Subscription};
 use async_trait::async_trait;
 use entitle_domain::ids::StripeCustomerId;
 use entitle_domain::ports::{
-    CancelNow, InvoicePreview, PeriodEndChange, PlanChange, PreviewLine, Proration,
-    ScheduledChange, StripeError, SubscriptionDetails, SubscriptionLifecycle,
+    CancelNow, InvoicePreview, ItemDetails, PeriodEndChange, PlanChange, PreviewLine, Proration,
+    ScheduledChange, StartPreview, StripeError, SubscriptionDetails, SubscriptionLifecycle,
 };
 use stripe_billing::invoice::{
     CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
@@ -20,14 +20,7 @@ use stripe_billing::subscription::{
 use stripe_shared::SubscriptionId;
 
 fn details(subscription: &Subscription) -> Result<SubscriptionDetails, StripeError> {
-    // The plan item: the first one on a licensed price (a metered overage price rides along with it).
-    let item = subscription
-        .items
-        .data
-        .iter()
-        .find(|item| !item.price.is_metered())
-        .or_else(|| subscription.items.data.first());
-    let item = item.ok_or_else(|| {
+    let first = subscription.items.data.first().ok_or_else(|| {
         StripeError::Unavailable(format!("subscription {} has no items", subscription.id).into())
     })?;
     let customer = expandable_id(&subscription.customer).ok_or_else(|| {
@@ -39,24 +32,26 @@ fn details(subscription: &Subscription) -> Result<SubscriptionDetails, StripeErr
         id: subscription.id.clone(),
         customer: customer.to_owned(),
         status: subscription.status.clone(),
-        item_id: item.id.clone(),
-        metered_items: subscription
+        items: subscription
             .items
             .data
             .iter()
-            .filter(|item| item.price.is_metered())
-            .map(|item| item.id.clone())
+            .map(|item| ItemDetails {
+                id: item.id.clone(),
+                price_id: item.price.id.clone(),
+                lookup_key: item.price.lookup_key.clone(),
+                catalog_id: item
+                    .price
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.get("entitle").cloned()),
+                quantity: item.quantity.unwrap_or(1),
+                metered: item.price.is_metered(),
+            })
             .collect(),
-        price_id: item.price.id.clone(),
-        lookup_key: item.price.lookup_key.clone(),
-        catalog_id: item
-            .price
-            .metadata
-            .as_ref()
-            .and_then(|m| m.get("entitle").cloned()),
         cancel_at_period_end: subscription.cancel_at_period_end,
-        // Since 2025-03-31 the period lives on the items.
-        current_period_end: Some(item.current_period_end),
+        // Since 2025-03-31 the period lives on the items (they share one billing cycle).
+        current_period_end: Some(first.current_period_end),
         trial_end: subscription.trial_end,
         user: subscription.metadata.get("userId").cloned(),
         schedule: subscription
@@ -64,7 +59,19 @@ fn details(subscription: &Subscription) -> Result<SubscriptionDetails, StripeErr
             .as_ref()
             .and_then(expandable_id)
             .map(str::to_owned),
+        writes: subscription
+            .metadata
+            .get(WRITES)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
     })
+}
+
+/// The metadata key of Entitle's write counter (see [`SubscriptionDetails::writes`]).
+const WRITES: &str = "entitleWrites";
+
+fn writes_metadata(writes: u64) -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([(WRITES.to_owned(), writes.to_string())])
 }
 
 fn preview(invoice: &Invoice) -> InvoicePreview {
@@ -128,9 +135,12 @@ impl SubscriptionLifecycle for StripeClient {
         &self,
         subscription: &str,
         cancel: bool,
+        writes: u64,
         idempotency_key: &str,
     ) -> Result<SubscriptionDetails, StripeError> {
-        let request = UpdateSubscription::new(id(subscription)).cancel_at_period_end(cancel);
+        let request = UpdateSubscription::new(id(subscription))
+            .cancel_at_period_end(cancel)
+            .metadata(writes_metadata(writes));
         let updated: Subscription = idempotent(answer_as(&request), idempotency_key)?
             .send(self)
             .await?;
@@ -159,6 +169,7 @@ impl SubscriptionLifecycle for StripeClient {
         let mut item = CreatePreviewInvoiceSubscriptionDetailsItems::new();
         item.id = Some(change.item_id.to_owned());
         item.price = Some(change.price_id.to_owned());
+        item.quantity = Some(change.quantity);
         let mut subscription = CreatePreviewInvoiceSubscriptionDetails::new();
         subscription.items = Some(vec![item]);
         subscription.proration_behavior = Some(match change.proration {
@@ -174,6 +185,28 @@ impl SubscriptionLifecycle for StripeClient {
         Ok(preview(&invoice))
     }
 
+    async fn preview_start(&self, start: &StartPreview<'_>) -> Result<InvoicePreview, StripeError> {
+        let items = start
+            .items
+            .iter()
+            .map(|phase_item| {
+                let mut item = CreatePreviewInvoiceSubscriptionDetailsItems::new();
+                item.price = Some(phase_item.price.clone());
+                item.quantity = phase_item.quantity;
+                item
+            })
+            .collect();
+        let mut subscription = CreatePreviewInvoiceSubscriptionDetails::new();
+        subscription.items = Some(items);
+        subscription.start_date = Some(start.start);
+        // A preview creates nothing, so it needs no idempotency key.
+        let request = CreatePreviewInvoice::new()
+            .customer(start.customer)
+            .subscription_details(subscription);
+        let invoice: Invoice = answer_as(&request).send(self).await?;
+        Ok(preview(&invoice))
+    }
+
     async fn change_plan(
         &self,
         change: &PlanChange<'_>,
@@ -182,8 +215,10 @@ impl SubscriptionLifecycle for StripeClient {
         let mut item = UpdateSubscriptionItems::new();
         item.id = Some(change.item_id.to_owned());
         item.price = Some(change.price_id.to_owned());
+        item.quantity = Some(change.quantity);
         let request = UpdateSubscription::new(id(change.subscription))
             .items(vec![item])
+            .metadata(writes_metadata(change.writes))
             .proration_behavior(match change.proration {
                 Proration::CreateProrations => UpdateProration::CreateProrations,
                 Proration::None => UpdateProration::None,

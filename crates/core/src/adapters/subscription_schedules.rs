@@ -4,7 +4,7 @@
 //! typed requests; the answers are read into the few fields we use.
 use super::stripe_client::{idempotent, path_segment, StripeClient};
 use super::stripe_objects::expandable_id;
-use entitle_domain::ports::{PeriodEndChange, ScheduledChange, StripeError};
+use entitle_domain::ports::{PeriodEndChange, PhaseItem, PhasePrice, ScheduledChange, StripeError};
 use miniserde::json::Value;
 use stripe_billing::subscription_schedule::{
     CreateSubscriptionSchedule, ReleaseSubscriptionSchedule, RetrieveSubscriptionSchedule,
@@ -33,13 +33,14 @@ struct Bounds {
 #[derive(miniserde::Deserialize)]
 struct Phase {
     start_date: i64,
-    items: Vec<PhaseItem>,
+    items: Vec<ScheduleItem>,
 }
 
 #[derive(miniserde::Deserialize)]
-struct PhaseItem {
+struct ScheduleItem {
     /// A price id, or the price itself when expanded.
     price: Value,
+    quantity: Option<u64>,
 }
 
 fn schedule_id(id: &str) -> SubscriptionScheduleId {
@@ -47,7 +48,7 @@ fn schedule_id(id: &str) -> SubscriptionScheduleId {
 }
 
 /// `(id, lookup key)` of a phase item's price, expanded or not.
-fn price_of(item: &PhaseItem) -> Option<(String, Option<String>)> {
+fn price_of(item: &ScheduleItem) -> Option<(String, Option<String>)> {
     let lookup_key = match &item.price {
         Value::Object(price) => match price.get("lookup_key") {
             Some(Value::String(key)) => Some(key.clone()),
@@ -68,19 +69,37 @@ fn next_change(schedule: &Schedule) -> Option<ScheduledChange> {
         .phases
         .iter()
         .find(|phase| phase.start_date >= current_end)?;
-    let (price_id, lookup_key) = price_of(next.items.first()?)?;
-    Some(ScheduledChange {
-        price_id,
-        lookup_key,
+    let items = next
+        .items
+        .iter()
+        .filter_map(|item| {
+            let (price_id, lookup_key) = price_of(item)?;
+            Some(PhasePrice {
+                price_id,
+                lookup_key,
+                quantity: item.quantity,
+            })
+        })
+        .collect::<Vec<_>>();
+    (!items.is_empty()).then_some(ScheduledChange {
+        items,
         at: next.start_date,
     })
 }
 
-fn phase(price: &str) -> UpdateSubscriptionSchedulePhases {
-    let mut item = UpdateSubscriptionSchedulePhasesItems::new();
-    item.price = Some(price.to_owned());
-    item.quantity = Some(1);
-    UpdateSubscriptionSchedulePhases::new(vec![item])
+/// A phase on `items`, every one with its quantity (none for a metered price).
+fn phase(items: &[PhaseItem]) -> UpdateSubscriptionSchedulePhases {
+    UpdateSubscriptionSchedulePhases::new(
+        items
+            .iter()
+            .map(|phase_item| {
+                let mut item = UpdateSubscriptionSchedulePhasesItems::new();
+                item.price = Some(phase_item.price.clone());
+                item.quantity = phase_item.quantity;
+                item
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 impl StripeClient {
@@ -125,14 +144,14 @@ impl StripeClient {
                 format!("subscription schedule {} has no current phase", schedule.id).into(),
             )
         })?;
-        let mut now = phase(change.current_price);
+        let mut now = phase(&change.current);
         now.start_date = Some(UpdateSubscriptionSchedulePhasesStartDate::Timestamp(
             current.start_date,
         ));
         now.end_date = Some(UpdateSubscriptionSchedulePhasesEndDate::Timestamp(
             current.end_date,
         ));
-        let next = phase(change.price_id);
+        let next = phase(&change.next);
         let update = UpdateSubscriptionSchedule::new(schedule_id(&schedule.id))
             .phases(vec![now, next])
             .end_behavior(SubscriptionScheduleEndBehavior::Release)

@@ -318,6 +318,14 @@ fn no_such_subscription(id: &str) -> StripeError {
     }
 }
 
+fn no_such_item() -> StripeError {
+    StripeError::Rejected {
+        status: 400,
+        code: "resource_missing".into(),
+        message: "No such subscription item".into(),
+    }
+}
+
 impl StripeState {
     fn plan_subscription(&mut self, id: &str) -> Result<&mut SubscriptionDetails, StripeError> {
         self.plan_subscriptions
@@ -368,6 +376,7 @@ impl SubscriptionLifecycle for InMemoryStripe {
         &self,
         id: &str,
         cancel: bool,
+        writes: u64,
         idempotency_key: &str,
     ) -> Result<SubscriptionDetails, StripeError> {
         let mut state = self.enter(format!(
@@ -391,6 +400,7 @@ impl SubscriptionLifecycle for InMemoryStripe {
                 });
             }
             sub.cancel_at_period_end = cancel;
+            sub.writes = writes;
             Ok(sub.clone())
         })
     }
@@ -428,7 +438,16 @@ impl SubscriptionLifecycle for InMemoryStripe {
         ))?;
         let sub = state.plan_subscription(change.subscription)?.clone();
         let amount = |price: &str| state.amounts.get(price).copied().unwrap_or(0);
-        let (old, new) = (amount(&sub.price_id), amount(change.price_id));
+        let item = sub
+            .items
+            .iter()
+            .find(|item| item.id == change.item_id)
+            .ok_or_else(no_such_item)?;
+        let quantity = i64::try_from(change.quantity).unwrap_or(i64::MAX);
+        let (old, new) = (
+            amount(&item.price_id) * quantity,
+            amount(change.price_id) * quantity,
+        );
         // Half the period is left: the unused half of the old price is credited, the rest of the new charged.
         let mut lines = Vec::new();
         if change.proration != Proration::None {
@@ -463,6 +482,34 @@ impl SubscriptionLifecycle for InMemoryStripe {
         })
     }
 
+    async fn preview_start(
+        &self,
+        preview: &StartPreview<'_>,
+    ) -> Result<InvoicePreview, StripeError> {
+        let state = self.enter(format!(
+            "preview_start {} {}",
+            preview.customer, preview.start
+        ))?;
+        let lines: Vec<PreviewLine> = preview
+            .items
+            .iter()
+            .map(|item| PreviewLine {
+                description: Some(item.price.clone()),
+                amount: state.amounts.get(&item.price).copied().unwrap_or(0)
+                    * i64::try_from(item.quantity.unwrap_or(1)).unwrap_or(i64::MAX),
+                proration: false,
+            })
+            .collect();
+        let total = lines.iter().map(|l| l.amount).sum();
+        Ok(InvoicePreview {
+            currency: "usd".into(),
+            amount_due: i64::max(total, 0),
+            total,
+            next_payment_attempt: Some(preview.start),
+            lines,
+        })
+    }
+
     async fn change_plan(
         &self,
         change: &PlanChange<'_>,
@@ -481,15 +528,16 @@ impl SubscriptionLifecycle for InMemoryStripe {
             .map(|(key, _)| key.clone());
         state.write(idempotency_key, |state| {
             let sub = state.plan_subscription(change.subscription)?;
-            if sub.item_id != change.item_id {
-                return Err(StripeError::Rejected {
-                    status: 400,
-                    code: "resource_missing".into(),
-                    message: "No such subscription item".into(),
-                });
-            }
-            sub.price_id = change.price_id.to_owned();
-            sub.lookup_key = lookup_key;
+            let item = sub
+                .items
+                .iter_mut()
+                .find(|item| item.id == change.item_id)
+                .ok_or_else(no_such_item)?;
+            item.price_id = change.price_id.to_owned();
+            item.lookup_key = lookup_key;
+            item.catalog_id = None;
+            item.quantity = change.quantity;
+            sub.writes = change.writes;
             Ok(sub.clone())
         })
     }
@@ -507,15 +555,28 @@ impl SubscriptionLifecycle for InMemoryStripe {
         change: &PeriodEndChange<'_>,
         idempotency_key: &str,
     ) -> Result<ScheduledChange, StripeError> {
+        let prices: Vec<&str> = change.next.iter().map(|i| i.price.as_str()).collect();
         let mut state = self.enter(format!(
             "schedule_plan_change {} {} {idempotency_key}",
-            change.subscription, change.price_id
+            change.subscription,
+            prices.join(",")
         ))?;
-        let lookup_key = state
-            .prices
+        let lookup_key = |state: &StripeState, price: &str| {
+            state
+                .prices
+                .iter()
+                .find(|(_, id)| id.as_str() == price)
+                .map(|(key, _)| key.clone())
+        };
+        let items = change
+            .next
             .iter()
-            .find(|(_, id)| id.as_str() == change.price_id)
-            .map(|(key, _)| key.clone());
+            .map(|item| PhasePrice {
+                price_id: item.price.clone(),
+                lookup_key: lookup_key(&state, &item.price),
+                quantity: item.quantity,
+            })
+            .collect();
         let count = state.schedules.len();
         let sub = state.plan_subscription(change.subscription)?;
         let at = sub.current_period_end.unwrap_or_default();
@@ -523,11 +584,7 @@ impl SubscriptionLifecycle for InMemoryStripe {
             .schedule
             .get_or_insert_with(|| format!("sub_sched_{}", count + 1))
             .clone();
-        let scheduled = ScheduledChange {
-            price_id: change.price_id.to_owned(),
-            lookup_key,
-            at,
-        };
+        let scheduled = ScheduledChange { items, at };
         state.schedules.insert(id, Some(scheduled.clone()));
         Ok(scheduled)
     }

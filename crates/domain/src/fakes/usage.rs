@@ -138,4 +138,14 @@ impl UsageStore for InMemoryUsage {
         self.fail_if_down()?;
         Ok(self.records.lock().unwrap().get(key).cloned())
     }
+
+    async fn put_record(&self, record: &Record) -> Result<WriteOutcome, StoreError> {
+        self.fail_if_down()?;
+        let mut records = self.records.lock().unwrap();
+        if records.contains_key(&record.key) {
+            return Ok(WriteOutcome::Conflict);
+        }
+        records.insert(record.key.clone(), record.clone());
+        Ok(WriteOutcome::Applied)
+    }
 }

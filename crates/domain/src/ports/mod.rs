@@ -31,8 +31,9 @@ pub use stripe_customers::{CustomerProfile, StripeCustomers};
 pub use stripe_reader::{LineItem, StripeReader};
 pub use stripe_subscriptions::StripeSubscriptions;
 pub use subscription_lifecycle::{
-    CancelNow, InvoicePreview, PeriodEndChange, PlanChange, PreviewLine, Proration,
-    ScheduledChange, SubscriptionDetails, SubscriptionLifecycle,
+    CancelNow, InvoicePreview, ItemDetails, PeriodEndChange, PhaseItem, PhasePrice, PlanChange,
+    PlanItemError, PreviewLine, Proration, ScheduledChange, StartPreview, SubscriptionDetails,
+    SubscriptionLifecycle,
 };
 pub use usage_meter::{MeterEvent, Reported, UsageMeter};
 pub use work_queue::WorkQueue;

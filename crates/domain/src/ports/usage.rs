@@ -82,4 +82,6 @@ pub trait UsageStore: Send + Sync {
     async fn clear_flag(&self, counter: &CounterKey, flag: Flag) -> Result<(), StoreError>;
     /// The record under `key`, if any (a ledger row, an idempotency record).
     async fn record(&self, key: &str) -> Result<Option<Record>, StoreError>;
+    /// Stores `record` alone if its key is new (`Conflict`: one is there already — read it).
+    async fn put_record(&self, record: &Record) -> Result<WriteOutcome, StoreError>;
 }

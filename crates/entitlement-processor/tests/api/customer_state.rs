@@ -224,7 +224,9 @@ async fn a_plan_change_made_in_stripe_with_its_events_in_reverse_order_ends_on_t
         .change_plan(
             &PlanChange {
                 subscription: &sub,
-                item_id: &details.item_id,
+                writes: details.writes + 1,
+                item_id: &details.items[0].id,
+                quantity: details.items[0].quantity,
                 price_id: PRO,
                 proration: Proration::CreateProrations,
             },

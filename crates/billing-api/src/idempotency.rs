@@ -1,0 +1,118 @@
+//! A client's `Idempotency-Key` on a POST: the same key with the same body gets the first answer (kept 48 h in
+//! the usage table, beside usage-api's records), the same key with another body `409 idempotency_conflict`.
+//! Our failures (5xx) are not kept, so a retry runs again — under Stripe idempotency keys made from the
+//! client's key, so what Stripe already did is replayed, never done twice.
+use entitle_core::api_error::ApiError;
+use entitle_domain::ids::UserId;
+use entitle_domain::ports::usage::{Record, UsageStore, WriteOutcome};
+use entitle_domain::time::UnixTime;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const RETENTION_SECS: i64 = 48 * 3600;
+/// Stripe's own limit on an idempotency key.
+const MAX_KEY_LEN: usize = 255;
+
+/// A stored answer: its status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// The client's key, checked: 1 to 255 visible ASCII characters.
+pub fn parse(raw: &str) -> Result<&str, ApiError> {
+    let key = raw.trim();
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(key)
+}
+
+fn hex_digest(parts: &[&[u8]]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+        hash.update([0]);
+    }
+    hex::encode(hash.finalize())
+}
+
+/// Where `key` of `user` is kept, and the fingerprint of this request (route and body).
+pub fn slot(user: &UserId, key: &str, route: &str, body: &[u8]) -> (String, String) {
+    (
+        format!(
+            "api#{}",
+            hex_digest(&[user.as_str().as_bytes(), key.as_bytes()])
+        ),
+        hex_digest(&[route.as_bytes(), body]),
+    )
+}
+
+fn stored_answer(record: &Record, fingerprint: &str) -> Result<Answer, ApiError> {
+    if record.fingerprint != fingerprint {
+        return Err(ApiError::conflict(
+            "idempotency_conflict",
+            "this Idempotency-Key was used with another request",
+        ));
+    }
+    let stored: Value = serde_json::from_str(&record.response).unwrap_or(Value::Null);
+    Ok(Answer {
+        status: stored["status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or(200),
+        body: stored["body"].as_str().unwrap_or("{}").to_owned(),
+    })
+}
+
+fn unavailable(e: entitle_domain::ports::StoreError) -> ApiError {
+    tracing::error!(error = %e, "the idempotency store failed");
+    ApiError::unavailable()
+}
+
+/// The answer already given under this key, if any (or the conflict of another body).
+pub async fn prior(
+    store: &dyn UsageStore,
+    record_key: &str,
+    fingerprint: &str,
+) -> Result<Option<Answer>, ApiError> {
+    match store.record(record_key).await.map_err(unavailable)? {
+        Some(record) => stored_answer(&record, fingerprint).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Keeps `answer` under the key unless it is our failure (5xx); a twin that got there first wins, and its
+/// answer is the one returned.
+pub async fn remember(
+    store: &dyn UsageStore,
+    user: &UserId,
+    (record_key, fingerprint): (&str, &str),
+    answer: Answer,
+    now: UnixTime,
+) -> Result<Answer, ApiError> {
+    if answer.status >= 500 {
+        return Ok(answer);
+    }
+    let record = Record {
+        key: record_key.to_owned(),
+        user: user.clone(),
+        fingerprint: fingerprint.to_owned(),
+        response: json!({"status": answer.status, "body": answer.body}).to_string(),
+        credits: 0,
+        reason: "billing-api request".into(),
+        at: now,
+        expires_at: Some(UnixTime::from_secs(now.secs() + RETENTION_SECS)),
+    };
+    match store.put_record(&record).await.map_err(unavailable)? {
+        WriteOutcome::Applied => Ok(answer),
+        WriteOutcome::Conflict => match prior(store, record_key, fingerprint).await? {
+            Some(first) => Ok(first),
+            None => Ok(answer),
+        },
+    }
+}
