@@ -28,6 +28,9 @@ pub struct Deps {
     pub config: ApiConfig,
     /// Lookup key → Stripe price id, resolved once per cold start.
     pub price_ids: Mutex<HashMap<String, String>>,
+    /// The billing portal configuration sessions are made on (`STRIPE_PORTAL_CONFIGURATION`, else the one
+    /// `entitle setup` made, found on first use).
+    pub portal_configuration: Mutex<Option<String>>,
 }
 
 pub struct ApiConfig {
@@ -85,6 +88,7 @@ impl Deps {
                 ),
             },
             price_ids: Mutex::new(HashMap::new()),
+            portal_configuration: Mutex::new(config::optional("STRIPE_PORTAL_CONFIGURATION")),
         })
     }
 }

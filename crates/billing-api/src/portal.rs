@@ -46,10 +46,39 @@ pub async fn create(
         now.secs() / 60,
         body.return_url.len()
     );
+    let configuration = configuration(deps).await?;
     let url = deps
         .billing
-        .create_portal_session(&customer, &body.return_url, &key)
+        .create_portal_session(&customer, &body.return_url, &configuration, &key)
         .await
         .map_err(stripe_error)?;
     Ok(json!({ "url": url }))
+}
+
+/// Entitle's portal configuration: `STRIPE_PORTAL_CONFIGURATION` when set, else the one `entitle setup`
+/// made (`metadata.entitle = "setup"`), looked up once per instance.
+async fn configuration(deps: &Deps) -> Result<String, ApiError> {
+    if let Some(id) = deps
+        .portal_configuration
+        .lock()
+        .expect("not poisoned")
+        .clone()
+    {
+        return Ok(id);
+    }
+    let found = deps
+        .billing
+        .setup_portal_configuration()
+        .await
+        .map_err(stripe_error)?;
+    let Some(id) = found else {
+        tracing::error!("no billing portal configuration: run `entitle setup --apply`");
+        return Err(ApiError::new(
+            503,
+            "portal_not_configured",
+            "the billing portal is not set up yet",
+        ));
+    };
+    *deps.portal_configuration.lock().expect("not poisoned") = Some(id.clone());
+    Ok(id)
 }

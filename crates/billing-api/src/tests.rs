@@ -67,6 +67,7 @@ fn harness() -> Harness {
                 cors_origins: AllowedOrigins::parse(APP),
             },
             price_ids: Mutex::new(HashMap::new()),
+            portal_configuration: Mutex::new(None),
         },
         stripe,
         usage,

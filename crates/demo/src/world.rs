@@ -132,6 +132,7 @@ impl World {
                 cors_origins: origins(),
             },
             price_ids: Mutex::new(HashMap::new()),
+            portal_configuration: Mutex::new(None),
         };
         let processor = entitlement_processor::deps::Deps {
             store: entitlements,

@@ -129,6 +129,46 @@ async fn a_user_with_a_live_subscription_is_sent_to_the_portal_instead() {
         .as_str()
         .unwrap()
         .starts_with("https://billing.stripe.com/"));
+    // On Entitle's own configuration, never the account's default (a fresh account has none).
+    let sessions: Vec<_> = app
+        .stripe
+        .requests()
+        .into_iter()
+        .filter(|r| r["path"] == "/v1/billing_portal/sessions")
+        .collect();
+    assert!(
+        sessions[0]["params"]["configuration"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("bpc_")),
+        "{sessions:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_local_stripe_refuses_a_portal_session_without_a_configuration_on_a_fresh_account() {
+    let app = TestApp::spawn().await;
+    let first = app
+        .call("POST", "/checkout", Some(checkout_body("starter_monthly")))
+        .await;
+    let customer = first.body["customerId"].as_str().unwrap();
+    let client = entitle_core::adapters::StripeClient::new(
+        secrecy::SecretString::from(app.stripe.api_key.clone()),
+        app.stripe.base_url.clone(),
+    );
+    let refused = client
+        .post_form(
+            "/v1/billing_portal/sessions",
+            &[("customer", customer.to_owned())],
+            &entitle_test_support::fixtures::unique_id("portal-"),
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(entitle_domain::ports::StripeError::Rejected { status: 400, .. })
+        ),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]

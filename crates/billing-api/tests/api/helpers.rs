@@ -54,6 +54,22 @@ impl TestApp {
                 "product": "prod_entitle"
             }));
         }
+        // Entitle's own portal configuration, as `entitle setup` makes it (a fresh account has no default).
+        StripeClient::new(
+            SecretString::from(stripe.api_key.clone()),
+            stripe.base_url.clone(),
+        )
+        .post_form(
+            "/v1/billing_portal/configurations",
+            &[
+                ("features[payment_method_update][enabled]", "true".into()),
+                ("features[invoice_history][enabled]", "true".into()),
+                ("metadata[entitle]", "setup".into()),
+            ],
+            &unique_id("portal-config-"),
+        )
+        .await
+        .expect("a portal configuration");
         let jwks = JwksServer::start();
         let config = aws::sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
@@ -93,6 +109,7 @@ impl TestApp {
                 cors_origins: AllowedOrigins::parse(APP),
             },
             price_ids: Mutex::new(HashMap::new()),
+            portal_configuration: Mutex::new(None),
         };
         Self {
             deps: Arc::new(deps),
@@ -149,6 +166,17 @@ impl TestApp {
         call(&self.deps, method, path, body, &self.token()).await
     }
 
+    /// A call with the client's `Idempotency-Key`.
+    pub async fn call_with_key(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        key: &str,
+    ) -> Reply {
+        send(&self.deps, method, path, body, &self.token(), Some(key)).await
+    }
+
     pub fn stripe_customers(&self) -> Vec<Value> {
         self.stripe
             .customers()
@@ -165,11 +193,25 @@ pub async fn call(
     body: Option<Value>,
     token: &str,
 ) -> Reply {
+    send(deps, method, path, body, token, None).await
+}
+
+async fn send(
+    deps: &Deps,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    token: &str,
+    idempotency_key: Option<&str>,
+) -> Reply {
     let text = body.map(|b| b.to_string()).unwrap_or_default();
-    let request = RequestSpec::post(path, text.as_bytes())
+    let mut request = RequestSpec::post(path, text.as_bytes())
         .method(method)
-        .header("authorization", format!("Bearer {token}"))
-        .build();
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(key) = idempotency_key {
+        request = request.header("idempotency-key", key);
+    }
+    let request = request.build();
     let response = handle_at(deps, &request, UnixTime::now()).await;
     let reply = Reply {
         status: response.status().as_u16(),

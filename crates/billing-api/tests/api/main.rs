@@ -3,5 +3,6 @@
 //! local fake Stripe API behind the production Stripe client.
 mod checkout;
 mod helpers;
+mod lifecycle;
 mod subscription;
 mod usage;

@@ -121,14 +121,29 @@ impl StripeBilling for StripeClient {
         &self,
         customer: &StripeCustomerId,
         return_url: &str,
+        configuration: &str,
         idempotency_key: &str,
     ) -> Result<String, StripeError> {
         let create = CreateBillingPortalSession::new()
             .customer(customer.to_string())
+            .configuration(configuration)
             .return_url(return_url);
         let session: PortalSession = idempotent(answer_as(&create), idempotency_key)?
             .send(self)
             .await?;
         Ok(session.url)
+    }
+
+    async fn setup_portal_configuration(&self) -> Result<Option<String>, StripeError> {
+        let page = self
+            .get("/v1/billing_portal/configurations?active=true&limit=100")
+            .await?;
+        Ok(page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["metadata"]["entitle"] == "setup")
+            .and_then(|c| c["id"].as_str())
+            .map(str::to_owned))
     }
 }

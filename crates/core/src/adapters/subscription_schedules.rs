@@ -121,6 +121,7 @@ impl StripeClient {
         change: &PeriodEndChange<'_>,
         idempotency_key: &str,
     ) -> Result<ScheduledChange, StripeError> {
+        let created = change.schedule.is_none();
         let schedule: Schedule = match change.schedule {
             Some(id) => {
                 RetrieveSubscriptionSchedule::new(schedule_id(id))
@@ -130,13 +131,33 @@ impl StripeClient {
                     .await?
             }
             None => {
-                let create = CreateSubscriptionSchedule::new()
-                    .from_subscription(change.subscription)
+                let create = || {
+                    CreateSubscriptionSchedule::new()
+                        .from_subscription(change.subscription)
+                        .build()
+                        .customize()
+                };
+                let made: Schedule = idempotent(create(), &format!("{idempotency_key}/schedule"))?
+                    .send(self)
+                    .await?;
+                // A replay answers the first attempt's schedule as it was then: read it as it is now. An
+                // attempt whose phases failed released its schedule (below), which is spent: this attempt
+                // makes its own.
+                let now: Schedule = RetrieveSubscriptionSchedule::new(schedule_id(&made.id))
                     .build()
-                    .customize();
-                idempotent(create, &format!("{idempotency_key}/schedule"))?
+                    .customize()
+                    .send(self)
+                    .await?;
+                if now.status == "released" {
+                    idempotent(
+                        create(),
+                        &format!("{idempotency_key}/schedule/after-{}", made.id),
+                    )?
                     .send(self)
                     .await?
+                } else {
+                    now
+                }
             }
         };
         let current = schedule.current_phase.as_ref().ok_or_else(|| {
@@ -159,9 +180,25 @@ impl StripeClient {
             .expand(vec!["phases.items.price".to_owned()])
             .build()
             .customize();
-        let updated: Schedule = idempotent(update, &format!("{idempotency_key}/phases"))?
+        let updated: Schedule = match idempotent(update, &format!("{idempotency_key}/phases"))?
             .send(self)
-            .await?;
+            .await
+        {
+            Ok(updated) => updated,
+            Err(error) => {
+                // A schedule made here but left on its one phase would manage the subscription for nothing
+                // and block every later cancel: released, so Stripe is as it was before the request.
+                if created {
+                    if let Err(undo) = self
+                        .release(&schedule.id, &format!("{idempotency_key}/undo"))
+                        .await
+                    {
+                        tracing::error!(schedule = %schedule.id, error = %undo, "could not release the schedule a failed change made");
+                    }
+                }
+                return Err(error.into());
+            }
+        };
         next_change(&updated).ok_or_else(|| {
             StripeError::Unavailable(
                 format!("subscription schedule {} shows no next phase", updated.id).into(),

@@ -301,12 +301,18 @@ impl StripeBilling for InMemoryStripe {
         &self,
         customer: &StripeCustomerId,
         _return_url: &str,
+        configuration: &str,
         _idempotency_key: &str,
     ) -> Result<String, StripeError> {
-        drop(self.enter(format!("create_portal_session {customer}"))?);
+        drop(self.enter(format!("create_portal_session {customer} {configuration}"))?);
         Ok(format!(
             "https://billing.stripe.com/p/session/test_{customer}"
         ))
+    }
+
+    async fn setup_portal_configuration(&self) -> Result<Option<String>, StripeError> {
+        drop(self.enter("setup_portal_configuration".to_owned())?);
+        Ok(Some("bpc_entitle_setup".to_owned()))
     }
 }
 

@@ -60,11 +60,15 @@ pub trait StripeBilling: Send + Sync {
         metered_price_ids: &[String],
         idempotency_key: &str,
     ) -> Result<CheckoutSession, StripeError>;
-    /// The billing portal session's URL.
+    /// The billing portal session's URL, on Entitle's own portal configuration (never the account's
+    /// default: a fresh account has none, and `entitle setup` never rewrites it).
     async fn create_portal_session(
         &self,
         customer: &StripeCustomerId,
         return_url: &str,
+        configuration: &str,
         idempotency_key: &str,
     ) -> Result<String, StripeError>;
+    /// The active portal configuration `entitle setup` made (`metadata.entitle = "setup"`), if any.
+    async fn setup_portal_configuration(&self) -> Result<Option<String>, StripeError>;
 }
