@@ -1,10 +1,13 @@
 //! Everything the handler needs, built once per cold start from the environment.
-use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEventLog, SnsPublisher, StripeClient};
+use entitle_core::adapters::{
+    DynamoCustomerDirectory, DynamoEventLog, SnsPublisher, SqsDeadLetters, StripeClient,
+};
 use entitle_core::config::{self, ConfigError};
 use entitle_core::secrets::{self, Rotating};
 use entitle_core::webhook::svix::{SvixKey, DEFAULT_TOLERANCE};
 use entitle_domain::ports::{
-    CustomerDirectory, EventLog, EventPublisher, StripeCustomers, StripeSubscriptions,
+    CustomerDirectory, DeadLetters, EventLog, EventPublisher, StripeCustomers,
+    SubscriptionLifecycle,
 };
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -37,7 +40,10 @@ pub struct Deps {
     pub publisher: Arc<dyn EventPublisher>,
     pub customers: Arc<dyn CustomerDirectory>,
     pub stripe_customers: Arc<dyn StripeCustomers>,
-    pub subscriptions: Arc<dyn StripeSubscriptions>,
+    /// The customer's subscriptions, stopped on `user.deleted` by the lifecycle code billing-api's cancel uses.
+    pub lifecycle: Arc<dyn SubscriptionLifecycle>,
+    /// Where a `user.deleted` goes whose subscriptions Stripe refused to stop (the processor's DLQ).
+    pub dead_letters: Arc<dyn DeadLetters>,
     pub config: ClerkConfig,
 }
 
@@ -91,7 +97,11 @@ impl Deps {
                 config::required("BILLING_EVENTS_TOPIC_ARN")?,
             )),
             stripe_customers: stripe.clone(),
-            subscriptions: stripe,
+            lifecycle: stripe,
+            dead_letters: Arc::new(SqsDeadLetters::new(
+                aws_sdk_sqs::Client::new(&aws),
+                config::required("DEAD_LETTER_QUEUE_URL")?,
+            )),
             config: ClerkConfig {
                 keys,
                 tolerance: config::seconds("CLERK_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE)?,

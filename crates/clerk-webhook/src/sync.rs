@@ -2,13 +2,14 @@
 //!
 //! Errors retrying can fix (Stripe unreachable, 5xx, 429; DynamoDB; SNS) fail the delivery so Svix retries.
 //! A Stripe 4xx retrying cannot fix is logged and counted, and the delivery is acknowledged — otherwise Svix
-//! would retry it for days.
+//! would retry it for days; one that leaves a deleted user's subscription billing is dead-lettered too.
 use crate::clerk::{ClerkUser, UserEvent};
 use crate::deps::{Deps, OnUserDeleted};
 use entitle_domain::customers::{ensure_customer, EnsureError, Ensured};
 use entitle_domain::event::{BillingEvent, EventData, EventType, LinkedData, Source, UserData};
 use entitle_domain::ids::{EventId, StripeCustomerId, UserId};
-use entitle_domain::ports::{CustomerProfile, PublishError, StoreError, StripeError};
+use entitle_domain::lifecycle::{self, Intent, Stop};
+use entitle_domain::ports::{CancelNow, CustomerProfile, PublishError, StoreError, StripeError};
 use entitle_domain::time::UnixTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -145,53 +146,80 @@ async fn delete(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
         .mark_deleted(delivery.user, delivery.now)
         .await?;
     let customer = link.and_then(|l| l.customer);
-    if let (Some(customer), Some(at_period_end)) =
-        (&customer, at_period_end(deps.config.on_user_deleted))
-    {
-        if let Err(error) = stop_charges(deps, customer, at_period_end).await {
-            if error.is_retryable() {
-                return Err(error.into());
-            }
-            permanent_failure("canceling the deleted user's subscriptions", &error);
-        }
-    }
     let deleted = event(
         delivery,
         delivery.message_id,
         EventType::UserDeleted,
-        customer,
+        customer.clone(),
         EventData::User(UserData {
             email: None,
             name: None,
         }),
     )?;
+    if let (Some(customer), Some(how)) = (&customer, stop_of(deps.config.on_user_deleted)) {
+        if let Err(error) = stop_charges(deps, customer, how, delivery.message_id).await {
+            if error.is_retryable() {
+                return Err(error.into());
+            }
+            // Stripe refused and retrying cannot fix it: the subscription would go on billing a deleted
+            // user, so it is never a silent 200 — dead-lettered with the reason, counted and alarmed.
+            tracing::error!(error = %error, "Stripe refused to stop the deleted user's subscriptions; dead-lettering the event");
+            entitle_core::metrics::count("SubscriptionStopRefused", 1);
+            let body = serde_json::to_string(&deleted).map_err(|e| PublishError {
+                event_id: delivery.message_id.to_owned(),
+                source: e.into(),
+            })?;
+            deps.dead_letters
+                .dead_letter(
+                    &body,
+                    &format!("stopping the deleted user's subscriptions: {error}"),
+                )
+                .await?;
+        }
+    }
     deps.publisher.publish(&deleted).await?;
     Ok(())
 }
 
-fn at_period_end(policy: OnUserDeleted) -> Option<bool> {
+fn stop_of(policy: OnUserDeleted) -> Option<Stop> {
     match policy {
-        OnUserDeleted::CancelAtPeriodEnd => Some(true),
-        OnUserDeleted::CancelNow => Some(false),
+        OnUserDeleted::CancelAtPeriodEnd => Some(Stop::AtPeriodEnd),
+        OnUserDeleted::CancelNow => Some(Stop::Now(CancelNow::default())),
         OnUserDeleted::Keep => None,
     }
 }
 
+/// The same lifecycle code as billing-api's cancel: each subscription that can still bill (plans and
+/// add-ons alike) has its schedule released, then is canceled as the policy says. Every redelivery of the
+/// event makes the same writes (keys from the message id).
 async fn stop_charges(
     deps: &Deps,
     customer: &StripeCustomerId,
-    at_period_end: bool,
+    how: Stop,
+    message_id: &str,
 ) -> Result<(), StripeError> {
-    for subscription in deps
-        .subscriptions
-        .chargeable_subscriptions(customer)
-        .await?
-    {
-        let key = format!("entitle-cancel-{subscription}-{at_period_end}");
-        deps.subscriptions
-            .cancel_subscription(&subscription, at_period_end, &key)
-            .await?;
-        tracing::info!(subscription_id = %subscription, at_period_end, "stopped the deleted user's subscription");
+    let subscriptions = deps.lifecycle.subscriptions(customer.as_str()).await?;
+    for subscription in subscriptions.iter().filter(|s| lifecycle::can_charge(s)) {
+        match lifecycle::stop(
+            deps.lifecycle.as_ref(),
+            subscription,
+            how,
+            Intent::Event(message_id),
+        )
+        .await
+        {
+            Ok(_) => {
+                tracing::info!(subscription_id = %subscription.id, "stopped the deleted user's subscription");
+            }
+            // A race with another cancel (Stripe answers 404 for a canceled subscription): done if it ended.
+            Err(rejected @ StripeError::Rejected { .. }) => {
+                let now = deps.lifecycle.subscription(&subscription.id).await?;
+                if now.is_some_and(|s| lifecycle::can_charge(&s)) {
+                    return Err(rejected);
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

@@ -109,10 +109,28 @@ pub async fn setup(
                     ("metadata[entitle]", MARK.to_owned()),
                 ];
                 params.extend(wanted.iter().map(|t| ("enabled_events[]", (*t).to_owned())));
-                let key = format!("entitle-setup-webhook-{}", short_hash(&url));
+                // A new attempt is a new key: a key made of the URL alone would replay the creation of an
+                // endpoint deleted since (for 24 h) and store a dead secret. The list above already found
+                // an endpoint on this URL, so a second run never makes a twin.
+                let key = format!(
+                    "entitle-setup-webhook-{}-{}",
+                    short_hash(&url),
+                    entitle_domain::time::UnixTime::now().secs()
+                );
                 let created = stripe
                     .post_form("/v1/webhook_endpoints", &params, &key)
                     .await?;
+                let created_id = created["id"].as_str().unwrap_or_default();
+                // Stripe answers a replayed key with the first answer, even for an endpoint deleted since.
+                if stripe
+                    .get(&format!("/v1/webhook_endpoints/{}", path(created_id)))
+                    .await
+                    .is_err()
+                {
+                    return Err(Failed(format!(
+                        "Stripe answered with webhook endpoint {created_id}, which does not exist: run setup again"
+                    )));
+                }
                 let signing = created["secret"]
                     .as_str()
                     .ok_or_else(|| Failed("Stripe's answer has no signing secret".into()))?;
@@ -183,8 +201,9 @@ pub async fn setup(
         .unwrap_or_default();
     let ours = list
         .iter()
-        .find(|c| c["metadata"]["entitle"].as_str() == Some(MARK))
-        .or_else(|| list.iter().find(|c| c["is_default"] == true));
+        .find(|c| c["metadata"]["entitle"].as_str() == Some(MARK));
+    // Only Entitle's own configuration is created or updated, never the account's default: billing-api
+    // finds it by its mark and names it in every portal session.
     let params = portal_params(&products);
     match ours {
         Some(config) if portal_matches(config, &products) => {}

@@ -168,10 +168,12 @@ async fn setup_is_a_dry_run_first_then_registers_the_webhook_stores_the_secrets_
         "no CLERK_WEBHOOK_SECRET given"
     );
 
-    // The account's default portal configuration now offers the self-serve plans, by their prices.
+    // Entitle's own portal configuration (a fresh account has no default, and setup never makes or rewrites
+    // it) offers the self-serve plans, by their prices.
     let configs = stripe_get(&stripe, "/v1/billing_portal/configurations").await;
+    assert_eq!(configs["data"].as_array().unwrap().len(), 1);
     let config = &configs["data"][0];
-    assert_eq!(config["is_default"], true);
+    assert_eq!(config["is_default"], false);
     assert_eq!(config["metadata"]["entitle"], "setup");
     assert_eq!(
         config["features"]["subscription_cancel"]["mode"],

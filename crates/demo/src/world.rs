@@ -107,7 +107,11 @@ impl World {
             publisher: publisher.clone(),
             customers: customers.clone(),
             stripe_customers: stripe_client.clone(),
-            subscriptions: stripe_client.clone(),
+            lifecycle: stripe_client.clone(),
+            dead_letters: Arc::new(SqsDeadLetters::new(
+                sqs.clone(),
+                dead_letter_queue_url.clone(),
+            )),
             config: clerk_webhook::deps::ClerkConfig::new(vec![svix_key]),
         };
         let verifier = Verifier::from_config(

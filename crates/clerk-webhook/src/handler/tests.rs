@@ -3,7 +3,8 @@ use super::*;
 use crate::deps::{ClerkConfig, OnUserDeleted};
 use entitle_core::webhook::svix::{sign, SvixKey};
 use entitle_domain::fakes::{
-    InMemoryCustomerDirectory, InMemoryEventLog, InMemoryStripe, RecordingPublisher,
+    InMemoryCustomerDirectory, InMemoryEventLog, InMemoryStripe, RecordingDeadLetters,
+    RecordingPublisher,
 };
 use entitle_test_support::fixtures;
 use entitle_test_support::http::RequestSpec;
@@ -19,12 +20,14 @@ struct Harness {
     customers: Arc<InMemoryCustomerDirectory>,
     stripe: Arc<InMemoryStripe>,
     publisher: Arc<RecordingPublisher>,
+    dead_letters: Arc<RecordingDeadLetters>,
 }
 
 fn harness() -> Harness {
     let customers = Arc::new(InMemoryCustomerDirectory::default());
     let stripe = Arc::new(InMemoryStripe::default());
     let publisher = Arc::new(RecordingPublisher::default());
+    let dead_letters = Arc::new(RecordingDeadLetters::default());
     let key = SvixKey::parse(&SecretString::from(SECRET.to_owned())).unwrap();
     Harness {
         deps: Deps {
@@ -32,12 +35,14 @@ fn harness() -> Harness {
             publisher: publisher.clone(),
             customers: customers.clone(),
             stripe_customers: stripe.clone(),
-            subscriptions: stripe.clone(),
+            lifecycle: stripe.clone(),
+            dead_letters: dead_letters.clone(),
             config: ClerkConfig::new(vec![key]),
         },
         customers,
         stripe,
         publisher,
+        dead_letters,
     }
 }
 
@@ -181,6 +186,35 @@ async fn user_deleted_keeps_the_customer_marks_the_row_and_cancels_at_period_end
         row.customer.unwrap().as_str(),
         customer,
         "the mapping and history stay"
+    );
+    assert_eq!(published_types(&h).last(), Some(&"user.deleted"));
+}
+
+#[tokio::test]
+async fn a_refusal_to_stop_a_deleted_users_subscription_is_dead_lettered_with_the_reason() {
+    let h = harness();
+    deliver(&h, "msg_c", &body("user.created")).await;
+    let customer = h.stripe.customers()[0].0.clone();
+    h.stripe.add_subscription("sub_live", &customer, "active");
+    h.stripe
+        .fail_next("set_cancel_at_period_end sub_live", false);
+    let (status, _) = deliver(&h, "msg_d", &body("user.deleted")).await;
+    assert_eq!(status, 200, "retrying cannot fix a refusal");
+    assert_eq!(
+        h.stripe.subscription_status("sub_live").as_deref(),
+        Some("active")
+    );
+    let letters = h.dead_letters.letters.lock().unwrap().clone();
+    assert_eq!(letters.len(), 1, "never a silent 200");
+    assert!(
+        letters[0].0.contains("\"user.deleted\""),
+        "{}",
+        letters[0].0
+    );
+    assert!(
+        letters[0].1.contains("injected rejection"),
+        "{}",
+        letters[0].1
     );
     assert_eq!(published_types(&h).last(), Some(&"user.deleted"));
 }

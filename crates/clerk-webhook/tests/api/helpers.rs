@@ -49,7 +49,11 @@ impl TestApp {
             publisher: Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic)),
             customers: customers.clone(),
             stripe_customers: stripe_client.clone(),
-            subscriptions: stripe_client.clone(),
+            lifecycle: stripe_client.clone(),
+            dead_letters: Arc::new(entitle_core::adapters::SqsDeadLetters::new(
+                aws_sdk_sqs::Client::new(&config),
+                aws::env("ENTITLEMENT_DLQ_URL"),
+            )),
             config: ClerkConfig::new(vec![key]),
         };
         Self {

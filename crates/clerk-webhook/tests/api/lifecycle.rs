@@ -157,3 +157,80 @@ async fn deleting_a_user_keeps_the_customer_and_cancels_its_subscription_at_peri
     );
     assert_eq!(app.stripe_customers().len(), 1);
 }
+
+#[tokio::test]
+async fn deleting_a_user_with_a_scheduled_change_releases_it_and_stops_the_plan_and_the_addon() {
+    let app = TestApp::spawn().await;
+    app.deliver(&unique_id("msg_"), &app.event("user.created"))
+        .await;
+    let customer = app.stripe_customers()[0]["id"].as_str().unwrap().to_owned();
+    let (plan, pack) = (unique_id("price_"), unique_id("price_"));
+    for (price, amount) in [(&plan, 4900), (&pack, 2900)] {
+        app.stripe.seed_price(serde_json::json!({
+            "id": price, "lookup_key": unique_id("key_"), "unit_amount": amount, "currency": "usd",
+            "recurring": {"interval": "month"}, "product": "prod_entitle"
+        }));
+    }
+    let end = entitle_domain::time::UnixTime::now().secs() + 10 * 86_400;
+    let seed = |price: &str| {
+        app.stripe.seed_subscription(serde_json::json!({
+            "customer": customer, "price": price, "quantity": 1, "status": "active",
+            "current_period_end": end, "current_period_start": end - 30 * 86_400
+        }))
+    };
+    let (plan_sub, pack_sub) = (seed(&plan), seed(&pack));
+    let plan_id = plan_sub["id"].as_str().unwrap();
+    // A change at the period end is scheduled, as billing-api makes it: Stripe now refuses a direct cancel.
+    use entitle_domain::ports::{PeriodEndChange, PhaseItem, SubscriptionLifecycle};
+    let phase = |price: &str| {
+        vec![PhaseItem {
+            price: price.to_owned(),
+            quantity: Some(1),
+        }]
+    };
+    app.stripe_client
+        .schedule_plan_change(
+            &PeriodEndChange {
+                subscription: plan_id,
+                schedule: None,
+                current: phase(&plan),
+                next: phase(&pack),
+            },
+            &unique_id("schedule-"),
+        )
+        .await
+        .unwrap();
+    let refused = app
+        .stripe_client
+        .set_cancel_at_period_end(plan_id, true, 1, &unique_id("direct-"))
+        .await;
+    assert!(
+        refused.is_err(),
+        "the local Stripe refuses it as Stripe does"
+    );
+
+    let message = unique_id("msg_");
+    let reply = app.deliver(&message, &app.event("user.deleted")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for id in [plan_id, pack_sub["id"].as_str().unwrap()] {
+        let now = app.stripe_client.subscription(id).await.unwrap().unwrap();
+        assert!(now.cancel_at_period_end, "{id} stops at its period end");
+        assert_eq!(now.schedule, None, "{id} has no schedule left");
+    }
+    // A redelivery makes no second write.
+    let writes = |app: &TestApp| {
+        app.stripe
+            .requests()
+            .into_iter()
+            .filter(|r| r["method"] != "GET")
+            .count()
+    };
+    let before = writes(&app);
+    assert_eq!(
+        app.deliver(&message, &app.event("user.deleted"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(writes(&app), before);
+}

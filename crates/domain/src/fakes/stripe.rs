@@ -63,12 +63,24 @@ impl InMemoryStripe {
         self.state.lock().unwrap().calls.clone()
     }
 
+    /// A subscription on no price in particular, for both the webhooks' port and the lifecycle port.
     pub fn add_subscription(&self, id: &str, customer: &str, status: &str) {
-        self.state
-            .lock()
-            .unwrap()
+        let mut state = self.state.lock().unwrap();
+        state
             .subscriptions
             .push((id.into(), customer.into(), status.into()));
+        state.plan_subscriptions.push(SubscriptionDetails {
+            id: id.into(),
+            customer: customer.into(),
+            status: status.into(),
+            items: Vec::new(),
+            cancel_at_period_end: false,
+            current_period_end: None,
+            trial_end: None,
+            user: None,
+            schedule: None,
+            writes: 0,
+        });
     }
 
     pub fn add_price(&self, lookup_key: &str, price_id: &str) {
@@ -83,8 +95,17 @@ impl InMemoryStripe {
         self.state.lock().unwrap().sessions.clone()
     }
 
+    /// `canceling` for a live subscription canceled at the period end.
     pub fn subscription_status(&self, id: &str) -> Option<String> {
         let state = self.state.lock().unwrap();
+        if let Some(sub) = state.plan_subscriptions.iter().find(|s| s.id == id) {
+            let canceling = sub.cancel_at_period_end && sub.status != "canceled";
+            return Some(if canceling {
+                "canceling".into()
+            } else {
+                sub.status.clone()
+            });
+        }
         state
             .subscriptions
             .iter()
