@@ -3,8 +3,8 @@
 use crate::webhook::stripe::StripeEnvelope;
 use entitle_domain::entitlements::period_bound;
 use entitle_domain::event::{
-    BillingEvent, CheckoutData, EventData, EventType, InvoiceData, PaymentData, Source,
-    SubscriptionData, SubscriptionItem,
+    BillingEvent, CheckoutData, EventData, EventType, InvoiceData, PaymentData, ScheduleData,
+    Source, SubscriptionData, SubscriptionItem,
 };
 use entitle_domain::ids::{EventId, StripeCustomerId, UserId};
 use entitle_domain::time::UnixTime;
@@ -38,6 +38,11 @@ pub const HANDLED_STRIPE_TYPES: &[&str] = &[
     "customer.subscription.updated",
     "customer.subscription.deleted",
     "customer.subscription.trial_will_end",
+    "subscription_schedule.created",
+    "subscription_schedule.updated",
+    "subscription_schedule.released",
+    "subscription_schedule.canceled",
+    "subscription_schedule.completed",
     "invoice.paid",
     "invoice.payment_failed",
     "payment_intent.succeeded",
@@ -53,6 +58,11 @@ pub fn event_type(stripe_type: &str) -> Option<EventType> {
         "customer.subscription.updated" => EventType::SubscriptionUpdated,
         "customer.subscription.deleted" => EventType::SubscriptionCanceled,
         "customer.subscription.trial_will_end" => EventType::SubscriptionTrialWillEnd,
+        "subscription_schedule.created"
+        | "subscription_schedule.updated"
+        | "subscription_schedule.released"
+        | "subscription_schedule.canceled"
+        | "subscription_schedule.completed" => EventType::SubscriptionScheduleChanged,
         "invoice.paid" | "invoice.payment_succeeded" => EventType::InvoicePaid,
         "invoice.payment_failed" => EventType::InvoicePaymentFailed,
         "payment_intent.succeeded" => EventType::PaymentSucceeded,
@@ -74,6 +84,7 @@ pub fn normalize(envelope: &StripeEnvelope<'_>) -> Result<Normalized, NormalizeE
         | EventType::SubscriptionUpdated
         | EventType::SubscriptionCanceled
         | EventType::SubscriptionTrialWillEnd => subscription(parse(raw, "subscription")?),
+        EventType::SubscriptionScheduleChanged => schedule(parse(raw, "subscription schedule")?),
         EventType::InvoicePaid | EventType::InvoicePaymentFailed => invoice(parse(raw, "invoice")?),
         _ => payment(parse(raw, "payment intent")?),
     };
@@ -249,6 +260,30 @@ fn subscription(s: Subscription) -> Parts {
             ended_at: rfc3339(s.ended_at),
             trial_end: rfc3339(s.trial_end),
             latest_invoice_id: s.latest_invoice.map(Expandable::into_id),
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct Schedule {
+    id: String,
+    status: String,
+    customer: Option<Expandable>,
+    subscription: Option<Expandable>,
+    released_subscription: Option<String>,
+}
+
+fn schedule(s: Schedule) -> Parts {
+    Parts {
+        user_id: None,
+        customer: s.customer,
+        data: EventData::Schedule(ScheduleData {
+            schedule_id: s.id,
+            status: s.status,
+            subscription_id: s
+                .subscription
+                .map(Expandable::into_id)
+                .or(s.released_subscription),
         }),
     }
 }

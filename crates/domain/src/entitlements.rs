@@ -48,7 +48,22 @@ pub struct Entitlements {
     /// them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_subscriptions: Vec<OtherSubscription>,
+    /// The plan change the plan's subscription schedule makes when the period ends (a change with
+    /// `at: period_end`), read from Stripe's schedule so a page reload still shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_change: Option<ScheduledPlan>,
     pub updated_at: Option<String>,
+}
+
+/// A plan change Stripe will make at the period end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduledPlan {
+    /// The catalog's base plan of the next phase (`None`: a price the catalog does not know).
+    pub plan: Option<String>,
+    pub price: String,
+    /// RFC 3339.
+    pub at: String,
 }
 
 /// An add-on the user holds, from an item of one of their live subscriptions.
@@ -95,6 +110,7 @@ impl Entitlements {
             trial_end: None,
             addons: Vec::new(),
             other_subscriptions: Vec::new(),
+            scheduled_change: None,
             updated_at: None,
         }
     }
@@ -126,6 +142,7 @@ impl Entitlements {
             "credits": self.credits,
             "periodEnd": self.period_end,
             "graceUntil": self.grace_until,
+            "scheduledChange": self.scheduled_change,
         })
     }
 
@@ -149,6 +166,7 @@ impl Entitlements {
             self.grace_until = None;
             self.past_due_since = None;
             self.period_end = None;
+            self.scheduled_change = None;
         }
         if expired || self.addons.len() != addons {
             if let Some(base) = catalog.plan(&self.plan) {
@@ -227,6 +245,34 @@ pub struct SubscriptionState {
     pub cancel_at_period_end: bool,
     /// Unix seconds: the end of the subscription's trial, if it has one.
     pub trial_end: Option<i64>,
+    /// The next phase of the schedule managing it, if any: a change at the period end.
+    pub next_phase: Option<NextPhase>,
+}
+
+/// The items a subscription schedule puts the subscription on next, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextPhase {
+    /// Unix seconds.
+    pub at: i64,
+    pub items: Vec<SubscriptionItem>,
+}
+
+impl NextPhase {
+    /// The change as entitlements show it: the next phase's base plan and its price.
+    pub fn scheduled(&self, catalog: &PlanCatalog) -> ScheduledPlan {
+        let base = self
+            .items
+            .iter()
+            .find_map(|item| Some((item, item.plan(catalog).filter(|p| !p.addon)?)));
+        ScheduledPlan {
+            plan: base.map(|(_, plan)| plan.id.clone()),
+            price: base
+                .map(|(item, _)| item.price.clone())
+                .or_else(|| self.items.first().map(|i| i.price.clone()))
+                .unwrap_or_default(),
+            at: UnixTime::from_secs(self.at).to_rfc3339(),
+        }
+    }
 }
 
 /// One item of a subscription: its price (id and lookup key) and quantity.
@@ -389,6 +435,11 @@ pub fn for_customer(
                 e.grace_until = Some(since.plus(grace).to_rfc3339());
             }
             e.subscription_id = Some(subscription.id.clone());
+            e.scheduled_change = subscription
+                .next_phase
+                .as_ref()
+                .filter(|_| !subscription.cancel_at_period_end)
+                .map(|phase| phase.scheduled(catalog));
             e
         }
         // Nothing paid for (unpaid, canceled, incomplete, paused — or no subscription at all).
@@ -465,6 +516,7 @@ mod tests {
             current_period_end: Some(NOW + 30 * DAY),
             cancel_at_period_end: false,
             trial_end: None,
+            next_phase: None,
         }
     }
 

@@ -36,6 +36,10 @@ pub enum EventType {
     /// Stripe's three-day notice before a trial ends (for mailers: ask for a payment method).
     #[serde(rename = "subscription.trial_will_end")]
     SubscriptionTrialWillEnd,
+    /// A subscription schedule was made, rewritten, released, canceled or completed: the plan change a
+    /// subscription will make at its period end is new or gone (`scheduledChange`).
+    #[serde(rename = "subscription.schedule_changed")]
+    SubscriptionScheduleChanged,
     #[serde(rename = "invoice.paid")]
     InvoicePaid,
     #[serde(rename = "invoice.payment_failed")]
@@ -73,6 +77,7 @@ impl EventType {
             EventType::SubscriptionUpdated => "subscription.updated",
             EventType::SubscriptionCanceled => "subscription.canceled",
             EventType::SubscriptionTrialWillEnd => "subscription.trial_will_end",
+            EventType::SubscriptionScheduleChanged => "subscription.schedule_changed",
             EventType::InvoicePaid => "invoice.paid",
             EventType::InvoicePaymentFailed => "invoice.payment_failed",
             EventType::PaymentSucceeded => "payment.succeeded",
@@ -141,6 +146,7 @@ impl TryFrom<RawBillingEvent> for BillingEvent {
             | EventType::SubscriptionUpdated
             | EventType::SubscriptionCanceled
             | EventType::SubscriptionTrialWillEnd => EventData::Subscription(from_value(raw.data)?),
+            EventType::SubscriptionScheduleChanged => EventData::Schedule(from_value(raw.data)?),
             EventType::InvoicePaid | EventType::InvoicePaymentFailed => {
                 EventData::Invoice(from_value(raw.data)?)
             }
@@ -207,6 +213,17 @@ pub enum EventData {
     User(UserData),
     Usage(UsageData),
     Recorded(UsageRecordedData),
+    Schedule(ScheduleData),
+}
+
+/// `subscription.schedule_changed`: which schedule, and the subscription it manages (or managed, once
+/// released).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleData {
+    pub schedule_id: String,
+    pub status: String,
+    pub subscription_id: Option<String>,
 }
 
 /// `usage.recorded`, from usage-api: the overage part of one usage (a record, or a hold's commit), once.

@@ -88,6 +88,7 @@ pub async fn apply(
         "subscription.created"
         | "subscription.updated"
         | "subscription.canceled"
+        | "subscription.schedule_changed"
         | "invoice.paid"
         | "invoice.payment_failed" => {
             // An invoice outside any subscription grants nothing.

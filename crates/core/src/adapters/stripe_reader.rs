@@ -1,9 +1,9 @@
 //! `StripeReader` on the Stripe API: the current state of subscriptions, customers and Checkout sessions,
 //! read with async-stripe's typed requests and turned into domain types here.
 use super::stripe_client::{answer_as, path_segment, StripeClient, Transport};
-use super::stripe_objects::{Customer, LineItem as Line, List, Subscription};
+use super::stripe_objects::{expandable_id, Customer, LineItem as Line, List, Subscription};
 use async_trait::async_trait;
-use entitle_domain::entitlements::{SubscriptionItem, SubscriptionState};
+use entitle_domain::entitlements::{NextPhase, SubscriptionItem, SubscriptionState};
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::{LineItem, StripeError, StripeReader};
 use stripe_billing::subscription::RetrieveSubscription;
@@ -34,6 +34,39 @@ pub(crate) fn subscription_state(subscription: &Subscription) -> SubscriptionSta
         current_period_end: items.first().map(|item| item.current_period_end),
         cancel_at_period_end: subscription.cancel_at_period_end,
         trial_end: subscription.trial_end,
+        next_phase: None,
+    }
+}
+
+impl StripeClient {
+    /// The state with its schedule's next phase: one more read, only for a live subscription that has a
+    /// schedule (a plan change at the period end).
+    async fn with_next_phase(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<SubscriptionState, StripeError> {
+        let mut state = subscription_state(subscription);
+        let schedule = subscription.schedule.as_ref().and_then(expandable_id);
+        if let Some(schedule) = schedule.filter(|_| state.is_live()) {
+            state.next_phase =
+                self.next_scheduled_change(schedule)
+                    .await?
+                    .map(|change| NextPhase {
+                        at: change.at,
+                        items: change
+                            .items
+                            .into_iter()
+                            .map(|i| {
+                                SubscriptionItem::new(
+                                    i.price_id,
+                                    i.lookup_key,
+                                    i.quantity.unwrap_or(1),
+                                )
+                            })
+                            .collect(),
+                    });
+        }
+        Ok(state)
     }
 }
 
@@ -49,7 +82,7 @@ impl StripeReader for StripeClient {
             .await
             .map_err(StripeError::from)
         {
-            Ok(subscription) => Ok(Some(subscription_state(&subscription))),
+            Ok(subscription) => Ok(Some(self.with_next_phase(&subscription).await?)),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(e),
         }
@@ -59,12 +92,11 @@ impl StripeReader for StripeClient {
         &self,
         customer: &StripeCustomerId,
     ) -> Result<Vec<SubscriptionState>, StripeError> {
-        Ok(self
-            .subscriptions_of(customer)
-            .await?
-            .iter()
-            .map(subscription_state)
-            .collect())
+        let mut states = Vec::new();
+        for subscription in self.subscriptions_of(customer).await? {
+            states.push(self.with_next_phase(&subscription).await?);
+        }
+        Ok(states)
     }
 
     async fn customer_user(

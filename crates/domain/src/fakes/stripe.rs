@@ -280,6 +280,7 @@ impl StripeBilling for InMemoryStripe {
                 current_period_end: None,
                 cancel_at_period_end: false,
                 trial_end: None,
+                next_phase: None,
             })
             .collect())
     }

@@ -87,6 +87,7 @@ fn state(status: &str, price: &str, cancel_at_period_end: bool) -> SubscriptionS
         current_period_end: Some(NOW + 30 * DAY),
         cancel_at_period_end,
         trial_end: None,
+        next_phase: None,
     }
 }
 
@@ -697,6 +698,7 @@ async fn a_trialing_subscription_grants_its_plan_with_the_trial_end() {
         CUSTOMER,
         SubscriptionState {
             trial_end: Some(NOW + 14 * DAY),
+            next_phase: None,
             ..state("trialing", PRO, false)
         },
     );

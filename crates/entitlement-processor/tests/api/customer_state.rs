@@ -319,3 +319,79 @@ async fn a_subscription_on_an_archived_price_whose_lookup_key_moved_keeps_its_pl
     assert_eq!((e.plan.as_str(), e.status), ("starter", Status::Active));
     assert_eq!(e.subscription_id.as_deref(), Some(sub.as_str()));
 }
+
+#[tokio::test]
+async fn a_change_scheduled_for_the_period_end_is_kept_in_the_entitlements_and_the_mirror_until_released(
+) {
+    use entitle_domain::ports::{PeriodEndChange, PhaseItem, SubscriptionLifecycle};
+    let app = TestApp::spawn().await;
+    let sub = unique_id("sub_");
+    app.subscription(&sub, STARTER, "active", false);
+    let now = UnixTime::now().secs();
+    assert!(app
+        .process(&[sub_event(&app, &sub, "subscription.created", now - 120)])
+        .await
+        .is_empty());
+    assert_eq!(app.entitlements().await.scheduled_change, None);
+
+    // billing-api's POST /subscription/change {"at": "period_end"}, through the production client.
+    let phase = |price: &str| {
+        vec![PhaseItem {
+            price: price.to_owned(),
+            quantity: Some(1),
+        }]
+    };
+    let scheduled = app
+        .stripe_client
+        .schedule_plan_change(
+            &PeriodEndChange {
+                subscription: &sub,
+                schedule: None,
+                current: phase(STARTER),
+                next: phase(PRO),
+            },
+            &unique_id("schedule-"),
+        )
+        .await
+        .unwrap();
+    let schedule = app
+        .stripe_client
+        .subscription(&sub)
+        .await
+        .unwrap()
+        .unwrap()
+        .schedule
+        .expect("the schedule manages it");
+    let changed = |at: i64| {
+        app.event(
+            &unique_id("evt_"),
+            "subscription.schedule_changed",
+            at,
+            json!({"scheduleId": schedule, "status": "active", "subscriptionId": sub}),
+        )
+    };
+    assert!(app.process(&[changed(now - 60)]).await.is_empty());
+    let e = app.entitlements().await;
+    assert_eq!(e.plan, "starter", "the plan stays until the period ends");
+    let expected = entitle_domain::entitlements::ScheduledPlan {
+        plan: Some("professional".into()),
+        price: PRO.into(),
+        at: UnixTime::from_secs(scheduled.at).to_rfc3339(),
+    };
+    assert_eq!(e.scheduled_change.as_ref(), Some(&expected));
+    assert_eq!(
+        app.clerk_billing()["scheduledChange"]["plan"],
+        "professional"
+    );
+
+    app.stripe_client
+        .release_schedule(&schedule, &unique_id("release-"))
+        .await
+        .unwrap();
+    assert!(app.process(&[changed(now - 30)]).await.is_empty());
+    assert_eq!(app.entitlements().await.scheduled_change, None);
+    assert_eq!(
+        app.clerk_billing()["scheduledChange"],
+        serde_json::Value::Null
+    );
+}
