@@ -109,6 +109,11 @@ app_origin=${app_origin%/}
 
 # Stripe's API: your test-mode key when STRIPE_SECRET_KEY is set, else the local stand-in, which delivers its
 # events (signed, as `stripe listen` does) to the local stripe-webhook.
+# billing-api's portal sessions use STRIPE_PORTAL_CONFIGURATION when set (yours, with a real key; without it,
+# billing-api looks up the configuration `entitle setup` made, metadata.entitle=setup); with the local
+# stand-in, the one scripts/seed_fake_stripe.py creates as `entitle setup` would (a fresh account, like the
+# stand-in, has no default portal configuration).
+stripe_portal_configuration=${STRIPE_PORTAL_CONFIGURATION:-}
 if [[ -n "${STRIPE_SECRET_KEY:-}" ]]; then
   stripe_key=$STRIPE_SECRET_KEY
   stripe_base=${STRIPE_API_BASE:-https://api.stripe.com}
@@ -120,7 +125,8 @@ else
   fake_stripe_pid=$fake_pid
   stripe_key=sk_test_entitle_local
   stripe_base=$fake_base
-  .venv/bin/python scripts/seed_fake_stripe.py --base "$stripe_base"
+  # The catalog's products and prices, and Entitle's portal configuration (its id alone on stdout).
+  stripe_portal_configuration=$(.venv/bin/python scripts/seed_fake_stripe.py --base "$stripe_base" --api-key "$stripe_key")
   if control_answer "$stripe_base/__fake/listen" "{\"url\": \"$functions/stripe-webhook/webhooks/stripe\",
       \"secret\": \"$LOCAL_STRIPE_WEBHOOK_SECRET\"}" >/dev/null; then
     echo "fake Stripe: delivers its events to $functions/stripe-webhook/webhooks/stripe"
@@ -222,6 +228,7 @@ usage_key=${USAGE_API_KEYS:-sk_usage_local_$(od -An -tx1 -N12 /dev/urandom | tr 
   echo "CLERK_WEBHOOK_SECRET=$LOCAL_CLERK_WEBHOOK_SECRET${CLERK_WEBHOOK_SECRET:+,$CLERK_WEBHOOK_SECRET}"
   echo "STRIPE_SECRET_KEY=$stripe_key"
   echo "STRIPE_API_BASE=$stripe_base"
+  [[ -z "$stripe_portal_configuration" ]] || echo "STRIPE_PORTAL_CONFIGURATION=$stripe_portal_configuration"
   echo "CLERK_SECRET_KEY=$clerk_key"
   echo "CLERK_API_BASE=$clerk_base"
   echo "DEAD_LETTER_QUEUE_URL=$ENTITLEMENT_DLQ_URL"
@@ -275,7 +282,7 @@ $([[ -z "${demo_token:-}" ]] || printf '  Signed-in token  (%s, 24 h; %s) - past
   Processor        entitlement-processor, fed by scripts/bridge.py: entitlement queue -> SQS event ->
                    POST http://127.0.0.1:9000/2015-03-31/functions/entitlement-processor/invocations
                    (one "bridge:" line per batch below; dead letters go to $ENTITLEMENT_DLQ_URL)
-  Stripe API       $stripe_base
+  Stripe API       $stripe_base$([[ -z "$stripe_portal_configuration" ]] || echo "  (portal configuration $stripe_portal_configuration)")
   Clerk API        $clerk_base$([[ -z "$fake_clerk_pid" ]] || echo "  (local stand-in: $fixture_user and who signs up)")
 $([[ -z "$fake_clerk_pid" ]] || echo "  Clerk sign-in    $clerk_base/sign-in?redirect_url=$app_origin/  (JWKS $jwks_url)")
   Local AWS        $AWS_ENDPOINT_URL  (topic $BILLING_EVENTS_TOPIC_ARN)

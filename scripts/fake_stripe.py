@@ -12,10 +12,30 @@ idempotency (replay with `Idempotent-Replayed: true`, 400 `idempotency_error` on
 params or another endpoint, 409 while the first request with the key is still running).
 
 Covered: customers (create, retrieve, update, delete, search by one metadata equality), subscriptions
-(retrieve, list, update — cancel_at_period_end, an item's price with `proration_behavior` — cancel with
-`prorate`/`invoice_now`), invoice previews (`/v1/invoices/create_preview` of a subscription with
-`subscription_details[items]`), checkout sessions (create, retrieve, line items), billing portal sessions
-(create). State lives in memory behind one lock.
+(retrieve, list, update — cancel_at_period_end, an item's price with `proration_behavior`; `cancel_at` is
+refused — cancel with `prorate`/`invoice_now`, which also cancels the subscription's schedule), invoice previews
+(`/v1/invoices/create_preview` of an existing `subscription` with `subscription_details[items]` (`[id]` +
+`[price]`) and `[proration_behavior]`; or, without `subscription`, of creating one for `customer` with
+`subscription_details[items][i][price]` (+ `[quantity]`, default 1) starting at `subscription_details[start_date]`
+(default now, may be in the future: then `next_payment_attempt` is that date), one unprorated line per item over
+one interval of its price; refused: an unknown customer or price, mixed currencies, a one-time price, neither
+`subscription` nor `customer`, `start_date` with `subscription`), checkout sessions (create, retrieve, line
+items), subscription schedules (POST /v1/subscription_schedules `from_subscription` only, GET|POST
+/v1/subscription_schedules/{id} — `phases[i][items][j][price|quantity]`, `[start_date]`, `[end_date]`,
+`end_behavior`, `metadata` — POST /v1/subscription_schedules/{id}/release; at a phase boundary the test clock
+makes the subscription's items exactly the phase's: a price that stays keeps its item id, new prices get new
+items, others are removed; past the last phase `release` or `cancel`; cancel_at_period_end / cancel_at on a
+scheduled subscription are refused as Stripe does).
+  billing portal      POST /v1/billing_portal/sessions (`customer`, `return_url`, `configuration`): a fresh
+                      account has NO default configuration, so without `configuration` it is a 400 ("No
+                      configuration provided and your test mode default configuration has not been created...")
+                      until one is saved (POST /__fake/portal/default); a given `configuration` must exist (400
+                      resource_missing, param `configuration`) and be active; the session's `configuration` is
+                      the one used. POST|GET /v1/billing_portal/configurations (create makes a NON-default one,
+                      `is_default: false`; list filters `is_default`, `active`), GET|POST
+                      /v1/billing_portal/configurations/{id} (`features`, `metadata`, `default_return_url`,
+                      `active`).
+State lives in memory behind one lock.
 
 The catalog, shaped like the 2026-09-30 API reference (lists newest first, with `limit`, `starting_after`,
 `ending_before` and `has_more`):
@@ -37,11 +57,34 @@ The catalog, shaped like the 2026-09-30 API reference (lists newest first, with 
                       /v1/billing/meter_events (checked at once, where Stripe defers some checks to its meter
                       error reports: an active meter, an existing customer, a whole-number value, an unused
                       `identifier`).
-`expand[]` resolves customers, prices, products, subscriptions, checkout sessions and features by id.
+`expand[]` resolves customers, prices, products, subscriptions, subscription schedules, checkout sessions,
+portal configurations and features by id.
 
 Control API for tests (no auth, JSON): POST /__fake/fail, GET /__fake/requests, GET /__fake/customers,
 POST /__fake/customers, POST /__fake/prices, POST /__fake/subscriptions, GET /__fake/meter_events (every
-accepted `billing.meter_event`, in arrival order), POST /__fake/reset. See `control` below.
+accepted `billing.meter_event`, in arrival order), POST /__fake/portal/default, POST /__fake/reset. See
+`control` below.
+  POST /__fake/fail   {"count": 1, "status": 500, "method": "POST" (optional: any method), and at most one of
+                      "path" (the exact path), "path_regex" (a Python regex the WHOLE path must match) or
+                      "path_prefix" (the path starts with it; the default, "/v1", fails any request)}: the next
+                      `count` /v1 requests matching it answer `status` with Stripe's error body (402 card_error,
+                      429 rate_limit, 5xx api_error) and change nothing; 429 and 5xx are not stored under the
+                      idempotency key. Paths never include the query string. A prefix also matches every longer
+                      path: "/v1/subscription_schedules" fails the create AND every update and release, and
+                      "/v1/subscription_schedules/sub_sched_X" the update AND its /release. So, to fail only:
+                        any schedule's update  {"method": "POST", "path_regex": "/v1/subscription_schedules/[^/]+"}
+                        one schedule's update  {"method": "POST", "path": "/v1/subscription_schedules/sub_sched_X"}
+                        any release            {"method": "POST",
+                                                "path_regex": "/v1/subscription_schedules/[^/]+/release"}
+                        one release            {"method": "POST",
+                                                "path": "/v1/subscription_schedules/sub_sched_X/release"}
+                        the create             {"method": "POST", "path": "/v1/subscription_schedules"}
+  POST /__fake/portal/default  saves the Dashboard's portal settings: creates the account's default
+                      configuration (`is_default: true`; invoice history, payment method update, customer email
+                      and address update, cancel at period end; no plan switching) the first time, updates it
+                      after; the body may override fields in the API's shape as JSON ({"features":
+                      {"subscription_update": {"enabled": true, "products": [{"product", "prices": [...]}]}},
+                      "metadata": {...}, "default_return_url": "..."}). Answers the configuration.
 
 Stateful like Stripe (one state machine behind the API, the pages and the clock):
   hosted Checkout     GET|POST /checkout/{session id}: the line items, the total, a card input `#card`
@@ -50,8 +93,11 @@ Stateful like Stripe (one state machine behind the API, the pages and the clock)
                       Paying creates what Stripe creates (subscription + paid `subscription_create` invoice +
                       payment intent, or a succeeded payment intent) and answers 303 to success_url.
   billing portal      GET|POST /portal/{portal session id}: the live subscription, `button[data-price=<lookup
-                      key>]` per other recurring price (prorated switch), `#cancel` / `#resume`,
-                      `#card-failing` / `#card-ok` (new default card), `#pay-invoice` (an open invoice), `a#return`.
+                      key>]` per other recurring price the session's configuration offers (its
+                      `subscription_update` products and prices; none when disabled; prorated switch), `#cancel`
+                      (when `subscription_cancel` is enabled) / `#resume`, `#card-failing` / `#card-ok` (new
+                      default card; when `payment_method_update` is enabled), `#pay-invoice` (an open invoice),
+                      `a#return`.
   Sessions' `url` point at those pages with --hosted-pages (or FAKE_STRIPE_HOSTED_PAGES=1); without it they keep
   the checkout.stripe.com / billing.stripe.com shapes the Rust tests check (the pages are served either way).
   events              every state change is an Event (GET /v1/events, /v1/events/{id}, GET /__fake/events),
@@ -253,9 +299,10 @@ class State:
         self.idempotency: dict = {}
         self.failures: list = []
         self.requests: list = []
-        self.portal_configuration = new_id("bpc_", 24)
         self.webhook_endpoints: dict = {}
-        self.portal_configurations: dict = {}  # filled on first use, with the default one
+        # None at first, as on a fresh Stripe account: the default one exists once the Dashboard's portal
+        # settings are saved (POST /__fake/portal/default); the API creates only non-default ones.
+        self.portal_configurations: dict = {}
         self.portal_sessions: dict = {}
         self.session_extras: dict = {}  # checkout session id -> what paying it needs (subscription_data, ...)
         self.invoices: dict = {}
@@ -271,8 +318,17 @@ class State:
         return self.customers[id_]
 
     def take_failure(self, method: str, path: str):
+        """The injected error of the first rule (POST /__fake/fail) matching this request, used up once."""
         for rule in self.failures:
-            if path.startswith(rule["path_prefix"]) and rule["method"] in (None, method):
+            if rule["method"] not in (None, method):
+                continue
+            if "path" in rule:
+                matched = path == rule["path"]
+            elif "path_regex" in rule:
+                matched = rule["path_regex"].fullmatch(path) is not None
+            else:
+                matched = path.startswith(rule["path_prefix"])
+            if matched:
                 rule["count"] -= 1
                 if rule["count"] <= 0:
                     self.failures.remove(rule)
@@ -316,16 +372,20 @@ def plan_object(price: dict) -> dict:
             "usage_type": recurring["usage_type"]}
 
 
+def subscription_item(sid: str, price: dict, quantity, start: int, end: int) -> dict:
+    return {"id": new_id("si_"), "object": "subscription_item", "billing_thresholds": None, "created": now(),
+            "current_period_end": end, "current_period_start": start, "discounts": [], "metadata": {},
+            "plan": plan_object(price), "price": copy.deepcopy(price), "quantity": quantity,
+            "subscription": sid, "tax_rates": []}
+
+
 def subscription_object(d: dict, lines: list) -> dict:
     """A subscription with one item per `(price, quantity)` of `lines` (they share one billing period)."""
     sid, created = d.get("id") or new_id("sub_", 24), now()
     end = int(d.get("current_period_end") or created + 30 * 86400)
     start = int(d.get("current_period_start") or end - 30 * 86400)
     at_end, status = bool(d.get("cancel_at_period_end", False)), d.get("status", "active")
-    items = [{"id": new_id("si_"), "object": "subscription_item", "billing_thresholds": None, "created": created,
-              "current_period_end": end, "current_period_start": start, "discounts": [], "metadata": {},
-              "plan": plan_object(price), "price": copy.deepcopy(price), "quantity": quantity,
-              "subscription": sid, "tax_rates": []} for price, quantity in lines]
+    items = [subscription_item(sid, price, quantity, start, end) for price, quantity in lines]
     price = lines[0][0]
     return {"id": sid, "object": "subscription", "application": None, "application_fee_percent": None,
             "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
@@ -548,10 +608,14 @@ def update_subscription(p, id_):
     if sub["status"] in ("canceled", "incomplete_expired") and (at_end is not None or changes):
         raise StripeError(400, "A canceled subscription can only update its cancellation_details and "
                                "metadata.", param="cancel_at_period_end" if at_end is not None else "items")
-    if at_end is not None and sub.get("schedule"):
+    cancelation = "cancel_at_period_end" if at_end is not None else "cancel_at" if "cancel_at" in p else None
+    if cancelation and sub.get("schedule"):
         raise StripeError(400, f"The subscription is managed by the subscription schedule `{sub['schedule']}`, and "
                                "updating any cancelation behavior directly is not allowed. Please update the "
-                               "schedule instead.", param="cancel_at_period_end")
+                               "schedule instead.", param=cancelation)
+    if "cancel_at" in p:
+        raise StripeError(400, "The fake does not support `cancel_at`: use `cancel_at_period_end`.",
+                          param="cancel_at")
     if at_end is not None:
         period_end = sub["items"]["data"][0]["current_period_end"]
         sub.update(cancel_at_period_end=at_end, cancel_at=period_end if at_end else None,
@@ -599,8 +663,17 @@ def cancel_subscription(p, id_):
     sub.update(status="canceled", canceled_at=stamp, ended_at=stamp, cancel_at_period_end=False)
     sub["cancellation_details"]["reason"] = "cancellation_requested"
     sub.pop("_dunning", None)
+    cancel_schedule_of(sub, stamp)
     emit("customer.subscription.deleted", sub)
     return public(sub)
+
+
+def cancel_schedule_of(sub: dict, stamp: int) -> None:
+    """Canceling a subscription cancels the schedule managing it (as Stripe does)."""
+    schedule = STATE.schedules.get(sub.get("schedule") or "")
+    if schedule is not None and schedule["status"] in ("not_started", "active"):
+        schedule.update(status="canceled", canceled_at=stamp, current_phase=None)
+        emit("subscription_schedule.canceled", schedule)
 
 
 def invoice_line(sub: dict, item: dict, price: dict, amount: int, description: str, proration: bool,
@@ -662,17 +735,21 @@ def invoice_object(sub: dict, lines: list, stamp: int, reason: str) -> dict:
 def create_preview_invoice(p):
     """`POST /v1/invoices/create_preview` for an existing subscription, optionally with
     `subscription_details[items]` and `[proration_behavior]`: the invoice the change would bring (at once for
-    `always_invoice`, else the next one: pending prorations plus the next period)."""
+    `always_invoice`, else the next one: pending prorations plus the next period). Without `subscription`:
+    the first invoice of a subscription `customer` would start with `subscription_details[items]` at
+    `subscription_details[start_date]` (see preview_new_subscription)."""
     sid = p.get("subscription")
+    details = p.get("subscription_details") if isinstance(p.get("subscription_details"), dict) else {}
     if sid is None:
-        raise StripeError(400, "The fake previews only existing subscriptions: pass `subscription`.",
-                          param="subscription")
+        return preview_new_subscription(p, details)
+    if "start_date" in details:
+        raise StripeError(400, "start_date cannot be used with an existing subscription.",
+                          param="subscription_details[start_date]")
     if sid not in STATE.subscriptions:
         raise no_such("subscription", sid, "subscription", 400)
     sub = copy.deepcopy(STATE.subscriptions[sid])
     if sub["status"] in ("canceled", "incomplete_expired"):
         raise StripeError(400, "No upcoming invoices for a canceled subscription.", code="invoice_upcoming_none")
-    details = p.get("subscription_details") or {}
     changes = item_changes(sub, details.get("items"), "subscription_details[items]")
     behavior = proration_behavior(details, "subscription_details[proration_behavior]")
     stamp = now()
@@ -691,6 +768,64 @@ def create_preview_invoice(p):
                                   end + interval, item["quantity"]))
     invoice = invoice_object(sub, lines, stamp, "upcoming")
     invoice["next_payment_attempt"] = sub["items"]["data"][0]["current_period_end"]
+    return invoice
+
+
+def preview_new_subscription(p: dict, details: dict) -> dict:
+    """The preview of creating a subscription for `customer` with `subscription_details[items][i][price]`
+    (`[quantity]`, default 1) starting at `subscription_details[start_date]` (default now, may be in the
+    future): one line per item, its price's unit amount × quantity over one interval of the price from the
+    start, not prorated; charged at the start (`next_payment_attempt`)."""
+    if p.get("customer") is None:
+        raise missing_param("customer")
+    customer = STATE.customer(p["customer"], "customer", 400)
+    stamp = now()
+    start = stamp if details.get("start_date") is None else as_int(details["start_date"],
+                                                                  "subscription_details[start_date]")
+    raw = details.get("items")
+    if raw is None or raw == "" or raw == []:
+        raise StripeError(400, "The fake previews a new subscription only with its items: pass "
+                               "`subscription_details[items]` (or `subscription` for an existing one).",
+                          code="parameter_missing", param="subscription_details[items]")
+    if not isinstance(raw, list):
+        raise StripeError(400, "Invalid array", param="subscription_details[items]")
+    lines, seen = [], set()
+    sub = {"id": None, "customer": customer["id"], "currency": None, "metadata": {}}
+    for i, item in enumerate(raw):
+        item, param = item if isinstance(item, dict) else {}, f"subscription_details[items][{i}]"
+        price_id = item.get("price")
+        if price_id is None:
+            raise missing_param(f"{param}[price]")
+        if price_id not in STATE.prices:
+            raise no_such("price", price_id, f"{param}[price]", 400)
+        price = STATE.prices[price_id]
+        if price["recurring"] is None:
+            raise StripeError(400, "The price specified is set to `type=one_time` but this field only accepts "
+                                   "prices with `type=recurring`.", param=f"{param}[price]")
+        if price_id in seen:
+            raise StripeError(400, f"Cannot add multiple subscription items with the same price: {price_id}.",
+                              param=f"{param}[price]")
+        seen.add(price_id)
+        if sub["currency"] not in (None, price["currency"]):
+            raise StripeError(400, f"The price `{price_id}` is in `{price['currency']}` but the other items of the "
+                                   f"subscription are in `{sub['currency']}`: all the prices of a subscription "
+                                   "must have the same currency.", param=f"{param}[price]")
+        sub["currency"] = price["currency"]
+        metered = price["recurring"].get("usage_type") == "metered"
+        if metered and item.get("quantity") is not None:
+            raise StripeError(400, "Quantity should not be defined when `recurring.usage_type=metered`.",
+                              param=f"{param}[quantity]")
+        quantity = 0 if metered else as_int(item.get("quantity", 1), f"{param}[quantity]")
+        if quantity < 0:
+            raise StripeError(400, "Invalid non-negative integer", code="parameter_invalid_integer",
+                              param=f"{param}[quantity]")
+        amount = (price["unit_amount"] or 0) * quantity
+        line_item = {"id": None}
+        lines.append(invoice_line(sub, line_item, price, amount, f"{quantity} × {price_name(price)}", False, start,
+                                  start + period_seconds(price), quantity))
+    invoice = invoice_object(sub, lines, stamp, "upcoming")
+    invoice["next_payment_attempt"] = max(start, stamp)
+    invoice["parent"]["subscription_details"]["subscription"] = None
     return invoice
 
 
@@ -780,14 +915,33 @@ def list_checkout_line_items(p, id_):
     return list_object(f"/v1/checkout/sessions/{id_}/line_items", STATE.line_items[id_], p)
 
 
+NO_DEFAULT_PORTAL_CONFIGURATION = (
+    "No configuration provided and your test mode default configuration has not been created. Provide a "
+    "configuration or create your default by saving your customer portal settings in test mode at "
+    "https://dashboard.stripe.com/test/settings/billing/portal.")
+
+
 def create_portal_session(p):
+    """`configuration` (an existing, active one) or else the account's default one, which a fresh account
+    lacks (POST /__fake/portal/default saves it)."""
     if p.get("customer") is None:
         raise missing_param("customer")
     STATE.customer(p["customer"], "customer", 400)
+    if p.get("configuration") is not None:
+        config = STATE.portal_configurations.get(p["configuration"])
+        if config is None:
+            raise no_such("configuration", p["configuration"], "configuration", 400)
+    else:
+        config = default_portal_configuration()
+        if config is None:
+            raise StripeError(400, NO_DEFAULT_PORTAL_CONFIGURATION)
+    if not config["active"]:
+        raise StripeError(400, f"The configuration `{config['id']}` is inactive: activate it or provide an "
+                               "active configuration.", param="configuration")
     sid = new_id("bps_", 24)
-    session = {"id": sid, "object": "billing_portal.session", "configuration": STATE.portal_configuration,
+    session = {"id": sid, "object": "billing_portal.session", "configuration": config["id"],
                "created": now(), "customer": p["customer"], "flow": None, "livemode": False, "locale": None,
-               "on_behalf_of": None, "return_url": p.get("return_url"),
+               "on_behalf_of": None, "return_url": p.get("return_url") or config["default_return_url"],
                "url": f"{BASE_URL}/portal/{sid}" if HOSTED_PAGES else f"https://billing.stripe.com/p/session/{sid}"}
     STATE.portal_sessions[sid] = session
     return session
@@ -884,6 +1038,9 @@ def update_schedule(p, id_):
                 price = (item or {}).get("price")
                 if price not in STATE.prices:
                     raise no_such("price", price or "", f"phases[{i}][items][{j}][price]", 400)
+                if price in [x for x, _ in items]:
+                    raise StripeError(400, f"Cannot add multiple subscription items with the same price: {price}.",
+                                      param=f"phases[{i}][items][{j}][price]")
                 items.append((price, as_int(item.get("quantity", 1), f"phases[{i}][items][{j}][quantity]")))
             if not items:
                 raise missing_param(f"phases[{i}][items]")
@@ -1452,13 +1609,18 @@ def portal_configuration(id_: str, p: dict, is_default: bool = False) -> dict:
     return apply_portal_configuration(config, p)
 
 
-def apply_portal_configuration(config: dict, p: dict) -> dict:
+def apply_portal_configuration(current: dict, p: dict) -> dict:
+    """`current` with the changes of `p` (create's and update's params), as a new dict: a refused change
+    leaves `current` untouched."""
+    config = copy.deepcopy(current)
     features = p.get("features") or {}
     if not isinstance(features, dict):
         raise StripeError(400, "Invalid object", param="features")
     for name, values in features.items():
         if name not in config["features"]:
             raise StripeError(400, f"Received unknown parameter: features[{name}]", param=f"features[{name}]")
+        if not isinstance(values, dict):
+            raise StripeError(400, "Invalid object", param=f"features[{name}]")
         target = config["features"][name]
         for key, value in values.items():
             if key not in target:
@@ -1467,10 +1629,10 @@ def apply_portal_configuration(config: dict, p: dict) -> dict:
             if key == "enabled":
                 value = as_bool(values, "enabled")
             if key == "products":
-                value = [portal_product(product, i) for i, product in enumerate(value)]
+                value = [portal_product(product, i) for i, product in enumerate(value or [])]
             target[key] = value
     if p.get("default_return_url") is not None:
-        config["default_return_url"] = p["default_return_url"]
+        config["default_return_url"] = p["default_return_url"] or None
     if "metadata" in p:
         config["metadata"] = merge_metadata(config["metadata"], p["metadata"])
     update = config["features"]["subscription_update"]
@@ -1483,6 +1645,7 @@ def apply_portal_configuration(config: dict, p: dict) -> dict:
 
 def portal_product(product: dict, index: int) -> dict:
     param = f"features[subscription_update][products][{index}]"
+    product = product if isinstance(product, dict) else {}
     if product.get("product") not in STATE.products:
         raise no_such("product", str(product.get("product")), param + "[product]", 400)
     prices = product.get("prices") or []
@@ -1493,36 +1656,75 @@ def portal_product(product: dict, index: int) -> dict:
     return {"prices": prices, "product": product["product"]}
 
 
-def portal_configurations() -> dict:
-    """Every configuration, starting with the account's default one (as the dashboard saves it)."""
-    if not STATE.portal_configurations:
-        default = STATE.portal_configuration
-        STATE.portal_configurations[default] = portal_configuration(default, {}, is_default=True)
-    return STATE.portal_configurations
+def default_portal_configuration() -> dict | None:
+    """The account's default configuration: none until the Dashboard's portal settings are saved."""
+    return next((c for c in STATE.portal_configurations.values() if c["is_default"]), None)
+
+
+# What the Dashboard saves the first time its portal settings are saved (switching plans needs products, so
+# it starts off).
+DASHBOARD_PORTAL_FEATURES = {"customer_update": {"enabled": "true", "allowed_updates": ["email", "address"]},
+                             "invoice_history": {"enabled": "true"},
+                             "payment_method_update": {"enabled": "true"},
+                             "subscription_cancel": {"enabled": "true", "mode": "at_period_end"}}
+
+
+def form_values(node):
+    """The control API's JSON as the API's decoded form: true -> "true", 3 -> "3" (None stays None)."""
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    if isinstance(node, dict):
+        return {k: form_values(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [form_values(v) for v in node]
+    return node if node is None else str(node)
+
+
+def save_default_portal_configuration(data: dict) -> dict:
+    """POST /__fake/portal/default: saving the Dashboard's portal settings. Creates the account's default
+    configuration (DASHBOARD_PORTAL_FEATURES) the first time, then updates it; `data` overrides fields in the
+    API's shape (`features`, `metadata`, `default_return_url`), as JSON."""
+    params = form_values(data if isinstance(data, dict) else {})
+    current = default_portal_configuration()
+    if current is None:
+        config = portal_configuration(new_id("bpc_", 24), {"features": DASHBOARD_PORTAL_FEATURES}, is_default=True)
+        config = apply_portal_configuration(config, params)
+    else:
+        config = apply_portal_configuration(current, params)
+    STATE.portal_configurations[config["id"]] = config
+    return config
 
 
 def create_portal_configuration(p):
+    """A non-default configuration (`is_default: false`), as Stripe's API creates; only the Dashboard
+    makes the default one."""
     if p.get("features") is None:
         raise missing_param("features")
     config = portal_configuration(new_id("bpc_", 24), p)
-    portal_configurations()[config["id"]] = config
+    STATE.portal_configurations[config["id"]] = config
     return config
 
 
 def retrieve_portal_configuration(p, id_):
-    if id_ not in portal_configurations():
+    if id_ not in STATE.portal_configurations:
         raise no_such("billing_portal.configuration", id_)
-    return portal_configurations()[id_]
+    return STATE.portal_configurations[id_]
 
 
 def update_portal_configuration(p, id_):
-    return apply_portal_configuration(retrieve_portal_configuration(p, id_), p)
+    config = apply_portal_configuration(retrieve_portal_configuration(p, id_), p)
+    active = as_bool(p, "active")
+    if active is not None:
+        config["active"] = active
+    STATE.portal_configurations[id_] = config
+    return config
 
 
 def list_portal_configurations(p):
-    is_default = as_bool(p, "is_default")
-    return page("/v1/billing_portal/configurations", list(reversed(portal_configurations().values())), p,
-                "billing_portal.configuration", lambda c: is_default in (None, c["is_default"]))
+    is_default, active = as_bool(p, "is_default"), as_bool(p, "active")
+    return page("/v1/billing_portal/configurations", list(reversed(STATE.portal_configurations.values())), p,
+                "billing_portal.configuration",
+                lambda c: is_default in (None, c["is_default"]) and active in (None, c["active"]))
 
 
 # ---------------------------------------------------------------- events and their delivery (`stripe listen`)
@@ -1867,10 +2069,7 @@ def end_subscription(sub: dict, reason: str) -> None:
     sub.update(status="canceled", ended_at=stamp, canceled_at=sub.get("canceled_at") or stamp)
     sub["cancellation_details"]["reason"] = reason
     sub.pop("_dunning", None)
-    schedule = STATE.schedules.get(sub.get("schedule") or "")
-    if schedule is not None and schedule["status"] in ("not_started", "active"):
-        schedule.update(status="canceled", canceled_at=stamp, current_phase=None)
-        emit("subscription_schedule.canceled", schedule)
+    cancel_schedule_of(sub, stamp)
     emit("customer.subscription.deleted", sub)
 
 
@@ -2103,12 +2302,20 @@ def apply_schedule(sub: dict, at: int):
         schedule.update(status="released", released_at=at, released_subscription=sub["id"], current_phase=None)
         emit("subscription_schedule.released", schedule)
         return None
+    # The subscription's items become exactly the phase's: an item whose price stays keeps its id (with the
+    # phase's quantity), a new price gets a new item, a price the phase lacks is removed.
     wanted = [(item["price"], item["quantity"]) for item in phase["items"]]
     current = [(item["price"]["id"], item["quantity"]) for item in sub["items"]["data"]]
     if wanted != current and all(price in STATE.prices for price, _ in wanted):
-        fresh = subscription_object({"id": sub["id"], "customer": sub["customer"]},
-                                    [(STATE.prices[price], quantity) for price, quantity in wanted])
-        sub["items"] = fresh["items"]
+        kept = {item["price"]["id"]: item for item in sub["items"]["data"]}
+        first = sub["items"]["data"][0]
+        start, end = first["current_period_start"], first["current_period_end"]
+        items = []
+        for price, quantity in wanted:
+            item = kept.pop(price, None) or subscription_item(sub["id"], STATE.prices[price], quantity, start, end)
+            item["quantity"] = quantity
+            items.append(item)
+        sub["items"].update(data=items, total_count=len(items))
     schedule["current_phase"] = {"end_date": phase["end_date"], "start_date": phase["start_date"]}
     emit("subscription_schedule.updated", schedule)
     return None
@@ -2229,7 +2436,33 @@ def checkout_post(session: dict, form: dict):
     return 303, "", success.replace("{CHECKOUT_SESSION_ID}", session["id"])
 
 
+def portal_allows(portal: dict, feature: str) -> bool:
+    """Whether the session's configuration enables `feature` (everything, for a session without one)."""
+    config = STATE.portal_configurations.get(portal.get("configuration") or "")
+    return config is None or bool(config["features"][feature]["enabled"])
+
+
+def portal_switch_prices(portal: dict, current: dict) -> list:
+    """The prices the portal offers to switch to: those of the configuration's `subscription_update`
+    products (every price of a product listed without `prices`), other than `current`; every other licensed
+    recurring price with a lookup key for a session without a configuration."""
+    config = STATE.portal_configurations.get(portal.get("configuration") or "")
+    if config is not None and not config["features"]["subscription_update"]["enabled"]:
+        return []
+    offered = None
+    if config is not None:
+        offered = {(product["product"], price) for product in config["features"]["subscription_update"]["products"]
+                   for price in product["prices"] or [None]}
+    return [p for p in STATE.prices.values()
+            if p["active"] and p["recurring"] and p["lookup_key"] and p["id"] != current["id"]
+            and p["recurring"].get("usage_type", "licensed") == "licensed"
+            and (offered is None or (p["product"], p["id"]) in offered or (p["product"], None) in offered)]
+
+
 def portal_page(portal: dict, error: str | None = None) -> str:
+    """The buttons follow the session's configuration: switches (`subscription_update`), `#cancel`
+    (`subscription_cancel`; `#resume` always shows on a subscription set to cancel), the card buttons
+    (`payment_method_update`)."""
     customer_id = portal["customer"]
     subs = live_subscriptions(customer_id)
     problem = f'<p id="error">{escape(error)}</p>' if error else ""
@@ -2249,17 +2482,18 @@ def portal_page(portal: dict, error: str | None = None) -> str:
         f'<button type="submit" name="switch" value="{escape(p["id"])}" data-price="{escape(p["lookup_key"])}">'
         f'Switch to {escape(price_name(p))} ({money(p["unit_amount"], p["currency"])} '
         f'{escape(interval_text(p))})</button>'
-        for p in STATE.prices.values()
-        if p["active"] and p["recurring"] and p["lookup_key"] and p["id"] != price["id"]
-        and p["recurring"].get("usage_type", "licensed") == "licensed")
+        for p in portal_switch_prices(portal, price))
     at_end = sub["cancel_at_period_end"]
-    buttons = (switches
-               + ('<button id="resume" type="submit" name="action" value="resume">Renew plan</button>' if at_end
-                  else '<button id="cancel" type="submit" name="action" value="cancel">Cancel plan</button>')
-               + '<button id="card-failing" type="submit" name="action" value="card-failing">Use a card whose '
-                 'charges fail (4000 0000 0000 0341)</button>'
-               + '<button id="card-ok" type="submit" name="action" value="card-ok">Use a good card '
-                 '(4242 4242 4242 4242)</button>')
+    buttons = switches
+    if at_end:
+        buttons += '<button id="resume" type="submit" name="action" value="resume">Renew plan</button>'
+    elif portal_allows(portal, "subscription_cancel"):
+        buttons += '<button id="cancel" type="submit" name="action" value="cancel">Cancel plan</button>'
+    if portal_allows(portal, "payment_method_update"):
+        buttons += ('<button id="card-failing" type="submit" name="action" value="card-failing">Use a card whose '
+                    'charges fail (4000 0000 0000 0341)</button>'
+                    '<button id="card-ok" type="submit" name="action" value="card-ok">Use a good card '
+                    '(4242 4242 4242 4242)</button>')
     if invoice is not None and invoice["status"] == "open":
         buttons += (f'<button id="pay-invoice" type="submit" name="action" value="pay-invoice">Pay the open '
                     f'invoice ({money(invoice["amount_remaining"], invoice["currency"])})</button>')
@@ -2280,12 +2514,18 @@ def portal_post(portal: dict, form: dict):
     subs = live_subscriptions(portal["customer"])
     action = form.get("action")
     try:
+        if action in ("card-failing", "card-ok") and not portal_allows(portal, "payment_method_update"):
+            raise PageError("This portal does not let customers update their payment method.")
+        if action == "cancel" and not portal_allows(portal, "subscription_cancel"):
+            raise PageError("This portal does not let customers cancel their subscription.")
         if action in ("card-failing", "card-ok"):
             replace_card(portal["customer"], "4000000000000341" if action == "card-failing" else "4242424242424242")
         elif not subs:
             raise PageError("No active subscription.")
         elif form.get("switch"):
             item = subs[0]["items"]["data"][0]
+            if form["switch"] not in [p["id"] for p in portal_switch_prices(portal, item["price"])]:
+                raise PageError("This portal does not offer that plan.")
             update_subscription({"items": [{"id": item["id"], "price": form["switch"]}],
                                  "proration_behavior": "create_prorations"}, subs[0]["id"])
         elif action == "cancel":
@@ -2383,7 +2623,8 @@ ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in
 def lookup(id_: str):
     if id_.startswith("cus_") and id_ in STATE.customers:
         return retrieve_customer({}, id_)
-    for prefix, table in (("sub_", STATE.subscriptions), ("price_", STATE.prices), ("cs_", STATE.sessions),
+    for prefix, table in (("sub_sched_", STATE.schedules), ("bpc_", STATE.portal_configurations),
+                          ("sub_", STATE.subscriptions), ("price_", STATE.prices), ("cs_", STATE.sessions),
                           ("feat_", STATE.features), ("in_", STATE.invoices), ("pi_", STATE.payment_intents),
                           ("pm_", STATE.payment_methods)):
         if id_.startswith(prefix) and id_ in table:
@@ -2502,10 +2743,27 @@ def control(method: str, path: str, data: dict):
     """(status, JSON-able body). Runs under LOCK."""
     global STATE
     if (method, path) == ("POST", "/__fake/fail"):
-        STATE.failures.append({"count": int(data.get("count", 1)), "status": int(data.get("status", 500)),
-                               "path_prefix": data.get("path_prefix", "/v1"),
-                               "method": data["method"].upper() if data.get("method") else None})
+        # {"count": 1, "status": 500, "method": null (any) | "POST", and one of "path" (exact),
+        #  "path_regex" (matches the whole path) or "path_prefix" (default "/v1")}
+        given = [k for k in ("path", "path_prefix", "path_regex") if data.get(k) is not None]
+        if len(given) > 1:
+            return 400, {"error": {"message": f"give at most one of path, path_prefix, path_regex (got "
+                                              f"{', '.join(given)})"}}
+        rule = {"count": int(data.get("count", 1)), "status": int(data.get("status", 500)),
+                "method": data["method"].upper() if data.get("method") else None}
+        if data.get("path") is not None:
+            rule["path"] = str(data["path"])
+        elif data.get("path_regex") is not None:
+            try:
+                rule["path_regex"] = re.compile(str(data["path_regex"]))
+            except re.error as e:
+                return 400, {"error": {"message": f"bad path_regex: {e}"}}
+        else:
+            rule["path_prefix"] = str(data.get("path_prefix", "/v1"))
+        STATE.failures.append(rule)
         return 200, {"ok": True}
+    if (method, path) == ("POST", "/__fake/portal/default"):
+        return 200, save_default_portal_configuration(data)
     if (method, path) == ("GET", "/__fake/requests"):
         return 200, STATE.requests
     if (method, path) == ("GET", "/__fake/customers"):
@@ -2602,6 +2860,8 @@ class Handler(BaseHTTPRequestHandler):
                 with LOCK:
                     status, body = control(method, url.path, data)
                     text = json.dumps(body)
+            except StripeError as e:  # a control call refused as the API would (POST /__fake/portal/default)
+                status, text = e.status, json.dumps({"error": e.error})
             except (ValueError, TypeError, AttributeError, KeyError) as e:
                 status, text = 400, json.dumps({"error": {"message": f"bad control request: {e!r}"}})
             return self.reply(status, text, {})

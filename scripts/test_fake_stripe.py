@@ -1,5 +1,6 @@
 """Tests of the stateful parts of scripts/fake_stripe.py: the hosted Checkout and portal pages, the events and
-their signed, retried delivery, and the test clock (renewals, dunning, trials).
+their signed, retried delivery, the test clock (renewals, dunning, trials, schedule phases), portal
+configurations, previews of a new subscription, idempotent replays and targeted failure injection.
 
     .venv/bin/python -m unittest scripts/test_fake_stripe.py
 
@@ -189,6 +190,9 @@ class FakeStripeCase(unittest.TestCase):
         self.addCleanup(self.fake.close)
         self.receiver = Receiver()
         self.addCleanup(self.receiver.close)
+        for product, name in (("prod_s", "Starter"), ("prod_p", "Pro"), ("prod_c", "1000 credits"),
+                              ("prod_t", "Team pack")):
+            self.fake.ok("POST", "/v1/products", {"id": product, "name": name})
         self.fake.control("POST", "/__fake/prices", {"id": "price_starter", "lookup_key": "starter_monthly",
                                                      "unit_amount": 4900, "currency": "usd",
                                                      "recurring": {"interval": "month"}, "product": "prod_s",
@@ -200,6 +204,10 @@ class FakeStripeCase(unittest.TestCase):
         self.fake.control("POST", "/__fake/prices", {"id": "price_credits", "lookup_key": "credits_1000",
                                                      "unit_amount": 1000, "currency": "usd", "recurring": None,
                                                      "product": "prod_c", "nickname": "1000 credits"})
+        self.fake.control("POST", "/__fake/prices", {"id": "price_team", "lookup_key": "team_pack_monthly",
+                                                     "unit_amount": 2900, "currency": "usd",
+                                                     "recurring": {"interval": "month"}, "product": "prod_t",
+                                                     "nickname": "Team pack"})
 
     def listen(self):
         self.fake.control("POST", "/__fake/listen", {"url": self.receiver.url, "secret": SECRET})
@@ -231,11 +239,42 @@ class FakeStripeCase(unittest.TestCase):
         session = self.fake.ok("GET", f"/v1/checkout/sessions/{session['id']}")
         return customer, session, self.fake.ok("GET", f"/v1/subscriptions/{session['subscription']}")
 
-    def portal(self, customer: dict) -> str:
+    def entitle_configuration(self, **extra) -> dict:
+        """A portal configuration as `entitle setup` creates it: Starter and Pro offered, cancel at period end."""
+        return self.fake.ok("POST", "/v1/billing_portal/configurations", {
+            "features[subscription_update][enabled]": "true",
+            "features[subscription_update][proration_behavior]": "create_prorations",
+            "features[subscription_update][default_allowed_updates][]": "price",
+            "features[subscription_update][products][0][product]": "prod_s",
+            "features[subscription_update][products][0][prices][]": "price_starter",
+            "features[subscription_update][products][1][product]": "prod_p",
+            "features[subscription_update][products][1][prices][]": "price_pro",
+            "features[subscription_cancel][enabled]": "true", "features[subscription_cancel][mode]": "at_period_end",
+            "features[payment_method_update][enabled]": "true", "features[invoice_history][enabled]": "true",
+            "metadata[entitle]": "setup", **extra})
+
+    def portal(self, customer: dict, configuration: str | None = None) -> str:
+        configuration = configuration or self.entitle_configuration()["id"]
         portal = self.fake.ok("POST", "/v1/billing_portal/sessions",
-                              {"customer": customer["id"], "return_url": "https://app.example.com/account"})
+                              {"customer": customer["id"], "return_url": "https://app.example.com/account",
+                               "configuration": configuration})
         self.assertEqual(portal["url"], f"{self.fake.base}/portal/{portal['id']}")
+        self.assertEqual(portal["configuration"], configuration)
         return portal["url"]
+
+    def seeded_subscription(self, customer: dict, items: list) -> dict:
+        """A subscription seeded with `items` [(price id, quantity)] for `customer` (charged to its card)."""
+        return self.fake.control("POST", "/__fake/subscriptions", {
+            "customer": customer["id"], "status": "active",
+            "items": [{"price": price, "quantity": quantity} for price, quantity in items]})
+
+    def error(self, method, path, form=None, status: int = 400, **kw) -> dict:
+        got, body, _ = self.api_call(method, path, form, **kw)
+        self.assertEqual(got, status, body)
+        return body["error"]
+
+    def api_call(self, method, path, form=None, **kw):
+        return self.fake.api(method, path, form, **kw)
 
     def portal_click(self, url: str, **form) -> Elements:
         status, _, headers = self.fake.page("POST", url, form)
@@ -610,11 +649,336 @@ class Portal(FakeStripeCase):
         self.assertEqual(resumed["data"]["previous_attributes"]["cancel_at_period_end"], True)
 
 
+NO_DEFAULT = ("No configuration provided and your test mode default configuration has not been created. Provide a "
+              "configuration or create your default by saving your customer portal settings in test mode at "
+              "https://dashboard.stripe.com/test/settings/billing/portal.")
+
+
+class PortalConfigurations(FakeStripeCase):
+    def test_a_fresh_account_has_no_default_configuration(self):
+        customer = self.customer()
+        self.assertEqual(self.fake.ok("GET", "/v1/billing_portal/configurations")["data"], [])
+        error = self.error("POST", "/v1/billing_portal/sessions", {"customer": customer["id"]})
+        self.assertEqual((error["type"], error["message"]), ("invalid_request_error", NO_DEFAULT))
+        error = self.error("POST", "/v1/billing_portal/sessions",
+                           {"customer": customer["id"], "configuration": "bpc_nope"})
+        self.assertEqual((error["type"], error["code"], error["param"], error["message"]),
+                         ("invalid_request_error", "resource_missing", "configuration",
+                          "No such configuration: 'bpc_nope'"))
+        self.assertEqual(self.fake.ok("GET", "/v1/billing_portal/configurations")["data"], [],
+                         "refused sessions create no configuration")
+
+    def test_the_api_creates_non_default_configurations_that_sessions_name(self):
+        customer = self.customer()
+        config = self.entitle_configuration()
+        self.assertTrue(config["id"].startswith("bpc_"))
+        self.assertEqual((config["is_default"], config["active"], config["metadata"]),
+                         (False, True, {"entitle": "setup"}))
+        listed = self.fake.ok("GET", "/v1/billing_portal/configurations")["data"]
+        self.assertEqual([c["id"] for c in listed], [config["id"]])
+        self.assertEqual(self.fake.ok("GET", "/v1/billing_portal/configurations", {"is_default": "true"})["data"], [])
+        self.assertEqual(len(self.fake.ok("GET", "/v1/billing_portal/configurations",
+                                          {"is_default": "false"})["data"]), 1)
+        error = self.error("POST", "/v1/billing_portal/sessions", {"customer": customer["id"]})
+        self.assertEqual(error["message"], NO_DEFAULT, "a created configuration is not the default")
+        session = self.fake.ok("POST", "/v1/billing_portal/sessions",
+                               {"customer": customer["id"], "configuration": config["id"]})
+        self.assertEqual(session["configuration"], config["id"])
+
+        self.fake.ok("POST", f"/v1/billing_portal/configurations/{config['id']}", {"active": "false"})
+        error = self.error("POST", "/v1/billing_portal/sessions",
+                           {"customer": customer["id"], "configuration": config["id"]})
+        self.assertEqual(error["param"], "configuration")
+        self.assertIn("inactive", error["message"])
+        self.assertEqual(self.fake.ok("GET", "/v1/billing_portal/configurations", {"active": "true"})["data"], [])
+        self.assertEqual(len(self.fake.ok("GET", "/v1/billing_portal/configurations",
+                                          {"active": "false"})["data"]), 1)
+
+    def test_saving_the_dashboard_settings_creates_the_default_configuration(self):
+        customer = self.customer()
+        ours = self.entitle_configuration()
+        default = self.fake.control("POST", "/__fake/portal/default", {})
+        self.assertTrue(default["id"].startswith("bpc_"))
+        self.assertTrue(default["is_default"])
+        self.assertTrue(default["features"]["subscription_cancel"]["enabled"])
+        self.assertFalse(default["features"]["subscription_update"]["enabled"])
+        session = self.fake.ok("POST", "/v1/billing_portal/sessions", {"customer": customer["id"]})
+        self.assertEqual(session["configuration"], default["id"])
+        listed = self.fake.ok("GET", "/v1/billing_portal/configurations", {"is_default": "true"})["data"]
+        self.assertEqual([c["id"] for c in listed], [default["id"]])
+        self.assertEqual(len(self.fake.ok("GET", "/v1/billing_portal/configurations")["data"]), 2)
+        self.assertEqual(self.fake.ok("GET", f"/v1/billing_portal/configurations/{ours['id']}")["is_default"], False)
+
+        again = self.fake.control("POST", "/__fake/portal/default", {
+            "default_return_url": "https://app.example.com/account",
+            "features": {"subscription_update": {"enabled": True, "products": [
+                {"product": "prod_p", "prices": ["price_pro"]}]}}})
+        self.assertEqual(again["id"], default["id"], "saving again updates the default")
+        self.assertTrue(again["features"]["subscription_update"]["enabled"])
+        session = self.fake.ok("POST", "/v1/billing_portal/sessions", {"customer": customer["id"]})
+        self.assertEqual(session["return_url"], "https://app.example.com/account", "the default return url")
+        refused = {"features": {"subscription_update": {"enabled": True, "products": [{"product": "prod_nope"}]}}}
+        status, text, _ = self.fake.raw("POST", "/__fake/portal/default", json.dumps(refused).encode(),
+                                        {"Content-Type": "application/json"})
+        self.assertEqual(status, 400)
+        self.assertEqual(json.loads(text)["error"]["code"], "resource_missing")
+        self.assertEqual(self.fake.ok("GET", f"/v1/billing_portal/configurations/{default['id']}")
+                         ["features"]["subscription_update"]["products"][0]["product"], "prod_p",
+                         "a refused save changes nothing")
+
+    def test_the_hosted_page_follows_the_sessions_configuration(self):
+        customer, _, sub = self.subscribed()
+        config = self.fake.ok("POST", "/v1/billing_portal/configurations", {
+            "features[invoice_history][enabled]": "true", "features[payment_method_update][enabled]": "true"})
+        url = self.portal(customer, config["id"])
+        page = Elements(self.fake.page("GET", url)[1])
+        self.assertEqual([b for b in page.find("button") if "data-price" in b], [], "no plan switching")
+        self.assertIsNone(page.by_id("cancel"), "no cancel")
+        self.assertIsNotNone(page.by_id("card-ok"))
+        status, html, _ = self.fake.page("POST", url, {"action": "cancel"})
+        self.assertEqual(status, 200)
+        self.assertIn("cancel", Elements(html).text["error"])
+        status, html, _ = self.fake.page("POST", url, {"switch": "price_pro"})
+        self.assertIsNotNone(Elements(html).by_id("error"))
+        self.assertFalse(self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")["cancel_at_period_end"])
+        self.assertEqual(self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")["items"]["data"][0]["price"]["id"],
+                         "price_starter")
+
+        only_team = self.fake.ok("POST", "/v1/billing_portal/configurations", {
+            "features[subscription_update][enabled]": "true",
+            "features[subscription_update][products][0][product]": "prod_t",
+            "features[subscription_update][products][0][prices][]": "price_team",
+            "features[subscription_cancel][enabled]": "true"})
+        page = Elements(self.fake.page("GET", self.portal(customer, only_team["id"]))[1])
+        self.assertEqual([b["data-price"] for b in page.find("button") if "data-price" in b], ["team_pack_monthly"])
+        self.assertIsNotNone(page.by_id("cancel"))
+
+
+class PreviewNewSubscription(FakeStripeCase):
+    def preview(self, form: dict):
+        return self.fake.api("POST", "/v1/invoices/create_preview", form)
+
+    def test_a_subscription_starting_later_is_previewed_from_its_start(self):
+        customer = self.customer()
+        before = self.fake.control("GET", "/__fake/clock")["now"]
+        start = before + 10 * DAY
+        invoice = self.fake.ok("POST", "/v1/invoices/create_preview", {
+            "customer": customer["id"], "subscription_details[start_date]": str(start),
+            "subscription_details[items][0][price]": "price_starter",
+            "subscription_details[items][1][price]": "price_team", "subscription_details[items][1][quantity]": "2"})
+        lines = invoice["lines"]["data"]
+        self.assertEqual([(l["pricing"]["price_details"]["price"], l["quantity"], l["amount"]) for l in lines],
+                         [("price_starter", 1, 4900), ("price_team", 2, 5800)])
+        self.assertEqual({(l["period"]["start"], l["period"]["end"]) for l in lines}, {(start, start + 30 * DAY)})
+        self.assertEqual({l["parent"]["subscription_item_details"]["proration"] for l in lines}, {False})
+        self.assertEqual((invoice["amount_due"], invoice["total"], invoice["currency"]), (10700, 10700, "usd"))
+        self.assertEqual((invoice["period_start"], invoice["period_end"]), (start, start + 30 * DAY))
+        self.assertEqual(invoice["next_payment_attempt"], start)
+        self.assertLess(abs(invoice["created"] - before), 5)
+        self.assertEqual(invoice["customer"], customer["id"])
+        self.assertEqual(self.fake.ok("GET", "/v1/subscriptions", {"customer": customer["id"]})["data"], [],
+                         "a preview creates nothing")
+
+    def test_without_a_start_date_it_starts_now_and_a_yearly_price_spans_a_year(self):
+        customer = self.customer()
+        self.fake.control("POST", "/__fake/prices", {"id": "price_starter_year", "unit_amount": 49000,
+                                                     "recurring": {"interval": "year"}, "product": "prod_s"})
+        invoice = self.fake.ok("POST", "/v1/invoices/create_preview", {
+            "customer": customer["id"], "subscription_details[items][0][price]": "price_starter_year"})
+        stamp = self.fake.control("GET", "/__fake/clock")["now"]
+        line = invoice["lines"]["data"][0]
+        self.assertLess(abs(invoice["next_payment_attempt"] - stamp), 5)
+        self.assertEqual(line["period"]["end"] - line["period"]["start"], 365 * DAY)
+        self.assertEqual(invoice["amount_due"], 49000)
+
+    def test_what_stripe_refuses(self):
+        customer = self.customer()
+        item = {"subscription_details[items][0][price]": "price_starter"}
+        error = self.error("POST", "/v1/invoices/create_preview", {"customer": "cus_nope", **item})
+        self.assertEqual((error["code"], error["param"]), ("resource_missing", "customer"))
+        error = self.error("POST", "/v1/invoices/create_preview", {
+            "customer": customer["id"], "subscription_details[items][0][price]": "price_nope"})
+        self.assertEqual((error["code"], error["param"]),
+                         ("resource_missing", "subscription_details[items][0][price]"))
+        self.fake.control("POST", "/__fake/prices", {"id": "price_eur", "unit_amount": 4500, "currency": "eur",
+                                                     "product": "prod_s"})
+        error = self.error("POST", "/v1/invoices/create_preview", {
+            "customer": customer["id"], **item, "subscription_details[items][1][price]": "price_eur"})
+        self.assertIn("currency", error["message"])
+        error = self.error("POST", "/v1/invoices/create_preview", item)
+        self.assertEqual((error["code"], error["param"]), ("parameter_missing", "customer"))
+        error = self.error("POST", "/v1/invoices/create_preview", {
+            "customer": customer["id"], "subscription_details[items][0][price]": "price_credits"})
+        self.assertIn("one_time", error["message"])
+        sub = self.seeded_subscription(customer, [("price_starter", 1)])
+        error = self.error("POST", "/v1/invoices/create_preview", {
+            "subscription": sub["id"], "subscription_details[start_date]": str(int(time.time()) + DAY)})
+        self.assertEqual(error["message"], "start_date cannot be used with an existing subscription.")
+        preview = self.fake.ok("POST", "/v1/invoices/create_preview", {"subscription": sub["id"]})
+        self.assertEqual(preview["parent"]["subscription_details"]["subscription"], sub["id"],
+                         "the existing-subscription preview is unchanged")
+
+
+class Schedules(FakeStripeCase):
+    def scheduled(self, customer: dict, items: list) -> tuple:
+        sub = self.seeded_subscription(customer, items)
+        schedule = self.fake.ok("POST", "/v1/subscription_schedules", {"from_subscription": sub["id"]})
+        return sub, schedule
+
+    def test_phases_keep_every_item_and_quantity_and_the_clock_applies_them_exactly(self):
+        customer, _, first = self.subscribed()  # a customer with a good card
+        self.fake.ok("DELETE", f"/v1/subscriptions/{first['id']}")
+        sub, schedule = self.scheduled(customer, [("price_starter", 1), ("price_team", 2)])
+        phase = schedule["phases"][0]
+        self.assertEqual([(i["price"], i["quantity"]) for i in phase["items"]],
+                         [("price_starter", 1), ("price_team", 2)])
+        schedule = self.fake.ok("POST", f"/v1/subscription_schedules/{schedule['id']}", {
+            "phases[0][start_date]": str(phase["start_date"]), "phases[0][end_date]": str(phase["end_date"]),
+            "phases[0][items][0][price]": "price_starter", "phases[0][items][0][quantity]": "1",
+            "phases[0][items][1][price]": "price_team", "phases[0][items][1][quantity]": "2",
+            "phases[1][items][0][price]": "price_pro", "phases[1][items][0][quantity]": "1",
+            "phases[1][items][1][price]": "price_team", "phases[1][items][1][quantity]": "2",
+            "end_behavior": "release"})
+        self.assertEqual([[(i["price"], i["quantity"]) for i in ph["items"]] for ph in schedule["phases"]],
+                         [[("price_starter", 1), ("price_team", 2)], [("price_pro", 1), ("price_team", 2)]])
+        self.assertEqual(schedule["phases"][1]["start_date"], phase["end_date"])
+        self.assertEqual(schedule["phases"][1]["end_date"], phase["end_date"] + 30 * DAY)
+        ids = {i["price"]["id"]: i["id"] for i in sub["items"]["data"]}
+
+        actions = self.advance(31)["actions"]
+        self.assertEqual([(a["action"], a["paid"]) for a in actions], [("renewed", True)])
+        sub = self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")
+        items = [(i["price"]["id"], i["quantity"]) for i in sub["items"]["data"]]
+        self.assertEqual(items, [("price_pro", 1), ("price_team", 2)])
+        self.assertEqual(sub["items"]["total_count"], 2)
+        now_ids = {i["price"]["id"]: i["id"] for i in sub["items"]["data"]}
+        self.assertEqual(now_ids["price_team"], ids["price_team"], "an unchanged price keeps its item")
+        self.assertNotIn(now_ids["price_pro"], ids.values(), "a new price gets a new item")
+        self.assertEqual({(i["current_period_start"], i["current_period_end"]) for i in sub["items"]["data"]},
+                         {(phase["end_date"], phase["end_date"] + 30 * DAY)})
+        self.assertEqual(sub["schedule"], schedule["id"])
+        invoice = self.fake.ok("GET", f"/v1/invoices/{sub['latest_invoice']}")
+        self.assertEqual(invoice["amount_paid"], 9900 + 2 * 2900)
+
+        self.advance(30)
+        sub = self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")
+        self.assertIsNone(sub["schedule"])
+        self.assertEqual([(i["price"]["id"], i["quantity"]) for i in sub["items"]["data"]],
+                         [("price_pro", 1), ("price_team", 2)])
+        schedule = self.fake.ok("GET", f"/v1/subscription_schedules/{schedule['id']}")
+        self.assertEqual((schedule["status"], schedule["released_subscription"]), ("released", sub["id"]))
+
+    def test_a_phase_may_not_name_a_price_twice(self):
+        _, schedule = self.scheduled(self.customer(), [("price_starter", 1)])
+        error = self.error("POST", f"/v1/subscription_schedules/{schedule['id']}", {
+            "phases[0][start_date]": str(schedule["phases"][0]["start_date"]),
+            "phases[0][items][0][price]": "price_team", "phases[0][items][1][price]": "price_team"})
+        self.assertEqual(error["param"], "phases[0][items][1][price]")
+
+    def test_cancelation_changes_on_a_scheduled_subscription_are_refused(self):
+        sub, schedule = self.scheduled(self.customer(), [("price_starter", 1)])
+        for form, param in (({"cancel_at_period_end": "true"}, "cancel_at_period_end"),
+                            ({"cancel_at": str(int(time.time()) + DAY)}, "cancel_at")):
+            error = self.error("POST", f"/v1/subscriptions/{sub['id']}", form)
+            self.assertEqual(error["message"], f"The subscription is managed by the subscription schedule "
+                                               f"`{schedule['id']}`, and updating any cancelation behavior directly "
+                                               "is not allowed. Please update the schedule instead.")
+            self.assertEqual((error["type"], error["param"]), ("invalid_request_error", param))
+        self.assertFalse(self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")["cancel_at_period_end"])
+        plain = self.seeded_subscription(self.customer(), [("price_starter", 1)])
+        error = self.error("POST", f"/v1/subscriptions/{plain['id']}", {"cancel_at": str(int(time.time()) + DAY)})
+        self.assertEqual(error["param"], "cancel_at", "the fake says it does not model cancel_at")
+
+    def test_canceling_the_subscription_cancels_its_schedule(self):
+        sub, schedule = self.scheduled(self.customer(), [("price_starter", 1)])
+        canceled = self.fake.ok("DELETE", f"/v1/subscriptions/{sub['id']}")
+        self.assertEqual(canceled["status"], "canceled")
+        schedule = self.fake.ok("GET", f"/v1/subscription_schedules/{schedule['id']}")
+        self.assertEqual(schedule["status"], "canceled")
+        self.assertIsNotNone(schedule["canceled_at"])
+        self.assertIsNone(schedule["current_phase"])
+        self.assertEqual([e["type"] for e in self.events()][:2],
+                         ["customer.subscription.deleted", "subscription_schedule.canceled"])
+        error = self.error("POST", f"/v1/subscription_schedules/{schedule['id']}/release")
+        self.assertIn("`canceled` status", error["message"])
+
+
+class Idempotency(FakeStripeCase):
+    def test_a_reused_key_replays_the_first_answer_even_after_the_object_changed(self):
+        _, _, sub = self.subscribed()
+        path = f"/v1/subscriptions/{sub['id']}"
+        status, first, headers = self.fake.api("POST", path, {"cancel_at_period_end": "true"}, idempotency_key="K")
+        self.assertEqual((status, first["cancel_at_period_end"]), (200, True))
+        self.assertNotIn("Idempotent-Replayed", headers)
+        self.fake.ok("POST", path, {"cancel_at_period_end": "false"}, idempotency_key="L")
+        updates = len(self.events(type="customer.subscription.updated"))
+        self.assertEqual(updates, 2)
+
+        status, replayed, headers = self.fake.api("POST", path, {"cancel_at_period_end": "true"},
+                                                  idempotency_key="K")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.get("Idempotent-Replayed"), "true")
+        self.assertEqual(replayed, first, "the first answer, byte for byte")
+        self.assertTrue(replayed["cancel_at_period_end"])
+        self.assertFalse(self.fake.ok("GET", path)["cancel_at_period_end"], "the replay changed nothing")
+        self.assertEqual(len(self.events(type="customer.subscription.updated")), updates, "and emitted nothing")
+
+        error = self.error("POST", path, {"cancel_at_period_end": "false"}, idempotency_key="K")
+        self.assertEqual(error["type"], "idempotency_error")
+        self.assertIn("same parameters", error["message"])
+        error = self.error("POST", "/v1/customers", {"cancel_at_period_end": "true"}, idempotency_key="K")
+        self.assertEqual(error["type"], "idempotency_error")
+        self.assertIn("same endpoint", error["message"])
+        self.assertFalse(self.fake.ok("GET", path)["cancel_at_period_end"])
+
+
+class FailureInjection(FakeStripeCase):
+    def fail(self, rule: dict):
+        return self.fake.control("POST", "/__fake/fail", rule)
+
+    def test_a_regex_or_an_exact_path_fails_only_the_schedule_update_or_the_release(self):
+        sub = self.seeded_subscription(self.customer(), [("price_starter", 1)])
+        self.fail({"method": "POST", "path_regex": "/v1/subscription_schedules/[^/]+"})
+        schedule = self.fake.ok("POST", "/v1/subscription_schedules", {"from_subscription": sub["id"]})
+        path = f"/v1/subscription_schedules/{schedule['id']}"
+        self.fake.ok("GET", path)  # another method: not matched
+        error = self.error("POST", path, {"metadata[k]": "v"}, status=500)
+        self.assertEqual(error["type"], "api_error")
+        self.assertEqual(self.fake.ok("GET", path)["metadata"], {}, "the failed update changed nothing")
+        self.assertEqual(self.fake.ok("POST", path, {"metadata[k]": "v"})["metadata"], {"k": "v"}, "used up once")
+
+        self.fail({"method": "POST", "path_regex": "/v1/subscription_schedules/[^/]+/release"})
+        self.fake.ok("POST", path, {"metadata[k]": "w"})  # the update is not the release
+        self.error("POST", f"{path}/release", status=500)
+        self.assertEqual(self.fake.ok("GET", path)["status"], "active")
+        self.fail({"method": "POST", "path": f"{path}/release", "status": 429})
+        self.fake.ok("POST", path, {"metadata[k]": "x"})  # an exact path matches nothing longer or shorter
+        self.assertEqual(self.error("POST", f"{path}/release", status=429)["code"], "rate_limit")
+        self.assertEqual(self.fake.ok("POST", f"{path}/release")["status"], "released")
+
+    def test_a_prefix_matches_every_longer_path(self):
+        sub = self.seeded_subscription(self.customer(), [("price_starter", 1)])
+        self.fail({"method": "POST", "path_prefix": "/v1/subscription_schedules", "count": 2})
+        self.error("POST", "/v1/subscription_schedules", {"from_subscription": sub["id"]}, status=500)
+        self.error("POST", "/v1/subscription_schedules", {"from_subscription": sub["id"]}, status=500)
+        schedule = self.fake.ok("POST", "/v1/subscription_schedules", {"from_subscription": sub["id"]})
+        self.fail({"method": "POST", "path_prefix": f"/v1/subscription_schedules/{schedule['id']}"})
+        self.error("POST", f"/v1/subscription_schedules/{schedule['id']}/release", status=500)
+
+    def test_a_rule_names_one_way_to_match(self):
+        for rule in ({"path": "/v1/customers", "path_prefix": "/v1"}, {"path_regex": "/v1/(customers"}):
+            status, _, _ = self.fake.raw("POST", "/__fake/fail", json.dumps(rule).encode(),
+                                         {"Content-Type": "application/json"})
+            self.assertEqual(status, 400, rule)
+        self.customer()  # no rule was stored
+
+
 class DefaultUrls(unittest.TestCase):
     def test_without_hosted_pages_the_urls_keep_stripes_hosts_and_the_pages_still_answer(self):
         fake = Fake()
         self.addCleanup(fake.close)
         fake.control("POST", "/__fake/prices", {"id": "price_starter", "unit_amount": 4900})
+        fake.control("POST", "/__fake/portal/default", {})
         customer = fake.ok("POST", "/v1/customers", {"email": "ada@example.com"})
         session = fake.ok("POST", "/v1/checkout/sessions", {"mode": "subscription", "customer": customer["id"],
                                                             "line_items[0][price]": "price_starter",
