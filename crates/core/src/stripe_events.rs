@@ -478,7 +478,32 @@ mod tests {
             .map(|t| format!("{t:?}"))
             .collect();
         // Every Stripe-sourced billing event type is reachable from the subscription.
-        assert_eq!(mapped.len(), 10);
+        assert_eq!(mapped.len(), 11);
+    }
+
+    #[test]
+    fn a_released_schedule_names_the_subscription_it_released_and_its_customer() {
+        let event = normalized(fixture!("subscription_schedule.released"));
+        assert_eq!(event.event_type, EventType::SubscriptionScheduleChanged);
+        assert_eq!(
+            event.stripe_customer_id.as_ref().map(|c| c.as_str()),
+            Some("cus_RqLmNoPqRsTuVw")
+        );
+        let EventData::Schedule(data) = &event.data else {
+            panic!("{:?}", event.data)
+        };
+        assert_eq!(
+            (
+                data.schedule_id.as_str(),
+                data.status.as_str(),
+                data.subscription_id.as_deref()
+            ),
+            (
+                "sub_sched_1PhaseTwoReleased",
+                "released",
+                Some("sub_1QxYzAbCdEfGhIj")
+            )
+        );
     }
 
     #[test]
