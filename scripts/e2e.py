@@ -5,7 +5,9 @@
 
 sign up -> pricing -> subscribe to Starter (the local Checkout page) -> the account shows Starter -> upgrade to
 Professional with a preview -> the card fails at renewal -> the grace banner -> a good card, the invoice paid ->
-a credit pack bought -> credits spent until refused -> cancel -> resume.
+the Team pack add-on bought (its own Checkout): listed, the agents limit raised -> a credit pack bought ->
+credits spent until refused -> a switch to Starter scheduled for the period end, still shown after a reload ->
+cancel: the notice names the plan and the add-on and the dropped switch -> resume.
 
 Each step saves a screenshot under --out (NN-step.png). Any console error fails the run, and so does any failed
 request except the ones a step expects (the refusal at the end of the credits). Run by scripts/e2e.sh.
@@ -101,6 +103,16 @@ class Journey:
         self.wait(f"#{id_} to be clickable", lambda: self.visible(id_) and self.el(id_).is_enabled(), timeout)
         self.el(id_).click()
 
+    def reveal(self, id_: str) -> None:
+        """Scrolls #id_ into the middle of the window, so the step's screenshot shows what it checked."""
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", self.el(id_))
+
+    def scheduled_from_entitlements(self, shown: bool) -> bool:
+        """#scheduled-change shown (or hidden) from GET /entitlements, not from the last action's answer (the page
+        shows that one until the entitlements agree: data-source="answer")."""
+        return (self.visible("scheduled-change") == shown
+                and self.el("scheduled-change").get_attribute("data-source") == "entitlements")
+
     def text(self, id_: str) -> str:
         found = self.driver.find_elements(By.ID, id_)
         return found[0].text.strip() if found else ""
@@ -182,6 +194,24 @@ class Journey:
         self.wait("the grace banner to go", lambda: not self.visible("grace-banner"))
         self.step("recovered-active")
 
+        # An add-on beside the plan: a Checkout of its own (billing-api sells it beside a live plan), then the
+        # Add-ons section lists it and the agents limit (GET /usage: the plan's plus the add-on's) grows by what
+        # the catalog says one Team pack adds.
+        adds = self.catalog_limit("team_pack", "agents")
+        agents = self.wait("the agents limit", lambda: limit_of(self.text("usage-agents")))
+        self.click("buy-team_pack_monthly")
+        self.wait_url(f"{stripe}/checkout/")
+        self.wait("the Checkout page's Team pack line", lambda: "Team pack" in d.page_source)
+        self.step("checkout-team-pack")
+        self.click("pay")
+        self.wait_url(app)
+        self.wait_text("addon-list", rf"Team pack × 1: \+{adds:,} agents")
+        self.wait("the agents limit to grow by the Team pack's",
+                  lambda: limit_of(self.text("usage-agents")) == agents + adds)
+        self.wait_text("account-plan", r"professional")
+        self.reveal("addon-list")
+        self.step("team-pack-added")
+
         # Credits: a pack bought, then spent until refused.
         before = credits(self.text("credits"))
         self.click("buy-credits_1000")
@@ -205,15 +235,53 @@ class Journey:
             raise Failed(f"generate was never refused; the last message: {self.text('usage-message')!r}")
         self.step("credits-refused")
 
+        # A switch to Starter at the period end (a Stripe subscription schedule): nothing changes now, and the
+        # page shows it from GET /entitlements' scheduledChange, so it is still there after a reload.
+        self.click("change-starter_monthly")
+        self.wait("the change preview", lambda: self.visible("change-preview") and self.text("change-preview"))
+        self.click("change-at-period-end")
+        self.wait_text("scheduled-change", r"Scheduled change: switching to Starter on")
+        self.wait("GET /entitlements to have the scheduled change (the processor, from Stripe's schedule)",
+                  lambda: self.scheduled_from_entitlements(shown=True))
+        self.reveal("scheduled-change")
+        self.step("switch-scheduled")
+        d.refresh()
+        self.wait_text("account-plan", r"professional")
+        self.wait_text("scheduled-change", r"Scheduled change: switching to Starter on")
+        self.wait_text("addon-list", r"Team pack × 1")
+        self.step("scheduled-after-reload")
+
+        # Cancel stops the plan and the add-on at the period end and drops the scheduled switch; the notice
+        # says all three.
         self.click("cancel")
+        self.wait_text("notice", r"Canceled at period end: Professional\b.*Team pack × 1 \(ends ")
+        self.wait_text("notice", r"dropped the scheduled switch to Starter")
         self.wait_text("account-status", r"cancel")
+        self.wait_text("addon-list", r"Team pack × 1.* until ")
+        self.wait("GET /entitlements to drop the scheduled change",
+                  lambda: self.scheduled_from_entitlements(shown=False))
+        self.reveal("notice")
         self.step("canceling")
         self.click("resume")
+        self.wait_text("notice", r"Resumed: Professional\b.*Team pack × 1")
         self.wait_text("account-status", r"^active")
+        self.wait("the Team pack to run on (no end date)",
+                  lambda: "Team pack × 1" in self.text("addon-list") and "until" not in self.text("addon-list"))
+        self.wait("the scheduled switch to stay dropped", lambda: self.scheduled_from_entitlements(shown=False))
+        self.reveal("notice")
         self.step("resumed")
         self.console()
         self.deliveries(stripe)
         self.dead_letters()
+
+    def catalog_limit(self, plan: str, limit: str) -> int:
+        """What one unit of `plan` grants of `limit`, from billing-api's GET /plans (config/plans.toml)."""
+        with urllib.request.urlopen(f"{self.ready['BILLING_API']}/plans", timeout=10) as reply:
+            plans = json.load(reply)["plans"]
+        found = next((p for p in plans if p["id"] == plan), None)
+        if found is None or not isinstance(found.get("limits", {}).get(limit), int):
+            raise Failed(f"GET /plans has no numeric {limit} limit for {plan}")
+        return found["limits"][limit]
 
     def deliveries(self, stripe: str) -> None:
         """Every event the local Stripe sent was accepted by stripe-webhook in the end, none refused as bad input
@@ -260,6 +328,12 @@ def credits(text: str):
     """The first number in the credits element ("1,000 credits" -> 1000)."""
     found = re.search(r"\d[\d,]*", text or "")
     return int(found.group().replace(",", "")) if found else None
+
+
+def limit_of(text: str):
+    """The limit in a usage bar ("agents 0 of 15" -> 15); None without one."""
+    found = re.search(r"\bof (\d[\d,]*)", text or "")
+    return int(found.group(1).replace(",", "")) if found else None
 
 
 def main() -> int:

@@ -7,7 +7,11 @@
 //   * Anything that spends a limit or credits goes through YOUR server (here /api/send-message and
 //     /api/generate), which verifies the same token and asks usage-api with a server key the browser never sees.
 //   * The page shows what GET /entitlements says; Stripe's webhooks move it (a second or two after a change),
-//     so the page polls it every 2 s while signed in.
+//     so the page polls it every 2 s while signed in. That includes the add-ons held and a plan change
+//     scheduled for the period end (`scheduledChange`), so both are still shown after a reload.
+//   * Every POST to billing-api carries an `Idempotency-Key`: a fresh crypto.randomUUID() per click, the same
+//     one when that click's request is retried, so a retried click is done once and cancel → resume → cancel
+//     are three intents.
 "use strict";
 
 const config = window.ENTITLE_CONFIG; // { billingApi, signInUrl, clock, appOrigin, generateCost } (/config.js)
@@ -20,7 +24,11 @@ const state = {
   entitlements: null, // GET /entitlements
   usage: null, // GET /usage
   change: null, // the price a plan change is being previewed for
+  // The scheduled change the last cancel / resume / change answered ({ change, until }): shown until
+  // GET /entitlements says the same (Stripe's webhook → the processor takes a moment), at most FOLLOW_MS.
+  scheduledAnswer: null,
 };
+const FOLLOW_MS = 60000;
 
 const $ = (id) => document.getElementById(id);
 const show = (id, visible) => { $(id).hidden = !visible; };
@@ -49,33 +57,44 @@ function signIn() {
 
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
-  state.token = state.entitlements = state.usage = null;
+  state.token = state.entitlements = state.usage = state.scheduledAnswer = null;
   render();
   if (message) notice(message);
 }
 
 // ------------------------------------------------------------------------------------------- HTTP
 
-// One call to billing-api (or, with `base` = "", the demo backend). Never throws: answers
+// One call to billing-api (or, with `base: ""`, the demo backend). Never throws: answers
 // { ok, status, data }, where a 4xx/5xx carries billing-api's {"error": {"code", "message"}}.
-async function call(method, path, body, base = config.billingApi) {
+//
+// `key` is the click's idempotency key (see action()): sent as `Idempotency-Key`, and then a request that got
+// no answer or a passing failure (429, 500, 503, 504) is retried twice more under the SAME key — billing-api
+// answers a key it has seen with its first answer, so the retry never does the work twice.
+const RETRY_STATUSES = [0, 429, 500, 503, 504];
+const RETRY_DELAYS_MS = [500, 1500];
+async function call(method, path, body, { base = config.billingApi, key } = {}) {
   const headers = {};
   if (state.token) headers.authorization = `Bearer ${state.token}`;
   if (body !== undefined) headers["content-type"] = "application/json";
+  if (key) headers["idempotency-key"] = key;
+  for (let attempt = 0; ; attempt++) {
+    const answer = await send(method, base + path, headers, body, base);
+    if (!key || !RETRY_STATUSES.includes(answer.status) || attempt >= RETRY_DELAYS_MS.length) {
+      if (answer.status === 401 && state.token) signOut("Your session has ended: sign in again.");
+      return answer;
+    }
+    await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
+  }
+}
+
+async function send(method, url, headers, body, base) {
   let response;
   try {
-    response = await fetch(base + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
     return { ok: false, status: 0, data: { error: { code: "network", message: `cannot reach ${base || "the demo backend"}` } } };
   }
   const data = await response.json().catch(() => ({}));
-  if (response.status === 401 && state.token) {
-    signOut("Your session has ended: sign in again.");
-  }
   return { ok: response.ok, status: response.status, data };
 }
 
@@ -86,11 +105,12 @@ function notice(text) {
   show("notice", Boolean(text));
 }
 
-// Runs an action from a button: the button is disabled meanwhile, the outcome goes to `notice`.
+// Runs an action from a button: the button is disabled meanwhile, the outcome goes to `notice`. Each click is
+// one intent with its own idempotency key, which `work` passes to call().
 async function action(button, work) {
   button.disabled = true;
   try {
-    await work();
+    await work(crypto.randomUUID());
   } finally {
     button.disabled = false;
   }
@@ -105,7 +125,9 @@ function money(amount, currency) {
 }
 const count = (n) => Number(n).toLocaleString("en-US");
 const date = (iso) => (iso ? new Date(iso).toLocaleDateString("en-US", { year: "numeric", month: "short", day: "numeric" }) : "—");
-const planName = (id) => state.catalog?.plans.find((p) => p.id === id)?.name || id;
+const catalogPlan = (id) => state.catalog?.plans.find((p) => p.id === id);
+const planName = (id) => catalogPlan(id)?.name || id;
+const limitName = (name) => name.replaceAll("_", " ");
 const LIVE = ["active", "trialing", "past_due", "canceling"];
 const hasLivePlan = () => Boolean(state.entitlements && state.entitlements.subscriptionId && LIVE.includes(state.entitlements.status));
 
@@ -121,6 +143,7 @@ async function loadPlans() {
   state.catalog = answer.data;
   renderPlans();
   renderCreditPacks();
+  renderAddonButtons();
   render();
 }
 
@@ -131,7 +154,7 @@ function renderPlans() {
     const card = document.createElement("div");
     card.className = "plan";
     card.dataset.plan = plan.id;
-    const limits = Object.entries(plan.limits || {}).map(([name, value]) => `${name.replaceAll("_", " ")}: ${value === "unlimited" ? "unlimited" : count(value)}`);
+    const limits = Object.entries(plan.limits || {}).map(([name, value]) => `${limitName(name)}: ${value === "unlimited" ? "unlimited" : count(value)}`);
     card.innerHTML = `<h3></h3><span class="tag"></span><ul></ul>`;
     card.querySelector("h3").textContent = plan.name;
     card.querySelector(".tag").textContent = plan.addon ? "add-on" : plan.default ? "everyone starts here" : "";
@@ -154,10 +177,10 @@ function renderPlans() {
         (price.trialDays ? ` (${price.trialDays}-day trial)` : "");
       // "Subscribe" starts a Checkout; once the user has a plan, "Switch" changes it (add-ons are always bought
       // beside the plan, with a Checkout of their own).
-      const buy = button(`subscribe-${key}`, plan.addon ? "Add" : "Subscribe", () => subscribe(key));
+      const buy = button(`subscribe-${key}`, plan.addon ? "Add" : "Subscribe", (click) => subscribe(key, click));
       buy.classList.add("primary");
       row.append(buy);
-      if (!plan.addon) row.append(button(`change-${key}`, "Switch", () => previewChange(key, plan)));
+      if (!plan.addon) row.append(button(`change-${key}`, "Switch", (click) => previewChange(key, plan, click)));
       card.append(row);
     }
     list.append(card);
@@ -170,7 +193,21 @@ function renderCreditPacks() {
   for (const pack of state.catalog.creditPacks || []) {
     for (const price of pack.prices) {
       const key = price.lookupKey || price.id;
-      packs.append(button(`buy-${key}`, `Buy ${pack.name} (${money(price.amount, price.currency)})`, () => subscribe(key)));
+      packs.append(button(`buy-${key}`, `Buy ${pack.name} (${money(price.amount, price.currency)})`, (click) => subscribe(key, click)));
+    }
+  }
+}
+
+// "Buy <add-on>" in the account's Add-ons section: the same Checkout as the pricing card's "Add" (billing-api
+// sells an add-on beside a live plan: a subscription of its own, not refused as a second plan).
+function renderAddonButtons() {
+  const buttons = $("addon-buttons");
+  buttons.replaceChildren();
+  for (const plan of state.catalog.plans.filter((p) => p.addon && !p.contactSales)) {
+    for (const price of plan.prices) {
+      const key = price.lookupKey || price.id;
+      buttons.append(button(`buy-${key}`, `Buy ${plan.name} (${money(price.amount, price.currency)} / ${price.interval})`,
+        (click) => subscribe(key, click)));
     }
   }
 }
@@ -180,7 +217,7 @@ function button(id, text, onClick) {
   b.type = "button";
   b.id = id;
   b.textContent = text;
-  b.addEventListener("click", () => action(b, onClick));
+  b.addEventListener("click", () => action(b, onClick)); // onClick(idempotency key)
   return b;
 }
 
@@ -188,13 +225,13 @@ function button(id, text, onClick) {
 
 // Checkout of a plan, an add-on or a credit pack: billing-api makes the Stripe Checkout session (on the user's
 // own Stripe customer) and the page goes there; Stripe sends the user back to successUrl or cancelUrl.
-async function subscribe(price) {
+async function subscribe(price, key) {
   if (!state.token) return signIn();
   const answer = await call("POST", "/checkout", {
     price,
     successUrl: `${config.appOrigin}/?checkout=success&session={CHECKOUT_SESSION_ID}`,
     cancelUrl: `${config.appOrigin}/?checkout=canceled`,
-  });
+  }, { key });
   if (answer.ok) {
     location.href = answer.data.url;
   } else if (answer.data?.error?.code === "subscription_exists") {
@@ -204,8 +241,8 @@ async function subscribe(price) {
   }
 }
 
-async function openPortal() {
-  const answer = await call("POST", "/portal", { returnUrl: `${config.appOrigin}/?portal=returned` });
+async function openPortal(key) {
+  const answer = await call("POST", "/portal", { returnUrl: `${config.appOrigin}/?portal=returned` }, { key });
   if (answer.ok) location.href = answer.data.url;
   else notice(answer.status === 404 ? "No billing account yet: subscribe to a plan first." : `The portal could not open: ${errorText(answer)}`);
 }
@@ -213,29 +250,60 @@ async function openPortal() {
 // The answer of cancel / resume / change is the subscription as Entitle will see it once Stripe's webhook is
 // processed: show it at once; the account above follows GET /entitlements a moment later.
 function showSubscription(verb, sub) {
-  const when = sub.cancelAtPeriodEnd ? ` until ${date(sub.periodEnd)}` : "";
+  // A cancel lists every plan and add-on it covered (`canceled`), a resume what it resumed (`resumed`).
+  const covered = sub.canceled || sub.resumed;
+  let what;
+  if (covered?.length) {
+    what = coveredText(covered, Boolean(sub.canceled));
+  } else {
+    const when = sub.cancelAtPeriodEnd ? ` until ${date(sub.periodEnd)}` : "";
+    what = `${planName(sub.plan)}, ${sub.status}${when}`;
+  }
   const scheduled = sub.scheduledChange ? `; switching to ${planName(sub.scheduledChange.plan)} on ${date(sub.scheduledChange.at)}` : "";
-  notice(`${verb}: ${planName(sub.plan)}, ${sub.status}${when}${scheduled}. Your account updates when Stripe's webhook arrives.`);
-  $("scheduled-change").textContent = sub.scheduledChange ? `Scheduled: ${planName(sub.scheduledChange.plan)} from ${date(sub.scheduledChange.at)}` : "";
-  show("scheduled-change", Boolean(sub.scheduledChange));
+  const dropped = sub.droppedScheduledChange ? `; dropped the scheduled switch to ${planName(sub.droppedScheduledChange.plan)}` : "";
+  notice(`${verb}: ${what}${scheduled}${dropped}. Your account updates when Stripe's webhook arrives.`);
+  // Until GET /entitlements catches up, the scheduled change is the one this answer gives (or none).
+  state.scheduledAnswer = { change: sub.scheduledChange || null, until: Date.now() + FOLLOW_MS };
+  renderScheduledChange();
 }
 
-async function subscriptionAction(path, body, verb) {
-  const answer = await call("POST", path, body);
+// "Professional, Team pack × 1 (ends Jan 6, 2026)": the items of a cancel or resume, those ending together
+// grouped under their date.
+function coveredText(items, canceling) {
+  const groups = new Map();
+  for (const item of items) {
+    const name = item.addon ? `${planName(item.plan)} × ${item.quantity}` : planName(item.plan);
+    const when = !canceling ? "" : item.ended ? " (ended now)" : item.endsAt ? ` (ends ${date(item.endsAt)})` : "";
+    if (!groups.has(when)) groups.set(when, []);
+    groups.get(when).push(name);
+  }
+  return [...groups].map(([when, names]) => names.join(", ") + when).join("; ");
+}
+
+async function subscriptionAction(path, body, verb, key) {
+  const answer = await call("POST", path, body, { key });
   if (answer.ok) showSubscription(verb, answer.data.subscription || answer.data);
   else notice(`${verb} failed: ${errorText(answer)}`);
   return answer;
 }
 
-// A plan change shows its price first (`preview: true` changes nothing), then waits for a confirmation.
-async function previewChange(price, plan) {
+// A plan change shows its price first (`preview: true` changes nothing) — switching now, and switching at the
+// period end — then waits for a confirmation. The two previews are two requests of one click: each has its
+// own key (one key with two bodies would be refused as idempotency_conflict).
+async function previewChange(price, plan, key) {
   state.change = price;
   show("change-panel", true);
   // Only the preview itself goes into #change-preview; the confirmation waits for it.
   $("change-preview").textContent = "";
   $("change-status").textContent = `Working out the price of ${plan.name}…`;
+  $("change-confirm").textContent = `Switch to ${plan.name} now`;
+  $("change-at-period-end").textContent = `Switch to ${plan.name} at period end`;
   $("change-confirm").disabled = $("change-at-period-end").disabled = true;
-  const answer = await call("POST", "/subscription/change", { price, preview: true });
+  const [answer, later] = await Promise.all([
+    call("POST", "/subscription/change", { price, preview: true }, { key: `${key}.now` }),
+    call("POST", "/subscription/change", { price, preview: true, at: "period_end" }, { key: `${key}.period_end` }),
+  ]);
+  if (state.change !== price) return; // another plan's preview was asked for meanwhile
   if (!answer.ok) {
     $("change-status").textContent = `No preview: ${errorText(answer)}`;
     return;
@@ -244,15 +312,18 @@ async function previewChange(price, plan) {
   $("change-confirm").disabled = $("change-at-period-end").disabled = false;
   const p = answer.data.preview;
   const lines = (p.lines || []).map((l) => `${l.description}: ${money(l.amount, p.currency)}`).join("\n");
+  // The period-end line is extra information: without it, "Switch at period end" still works.
+  const q = later.ok ? later.data.preview : null;
   $("change-preview").textContent =
     `Switch to ${planName(p.plan)} now: ${money(p.dueNow, p.currency)} due now, next invoice ` +
-    `${money(p.nextInvoiceAmount ?? p.total, p.currency)} on ${date(p.nextInvoiceAt)}.` + (lines ? `\n${lines}` : "");
+    `${money(p.nextInvoiceAmount ?? p.total, p.currency)} on ${date(p.nextInvoiceAt)}.` + (lines ? `\n${lines}` : "") +
+    (q ? `\nOr switch at the period end: nothing due now, then ${money(q.nextInvoiceAmount ?? q.total, q.currency)} on ${date(q.nextInvoiceAt)}.` : "");
 }
 
-async function confirmChange(at) {
+async function confirmChange(at, key) {
   const body = { price: state.change };
   if (at) body.at = at;
-  const answer = await subscriptionAction("/subscription/change", body, at ? "Change scheduled" : "Plan changed");
+  const answer = await subscriptionAction("/subscription/change", body, at ? "Change scheduled" : "Plan changed", key);
   if (answer.ok) show("change-panel", false);
 }
 
@@ -261,8 +332,8 @@ async function confirmChange(at) {
 // Spending goes through the product's backend (scripts/demo_server.py), never straight to usage-api. The
 // idempotency key makes a retried click count once. A refusal (limit reached, no credits) is a 4xx with a
 // message to show.
-async function useProduct(path) {
-  const answer = await call("POST", path, { idempotencyKey: crypto.randomUUID() }, "");
+async function useProduct(path, key) {
+  const answer = await call("POST", path, { idempotencyKey: key }, { base: "" });
   const message = $("usage-message");
   message.textContent = answer.ok ? answer.data.message : errorText(answer);
   message.classList.toggle("refused", !answer.ok);
@@ -270,7 +341,7 @@ async function useProduct(path) {
 }
 
 async function advanceClock() {
-  const answer = await call("POST", "/api/clock/advance", { days: 31 }, "");
+  const answer = await call("POST", "/api/clock/advance", { days: 31 }, { base: "" });
   notice(answer.ok ? "The local Stripe's clock moved 31 days: subscriptions renew and their invoices are charged."
     : `The clock did not move: ${errorText(answer)}`);
   refresh();
@@ -311,13 +382,66 @@ function render() {
       ? `Your last payment failed. You keep ${planName(e.plan)} until ${date(e.graceUntil)}: update your card in the billing portal.`
       : "";
     show("grace-banner", grace);
-    show("cancel", ["active", "trialing", "past_due"].includes(e.status) && Boolean(e.subscriptionId));
-    show("resume", e.status === "canceling");
+    // Cancel stops the plan and its add-ons (or, on the free plan, the add-ons); resume undoes either.
+    const addons = e.addons || [];
+    show("cancel", (["active", "trialing", "past_due"].includes(e.status) && Boolean(e.subscriptionId)) ||
+      (e.status === "free" && addons.some((a) => !a.until)));
+    show("resume", e.status === "canceling" || addons.some((a) => a.until));
   }
   show("signed-in-as", signedIn && Boolean(e));
   show("advance-clock", signedIn && config.clock);
+  renderScheduledChange();
+  renderAddons();
   renderUsage();
   renderPlanButtons();
+}
+
+// The plan change Stripe's schedule makes at the period end: GET /entitlements' scheduledChange (the
+// processor keeps it from Stripe's schedule, so it is there after a reload), or, right after a cancel /
+// resume / change, that answer's until the entitlements agree with it.
+function renderScheduledChange() {
+  const stored = (state.token && state.entitlements?.scheduledChange) || null;
+  const answered = state.scheduledAnswer;
+  let change = stored;
+  if (answered && Date.now() < answered.until && !sameChange(answered.change, stored)) change = answered.change;
+  else state.scheduledAnswer = null;
+  // Which one is shown ("answer" until the entitlements agree): the browser test waits for "entitlements".
+  $("scheduled-change").dataset.source = state.scheduledAnswer ? "answer" : "entitlements";
+  $("scheduled-change").textContent = change
+    ? `Scheduled change: switching to ${planName(change.plan)} on ${date(change.at)} (the end of the current period)`
+    : "";
+  show("scheduled-change", Boolean(change));
+}
+
+const sameChange = (a, b) => (!a && !b) || Boolean(a && b && a.plan === b.plan && Date.parse(a.at) === Date.parse(b.at));
+
+// The add-ons held (GET /entitlements' addons): quantity, what they add (the catalog's limits × quantity,
+// already inside the usage bars' limits), and "until" when their subscription ends at the period end.
+function renderAddons() {
+  const addons = (state.token && state.entitlements?.addons) || [];
+  const list = $("addon-list");
+  list.replaceChildren();
+  for (const addon of addons) {
+    const li = document.createElement("li");
+    li.className = "addon";
+    li.dataset.plan = addon.plan;
+    li.dataset.subscription = addon.subscriptionId;
+    const adds = addonGrants(addon);
+    li.textContent = `${planName(addon.plan)} × ${addon.quantity}` + (adds ? `: ${adds}` : "") +
+      (addon.until ? ` — until ${date(addon.until)}` : "");
+    list.append(li);
+  }
+  show("addon-list", addons.length > 0);
+  show("addons-empty", addons.length === 0);
+}
+
+// "+5 agents, +1,000 messages per day, audit log" for one add-on of the catalog × its quantity.
+function addonGrants(addon) {
+  const plan = catalogPlan(addon.plan);
+  if (!plan) return "";
+  const limits = Object.entries(plan.limits || {}).map(([name, value]) =>
+    value === "unlimited" ? `unlimited ${limitName(name)}` : `+${count(value * addon.quantity)} ${limitName(name)}`);
+  return [...limits, ...(plan.features || []).map(limitName)].join(", ");
 }
 
 function renderUsage() {
@@ -326,9 +450,10 @@ function renderUsage() {
   for (const item of state.usage?.usage || []) {
     const row = document.createElement("div");
     row.className = "usage";
+    row.id = `usage-${item.feature}`;
     const label = document.createElement("label");
     const name = document.createElement("span");
-    name.textContent = item.feature.replaceAll("_", " ");
+    name.textContent = limitName(item.feature);
     const numbers = document.createElement("span");
     const bar = document.createElement("progress");
     if (item.kind === "credits") {
@@ -388,16 +513,17 @@ function start() {
   $("sign-out").addEventListener("click", () => signOut("Signed out."));
   for (const [id, work] of [
     ["portal", openPortal],
-    ["cancel", () => subscriptionAction("/subscription/cancel", { atPeriodEnd: true }, "Canceled at period end")],
-    ["resume", () => subscriptionAction("/subscription/resume", {}, "Resumed")],
-    ["change-confirm", () => confirmChange()],
-    ["change-at-period-end", () => confirmChange("period_end")],
+    // The add-ons' subscriptions are canceled with the plan (send `keepAddons: true` to keep them).
+    ["cancel", (key) => subscriptionAction("/subscription/cancel", { atPeriodEnd: true }, "Canceled at period end", key)],
+    ["resume", (key) => subscriptionAction("/subscription/resume", {}, "Resumed", key)],
+    ["change-confirm", (key) => confirmChange(undefined, key)],
+    ["change-at-period-end", (key) => confirmChange("period_end", key)],
     ["change-dismiss", async () => show("change-panel", false)],
-    ["send-message", () => useProduct("/api/send-message")],
-    ["generate", () => useProduct("/api/generate")],
-    ["advance-clock", advanceClock],
+    ["send-message", (key) => useProduct("/api/send-message", key)],
+    ["generate", (key) => useProduct("/api/generate", key)],
+    ["advance-clock", () => advanceClock()],
   ]) {
-    $(id).addEventListener("click", () => action($(id), work));
+    $(id).addEventListener("click", () => action($(id), work)); // work(idempotency key)
   }
 
   render();
