@@ -1587,6 +1587,12 @@ def update_webhook_endpoint(p, id_):
     return endpoint
 
 
+def delete_webhook_endpoint(p, id_):
+    retrieve_webhook_endpoint(p, id_)
+    del STATE.webhook_endpoints[id_]
+    return {"id": id_, "object": "webhook_endpoint", "deleted": True}
+
+
 def list_webhook_endpoints(p):
     return page("/v1/webhook_endpoints", list(reversed(STATE.webhook_endpoints.values())), p, "webhook_endpoint")
 
@@ -2605,6 +2611,7 @@ ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in
     ("GET", r"/v1/webhook_endpoints", list_webhook_endpoints),
     ("GET", r"/v1/webhook_endpoints/([^/]+)", retrieve_webhook_endpoint),
     ("POST", r"/v1/webhook_endpoints/([^/]+)", update_webhook_endpoint),
+    ("DELETE", r"/v1/webhook_endpoints/([^/]+)", delete_webhook_endpoint),
     ("POST", r"/v1/invoices/create_preview", create_preview_invoice),
     ("POST", r"/v1/subscription_schedules", create_schedule),
     ("GET", r"/v1/subscription_schedules/([^/]+)", retrieve_schedule),

@@ -199,6 +199,9 @@ async fn stop_charges(
     message_id: &str,
 ) -> Result<(), StripeError> {
     let subscriptions = deps.lifecycle.subscriptions(customer.as_str()).await?;
+    // Every subscription is tried: one refusal must not leave the others billing. An outage stops at once
+    // (the delivery is retried); the first refusal is reported once all were tried.
+    let mut refused = None;
     for subscription in subscriptions.iter().filter(|s| lifecycle::can_charge(s)) {
         match lifecycle::stop(
             deps.lifecycle.as_ref(),
@@ -215,13 +218,14 @@ async fn stop_charges(
             Err(rejected @ StripeError::Rejected { .. }) => {
                 let now = deps.lifecycle.subscription(&subscription.id).await?;
                 if now.is_some_and(|s| lifecycle::can_charge(&s)) {
-                    return Err(rejected);
+                    tracing::error!(subscription_id = %subscription.id, error = %rejected, "Stripe refused to stop a deleted user's subscription");
+                    refused.get_or_insert(rejected);
                 }
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    refused.map_or(Ok(()), Err)
 }
 
 fn event(

@@ -243,4 +243,76 @@ async fn an_endpoint_whose_secret_was_lost_is_reported_with_what_to_do() {
         text.contains("its signing secret is not in") && text.contains("put-secret-value"),
         "{text}"
     );
+    // Its own advice: delete the endpoint and run setup again — a new attempt, a new endpoint and secret
+    // (not a replay of the deleted endpoint's creation, whose secret is dead).
+    let endpoints = stripe_get(&stripe, "/v1/webhook_endpoints").await;
+    let old = endpoints["data"][0]["id"].as_str().unwrap().to_owned();
+    StripeClient::new(
+        SecretString::from(stripe.api_key.clone()),
+        stripe.base_url.clone(),
+    )
+    .delete(
+        &format!("/v1/webhook_endpoints/{old}"),
+        "delete-old-endpoint",
+    )
+    .await
+    .unwrap();
+    // Stripe keys are per second: the rerun is a later attempt, as an operator's would be.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let again = fresh.entitle(&stripe, &["setup", "--apply"]);
+    assert_eq!(again.status.code(), Some(0), "{}", report(&again));
+    let endpoints = stripe_get(&stripe, "/v1/webhook_endpoints").await;
+    let endpoints = endpoints["data"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 1);
+    assert_ne!(endpoints[0]["id"].as_str(), Some(old.as_str()));
+    let stored = fresh.value(&fresh.stripe_webhook).await;
+    assert!(stored.starts_with("whsec_"));
+    assert_ne!(
+        stored,
+        stack.value(&stack.stripe_webhook).await,
+        "the new endpoint's secret, not the deleted one's"
+    );
+}
+
+#[tokio::test]
+async fn setup_leaves_the_accounts_default_portal_configuration_alone_and_makes_its_own() {
+    let stripe = FakeStripe::start();
+    let stack = Stack::new().await;
+    assert_eq!(
+        stack
+            .entitle(&stripe, &["catalog", "apply", "--yes"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // The team saved its portal settings in the Dashboard once.
+    let default = stripe.control("POST", "/__fake/portal/default", None);
+    let before = stripe_get(
+        &stripe,
+        &format!(
+            "/v1/billing_portal/configurations/{}",
+            default["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let applied = stack.entitle(&stripe, &["setup", "--apply"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", report(&applied));
+    let configs = stripe_get(&stripe, "/v1/billing_portal/configurations").await;
+    let configs = configs["data"].as_array().unwrap();
+    assert_eq!(configs.len(), 2);
+    let ours: Vec<_> = configs
+        .iter()
+        .filter(|c| c["metadata"]["entitle"] == "setup")
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0]["is_default"], false);
+    let after = stripe_get(
+        &stripe,
+        &format!(
+            "/v1/billing_portal/configurations/{}",
+            default["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(before, after, "the account's default is untouched");
 }

@@ -78,7 +78,8 @@ impl FakeStripe {
         self.control("POST", "/__fake/subscriptions", Some(&sub))
     }
 
-    fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+    /// A control call of the stand-in (`/__fake/…`), e.g. `POST /__fake/portal/default`.
+    pub fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         self.process.control(method, path, body)
     }
 }

@@ -196,6 +196,7 @@ async fn a_refusal_to_stop_a_deleted_users_subscription_is_dead_lettered_with_th
     deliver(&h, "msg_c", &body("user.created")).await;
     let customer = h.stripe.customers()[0].0.clone();
     h.stripe.add_subscription("sub_live", &customer, "active");
+    h.stripe.add_subscription("sub_pack", &customer, "active");
     h.stripe
         .fail_next("set_cancel_at_period_end sub_live", false);
     let (status, _) = deliver(&h, "msg_d", &body("user.deleted")).await;
@@ -203,6 +204,11 @@ async fn a_refusal_to_stop_a_deleted_users_subscription_is_dead_lettered_with_th
     assert_eq!(
         h.stripe.subscription_status("sub_live").as_deref(),
         Some("active")
+    );
+    assert_eq!(
+        h.stripe.subscription_status("sub_pack").as_deref(),
+        Some("canceling"),
+        "one refusal does not leave the others billing"
     );
     let letters = h.dead_letters.letters.lock().unwrap().clone();
     assert_eq!(letters.len(), 1, "never a silent 200");
