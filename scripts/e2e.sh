@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make e2e`: a customer's whole life in a real browser. Starts `make dev` (scripts/dev.sh) in the background,
 # waits for it to be ready, and drives the demo app (web/) in headless Chromium with scripts/e2e.py: sign up,
-# subscribe, upgrade, a failed renewal and its recovery, credits, cancel, resume. Screenshots of every step
+# subscribe, upgrade, a failed renewal and its recovery, an add-on (its limits raised), credits, a switch
+# scheduled for the period end (still shown after a reload), cancel (the add-on with it), resume. Screenshots of every step
 # and the logs land in .local/e2e/; then the same journey again with the local Stripe delivering every event
 # twice and out of order (.local/e2e/chaos/).
 #

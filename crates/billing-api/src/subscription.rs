@@ -627,21 +627,10 @@ fn preview_json(preview: &InvoicePreview, proration: Proration, plan: &str, pric
     })
 }
 
-/// A period-end change's preview: nothing due now; the first invoice on the new prices at the period end.
+/// A period-end change's preview: nothing due now (nothing is prorated); the first invoice on the new prices
+/// at the period end.
 fn period_end_preview_json(preview: &InvoicePreview, plan: &str, price: &str, at: i64) -> Value {
-    json!({
-        "plan": plan,
-        "price": price,
-        "prorationBehavior": Proration::None.as_str(),
-        "currency": preview.currency,
-        "dueNow": 0,
-        "nextInvoiceAmount": preview.amount_due,
-        "nextInvoiceAt": UnixTime::from_secs(at).to_rfc3339(),
-        "total": preview.total,
-        "lines": preview.lines.iter().map(|line| json!({
-            "description": line.description,
-            "amount": line.amount,
-            "proration": line.proration,
-        })).collect::<Vec<_>>(),
-    })
+    let mut answer = preview_json(preview, Proration::None, plan, price);
+    answer["nextInvoiceAt"] = json!(UnixTime::from_secs(at).to_rfc3339());
+    answer
 }
