@@ -80,6 +80,10 @@ async fn every_handled_stripe_event_type_is_published_under_its_billing_event_ty
         ("payment_intent.succeeded", "payment.succeeded"),
         ("payment_intent.payment_failed", "payment.failed"),
         ("payment_intent.requires_action", "payment.action_required"),
+        (
+            "subscription_schedule.released",
+            "subscription.schedule_changed",
+        ),
     ];
     let mut ids = Vec::new();
     for (fixture, _) in cases {
