@@ -46,7 +46,22 @@ fn bench(c: &mut Criterion) {
     let busy = counter(400, &[(5, NOW + 60), (7, NOW + 600), (3, NOW - 1)]);
     let balance = counter(2_000, &[(-500, NOW + 300)]);
 
+    let mut with_packs = e.clone();
+    with_packs.addons = vec![entitle_domain::entitlements::AddonGrant {
+        plan: "team_pack".into(),
+        quantity: 2,
+        subscription_id: "sub_pack".into(),
+        until: None,
+    }];
+
     let mut group = c.benchmark_group("usage");
+    // What usage-api reads before every decision: the base plan's limit plus each add-on's × quantity.
+    group.bench_function("allowance, plan alone", |b| {
+        b.iter(|| account::allowance(catalog, black_box(&e), "messages_per_day"))
+    });
+    group.bench_function("allowance, plan + 2 packs", |b| {
+        b.iter(|| account::allowance(catalog, black_box(&with_packs), "messages_per_day"))
+    });
     group.bench_function("check metered", |b| {
         b.iter(|| check(metered, messages, black_box(&busy), 1, now))
     });
