@@ -177,6 +177,28 @@ impl TestApp {
         send(&self.deps, method, path, body, &self.token(), Some(key)).await
     }
 
+    /// The writes (non-GET requests) the local Stripe received on `path`.
+    pub fn writes(&self, path: &str) -> Vec<Value> {
+        self.stripe
+            .requests()
+            .into_iter()
+            .filter(|r| r["method"] != "GET" && r["path"] == path)
+            .collect()
+    }
+
+    /// Subscription `id` as Stripe holds it now, read through the production client.
+    pub async fn stripe_subscription(
+        &self,
+        id: &str,
+    ) -> entitle_domain::ports::SubscriptionDetails {
+        self.deps
+            .lifecycle
+            .subscription(id)
+            .await
+            .unwrap()
+            .expect("the subscription")
+    }
+
     pub fn stripe_customers(&self) -> Vec<Value> {
         self.stripe
             .customers()

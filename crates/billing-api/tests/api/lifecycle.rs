@@ -56,7 +56,7 @@ fn item_id(sub: &Value, price: &str) -> String {
 
 /// The subscription as Stripe holds it now: `(price, quantity)` of each item, sorted.
 async fn items_now(app: &TestApp, id: &str) -> Vec<(String, u64)> {
-    let now = app.deps.lifecycle.subscription(id).await.unwrap().unwrap();
+    let now = app.stripe_subscription(id).await;
     let mut items: Vec<_> = now
         .items
         .iter()
@@ -64,14 +64,6 @@ async fn items_now(app: &TestApp, id: &str) -> Vec<(String, u64)> {
         .collect();
     items.sort();
     items
-}
-
-fn writes_to(app: &TestApp, path: &str) -> Vec<Value> {
-    app.stripe
-        .requests()
-        .into_iter()
-        .filter(|r| r["method"] != "GET" && r["path"] == path)
-        .collect()
 }
 
 #[tokio::test]
@@ -89,7 +81,7 @@ async fn a_change_now_switches_the_plan_item_in_either_item_order_and_keeps_the_
             )
             .await;
         assert_eq!(preview.status, 200, "{}", preview.body);
-        let sent = writes_to(&app, "/v1/invoices/create_preview");
+        let sent = app.writes("/v1/invoices/create_preview");
         assert_eq!(
             sent[0]["params"]["subscription_details"]["items"][0]["id"],
             plan_item.as_str(),
@@ -115,7 +107,7 @@ async fn a_change_now_switches_the_plan_item_in_either_item_order_and_keeps_the_
             .await;
         assert_eq!(changed.status, 200, "{}", changed.body);
         assert_eq!(changed.body["plan"], "professional");
-        let update = writes_to(&app, &format!("/v1/subscriptions/{id}"));
+        let update = app.writes(&format!("/v1/subscriptions/{id}"));
         assert_eq!(update.len(), 1);
         assert_eq!(update[0]["params"]["items"][0]["id"], plan_item.as_str());
         assert_eq!(update[0]["params"]["items"][0]["quantity"], "1");
@@ -207,9 +199,9 @@ async fn no_base_plan_item_or_two_of_them_is_a_409_and_nothing_is_sent() {
             reply.body
         );
     }
-    assert!(writes_to(&app, &format!("/v1/subscriptions/{id}")).is_empty());
-    assert!(writes_to(&app, "/v1/invoices/create_preview").is_empty());
-    assert!(writes_to(&app, "/v1/subscription_schedules").is_empty());
+    assert!(app.writes(&format!("/v1/subscriptions/{id}")).is_empty());
+    assert!(app.writes("/v1/invoices/create_preview").is_empty());
+    assert!(app.writes("/v1/subscription_schedules").is_empty());
 }
 
 #[tokio::test]
@@ -245,11 +237,12 @@ async fn a_subscription_on_no_price_of_the_catalog_has_no_plan_item_to_change() 
         "{}",
         reply.body
     );
-    assert!(writes_to(
-        &app,
-        &format!("/v1/subscriptions/{}", other["id"].as_str().unwrap())
-    )
-    .is_empty());
+    assert!(app
+        .writes(&format!(
+            "/v1/subscriptions/{}",
+            other["id"].as_str().unwrap()
+        ))
+        .is_empty());
 }
 
 #[tokio::test]
@@ -264,13 +257,13 @@ async fn cancel_resume_cancel_within_one_second_are_three_writes_and_stripe_ends
         let reply = app.call("POST", path, None).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.body["cancelAtPeriodEnd"], canceling, "{}", reply.body);
-        let now = app.deps.lifecycle.subscription(id).await.unwrap().unwrap();
+        let now = app.stripe_subscription(id).await;
         assert_eq!(
             now.cancel_at_period_end, canceling,
             "Stripe's own state after {path}"
         );
     }
-    let sent = writes_to(&app, &format!("/v1/subscriptions/{id}"));
+    let sent = app.writes(&format!("/v1/subscriptions/{id}"));
     assert_eq!(sent.len(), 3);
     let mut keys: Vec<_> = sent.iter().map(|r| r["idempotencyKey"].clone()).collect();
     keys.dedup();
@@ -278,7 +271,7 @@ async fn cancel_resume_cancel_within_one_second_are_three_writes_and_stripe_ends
     // A double click on one state is one write.
     let again = app.call("POST", "/subscription/cancel", None).await;
     assert_eq!(again.status, 200);
-    assert_eq!(writes_to(&app, &format!("/v1/subscriptions/{id}")).len(), 3);
+    assert_eq!(app.writes(&format!("/v1/subscriptions/{id}")).len(), 3);
 }
 
 #[tokio::test]
@@ -312,7 +305,7 @@ async fn a_client_idempotency_key_replays_the_first_answer_and_refuses_another_b
         "the first answer again"
     );
     assert_eq!(
-        writes_to(&app, &format!("/v1/subscriptions/{id}")).len(),
+        app.writes(&format!("/v1/subscriptions/{id}")).len(),
         2,
         "executed once"
     );
@@ -330,15 +323,7 @@ async fn a_client_idempotency_key_replays_the_first_answer_and_refuses_another_b
         "{}",
         other.body
     );
-    assert!(
-        !app.deps
-            .lifecycle
-            .subscription(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .cancel_at_period_end
-    );
+    assert!(!app.stripe_subscription(id).await.cancel_at_period_end);
     let bad = app
         .call_with_key("POST", "/subscription/cancel", None, &"x".repeat(300))
         .await;
@@ -377,15 +362,7 @@ async fn a_cancel_stops_the_addon_subscription_too_and_a_resume_resumes_both() {
         ]
     );
     for id in [plan_id, pack_id] {
-        assert!(
-            app.deps
-                .lifecycle
-                .subscription(id)
-                .await
-                .unwrap()
-                .unwrap()
-                .cancel_at_period_end
-        );
+        assert!(app.stripe_subscription(id).await.cancel_at_period_end);
     }
     let resumed = app.call("POST", "/subscription/resume", None).await;
     assert_eq!(resumed.status, 200, "{}", resumed.body);
@@ -396,15 +373,7 @@ async fn a_cancel_stops_the_addon_subscription_too_and_a_resume_resumes_both() {
         resumed.body
     );
     for id in [plan_id, pack_id] {
-        assert!(
-            !app.deps
-                .lifecycle
-                .subscription(id)
-                .await
-                .unwrap()
-                .unwrap()
-                .cancel_at_period_end
-        );
+        assert!(!app.stripe_subscription(id).await.cancel_at_period_end);
     }
     // keepAddons: only the plan stops.
     let kept = app
@@ -415,23 +384,8 @@ async fn a_cancel_stops_the_addon_subscription_too_and_a_resume_resumes_both() {
         )
         .await;
     assert_eq!(kept.status, 200, "{}", kept.body);
-    assert_eq!(
-        app.deps
-            .lifecycle
-            .subscription(plan_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        "canceled"
-    );
-    let pack_now = app
-        .deps
-        .lifecycle
-        .subscription(pack_id)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(app.stripe_subscription(plan_id).await.status, "canceled");
+    let pack_now = app.stripe_subscription(pack_id).await;
     assert_eq!(
         (pack_now.status.as_str(), pack_now.cancel_at_period_end),
         ("active", false)
@@ -469,7 +423,7 @@ async fn a_period_end_change_whose_phases_fail_leaves_no_schedule_and_a_retry_su
         .call("POST", "/subscription/change", Some(body.clone()))
         .await;
     assert!(failed.status >= 500, "{}", failed.body);
-    let now = app.deps.lifecycle.subscription(id).await.unwrap().unwrap();
+    let now = app.stripe_subscription(id).await;
     assert_eq!(now.schedule, None, "the schedule it made is released");
     // Stripe is as before: a cancel goes through, and so does the change, retried.
     let retried = app.call("POST", "/subscription/change", Some(body)).await;
@@ -503,7 +457,7 @@ async fn a_period_end_preview_to_a_yearly_price_is_nothing_now_and_the_year_at_t
         preview["nextInvoiceAt"],
         UnixTime::from_secs(end).to_rfc3339()
     );
-    let sent = writes_to(&app, "/v1/invoices/create_preview");
+    let sent = app.writes("/v1/invoices/create_preview");
     assert_eq!(
         sent[0]["params"]["subscription_details"]["start_date"],
         end.to_string()

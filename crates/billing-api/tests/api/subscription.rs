@@ -26,14 +26,6 @@ async fn subscribed() -> (TestApp, Value) {
     (app, sub)
 }
 
-fn writes(app: &TestApp, path: &str) -> Vec<Value> {
-    app.stripe
-        .requests()
-        .into_iter()
-        .filter(|r| r["method"] != "GET" && r["path"] == path)
-        .collect()
-}
-
 #[tokio::test]
 async fn a_cancel_then_a_resume_go_to_stripe_and_answer_the_new_state() {
     let (app, sub) = subscribed().await;
@@ -53,7 +45,7 @@ async fn a_cancel_then_a_resume_go_to_stripe_and_answer_the_new_state() {
         )
         .to_rfc3339()
     );
-    let sent = writes(&app, &path);
+    let sent = app.writes(&path);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["params"]["cancel_at_period_end"], "true");
     assert!(sent[0]["idempotencyKey"]
@@ -69,18 +61,14 @@ async fn a_cancel_then_a_resume_go_to_stripe_and_answer_the_new_state() {
         )
         .await;
     assert_eq!((again.status, &again.body), (200, &canceled.body));
-    assert_eq!(
-        writes(&app, &path).len(),
-        1,
-        "a second cancel writes nothing"
-    );
+    assert_eq!(app.writes(&path).len(), 1, "a second cancel writes nothing");
 
     let resumed = app.call("POST", "/subscription/resume", None).await;
     assert_eq!(resumed.status, 200, "{}", resumed.body);
     assert_eq!(resumed.body["status"], "active");
     assert_eq!(resumed.body["cancelAtPeriodEnd"], false);
     assert_eq!(
-        writes(&app, &path)[1]["params"]["cancel_at_period_end"],
+        app.writes(&path)[1]["params"]["cancel_at_period_end"],
         "false"
     );
 }
@@ -99,7 +87,7 @@ async fn an_immediate_cancel_ends_the_subscription_and_it_cannot_be_resumed() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["stripeStatus"], "canceled");
     assert_eq!(reply.body["plan"], "free");
-    let sent = writes(&app, &format!("/v1/subscriptions/{id}"));
+    let sent = app.writes(&format!("/v1/subscriptions/{id}"));
     assert_eq!(sent[0]["method"], "DELETE");
     assert_eq!(sent[0]["params"]["prorate"], "true");
     assert_eq!(sent[0]["params"]["invoice_now"], "true");
@@ -163,11 +151,12 @@ async fn a_change_preview_is_stripes_invoice_preview_and_changes_nothing() {
         create["params"]["subscription_details"]["items"][0]["price"],
         PRO
     );
-    assert!(writes(
-        &app,
-        &format!("/v1/subscriptions/{}", sub["id"].as_str().unwrap())
-    )
-    .is_empty());
+    assert!(app
+        .writes(&format!(
+            "/v1/subscriptions/{}",
+            sub["id"].as_str().unwrap()
+        ))
+        .is_empty());
 }
 
 #[tokio::test]
@@ -183,10 +172,10 @@ async fn a_change_switches_the_plan_item_with_the_proration_asked_for() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["plan"], "professional");
     assert_eq!(reply.body["status"], "active");
-    let sent = writes(
-        &app,
-        &format!("/v1/subscriptions/{}", sub["id"].as_str().unwrap()),
-    );
+    let sent = app.writes(&format!(
+        "/v1/subscriptions/{}",
+        sub["id"].as_str().unwrap()
+    ));
     assert_eq!(sent.len(), 1);
     let params = &sent[0]["params"];
     assert_eq!(params["items"][0]["id"], sub["items"]["data"][0]["id"]);
