@@ -153,18 +153,13 @@ pub async fn resume(
     _now: UnixTime,
 ) -> Result<Value, ApiError> {
     let account = account(deps, user).await?;
-    let Some(plan) = account.plan.as_ref().or(account.addons.first()) else {
-        return Err(no_subscription());
+    // The plan's subscription decides when there is one; with add-ons only, one of them must be live.
+    let live = match &account.plan {
+        Some(plan) => is_live_status(&plan.status),
+        None if account.addons.is_empty() => return Err(no_subscription()),
+        None => account.addons.iter().any(|s| is_live_status(&s.status)),
     };
-    if !account
-        .addons
-        .iter()
-        .chain(&account.plan)
-        .any(|s| is_live_status(&s.status))
-    {
-        return Err(ended());
-    }
-    if account.plan.is_some() && !is_live_status(&plan.status) {
+    if !live {
         return Err(ended());
     }
     let mut resumed = Vec::new();

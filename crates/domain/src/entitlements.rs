@@ -298,9 +298,11 @@ impl SubscriptionItem {
 
     /// The catalog plan this item sells: by price id, else lookup key, else the price's `metadata.entitle`.
     pub fn plan<'a>(&self, catalog: &'a PlanCatalog) -> Option<&'a Plan> {
-        catalog
-            .plan_for_price(&self.price, self.lookup_key.as_deref())
-            .or_else(|| catalog.plan(self.catalog_id.as_deref()?))
+        catalog.plan_for_item(
+            &self.price,
+            self.lookup_key.as_deref(),
+            self.catalog_id.as_deref(),
+        )
     }
 }
 

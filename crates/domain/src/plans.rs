@@ -530,6 +530,19 @@ impl PlanCatalog {
     /// The plan a Stripe subscription item is on. The price id decides when the catalog names it; otherwise
     /// the lookup key, so a lookup key moved to a new price in Stripe keeps its plan. `None` (an unknown or
     /// credit-pack price) is an error for the caller, never a reason to fall back to the free plan.
+    /// The plan of a subscription item: by price id, else lookup key ([`Self::plan_for_price`]), else the
+    /// price's `metadata.entitle` (the plan `entitle catalog apply` marked it with), which keeps a
+    /// grandfathered price — archived, its lookup key moved to a newer price — on its plan.
+    pub fn plan_for_item(
+        &self,
+        price_id: &str,
+        lookup_key: Option<&str>,
+        catalog_id: Option<&str>,
+    ) -> Option<&Plan> {
+        self.plan_for_price(price_id, lookup_key)
+            .or_else(|| self.plan(catalog_id?))
+    }
+
     pub fn plan_for_price(&self, price_id: &str, lookup_key: Option<&str>) -> Option<&Plan> {
         match self.resolve(price_id, lookup_key)? {
             PriceMatch::Subscription { plan, .. } => Some(plan),

@@ -34,9 +34,11 @@ impl ItemDetails {
     /// The catalog plan (or add-on) this item sells: by price id, else lookup key, else the price's
     /// `metadata.entitle` (as [`crate::entitlements::SubscriptionItem::plan`] resolves it for the processor).
     pub fn plan<'a>(&self, catalog: &'a PlanCatalog) -> Option<&'a Plan> {
-        catalog
-            .plan_for_price(&self.price_id, self.lookup_key.as_deref())
-            .or_else(|| catalog.plan(self.catalog_id.as_deref()?))
+        catalog.plan_for_item(
+            &self.price_id,
+            self.lookup_key.as_deref(),
+            self.catalog_id.as_deref(),
+        )
     }
 }
 
