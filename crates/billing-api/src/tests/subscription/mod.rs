@@ -1,0 +1,3 @@
+//! The subscription lifecycle routes.
+mod change;
+mod lifecycle;
