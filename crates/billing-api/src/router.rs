@@ -181,7 +181,9 @@ async fn run(
         Route::Checkout => checkout::create(deps, user, body(request)?, now).await,
         Route::Portal => portal::create(deps, user, body(request)?, now).await,
         Route::Entitlements => entitlements::read(deps, user, now).await,
-        Route::Usage => usage::read(deps, user, now).await,
+        Route::Usage => usage::read(deps, user, now)
+            .await
+            .map(|report| serde_json::to_value(report).expect("an answer is plain data")),
         Route::Cancel => {
             subscription::cancel(deps, user, body_or_default(request)?, intent, now).await
         }

@@ -4,13 +4,9 @@ use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_domain::ids::UserId;
 use entitle_domain::time::UnixTime;
-use entitle_domain::usage::account;
+use entitle_domain::usage::{account, UsageReport};
 
-pub async fn read(
-    deps: &Deps,
-    user: &UserId,
-    now: UnixTime,
-) -> Result<serde_json::Value, ApiError> {
+pub async fn read(deps: &Deps, user: &UserId, now: UnixTime) -> Result<UsageReport, ApiError> {
     account::usage_of(deps.usage.as_ref(), &deps.catalog, user, now)
         .await
         .map_err(|e| {

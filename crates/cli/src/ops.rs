@@ -1,14 +1,15 @@
 //! The operations that act on the deployed stack: reconcile from Stripe's state, and the dead-letter queue.
-//! They run the entitlement processor's own code (its `Deps`, `apply`, `reconcile_user`) in this process,
+//! They run the entitlement processor's own use cases (`entitle_app::processor`: its `Deps`, `run`, `reconcile_user`) in this process,
 //! so an operator's reconcile or redrive is exactly what the function would do.
 use crate::Failed;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
+use entitle_app::processor::maintenance::reconcile_user;
+use entitle_app::processor::run::run;
+use entitle_app::processor::Deps;
 use entitle_domain::ids::UserId;
+use entitle_domain::queue::QueueMessage;
 use entitle_domain::time::UnixTime;
-use entitlement_processor::apply::{apply, Incoming};
-use entitlement_processor::deps::Deps;
-use entitlement_processor::maintenance::reconcile_user;
-use entitlement_processor::publish::publish_changes;
+use entitle_domain::usage::Bound;
 
 /// The environment variables the processor's code reads, and the stack output each comes from.
 const FROM_OUTPUTS: &[(&str, &str)] = &[
@@ -137,16 +138,16 @@ pub async fn reconcile_fan_out(
     let deps = deps(stack).await?;
     let now = UnixTime::now();
     let run = now.secs().to_string();
-    let page = entitlement_processor::maintenance::fan_out(&deps, &run, None, 0, now)
+    let page = entitle_app::processor::maintenance::fan_out(&deps, &run, None, 0, now)
         .await
         .map_err(|e| Failed(e.chain()))?;
     if json {
-        println!("{page}");
+        println!("{}", serde_json::to_value(&page).expect("plain data"));
     } else {
         println!(
             "run {run}: queued {} users{}",
-            page["queued"],
-            if page["done"] == true {
+            page.queued,
+            if page.done {
                 " (all of them)"
             } else {
                 " and the next page; the processor walks the rest of the table through its queue"
@@ -352,20 +353,11 @@ pub async fn dlq_redrive(
     let (mut applied, mut failing) = (0, 0);
     for letter in &letters {
         let (id, kind) = summary(&letter.body);
-        let outcome = match serde_json::from_str::<Incoming>(&letter.body) {
+        let outcome = match serde_json::from_str::<QueueMessage>(&letter.body) {
             Err(e) => Err(format!("not a billing event: {e}")),
-            Ok(event) => {
-                let now = UnixTime::now();
-                match apply(&deps, &event, now).await {
-                    Ok(user) => match user {
-                        Some(user) => publish_changes(&deps, &user, now)
-                            .await
-                            .map_err(|e| e.chain()),
-                        None => Ok(()),
-                    },
-                    Err(e) => Err(e.chain()),
-                }
-            }
+            Ok(message) => run(&deps, &message, UnixTime::now())
+                .await
+                .map_err(|e| e.chain()),
         };
         match outcome {
             Ok(()) => {
@@ -432,31 +424,34 @@ pub async fn usage(
     let picture =
         entitle_domain::usage::account::usage_of(&store, &catalog, &user, UnixTime::now()).await?;
     if json {
-        println!("{picture}");
+        println!(
+            "{}",
+            serde_json::to_string(&picture).expect("an answer is plain data")
+        );
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    println!("{user}  plan {}", picture["plan"].as_str().unwrap_or("?"));
+    println!("{user}  plan {}", picture.plan);
     println!(
         "{:<24} {:<10} {:>10} {:>8} {:>12} {:>12} {:>9}  resets",
         "limit", "kind", "used", "held", "limit", "remaining", "overage"
     );
-    let cell = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => "-".to_owned(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+    let bound = |b: Option<Bound>| match b {
+        None => "-".to_owned(),
+        Some(Bound::Unlimited) => "unlimited".to_owned(),
+        Some(Bound::Count(n)) => n.to_string(),
     };
-    for row in picture["usage"].as_array().into_iter().flatten() {
+    for row in &picture.usage {
         println!(
             "{:<24} {:<10} {:>10} {:>8} {:>12} {:>12} {:>9}  {}",
-            cell(&row["feature"]),
-            cell(&row["kind"]),
-            cell(&row["used"]),
-            cell(&row["held"]),
-            cell(&row["limit"]),
-            cell(&row["remaining"]),
+            row.feature,
+            row.kind.as_str(),
+            row.used,
+            row.held,
+            bound(row.limit),
+            bound(row.remaining),
             // Only a limit the plan bills overage of has one.
-            cell(&row["overage"]),
-            cell(&row["resetsAt"]),
+            row.overage.map_or("-".to_owned(), |n| n.to_string()),
+            row.resets_at.as_deref().unwrap_or("-"),
         );
     }
     Ok(std::process::ExitCode::SUCCESS)
@@ -489,7 +484,7 @@ pub async fn customer_sync(
         .user(&user)
         .await
         .map_err(|e| Failed::because(format!("reading the Clerk user {user} failed"), &e))?;
-    let clerk_user: clerk_webhook::clerk::ClerkUser = serde_json::from_value(raw)
+    let clerk_user: entitle_core::clerk_events::ClerkUser = serde_json::from_value(raw)
         .map_err(|e| Failed(format!("Clerk's answer for {user} is not a user: {e}")))?;
     let profile = clerk_user.profile();
     let ensured = ensure_customer(&customers, &stripe, &user)

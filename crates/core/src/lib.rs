@@ -5,6 +5,7 @@
 pub mod adapters;
 pub mod api_error;
 pub mod auth;
+pub mod clerk_events;
 pub mod config;
 pub mod edge;
 pub mod init;

@@ -104,7 +104,7 @@ fn bench(c: &mut Criterion) {
                 &d,
                 resets_at,
             );
-            (key, change, serde_json::Value::Object(body).to_string())
+            (key, change, serde_json::to_string(&body).unwrap())
         })
     });
     group.finish();

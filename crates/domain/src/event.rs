@@ -119,7 +119,7 @@ pub struct BillingEvent {
 /// The wire form, `data` still unread: its shape follows from `type`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawBillingEvent {
+pub(crate) struct RawBillingEvent {
     schema_version: u32,
     id: EventId,
     source: Source,
@@ -280,10 +280,13 @@ pub struct CheckoutData {
 pub struct SubscriptionData {
     pub subscription_id: String,
     /// Stripe's status: `active`, `trialing`, `past_due`, `unpaid`, `canceled`, `incomplete`, …
+    #[serde(default)]
     pub status: String,
+    #[serde(default)]
     pub items: Vec<SubscriptionItem>,
     pub current_period_start: Option<String>,
     pub current_period_end: Option<String>,
+    #[serde(default)]
     pub cancel_at_period_end: bool,
     pub cancel_at: Option<String>,
     pub canceled_at: Option<String>,
@@ -307,9 +310,13 @@ pub struct InvoiceData {
     pub invoice_id: String,
     pub subscription_id: Option<String>,
     pub status: Option<String>,
+    #[serde(default)]
     pub amount_due: i64,
+    #[serde(default)]
     pub amount_paid: i64,
+    #[serde(default)]
     pub currency: String,
+    #[serde(default)]
     pub attempt_count: u32,
     pub next_payment_attempt: Option<String>,
     pub billing_reason: Option<String>,

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod once;
 pub mod plans;
 pub mod ports;
+pub mod queue;
 pub mod time;
 pub mod usage;
 

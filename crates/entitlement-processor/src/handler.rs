@@ -1,10 +1,10 @@
 //! The function's entry: an SQS batch of billing events (partial batch responses), the hourly sweep, or a
 //! reconcile request.
-use crate::apply::{apply, Failure, Incoming};
-use crate::deps::Deps;
-use crate::maintenance::{reconcile, sweep, ReconcileTarget};
-use crate::publish::publish_changes;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use entitle_app::processor::maintenance::{reconcile, sweep, ReconcileTarget};
+use entitle_app::processor::run::run;
+use entitle_app::processor::{Deps, Failure};
+use entitle_domain::queue::QueueMessage;
 use entitle_domain::time::UnixTime;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
@@ -50,10 +50,10 @@ pub async fn handle_at(deps: &Deps, payload: Value, now: UnixTime) -> Result<Val
             Ok(serde_json::to_value(process_batch(deps, batch, now).await)?)
         }
         Invocation::Reconcile { reconcile: target } => {
-            reconcile(deps, &target, now).await.map_err(Error::from)
+            Ok(serde_json::to_value(reconcile(deps, &target, now).await?)?)
         }
         Invocation::Sweep { .. } | Invocation::Schedule { .. } => {
-            sweep(deps, now).await.map_err(Error::from)
+            Ok(serde_json::to_value(sweep(deps, now).await?)?)
         }
     }
 }
@@ -77,28 +77,20 @@ async fn process_batch(deps: &Deps, batch: SqsEvent, now: UnixTime) -> SqsBatchR
 /// handled.
 async fn process_record(deps: &Deps, record: &SqsMessage, now: UnixTime) -> Result<(), Failure> {
     let body = record.body.as_deref().unwrap_or_default();
-    let event: Incoming = match serde_json::from_str(body) {
-        Ok(event) => event,
+    let message: QueueMessage = match serde_json::from_str(body) {
+        Ok(message) => message,
         Err(e) => return dead_letter(deps, record, &format!("not a billing event: {e}")).await,
     };
-    let span =
-        tracing::info_span!("billing_event", event_id = %event.id, event_type = %event.event_type);
+    let (id, kind) = message.id_and_type();
+    let span = tracing::info_span!("billing_event", event_id = %id, event_type = %kind);
     async {
-        if let Some(at) = event
-            .occurred_at
-            .as_deref()
-            .and_then(UnixTime::parse_rfc3339)
-        {
+        if let Some(at) = message.occurred_at() {
             entitle_core::metrics::count(
                 "ProcessingLagSeconds",
                 (now.secs() - at.secs()).max(0) as u64,
             );
         }
-        let result = match apply(deps, &event, now).await {
-            Ok(Some(user)) => publish_changes(deps, &user, now).await,
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
+        let result = run(deps, &message, now).await;
         match result {
             Ok(()) => Ok(()),
             Err(failure) if failure.is_permanent() => {

@@ -98,3 +98,60 @@ pub fn query_user(query: Option<&str>) -> Result<UserId, ApiError> {
         .map(|(_, v)| v.to_owned());
     user(value.map(Value::String).as_ref())
 }
+
+/// `POST /v1/check`'s body, valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRequest {
+    pub user: UserId,
+    pub feature: String,
+    /// 1 when absent.
+    pub amount: i64,
+}
+
+impl CheckRequest {
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        let body = object(bytes)?;
+        Ok(Self {
+            user: user(body.get("userId"))?,
+            feature: feature(body.get("feature"))?,
+            amount: amount(body.get("amount"), Some(1))?,
+        })
+    }
+}
+
+/// `POST /v1/usage`'s body, valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumeRequest {
+    pub user: UserId,
+    pub feature: String,
+    pub amount: i64,
+    pub idempotency_key: String,
+    /// `hold.seconds`: hold the amount this long instead of consuming it now.
+    pub hold_seconds: Option<i64>,
+}
+
+impl ConsumeRequest {
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        let body = object(bytes)?;
+        Ok(Self {
+            user: user(body.get("userId"))?,
+            feature: feature(body.get("feature"))?,
+            amount: amount(body.get("amount"), None)?,
+            idempotency_key: idempotency_key(body.get("idempotencyKey"))?,
+            hold_seconds: hold(body.get("hold"))?,
+        })
+    }
+}
+
+/// `POST /v1/usage/{usageId}/commit`'s body: the amount to record (checked against the hold later).
+pub fn commit_amount(bytes: &[u8]) -> Result<i64, ApiError> {
+    object(bytes)?
+        .get("amount")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| {
+            bad(
+                "invalid_amount",
+                "`amount` (a non-negative integer, at most what was held) is required",
+            )
+        })
+}

@@ -94,7 +94,7 @@ pub async fn handle_at(deps: &Deps, request: &Request, now: UnixTime) -> Respons
         return response;
     }
     match dispatch(deps, request, route, now).await {
-        Ok(body) => edge::json(StatusCode::OK, body.to_string()),
+        Ok(body) => edge::json(StatusCode::OK, body),
         Err(error) => edge::error(&error),
     }
 }
@@ -104,36 +104,33 @@ async fn dispatch(
     request: &Request,
     route: Route,
     now: UnixTime,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<String, ApiError> {
     let bytes: &[u8] = request.body().as_ref();
+    let user = || request::query_user(request.uri().query());
     match route {
-        Route::Check => usage::check(deps, &request::object(bytes)?, now).await,
+        Route::Check => reply(usage::check(deps, &request::CheckRequest::parse(bytes)?, now).await),
         Route::Usage if request.method() == Method::GET => {
-            let user = request::query_user(request.uri().query())?;
-            usage::list(deps, &user, now).await
+            reply(usage::list(deps, &user()?, now).await)
         }
-        Route::Usage => usage::consume(deps, &request::object(bytes)?, now).await,
-        Route::Entitlements => {
-            let user = request::query_user(request.uri().query())?;
-            usage::entitlements(deps, &user, now).await
+        Route::Usage => {
+            reply(usage::consume(deps, &request::ConsumeRequest::parse(bytes)?, now).await)
         }
+        Route::Entitlements => reply(usage::entitlements(deps, &user()?, now).await),
         Route::Settle { usage_id, commit } => {
-            let body = request::object(bytes)?;
-            let amount =
-                if commit {
-                    match body.get("amount").and_then(serde_json::Value::as_i64) {
-                        Some(n) => Some(n),
-                        None => return Err(ApiError::bad_request(
-                            "invalid_amount",
-                            "`amount` (a non-negative integer, at most what was held) is required",
-                        )),
-                    }
-                } else {
-                    None
-                };
-            usage::settle(deps, &usage_id, amount, now).await
+            // A release ignores its body; a commit's is read (and must be a JSON object) before the hold.
+            let amount = if commit {
+                Some(request::commit_amount(bytes)?)
+            } else {
+                request::object(bytes)?;
+                None
+            };
+            reply(usage::settle(deps, &usage_id, amount, now).await)
         }
     }
+}
+
+fn reply<T: serde::Serialize>(answer: Result<T, ApiError>) -> Result<String, ApiError> {
+    answer.map(|body| serde_json::to_string(&body).expect("an answer is plain data"))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use crate::deps::Deps;
 use crate::events::{announce, recorded, Announcement, Recorded};
 use crate::limits::{self, Feature};
-use crate::request;
+use crate::request::{CheckRequest, ConsumeRequest};
 use base64::Engine;
 use entitle_core::api_error::ApiError;
 use entitle_domain::entitlements::Entitlements;
@@ -15,9 +15,10 @@ use entitle_domain::ports::usage::{CounterKey, Flag, Record, WriteOutcome};
 use entitle_domain::ports::StoreError;
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::account::{self, answer};
+use entitle_domain::usage::answer::Decided;
 use entitle_domain::usage::decision::{self, Allowance, SettleError};
 use entitle_domain::usage::{Decision, Hold, LimitKind, Reason};
-use serde_json::{json, Map, Value};
+use entitle_domain::usage::{LimitAnswer, UsageReport};
 use sha2::{Digest, Sha256};
 
 /// How often one request may lose a race (a transaction conflict, a hold swept under it) before it answers
@@ -44,7 +45,7 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
 }
 
-fn boolean_answer(user: &UserId, feature: &str, e: &Entitlements) -> Value {
+fn boolean_answer(user: &UserId, feature: &str, e: &Entitlements) -> LimitAnswer {
     let allowed = e.features.contains(feature);
     let decision = Decision {
         allowed,
@@ -59,39 +60,42 @@ fn boolean_answer(user: &UserId, feature: &str, e: &Entitlements) -> Value {
         in_plan: allowed,
         overage: false,
     };
-    Value::Object(answer(user, feature, None, &e.plan, none, &decision, None))
+    answer(user, feature, None, &e.plan, none, &decision, None)
 }
 
 /// `POST /v1/check`: the decision, recording nothing.
 pub async fn check(
     deps: &Deps,
-    body: &Map<String, Value>,
+    request: &CheckRequest,
     now: UnixTime,
-) -> Result<Value, ApiError> {
-    let user = request::user(body.get("userId"))?;
-    let feature = request::feature(body.get("feature"))?;
-    let amount = request::amount(body.get("amount"), Some(1))?;
-    let kind = match limits::resolve(&deps.catalog, &feature)? {
+) -> Result<LimitAnswer, ApiError> {
+    let CheckRequest {
+        user,
+        feature,
+        amount,
+    } = request;
+    let (user, feature, amount) = (user, feature.as_str(), *amount);
+    let kind = match limits::resolve(&deps.catalog, feature)? {
         Feature::Boolean => {
-            let (stored, _) = deps.store.counters(&user, &[]).await.map_err(unavailable)?;
-            let e = limits::effective(&deps.catalog, &user, stored, now);
-            return Ok(boolean_answer(&user, &feature, &e));
+            let (stored, _) = deps.store.counters(user, &[]).await.map_err(unavailable)?;
+            let e = limits::effective(&deps.catalog, user, stored, now);
+            return Ok(boolean_answer(user, feature, &e));
         }
         Feature::Limit(kind) => kind,
     };
     check_amount(kind, amount)?;
-    let (e, snap, resets_at) = read(deps, &user, &feature, kind, None, now).await?;
-    let allowance = limits::allowance(&deps.catalog, &e, &feature);
+    let (e, snap, resets_at) = read(deps, user, feature, kind, None, now).await?;
+    let allowance = limits::allowance(&deps.catalog, &e, feature);
     let d = decision::check(kind, allowance, &snap.counter, amount, now);
-    Ok(Value::Object(answer(
-        &user,
-        &feature,
+    Ok(answer(
+        user,
+        feature,
         Some(kind),
         &e.plan,
         allowance,
         &d,
         resets_at,
-    )))
+    ))
 }
 
 fn check_amount(kind: LimitKind, amount: i64) -> Result<(), ApiError> {
@@ -159,7 +163,7 @@ fn fingerprint(parts: &[&str]) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn replay(record: &Record, fingerprint: &str) -> Result<Value, ApiError> {
+fn replay(record: &Record, fingerprint: &str) -> Result<LimitAnswer, ApiError> {
     if record.fingerprint != fingerprint {
         return Err(ApiError::conflict(
             "idempotency_conflict",
@@ -200,15 +204,18 @@ fn random_id() -> String {
 /// `POST /v1/usage`: consume `amount` now, or hold it.
 pub async fn consume(
     deps: &Deps,
-    body: &Map<String, Value>,
+    request: &ConsumeRequest,
     now: UnixTime,
-) -> Result<Value, ApiError> {
-    let user = request::user(body.get("userId"))?;
-    let feature = request::feature(body.get("feature"))?;
-    let amount = request::amount(body.get("amount"), None)?;
-    let idempotency_key = request::idempotency_key(body.get("idempotencyKey"))?;
-    let hold_seconds = request::hold(body.get("hold"))?;
-    let kind = match limits::resolve(&deps.catalog, &feature)? {
+) -> Result<LimitAnswer, ApiError> {
+    let ConsumeRequest {
+        user,
+        feature,
+        amount,
+        idempotency_key,
+        hold_seconds,
+    } = request;
+    let (feature, amount, hold_seconds) = (feature.as_str(), *amount, *hold_seconds);
+    let kind = match limits::resolve(&deps.catalog, feature)? {
         Feature::Boolean => {
             return Err(ApiError::bad_request(
                 "not_metered",
@@ -226,20 +233,19 @@ pub async fn consume(
     }
     let print = fingerprint(&[
         user.as_str(),
-        &feature,
+        feature,
         &amount.to_string(),
         &hold_seconds.map(|s| s.to_string()).unwrap_or_default(),
     ]);
     let record_key = format!("usage#{idempotency_key}");
     for attempt in 0..ATTEMPTS {
-        let (e, snap, resets_at) =
-            read(deps, &user, &feature, kind, Some(&record_key), now).await?;
+        let (e, snap, resets_at) = read(deps, user, feature, kind, Some(&record_key), now).await?;
         if let Some(record) = &snap.record {
             let response = replay(record, &print)?;
             publish_overage(deps, &response, record.at).await?;
             return Ok(response);
         }
-        let allowance = limits::allowance(&deps.catalog, &e, &feature);
+        let allowance = limits::allowance(&deps.catalog, &e, feature);
         let hold = hold_seconds.map(|s| {
             (
                 random_id(),
@@ -257,41 +263,35 @@ pub async fn consume(
                     format!("{feature} is at {}; it cannot go below zero", below.value),
                 )
             })?;
-        let mut body = answer(
-            &user,
-            &feature,
-            Some(kind),
-            &e.plan,
+        let decided = Decided {
+            user,
+            feature,
+            kind: Some(kind),
+            plan: &e.plan,
             allowance,
-            &d,
+            decision: &d,
             resets_at,
-        );
+        };
+        let mut response = decided.answer();
         let Some(change) = change else {
             if d.reason == Some(Reason::LimitExceeded) {
-                limit_reached(
-                    deps, &snap.key, &user, &feature, kind, &e.plan, allowance, &d, resets_at, now,
-                )
-                .await;
+                limit_reached(deps, &snap.key, &decided, now).await;
             }
-            return Ok(Value::Object(body));
+            return Ok(response);
         };
         if let Some(id) = &hold_id {
-            body.insert("usageId".into(), json!(usage_id(&snap.key, id)));
+            response.usage_id = Some(usage_id(&snap.key, id));
         } else if d.overage > 0 {
             // The overage's usage id: stable per idempotency key (Stripe's meter event identifier).
-            let key_id = &fingerprint(&[&idempotency_key])[..24];
-            body.insert(
-                "usageId".into(),
-                json!(usage_id(&snap.key, &format!("k{key_id}"))),
-            );
+            let key_id = &fingerprint(&[idempotency_key])[..24];
+            response.usage_id = Some(usage_id(&snap.key, &format!("k{key_id}")));
         }
-        let response = Value::Object(body);
         let spends_credits = kind == LimitKind::Credits && hold_id.is_none();
         let record = Record {
             key: record_key.clone(),
             user: user.clone(),
             fingerprint: print.clone(),
-            response: response.to_string(),
+            response: serde_json::to_string(&response).expect("an answer is plain data"),
             credits: if spends_credits { -amount } else { 0 },
             reason: if hold_id.is_some() { "hold" } else { "usage" }.into(),
             at: now,
@@ -306,10 +306,7 @@ pub async fn consume(
             .map_err(unavailable)?
         {
             WriteOutcome::Applied => {
-                after_change(
-                    deps, &snap, &user, &feature, kind, &e, allowance, &d, resets_at, now,
-                )
-                .await;
+                after_change(deps, &snap, &decided, now).await;
                 publish_overage(deps, &response, now).await?;
                 return Ok(response);
             }
@@ -319,29 +316,19 @@ pub async fn consume(
     Err(busy())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn limit_reached(
-    deps: &Deps,
-    key: &CounterKey,
-    user: &UserId,
-    feature: &str,
-    kind: LimitKind,
-    plan: &str,
-    allowance: Allowance,
-    d: &Decision,
-    resets_at: Option<UnixTime>,
-    now: UnixTime,
-) {
-    let Limit::Finite(max) = allowance.limit else {
+/// `usage.limit_reached` for a limit at 100 % (once per user, limit and period).
+async fn limit_reached(deps: &Deps, key: &CounterKey, decided: &Decided<'_>, now: UnixTime) {
+    let (Limit::Finite(max), Some(kind)) = (decided.allowance.limit, decided.kind) else {
         return;
     };
+    let user = decided.user;
     let data = UsageData {
-        feature: feature.to_owned(),
+        feature: decided.feature.to_owned(),
         kind: kind.as_str().to_owned(),
-        plan: plan.to_owned(),
+        plan: decided.plan.to_owned(),
         limit: max as i64,
-        used: d.used,
-        resets_at: resets_at.map(UnixTime::to_rfc3339),
+        used: decided.decision.used,
+        resets_at: decided.resets_at.map(UnixTime::to_rfc3339),
     };
     let a = Announcement {
         flag: Flag::LimitReached,
@@ -354,20 +341,12 @@ async fn limit_reached(
 
 /// After a recorded change: `usage.limit_reached` when it reached 100 %, `credits.low` when the balance
 /// crossed below the threshold.
-#[allow(clippy::too_many_arguments)]
-async fn after_change(
-    deps: &Deps,
-    snap: &Snapshot2,
-    user: &UserId,
-    feature: &str,
-    kind: LimitKind,
-    e: &Entitlements,
-    allowance: Allowance,
-    d: &Decision,
-    resets_at: Option<UnixTime>,
-    now: UnixTime,
-) {
-    match (kind, allowance.limit) {
+async fn after_change(deps: &Deps, snap: &Snapshot2, decided: &Decided<'_>, now: UnixTime) {
+    let Some(kind) = decided.kind else {
+        return;
+    };
+    let (user, feature, d) = (decided.user, decided.feature, decided.decision);
+    match (kind, decided.allowance.limit) {
         (LimitKind::Credits, _) => {
             let Some(threshold) = deps
                 .catalog
@@ -382,7 +361,7 @@ async fn after_change(
                 let data = UsageData {
                     feature: feature.to_owned(),
                     kind: kind.as_str().to_owned(),
-                    plan: e.plan.clone(),
+                    plan: decided.plan.to_owned(),
                     limit: threshold as i64,
                     used: after,
                     resets_at: None,
@@ -397,10 +376,7 @@ async fn after_change(
             }
         }
         (_, Limit::Finite(max)) if d.used >= max as i64 => {
-            limit_reached(
-                deps, &snap.key, user, feature, kind, &e.plan, allowance, d, resets_at, now,
-            )
-            .await;
+            limit_reached(deps, &snap.key, decided, now).await;
         }
         _ => {}
     }
@@ -412,7 +388,7 @@ pub async fn settle(
     usage_id: &str,
     commit: Option<i64>,
     now: UnixTime,
-) -> Result<Value, ApiError> {
+) -> Result<LimitAnswer, ApiError> {
     let not_found = || ApiError::not_found("hold_not_found", "no such hold");
     let (user, counter_name, hold_id) = parse_usage_id(usage_id).ok_or_else(not_found)?;
     let feature = counter_name
@@ -479,7 +455,7 @@ pub async fn settle(
             LimitKind::Metered(_) => limits::counter(&user, &feature, kind, Some(&e), now).1,
             _ => None,
         };
-        let mut body = answer(
+        let mut response = answer(
             &user,
             &feature,
             Some(kind),
@@ -488,15 +464,14 @@ pub async fn settle(
             &d,
             resets_at,
         );
-        body.insert("usageId".into(), json!(usage_id));
-        let response = Value::Object(body);
+        response.usage_id = Some(usage_id.to_owned());
         let spent = commit.unwrap_or(0);
         let is_credits = kind == LimitKind::Credits;
         let record = Record {
             key: record_key.clone(),
             user: user.clone(),
             fingerprint: print.clone(),
-            response: response.to_string(),
+            response: serde_json::to_string(&response).expect("an answer is plain data"),
             credits: if is_credits { -spent } else { 0 },
             reason: if commit.is_some() {
                 "commit"
@@ -527,15 +502,19 @@ pub async fn settle(
 /// `usage.recorded` for an answer (first or replayed) that recorded overage; nothing otherwise. The answer
 /// carries all it needs: the usage id (which names the counter, hence the period), the feature and the
 /// overage.
-async fn publish_overage(deps: &Deps, response: &Value, at: UnixTime) -> Result<(), ApiError> {
-    let overage = response["overage"].as_i64().unwrap_or(0);
+async fn publish_overage(
+    deps: &Deps,
+    response: &LimitAnswer,
+    at: UnixTime,
+) -> Result<(), ApiError> {
+    let overage = response.overage.unwrap_or(0);
     if overage <= 0 {
         return Ok(());
     }
-    let (Some(id), Some(feature)) = (response["usageId"].as_str(), response["feature"].as_str())
-    else {
+    let Some(id) = response.usage_id.as_deref() else {
         return Ok(());
     };
+    let feature = response.feature.as_str();
     let Some((user, counter_name, _)) = parse_usage_id(id) else {
         return Ok(());
     };
@@ -556,16 +535,19 @@ async fn publish_overage(deps: &Deps, response: &Value, at: UnixTime) -> Result<
 }
 
 /// `GET /v1/usage?userId=`.
-pub async fn list(deps: &Deps, user: &UserId, now: UnixTime) -> Result<Value, ApiError> {
+pub async fn list(deps: &Deps, user: &UserId, now: UnixTime) -> Result<UsageReport, ApiError> {
     account::usage_of(deps.store.as_ref(), &deps.catalog, user, now)
         .await
         .map_err(unavailable)
 }
 
 /// `GET /v1/entitlements?userId=`: the entitlements object, `credits` being the live balance.
-pub async fn entitlements(deps: &Deps, user: &UserId, now: UnixTime) -> Result<Value, ApiError> {
-    let e = account::live_entitlements(deps.store.as_ref(), &deps.catalog, user, now)
+pub async fn entitlements(
+    deps: &Deps,
+    user: &UserId,
+    now: UnixTime,
+) -> Result<Entitlements, ApiError> {
+    account::live_entitlements(deps.store.as_ref(), &deps.catalog, user, now)
         .await
-        .map_err(unavailable)?;
-    Ok(serde_json::to_value(e).expect("entitlements serialize"))
+        .map_err(unavailable)
 }

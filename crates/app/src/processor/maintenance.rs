@@ -1,15 +1,64 @@
 //! Work without a triggering event: the hourly sweep of plans whose grace period or paid period ran out,
 //! and reconcile ("manual sync") from Stripe's current state.
-use crate::apply::{sync_user, Failure, Prompt};
-use crate::deps::Deps;
-use crate::publish::publish_changes;
+use super::deps::Deps;
+use super::failure::Failure;
+use super::publish::publish_changes;
+use super::sync::{sync_user, Prompt};
 use entitle_domain::ids::UserId;
 use entitle_domain::ports::SaveOutcome;
+use entitle_domain::queue::{Work, WorkMessage};
 use entitle_domain::time::UnixTime;
-use serde_json::json;
+use serde::Serialize;
+
+/// What a sweep did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Swept {
+    pub downgraded: u64,
+}
+
+/// What a one-user reconcile did: `{"reconciled": 1, "failed": []}`, or the user and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reconciled {
+    pub reconciled: u64,
+    pub failed: Vec<ReconcileFailed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileFailed {
+    pub user_id: UserId,
+    pub error: String,
+}
+
+/// One page of a full reconcile's fan-out: the run, the users queued so far, whether this was the last page,
+/// and the cursor of the next one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FanOutPage {
+    pub run: String,
+    pub queued: u64,
+    pub done: bool,
+    pub after: Option<UserId>,
+}
+
+/// The processor's own work, from its queue.
+pub async fn work(deps: &Deps, message: &WorkMessage, now: UnixTime) -> Result<(), Failure> {
+    match &message.work {
+        Work::ReconcileRequested(_) => {
+            let user = message
+                .user_id
+                .as_ref()
+                .ok_or_else(|| Failure::Permanent("reconcile.requested without a userId".into()))?;
+            reconcile_user(deps, user, now).await
+        }
+        Work::ReconcilePage(page) => {
+            fan_out(deps, &page.run, page.after.as_ref(), page.queued, now).await?;
+            Ok(())
+        }
+    }
+}
 
 /// Persists the downgrade of every plan that lapsed by `now`, then mirrors and announces it.
-pub async fn sweep(deps: &Deps, now: UnixTime) -> Result<serde_json::Value, Failure> {
+pub async fn sweep(deps: &Deps, now: UnixTime) -> Result<Swept, Failure> {
     let mut downgraded = 0;
     for user in deps.store.lapsing().await? {
         let Some(stored) = deps.store.load(&user).await? else {
@@ -36,7 +85,7 @@ pub async fn sweep(deps: &Deps, now: UnixTime) -> Result<serde_json::Value, Fail
         publish_changes(deps, &user, now).await?;
     }
     tracing::info!(downgraded, "swept lapsing plans");
-    Ok(json!({ "downgraded": downgraded }))
+    Ok(Swept { downgraded })
 }
 
 /// Recomputes `user` from Stripe's current state: every subscription of their linked customer (none: the
@@ -76,35 +125,44 @@ pub async fn reconcile(
     deps: &Deps,
     target: &ReconcileTarget,
     now: UnixTime,
-) -> Result<serde_json::Value, Failure> {
-    match target {
+) -> Result<ReconcileAnswer, Failure> {
+    Ok(match target {
         ReconcileTarget::All(All::All) => {
             let run = now.secs().to_string();
-            fan_out(deps, &run, None, 0, now).await
+            ReconcileAnswer::FanOut(fan_out(deps, &run, None, 0, now).await?)
         }
-        ReconcileTarget::User { user_id } => match reconcile_user(deps, user_id, now).await {
-            Ok(()) => Ok(json!({ "reconciled": 1, "failed": [] })),
-            Err(error) => {
-                tracing::error!(user_id = %user_id, error = %error.chain(), "reconcile failed");
-                Ok(json!({ "reconciled": 0,
-                    "failed": [{ "userId": user_id.as_str(), "error": error.chain() }] }))
-            }
-        },
-    }
+        ReconcileTarget::User { user_id } => {
+            let answer = match reconcile_user(deps, user_id, now).await {
+                Ok(()) => Reconciled {
+                    reconciled: 1,
+                    failed: Vec::new(),
+                },
+                Err(error) => {
+                    tracing::error!(user_id = %user_id, error = %error.chain(), "reconcile failed");
+                    Reconciled {
+                        reconciled: 0,
+                        failed: vec![ReconcileFailed {
+                            user_id: user_id.clone(),
+                            error: error.chain(),
+                        }],
+                    }
+                }
+            };
+            ReconcileAnswer::User(answer)
+        }
+    })
+}
+
+/// A reconcile's answer: one user's, or the first page of a fan-out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ReconcileAnswer {
+    User(Reconciled),
+    FanOut(FanOutPage),
 }
 
 /// Users per page of a fan-out: one `Scan` page, eleven `SendMessageBatch` calls.
 pub const FAN_OUT_PAGE: usize = 100;
-
-/// A `reconcile.page` message's `data`: the run, the cursor, how many users earlier pages queued.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PageData {
-    pub run: String,
-    pub after: Option<UserId>,
-    #[serde(default)]
-    pub queued: u64,
-}
 
 /// One page of a full reconcile: a `reconcile.requested` message per user of the page, and — while there are
 /// more users — a `reconcile.page` message for the next page, all on the processor's own queue. No invocation
@@ -118,38 +176,20 @@ pub async fn fan_out(
     after: Option<&UserId>,
     queued_before: u64,
     now: UnixTime,
-) -> Result<serde_json::Value, Failure> {
+) -> Result<FanOutPage, Failure> {
     let (users, next) = deps.customers.users_page(after, FAN_OUT_PAGE).await?;
     let queued = queued_before + users.len() as u64;
-    let envelope = |id: String, kind: &str, user: Option<&UserId>, data: serde_json::Value| {
-        let mut message = json!({
-            "schemaVersion": 1, "id": id, "source": "entitle", "type": kind,
-            "occurredAt": now.to_rfc3339(), "data": data,
-        });
-        if let Some(user) = user {
-            message["userId"] = json!(user.as_str());
-        }
-        message.to_string()
-    };
-    let mut bodies: Vec<String> = users
+    let mut messages: Vec<WorkMessage> = users
         .iter()
-        .map(|user| {
-            envelope(
-                format!("reconcile-{run}-{user}"),
-                "reconcile.requested",
-                Some(user),
-                json!({ "run": run }),
-            )
-        })
+        .map(|user| WorkMessage::reconcile_requested(run, user, now))
         .collect();
     if let Some(next) = &next {
-        bodies.push(envelope(
-            format!("reconcile-page-{run}-{next}"),
-            "reconcile.page",
-            None,
-            json!({ "run": run, "after": next.as_str(), "queued": queued }),
-        ));
+        messages.push(WorkMessage::reconcile_page(run, next, queued, now));
     }
+    let bodies: Vec<String> = messages
+        .iter()
+        .map(|m| serde_json::to_string(m).expect("a work message is plain data"))
+        .collect();
     deps.work.enqueue(&bodies).await?;
     tracing::info!(
         run,
@@ -158,8 +198,10 @@ pub async fn fan_out(
         done = next.is_none(),
         "reconcile fan-out: queued a page of users"
     );
-    Ok(json!({
-        "run": run, "queued": queued, "done": next.is_none(),
-        "after": next.as_ref().map(UserId::as_str),
-    }))
+    Ok(FanOutPage {
+        run: run.to_owned(),
+        queued,
+        done: next.is_none(),
+        after: next,
+    })
 }

@@ -6,8 +6,8 @@
 //! usage table says so, so a redelivery after Stripe's de-duplication window (a DLQ redrive days later)
 //! sends nothing. A failure before the ledger row is written is retried; the retry is one of the two cases
 //! above.
-use crate::apply::{Failure, Incoming};
-use crate::deps::Deps;
+use super::deps::Deps;
+use super::failure::Failure;
 use entitle_domain::event::UsageRecordedData;
 use entitle_domain::plans::meter_event_name;
 use entitle_domain::ports::usage::{CounterKey, Record, WriteOutcome};
@@ -34,9 +34,13 @@ fn ledger_key(usage_id: &str) -> String {
 
 /// Reports the overage of one usage to Stripe. `Permanent` for an event that can never be reported (no
 /// Stripe customer, a limit without a meter); Stripe's and the store's outages are retried.
-pub async fn report(deps: &Deps, event: &Incoming, now: UnixTime) -> Result<(), Failure> {
-    let data: UsageRecordedData = serde_json::from_value(event.data.clone())
-        .map_err(|e| Failure::Permanent(format!("usage.recorded with unreadable data: {e}")))?;
+/// `occurred_at`: when the usage happened (the event's time).
+pub async fn report(
+    deps: &Deps,
+    data: &UsageRecordedData,
+    occurred_at: Option<UnixTime>,
+    now: UnixTime,
+) -> Result<(), Failure> {
     if data.overage <= 0 {
         return Err(Failure::Permanent(format!(
             "usage.recorded of usage {} has no overage ({})",
@@ -63,11 +67,7 @@ pub async fn report(deps: &Deps, event: &Incoming, now: UnixTime) -> Result<(), 
             })?,
     };
     // When the usage happened (the meter's period is decided by it), never ahead of now.
-    let at = event
-        .occurred_at
-        .as_deref()
-        .and_then(UnixTime::parse_rfc3339)
-        .unwrap_or(now);
+    let at = occurred_at.unwrap_or(now);
     let timestamp = UnixTime::from_secs(at.secs().min(now.secs() + MAX_AHEAD_SECS));
     let meter_event = MeterEvent {
         event_name: meter_event_name(&data.feature),

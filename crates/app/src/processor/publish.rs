@@ -3,8 +3,8 @@
 //! Both are driven by the stored row, not by the change in hand: the row records the digest last written
 //! to Clerk and the last version announced, so a retry after Clerk or SNS failed still does what is missing —
 //! and only that (no second announcement, no Clerk call when nothing changed).
-use crate::apply::Failure;
-use crate::deps::Deps;
+use super::deps::Deps;
+use super::failure::Failure;
 use entitle_domain::event::{BillingEvent, EntitlementsChangedData, EventData, EventType, Source};
 use entitle_domain::ids::{EventId, UserId};
 use entitle_domain::ports::StoredEntitlements;

@@ -1,4 +1,5 @@
 //! Webhook signature verification: bytes in, verified payload out, clock injected.
+pub mod pipeline;
 pub mod stripe;
 pub mod svix;
 

@@ -2,6 +2,7 @@
 //! plan allows, the per-limit picture (`GET /v1/usage`, billing-api `GET /usage`) and the live credits
 //! balance every reader of `credits` reports. Shared by usage-api, billing-api and the processor so that
 //! they can never disagree on a number.
+use super::answer::{Decided, LimitAnswer, UsageLine, UsageReport};
 use super::decision::{Allowance, Decision};
 use super::{LimitKind, Period, Window};
 use crate::entitlements::{granted_limit, Entitlements};
@@ -10,7 +11,6 @@ use crate::plans::{Limit, PlanCatalog};
 use crate::ports::usage::{CounterKey, UsageStore};
 use crate::ports::StoreError;
 use crate::time::UnixTime;
-use serde_json::{json, Map, Value};
 
 /// Metered counters are kept this long after their period ends (history for `GET /v1/usage`, overage).
 const COUNTER_RETENTION_SECS: i64 = 35 * 86_400;
@@ -100,13 +100,6 @@ pub fn effective(
     }
 }
 
-fn limit_json(kind: Option<LimitKind>, allowance: Allowance) -> Value {
-    match kind {
-        None | Some(LimitKind::Credits) => Value::Null,
-        Some(_) => serde_json::to_value(allowance.limit).expect("a limit serializes"),
-    }
-}
-
 /// The answer about one limit (`POST /v1/check`, `POST /v1/usage`; DESIGN.md). `kind: None` is a plan flag.
 pub fn answer(
     user: &UserId,
@@ -116,38 +109,17 @@ pub fn answer(
     allowance: Allowance,
     decision: &Decision,
     resets_at: Option<UnixTime>,
-) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("allowed".into(), json!(decision.allowed));
-    if let Some(reason) = decision.reason {
-        body.insert("reason".into(), json!(reason.as_str()));
+) -> LimitAnswer {
+    Decided {
+        user,
+        feature,
+        kind,
+        plan,
+        allowance,
+        decision,
+        resets_at,
     }
-    body.insert("userId".into(), json!(user.as_str()));
-    body.insert("feature".into(), json!(feature));
-    body.insert(
-        "kind".into(),
-        json!(kind.map_or("boolean", LimitKind::as_str)),
-    );
-    body.insert("plan".into(), json!(plan));
-    body.insert("limit".into(), limit_json(kind, allowance));
-    body.insert("used".into(), json!(decision.used));
-    body.insert("held".into(), json!(decision.held));
-    body.insert(
-        "remaining".into(),
-        match decision.remaining {
-            Some(n) => json!(n),
-            None if kind.is_none() => Value::Null,
-            None => json!("unlimited"),
-        },
-    );
-    body.insert(
-        "resetsAt".into(),
-        resets_at.map_or(Value::Null, |t| json!(t.to_rfc3339())),
-    );
-    if kind.is_some_and(|k| allowance.overage_above(k).is_some()) {
-        body.insert("overage".into(), json!(decision.overage));
-    }
-    body
+    .answer()
 }
 
 /// The user's counters for every declared limit, with the entitlements they were read with: one read (two
@@ -157,7 +129,7 @@ pub async fn picture(
     catalog: &PlanCatalog,
     user: &UserId,
     now: UnixTime,
-) -> Result<(Entitlements, Vec<Value>), StoreError> {
+) -> Result<(Entitlements, Vec<UsageLine>), StoreError> {
     let decls: Vec<_> = catalog.limit_decls().iter().collect();
     let keys_for = |e: Option<&Entitlements>| -> Vec<(CounterKey, Option<UnixTime>)> {
         decls
@@ -181,28 +153,19 @@ pub async fn picture(
         .map(|((name, decl), ((_, resets_at), counter))| {
             let allowance = allowance(catalog, &e, name);
             let d = counter.report(decl.kind, allowance, now);
-            let mut body = answer(
+            let decided = Decided {
                 user,
-                name,
-                Some(decl.kind),
-                &e.plan,
+                feature: name,
+                kind: Some(decl.kind),
+                plan: &e.plan,
                 allowance,
-                &d,
-                *resets_at,
-            );
-            body.remove("allowed");
-            body.remove("userId");
-            body.remove("plan");
-            if body.contains_key("overage") {
-                // The period's overage so far (committed beyond the included amount).
-                body.insert(
-                    "overage".into(),
-                    json!(super::decision::period_overage(
-                        decl.kind, allowance, counter
-                    )),
-                );
-            }
-            Value::Object(body)
+                decision: &d,
+                resets_at: *resets_at,
+            };
+            // The period's overage so far (committed beyond the included amount).
+            decided.line(super::decision::period_overage(
+                decl.kind, allowance, counter,
+            ))
         })
         .collect();
     Ok((e, usage))
@@ -214,9 +177,13 @@ pub async fn usage_of(
     catalog: &PlanCatalog,
     user: &UserId,
     now: UnixTime,
-) -> Result<Value, StoreError> {
+) -> Result<UsageReport, StoreError> {
     let (e, usage) = picture(store, catalog, user, now).await?;
-    Ok(json!({"userId": user.as_str(), "plan": e.plan, "usage": usage}))
+    Ok(UsageReport {
+        plan: e.plan,
+        usage,
+        user_id: user.clone(),
+    })
 }
 
 /// The entitlements that hold at `now`, `credits` being the live balance: what can be spent now (the

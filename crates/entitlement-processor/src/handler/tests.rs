@@ -444,7 +444,7 @@ async fn a_poisoned_record_fails_alone_and_goes_to_the_dead_letter_queue() {
         NOW,
         json!({"subscriptionId": "sub_unknown"}),
     );
-    let nobody = json!({"id": "evt_nobody", "type": "subscription.created", "occurredAt": "2026-11-22T10:00:00Z",
+    let nobody = json!({"schemaVersion": 1, "id": "evt_nobody", "source": "stripe", "type": "subscription.created", "occurredAt": "2026-11-22T10:00:00Z",
         "stripeCustomerId": "cus_Unknown123", "data": {"subscriptionId": SUB}}).to_string();
     let batch = [
         "{not json".to_owned(),

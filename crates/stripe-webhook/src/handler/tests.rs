@@ -1,5 +1,6 @@
 //! The handler with fakes at the ports: every answer it gives and what each changes.
 use super::*;
+use entitle_domain::ports::ClaimRequest;
 use crate::deps::WebhookConfig;
 use entitle_core::webhook::stripe::sign;
 use entitle_domain::fakes::{InMemoryEventLog, RecordingPublisher};

@@ -1,0 +1,18 @@
+//! The entitlement processor's use cases: a queue message applied ([`run::run`]: a billing event, or the
+//! processor's own work), the hourly sweep, a reconcile (one user, or a fan-out of all), overage reported to
+//! Stripe's meter, and the Clerk mirror + `entitlements.changed` after each change.
+//!
+//! Layers, each using only those below it: `run` → `apply` / `maintenance` → `sync`, `credits`, `overage`,
+//! `publish` → `failure`, `deps`.
+pub mod apply;
+pub mod credits;
+pub mod deps;
+pub mod failure;
+pub mod maintenance;
+pub mod overage;
+pub mod publish;
+pub mod run;
+pub mod sync;
+
+pub use deps::Deps;
+pub use failure::Failure;
