@@ -123,54 +123,24 @@ pub async fn import(
 async fn list_customers(stripe: &StripeClient) -> Result<Vec<Customer>, Failed> {
     let progress = std::io::stderr().is_terminal();
     eprintln!("reading Stripe's customers…");
-    let mut all = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("limit", "100");
-        if let Some(after) = &after {
-            query.append_pair("starting_after", after);
-        }
-        let page = stripe
-            .get(&format!("/v1/customers?{}", query.finish()))
-            .await
-            .map_err(|e| Failed::because("listing Stripe's customers failed", &e))?;
-        let data = page["data"].as_array().cloned().unwrap_or_default();
-        after = data
-            .last()
-            .and_then(|c| c["id"].as_str())
-            .map(str::to_owned);
-        for item in data {
-            if item["deleted"].as_bool() == Some(true) {
-                continue;
+    let listed = stripe
+        .customers(|count| {
+            if progress {
+                eprint!("\r{count} customers");
             }
-            let id = item["id"].as_str().unwrap_or_default();
-            let id = StripeCustomerId::parse(id)
-                .map_err(|e| Failed(format!("Stripe listed a customer {id:?}: {e}")))?;
-            let metadata = item["metadata"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            all.push(Customer {
-                id,
-                created: item["created"].as_i64().unwrap_or(0),
-                email: item["email"]
-                    .as_str()
-                    .filter(|e| !e.is_empty())
-                    .map(str::to_owned),
-                metadata,
-            });
-        }
-        if progress {
-            eprint!("\r{} customers", all.len());
-        }
-        if page["has_more"].as_bool() != Some(true) || after.is_none() {
-            break;
-        }
+        })
+        .await
+        .map_err(|e| Failed::because("listing Stripe's customers failed", &e))?;
+    let mut all = Vec::with_capacity(listed.len());
+    for item in listed {
+        let id = StripeCustomerId::parse(&item.id)
+            .map_err(|e| Failed(format!("Stripe listed a customer {:?}: {e}", item.id)))?;
+        all.push(Customer {
+            id,
+            created: item.created,
+            email: item.email.filter(|e| !e.is_empty()),
+            metadata: item.metadata.unwrap_or_default().into_iter().collect(),
+        });
     }
     if progress {
         eprintln!();

@@ -3,8 +3,8 @@
 //! through its generic `RequestBuilder`; every answer read into the few fields the sync compares, over the
 //! same transport and error rule as the functions' calls. Every write carries an idempotency key derived
 //! from the change, so an `apply` retried after a failure creates nothing twice.
-use super::stripe_client::{answer_as, idempotent, path_segment, StripeClient};
-use super::stripe_objects::{expandable_id, List};
+use super::stripe_client::{idempotent, path_segment, Listed, StripeClient};
+use super::stripe_objects::expandable_id;
 use entitle_domain::catalog_sync::{
     Action, Remote, RemoteFeature, RemoteMeter, RemotePrice, RemoteProduct, METADATA_KEY,
     OVERAGE_METADATA_KEY,
@@ -122,6 +122,51 @@ pub(crate) fn form(method: StripeMethod, path: &str, params: &[(&str, &str)]) ->
     request
 }
 
+/// A `GET` of a list's page of 100 after the item `after`.
+fn page(path: &str, after: Option<&str>) -> RequestBuilder {
+    let mut params = vec![("limit", "100")];
+    if let Some(after) = after {
+        params.push(("starting_after", after));
+    }
+    form(StripeMethod::Get, path, &params)
+}
+
+fn remote_price(price: PriceView) -> RemotePrice {
+    let product = expandable_id(&price.product).unwrap_or_default().to_owned();
+    RemotePrice {
+        entitle: entitle(&price.metadata),
+        id: price.id,
+        product,
+        active: price.active,
+        lookup_key: price.lookup_key,
+        unit_amount: price.unit_amount,
+        currency: price.currency,
+        interval: price.recurring.as_ref().and_then(|r| interval(&r.interval)),
+        meter: price.recurring.as_ref().and_then(|r| r.meter.clone()),
+        divide_by: price
+            .transform_quantity
+            .as_ref()
+            .and_then(|t| u64::try_from(t.divide_by).ok()),
+    }
+}
+
+macro_rules! listed {
+    ($($view:ty),*) => {
+        $(impl Listed for $view {
+            fn id(&self) -> &str {
+                &self.id
+            }
+        })*
+    };
+}
+listed!(
+    ProductView,
+    PriceView,
+    FeatureView,
+    MeterView,
+    AttachmentView
+);
+
 fn unmatched(what: String) -> StripeError {
     StripeError::Rejected {
         status: 0,
@@ -134,132 +179,70 @@ impl StripeClient {
     /// Every product, price and Entitlements feature of the account (archived ones too), following pages.
     pub async fn catalog_remote(&self) -> Result<Remote, StripeError> {
         let mut remote = Remote::default();
-        let mut after: Option<String> = None;
-        loop {
-            let mut list = ListProduct::new().limit(PAGE);
-            if let Some(after) = &after {
-                list = list.starting_after(after.clone());
-            }
-            let page: List<ProductView> = answer_as(&list).send(self).await?;
-            after = page.data.last().map(|p| p.id.clone());
-            for product in page.data {
-                let features = self.attachments(&product.id).await?;
-                remote.products.push(RemoteProduct {
-                    entitle: entitle(&product.metadata),
-                    id: product.id,
-                    name: product.name,
-                    active: product.active,
-                    features,
-                });
-            }
-            if !page.has_more {
-                break;
-            }
+        let products: Vec<ProductView> = self
+            .list_all(|after| {
+                let mut list = ListProduct::new().limit(PAGE);
+                if let Some(after) = after {
+                    list = list.starting_after(after.to_owned());
+                }
+                list.build()
+            })
+            .await?;
+        for product in products {
+            let features = self.attachments(&product.id).await?;
+            remote.products.push(RemoteProduct {
+                entitle: entitle(&product.metadata),
+                id: product.id,
+                name: product.name,
+                active: product.active,
+                features,
+            });
         }
-        after = None;
-        loop {
-            let mut list = ListPrice::new().limit(PAGE);
-            if let Some(after) = &after {
-                list = list.starting_after(after.clone());
-            }
-            let page: List<PriceView> = answer_as(&list).send(self).await?;
-            after = page.data.last().map(|p| p.id.clone());
-            for price in page.data {
-                let product = expandable_id(&price.product).unwrap_or_default().to_owned();
-                remote.prices.push(RemotePrice {
-                    entitle: entitle(&price.metadata),
-                    id: price.id,
-                    product,
-                    active: price.active,
-                    lookup_key: price.lookup_key,
-                    unit_amount: price.unit_amount,
-                    currency: price.currency,
-                    interval: price.recurring.as_ref().and_then(|r| interval(&r.interval)),
-                    meter: price.recurring.as_ref().and_then(|r| r.meter.clone()),
-                    divide_by: price
-                        .transform_quantity
-                        .as_ref()
-                        .and_then(|t| u64::try_from(t.divide_by).ok()),
-                });
-            }
-            if !page.has_more {
-                break;
-            }
-        }
-        after = None;
-        loop {
-            let mut params = vec![("limit", "100")];
-            if let Some(after) = &after {
-                params.push(("starting_after", after));
-            }
-            let page: List<FeatureView> =
-                form(StripeMethod::Get, "/entitlements/features", &params)
-                    .customize()
-                    .send(self)
-                    .await?;
-            after = page.data.last().map(|f| f.id.clone());
-            remote
-                .features
-                .extend(page.data.into_iter().map(|f| RemoteFeature {
-                    entitle: entitle(&f.metadata).is_some(),
-                    id: f.id,
-                    lookup_key: f.lookup_key,
-                    name: f.name,
-                    active: f.active,
-                }));
-            if !page.has_more {
-                break;
-            }
-        }
-        after = None;
-        loop {
-            let mut params = vec![("limit", "100")];
-            if let Some(after) = &after {
-                params.push(("starting_after", after));
-            }
-            let page: List<MeterView> = form(StripeMethod::Get, "/billing/meters", &params)
-                .customize()
-                .send(self)
-                .await?;
-            after = page.data.last().map(|m| m.id.clone());
-            remote
-                .meters
-                .extend(page.data.into_iter().map(|m| RemoteMeter {
-                    active: m.status == "active",
-                    id: m.id,
-                    event_name: m.event_name,
-                    display_name: m.display_name,
-                }));
-            if !page.has_more {
-                break;
-            }
-        }
+        let prices: Vec<PriceView> = self
+            .list_all(|after| {
+                let mut list = ListPrice::new().limit(PAGE);
+                if let Some(after) = after {
+                    list = list.starting_after(after.to_owned());
+                }
+                list.build()
+            })
+            .await?;
+        remote.prices = prices.into_iter().map(remote_price).collect();
+        let features: Vec<FeatureView> = self
+            .list_all(|after| page("/entitlements/features", after))
+            .await?;
+        remote.features = features
+            .into_iter()
+            .map(|f| RemoteFeature {
+                entitle: entitle(&f.metadata).is_some(),
+                id: f.id,
+                lookup_key: f.lookup_key,
+                name: f.name,
+                active: f.active,
+            })
+            .collect();
+        let meters: Vec<MeterView> = self
+            .list_all(|after| page("/billing/meters", after))
+            .await?;
+        remote.meters = meters
+            .into_iter()
+            .map(|m| RemoteMeter {
+                active: m.status == "active",
+                id: m.id,
+                event_name: m.event_name,
+                display_name: m.display_name,
+            })
+            .collect();
         Ok(remote)
     }
 
     async fn attachments(&self, product: &str) -> Result<Vec<(String, String)>, StripeError> {
-        let mut all = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut params = vec![("limit", "100")];
-            if let Some(after) = &after {
-                params.push(("starting_after", after));
-            }
-            let path = format!("/products/{}/features", path_segment(product));
-            let page: List<AttachmentView> = form(StripeMethod::Get, &path, &params)
-                .customize()
-                .send(self)
-                .await?;
-            after = page.data.last().map(|a| a.id.clone());
-            all.extend(
-                page.data
-                    .into_iter()
-                    .map(|a| (a.id, a.entitlement_feature.lookup_key)),
-            );
-            if !page.has_more {
-                return Ok(all);
-            }
-        }
+        let path = format!("/products/{}/features", path_segment(product));
+        let attachments: Vec<AttachmentView> = self.list_all(|after| page(&path, after)).await?;
+        Ok(attachments
+            .into_iter()
+            .map(|a| (a.id, a.entitlement_feature.lookup_key))
+            .collect())
     }
 
     /// Makes one change. `products` (catalog id → product id), `features` (lookup key → feature id) and

@@ -532,26 +532,103 @@ fn subscriptions_page(customer: &StripeCustomerId, starting_after: Option<&str>)
     request
 }
 
+/// A customer as `GET /v1/customers` lists it.
+#[derive(Debug, Clone, miniserde::Deserialize)]
+pub struct ListedCustomer {
+    pub id: String,
+    pub created: i64,
+    pub email: Option<String>,
+    pub metadata: Option<HashMap<String, String>>,
+    pub deleted: Option<bool>,
+}
+
+impl Listed for ListedCustomer {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A listed object: its id is the cursor (`starting_after`) of the page after it.
+pub(crate) trait Listed {
+    fn id(&self) -> &str;
+}
+
+impl Listed for Subscription {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl StripeClient {
+    /// Every item of one of Stripe's lists, page after page: `page(after)` is the request for the page that
+    /// follows the item `after` (`None`: the first page). The one pager every list goes through.
+    pub(crate) async fn list_all<T>(
+        &self,
+        page: impl Fn(Option<&str>) -> RequestBuilder,
+    ) -> Result<Vec<T>, StripeError>
+    where
+        T: miniserde::Deserialize + Listed + Send + 'static,
+    {
+        self.list_each(page, |_| {}).await
+    }
+
+    /// [`list_all`](Self::list_all), telling `progress` how many items it has after each page.
+    pub(crate) async fn list_each<T>(
+        &self,
+        page: impl Fn(Option<&str>) -> RequestBuilder,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<T>, StripeError>
+    where
+        T: miniserde::Deserialize + Listed + Send + 'static,
+    {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let list: List<T> = page(after.as_deref()).customize().send(self).await?;
+            let last = list.data.last().map(|item| item.id().to_owned());
+            all.extend(list.data);
+            progress(all.len());
+            match last {
+                Some(last) if list.has_more => after = Some(last),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Every customer of the account (`GET /v1/customers`, newest first; none deleted), `progress` told the
+    /// count after each page.
+    pub async fn customers(
+        &self,
+        progress: impl FnMut(usize),
+    ) -> Result<Vec<ListedCustomer>, StripeError> {
+        let all: Vec<ListedCustomer> = self
+            .list_each(
+                |after| {
+                    let mut query = form_urlencoded::Serializer::new(String::new());
+                    query.append_pair("limit", PAGE_LIMIT);
+                    if let Some(after) = after {
+                        query.append_pair("starting_after", after);
+                    }
+                    let mut request = RequestBuilder::new(StripeMethod::Get, "/customers");
+                    request.query = Some(query.finish());
+                    request
+                },
+                progress,
+            )
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|c| c.deleted != Some(true))
+            .collect())
+    }
+
     /// Every subscription of the customer (all statuses, newest first), following Stripe's pages.
     pub(crate) async fn subscriptions_of(
         &self,
         customer: &StripeCustomerId,
     ) -> Result<Vec<Subscription>, StripeError> {
-        let mut all = Vec::new();
-        let mut starting_after: Option<String> = None;
-        loop {
-            let page: List<Subscription> = subscriptions_page(customer, starting_after.as_deref())
-                .customize()
-                .send(self)
-                .await?;
-            let last = page.data.last().map(|s| s.id.clone());
-            all.extend(page.data);
-            match last {
-                Some(last) if page.has_more => starting_after = Some(last),
-                _ => return Ok(all),
-            }
-        }
+        self.list_all(|after| subscriptions_page(customer, after))
+            .await
     }
 }
 
