@@ -25,7 +25,7 @@
 //! Exit codes: 0 done (or nothing to change), 1 failure, 2 bad usage, 3 `plan` found changes.
 use clap::{Parser, Subcommand};
 use entitle_core::adapters::StripeClient;
-use entitle_domain::catalog_sync::{self, Plan};
+use entitle_domain::catalog_sync::{self, SyncPlan};
 use entitle_domain::plans::PlanCatalog;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -414,7 +414,7 @@ async fn catalog(command: CatalogCommand) -> Result<ExitCode, Failed> {
 async fn read_plan(
     client: &StripeClient,
     catalog: &PlanCatalog,
-) -> Result<(Plan, catalog_sync::Remote), Failed> {
+) -> Result<(SyncPlan, catalog_sync::Remote), Failed> {
     eprintln!("reading Stripe's products, prices, Entitlements features and billing meters…");
     let remote = client
         .catalog_remote()
@@ -430,7 +430,7 @@ async fn read_plan(
     Ok((catalog_sync::plan(catalog, &remote), remote))
 }
 
-fn show(plan: &Plan, json: bool, applying: bool) {
+fn show(plan: &SyncPlan, json: bool, applying: bool) {
     if json {
         println!("{}", serde_json::to_string(plan).unwrap_or_default());
         return;
@@ -447,7 +447,7 @@ fn show(plan: &Plan, json: bool, applying: bool) {
     unmanaged(plan);
 }
 
-fn unmanaged(plan: &Plan) {
+fn unmanaged(plan: &SyncPlan) {
     for u in &plan.unmanaged {
         println!("  (left alone) {} price {}: {}", u.owner, u.price, u.reason);
     }

@@ -165,7 +165,7 @@ impl Decided<'_> {
             limit: line.limit,
             overage: line.overage,
             plan: self.plan.to_owned(),
-            reason: line.reason,
+            reason: self.decision.reason,
             remaining: line.remaining,
             resets_at: line.resets_at,
             usage_id: None,
@@ -174,7 +174,8 @@ impl Decided<'_> {
         }
     }
 
-    /// The limit's line of `GET /v1/usage`, `overage` being the period's so far.
+    /// The limit's line of `GET /v1/usage`, `overage` being the period's so far (a line has no decision, so no
+    /// `reason`).
     pub fn line(&self, overage: i64) -> UsageLine {
         let kind = self.kind;
         let d = self.decision;
@@ -189,7 +190,6 @@ impl Decided<'_> {
             overage: kind
                 .is_some_and(|k| self.allowance.overage_above(k).is_some())
                 .then_some(overage),
-            reason: d.reason,
             remaining: match d.remaining {
                 Some(n) => Some(Bound::Count(n)),
                 None if kind.is_none() => None,
@@ -212,8 +212,6 @@ pub struct UsageLine {
     /// Limits with overage only: the period's overage so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overage: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<Reason>,
     pub remaining: Option<Bound>,
     pub resets_at: Option<String>,
     pub used: i64,
@@ -226,4 +224,54 @@ pub struct UsageReport {
     pub plan: String,
     pub usage: Vec<UsageLine>,
     pub user_id: UserId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::decision::Allowance;
+
+    #[test]
+    fn the_typed_answers_are_the_bytes_the_json_maps_were_and_read_back() {
+        let user = UserId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap();
+        let decision = Decision {
+            allowed: false,
+            reason: Some(Reason::LimitExceeded),
+            used: 40,
+            held: 2,
+            remaining: Some(0),
+            overage: 3,
+        };
+        let decided = Decided {
+            user: &user,
+            feature: "messages_per_month",
+            kind: Some(LimitKind::Metered(crate::usage::Period::Month)),
+            plan: "pro",
+            allowance: Allowance {
+                limit: Limit::Finite(40),
+                in_plan: true,
+                overage: true,
+            },
+            decision: &decision,
+            resets_at: Some(UnixTime::from_secs(1_795_341_600)),
+        };
+        let mut answer = decided.answer();
+        answer.usage_id = Some("u_abc".into());
+        let bytes = serde_json::to_string(&answer).unwrap();
+        // serde_json's map sorts its keys: the bytes of the JSON map this answer was built as before.
+        assert_eq!(bytes, serde_json::to_value(&answer).unwrap().to_string());
+        assert_eq!(serde_json::from_str::<LimitAnswer>(&bytes).unwrap(), answer);
+        let report = UsageReport {
+            plan: "pro".into(),
+            usage: vec![decided.line(5)],
+            user_id: user.clone(),
+        };
+        let bytes = serde_json::to_string(&report).unwrap();
+        assert_eq!(bytes, serde_json::to_value(&report).unwrap().to_string());
+        assert_eq!(serde_json::from_str::<UsageReport>(&bytes).unwrap(), report);
+        assert_eq!(
+            serde_json::to_string(&[Bound::Count(-1), Bound::Unlimited]).unwrap(),
+            r#"[-1,"unlimited"]"#
+        );
+    }
 }
