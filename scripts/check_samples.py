@@ -10,21 +10,26 @@ entitle_test_support::http::record_api_response) → billing-api.schema.json (by
 routes it defines) and docs/openapi.yaml.
 DIR/usage-api/*.json: every usage-api response ({"method", "path", "status", "body"}, written by
 entitle_test_support::http::record_usage_response) → docs/openapi.yaml.
+DIR/types/*.json: every answer type of billing-api and usage-api with all its optional fields present
+({"schema", "body"}, written by their contract tests) → the document's schema of that name, both ways: the body
+is valid there (no property the document lacks: every object schema is additionalProperties: false), and
+every property the document declares is present (none the type lacks). That is how the types and
+docs/openapi.yaml are one contract: the document is the source (people and generated clients read it), the
+types are checked against it.
 The OpenAPI document is validated first (openapi-spec-validator); a response is checked against the schema of
 its operation's response for its status, else the operation's `default`.
 Fails on any violation, or when any kind of sample is missing.
 """
 import collections
 import json
+import re
 import sys
 from pathlib import Path
 
-import re
-
 import jsonschema
+import referencing.jsonschema
 import yaml
 from openapi_spec_validator import validate as validate_openapi
-import referencing.jsonschema
 from referencing import Registry, Resource
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -91,6 +96,64 @@ def report(kind: str, path: Path, errors) -> int:
         where = "/".join(str(p) for p in error.path) or "(root)"
         print(f"check_samples: {kind} {path.name}: {where}: {error.message}", file=sys.stderr)
     return count
+
+
+# The response schemas the answer types must match; a missing sample fails the check.
+TYPED_SCHEMAS = ["ChangePreview", "Checkout", "Decision", "Entitlements", "Error", "Plans", "Portal",
+                 "SubscriptionState", "UsageList"]
+
+
+def declared_but_absent(doc: dict, schema: dict, body, where: str):
+    """Every property `schema` declares (through $ref, allOf and nullable oneOf) that `body` lacks, recursively."""
+    if "$ref" in schema:
+        target = doc
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        yield from declared_but_absent(doc, target, body, where)
+        return
+    for key in ("allOf", "oneOf"):
+        for branch in schema.get(key, []):
+            kind = branch.get("type")
+            if kind == "null" or body is None:
+                continue
+            yield from declared_but_absent(doc, branch, body, where)
+    if isinstance(body, dict):
+        for name, sub in schema.get("properties", {}).items():
+            if name not in body:
+                yield f"{where}.{name}"
+            else:
+                yield from declared_but_absent(doc, sub, body[name], f"{where}.{name}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for name, value in body.items():
+                yield from declared_but_absent(doc, extra, value, f"{where}.{name}")
+    if isinstance(body, list) and isinstance(schema.get("items"), dict):
+        for i, value in enumerate(body):
+            yield from declared_but_absent(doc, schema["items"], value, f"{where}[{i}]")
+
+
+def check_types(openapi, directory: Path) -> int:
+    invalid, seen = 0, collections.Counter()
+    for path in sorted(directory.glob("*.json")):
+        sample = json.loads(path.read_text())
+        name, body = sample["schema"], sample["body"]
+        seen[name] += 1
+        validator = jsonschema.Draft202012Validator(
+            {"$ref": f"{OPENAPI_ID}#/components/schemas/{name}"}, registry=openapi.registry
+        )
+        invalid += report("answer type", path, sorted(validator.iter_errors(body), key=lambda e: list(e.path)))
+        schema = openapi.doc["components"]["schemas"][name]
+        for missing in declared_but_absent(openapi.doc, schema, body, name):
+            print(f"check_samples: answer type {path.name}: {missing} is in docs/openapi.yaml but not in the type",
+                  file=sys.stderr)
+            invalid += 1
+    for name in TYPED_SCHEMAS:
+        if not seen[name]:
+            print(f"check_samples: no answer type was kept for the schema {name}", file=sys.stderr)
+            invalid += 1
+    print(f"check_samples: {sum(seen.values())} answer types checked both ways against docs/openapi.yaml"
+          f" ({', '.join(f'{k} x{n}' for k, n in sorted(seen.items()))})")
+    return invalid
 
 
 def main() -> int:
@@ -172,6 +235,8 @@ def main() -> int:
     )
     if unseen:
         print(f"check_samples: operations no test recorded a response of: {', '.join(unseen)}")
+
+    invalid += check_types(openapi, root / "types")
 
     if not events or not responses or not usage:
         print("check_samples: no samples found: did the tests run with SAMPLES_DIR set?", file=sys.stderr)

@@ -1,4 +1,5 @@
 //! `POST /checkout`: a Stripe Checkout session for a catalog price, on the user's own customer.
+use crate::answer::Checkout;
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_domain::customers::{ensure_customer, EnsureError};
@@ -8,7 +9,6 @@ use entitle_domain::plans::PriceMatch;
 use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError, Trial};
 use entitle_domain::time::UnixTime;
 use serde::Deserialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// The most units of an add-on one checkout may buy (a plan is bought once).
@@ -34,7 +34,7 @@ pub async fn create(
     user: &UserId,
     body: Body,
     now: UnixTime,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<Checkout, ApiError> {
     for url in [&body.success_url, &body.cancel_url] {
         if !deps.config.redirect_origins.allows_url(url) {
             return Err(ApiError::bad_request(
@@ -149,7 +149,11 @@ pub async fn create(
         .await
         .map_err(stripe_error)?;
     tracing::info!(session_id = %session.id, mode = mode.as_str(), "created a checkout session");
-    Ok(json!({ "url": session.url, "sessionId": session.id, "customerId": customer.as_str() }))
+    Ok(Checkout {
+        customer_id: customer.as_str().to_owned(),
+        session_id: session.id,
+        url: session.url,
+    })
 }
 
 fn subscription_exists() -> ApiError {

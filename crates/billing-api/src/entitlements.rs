@@ -3,20 +3,16 @@
 //! usage-api spends — not the row's copy.
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
+use entitle_domain::entitlements::Entitlements;
 use entitle_domain::ids::UserId;
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::account;
 
-pub async fn read(
-    deps: &Deps,
-    user: &UserId,
-    now: UnixTime,
-) -> Result<serde_json::Value, ApiError> {
-    let entitlements = account::live_entitlements(deps.usage.as_ref(), &deps.catalog, user, now)
+pub async fn read(deps: &Deps, user: &UserId, now: UnixTime) -> Result<Entitlements, ApiError> {
+    account::live_entitlements(deps.usage.as_ref(), &deps.catalog, user, now)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, cause = %e.source, "reading entitlements failed");
             ApiError::unavailable()
-        })?;
-    Ok(serde_json::to_value(entitlements).expect("entitlements serialize"))
+        })
 }

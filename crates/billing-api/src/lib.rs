@@ -1,5 +1,6 @@
 //! billing-api: the signed-in user's Checkout, billing portal, entitlements, usage and subscription (cancel,
 //! resume, change).
+pub mod answer;
 pub mod checkout;
 pub mod cors;
 pub mod deps;

@@ -1,78 +1,81 @@
 //! `GET /plans`: the catalog as a pricing page needs it — plans (name, features, limits, prices), add-ons,
 //! credit packs and what each limit is. Public (no session token), cacheable: `Cache-Control` and an `ETag`
 //! (a hash of the body), and `If-None-Match` answers `304 Not Modified`.
+use crate::answer::{LimitEntry, PackEntry, PlanEntry, Plans, PriceEntry};
 use crate::deps::Deps;
 use entitle_domain::plans::{CatalogPrice, PlanCatalog};
-use entitle_domain::usage::{LimitKind, Period};
+use entitle_domain::usage::LimitKind;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 /// Browsers and CDNs may keep it five minutes; a catalog change reaches pricing pages within that.
 const CACHE_CONTROL: &str = "public, max-age=300";
 
-fn price(p: &CatalogPrice) -> Value {
-    json!({
-        "id": p.id,
-        "lookupKey": p.lookup_key,
-        "amount": p.amount,
-        "currency": p.currency,
-        "interval": p.interval,
-        "trialDays": p.trial_days,
-    })
+fn price(p: &CatalogPrice) -> PriceEntry<'_> {
+    PriceEntry {
+        amount: p.amount,
+        currency: p.currency.as_deref(),
+        id: p.id.as_deref(),
+        interval: p.interval,
+        lookup_key: p.lookup_key.as_deref(),
+        trial_days: p.trial_days,
+    }
 }
 
 /// The document: the same for every caller, so one ETag serves all.
-pub fn document(catalog: &PlanCatalog) -> Value {
-    let plans: Vec<Value> = catalog
+pub fn document(catalog: &PlanCatalog) -> Plans<'_> {
+    let plans = catalog
         .plans()
         .iter()
-        .map(|p| {
-            json!({
-                "id": p.id,
-                "name": p.name,
-                "default": p.default,
-                "contactSales": p.contact_sales,
-                "addon": p.addon,
-                "rank": p.rank,
-                "features": p.features,
-                "limits": p.limits,
-                "prices": p.prices.iter().map(price).collect::<Vec<_>>(),
-            })
+        .map(|p| PlanEntry {
+            addon: p.addon,
+            contact_sales: p.contact_sales,
+            default: p.default,
+            features: &p.features,
+            id: &p.id,
+            limits: &p.limits,
+            name: &p.name,
+            prices: p.prices.iter().map(price).collect(),
+            rank: p.rank,
         })
         .collect();
-    let packs: Vec<Value> = catalog
+    let credit_packs = catalog
         .credit_packs()
         .iter()
-        .map(|p| {
-            json!({
-                "id": p.id,
-                "name": p.name,
-                "credits": p.credits,
-                "maxQuantity": p.max_quantity,
-                "prices": p.prices.iter().map(price).collect::<Vec<_>>(),
-            })
+        .map(|p| PackEntry {
+            credits: p.credits,
+            id: &p.id,
+            max_quantity: p.max_quantity,
+            name: &p.name,
+            prices: p.prices.iter().map(price).collect(),
         })
         .collect();
-    let mut limits = Map::new();
-    for (name, decl) in catalog.limit_decls() {
-        let resets = match decl.kind {
-            LimitKind::Metered(Period::Day) => json!("day"),
-            LimitKind::Metered(Period::Month) => json!("month"),
-            LimitKind::Metered(Period::BillingPeriod) => json!("billing_period"),
-            _ => Value::Null,
-        };
-        limits.insert(
-            name.clone(),
-            json!({"kind": decl.kind.as_str(), "resets": resets, "lowThreshold": decl.low_threshold}),
-        );
+    let limits = catalog
+        .limit_decls()
+        .iter()
+        .map(|(name, decl)| {
+            let resets = match decl.kind {
+                LimitKind::Metered(period) => Some(period),
+                _ => None,
+            };
+            let entry = LimitEntry {
+                kind: decl.kind.as_str(),
+                low_threshold: decl.low_threshold,
+                resets,
+            };
+            (name.as_str(), entry)
+        })
+        .collect();
+    Plans {
+        credit_packs,
+        limits,
+        plans,
     }
-    json!({"plans": plans, "creditPacks": packs, "limits": limits})
 }
 
 pub fn respond(deps: &Deps, request: &Request) -> Response<Body> {
-    let body = document(&deps.catalog).to_string();
+    let body = serde_json::to_string(&document(&deps.catalog)).expect("the catalog is plain data");
     let etag = format!(
         "\"{}\"",
         &hex::encode(Sha256::digest(body.as_bytes()))[..32]

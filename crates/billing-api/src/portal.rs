@@ -1,11 +1,11 @@
 //! `POST /portal`: a Stripe billing portal session for the user's customer.
+use crate::answer::Portal;
 use crate::checkout::stripe_error;
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_domain::ids::UserId;
 use entitle_domain::time::UnixTime;
 use serde::Deserialize;
-use serde_json::json;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,7 +18,7 @@ pub async fn create(
     user: &UserId,
     body: Body,
     now: UnixTime,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<Portal, ApiError> {
     if !deps.config.redirect_origins.allows_url(&body.return_url) {
         return Err(ApiError::bad_request(
             "redirect_not_allowed",
@@ -52,7 +52,7 @@ pub async fn create(
         .create_portal_session(&customer, &body.return_url, &configuration, &key)
         .await
         .map_err(stripe_error)?;
-    Ok(json!({ "url": url }))
+    Ok(Portal { url })
 }
 
 /// Entitle's portal configuration: `STRIPE_PORTAL_CONFIGURATION` when set, else the one `entitle setup`

@@ -178,21 +178,24 @@ async fn run(
     now: UnixTime,
 ) -> Result<serde_json::Value, ApiError> {
     match route {
-        Route::Checkout => checkout::create(deps, user, body(request)?, now).await,
-        Route::Portal => portal::create(deps, user, body(request)?, now).await,
-        Route::Entitlements => entitlements::read(deps, user, now).await,
-        Route::Usage => usage::read(deps, user, now)
-            .await
-            .map(|report| serde_json::to_value(report).expect("an answer is plain data")),
+        Route::Checkout => json(checkout::create(deps, user, body(request)?, now).await),
+        Route::Portal => json(portal::create(deps, user, body(request)?, now).await),
+        Route::Entitlements => json(entitlements::read(deps, user, now).await),
+        Route::Usage => json(usage::read(deps, user, now).await),
         Route::Cancel => {
-            subscription::cancel(deps, user, body_or_default(request)?, intent, now).await
+            json(subscription::cancel(deps, user, body_or_default(request)?, intent, now).await)
         }
         Route::Resume => {
-            subscription::resume(deps, user, body_or_default(request)?, intent, now).await
+            json(subscription::resume(deps, user, body_or_default(request)?, intent, now).await)
         }
-        Route::Change => subscription::change(deps, user, body(request)?, intent, now).await,
+        Route::Change => json(subscription::change(deps, user, body(request)?, intent, now).await),
         Route::Plans => unreachable!("answered without a session"),
     }
+}
+
+/// A typed answer as the JSON value the idempotency record keeps.
+fn json<T: serde::Serialize>(answer: Result<T, ApiError>) -> Result<serde_json::Value, ApiError> {
+    answer.map(|body| serde_json::to_value(body).expect("an answer is plain data"))
 }
 
 async fn authenticate(deps: &Deps, request: &Request, now: UnixTime) -> Result<UserId, ApiError> {

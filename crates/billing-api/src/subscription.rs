@@ -1,6 +1,10 @@
 //! `POST /subscription/cancel`, `/subscription/resume` and `/subscription/change`: the signed-in user's own
 //! subscription, acted on in Stripe. The answer is the subscription's new state as Entitle will see it; the
 //! entitlements themselves follow through the normal path (Stripe's webhook → processor).
+use crate::answer::{
+    ChangePreview, Preview, PreviewLine as PreviewLineAnswer, ScheduledChangeAnswer, StoppedItem,
+    SubscriptionChange, SubscriptionState,
+};
 use crate::checkout::{price_id, stripe_error};
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
@@ -14,7 +18,6 @@ use entitle_domain::ports::{
 };
 use entitle_domain::time::UnixTime;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -87,7 +90,7 @@ pub async fn cancel(
     body: CancelBody,
     intent: Intent<'_>,
     _now: UnixTime,
-) -> Result<Value, ApiError> {
+) -> Result<SubscriptionState, ApiError> {
     if body.at_period_end && (body.prorate || body.invoice_now) {
         return Err(ApiError::bad_request(
             "invalid_option",
@@ -134,14 +137,14 @@ pub async fn cancel(
         Some(plan) => describe(deps, plan).await?,
         None => free_state(deps),
     };
-    answer["canceled"] = Value::Array(
+    answer.canceled = Some(
         stopped
             .iter()
             .filter(|s| !is_live_status(&s.status) || s.cancel_at_period_end)
-            .flat_map(|s| items_json(&deps.catalog, s))
+            .flat_map(|s| stopped_items(&deps.catalog, s))
             .collect(),
     );
-    answer["droppedScheduledChange"] = dropped.map_or(Value::Null, |c| scheduled_json(deps, &c));
+    answer.dropped_scheduled_change = Some(dropped.map(|c| scheduled_answer(deps, &c)));
     Ok(answer)
 }
 
@@ -151,7 +154,7 @@ pub async fn resume(
     _body: ResumeBody,
     intent: Intent<'_>,
     _now: UnixTime,
-) -> Result<Value, ApiError> {
+) -> Result<SubscriptionState, ApiError> {
     let account = account(deps, user).await?;
     // The plan's subscription decides when there is one; with add-ons only, one of them must be live.
     let live = match &account.plan {
@@ -179,17 +182,17 @@ pub async fn resume(
         }
         None => free_state(deps),
     };
-    answer["resumed"] = Value::Array(
+    answer.resumed = Some(
         resumed
             .iter()
-            .flat_map(|s| items_json(&deps.catalog, s))
+            .flat_map(|s| stopped_items(&deps.catalog, s))
             .collect(),
     );
     Ok(answer)
 }
 
 /// Each catalog item of `subscription`: what a cancel or resume covered.
-fn items_json(catalog: &PlanCatalog, subscription: &SubscriptionDetails) -> Vec<Value> {
+fn stopped_items(catalog: &PlanCatalog, subscription: &SubscriptionDetails) -> Vec<StoppedItem> {
     let time = |t: Option<i64>| t.map(|t| UnixTime::from_secs(t).to_rfc3339());
     let ended = !is_live_status(&subscription.status);
     subscription
@@ -198,16 +201,18 @@ fn items_json(catalog: &PlanCatalog, subscription: &SubscriptionDetails) -> Vec<
         .filter(|item| !item.metered)
         .filter_map(|item| {
             let plan = item.plan(catalog)?;
-            Some(json!({
-                "subscriptionId": subscription.id,
-                "plan": plan.id,
-                "addon": plan.addon,
-                "quantity": item.quantity,
-                "endsAt": if ended { Value::Null } else {
-                    json!(time(subscription.current_period_end))
+            Some(StoppedItem {
+                addon: plan.addon,
+                ended,
+                ends_at: if ended {
+                    None
+                } else {
+                    time(subscription.current_period_end)
                 },
-                "ended": ended,
-            }))
+                plan: plan.id.clone(),
+                quantity: item.quantity,
+                subscription_id: subscription.id.clone(),
+            })
         })
         .collect()
 }
@@ -249,7 +254,7 @@ pub async fn change(
     body: ChangeBody,
     intent: Intent<'_>,
     _now: UnixTime,
-) -> Result<Value, ApiError> {
+) -> Result<SubscriptionChange, ApiError> {
     let (plan, price) = match deps.catalog.price(&body.price) {
         Some(PriceMatch::Subscription { plan, price }) => (plan, price),
         Some(PriceMatch::CreditPack { .. }) => {
@@ -379,19 +384,19 @@ pub async fn change(
                 })
                 .await
                 .map_err(stripe_error)?;
-            period_end_preview_json(&invoice, &plan.id, &price_id, start)
+            period_end_preview(&invoice, &plan.id, &price_id, start)
         } else {
             let invoice = deps
                 .lifecycle
                 .preview_plan_change(&change)
                 .await
                 .map_err(stripe_error)?;
-            preview_json(&invoice, change.proration, &plan.id, &price_id)
+            preview_of(&invoice, change.proration, &plan.id, &price_id)
         };
-        return Ok(json!({
-            "subscription": describe(deps, &subscription).await?,
-            "preview": preview,
-        }));
+        return Ok(SubscriptionChange::Preview(Box::new(ChangePreview {
+            preview,
+            subscription: describe(deps, &subscription).await?,
+        })));
     }
     if at_period_end {
         if subscription.cancel_at_period_end {
@@ -416,8 +421,8 @@ pub async fn change(
             .map_err(stripe_error)?;
         tracing::info!(subscription_id = %subscription.id, plan = %plan.id, "scheduled a plan change for the period end");
         let mut answer = state(deps, &subscription);
-        answer["scheduledChange"] = scheduled_json(deps, &scheduled);
-        return Ok(answer);
+        answer.scheduled_change = Some(scheduled_answer(deps, &scheduled));
+        return Ok(SubscriptionChange::State(Box::new(answer)));
     }
     // A change now replaces a change scheduled for the period end.
     if let Some(schedule) = subscription.schedule.as_deref() {
@@ -440,7 +445,9 @@ pub async fn change(
         .await
         .map_err(stripe_error)?;
     tracing::info!(subscription_id = %updated.id, plan = %plan.id, "changed a subscription's plan");
-    describe(deps, &updated).await
+    describe(deps, &updated)
+        .await
+        .map(|state| SubscriptionChange::State(Box::new(state)))
 }
 
 fn ended() -> ApiError {
@@ -530,20 +537,23 @@ async fn locate_all(
 }
 
 /// The answer when only add-ons are left: the free plan.
-fn free_state(deps: &Deps) -> Value {
-    json!({
-        "subscriptionId": Value::Null,
-        "plan": deps.catalog.free_plan().id,
-        "status": Status::Free,
-        "stripeStatus": Value::Null,
-        "cancelAtPeriodEnd": false,
-        "periodEnd": Value::Null,
-        "trialEnd": Value::Null,
-        "scheduledChange": Value::Null,
-    })
+fn free_state(deps: &Deps) -> SubscriptionState {
+    SubscriptionState {
+        cancel_at_period_end: false,
+        canceled: None,
+        dropped_scheduled_change: None,
+        period_end: None,
+        plan: Some(deps.catalog.free_plan().id.clone()),
+        resumed: None,
+        scheduled_change: None,
+        status: Status::Free,
+        stripe_status: None,
+        subscription_id: None,
+        trial_end: None,
+    }
 }
 /// The subscription as Entitle will see it once Stripe's events are processed.
-fn state(deps: &Deps, subscription: &SubscriptionDetails) -> Value {
+fn state(deps: &Deps, subscription: &SubscriptionDetails) -> SubscriptionState {
     let live = is_live_status(&subscription.status);
     let (plan, status) = if live {
         let plan = subscription.plan(&deps.catalog).map(|p| p.id.clone());
@@ -555,21 +565,27 @@ fn state(deps: &Deps, subscription: &SubscriptionDetails) -> Value {
         (Some(deps.catalog.free_plan().id.clone()), Status::Free)
     };
     let time = |t: Option<i64>| t.map(|t| UnixTime::from_secs(t).to_rfc3339());
-    json!({
-        "subscriptionId": subscription.id,
-        "plan": plan,
-        "status": status,
-        "stripeStatus": subscription.status,
-        "cancelAtPeriodEnd": subscription.cancel_at_period_end,
-        "periodEnd": time(subscription.current_period_end),
-        "trialEnd": time(subscription.trial_end),
-        "scheduledChange": Value::Null,
-    })
+    SubscriptionState {
+        cancel_at_period_end: subscription.cancel_at_period_end,
+        canceled: None,
+        dropped_scheduled_change: None,
+        period_end: time(subscription.current_period_end),
+        plan,
+        resumed: None,
+        scheduled_change: None,
+        status,
+        stripe_status: Some(subscription.status.clone()),
+        subscription_id: Some(subscription.id.clone()),
+        trial_end: time(subscription.trial_end),
+    }
 }
 
 /// [`state`] with the change the subscription's schedule will make, if any (one more Stripe read, only for
 /// a subscription that has a schedule).
-async fn describe(deps: &Deps, subscription: &SubscriptionDetails) -> Result<Value, ApiError> {
+async fn describe(
+    deps: &Deps,
+    subscription: &SubscriptionDetails,
+) -> Result<SubscriptionState, ApiError> {
     let mut answer = state(deps, subscription);
     if let Some(schedule) = subscription
         .schedule
@@ -582,50 +598,55 @@ async fn describe(deps: &Deps, subscription: &SubscriptionDetails) -> Result<Val
             .await
             .map_err(stripe_error)?
         {
-            answer["scheduledChange"] = scheduled_json(deps, &change);
+            answer.scheduled_change = Some(scheduled_answer(deps, &change));
         }
     }
     Ok(answer)
 }
 
-fn scheduled_json(deps: &Deps, change: &ScheduledChange) -> Value {
+fn scheduled_answer(deps: &Deps, change: &ScheduledChange) -> ScheduledChangeAnswer {
     let plan = change.plan(&deps.catalog);
-    json!({
-        "plan": plan.map(|(p, _)| p.id.clone()),
-        "price": plan.map(|(_, price)| price.price_id.clone())
+    ScheduledChangeAnswer {
+        at: UnixTime::from_secs(change.at).to_rfc3339(),
+        plan: plan.map(|(p, _)| p.id.clone()),
+        price: plan
+            .map(|(_, price)| price.price_id.clone())
             .or_else(|| change.items.first().map(|i| i.price_id.clone())),
-        "at": UnixTime::from_secs(change.at).to_rfc3339(),
-    })
+    }
 }
 
-fn preview_json(preview: &InvoicePreview, proration: Proration, plan: &str, price: &str) -> Value {
+fn preview_of(preview: &InvoicePreview, proration: Proration, plan: &str, price: &str) -> Preview {
     let time = |t: Option<i64>| t.map(|t| UnixTime::from_secs(t).to_rfc3339());
     // `always_invoice` bills the difference at once; otherwise it is added to the next invoice.
     let (due_now, next_invoice) = match proration {
         Proration::AlwaysInvoice => (preview.amount_due, None),
         _ => (0, Some(preview.amount_due)),
     };
-    json!({
-        "plan": plan,
-        "price": price,
-        "prorationBehavior": proration.as_str(),
-        "currency": preview.currency,
-        "dueNow": due_now,
-        "nextInvoiceAmount": next_invoice,
-        "nextInvoiceAt": time(preview.next_payment_attempt),
-        "total": preview.total,
-        "lines": preview.lines.iter().map(|line| json!({
-            "description": line.description,
-            "amount": line.amount,
-            "proration": line.proration,
-        })).collect::<Vec<_>>(),
-    })
+    Preview {
+        currency: preview.currency.clone(),
+        due_now,
+        lines: preview
+            .lines
+            .iter()
+            .map(|line| PreviewLineAnswer {
+                amount: line.amount,
+                description: line.description.clone(),
+                proration: line.proration,
+            })
+            .collect(),
+        next_invoice_amount: next_invoice,
+        next_invoice_at: time(preview.next_payment_attempt),
+        plan: plan.to_owned(),
+        price: price.to_owned(),
+        proration_behavior: proration.as_str(),
+        total: preview.total,
+    }
 }
 
 /// A period-end change's preview: nothing due now (nothing is prorated); the first invoice on the new prices
 /// at the period end.
-fn period_end_preview_json(preview: &InvoicePreview, plan: &str, price: &str, at: i64) -> Value {
-    let mut answer = preview_json(preview, Proration::None, plan, price);
-    answer["nextInvoiceAt"] = json!(UnixTime::from_secs(at).to_rfc3339());
+fn period_end_preview(preview: &InvoicePreview, plan: &str, price: &str, at: i64) -> Preview {
+    let mut answer = preview_of(preview, Proration::None, plan, price);
+    answer.next_invoice_at = Some(UnixTime::from_secs(at).to_rfc3339());
     answer
 }

@@ -10,4 +10,6 @@ pub mod router;
 pub mod usage;
 
 #[cfg(test)]
+mod contract_tests;
+#[cfg(test)]
 mod tests;

@@ -66,7 +66,10 @@ impl Refusal for SignatureError {
 
 impl Refusal for super::stripe::VerifyError {
     fn is_mismatch(&self) -> bool {
-        matches!(self, super::stripe::VerifyError::Signature(SignatureError::Mismatch))
+        matches!(
+            self,
+            super::stripe::VerifyError::Signature(SignatureError::Mismatch)
+        )
     }
     fn to_api_error(&self) -> ApiError {
         match self {

@@ -1,9 +1,9 @@
 //! The handler with fakes at the ports: every answer it gives and what each changes.
 use super::*;
-use entitle_domain::ports::ClaimRequest;
 use crate::deps::WebhookConfig;
 use entitle_core::webhook::stripe::sign;
 use entitle_domain::fakes::{InMemoryEventLog, RecordingPublisher};
+use entitle_domain::ports::ClaimRequest;
 use entitle_domain::ports::EventLog;
 use entitle_test_support::fixtures::stripe_event;
 use entitle_test_support::http::{RequestSpec, Shape, ALL_SHAPES};
