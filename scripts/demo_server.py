@@ -84,7 +84,7 @@ class Jwks:
                         keys = json.load(response)["keys"]
                 except (OSError, ValueError, KeyError) as e:
                     self.fetched_at = 0.0
-                    raise Refused(503, "unavailable", f"cannot fetch Clerk's JWKS: {e}")
+                    raise Refused(503, "unavailable", f"cannot fetch Clerk's JWKS: {e}") from e
                 self.keys = {
                     k["kid"]: rsa.RSAPublicNumbers(int.from_bytes(b64decode(k["e"]), "big"),
                                                    int.from_bytes(b64decode(k["n"]), "big")).public_key()
@@ -111,7 +111,7 @@ def verify_session(authorization: str | None) -> dict:
         header, claims = json.loads(b64decode(head)), json.loads(b64decode(body))
         signature_bytes = b64decode(signature)
     except ValueError:
-        raise unauthorized("not a JWT")
+        raise unauthorized("not a JWT") from None
     if header.get("alg") != "RS256" or header.get("typ", "JWT").upper() != "JWT" or "crit" in header:
         raise unauthorized(f"header {header}")
     key = JWKS.key(str(header.get("kid")))
@@ -120,7 +120,7 @@ def verify_session(authorization: str | None) -> dict:
     try:
         key.verify(signature_bytes, f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
     except Exception:
-        raise unauthorized("bad signature")
+        raise unauthorized("bad signature") from None
     now = time.time()
     if claims.get("iss") != ARGS.clerk_issuer:
         raise unauthorized(f"iss {claims.get('iss')!r}")
@@ -153,13 +153,14 @@ def call(url: str, body: dict | None, headers: dict | None = None, timeout: floa
         except ValueError:
             return e.code, {"error": {"code": "upstream_error", "message": raw.decode(errors="replace")[:300]}}
     except OSError as e:
-        raise Refused(503, "unavailable", f"cannot reach {urlsplit(url).netloc}: {e}")
+        raise Refused(503, "unavailable", f"cannot reach {urlsplit(url).netloc}: {e}") from e
 
 
 # What the page shows when usage-api refuses, by its `reason`, and the status the demo backend answers.
 REFUSALS = {
     "limit_exceeded": (429, "Refused: you reached your plan's limit of {limit} {what} (resets {resetsAt})."),
-    "insufficient_credits": (402, "Refused: not enough credits ({remaining} left, {amount} needed). Buy a credit pack."),
+    "insufficient_credits": (402, "Refused: not enough credits ({remaining} left, {amount} needed). "
+                                  "Buy a credit pack."),
     "not_in_plan": (403, "Refused: {what} is not in your plan."),
 }
 
@@ -225,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
                 if not isinstance(body, dict):
                     raise ValueError
             except ValueError:
-                raise Refused(400, "malformed_body", "the body must be a JSON object")
+                raise Refused(400, "malformed_body", "the body must be a JSON object") from None
             if path == "/api/send-message":
                 claims = verify_session(self.headers.get("Authorization"))
                 return self.json(*spend(claims, body, "messages_per_day", 1, "messages a day"))

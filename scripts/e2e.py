@@ -13,13 +13,13 @@ Each step saves a screenshot under --out (NN-step.png). Any console error fails 
 request except the ones a step expects (the refusal at the end of the credits). Run by scripts/e2e.sh.
 """
 import argparse
+import json
 import os
 import re
 import shlex
+import statistics
 import sys
 import tempfile
-import json
-import statistics
 import time
 import urllib.request
 from pathlib import Path
@@ -219,10 +219,12 @@ class Journey:
         self.click("pay")
         self.wait_url(app)
         self.wait("the credits to grow by 1,000",
-                  lambda: credits(self.text("credits")) is not None and credits(self.text("credits")) >= (before or 0) + 1000)
+                  lambda: credits(self.text("credits")) is not None
+                  and credits(self.text("credits")) >= (before or 0) + 1000)
         self.step("credits-bought")
         # Spending past the balance is refused by usage-api (through the demo backend): a 4xx that is expected.
-        self.expected_failures.append(r"/api/generate - Failed to load resource: the server responded with a status of 4\d\d")
+        self.expected_failures.append(
+            r"/api/generate - Failed to load resource: the server responded with a status of 4\d\d")
         refused = False
         for _ in range(200):
             self.click("generate")
@@ -316,9 +318,11 @@ class Journey:
             if raw and not line.startswith("#"):
                 env[name] = (shlex.split(raw) or [""])[0]
         sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
-                           aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+                           aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
         attributes = sqs.get_queue_attributes(QueueUrl=env["ENTITLEMENT_DLQ_URL"], AttributeNames=["All"])["Attributes"]
-        waiting = int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        waiting = (int(attributes["ApproximateNumberOfMessages"])
+                   + int(attributes["ApproximateNumberOfMessagesNotVisible"]))
         if waiting:
             raise Failed(f"{waiting} billing events were dead-lettered (make events / entitle dlq list)")
         print("e2e: the entitlement dead-letter queue is empty")
@@ -359,7 +363,8 @@ def main() -> int:
         for problem in journey.problems:
             print(f"e2e: console error: {problem}", file=sys.stderr)
         return 1
-    print(f"e2e: {journey.step_no} steps in {time.monotonic() - started:.0f} s, no console errors; screenshots in {args.out}")
+    print(f"e2e: {journey.step_no} steps in {time.monotonic() - started:.0f} s, no console errors; "
+          f"screenshots in {args.out}")
     return 0
 
 

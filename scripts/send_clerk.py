@@ -5,12 +5,10 @@
 
 Loads fixtures/clerk/<event>.json, gives it a fresh timestamp (and the user id, when given), signs
 `{msg_id}.{timestamp}.{body}` with HMAC-SHA256 keyed by the base64-decoded secret, and POSTs it with the
-svix-id / svix-timestamp / svix-signature headers. Standard library only.
+svix-id / svix-timestamp / svix-signature headers (standins/signing.py's). Standard library only.
 """
+
 import argparse
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 import string
@@ -19,6 +17,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from standins.signing import svix_headers
 
 
 def main() -> int:
@@ -42,19 +42,11 @@ def main() -> int:
         event["data"]["id"] = args.user
     body = json.dumps(event, separators=(",", ":")).encode()
     msg_id = "msg_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(27))
-    key = base64.b64decode(args.secret.removeprefix("whsec_"))
-    signed = f"{msg_id}.{now}.".encode() + body
-    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     request = urllib.request.Request(
         args.url,
         data=body,
         method="POST",
-        headers={
-            "content-type": "application/json",
-            "svix-id": msg_id,
-            "svix-timestamp": str(now),
-            "svix-signature": f"v1,{signature}",
-        },
+        headers={"content-type": "application/json", **svix_headers(args.secret, msg_id, now, body)},
     )
     print(f"POST {args.url}  {event['type']}  {msg_id}")
     try:

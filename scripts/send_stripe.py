@@ -7,14 +7,12 @@
 Loads <fixtures>/<event type>.json (a Stripe event), gives it a fresh `evt_...` id and `created` = now,
 serializes it compactly and signs it: `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`,
 keyed with the whole secret string (including the `whsec_` prefix), as Stripe does. Prints the response status and
-body; exits 0 on a 2xx. Standard library only.
+body; exits 0 on a 2xx. Standard library only (the signature is standins/signing.py's).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import secrets
 import string
@@ -24,18 +22,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from standins.signing import stripe_signature
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALPHANUM = string.ascii_letters + string.digits
 
 
 def fresh_event_id() -> str:
     return "evt_" + "".join(secrets.choice(ALPHANUM) for _ in range(24))
-
-
-def stripe_signature(secret: str, timestamp: int, body: bytes) -> str:
-    signed = f"{timestamp}.".encode() + body
-    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
 
 
 def main(argv=None) -> int:

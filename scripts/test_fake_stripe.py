@@ -9,7 +9,6 @@ Each test starts its own fake (`--port 0`) as a subprocess and a small local HTT
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import subprocess
@@ -23,6 +22,9 @@ import urllib.request
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from standins.signing import stripe_v1  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parent / "fake_stripe.py"
 SECRET = "whsec_test_fake_stripe_secret"
@@ -177,7 +179,7 @@ class Fake:
 
 def check_signature(test: unittest.TestCase, delivery: dict, secret: str = SECRET):
     parts = dict(part.split("=", 1) for part in delivery["signature"].split(","))
-    expected = hmac.new(secret.encode(), parts["t"].encode() + b"." + delivery["body"], hashlib.sha256).hexdigest()
+    expected = stripe_v1(secret, parts["t"], delivery["body"])
     test.assertTrue(hmac.compare_digest(parts["v1"], expected), "the v1 signature verifies")
     test.assertLess(abs(int(parts["t"]) - time.time()), 60, "signed with the real time")
 
@@ -767,10 +769,10 @@ class PreviewNewSubscription(FakeStripeCase):
             "subscription_details[items][0][price]": "price_starter",
             "subscription_details[items][1][price]": "price_team", "subscription_details[items][1][quantity]": "2"})
         lines = invoice["lines"]["data"]
-        self.assertEqual([(l["pricing"]["price_details"]["price"], l["quantity"], l["amount"]) for l in lines],
+        self.assertEqual([(x["pricing"]["price_details"]["price"], x["quantity"], x["amount"]) for x in lines],
                          [("price_starter", 1, 4900), ("price_team", 2, 5800)])
-        self.assertEqual({(l["period"]["start"], l["period"]["end"]) for l in lines}, {(start, start + 30 * DAY)})
-        self.assertEqual({l["parent"]["subscription_item_details"]["proration"] for l in lines}, {False})
+        self.assertEqual({(x["period"]["start"], x["period"]["end"]) for x in lines}, {(start, start + 30 * DAY)})
+        self.assertEqual({x["parent"]["subscription_item_details"]["proration"] for x in lines}, {False})
         self.assertEqual((invoice["amount_due"], invoice["total"], invoice["currency"]), (10700, 10700, "usd"))
         self.assertEqual((invoice["period_start"], invoice["period_end"]), (start, start + 30 * DAY))
         self.assertEqual(invoice["next_payment_attempt"], start)

@@ -10,20 +10,17 @@ Three loopback stand-ins, all answering at once so that only the binary's own wo
     Publish and PublishBatch, with valid-shaped responses;
   * Stripe (`STRIPE_API_BASE`, for clerk-webhook): create and update customer.
 stripe-webhook gets `customer.subscription.updated` (4.4 KB); clerk-webhook gets `user.created` for a new user each
-time (claim, customer row, Stripe create + profile update, one PublishBatch of two events); usage-api gets `POST /v1/usage` (a consume
-of 1 message under a fresh idempotency key: one BatchGetItem of the entitlements row and the counter, one
-TransactWriteItems of the counter and the idempotency record). The CPU time is read from
+time (claim, customer row, Stripe create + profile update, one PublishBatch of two events); usage-api gets
+`POST /v1/usage` (a consume of 1 message under a fresh idempotency key: one BatchGetItem of the entitlements row
+and the counter, one TransactWriteItems of the counter and the idempotency record). The CPU time is read from
 /proc/<pid>/stat after a warm-up (cold start and first connections excluded) and after the N measured events, so
 it is the per-event cost in a warm Lambda environment. /proc ticks are 10 ms: keep N * cost well above that.
-Standard library only (the Lambda environment and the Stripe signature come from the sibling scripts).
+Standard library only (the Lambda environment comes from cold_start.py, the signatures from standins/signing.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
 import itertools
 import json
 import os
@@ -40,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cold_start import kill, lambda_env  # noqa: E402
-from send_stripe import stripe_signature  # noqa: E402
+from standins.signing import stripe_signature, svix_headers  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STRIPE_SECRET = "whsec_warm_cpu_measurement"
@@ -242,16 +239,13 @@ def stripe_events(count: int):
 
 def clerk_events(count: int):
     fixture = json.loads((REPO_ROOT / "fixtures" / "clerk" / "user.created.json").read_text())
-    key = base64.b64decode(CLERK_SECRET.removeprefix("whsec_"))
     for i in range(count):
         now = int(time.time())
         fixture["timestamp"] = now * 1000
         fixture["data"]["id"] = f"user_warm{i:020d}"
         body = json.dumps(fixture, separators=(",", ":")).encode()
         msg_id = f"msg_warm{i:023d}"
-        signature = base64.b64encode(hmac.new(key, f"{msg_id}.{now}.".encode() + body, hashlib.sha256).digest())
-        headers = {"svix-id": msg_id, "svix-timestamp": str(now), "svix-signature": f"v1,{signature.decode()}"}
-        yield apigw_event("/webhooks/clerk", headers, body)
+        yield apigw_event("/webhooks/clerk", svix_headers(CLERK_SECRET, msg_id, now, body), body)
 
 
 USAGE_KEY = "sk_usage_warm_cpu_measurement"
