@@ -85,9 +85,12 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
                 now,
             };
             let reply = WEBHOOK
-                .once(deps.events.as_ref(), delivery, "SyncFailures", || {
-                    apply(deps, &work)
-                })
+                .once(
+                    deps.events.as_ref(),
+                    delivery,
+                    || entitle_core::metrics::count("SyncFailures", 1),
+                    || apply(deps, &work),
+                )
                 .await?;
             if reply == Reply::Received {
                 tracing::info!(user_id = %user, "applied");

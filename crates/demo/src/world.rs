@@ -3,8 +3,8 @@
 //! local fake Stripe and the production `ClerkClient` at a local fake Clerk. Only the clock and the secrets
 //! are the demo's.
 use entitle_core::adapters::{
-    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoEventLog, DynamoUsage,
-    SnsPublisher, SqsDeadLetters, StripeClient,
+    DynamoCustomerDirectory, DynamoEntitlements, DynamoEventLog, DynamoUsage, SnsPublisher,
+    SqsDeadLetters, StripeClient,
 };
 use entitle_core::auth::Verifier;
 use entitle_core::webhook::svix::SvixKey;
@@ -138,28 +138,27 @@ impl World {
             price_ids: Mutex::new(HashMap::new()),
             portal_configuration: Mutex::new(None),
         };
-        let processor = entitlement_processor::deps::Deps {
-            store: entitlements,
-            usage: usage.clone(),
-            stripe: stripe_client.clone(),
-            meter: stripe_client,
-            customers,
-            clerk: Arc::new(ClerkClient::new(
-                SecretString::from(clerk.secret_key.clone()),
-                clerk.base_url.clone(),
-            )),
-            publisher: publisher.clone(),
-            dead_letters: Arc::new(SqsDeadLetters::new(
-                sqs.clone(),
-                dead_letter_queue_url.clone(),
-            )),
-            work: Arc::new(entitle_core::adapters::SqsWorkQueue::new(
-                sqs.clone(),
-                queue_url.clone(),
-            )),
-            catalog: catalog.clone(),
-            grace: Duration::from_secs(entitlement_processor::deps::DEFAULT_GRACE_DAYS * 86_400),
-        };
+        let processor = entitlement_processor::deps::Deps::new(
+            entitlement_processor::deps::Config {
+                entitlements_table: env("ENTITLEMENTS_TABLE")?,
+                usage_table: env("USAGE_TABLE")?,
+                customers_table: env("CUSTOMERS_TABLE")?,
+                billing_events_topic_arn: env("BILLING_EVENTS_TOPIC_ARN")?,
+                dead_letter_queue_url: dead_letter_queue_url.clone(),
+                work_queue_url: queue_url.clone(),
+                stripe_api_base: stripe.base_url.clone(),
+                clerk_api_base: clerk.base_url.clone(),
+                catalog: catalog.clone(),
+                grace: Duration::from_secs(
+                    entitlement_processor::deps::DEFAULT_GRACE_DAYS * 86_400,
+                ),
+            },
+            entitlement_processor::deps::Keys {
+                stripe: SecretString::from(stripe.api_key.clone()).into(),
+                clerk: SecretString::from(clerk.secret_key.clone()).into(),
+            },
+            &aws,
+        );
         let usage_api = usage_api::deps::Deps {
             keys: usage_api::auth::ApiKeys::new(&SecretString::from(USAGE_API_KEY.to_owned()))
                 .into(),

@@ -66,9 +66,12 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
                 lease: config.lease,
             };
             let reply = WEBHOOK
-                .once(deps.events.as_ref(), delivery, "PublishFailures", || {
-                    deps.publisher.publish(&event)
-                })
+                .once(
+                    deps.events.as_ref(),
+                    delivery,
+                    || entitle_core::metrics::count("PublishFailures", 1),
+                    || deps.publisher.publish(&event),
+                )
                 .await?;
             if reply == Reply::Received {
                 tracing::info!(

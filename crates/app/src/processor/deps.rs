@@ -1,4 +1,5 @@
 //! Everything the processor needs, built once per cold start.
+use aws_config::SdkConfig;
 use entitle_core::adapters::{
     ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, SnsPublisher,
     SqsDeadLetters, SqsWorkQueue, StripeClient,
@@ -11,6 +12,7 @@ use entitle_domain::ports::{
     ClerkUsers, CustomerDirectory, DeadLetters, EntitlementStore, EventPublisher, StripeReader,
     UsageMeter, WorkQueue,
 };
+use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,10 +36,26 @@ pub struct Deps {
     pub grace: Duration,
 }
 
-impl Deps {
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let aws = config::aws().await;
-        let catalog = PlanCatalog::from_env()?;
+/// The processor's configuration, typed: what [`Config::from_env`] reads in Lambda, and what a test or the
+/// demo sets to its local stack.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub entitlements_table: String,
+    pub usage_table: String,
+    pub customers_table: String,
+    pub billing_events_topic_arn: String,
+    pub dead_letter_queue_url: String,
+    /// The processor's own queue (a full reconcile's pages and users).
+    pub work_queue_url: String,
+    pub stripe_api_base: String,
+    pub clerk_api_base: String,
+    pub catalog: PlanCatalog,
+    /// Access kept after the first failed payment.
+    pub grace: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
         let grace_days = match config::optional("GRACE_PERIOD_DAYS") {
             None => DEFAULT_GRACE_DAYS,
             Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
@@ -45,48 +63,77 @@ impl Deps {
                 reason: "expected whole days".into(),
             })?,
         };
-        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-        let sqs = aws_sdk_sqs::Client::new(&aws);
-        let entitlements_table = config::required("ENTITLEMENTS_TABLE")?;
-        let stripe = Arc::new(StripeClient::new(
-            Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?,
-            config::optional("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
-        ));
         Ok(Self {
+            entitlements_table: config::required("ENTITLEMENTS_TABLE")?,
+            usage_table: config::required("USAGE_TABLE")?,
+            customers_table: config::required("CUSTOMERS_TABLE")?,
+            billing_events_topic_arn: config::required("BILLING_EVENTS_TOPIC_ARN")?,
+            dead_letter_queue_url: config::required("DEAD_LETTER_QUEUE_URL")?,
+            work_queue_url: config::required("ENTITLEMENT_QUEUE_URL")?,
+            stripe_api_base: config::optional("STRIPE_API_BASE")
+                .unwrap_or_else(|| "https://api.stripe.com".into()),
+            clerk_api_base: config::optional("CLERK_API_BASE")
+                .unwrap_or_else(|| "https://api.clerk.com".into()),
+            catalog: PlanCatalog::from_env()?,
+            grace: Duration::from_secs(grace_days * 86_400),
+        })
+    }
+}
+
+/// The secret keys the processor calls Stripe and Clerk with (re-read from Secrets Manager when they
+/// rotate; fixed in tests).
+pub struct Keys {
+    pub stripe: Rotating<SecretString>,
+    pub clerk: Rotating<SecretString>,
+}
+
+impl Deps {
+    /// The composition root of Lambda (and of the CLI, which runs the processor's code): the environment's
+    /// configuration and secrets, then [`Deps::new`].
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let aws = config::aws().await;
+        let config = Config::from_env()?;
+        let keys = Keys {
+            stripe: Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?,
+            clerk: Rotating::load("CLERK_SECRET_KEY", &aws, secrets::one).await?,
+        };
+        Ok(Self::new(config, keys, &aws))
+    }
+
+    /// The real adapters for `config`: the one wiring of the processor, used by Lambda, the CLI, the
+    /// integration tests and the demo.
+    pub fn new(config: Config, keys: Keys, aws: &SdkConfig) -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let stripe = Arc::new(StripeClient::new(keys.stripe, config.stripe_api_base));
+        Self {
             store: Arc::new(DynamoEntitlements::new(
                 dynamodb.clone(),
-                entitlements_table.clone(),
+                config.entitlements_table.clone(),
             )),
             usage: Arc::new(DynamoUsage::new(
                 dynamodb.clone(),
-                config::required("USAGE_TABLE")?,
-                entitlements_table,
+                config.usage_table,
+                config.entitlements_table,
             )),
             customers: Arc::new(DynamoCustomerDirectory::new(
                 dynamodb,
-                config::required("CUSTOMERS_TABLE")?,
+                config.customers_table,
             )),
             stripe: stripe.clone(),
             meter: stripe,
-            clerk: Arc::new(ClerkClient::new(
-                Rotating::load("CLERK_SECRET_KEY", &aws, secrets::one).await?,
-                config::optional("CLERK_API_BASE")
-                    .unwrap_or_else(|| "https://api.clerk.com".into()),
-            )),
+            clerk: Arc::new(ClerkClient::new(keys.clerk, config.clerk_api_base)),
             publisher: Arc::new(SnsPublisher::new(
-                aws_sdk_sns::Client::new(&aws),
-                config::required("BILLING_EVENTS_TOPIC_ARN")?,
+                aws_sdk_sns::Client::new(aws),
+                config.billing_events_topic_arn,
             )),
             dead_letters: Arc::new(SqsDeadLetters::new(
                 sqs.clone(),
-                config::required("DEAD_LETTER_QUEUE_URL")?,
+                config.dead_letter_queue_url,
             )),
-            work: Arc::new(SqsWorkQueue::new(
-                sqs,
-                config::required("ENTITLEMENT_QUEUE_URL")?,
-            )),
-            catalog,
-            grace: Duration::from_secs(grace_days * 86_400),
-        })
+            work: Arc::new(SqsWorkQueue::new(sqs, config.work_queue_url)),
+            catalog: config.catalog,
+            grace: config.grace,
+        }
     }
 }

@@ -127,12 +127,13 @@ impl Webhook {
 
     /// The delivery's work, once per delivery id: claimed in the event log (`name#id`, the verified body
     /// kept), run, and marked done; a failed run releases the claim so the sender's retry runs it. Duplicates
-    /// are counted (`DuplicateDeliveries`); a failed run is counted as `failure_metric` and answered 503.
+    /// are counted (`DuplicateDeliveries`); a failed run calls `failed` (the webhook counts its metric) and
+    /// is answered 503.
     pub async fn once<F, Fut, E>(
         &self,
         log: &dyn EventLog,
         delivery: Delivery<'_>,
-        failure_metric: &'static str,
+        failed: impl FnOnce(),
         work: F,
     ) -> Result<Reply, ApiError>
     where
@@ -169,7 +170,7 @@ impl Webhook {
             }
             Err(OnceError::Work(e)) => {
                 tracing::error!(error = ?e, "the delivery's work failed; claim released for the retry");
-                crate::metrics::count(failure_metric, 1);
+                failed();
                 Err(ApiError::unavailable())
             }
         }

@@ -1,7 +1,4 @@
-use entitle_core::adapters::{
-    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, SnsPublisher,
-    SqsDeadLetters, SqsWorkQueue, StripeClient,
-};
+use entitle_core::adapters::{DynamoEntitlements, DynamoUsage, StripeClient};
 use entitle_domain::entitlements::Entitlements;
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;
@@ -11,7 +8,7 @@ use entitle_test_support::aws::{self, TopicTap};
 use entitle_test_support::clerk::FakeClerk;
 use entitle_test_support::fixtures::unique_id;
 use entitle_test_support::stripe::FakeStripe;
-use entitlement_processor::deps::Deps;
+use entitlement_processor::deps::{Config, Deps, Keys};
 use entitlement_processor::handler::handle_at;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -86,28 +83,25 @@ impl TestApp {
             .unwrap()
             .queue_url
             .unwrap();
-        let deps = Deps {
-            store: store.clone(),
-            usage: usage.clone(),
-            stripe: stripe_client.clone(),
-            meter: stripe_client.clone(),
-            customers: Arc::new(DynamoCustomerDirectory::new(
-                dynamodb,
-                aws::env("CUSTOMERS_TABLE"),
-            )),
-            clerk: Arc::new(ClerkClient::new(
-                SecretString::from(clerk.secret_key.clone()),
-                clerk.base_url.clone(),
-            )),
-            publisher: Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic)),
-            dead_letters: Arc::new(SqsDeadLetters::new(
-                sqs.clone(),
-                aws::env("ENTITLEMENT_DLQ_URL"),
-            )),
-            work: Arc::new(SqsWorkQueue::new(sqs.clone(), work_queue_url.clone())),
-            catalog: PlanCatalog::builtin().clone(),
-            grace: Duration::from_secs(7 * 86_400),
-        };
+        let deps = Deps::new(
+            Config {
+                entitlements_table: aws::env("ENTITLEMENTS_TABLE"),
+                usage_table: aws::env("USAGE_TABLE"),
+                customers_table: aws::env("CUSTOMERS_TABLE"),
+                billing_events_topic_arn: topic,
+                dead_letter_queue_url: aws::env("ENTITLEMENT_DLQ_URL"),
+                work_queue_url: work_queue_url.clone(),
+                stripe_api_base: stripe.base_url.clone(),
+                clerk_api_base: clerk.base_url.clone(),
+                catalog: PlanCatalog::builtin().clone(),
+                grace: Duration::from_secs(7 * 86_400),
+            },
+            Keys {
+                stripe: SecretString::from(stripe.api_key.clone()).into(),
+                clerk: SecretString::from(clerk.secret_key.clone()).into(),
+            },
+            &config,
+        );
         Self {
             deps: Arc::new(deps),
             stripe,
