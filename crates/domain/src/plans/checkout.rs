@@ -1,18 +1,5 @@
 //! Checkout rules: what a price reference resolves to, and how Stripe Checkout sells it.
-use super::model::{CatalogPrice, CreditPack, Plan};
-
-/// What a price reference resolved to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PriceMatch<'a> {
-    Subscription {
-        plan: &'a Plan,
-        price: &'a CatalogPrice,
-    },
-    CreditPack {
-        pack: &'a CreditPack,
-        price: &'a CatalogPrice,
-    },
-}
+use super::model::PriceMatch;
 
 /// The Stripe Checkout `mode` a price is sold with (the one the checkout port takes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

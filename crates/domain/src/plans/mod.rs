@@ -52,9 +52,11 @@ mod naming;
 mod parse;
 mod validate;
 
-pub use checkout::{CheckoutMode, PriceMatch};
+pub use checkout::CheckoutMode;
 pub use error::CatalogError;
-pub use model::{CatalogPrice, CreditPack, Interval, Limit, Overage, Plan, PlanCatalog};
+pub use model::{
+    CatalogPrice, CreditPack, Interval, Limit, Overage, Plan, PlanCatalog, PriceMatch,
+};
 pub use naming::{meter_event_name, OveragePrice};
 pub use parse::PLAN_CATALOG_ENV;
 

@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::checkout::PriceMatch;
 use crate::usage::{LimitDecl, LimitKind};
 
 /// A validated plan catalog. Only [`PlanCatalog::parse`] builds one, so every catalog in hand has exactly
@@ -299,4 +298,17 @@ impl PlanCatalog {
         }
         None
     }
+}
+
+/// What a price reference resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceMatch<'a> {
+    Subscription {
+        plan: &'a Plan,
+        price: &'a CatalogPrice,
+    },
+    CreditPack {
+        pack: &'a CreditPack,
+        price: &'a CatalogPrice,
+    },
 }
