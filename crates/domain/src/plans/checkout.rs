@@ -1,5 +1,5 @@
 //! Checkout rules: what a price reference resolves to, and how Stripe Checkout sells it.
-use super::model::PriceMatch;
+use super::model::{CatalogPrice, PriceMatch};
 
 /// The Stripe Checkout `mode` a price is sold with (the one the checkout port takes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
