@@ -6,27 +6,28 @@
 //! it; answers are classified into retryable or not by the rule Stripe's and the JWKS fetch's answers follow
 //! too (`adapters::classify`), Clerk's 409 being permanent.
 use crate::adapters::classify::{self, Class, Conflict};
-use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
+use crate::adapters::http::{
+    bearer, body_excerpt, with_key_refresh, Exchange, HttpClient, LazyClient, NoAnswer,
+};
 use crate::adapters::stripe_client::path_segment;
 use crate::secrets::Rotating;
 use async_trait::async_trait;
 use entitle_domain::ids::UserId;
 use entitle_domain::ports::{ClerkError, ClerkUsers};
-use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::header::CONTENT_TYPE;
 use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Total time for one request, connection included. Metadata writes are small; a Clerk that takes longer is
 /// better retried later (the processor's SQS redelivery) than waited on.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-const USER_AGENT_VALUE: &str = concat!("entitle/", env!("CARGO_PKG_VERSION"));
 
 /// A user object is a few KB; a body far beyond that is not Clerk's answer.
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -113,56 +114,43 @@ impl ClerkClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ClerkError> {
-        let key = self
-            .key
-            .current()
-            .await
-            .map_err(|e| ClerkError::Unavailable(e.into()))?;
-        let (status, answer) = self.send_with(&key, method.clone(), path, body).await?;
-        if status == StatusCode::UNAUTHORIZED {
-            if let Some(fresh) = self.key.refresh().await {
-                return self.send_with(&fresh, method, path, body).await?.1;
-            }
-        }
-        answer
+        with_key_refresh(
+            &self.key,
+            |e| ClerkError::Unavailable(e.into()),
+            |key| self.send_with(key, method.clone(), path, body),
+        )
+        .await?
     }
 
     async fn send_with(
         &self,
-        key: &SecretString,
+        key: Arc<SecretString>,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Result<Value, ClerkError>), ClerkError> {
         let what = format!("{method} {path}");
         let request = self
-            .request(key, method, path, body)
+            .request(&key, method, path, body)
             .map_err(|e| ClerkError::Rejected {
                 status: 0,
                 code: "invalid_request".to_owned(),
                 message: format!("{what} was not sent: {e}"),
             })?;
         let http = self.http().await?;
-        let exchange = async {
-            let response = http
-                .request(request)
-                .await
-                .map_err(|e| Failure::Connection(what.clone(), e.into()))?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
-                .collect()
-                .await
-                .map_err(|e| Failure::Connection(what.clone(), e))?
-                .to_bytes();
-            Ok((status, body))
+        let exchange = Exchange {
+            api: "Clerk",
+            what: &what,
+            timeout: self.timeout,
+            request_id_header: "x-clerk-trace-id",
+            max_body_bytes: MAX_BODY_BYTES,
         };
-        let (status, body) = match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => return Err(unavailable(Failure::Timeout(what, self.timeout))),
-            Ok(Err(failure)) => return Err(unavailable(failure)),
-            Ok(Ok(answer)) => answer,
-        };
-        tracing::debug!(request = %what, status = status.as_u16(), "Clerk answered");
-        Ok((status, classify(what, status, &body)))
+        let answer = exchange
+            .send(http, request)
+            .await
+            .map_err(|e| unavailable(Failure::NoAnswer(e)))?;
+        tracing::debug!(request = %what, status = answer.status.as_u16(), "Clerk answered");
+        Ok((answer.status, classify(what, answer.status, &answer.body)))
     }
 
     fn request(
@@ -172,15 +160,7 @@ impl ClerkClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Request<Full<Bytes>>, http::Error> {
-        let mut authorization = HeaderValue::try_from(format!("Bearer {}", key.expose_secret()))?;
-        // Keeps the key out of any `Debug` of the request, should hyper or a caller ever log one.
-        authorization.set_sensitive(true);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header(AUTHORIZATION, authorization)
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .header(ACCEPT, "application/json");
+        let mut builder = bearer(method, &format!("{}{path}", self.base), key)?;
         if body.is_some() {
             builder = builder.header(CONTENT_TYPE, "application/json");
         }
@@ -262,10 +242,8 @@ fn stored_form(value: &Value) -> Option<Value> {
 enum Failure {
     #[error("cannot build the HTTPS client")]
     Roots(#[source] std::io::Error),
-    #[error("{0}: cannot reach Clerk")]
-    Connection(String, #[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("{0}: no answer from Clerk within {1:?}")]
-    Timeout(String, Duration),
+    #[error(transparent)]
+    NoAnswer(NoAnswer),
     #[error("{what}: Clerk answered {status} ({code}): {message} [trace {trace_id}]")]
     Status {
         what: String,

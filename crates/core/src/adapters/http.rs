@@ -54,3 +54,128 @@ pub(crate) fn body_excerpt(body: &[u8]) -> String {
         None => text.to_owned(),
     }
 }
+
+/// Why an exchange with an API got no answer: both retryable for every API (see `classify`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NoAnswer {
+    #[error("{what}: cannot reach {api}")]
+    Connection {
+        api: &'static str,
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{what}: no answer from {api} within {timeout:?}")]
+    Timeout {
+        api: &'static str,
+        what: String,
+        timeout: Duration,
+    },
+}
+
+/// An API's answer: its status, the value of its request-id header, its body.
+pub(crate) struct Answer {
+    pub status: http::StatusCode,
+    pub request_id: Option<String>,
+    pub body: Bytes,
+}
+
+/// What one exchange is: to which API (`api`, in messages), described how (`what`: `POST /v1/…`), under
+/// which total timeout, which header names the request in the API's logs, and the most body read.
+pub(crate) struct Exchange<'a> {
+    pub api: &'static str,
+    pub what: &'a str,
+    pub timeout: Duration,
+    pub request_id_header: &'static str,
+    pub max_body_bytes: usize,
+}
+
+impl Exchange<'_> {
+    /// Sends `request` and reads the whole answer, all under the timeout.
+    pub(crate) async fn send(
+        &self,
+        http: &HttpClient,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<Answer, NoAnswer> {
+        use http_body_util::{BodyExt, Limited};
+        let connection = |source: Box<dyn std::error::Error + Send + Sync>| NoAnswer::Connection {
+            api: self.api,
+            what: self.what.to_owned(),
+            source,
+        };
+        let exchange = async {
+            let response = http
+                .request(request)
+                .await
+                .map_err(|e| connection(e.into()))?;
+            let status = response.status();
+            let request_id = response
+                .headers()
+                .get(self.request_id_header)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = Limited::new(response.into_body(), self.max_body_bytes)
+                .collect()
+                .await
+                .map_err(connection)?
+                .to_bytes();
+            Ok(Answer {
+                status,
+                request_id,
+                body,
+            })
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => Err(NoAnswer::Timeout {
+                api: self.api,
+                what: self.what.to_owned(),
+                timeout: self.timeout,
+            }),
+            Ok(answer) => answer,
+        }
+    }
+}
+
+/// A request with what every call of ours carries: the API key as a bearer token (marked sensitive, so no
+/// `Debug` of the request shows it), our User-Agent, and `Accept: application/json`.
+pub(crate) fn bearer(
+    method: http::Method,
+    uri: &str,
+    key: &secrecy::SecretString,
+) -> Result<http::request::Builder, http::Error> {
+    use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, USER_AGENT};
+    use secrecy::ExposeSecret;
+    let mut authorization = HeaderValue::try_from(format!("Bearer {}", key.expose_secret()))?;
+    authorization.set_sensitive(true);
+    Ok(http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(AUTHORIZATION, authorization)
+        .header(USER_AGENT, USER_AGENT_VALUE)
+        .header(ACCEPT, "application/json"))
+}
+
+/// The User-Agent of every call to Stripe and Clerk.
+pub(crate) const USER_AGENT_VALUE: &str = concat!("entitle/", env!("CARGO_PKG_VERSION"));
+
+/// `send` with the current key; when the API answers 401, the key is read again (rate-limited) and, when
+/// it changed, `send` runs once more with the new one — a key rolled in Secrets Manager is picked up on the
+/// first refusal, by every client alike.
+pub(crate) async fn with_key_refresh<T, E, F, Fut>(
+    key: &crate::secrets::Rotating<secrecy::SecretString>,
+    not_set: impl FnOnce(crate::secrets::NotSet) -> E,
+    send: F,
+) -> Result<T, E>
+where
+    F: Fn(std::sync::Arc<secrecy::SecretString>) -> Fut,
+    Fut: std::future::Future<Output = Result<(http::StatusCode, T), E>>,
+{
+    let current = key.current().await.map_err(not_set)?;
+    let (status, answer) = send(current).await?;
+    if status == http::StatusCode::UNAUTHORIZED {
+        if let Some(fresh) = key.refresh().await {
+            return Ok(send(fresh).await?.1);
+        }
+    }
+    Ok(answer)
+}

@@ -11,17 +11,19 @@
 //! The HTTP client is built on the first request rather than in `new`, so the invocations that never call
 //! Stripe pay nothing for it at init (its roots are compiled in: no certificate file is read).
 use crate::adapters::classify::{self, Class, Conflict};
-use crate::adapters::http::{body_excerpt, HttpClient, LazyClient};
+use crate::adapters::http::{
+    bearer, body_excerpt, with_key_refresh, Exchange, HttpClient, LazyClient, NoAnswer,
+};
 use crate::adapters::stripe_objects::{ended, List, Object, Subscription};
 use crate::secrets::Rotating;
 use async_trait::async_trait;
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
-use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::header::CONTENT_TYPE;
 use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -43,8 +45,6 @@ pub const STRIPE_VERSION: &str = "2026-09-30.endive";
 /// Total time for one request, connection included. Well under the functions' Lambda timeouts, so a
 /// hanging Stripe ends as a retryable error rather than a killed invocation.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-const USER_AGENT_VALUE: &str = concat!("entitle/", env!("CARGO_PKG_VERSION"));
 
 /// Stripe's largest page.
 const PAGE_LIMIT: &str = "100";
@@ -156,71 +156,55 @@ impl StripeClient {
         // Typed requests without parameters still carry an empty form: send no body then.
         let form = request.body.filter(|body| !body.is_empty());
         let http = self.http().await?;
-        let mut api_key = self
-            .key
-            .current()
-            .await
-            .map_err(|e| StripeError::Unavailable(e.into()))?;
-        let mut key_refreshed = false;
+        let exchange = Exchange {
+            api: "Stripe",
+            what: &what,
+            timeout,
+            request_id_header: "request-id",
+            max_body_bytes: usize::MAX,
+        };
         let mut attempt = 0;
         loop {
-            let request = self
-                .request(
-                    method.clone(),
-                    &uri,
-                    &api_key,
-                    form.clone(),
-                    idempotency_key.as_ref(),
-                )
-                .map_err(|e| StripeError::Rejected {
-                    status: 0,
-                    code: "invalid_request".to_owned(),
-                    message: format!("{what} was not sent: {e}"),
-                })?;
-            let exchange = async {
-                let response = http
-                    .request(request)
-                    .await
-                    .map_err(|e| Failure::Connection(what.clone(), e.into()))?;
-                let status = response.status();
-                let request_id = response
-                    .headers()
-                    .get("request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let body = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| Failure::Connection(what.clone(), e.into()))?
-                    .to_bytes();
-                Ok((status, request_id, body))
-            };
-            let (status, request_id, body) = match tokio::time::timeout(timeout, exchange).await {
-                Err(_) => return Err(unavailable(Failure::Timeout(what, timeout))),
-                Ok(Err(failure)) => return Err(unavailable(failure)),
-                Ok(Ok(answer)) => answer,
-            };
-            tracing::debug!(
-                request = %what,
-                status = status.as_u16(),
-                request_id = request_id.as_deref().unwrap_or(""),
-                "Stripe answered"
-            );
-            if status == StatusCode::UNAUTHORIZED && !key_refreshed {
-                // The key may have been rolled: read it again (rate-limited) and retry once with the new one.
-                key_refreshed = true;
-                if let Some(fresh) = self.key.refresh().await {
-                    api_key = fresh;
-                    continue;
-                }
-            }
-            if status == StatusCode::CONFLICT && attempt < CONFLICT_RETRIES {
+            let answer = with_key_refresh(
+                &self.key,
+                |e| StripeError::Unavailable(e.into()),
+                |api_key| {
+                    let request = self.request(
+                        method.clone(),
+                        &uri,
+                        &api_key,
+                        form.clone(),
+                        idempotency_key.as_ref(),
+                    );
+                    let exchange = &exchange;
+                    let what = &what;
+                    async move {
+                        let request = request.map_err(|e| StripeError::Rejected {
+                            status: 0,
+                            code: "invalid_request".to_owned(),
+                            message: format!("{what} was not sent: {e}"),
+                        })?;
+                        let answer = exchange
+                            .send(http, request)
+                            .await
+                            .map_err(|e| unavailable(Failure::NoAnswer(e)))?;
+                        tracing::debug!(
+                            request = %what,
+                            status = answer.status.as_u16(),
+                            request_id = answer.request_id.as_deref().unwrap_or(""),
+                            "Stripe answered"
+                        );
+                        Ok((answer.status, answer))
+                    }
+                },
+            )
+            .await?;
+            if answer.status == StatusCode::CONFLICT && attempt < CONFLICT_RETRIES {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 continue;
             }
-            return answer(what, status, request_id, body);
+            return self::answer(what, answer.status, answer.request_id, answer.body);
         }
     }
 
@@ -232,17 +216,7 @@ impl StripeClient {
         form: Option<String>,
         idempotency_key: Option<&IdempotencyKey>,
     ) -> Result<Request<Full<Bytes>>, http::Error> {
-        let mut authorization =
-            HeaderValue::try_from(format!("Bearer {}", api_key.expose_secret()))?;
-        // Keeps the key out of any `Debug` of the request, should hyper or a caller ever log one.
-        authorization.set_sensitive(true);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(AUTHORIZATION, authorization)
-            .header("Stripe-Version", STRIPE_VERSION)
-            .header(USER_AGENT, USER_AGENT_VALUE)
-            .header(ACCEPT, "application/json");
+        let mut builder = bearer(method, uri, api_key)?.header("Stripe-Version", STRIPE_VERSION);
         if form.is_some() {
             builder = builder.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
         }
@@ -279,13 +253,15 @@ impl stripe_client_core::StripeClient for StripeClient {
             Some(RequestStrategy::Idempotent(key)) => Some(key),
             _ => None,
         };
-        self.exchange(
-            request,
-            idempotency_key,
-            config.timeout.unwrap_or(self.timeout),
-        )
-        .await
-        .map_err(Transport)
+        // Boxed: async-stripe's request futures nest deeply, and a caller several layers up (a catalog
+        // walk's pager) would otherwise exceed the compiler's type-depth limit.
+        let exchange: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+            Box::pin(self.exchange(
+                request,
+                idempotency_key,
+                config.timeout.unwrap_or(self.timeout),
+            ));
+        exchange.await.map_err(Transport)
     }
 }
 
@@ -393,10 +369,8 @@ fn describe(request: &RequestBuilder) -> String {
 enum Failure {
     #[error("cannot build the HTTPS client")]
     Roots(#[source] std::io::Error),
-    #[error("{0}: cannot reach Stripe")]
-    Connection(String, #[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("{0}: no answer from Stripe within {1:?}")]
-    Timeout(String, Duration),
+    #[error(transparent)]
+    NoAnswer(NoAnswer),
     #[error("{what}: Stripe answered {status} ({code}): {message} [request {request_id}]")]
     Status {
         what: String,
