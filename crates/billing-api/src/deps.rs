@@ -1,6 +1,7 @@
 //! Everything the API needs, built once per cold start: the plan catalog (validated here, so a broken
 //! catalog fails the deploy's smoke test rather than a customer's request), the token verifier, clients.
 use crate::redirect::AllowedOrigins;
+use aws_config::SdkConfig;
 use entitle_core::adapters::{
     DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, StripeClient,
 };
@@ -12,6 +13,7 @@ use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
     CustomerDirectory, EntitlementReader, StripeBilling, StripeCustomers, SubscriptionLifecycle,
 };
+use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -40,10 +42,47 @@ pub struct ApiConfig {
     pub cors_origins: AllowedOrigins,
 }
 
+/// billing-api's configuration, typed: what [`Config::from_env`] reads in Lambda, and what a test or the
+/// demo sets.
+pub struct Config {
+    pub customers_table: String,
+    pub entitlements_table: String,
+    pub usage_table: String,
+    pub stripe_api_base: String,
+    pub catalog: PlanCatalog,
+    pub api: ApiConfig,
+    /// `STRIPE_PORTAL_CONFIGURATION`: `None` finds the one `entitle setup` made.
+    pub portal_configuration: Option<String>,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            customers_table: config::required("CUSTOMERS_TABLE")?,
+            entitlements_table: config::required("ENTITLEMENTS_TABLE")?,
+            usage_table: config::required("USAGE_TABLE")?,
+            stripe_api_base: config::optional("STRIPE_API_BASE")
+                .unwrap_or_else(|| "https://api.stripe.com".into()),
+            catalog: PlanCatalog::from_env()?,
+            api: ApiConfig {
+                redirect_origins: AllowedOrigins::parse(&config::required(
+                    "ALLOWED_REDIRECT_ORIGINS",
+                )?),
+                cors_origins: AllowedOrigins::parse(
+                    &config::optional("ALLOWED_ORIGINS").unwrap_or_default(),
+                ),
+            },
+            portal_configuration: config::optional("STRIPE_PORTAL_CONFIGURATION"),
+        })
+    }
+}
+
 impl Deps {
+    /// Lambda's composition root: the environment's configuration, the session-token verifier and the
+    /// Stripe key, then [`Deps::new`].
     pub async fn from_env() -> Result<Self, ConfigError> {
         let aws = config::aws().await;
-        let catalog = PlanCatalog::from_env()?;
+        let config = Config::from_env()?;
         let jwt_secret = match config::optional("JWT_SECRET").or(config::optional("JWT_SECRET_ARN"))
         {
             Some(_) => Some(config::secret("JWT_SECRET", &aws).await?),
@@ -55,40 +94,42 @@ impl Deps {
             config::optional("CLERK_ISSUER"),
             config::optional("CLERK_AUTHORIZED_PARTIES"),
         )?;
-        let stripe = Arc::new(StripeClient::new(
-            Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?,
-            config::optional("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
-        ));
-        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-        Ok(Self {
+        let stripe_key = Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?;
+        Ok(Self::new(config, verifier, stripe_key, &aws))
+    }
+
+    /// The real adapters for `config`: the one wiring of billing-api, used by Lambda, its integration tests
+    /// and the demo.
+    pub fn new(
+        config: Config,
+        verifier: Verifier,
+        stripe_key: Rotating<SecretString>,
+        aws: &SdkConfig,
+    ) -> Self {
+        let stripe = Arc::new(StripeClient::new(stripe_key, config.stripe_api_base));
+        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+        Self {
             verifier,
-            catalog,
+            catalog: config.catalog,
             customers: Arc::new(DynamoCustomerDirectory::new(
                 dynamodb.clone(),
-                config::required("CUSTOMERS_TABLE")?,
+                config.customers_table,
             )),
             entitlements: Arc::new(DynamoEntitlements::new(
                 dynamodb.clone(),
-                config::required("ENTITLEMENTS_TABLE")?,
+                config.entitlements_table.clone(),
             )),
             usage: Arc::new(DynamoUsage::new(
                 dynamodb,
-                config::required("USAGE_TABLE")?,
-                config::required("ENTITLEMENTS_TABLE")?,
+                config.usage_table,
+                config.entitlements_table,
             )),
             stripe_customers: stripe.clone(),
             billing: stripe.clone(),
             lifecycle: stripe,
-            config: ApiConfig {
-                redirect_origins: AllowedOrigins::parse(&config::required(
-                    "ALLOWED_REDIRECT_ORIGINS",
-                )?),
-                cors_origins: AllowedOrigins::parse(
-                    &config::optional("ALLOWED_ORIGINS").unwrap_or_default(),
-                ),
-            },
+            config: config.api,
             price_ids: Mutex::new(HashMap::new()),
-            portal_configuration: Mutex::new(config::optional("STRIPE_PORTAL_CONFIGURATION")),
-        })
+            portal_configuration: Mutex::new(config.portal_configuration),
+        }
     }
 }

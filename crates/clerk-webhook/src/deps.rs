@@ -1,4 +1,5 @@
 //! Everything the handler needs, built once per cold start from the environment.
+use aws_config::SdkConfig;
 use entitle_core::adapters::{
     DynamoCustomerDirectory, DynamoEventLog, SnsPublisher, SqsDeadLetters, StripeClient,
 };
@@ -67,10 +68,20 @@ impl ClerkConfig {
     }
 }
 
-impl Deps {
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let aws = config::aws().await;
-        let keys = Rotating::load("CLERK_WEBHOOK_SECRET", &aws, svix_keys).await?;
+/// clerk-webhook's configuration, typed: what [`Config::from_env`] reads in Lambda, and what a test or the
+/// demo sets.
+pub struct Config {
+    pub idempotency_table: String,
+    pub customers_table: String,
+    pub billing_events_topic_arn: String,
+    pub dead_letter_queue_url: String,
+    pub stripe_api_base: String,
+    pub webhook: ClerkConfig,
+}
+
+impl Config {
+    pub async fn from_env(aws: &SdkConfig) -> Result<Self, ConfigError> {
+        let keys = Rotating::load("CLERK_WEBHOOK_SECRET", aws, svix_keys).await?;
         let on_user_deleted = match config::optional("ON_USER_DELETED") {
             None => OnUserDeleted::CancelAtPeriodEnd,
             Some(v) => OnUserDeleted::parse(&v).ok_or_else(|| ConfigError::Invalid {
@@ -78,37 +89,58 @@ impl Deps {
                 reason: "expected cancel_at_period_end, cancel_now or keep".into(),
             })?,
         };
-        let stripe = Arc::new(StripeClient::new(
-            Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?,
-            config::optional("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
-        ));
-        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         Ok(Self {
-            events: Arc::new(DynamoEventLog::new(
-                dynamodb.clone(),
-                config::required("IDEMPOTENCY_TABLE")?,
-            )),
-            customers: Arc::new(DynamoCustomerDirectory::new(
-                dynamodb,
-                config::required("CUSTOMERS_TABLE")?,
-            )),
-            publisher: Arc::new(SnsPublisher::new(
-                aws_sdk_sns::Client::new(&aws),
-                config::required("BILLING_EVENTS_TOPIC_ARN")?,
-            )),
-            stripe_customers: stripe.clone(),
-            lifecycle: stripe,
-            dead_letters: Arc::new(SqsDeadLetters::new(
-                aws_sdk_sqs::Client::new(&aws),
-                config::required("DEAD_LETTER_QUEUE_URL")?,
-            )),
-            config: ClerkConfig {
+            idempotency_table: config::required("IDEMPOTENCY_TABLE")?,
+            customers_table: config::required("CUSTOMERS_TABLE")?,
+            billing_events_topic_arn: config::required("BILLING_EVENTS_TOPIC_ARN")?,
+            dead_letter_queue_url: config::required("DEAD_LETTER_QUEUE_URL")?,
+            stripe_api_base: config::optional("STRIPE_API_BASE")
+                .unwrap_or_else(|| "https://api.stripe.com".into()),
+            webhook: ClerkConfig {
                 keys,
                 tolerance: config::seconds("CLERK_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE)?,
                 lease: config::seconds("IDEMPOTENCY_LEASE_SECONDS", DEFAULT_LEASE)?,
                 on_user_deleted,
             },
         })
+    }
+}
+
+impl Deps {
+    /// Lambda's composition root: the environment's configuration and the Stripe key, then [`Deps::new`].
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let aws = config::aws().await;
+        let config = Config::from_env(&aws).await?;
+        let stripe_key = Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?;
+        Ok(Self::new(config, stripe_key, &aws))
+    }
+
+    /// The real adapters for `config`: the one wiring of clerk-webhook, used by Lambda, its integration
+    /// tests and the demo.
+    pub fn new(config: Config, stripe_key: Rotating<SecretString>, aws: &SdkConfig) -> Self {
+        let stripe = Arc::new(StripeClient::new(stripe_key, config.stripe_api_base));
+        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+        Self {
+            events: Arc::new(DynamoEventLog::new(
+                dynamodb.clone(),
+                config.idempotency_table,
+            )),
+            customers: Arc::new(DynamoCustomerDirectory::new(
+                dynamodb,
+                config.customers_table,
+            )),
+            publisher: Arc::new(SnsPublisher::new(
+                aws_sdk_sns::Client::new(aws),
+                config.billing_events_topic_arn,
+            )),
+            stripe_customers: stripe.clone(),
+            lifecycle: stripe,
+            dead_letters: Arc::new(SqsDeadLetters::new(
+                aws_sdk_sqs::Client::new(aws),
+                config.dead_letter_queue_url,
+            )),
+            config: config.webhook,
+        }
     }
 }
 

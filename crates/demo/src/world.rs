@@ -2,10 +2,6 @@
 //! AWS emulator (the template's own tables, topic and queues), the production `StripeClient` pointed at a
 //! local fake Stripe and the production `ClerkClient` at a local fake Clerk. Only the clock and the secrets
 //! are the demo's.
-use entitle_core::adapters::{
-    DynamoCustomerDirectory, DynamoEntitlements, DynamoEventLog, DynamoUsage, SnsPublisher,
-    SqsDeadLetters, StripeClient,
-};
 use entitle_core::auth::Verifier;
 use entitle_core::webhook::svix::SvixKey;
 use entitle_domain::plans::PlanCatalog;
@@ -13,8 +9,6 @@ use entitle_test_support::clerk::FakeClerk;
 use entitle_test_support::stripe::FakeStripe;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_entitle_demo_stripe_signing_secret";
@@ -58,8 +52,8 @@ impl World {
         seed_catalog_prices(&stripe);
         let clerk = FakeClerk::start();
         let aws = entitle_core::config::aws().await;
-        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let sqs = aws_sdk_sqs::Client::new(&aws);
+        // The template's own tables, topic and queues (scripts/with-local-aws.sh exports their names).
         let idempotency = env("IDEMPOTENCY_TABLE")?;
         let customers_table = env("CUSTOMERS_TABLE")?;
         let entitlements_table = env("ENTITLEMENTS_TABLE")?;
@@ -71,49 +65,34 @@ impl World {
         let region = aws
             .region()
             .map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
-
-        let stripe_client = Arc::new(StripeClient::new(
-            SecretString::from(stripe.api_key.clone()),
-            stripe.base_url.clone(),
-        ));
-        let customers = Arc::new(DynamoCustomerDirectory::new(
-            dynamodb.clone(),
-            customers_table,
-        ));
-        let entitlements = Arc::new(DynamoEntitlements::new(
-            dynamodb.clone(),
-            entitlements_table.clone(),
-        ));
-        let usage = Arc::new(DynamoUsage::new(
-            dynamodb.clone(),
-            usage_table,
-            entitlements_table,
-        ));
-        let publisher = Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&aws), topic));
-        let events = Arc::new(DynamoEventLog::new(dynamodb, idempotency));
         let catalog = PlanCatalog::builtin().clone();
+        let stripe_key = || SecretString::from(stripe.api_key.clone()).into();
 
-        let stripe_webhook = stripe_webhook::deps::Deps {
-            events: events.clone(),
-            publisher: publisher.clone(),
-            config: stripe_webhook::deps::WebhookConfig::new(vec![SecretString::from(
-                STRIPE_WEBHOOK_SECRET.to_owned(),
-            )]),
-        };
+        // Each function's own composition root (`Deps::new`), the one its Lambda `main` uses.
+        let stripe_webhook = stripe_webhook::deps::Deps::new(
+            stripe_webhook::deps::Config {
+                idempotency_table: idempotency.clone(),
+                billing_events_topic_arn: topic.clone(),
+                webhook: stripe_webhook::deps::WebhookConfig::new(vec![SecretString::from(
+                    STRIPE_WEBHOOK_SECRET.to_owned(),
+                )]),
+            },
+            &aws,
+        );
         let svix_key = SvixKey::parse(&SecretString::from(CLERK_WEBHOOK_SECRET.to_owned()))
             .map_err(|e| format!("the demo's Clerk webhook secret: {e}"))?;
-        let clerk_webhook = clerk_webhook::deps::Deps {
-            events,
-            publisher: publisher.clone(),
-            customers: customers.clone(),
-            stripe_customers: stripe_client.clone(),
-            lifecycle: stripe_client.clone(),
-            dead_letters: Arc::new(SqsDeadLetters::new(
-                sqs.clone(),
-                dead_letter_queue_url.clone(),
-            )),
-            config: clerk_webhook::deps::ClerkConfig::new(vec![svix_key]),
-        };
+        let clerk_webhook = clerk_webhook::deps::Deps::new(
+            clerk_webhook::deps::Config {
+                idempotency_table: idempotency,
+                customers_table: customers_table.clone(),
+                billing_events_topic_arn: topic.clone(),
+                dead_letter_queue_url: dead_letter_queue_url.clone(),
+                stripe_api_base: stripe.base_url.clone(),
+                webhook: clerk_webhook::deps::ClerkConfig::new(vec![svix_key]),
+            },
+            stripe_key(),
+            &aws,
+        );
         let verifier = Verifier::from_config(
             Some(SecretString::from(JWT_SECRET.to_owned())),
             None,
@@ -122,28 +101,29 @@ impl World {
         )
         .map_err(|e| format!("billing-api's HS256 verifier: {e}"))?;
         let origins = || billing_api::redirect::AllowedOrigins::parse(APP_ORIGIN);
-        let billing_api = billing_api::deps::Deps {
-            verifier,
-            catalog: catalog.clone(),
-            customers: customers.clone(),
-            stripe_customers: stripe_client.clone(),
-            billing: stripe_client.clone(),
-            usage: usage.clone(),
-            lifecycle: stripe_client.clone(),
-            entitlements: entitlements.clone(),
-            config: billing_api::deps::ApiConfig {
-                redirect_origins: origins(),
-                cors_origins: origins(),
+        let billing_api = billing_api::deps::Deps::new(
+            billing_api::deps::Config {
+                customers_table: customers_table.clone(),
+                entitlements_table: entitlements_table.clone(),
+                usage_table: usage_table.clone(),
+                stripe_api_base: stripe.base_url.clone(),
+                catalog: catalog.clone(),
+                api: billing_api::deps::ApiConfig {
+                    redirect_origins: origins(),
+                    cors_origins: origins(),
+                },
+                portal_configuration: None,
             },
-            price_ids: Mutex::new(HashMap::new()),
-            portal_configuration: Mutex::new(None),
-        };
+            verifier,
+            stripe_key(),
+            &aws,
+        );
         let processor = entitlement_processor::deps::Deps::new(
             entitlement_processor::deps::Config {
-                entitlements_table: env("ENTITLEMENTS_TABLE")?,
-                usage_table: env("USAGE_TABLE")?,
-                customers_table: env("CUSTOMERS_TABLE")?,
-                billing_events_topic_arn: env("BILLING_EVENTS_TOPIC_ARN")?,
+                entitlements_table: entitlements_table.clone(),
+                usage_table: usage_table.clone(),
+                customers_table,
+                billing_events_topic_arn: topic.clone(),
                 dead_letter_queue_url: dead_letter_queue_url.clone(),
                 work_queue_url: queue_url.clone(),
                 stripe_api_base: stripe.base_url.clone(),
@@ -154,18 +134,21 @@ impl World {
                 ),
             },
             entitlement_processor::deps::Keys {
-                stripe: SecretString::from(stripe.api_key.clone()).into(),
+                stripe: stripe_key(),
                 clerk: SecretString::from(clerk.secret_key.clone()).into(),
             },
             &aws,
         );
-        let usage_api = usage_api::deps::Deps {
-            keys: usage_api::auth::ApiKeys::new(&SecretString::from(USAGE_API_KEY.to_owned()))
-                .into(),
-            catalog,
-            store: usage,
-            publisher,
-        };
+        let usage_api = usage_api::deps::Deps::new(
+            usage_api::deps::Config {
+                usage_table,
+                entitlements_table,
+                billing_events_topic_arn: topic,
+                catalog,
+            },
+            usage_api::auth::ApiKeys::new(&SecretString::from(USAGE_API_KEY.to_owned())).into(),
+            &aws,
+        );
         Ok(Self {
             stripe,
             clerk,

@@ -1,9 +1,7 @@
-use billing_api::deps::{ApiConfig, Deps};
+use billing_api::deps::{ApiConfig, Config, Deps};
 use billing_api::redirect::AllowedOrigins;
 use billing_api::router::handle_at;
-use entitle_core::adapters::{
-    DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, StripeClient,
-};
+use entitle_core::adapters::{DynamoEntitlements, DynamoUsage, StripeClient};
 use entitle_core::auth::Verifier;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
@@ -14,8 +12,7 @@ use entitle_test_support::jwt::{rs256, JwksServer};
 use entitle_test_support::stripe::FakeStripe;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub const ISSUER: &str = "https://clerk.entitle.test";
 pub const APP: &str = "https://app.entitle.test";
@@ -73,10 +70,6 @@ impl TestApp {
         let jwks = JwksServer::start();
         let config = aws::sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-        let client = Arc::new(StripeClient::new(
-            SecretString::from(stripe.api_key.clone()),
-            stripe.base_url.clone(),
-        ));
         let verifier = Verifier::from_config(
             None,
             Some(jwks.url.clone()),
@@ -89,28 +82,23 @@ impl TestApp {
             aws::env("USAGE_TABLE"),
             aws::env("ENTITLEMENTS_TABLE"),
         ));
-        let deps = Deps {
-            verifier,
-            catalog,
-            customers: Arc::new(DynamoCustomerDirectory::new(
-                dynamodb.clone(),
-                aws::env("CUSTOMERS_TABLE"),
-            )),
-            stripe_customers: client.clone(),
-            billing: client.clone(),
-            lifecycle: client,
-            usage: usage.clone(),
-            entitlements: Arc::new(DynamoEntitlements::new(
-                dynamodb.clone(),
-                aws::env("ENTITLEMENTS_TABLE"),
-            )),
-            config: ApiConfig {
-                redirect_origins: AllowedOrigins::parse(APP),
-                cors_origins: AllowedOrigins::parse(APP),
+        let deps = Deps::new(
+            Config {
+                customers_table: aws::env("CUSTOMERS_TABLE"),
+                entitlements_table: aws::env("ENTITLEMENTS_TABLE"),
+                usage_table: aws::env("USAGE_TABLE"),
+                stripe_api_base: stripe.base_url.clone(),
+                catalog,
+                api: ApiConfig {
+                    redirect_origins: AllowedOrigins::parse(APP),
+                    cors_origins: AllowedOrigins::parse(APP),
+                },
+                portal_configuration: None,
             },
-            price_ids: Mutex::new(HashMap::new()),
-            portal_configuration: Mutex::new(None),
-        };
+            verifier,
+            SecretString::from(stripe.api_key.clone()).into(),
+            &config,
+        );
         Self {
             deps: Arc::new(deps),
             stripe,

@@ -1,6 +1,6 @@
-use clerk_webhook::deps::{ClerkConfig, Deps};
+use clerk_webhook::deps::{ClerkConfig, Config, Deps};
 use clerk_webhook::handler::handle_at;
-use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEventLog, SnsPublisher, StripeClient};
+use entitle_core::adapters::{DynamoCustomerDirectory, StripeClient};
 use entitle_core::webhook::svix::{sign, SvixKey};
 use entitle_domain::time::UnixTime;
 use entitle_test_support::aws::{self, TopicTap};
@@ -44,18 +44,18 @@ impl TestApp {
         let topic = aws::env("BILLING_EVENTS_TOPIC_ARN");
         let tap = TopicTap::subscribe(&config, &topic).await;
         let key = SvixKey::parse(&SecretString::from(SECRET.to_owned())).unwrap();
-        let deps = Deps {
-            events: Arc::new(DynamoEventLog::new(dynamodb, aws::env("IDEMPOTENCY_TABLE"))),
-            publisher: Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&config), topic)),
-            customers: customers.clone(),
-            stripe_customers: stripe_client.clone(),
-            lifecycle: stripe_client.clone(),
-            dead_letters: Arc::new(entitle_core::adapters::SqsDeadLetters::new(
-                aws_sdk_sqs::Client::new(&config),
-                aws::env("ENTITLEMENT_DLQ_URL"),
-            )),
-            config: ClerkConfig::new(vec![key]),
-        };
+        let deps = Deps::new(
+            Config {
+                idempotency_table: aws::env("IDEMPOTENCY_TABLE"),
+                customers_table: aws::env("CUSTOMERS_TABLE"),
+                billing_events_topic_arn: topic,
+                dead_letter_queue_url: aws::env("ENTITLEMENT_DLQ_URL"),
+                stripe_api_base: stripe.base_url.clone(),
+                webhook: ClerkConfig::new(vec![key]),
+            },
+            SecretString::from(stripe.api_key.clone()).into(),
+            &config,
+        );
         Self {
             deps: Arc::new(deps),
             stripe,

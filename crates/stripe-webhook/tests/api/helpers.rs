@@ -1,5 +1,4 @@
 use aws_config::SdkConfig;
-use entitle_core::adapters::{DynamoEventLog, SnsPublisher};
 use entitle_core::secrets::Rotating;
 use entitle_core::webhook::stripe::sign;
 use entitle_domain::time::UnixTime;
@@ -8,7 +7,7 @@ use entitle_test_support::fixtures::{stripe_event, unique_id};
 use entitle_test_support::http::RequestSpec;
 use secrecy::SecretString;
 use std::sync::Arc;
-use stripe_webhook::deps::{Deps, WebhookConfig};
+use stripe_webhook::deps::{Config, Deps, WebhookConfig};
 use stripe_webhook::handler::handle_at;
 
 pub const SECRET: &str = "whsec_integration_secret";
@@ -42,20 +41,17 @@ impl TestApp {
     pub async fn with_secrets(secrets: Rotating<Vec<SecretString>>, topic_arn: &str) -> Self {
         let config = aws::sdk_config().await;
         let tap = TopicTap::subscribe(&config, &aws::env("BILLING_EVENTS_TOPIC_ARN")).await;
-        let deps = Deps {
-            events: Arc::new(DynamoEventLog::new(
-                aws_sdk_dynamodb::Client::new(&config),
-                aws::env("IDEMPOTENCY_TABLE"),
-            )),
-            publisher: Arc::new(SnsPublisher::new(
-                aws_sdk_sns::Client::new(&config),
-                topic_arn,
-            )),
-            config: WebhookConfig {
-                secrets,
-                ..WebhookConfig::new(Vec::new())
+        let deps = Deps::new(
+            Config {
+                idempotency_table: aws::env("IDEMPOTENCY_TABLE"),
+                billing_events_topic_arn: topic_arn.to_owned(),
+                webhook: WebhookConfig {
+                    secrets,
+                    ..WebhookConfig::new(Vec::new())
+                },
             },
-        };
+            &config,
+        );
         Self {
             deps: Arc::new(deps),
             config,

@@ -1,6 +1,6 @@
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use entitle_core::adapters::{DynamoEntitlements, DynamoUsage, SnsPublisher};
+use entitle_core::adapters::{DynamoEntitlements, DynamoUsage};
 use entitle_domain::entitlements::{grant, AddonGrant, Entitlements, Status};
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use usage_api::auth::ApiKeys;
-use usage_api::deps::Deps;
+use usage_api::deps::{Config, Deps};
 use usage_api::router::handle_at;
 
 pub const KEY: &str = "sk_usage_integration";
@@ -127,15 +127,18 @@ impl TestApp {
                 aws::env("ENTITLEMENTS_TABLE"),
             )
         };
-        let deps = Deps {
-            keys: ApiKeys::new(&SecretString::from(KEY.to_owned())).into(),
-            catalog: PlanCatalog::parse(CATALOG).unwrap(),
-            store: Arc::new(usage()),
-            publisher: Arc::new(SnsPublisher::new(
-                aws_sdk_sns::Client::new(&config),
-                aws::env("BILLING_EVENTS_TOPIC_ARN"),
-            )),
-        };
+        let mut deps = Deps::new(
+            Config {
+                usage_table: aws::env("USAGE_TABLE"),
+                entitlements_table: aws::env("ENTITLEMENTS_TABLE"),
+                billing_events_topic_arn: aws::env("BILLING_EVENTS_TOPIC_ARN"),
+                catalog: PlanCatalog::parse(CATALOG).unwrap(),
+            },
+            ApiKeys::new(&SecretString::from(KEY.to_owned())).into(),
+            &config,
+        );
+        // The store with the round-trip counter on its DynamoDB client, so a test can see the wire.
+        deps.store = Arc::new(usage());
         Self {
             deps: Arc::new(deps),
             store: usage(),
