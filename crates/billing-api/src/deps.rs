@@ -2,9 +2,8 @@
 //! catalog fails the deploy's smoke test rather than a customer's request), the token verifier, clients.
 use crate::redirect::AllowedOrigins;
 use aws_config::SdkConfig;
-use entitle_core::adapters::{
-    DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, StripeClient,
-};
+use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage};
+use entitle_core::stripe::StripeClient;
 use entitle_core::auth::Verifier;
 use entitle_core::config::{self, ConfigError};
 use entitle_core::secrets::{self, Rotating};

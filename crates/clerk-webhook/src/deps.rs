@@ -1,8 +1,7 @@
 //! Everything the handler needs, built once per cold start from the environment.
 use aws_config::SdkConfig;
-use entitle_core::adapters::{
-    DynamoCustomerDirectory, DynamoEventLog, SnsPublisher, SqsDeadLetters, StripeClient,
-};
+use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEventLog, SnsPublisher, SqsDeadLetters};
+use entitle_core::stripe::StripeClient;
 use entitle_core::config::{self, ConfigError};
 use entitle_core::secrets::{self, Rotating};
 use entitle_core::webhook::svix::{SvixKey, DEFAULT_TOLERANCE};

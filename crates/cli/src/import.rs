@@ -4,7 +4,8 @@
 //! an existing customer's first event dead-letters ("no user for customer") and `ensure_customer` makes a
 //! second customer. A dry run unless `--apply`; a second `--apply` changes nothing.
 use crate::Failed;
-use entitle_core::adapters::{ClerkClient, DynamoCustomerDirectory, StripeClient};
+use entitle_core::adapters::{ClerkClient, DynamoCustomerDirectory};
+use entitle_core::stripe::StripeClient;
 use entitle_domain::customers::CREATION_LEASE;
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::{ClerkError, CustomerDirectory, StripeBilling};
@@ -334,7 +335,7 @@ async fn link(
             .collect();
         let path = format!(
             "/v1/customers/{}",
-            entitle_core::adapters::stripe_client::path_segment(customer.id.as_str())
+            entitle_core::stripe::client::path_segment(customer.id.as_str())
         );
         let key = format!("entitle-customers-import-{}-{user}", customer.id);
         if let Err(e) = stripe.post_form(&path, &params, &key).await {

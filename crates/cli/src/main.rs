@@ -24,7 +24,7 @@
 //!
 //! Exit codes: 0 done (or nothing to change), 1 failure, 2 bad usage, 3 `plan` found changes.
 use clap::{Parser, Subcommand};
-use entitle_core::adapters::StripeClient;
+use entitle_core::stripe::StripeClient;
 use entitle_domain::catalog_sync::{self, SyncPlan};
 use entitle_domain::plans::PlanCatalog;
 use std::collections::BTreeMap;

@@ -120,8 +120,8 @@ async fn deps(stack: Option<&str>) -> Result<Deps, Failed> {
 /// Stripe from `STRIPE_SECRET_KEY` (or `_ARN`) and `STRIPE_API_BASE`, as the functions read them.
 pub async fn stripe_client(
     aws: &aws_config::SdkConfig,
-) -> Result<entitle_core::adapters::StripeClient, Failed> {
-    Ok(entitle_core::adapters::StripeClient::new(
+) -> Result<entitle_core::stripe::StripeClient, Failed> {
+    Ok(entitle_core::stripe::StripeClient::new(
         entitle_core::config::secret("STRIPE_SECRET_KEY", aws).await?,
         entitle_core::config::optional("STRIPE_API_BASE")
             .unwrap_or_else(|| "https://api.stripe.com".into()),

@@ -9,9 +9,9 @@
 //! - then prints what only the operator can do in Clerk.
 use crate::ops::resolve_outputs;
 use crate::Failed;
-use entitle_core::adapters::stripe_client::STRIPE_VERSION;
-use entitle_core::adapters::StripeClient;
-use entitle_core::stripe_events::HANDLED_STRIPE_TYPES;
+use entitle_core::stripe::client::STRIPE_VERSION;
+use entitle_core::stripe::StripeClient;
+use entitle_core::stripe::events::HANDLED_STRIPE_TYPES;
 use entitle_domain::plans::PlanCatalog;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -433,7 +433,7 @@ async fn write_secret(
 }
 
 fn path(id: &str) -> String {
-    entitle_core::adapters::stripe_client::path_segment(id)
+    entitle_core::stripe::client::path_segment(id)
 }
 
 /// A short stable digest for idempotency keys (same request, same key).

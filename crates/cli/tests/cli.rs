@@ -1,6 +1,6 @@
 //! The `entitle` binary, run as an operator runs it, against the local Stripe stand-in: its output and exit
 //! codes, and what it leaves in Stripe.
-use entitle_core::adapters::StripeClient;
+use entitle_core::stripe::StripeClient;
 use entitle_domain::catalog_sync::Remote;
 use entitle_test_support::stripe::FakeStripe;
 use secrecy::SecretString;

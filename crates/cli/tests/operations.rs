@@ -1,8 +1,7 @@
 //! `entitle reconcile` and `entitle dlq`, run as an operator runs them, against the local AWS (the
 //! template's tables and topic, a queue of the test's own as the DLQ) and the local Stripe and Clerk.
-use entitle_core::adapters::{
-    DynamoCustomerDirectory, DynamoEntitlements, SqsDeadLetters, StripeClient,
-};
+use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEntitlements, SqsDeadLetters};
+use entitle_core::stripe::StripeClient;
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::{CustomerDirectory, DeadLetters, EntitlementStore, StripeCustomers};
 use entitle_domain::time::UnixTime;

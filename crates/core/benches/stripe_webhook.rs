@@ -1,8 +1,8 @@
 //! The Stripe webhook's CPU path per event — verify the signature, read the envelope, normalize, serialize
 //! the SNS message — beside the floor measured in the same run: HMAC-SHA256 alone over the same bytes.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use entitle_core::stripe_events::{normalize, Normalized};
-use entitle_core::webhook::stripe::{sign, verify, DEFAULT_TOLERANCE};
+use entitle_core::stripe::events::{normalize, Normalized};
+use entitle_core::stripe::signature::{sign, verify, DEFAULT_TOLERANCE};
 use entitle_domain::time::UnixTime;
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;

@@ -11,6 +11,6 @@ pub mod edge;
 pub mod init;
 pub mod metrics;
 pub mod secrets;
-pub mod stripe_events;
+pub mod stripe;
 pub mod telemetry;
 pub mod webhook;

@@ -58,7 +58,7 @@ impl StripeDelivery {
 /// `POST /webhooks/stripe` with a valid `Stripe-Signature`.
 pub async fn stripe_webhook(world: &World, event: &StripeDelivery) -> Reply {
     let now = UnixTime::now();
-    let signature = entitle_core::webhook::stripe::sign(
+    let signature = entitle_core::stripe::signature::sign(
         event.body.as_bytes(),
         STRIPE_WEBHOOK_SECRET,
         now.secs(),

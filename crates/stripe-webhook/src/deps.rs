@@ -3,7 +3,7 @@ use aws_config::SdkConfig;
 use entitle_core::adapters::{DynamoEventLog, SnsPublisher};
 use entitle_core::config::{self, ConfigError};
 use entitle_core::secrets::{self, Rotating};
-use entitle_core::webhook::stripe::DEFAULT_TOLERANCE;
+use entitle_core::stripe::signature::DEFAULT_TOLERANCE;
 use entitle_domain::ports::{EventLog, EventPublisher};
 use secrecy::SecretString;
 use std::net::IpAddr;

@@ -2,9 +2,9 @@
 use crate::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_core::edge;
-use entitle_core::stripe_events::{normalize, Normalized};
+use entitle_core::stripe::events::{normalize, Normalized};
 use entitle_core::webhook::pipeline::{respond, Delivery, Reply, Webhook};
-use entitle_core::webhook::stripe::verify;
+use entitle_core::stripe::signature::verify;
 use entitle_domain::time::UnixTime;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};

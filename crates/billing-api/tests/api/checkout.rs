@@ -151,7 +151,7 @@ async fn the_local_stripe_refuses_a_portal_session_without_a_configuration_on_a_
         .call("POST", "/checkout", Some(checkout_body("starter_monthly")))
         .await;
     let customer = first.body["customerId"].as_str().unwrap();
-    let client = entitle_core::adapters::StripeClient::new(
+    let client = entitle_core::stripe::StripeClient::new(
         secrecy::SecretString::from(app.stripe.api_key.clone()),
         app.stripe.base_url.clone(),
     );
@@ -330,7 +330,7 @@ fn catalog_with_overage() -> PlanCatalog {
 async fn a_plan_with_overage_is_checked_out_with_its_metered_price_and_no_quantity_on_it() {
     let app = TestApp::spawn_with(catalog_with_overage()).await;
     // What `entitle catalog apply` leaves in Stripe for it: a meter and a metered price holding the key.
-    let client = entitle_core::adapters::StripeClient::new(
+    let client = entitle_core::stripe::StripeClient::new(
         secrecy::SecretString::from(app.stripe.api_key.clone()),
         app.stripe.base_url.clone(),
     );

@@ -1,7 +1,8 @@
 use billing_api::deps::{ApiConfig, Config, Deps};
 use billing_api::redirect::AllowedOrigins;
 use billing_api::router::handle_at;
-use entitle_core::adapters::{DynamoEntitlements, DynamoUsage, StripeClient};
+use entitle_core::adapters::{DynamoEntitlements, DynamoUsage};
+use entitle_core::stripe::StripeClient;
 use entitle_core::auth::Verifier;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;

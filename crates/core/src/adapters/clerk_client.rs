@@ -9,7 +9,7 @@ use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::{
     bearer, body_excerpt, with_key_refresh, Exchange, HttpClient, LazyClient, NoAnswer,
 };
-use crate::adapters::stripe_client::path_segment;
+use crate::adapters::http::path_segment;
 use crate::secrets::Rotating;
 use async_trait::async_trait;
 use entitle_domain::ids::UserId;

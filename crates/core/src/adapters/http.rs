@@ -2,6 +2,7 @@
 //! AWS SDK already links, so a function has a single TLS stack. It trusts Mozilla's roots compiled in
 //! (webpki-roots): no certificate file is read, at init or on the first request. Each API client builds its
 //! own on first use.
+use std::fmt::Write as _;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -178,4 +179,21 @@ where
         }
     }
     Ok(answer)
+}
+
+/// `id` percent-encoded as one path segment, so an id that comes from data can never add segments, a query
+/// or a fragment to the URL: `format!("/v1/customers/{}", path_segment(id))`. Dots are encoded too, so no
+/// id can become a `..` segment that something on the way normalises. async-stripe's requests put the ids
+/// they are given into the path as they are, so theirs are built from this too
+/// (`RetrieveSubscription::new(path_segment(id))`); the id is used for nothing else.
+pub fn path_segment(id: &str) -> String {
+    let mut encoded = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
 }

@@ -1,4 +1,4 @@
-//! Adapters: the ports implemented against AWS. Each owns its SDK client and keeps SDK types inside.
+//! Adapters: the ports implemented against AWS (Stripe's are in [`crate::stripe`], Clerk's here). Each owns its SDK client and keeps SDK types inside.
 pub mod classify;
 pub mod clerk_client;
 mod dynamo;
@@ -10,14 +10,6 @@ pub mod http;
 pub mod sns_publisher;
 pub mod sqs_dead_letters;
 pub mod sqs_work_queue;
-pub mod stripe_billing;
-pub mod stripe_catalog;
-pub mod stripe_client;
-pub mod stripe_meter_events;
-mod stripe_objects;
-pub mod stripe_reader;
-pub mod subscription_lifecycle;
-mod subscription_schedules;
 
 pub use clerk_client::ClerkClient;
 pub use dynamo_customers::DynamoCustomerDirectory;
@@ -27,7 +19,6 @@ pub use dynamo_usage::DynamoUsage;
 pub use sns_publisher::SnsPublisher;
 pub use sqs_dead_letters::SqsDeadLetters;
 pub use sqs_work_queue::SqsWorkQueue;
-pub use stripe_client::StripeClient;
 
 /// An SDK error with its whole chain, for logs and `#[source]`s (the SDK's `Display` alone says little).
 pub fn sdk_error<E, R>(

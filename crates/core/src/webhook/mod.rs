@@ -1,6 +1,6 @@
-//! Webhook signature verification: bytes in, verified payload out, clock injected.
+//! Webhook signature verification: bytes in, verified payload out, clock injected (Svix here, Stripe's in
+//! [`crate::stripe::signature`]), and the one pipeline both webhooks run.
 pub mod pipeline;
-pub mod stripe;
 pub mod svix;
 
 /// Why a delivery was refused before anything was parsed. All of these are the sender's (or an

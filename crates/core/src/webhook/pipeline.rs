@@ -64,17 +64,17 @@ impl Refusal for SignatureError {
     }
 }
 
-impl Refusal for super::stripe::VerifyError {
+impl Refusal for crate::stripe::signature::VerifyError {
     fn is_mismatch(&self) -> bool {
         matches!(
             self,
-            super::stripe::VerifyError::Signature(SignatureError::Mismatch)
+            crate::stripe::signature::VerifyError::Signature(SignatureError::Mismatch)
         )
     }
     fn to_api_error(&self) -> ApiError {
         match self {
-            super::stripe::VerifyError::Signature(s) => s.to_api_error(),
-            super::stripe::VerifyError::Malformed(_) => {
+            crate::stripe::signature::VerifyError::Signature(s) => s.to_api_error(),
+            crate::stripe::signature::VerifyError::Malformed(_) => {
                 ApiError::bad_request("malformed_payload", "the body is not a Stripe event")
             }
         }

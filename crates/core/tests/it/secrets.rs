@@ -1,5 +1,5 @@
 use crate::helpers::config;
-use entitle_core::adapters::StripeClient;
+use entitle_core::stripe::StripeClient;
 use entitle_core::config::secret;
 use entitle_core::secrets::{self, Rotating};
 use entitle_domain::ids::UserId;

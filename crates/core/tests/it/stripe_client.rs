@@ -1,8 +1,8 @@
 //! `StripeClient` against the local fake Stripe (`scripts/fake_stripe.py`), and against a tiny canned HTTP
 //! server for what the fake cannot show: the raw headers, a second page, a Stripe that never answers, a
 //! proxy's page instead of JSON.
-use entitle_core::adapters::stripe_client::{path_segment, STRIPE_VERSION};
-use entitle_core::adapters::StripeClient;
+use entitle_core::stripe::client::{path_segment, STRIPE_VERSION};
+use entitle_core::stripe::StripeClient;
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
 use entitle_test_support::stripe::FakeStripe;

@@ -1,4 +1,5 @@
-use entitle_core::adapters::{DynamoEntitlements, DynamoUsage, StripeClient};
+use entitle_core::adapters::{DynamoEntitlements, DynamoUsage};
+use entitle_core::stripe::StripeClient;
 use entitle_domain::entitlements::Entitlements;
 use entitle_domain::ids::UserId;
 use entitle_domain::plans::PlanCatalog;

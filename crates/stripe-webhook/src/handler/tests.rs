@@ -1,7 +1,7 @@
 //! The handler with fakes at the ports: every answer it gives and what each changes.
 use super::*;
 use crate::deps::WebhookConfig;
-use entitle_core::webhook::stripe::sign;
+use entitle_core::stripe::signature::sign;
 use entitle_domain::fakes::{InMemoryEventLog, RecordingPublisher};
 use entitle_domain::ports::ClaimRequest;
 use entitle_domain::ports::EventLog;

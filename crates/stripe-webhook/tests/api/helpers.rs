@@ -1,6 +1,6 @@
 use aws_config::SdkConfig;
 use entitle_core::secrets::Rotating;
-use entitle_core::webhook::stripe::sign;
+use entitle_core::stripe::signature::sign;
 use entitle_domain::time::UnixTime;
 use entitle_test_support::aws::{self, TopicTap};
 use entitle_test_support::fixtures::{stripe_event, unique_id};

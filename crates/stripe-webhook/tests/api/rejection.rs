@@ -1,5 +1,5 @@
 use crate::helpers::{signed_event, TestApp, SECRET};
-use entitle_core::webhook::stripe::sign;
+use entitle_core::stripe::signature::sign;
 use entitle_domain::time::UnixTime;
 
 #[tokio::test]

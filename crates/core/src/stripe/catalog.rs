@@ -3,8 +3,8 @@
 //! through its generic `RequestBuilder`; every answer read into the few fields the sync compares, over the
 //! same transport and error rule as the functions' calls. Every write carries an idempotency key derived
 //! from the change, so an `apply` retried after a failure creates nothing twice.
-use super::stripe_client::{idempotent, path_segment, Listed, StripeClient};
-use super::stripe_objects::expandable_id;
+use super::client::{idempotent, path_segment, Listed, StripeClient};
+use super::objects::expandable_id;
 use entitle_domain::catalog_sync::{
     Action, Remote, RemoteFeature, RemoteMeter, RemotePrice, RemoteProduct, METADATA_KEY,
     OVERAGE_METADATA_KEY,

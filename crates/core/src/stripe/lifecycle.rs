@@ -1,7 +1,7 @@
 //! `SubscriptionLifecycle` on the Stripe API: cancel (at the period end or now), resume, the invoice preview of
 //! a plan change and the change itself, with async-stripe's typed requests.
-use super::stripe_client::{answer_as, idempotent, path_segment, StripeClient};
-use super::stripe_objects::{expandable_id, Invoice, Subscription};
+use super::client::{answer_as, idempotent, path_segment, StripeClient};
+use super::objects::{expandable_id, Invoice, Subscription};
 use async_trait::async_trait;
 use entitle_domain::ids::StripeCustomerId;
 use entitle_domain::ports::{

@@ -3,8 +3,8 @@
 //! other Stripe call. The identifier is also the idempotency key: a retry within Stripe's idempotency window
 //! replays the first answer; after it, Stripe refuses a second event with the same identifier, which is the
 //! proof that the first one was recorded.
-use super::stripe_catalog::form;
-use super::stripe_client::{idempotent, StripeClient};
+use super::catalog::form;
+use super::client::{idempotent, StripeClient};
 use async_trait::async_trait;
 use entitle_domain::ports::{MeterEvent, Reported, StripeError, UsageMeter};
 use stripe_client_core::StripeMethod;

@@ -1,7 +1,7 @@
 //! `StripeReader` on the Stripe API: the current state of subscriptions, customers and Checkout sessions,
 //! read with async-stripe's typed requests and turned into domain types here.
-use super::stripe_client::{answer_as, path_segment, StripeClient, Transport};
-use super::stripe_objects::{expandable_id, Customer, LineItem as Line, List, Subscription};
+use super::client::{answer_as, path_segment, StripeClient, Transport};
+use super::objects::{expandable_id, Customer, LineItem as Line, List, Subscription};
 use async_trait::async_trait;
 use entitle_domain::entitlements::{NextPhase, SubscriptionItem, SubscriptionState};
 use entitle_domain::ids::{StripeCustomerId, UserId};

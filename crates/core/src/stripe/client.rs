@@ -2,7 +2,7 @@
 //! in the sibling modules, `StripeReader` and `StripeBilling`).
 //!
 //! Requests are async-stripe 1.0's typed ones (`stripe_core`, `stripe_billing`, …); their answers are parsed
-//! into the few fields we read ([`stripe_objects`](super::stripe_objects)). This module is only their transport: it implements async-stripe's `StripeClient` trait over the hyper 1 + rustls
+//! into the few fields we read ([`objects`](super::objects)). This module is only their transport: it implements async-stripe's `StripeClient` trait over the hyper 1 + rustls
 //! (aws-lc) client the AWS SDK already links. Not async-stripe's own hyper client, because that one drops
 //! what our retry rule needs: the status of an error answer that is not Stripe's JSON (a proxy's 502 page
 //! must be retried, a 403 page must not), the `Request-Id`, and our User-Agent; and it keeps no connection
@@ -11,10 +11,11 @@
 //! The HTTP client is built on the first request rather than in `new`, so the invocations that never call
 //! Stripe pay nothing for it at init (its roots are compiled in: no certificate file is read).
 use crate::adapters::classify::{self, Class, Conflict};
+pub use crate::adapters::http::path_segment;
 use crate::adapters::http::{
     bearer, body_excerpt, with_key_refresh, Exchange, HttpClient, LazyClient, NoAnswer,
 };
-use crate::adapters::stripe_objects::{ended, List, Object, Subscription};
+use super::objects::{ended, List, Object, Subscription};
 use crate::secrets::Rotating;
 use async_trait::async_trait;
 use entitle_domain::ids::{StripeCustomerId, UserId};
@@ -293,24 +294,7 @@ impl fmt::Debug for StripeClient {
     }
 }
 
-/// `id` percent-encoded as one path segment, so an id that comes from data can never add segments, a query
-/// or a fragment to the URL: `format!("/v1/customers/{}", path_segment(id))`. Dots are encoded too, so no
-/// id can become a `..` segment that something on the way normalises. async-stripe's requests put the ids
-/// they are given into the path as they are, so theirs are built from this too
-/// (`RetrieveSubscription::new(path_segment(id))`); the id is used for nothing else.
-pub fn path_segment(id: &str) -> String {
-    let mut encoded = String::with_capacity(id.len());
-    for byte in id.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            let _ = write!(encoded, "%{byte:02X}");
-        }
-    }
-    encoded
-}
-
-/// `request`, its answer parsed as our `T` (a [`stripe_objects`](super::stripe_objects) type) rather than
+/// `request`, its answer parsed as our `T` (a [`objects`](super::objects) type) rather than
 /// async-stripe's whole object.
 pub(crate) fn answer_as<T>(request: &impl StripeRequest) -> CustomizableStripeRequest<T> {
     request.build().customize()

@@ -1,7 +1,7 @@
 //! `StripeBilling` on the Stripe API: Checkout sessions, billing portal sessions, price lookups, with
 //! async-stripe's typed requests.
-use super::stripe_client::{answer_as, idempotent, StripeClient};
-use super::stripe_objects::{CheckoutSession as Session, List, Object, PortalSession};
+use super::client::{answer_as, idempotent, StripeClient};
+use super::objects::{CheckoutSession as Session, List, Object, PortalSession};
 use async_trait::async_trait;
 use entitle_domain::entitlements::is_live_status;
 use entitle_domain::entitlements::SubscriptionState;
@@ -45,7 +45,7 @@ impl StripeBilling for StripeClient {
             .await?
             .iter()
             .filter(|s| is_live_status(s.status.as_str()))
-            .map(super::stripe_reader::subscription_state)
+            .map(super::reader::subscription_state)
             .collect())
     }
 

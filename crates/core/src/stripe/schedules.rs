@@ -2,8 +2,8 @@
 //! subscription (`from_subscription`), its phases rewritten to the current phase (ending with the period)
 //! and a phase on the new price, then it releases the subscription (`end_behavior: release`). async-stripe's
 //! typed requests; the answers are read into the few fields we use.
-use super::stripe_client::{idempotent, path_segment, StripeClient};
-use super::stripe_objects::expandable_id;
+use super::client::{idempotent, path_segment, StripeClient};
+use super::objects::expandable_id;
 use entitle_domain::ports::{PeriodEndChange, PhaseItem, PhasePrice, ScheduledChange, StripeError};
 use miniserde::json::Value;
 use stripe_billing::subscription_schedule::{

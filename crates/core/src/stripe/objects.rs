@@ -5,7 +5,7 @@
 //! graph: that parsing code was most of each Stripe-calling function's binary. miniserde skips every field not
 //! named here; the names and types are Stripe's (API version [`STRIPE_VERSION`]).
 //!
-//! [`STRIPE_VERSION`]: super::stripe_client::STRIPE_VERSION
+//! [`STRIPE_VERSION`]: super::client::STRIPE_VERSION
 use miniserde::json::Value;
 use miniserde::Deserialize;
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 //!
 //! Every `v1` is checked against every configured secret, so a secret rotation (Stripe signs with both
 //! secrets for a while) never drops an event; async-stripe's verifier keeps only the last `v1`.
-use super::SignatureError;
+use crate::webhook::SignatureError;
 use entitle_domain::time::UnixTime;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};

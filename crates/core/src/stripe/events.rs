@@ -1,6 +1,6 @@
 //! Stripe events → normalized billing events. Reads only the fields the contract needs from `data.object`,
 //! tolerating both pre-2025 and "basil" object shapes (periods on items, invoice `parent`).
-use crate::webhook::stripe::StripeEnvelope;
+use crate::stripe::signature::StripeEnvelope;
 use entitle_domain::entitlements::period_bound;
 use entitle_domain::event::{
     BillingEvent, CheckoutData, EventData, EventType, InvoiceData, PaymentData, ScheduleData,
@@ -395,12 +395,12 @@ fn payment(p: PaymentIntent) -> Parts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::stripe::StripeEnvelope;
+    use crate::stripe::signature::StripeEnvelope;
     use entitle_domain::event::EventData;
 
     macro_rules! fixture {
         ($name:literal) => {
-            include_str!(concat!("../../../fixtures/stripe/", $name, ".json"))
+            include_str!(concat!("../../../../fixtures/stripe/", $name, ".json"))
         };
     }
 
