@@ -1,6 +1,3 @@
-//! The Clerk webhook function: verify (Svix), de-duplicate, keep the user's Stripe customer in sync, publish.
-pub use entitle_core::clerk_events as clerk;
-
-pub mod deps;
-pub mod handler;
-pub mod sync;
+//! clerk-webhook, the Lambda function: its handler is `entitle_app::clerk_webhook`, re-exported here for
+//! `main` and the integration tests.
+pub use entitle_app::clerk_webhook::*;

@@ -25,9 +25,8 @@
 //! Exit codes: 0 done (or nothing to change), 1 failure, 2 bad usage, 3 `plan` found changes.
 use clap::{Parser, Subcommand};
 use entitle_core::stripe::StripeClient;
-use entitle_domain::catalog_sync::{self, SyncPlan};
+use entitle_domain::catalog_sync::SyncPlan;
 use entitle_domain::plans::PlanCatalog;
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -334,7 +333,7 @@ async fn catalog(command: CatalogCommand) -> Result<ExitCode, Failed> {
         CatalogCommand::Plan { args, json } => {
             let catalog = load(&args)?;
             let client = stripe().await?;
-            let (plan, _) = read_plan(&client, &catalog).await?;
+            let plan = read_plan(&client, &catalog).await?.plan;
             show(&plan, json, false);
             Ok(if plan.actions.is_empty() {
                 ExitCode::SUCCESS
@@ -345,13 +344,14 @@ async fn catalog(command: CatalogCommand) -> Result<ExitCode, Failed> {
         CatalogCommand::Apply { args, yes, json } => {
             let catalog = load(&args)?;
             let client = stripe().await?;
-            let (plan, remote) = read_plan(&client, &catalog).await?;
+            let planned = read_plan(&client, &catalog).await?;
+            let plan = &planned.plan;
             if plan.actions.is_empty() {
-                show(&plan, json, true);
+                show(plan, json, true);
                 return Ok(ExitCode::SUCCESS);
             }
             if !yes {
-                show(&plan, false, false);
+                show(plan, false, false);
                 if !std::io::stdin().is_terminal() {
                     eprintln!("entitle: not applied: pass --yes to apply without a terminal to confirm on");
                     return Ok(ExitCode::from(2));
@@ -368,35 +368,18 @@ async fn catalog(command: CatalogCommand) -> Result<ExitCode, Failed> {
                     return Ok(ExitCode::from(1));
                 }
             }
-            let mut products: BTreeMap<String, String> = BTreeMap::new();
-            for product in remote.products.iter().filter(|p| p.active) {
-                if let Some(owner) = &product.entitle {
-                    products.insert(owner.clone(), product.id.clone());
-                }
-            }
-            let mut features: BTreeMap<String, String> = remote
-                .features
-                .iter()
-                .map(|f| (f.lookup_key.clone(), f.id.clone()))
-                .collect();
-            // An active meter wins over a deactivated one with the same event name.
-            let mut meters: BTreeMap<String, String> = BTreeMap::new();
-            for meter in remote.meters.iter().filter(|m| !m.active) {
-                meters.insert(meter.event_name.clone(), meter.id.clone());
-            }
-            for meter in remote.meters.iter().filter(|m| m.active) {
-                meters.insert(meter.event_name.clone(), meter.id.clone());
-            }
-            let total = plan.actions.len();
-            for (n, action) in plan.actions.iter().enumerate() {
+            let total = entitle_app::catalog::apply(&client, &planned, |n, action| {
                 if !json {
-                    println!("[{}/{total}] {}", n + 1, action.describe());
+                    println!(
+                        "[{}/{}] {}",
+                        n + 1,
+                        planned.plan.actions.len(),
+                        action.describe()
+                    );
                 }
-                client
-                    .apply_catalog_action(action, &mut products, &mut features, &mut meters)
-                    .await
-                    .map_err(|e| Failed(format!("{}: {e}", action.describe())))?;
-            }
+            })
+            .await
+            .map_err(|e| Failed(e.to_string()))?;
             if json {
                 println!(
                     "{}",
@@ -404,7 +387,7 @@ async fn catalog(command: CatalogCommand) -> Result<ExitCode, Failed> {
                 );
             } else {
                 println!("applied {total} changes");
-                unmanaged(&plan);
+                unmanaged(plan);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -414,12 +397,12 @@ async fn catalog(command: CatalogCommand) -> Result<ExitCode, Failed> {
 async fn read_plan(
     client: &StripeClient,
     catalog: &PlanCatalog,
-) -> Result<(SyncPlan, catalog_sync::Remote), Failed> {
+) -> Result<entitle_app::catalog::Planned, Failed> {
     eprintln!("reading Stripe's products, prices, Entitlements features and billing meters…");
-    let remote = client
-        .catalog_remote()
+    let planned = entitle_app::catalog::plan(client, catalog)
         .await
         .map_err(|e| Failed::because("reading Stripe failed", &e))?;
+    let remote = &planned.remote;
     eprintln!(
         "read {} products, {} prices, {} features, {} meters",
         remote.products.len(),
@@ -427,7 +410,7 @@ async fn read_plan(
         remote.features.len(),
         remote.meters.len()
     );
-    Ok((catalog_sync::plan(catalog, &remote), remote))
+    Ok(planned)
 }
 
 fn show(plan: &SyncPlan, json: bool, applying: bool) {

@@ -466,7 +466,6 @@ pub async fn customer_sync(
     json: bool,
 ) -> Result<std::process::ExitCode, Failed> {
     use entitle_domain::customers::ensure_customer;
-    use entitle_domain::ports::StripeCustomers;
     let user = UserId::parse(user).map_err(|e| Failed(format!("{user}: {e}")))?;
     resolve(stack).await?;
     let aws = entitle_core::config::aws().await;
@@ -490,17 +489,23 @@ pub async fn customer_sync(
     let ensured = ensure_customer(&customers, &stripe, &user)
         .await
         .map_err(|e| Failed::because(format!("the Stripe customer of {user}"), &e))?;
-    if profile.email.is_some() || profile.name.is_some() {
-        // One write per user and minute: a retry right after a failure is the same Stripe write.
-        let key = format!(
-            "entitle-customer-sync-{user}-{}",
-            UnixTime::now().secs() / 60
-        );
-        stripe
-            .update_customer(&ensured.customer, &profile, &key)
-            .await
-            .map_err(|e| Failed(format!("updating {}: {e}", ensured.customer)))?;
-    }
+    // One write per user and minute: a retry right after a failure is the same Stripe write.
+    let key = format!(
+        "entitle-customer-sync-{user}-{}",
+        UnixTime::now().secs() / 60
+    );
+    entitle_app::customers::write_profile(
+        &customers,
+        &stripe,
+        &user,
+        &ensured,
+        &profile,
+        entitle_app::customers::ProfileWrite::All,
+        &key,
+        UnixTime::now(),
+    )
+    .await
+    .map_err(|e| Failed(format!("updating {}: {e}", ensured.customer)))?;
     if json {
         println!(
             "{}",

@@ -10,8 +10,8 @@
 use crate::ops::resolve_outputs;
 use crate::Failed;
 use entitle_core::stripe::client::STRIPE_VERSION;
-use entitle_core::stripe::StripeClient;
 use entitle_core::stripe::events::HANDLED_STRIPE_TYPES;
+use entitle_core::stripe::StripeClient;
 use entitle_domain::plans::PlanCatalog;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! `entitle customers import`, run as an operator runs it, against the local AWS (the template's customers
 //! table) and the local Stripe and Clerk: Stripe customers made before Entitle, linked to their Clerk users
 //! by metadata or by email.
-use entitle_core::adapters::{DynamoCustomerDirectory};
+use entitle_core::adapters::DynamoCustomerDirectory;
 use entitle_core::stripe::StripeClient;
 use entitle_domain::ids::{StripeCustomerId, UserId};
 use entitle_domain::ports::CustomerDirectory;

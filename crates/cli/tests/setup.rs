@@ -1,7 +1,7 @@
 //! `entitle setup`, run as an operator runs it after the first deploy: against the local AWS (the stack's
 //! secrets, created empty as the template creates them) and the local Stripe stand-in.
-use entitle_core::stripe::StripeClient;
 use entitle_core::stripe::events::HANDLED_STRIPE_TYPES;
+use entitle_core::stripe::StripeClient;
 use entitle_test_support::aws;
 use entitle_test_support::stripe::FakeStripe;
 use secrecy::SecretString;

@@ -25,7 +25,7 @@ const STARTER_PRICE: &str = "price_local_starter_monthly";
 const PRO_PRICE: &str = "price_local_pro_monthly";
 
 const GRACE: Duration =
-    Duration::from_secs(entitlement_processor::deps::DEFAULT_GRACE_DAYS * 86_400);
+    Duration::from_secs(entitle_app::processor::deps::DEFAULT_GRACE_DAYS * 86_400);
 
 struct Story {
     world: World,

@@ -66,7 +66,9 @@ pub async fn stripe_webhook(world: &World, event: &StripeDelivery) -> Reply {
     let request = RequestSpec::post("/webhooks/stripe", event.body.as_bytes())
         .header("stripe-signature", signature)
         .build();
-    Reply::of(stripe_webhook::handler::handle_at(&world.stripe_webhook, &request, now).await)
+    Reply::of(
+        entitle_app::stripe_webhook::handler::handle_at(&world.stripe_webhook, &request, now).await,
+    )
 }
 
 /// `POST /webhooks/clerk`: a Svix-signed Clerk event.
@@ -84,7 +86,9 @@ pub async fn clerk_webhook(world: &World, body: &str) -> Reply {
         .header("svix-timestamp", now.secs().to_string())
         .header("svix-signature", signature)
         .build();
-    Reply::of(clerk_webhook::handler::handle_at(&world.clerk_webhook, &request, now).await)
+    Reply::of(
+        entitle_app::clerk_webhook::handler::handle_at(&world.clerk_webhook, &request, now).await,
+    )
 }
 
 /// A billing-api call with the user's session token.
@@ -100,7 +104,10 @@ pub async fn api(
         .method(method)
         .header("authorization", format!("Bearer {token}"))
         .build();
-    Reply::of(billing_api::router::handle_at(&world.billing_api, &request, UnixTime::now()).await)
+    Reply::of(
+        entitle_app::billing_api::router::handle_at(&world.billing_api, &request, UnixTime::now())
+            .await,
+    )
 }
 
 /// A usage-api call, as the product's server makes it: its API key, a JSON body.
@@ -113,7 +120,10 @@ pub async fn usage(world: &World, method: &str, path: &str, body: Option<Value>)
             format!("Bearer {}", crate::world::USAGE_API_KEY),
         )
         .build();
-    Reply::of(usage_api::router::handle_at(&world.usage_api, &request, UnixTime::now()).await)
+    Reply::of(
+        entitle_app::usage_api::router::handle_at(&world.usage_api, &request, UnixTime::now())
+            .await,
+    )
 }
 
 /// Feeds everything waiting in the entitlement queue to the processor, ten at a time, deleting what it
@@ -145,7 +155,7 @@ pub async fn pump(world: &World) -> Result<Vec<String>, String> {
             return Ok(types);
         }
         let records: Vec<Value> = messages.iter().map(|m| sqs_record(world, m)).collect();
-        let reply = entitlement_processor::handler::handle_at(
+        let reply = entitle_app::processor::handler::handle_at(
             &world.processor,
             json!({ "Records": records }),
             UnixTime::now(),

@@ -23,11 +23,11 @@ pub const USAGE_API_KEY: &str = "sk_usage_entitle_demo";
 pub struct World {
     pub stripe: FakeStripe,
     pub clerk: FakeClerk,
-    pub stripe_webhook: stripe_webhook::deps::Deps,
-    pub clerk_webhook: clerk_webhook::deps::Deps,
-    pub billing_api: billing_api::deps::Deps,
-    pub processor: entitlement_processor::deps::Deps,
-    pub usage_api: usage_api::deps::Deps,
+    pub stripe_webhook: entitle_app::stripe_webhook::deps::Deps,
+    pub clerk_webhook: entitle_app::clerk_webhook::deps::Deps,
+    pub billing_api: entitle_app::billing_api::deps::Deps,
+    pub processor: entitle_app::processor::deps::Deps,
+    pub usage_api: entitle_app::usage_api::deps::Deps,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
     pub queue_arn: String,
@@ -69,26 +69,26 @@ impl World {
         let stripe_key = || SecretString::from(stripe.api_key.clone()).into();
 
         // Each function's own composition root (`Deps::new`), the one its Lambda `main` uses.
-        let stripe_webhook = stripe_webhook::deps::Deps::new(
-            stripe_webhook::deps::Config {
+        let stripe_webhook = entitle_app::stripe_webhook::deps::Deps::new(
+            entitle_app::stripe_webhook::deps::Config {
                 idempotency_table: idempotency.clone(),
                 billing_events_topic_arn: topic.clone(),
-                webhook: stripe_webhook::deps::WebhookConfig::new(vec![SecretString::from(
-                    STRIPE_WEBHOOK_SECRET.to_owned(),
-                )]),
+                webhook: entitle_app::stripe_webhook::deps::WebhookConfig::new(vec![
+                    SecretString::from(STRIPE_WEBHOOK_SECRET.to_owned()),
+                ]),
             },
             &aws,
         );
         let svix_key = SvixKey::parse(&SecretString::from(CLERK_WEBHOOK_SECRET.to_owned()))
             .map_err(|e| format!("the demo's Clerk webhook secret: {e}"))?;
-        let clerk_webhook = clerk_webhook::deps::Deps::new(
-            clerk_webhook::deps::Config {
+        let clerk_webhook = entitle_app::clerk_webhook::deps::Deps::new(
+            entitle_app::clerk_webhook::deps::Config {
                 idempotency_table: idempotency,
                 customers_table: customers_table.clone(),
                 billing_events_topic_arn: topic.clone(),
                 dead_letter_queue_url: dead_letter_queue_url.clone(),
                 stripe_api_base: stripe.base_url.clone(),
-                webhook: clerk_webhook::deps::ClerkConfig::new(vec![svix_key]),
+                webhook: entitle_app::clerk_webhook::deps::ClerkConfig::new(vec![svix_key]),
             },
             stripe_key(),
             &aws,
@@ -100,15 +100,15 @@ impl World {
             None,
         )
         .map_err(|e| format!("billing-api's HS256 verifier: {e}"))?;
-        let origins = || billing_api::redirect::AllowedOrigins::parse(APP_ORIGIN);
-        let billing_api = billing_api::deps::Deps::new(
-            billing_api::deps::Config {
+        let origins = || entitle_app::billing_api::redirect::AllowedOrigins::parse(APP_ORIGIN);
+        let billing_api = entitle_app::billing_api::deps::Deps::new(
+            entitle_app::billing_api::deps::Config {
                 customers_table: customers_table.clone(),
                 entitlements_table: entitlements_table.clone(),
                 usage_table: usage_table.clone(),
                 stripe_api_base: stripe.base_url.clone(),
                 catalog: catalog.clone(),
-                api: billing_api::deps::ApiConfig {
+                api: entitle_app::billing_api::deps::ApiConfig {
                     redirect_origins: origins(),
                     cors_origins: origins(),
                 },
@@ -118,8 +118,8 @@ impl World {
             stripe_key(),
             &aws,
         );
-        let processor = entitlement_processor::deps::Deps::new(
-            entitlement_processor::deps::Config {
+        let processor = entitle_app::processor::deps::Deps::new(
+            entitle_app::processor::deps::Config {
                 entitlements_table: entitlements_table.clone(),
                 usage_table: usage_table.clone(),
                 customers_table,
@@ -130,23 +130,26 @@ impl World {
                 clerk_api_base: clerk.base_url.clone(),
                 catalog: catalog.clone(),
                 grace: Duration::from_secs(
-                    entitlement_processor::deps::DEFAULT_GRACE_DAYS * 86_400,
+                    entitle_app::processor::deps::DEFAULT_GRACE_DAYS * 86_400,
                 ),
             },
-            entitlement_processor::deps::Keys {
+            entitle_app::processor::deps::Keys {
                 stripe: stripe_key(),
                 clerk: SecretString::from(clerk.secret_key.clone()).into(),
             },
             &aws,
         );
-        let usage_api = usage_api::deps::Deps::new(
-            usage_api::deps::Config {
+        let usage_api = entitle_app::usage_api::deps::Deps::new(
+            entitle_app::usage_api::deps::Config {
                 usage_table,
                 entitlements_table,
                 billing_events_topic_arn: topic,
                 catalog,
             },
-            usage_api::auth::ApiKeys::new(&SecretString::from(USAGE_API_KEY.to_owned())).into(),
+            entitle_app::usage_api::auth::ApiKeys::new(&SecretString::from(
+                USAGE_API_KEY.to_owned(),
+            ))
+            .into(),
             &aws,
         );
         Ok(Self {

@@ -1,10 +1,12 @@
 //! Everything the processor needs, built once per cold start.
 use aws_config::SdkConfig;
-use entitle_core::adapters::{ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, SnsPublisher,
-    SqsDeadLetters, SqsWorkQueue};
-use entitle_core::stripe::StripeClient;
+use entitle_core::adapters::{
+    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage, SnsPublisher,
+    SqsDeadLetters, SqsWorkQueue,
+};
 use entitle_core::config::{self, ConfigError};
 use entitle_core::secrets::{self, Rotating};
+use entitle_core::stripe::StripeClient;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{

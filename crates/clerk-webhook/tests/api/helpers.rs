@@ -1,6 +1,6 @@
 use clerk_webhook::deps::{ClerkConfig, Config, Deps};
 use clerk_webhook::handler::handle_at;
-use entitle_core::adapters::{DynamoCustomerDirectory};
+use entitle_core::adapters::DynamoCustomerDirectory;
 use entitle_core::stripe::StripeClient;
 use entitle_core::webhook::svix::{sign, SvixKey};
 use entitle_domain::time::UnixTime;

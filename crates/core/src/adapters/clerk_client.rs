@@ -6,10 +6,10 @@
 //! it; answers are classified into retryable or not by the rule Stripe's and the JWKS fetch's answers follow
 //! too (`adapters::classify`), Clerk's 409 being permanent.
 use crate::adapters::classify::{self, Class, Conflict};
+use crate::adapters::http::path_segment;
 use crate::adapters::http::{
     bearer, body_excerpt, with_key_refresh, Exchange, HttpClient, LazyClient, NoAnswer,
 };
-use crate::adapters::http::path_segment;
 use crate::secrets::Rotating;
 use async_trait::async_trait;
 use entitle_domain::ids::UserId;

@@ -2,13 +2,13 @@
 //! AWS SDK already links, so a function has a single TLS stack. It trusts Mozilla's roots compiled in
 //! (webpki-roots): no certificate file is read, at init or on the first request. Each API client builds its
 //! own on first use.
-use std::fmt::Write as _;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::fmt::Write as _;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 

@@ -10,12 +10,12 @@
 //!
 //! The HTTP client is built on the first request rather than in `new`, so the invocations that never call
 //! Stripe pay nothing for it at init (its roots are compiled in: no certificate file is read).
+use super::objects::{ended, List, Object, Subscription};
 use crate::adapters::classify::{self, Class, Conflict};
 pub use crate::adapters::http::path_segment;
 use crate::adapters::http::{
     bearer, body_excerpt, with_key_refresh, Exchange, HttpClient, LazyClient, NoAnswer,
 };
-use super::objects::{ended, List, Object, Subscription};
 use crate::secrets::Rotating;
 use async_trait::async_trait;
 use entitle_domain::ids::{StripeCustomerId, UserId};

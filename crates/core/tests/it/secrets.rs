@@ -1,7 +1,7 @@
 use crate::helpers::config;
-use entitle_core::stripe::StripeClient;
 use entitle_core::config::secret;
 use entitle_core::secrets::{self, Rotating};
+use entitle_core::stripe::StripeClient;
 use entitle_domain::ids::UserId;
 use entitle_domain::ports::{StripeCustomers, StripeError};
 use entitle_test_support::aws;

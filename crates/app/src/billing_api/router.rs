@@ -1,0 +1,242 @@
+//! Routes by the last path segment, whatever the prefix (stage, function URL, `cargo lambda watch`):
+//! `POST …/checkout`, `POST …/portal`, `GET …/entitlements`, `GET …/usage`,
+//! `POST …/subscription/{cancel,resume,change}`, and the public `GET …/plans`. Authentication, body limits and the JSON error shape are
+//! decided here; the route modules get a verified user and a parsed body.
+use crate::billing_api::deps::Deps;
+use crate::billing_api::{
+    checkout, cors, entitlements, idempotency, plans, portal, subscription, usage,
+};
+use entitle_core::api_error::ApiError;
+use entitle_core::auth::token_from;
+use entitle_core::edge;
+use entitle_domain::ids::UserId;
+use entitle_domain::lifecycle::Intent;
+use entitle_domain::time::UnixTime;
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(handle_at(deps, &request, UnixTime::now()).await)
+}
+
+#[derive(Clone, Copy)]
+enum Route {
+    Checkout,
+    Portal,
+    Entitlements,
+    Usage,
+    Cancel,
+    Resume,
+    Change,
+    /// Public: no session token.
+    Plans,
+}
+
+impl Route {
+    fn of(request: &Request) -> Option<Self> {
+        [
+            Route::Checkout,
+            Route::Portal,
+            Route::Entitlements,
+            Route::Usage,
+            Route::Cancel,
+            Route::Resume,
+            Route::Change,
+            Route::Plans,
+        ]
+        .into_iter()
+        .find(|route| edge::route_is(request, route.name()))
+    }
+
+    /// The route's path: part of a client key's fingerprint.
+    fn name(self) -> &'static str {
+        match self {
+            Route::Checkout => "/checkout",
+            Route::Portal => "/portal",
+            Route::Entitlements => "/entitlements",
+            Route::Usage => "/usage",
+            Route::Cancel => "/subscription/cancel",
+            Route::Resume => "/subscription/resume",
+            Route::Change => "/subscription/change",
+            Route::Plans => "/plans",
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Route::Entitlements | Route::Usage | Route::Plans => Method::GET,
+            _ => Method::POST,
+        }
+    }
+}
+
+/// The handler with the clock injected.
+pub async fn handle_at(deps: &Deps, request: &Request, now: UnixTime) -> Response<Body> {
+    let route = Route::of(request);
+    if request.method() == Method::OPTIONS && route.is_some() {
+        return cors::preflight(request, &deps.config.cors_origins);
+    }
+    let mut response = match route {
+        None => edge::error(&ApiError::not_found("not_found", "no such route")),
+        Some(route) if request.method() != route.method() => {
+            let mut response = edge::error(&ApiError::method_not_allowed(format!(
+                "use {}",
+                route.method()
+            )));
+            let allow = HeaderValue::from_str(route.method().as_str()).expect("a method name");
+            response.headers_mut().insert(header::ALLOW, allow);
+            response
+        }
+        Some(Route::Plans) => plans::respond(deps, request),
+        Some(route) => dispatch(deps, request, route, now).await,
+    };
+    cors::decorate(request, &deps.config.cors_origins, &mut response);
+    response
+}
+
+async fn dispatch(deps: &Deps, request: &Request, route: Route, now: UnixTime) -> Response<Body> {
+    let user = match authenticate(deps, request, now).await {
+        Ok(user) => user,
+        Err(error) => return edge::error(&error),
+    };
+    let span = tracing::info_span!("request", user_id = %user);
+    async {
+        let client_key =
+            edge::header(request, "idempotency-key").filter(|_| route.method() == Method::POST);
+        let Some(raw) = client_key else {
+            return respond(run(deps, request, route, &user, Intent::Derived, now).await);
+        };
+        match remembered(deps, request, route, &user, raw, now).await {
+            Ok(answer) => {
+                let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+                if status.is_server_error() {
+                    entitle_core::metrics::count("ServerErrors", 1);
+                }
+                edge::json(status, answer.body)
+            }
+            Err(error) => edge::error(&error),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn respond(result: Result<serde_json::Value, ApiError>) -> Response<Body> {
+    match result {
+        Ok(body) => edge::json(StatusCode::OK, body.to_string()),
+        Err(error) => edge::error(&error),
+    }
+}
+
+/// A POST under the client's `Idempotency-Key`: the first answer again, or run and kept.
+async fn remembered(
+    deps: &Deps,
+    request: &Request,
+    route: Route,
+    user: &UserId,
+    raw: &str,
+    now: UnixTime,
+) -> Result<idempotency::Answer, ApiError> {
+    let key = idempotency::parse(raw)?;
+    let (record_key, fingerprint) =
+        idempotency::slot(user, key, route.name(), request.body().as_ref());
+    if let Some(first) = idempotency::prior(deps.usage.as_ref(), &record_key, &fingerprint).await? {
+        return Ok(first);
+    }
+    let intent = Intent::Client {
+        user: user.as_str(),
+        key,
+    };
+    let answer = match run(deps, request, route, user, intent, now).await {
+        Ok(body) => idempotency::Answer {
+            status: 200,
+            body: body.to_string(),
+        },
+        Err(error) => idempotency::Answer {
+            status: error.status,
+            body: error.to_json(),
+        },
+    };
+    idempotency::remember(
+        deps.usage.as_ref(),
+        user,
+        (&record_key, &fingerprint),
+        answer,
+        now,
+    )
+    .await
+}
+
+async fn run(
+    deps: &Deps,
+    request: &Request,
+    route: Route,
+    user: &UserId,
+    intent: Intent<'_>,
+    now: UnixTime,
+) -> Result<serde_json::Value, ApiError> {
+    match route {
+        Route::Checkout => json(checkout::create(deps, user, body(request)?, now).await),
+        Route::Portal => json(portal::create(deps, user, body(request)?, now).await),
+        Route::Entitlements => json(entitlements::read(deps, user, now).await),
+        Route::Usage => json(usage::read(deps, user, now).await),
+        Route::Cancel => {
+            json(subscription::cancel(deps, user, body_or_default(request)?, intent, now).await)
+        }
+        Route::Resume => {
+            json(subscription::resume(deps, user, body_or_default(request)?, intent, now).await)
+        }
+        Route::Change => json(subscription::change(deps, user, body(request)?, intent, now).await),
+        Route::Plans => unreachable!("answered without a session"),
+    }
+}
+
+/// A typed answer as the JSON value the idempotency record keeps.
+fn json<T: serde::Serialize>(answer: Result<T, ApiError>) -> Result<serde_json::Value, ApiError> {
+    answer.map(|body| serde_json::to_value(body).expect("an answer is plain data"))
+}
+
+async fn authenticate(deps: &Deps, request: &Request, now: UnixTime) -> Result<UserId, ApiError> {
+    let token = token_from(
+        edge::header(request, "authorization"),
+        edge::header(request, "cookie"),
+    );
+    let Some(token) = token else {
+        tracing::info!(reason = "missing", "unauthenticated request");
+        return Err(ApiError::unauthorized("sign in first"));
+    };
+    match deps.verifier.verify(token, now).await {
+        Ok(claims) => Ok(claims.sub),
+        Err(error) if error.is_unavailable() => {
+            tracing::error!(error = %error, "the signing keys could not be fetched");
+            Err(ApiError::unavailable())
+        }
+        Err(error) => {
+            // The reason is for us, not for whoever holds the token.
+            tracing::info!(reason = error.reason(), "rejected a session token");
+            Err(ApiError::unauthorized("invalid or expired session"))
+        }
+    }
+}
+
+/// Like [`body`], but an empty body is the default one.
+fn body_or_default<T: DeserializeOwned + Default>(request: &Request) -> Result<T, ApiError> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    body(request)
+}
+
+fn body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large("the body exceeds 64 KiB"));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("malformed_body", format!("invalid JSON body: {e}")))
+}

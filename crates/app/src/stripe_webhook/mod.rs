@@ -1,0 +1,3 @@
+//! The Stripe webhook function: verify, de-duplicate, publish.
+pub mod deps;
+pub mod handler;
