@@ -2,7 +2,7 @@
 //! and `entitle customer sync` for a user whose event was lost or predates Entitle. The customer itself comes
 //! from the domain's `ensure_customer` (the one way a customer is made and linked).
 use entitle_domain::customers::Ensured;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::{
     CustomerDirectory, CustomerProfile, StoreError, StripeCustomers, StripeError,
 };
@@ -33,7 +33,7 @@ pub enum ProfileError {
 pub async fn write_profile(
     customers: &dyn CustomerDirectory,
     stripe: &dyn StripeCustomers,
-    user: &UserId,
+    user: &SubjectId,
     ensured: &Ensured,
     profile: &CustomerProfile,
     write: ProfileWrite,

@@ -7,7 +7,7 @@ use crate::Failed;
 use entitle_core::adapters::{ClerkClient, DynamoCustomerDirectory};
 use entitle_core::stripe::StripeClient;
 use entitle_domain::customers::CREATION_LEASE;
-use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::ports::{ClerkError, CustomerDirectory, StripeBilling};
 use entitle_domain::time::UnixTime;
 use serde_json::{json, Value};
@@ -45,7 +45,7 @@ enum Outcome {
 
 struct Row {
     customer: StripeCustomerId,
-    user: Option<UserId>,
+    user: Option<SubjectId>,
     outcome: Outcome,
     /// The metadata keys written (or to write) on the Stripe customer.
     metadata: Vec<&'static str>,
@@ -72,7 +72,7 @@ pub async fn import(
 
     let customers = list_customers(&stripe).await?;
     let mut rows = Vec::new();
-    let mut matched: BTreeMap<String, Vec<(Customer, UserId)>> = BTreeMap::new();
+    let mut matched: BTreeMap<String, Vec<(Customer, SubjectId)>> = BTreeMap::new();
     for customer in customers {
         match match_user(&clerk, by, &customer).await? {
             Ok(user) => matched
@@ -155,7 +155,7 @@ async fn match_user(
     clerk: &ClerkClient,
     by: By,
     customer: &Customer,
-) -> Result<Result<UserId, Outcome>, Failed> {
+) -> Result<Result<SubjectId, Outcome>, Failed> {
     let named: Vec<&String> = USER_KEYS
         .iter()
         .filter_map(|k| customer.metadata.get(*k))
@@ -172,7 +172,7 @@ async fn match_user(
                     "no userId or clerkUserId in its metadata".into(),
                 )));
             };
-            let Ok(user) = UserId::parse(named.as_str()) else {
+            let Ok(user) = SubjectId::parse(named.as_str()) else {
                 return Ok(Err(Outcome::NoMatch(format!(
                     "its metadata names {named:?}, not a Clerk user id"
                 ))));
@@ -205,7 +205,7 @@ async fn match_user(
                         "no Clerk user has the primary email {email}"
                     ))))
                 }
-                [one] => one["id"].as_str().and_then(|id| UserId::parse(id).ok()),
+                [one] => one["id"].as_str().and_then(|id| SubjectId::parse(id).ok()),
                 _ => {
                     return Ok(Err(Outcome::Conflict(format!(
                         "{} Clerk users have the primary email {email}",
@@ -241,7 +241,7 @@ fn primary_email(user: &Value) -> Option<&str> {
 /// the newest (ties: the greater id, so every run picks the same one).
 async fn winner(
     stripe: &StripeClient,
-    group: &[(Customer, UserId)],
+    group: &[(Customer, SubjectId)],
 ) -> Result<(usize, &'static str), Failed> {
     let mut best: Option<(bool, i64, &str, usize)> = None;
     for (i, (customer, _)) in group.iter().enumerate() {
@@ -277,7 +277,7 @@ async fn link(
     directory: &DynamoCustomerDirectory,
     stripe: &StripeClient,
     customer: Customer,
-    user: UserId,
+    user: SubjectId,
     apply: bool,
     now: UnixTime,
 ) -> Result<Row, Failed> {
@@ -384,7 +384,7 @@ fn report(rows: &[Row], apply: bool, by: By, json_output: bool) {
             .map(|r| {
                 json!({
                     "customer": r.customer.as_str(),
-                    "userId": r.user.as_ref().map(UserId::as_str),
+                    "userId": r.user.as_ref().map(SubjectId::as_str),
                     "outcome": word(&r.outcome),
                     "reason": match &r.outcome {
                         Outcome::Conflict(why) | Outcome::NoMatch(why) => Some(why.as_str()),
@@ -406,7 +406,7 @@ fn report(rows: &[Row], apply: bool, by: By, json_output: bool) {
         return;
     }
     for r in rows {
-        let user = r.user.as_ref().map_or("-", UserId::as_str);
+        let user = r.user.as_ref().map_or("-", SubjectId::as_str);
         let metadata = if r.metadata.is_empty() {
             String::new()
         } else {

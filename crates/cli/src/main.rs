@@ -210,7 +210,7 @@ enum CatalogCommand {
 
 /// A USER_ID argument: a Clerk user id, refused as bad usage (exit 2) before anything is read.
 fn user_id(value: &str) -> Result<String, String> {
-    entitle_domain::ids::UserId::parse(value)
+    entitle_domain::ids::SubjectId::parse(value)
         .map(|_| value.to_owned())
         .map_err(|e| format!("{e} (a Clerk user id looks like user_2abc…)"))
 }

@@ -6,7 +6,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use entitle_app::processor::maintenance::reconcile_user;
 use entitle_app::processor::run::run;
 use entitle_app::processor::Deps;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::queue::QueueMessage;
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::Bound;
@@ -166,9 +166,9 @@ pub async fn reconcile(
     json: bool,
 ) -> Result<std::process::ExitCode, Failed> {
     let deps = deps(stack).await?;
-    let users: Vec<UserId> = match (user, all) {
+    let users: Vec<SubjectId> = match (user, all) {
         (Some(user), false) => {
-            vec![UserId::parse(&user).map_err(|e| Failed(format!("{user}: {e}")))?]
+            vec![SubjectId::parse(&user).map_err(|e| Failed(format!("{user}: {e}")))?]
         }
         (None, true) => {
             eprintln!("listing users…");
@@ -412,7 +412,7 @@ pub async fn usage(
     user: &str,
     json: bool,
 ) -> Result<std::process::ExitCode, Failed> {
-    let user = UserId::parse(user).map_err(|e| Failed(format!("{user}: {e}")))?;
+    let user = SubjectId::parse(user).map_err(|e| Failed(format!("{user}: {e}")))?;
     resolve(stack).await?;
     let aws = entitle_core::config::aws().await;
     let store = entitle_core::adapters::DynamoUsage::new(
@@ -466,7 +466,7 @@ pub async fn customer_sync(
     json: bool,
 ) -> Result<std::process::ExitCode, Failed> {
     use entitle_domain::customers::ensure_customer;
-    let user = UserId::parse(user).map_err(|e| Failed(format!("{user}: {e}")))?;
+    let user = SubjectId::parse(user).map_err(|e| Failed(format!("{user}: {e}")))?;
     resolve(stack).await?;
     let aws = entitle_core::config::aws().await;
     let customers = entitle_core::adapters::DynamoCustomerDirectory::new(

@@ -3,7 +3,7 @@
 //! by metadata or by email.
 use entitle_core::adapters::DynamoCustomerDirectory;
 use entitle_core::stripe::StripeClient;
-use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::ports::CustomerDirectory;
 use entitle_domain::time::UnixTime;
 use entitle_test_support::aws;
@@ -42,8 +42,8 @@ impl World {
     }
 
     /// A Clerk user, with `email` as its primary address.
-    fn clerk_user(&self, email: Option<&str>) -> UserId {
-        let user = UserId::parse(unique_id("user_")).unwrap();
+    fn clerk_user(&self, email: Option<&str>) -> SubjectId {
+        let user = SubjectId::parse(unique_id("user_")).unwrap();
         self.clerk
             .create_user_with(json!({"id": user.as_str(), "email": email}));
         user
@@ -68,7 +68,7 @@ impl World {
             .clone()
     }
 
-    async fn linked(&self, user: &UserId) -> Option<String> {
+    async fn linked(&self, user: &SubjectId) -> Option<String> {
         self.customers
             .get(user)
             .await

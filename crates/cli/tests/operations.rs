@@ -2,7 +2,7 @@
 //! template's tables and topic, a queue of the test's own as the DLQ) and the local Stripe and Clerk.
 use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEntitlements, SqsDeadLetters};
 use entitle_core::stripe::StripeClient;
-use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::ports::{CustomerDirectory, DeadLetters, EntitlementStore, StripeCustomers};
 use entitle_domain::time::UnixTime;
 use entitle_test_support::aws;
@@ -73,8 +73,8 @@ impl World {
     }
 
     /// A Clerk user with a customer in Stripe: made by Entitle and linked, or made elsewhere and unlinked.
-    async fn user(&self, linked: bool) -> (UserId, StripeCustomerId) {
-        let user = UserId::parse(unique_id("user_")).unwrap();
+    async fn user(&self, linked: bool) -> (SubjectId, StripeCustomerId) {
+        let user = SubjectId::parse(unique_id("user_")).unwrap();
         self.clerk.create_user(user.as_str());
         let customer = if linked {
             self.client
@@ -106,7 +106,7 @@ impl World {
         sub["id"].as_str().unwrap().to_owned()
     }
 
-    async fn plan(&self, user: &UserId) -> Option<String> {
+    async fn plan(&self, user: &SubjectId) -> Option<String> {
         self.store
             .load(user)
             .await
@@ -284,7 +284,7 @@ async fn customer_sync_makes_the_missing_customer_and_writes_the_clerk_profile_a
     );
     let linked = world
         .customers
-        .get(&UserId::parse(&user).unwrap())
+        .get(&SubjectId::parse(&user).unwrap())
         .await
         .unwrap()
         .and_then(|l| l.customer);

@@ -7,7 +7,7 @@
 use crate::expect::{self, Expected};
 use crate::wire::{self, Reply, StripeDelivery};
 use crate::world::{World, APP_ORIGIN, JWT_SECRET};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::time::UnixTime;
 use entitle_test_support::fixtures;
 use serde_json::{json, Value};
@@ -88,7 +88,7 @@ impl Story {
         let reply = wire::clerk_webhook(&self.world, &event.to_string()).await;
         received("clerk-webhook", "user.created", &reply)?;
         let events = wire::pump(&self.world).await?;
-        let user = UserId::parse(self.user.as_str()).map_err(|e| e.to_string())?;
+        let user = SubjectId::parse(self.user.as_str()).map_err(|e| e.to_string())?;
         let link = self
             .world
             .billing_api

@@ -113,9 +113,13 @@ impl World {
                     cors_origins: origins(),
                 },
                 portal_configuration: None,
+                clerk_api_base: clerk.base_url.clone(),
             },
             verifier,
-            stripe_key(),
+            (
+                stripe_key(),
+                Some(SecretString::from(clerk.secret_key.clone()).into()),
+            ),
             &aws,
         );
         let processor = entitle_app::processor::deps::Deps::new(

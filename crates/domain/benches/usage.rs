@@ -2,7 +2,7 @@
 //! and expired holds to sweep), and a consume with its answer built and serialized as the handler sends it.
 use criterion::{criterion_group, criterion_main, Criterion};
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::decision::{check, consume};
@@ -32,7 +32,7 @@ fn counter(value: i64, holds: &[(i64, i64)]) -> Counter {
 
 fn bench(c: &mut Criterion) {
     let catalog = PlanCatalog::builtin();
-    let user = UserId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap();
+    let user = SubjectId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap();
     let e = Entitlements::on_plan(
         user.clone(),
         catalog.plan("starter").unwrap(),

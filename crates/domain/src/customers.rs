@@ -6,7 +6,7 @@
 //!    idempotency key derived from the user id (a caller that crashed after Stripe answered is replayed the
 //!    same customer by Stripe when the next caller retries the key), then links it;
 //! 3. the others wait for the link.
-use crate::ids::{StripeCustomerId, UserId};
+use crate::ids::{StripeCustomerId, SubjectId};
 use crate::ports::{CustomerDirectory, CustomerProfile, StoreError, StripeCustomers, StripeError};
 use crate::time::UnixTime;
 use std::time::Duration;
@@ -49,14 +49,14 @@ pub struct Ensured {
     pub profile: CustomerProfile,
 }
 
-pub fn creation_key(user: &UserId) -> String {
+pub fn creation_key(user: &SubjectId) -> String {
     format!("entitle-customer-create-{user}")
 }
 
 pub async fn ensure_customer(
     directory: &dyn CustomerDirectory,
     stripe: &dyn StripeCustomers,
-    user: &UserId,
+    user: &SubjectId,
 ) -> Result<Ensured, EnsureError> {
     for _ in 0..WAIT_STEPS {
         if let Some(link) = directory.get(user).await? {
@@ -85,7 +85,7 @@ pub async fn ensure_customer(
 async fn create(
     directory: &dyn CustomerDirectory,
     stripe: &dyn StripeCustomers,
-    user: &UserId,
+    user: &SubjectId,
 ) -> Result<Ensured, EnsureError> {
     let customer = match stripe.create_customer(user, &creation_key(user)).await {
         Ok(customer) => customer,

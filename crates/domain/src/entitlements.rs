@@ -1,6 +1,6 @@
 //! Entitlements: what a user may do right now — plan, status, features, limits, credits, and the dates that
 //! bound them. The entitlement processor writes them; billing-api reads them.
-use crate::ids::UserId;
+use crate::ids::SubjectId;
 use crate::plans::{Limit, Plan, PlanCatalog};
 use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entitlements {
-    pub user_id: UserId,
+    pub user_id: SubjectId,
     pub plan: String,
     pub status: Status,
     pub features: BTreeSet<String>,
@@ -89,13 +89,13 @@ pub struct OtherSubscription {
 
 impl Entitlements {
     /// The catalog's free plan, for a user with nothing stored.
-    pub fn free(user: UserId, catalog: &PlanCatalog) -> Self {
+    pub fn free(user: SubjectId, catalog: &PlanCatalog) -> Self {
         let mut entitlements = Self::on_plan(user, catalog.free_plan(), Status::Free);
         entitlements.credits = 0;
         entitlements
     }
 
-    pub fn on_plan(user: UserId, plan: &Plan, status: Status) -> Self {
+    pub fn on_plan(user: SubjectId, plan: &Plan, status: Status) -> Self {
         Self {
             user_id: user,
             plan: plan.id.clone(),
@@ -365,7 +365,7 @@ pub struct Combined {
 /// `past_due_since(subscription)` is when that subscription's current past-due spell began (used only when
 /// the base subscription is past due); credits are carried over unchanged.
 pub fn for_customer(
-    user: UserId,
+    user: SubjectId,
     subscriptions: &[SubscriptionState],
     catalog: &PlanCatalog,
     grace: std::time::Duration,

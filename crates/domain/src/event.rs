@@ -1,5 +1,5 @@
 //! The normalized billing event: the public contract of the billing-events topic (docs/events.md).
-use crate::ids::{EventId, StripeCustomerId, UserId};
+use crate::ids::{EventId, StripeCustomerId, SubjectId};
 use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
@@ -107,7 +107,7 @@ pub struct BillingEvent {
     /// When the source says it happened (Stripe's `created`), RFC 3339.
     pub occurred_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserId>,
+    pub user_id: Option<SubjectId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_customer_id: Option<StripeCustomerId>,
     /// Stripe events only: test mode (`false`) or live mode (`true`).
@@ -127,7 +127,7 @@ pub(crate) struct RawBillingEvent {
     event_type: EventType,
     occurred_at: String,
     #[serde(default)]
-    user_id: Option<UserId>,
+    user_id: Option<SubjectId>,
     #[serde(default)]
     stripe_customer_id: Option<StripeCustomerId>,
     #[serde(default)]
@@ -230,7 +230,7 @@ pub struct ScheduleData {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageRecordedData {
-    pub user_id: UserId,
+    pub user_id: SubjectId,
     /// When the customers table knows it (the processor resolves it otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_customer_id: Option<StripeCustomerId>,
@@ -354,7 +354,7 @@ pub struct UserData {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntitlementsChangedData {
-    pub user_id: UserId,
+    pub user_id: SubjectId,
     pub previous: Option<crate::entitlements::Entitlements>,
     pub current: crate::entitlements::Entitlements,
 }

@@ -3,7 +3,7 @@
 //! (docs/events.md). The processor, `entitle dlq redrive` and the fan-out that writes work messages share
 //! these types, so nothing downstream matches on type names or reads `data` by key.
 use crate::event::{BillingEvent, RawBillingEvent, Source, SCHEMA_VERSION};
-use crate::ids::UserId;
+use crate::ids::SubjectId;
 use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,7 @@ pub enum QueueMessage {
 pub struct WorkMessage {
     pub id: String,
     pub occurred_at: String,
-    pub user_id: Option<UserId>,
+    pub user_id: Option<SubjectId>,
     pub work: Work,
 }
 
@@ -60,7 +60,7 @@ pub struct ReconcileRequested {
 #[serde(rename_all = "camelCase")]
 pub struct ReconcilePage {
     pub run: String,
-    pub after: Option<UserId>,
+    pub after: Option<SubjectId>,
     #[serde(default)]
     pub queued: u64,
 }
@@ -87,7 +87,7 @@ impl QueueMessage {
 
 impl WorkMessage {
     /// A user's reconcile of the full reconcile `run`.
-    pub fn reconcile_requested(run: &str, user: &UserId, at: UnixTime) -> Self {
+    pub fn reconcile_requested(run: &str, user: &SubjectId, at: UnixTime) -> Self {
         Self {
             id: format!("reconcile-{run}-{user}"),
             occurred_at: at.to_rfc3339(),
@@ -99,7 +99,7 @@ impl WorkMessage {
     }
 
     /// The page of the full reconcile `run` after `after`.
-    pub fn reconcile_page(run: &str, after: &UserId, queued: u64, at: UnixTime) -> Self {
+    pub fn reconcile_page(run: &str, after: &SubjectId, queued: u64, at: UnixTime) -> Self {
         Self {
             id: format!("reconcile-page-{run}-{after}"),
             occurred_at: at.to_rfc3339(),
@@ -124,7 +124,7 @@ struct WorkEnvelope<'a, D: Serialize> {
     event_type: &'static str,
     occurred_at: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<&'a UserId>,
+    user_id: Option<&'a SubjectId>,
     data: &'a D,
 }
 
@@ -208,7 +208,7 @@ struct RawWork {
     id: String,
     occurred_at: String,
     #[serde(default)]
-    user_id: Option<UserId>,
+    user_id: Option<SubjectId>,
     #[serde(default)]
     data: serde_json::Value,
 }
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn a_work_message_reads_back_as_what_was_written() {
         let at = UnixTime::from_secs(1_795_341_600);
-        let user = UserId::parse("user_fan000").unwrap();
+        let user = SubjectId::parse("user_fan000").unwrap();
         for message in [
             WorkMessage::reconcile_requested("17", &user, at),
             WorkMessage::reconcile_page("17", &user, 100, at),

@@ -4,7 +4,7 @@ use crate::billing_api::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_domain::customers::{ensure_customer, EnsureError};
 use entitle_domain::entitlements::{Status, SubscriptionState};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PriceMatch;
 use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError, Trial};
 use entitle_domain::time::UnixTime;
@@ -31,7 +31,7 @@ const IDEMPOTENCY_WINDOW_SECS: i64 = 600;
 
 pub async fn create(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     body: Body,
     now: UnixTime,
 ) -> Result<Checkout, ApiError> {

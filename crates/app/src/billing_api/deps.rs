@@ -2,7 +2,9 @@
 //! catalog fails the deploy's smoke test rather than a customer's request), the token verifier, clients.
 use crate::billing_api::redirect::AllowedOrigins;
 use aws_config::SdkConfig;
-use entitle_core::adapters::{DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage};
+use entitle_core::adapters::{
+    ClerkClient, DynamoCustomerDirectory, DynamoEntitlements, DynamoUsage,
+};
 use entitle_core::auth::Verifier;
 use entitle_core::config::{self, ConfigError};
 use entitle_core::secrets::{self, Rotating};
@@ -10,7 +12,8 @@ use entitle_core::stripe::StripeClient;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
-    CustomerDirectory, EntitlementReader, StripeBilling, StripeCustomers, SubscriptionLifecycle,
+    CustomerDirectory, EntitlementReader, OrganizationMembers, StripeBilling, StripeCustomers,
+    SubscriptionLifecycle,
 };
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -26,6 +29,9 @@ pub struct Deps {
     pub usage: Arc<dyn UsageStore>,
     pub lifecycle: Arc<dyn SubscriptionLifecycle>,
     pub entitlements: Arc<dyn EntitlementReader>,
+    /// Who may manage an organization's billing (Clerk's memberships); `None` without `CLERK_SECRET_KEY`,
+    /// and then an organization's billing can be read but not changed.
+    pub members: Option<Arc<dyn OrganizationMembers>>,
     pub config: ApiConfig,
     /// Lookup key → Stripe price id, resolved once per cold start.
     pub price_ids: Mutex<HashMap<String, String>>,
@@ -52,6 +58,7 @@ pub struct Config {
     pub api: ApiConfig,
     /// `STRIPE_PORTAL_CONFIGURATION`: `None` finds the one `entitle setup` made.
     pub portal_configuration: Option<String>,
+    pub clerk_api_base: String,
 }
 
 impl Config {
@@ -72,6 +79,8 @@ impl Config {
                 ),
             },
             portal_configuration: config::optional("STRIPE_PORTAL_CONFIGURATION"),
+            clerk_api_base: config::optional("CLERK_API_BASE")
+                .unwrap_or_else(|| "https://api.clerk.com".into()),
         })
     }
 }
@@ -94,17 +103,29 @@ impl Deps {
             config::optional("CLERK_AUTHORIZED_PARTIES"),
         )?;
         let stripe_key = Rotating::load("STRIPE_SECRET_KEY", &aws, secrets::one).await?;
-        Ok(Self::new(config, verifier, stripe_key, &aws))
+        let clerk_key = match config::optional("CLERK_SECRET_KEY")
+            .or(config::optional("CLERK_SECRET_KEY_ARN"))
+        {
+            Some(_) => Some(Rotating::load("CLERK_SECRET_KEY", &aws, secrets::one).await?),
+            None => None,
+        };
+        Ok(Self::new(config, verifier, (stripe_key, clerk_key), &aws))
     }
 
     /// The real adapters for `config`: the one wiring of billing-api, used by Lambda, its integration tests
     /// and the demo.
+    /// `keys`: Stripe's secret key, and Clerk's when organizations' billing can be managed here.
     pub fn new(
         config: Config,
         verifier: Verifier,
-        stripe_key: Rotating<SecretString>,
+        keys: (Rotating<SecretString>, Option<Rotating<SecretString>>),
         aws: &SdkConfig,
     ) -> Self {
+        let (stripe_key, clerk_key) = keys;
+        let members = clerk_key.map(|key| {
+            Arc::new(ClerkClient::new(key, config.clerk_api_base.clone()))
+                as Arc<dyn OrganizationMembers>
+        });
         let stripe = Arc::new(StripeClient::new(stripe_key, config.stripe_api_base));
         let dynamodb = aws_sdk_dynamodb::Client::new(aws);
         Self {
@@ -126,6 +147,7 @@ impl Deps {
             stripe_customers: stripe.clone(),
             billing: stripe.clone(),
             lifecycle: stripe,
+            members,
             config: config.api,
             price_ids: Mutex::new(HashMap::new()),
             portal_configuration: Mutex::new(config.portal_configuration),

@@ -4,11 +4,11 @@
 use crate::billing_api::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_domain::entitlements::Entitlements;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::account;
 
-pub async fn read(deps: &Deps, user: &UserId, now: UnixTime) -> Result<Entitlements, ApiError> {
+pub async fn read(deps: &Deps, user: &SubjectId, now: UnixTime) -> Result<Entitlements, ApiError> {
     account::live_entitlements(deps.usage.as_ref(), &deps.catalog, user, now)
         .await
         .map_err(|e| {

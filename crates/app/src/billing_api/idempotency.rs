@@ -3,7 +3,7 @@
 //! Our failures (5xx) are not kept, so a retry runs again — under Stripe idempotency keys made from the
 //! client's key, so what Stripe already did is replayed, never done twice.
 use entitle_core::api_error::ApiError;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::usage::{Record, UsageStore, WriteOutcome};
 use entitle_domain::time::UnixTime;
 use serde_json::{json, Value};
@@ -41,13 +41,12 @@ fn hex_digest(parts: &[&[u8]]) -> String {
     hex::encode(hash.finalize())
 }
 
-/// Where `key` of `user` is kept, and the fingerprint of this request (route and body).
-pub fn slot(user: &UserId, key: &str, route: &str, body: &[u8]) -> (String, String) {
+/// Where `key` of `scope` is kept, and the fingerprint of this request (route and body). The scope is the
+/// user's id, or `org_…/user_…` when a member acts for an organization: two members who happen to send the
+/// same key never share an answer (nor a Stripe write).
+pub fn slot(scope: &str, key: &str, route: &str, body: &[u8]) -> (String, String) {
     (
-        format!(
-            "api#{}",
-            hex_digest(&[user.as_str().as_bytes(), key.as_bytes()])
-        ),
+        format!("api#{}", hex_digest(&[scope.as_bytes(), key.as_bytes()])),
         hex_digest(&[route.as_bytes(), body]),
     )
 }
@@ -90,7 +89,7 @@ pub async fn prior(
 /// answer is the one returned.
 pub async fn remember(
     store: &dyn UsageStore,
-    user: &UserId,
+    user: &SubjectId,
     (record_key, fingerprint): (&str, &str),
     answer: Answer,
     now: UnixTime,

@@ -1,6 +1,7 @@
 //! billing-api: the signed-in user's Checkout, billing portal, entitlements, usage and subscription (cancel,
 //! resume, change).
 pub mod answer;
+pub mod caller;
 pub mod checkout;
 pub mod cors;
 pub mod deps;

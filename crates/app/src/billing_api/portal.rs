@@ -3,7 +3,7 @@ use crate::billing_api::answer::Portal;
 use crate::billing_api::checkout::stripe_error;
 use crate::billing_api::deps::Deps;
 use entitle_core::api_error::ApiError;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 
@@ -15,7 +15,7 @@ pub struct Body {
 
 pub async fn create(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     body: Body,
     now: UnixTime,
 ) -> Result<Portal, ApiError> {

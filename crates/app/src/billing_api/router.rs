@@ -2,6 +2,7 @@
 //! `POST …/checkout`, `POST …/portal`, `GET …/entitlements`, `GET …/usage`,
 //! `POST …/subscription/{cancel,resume,change}`, and the public `GET …/plans`. Authentication, body limits and the JSON error shape are
 //! decided here; the route modules get a verified user and a parsed body.
+use crate::billing_api::caller::Caller;
 use crate::billing_api::deps::Deps;
 use crate::billing_api::{
     checkout, cors, entitlements, idempotency, plans, portal, subscription, usage,
@@ -9,7 +10,7 @@ use crate::billing_api::{
 use entitle_core::api_error::ApiError;
 use entitle_core::auth::token_from;
 use entitle_core::edge;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::lifecycle::Intent;
 use entitle_domain::time::UnixTime;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
@@ -37,6 +38,14 @@ enum Route {
 }
 
 impl Route {
+    /// Routes that change the subject's billing: for an organization, only a billing manager may.
+    fn changes_billing(self) -> bool {
+        matches!(
+            self,
+            Route::Checkout | Route::Portal | Route::Cancel | Route::Resume | Route::Change
+        )
+    }
+
     fn of(request: &Request) -> Option<Self> {
         [
             Route::Checkout,
@@ -99,18 +108,25 @@ pub async fn handle_at(deps: &Deps, request: &Request, now: UnixTime) -> Respons
 }
 
 async fn dispatch(deps: &Deps, request: &Request, route: Route, now: UnixTime) -> Response<Body> {
-    let user = match authenticate(deps, request, now).await {
-        Ok(user) => user,
+    let caller = match authenticate(deps, request, now).await {
+        Ok(caller) => caller,
         Err(error) => return edge::error(&error),
     };
-    let span = tracing::info_span!("request", user_id = %user);
+    let user = caller.subject();
+    let span = tracing::info_span!("request", user_id = %caller.user, subject = %user);
     async {
+        if route.changes_billing() {
+            if let Err(error) = caller.may_manage_billing(deps).await {
+                return edge::error(&error);
+            }
+        }
         let client_key =
             edge::header(request, "idempotency-key").filter(|_| route.method() == Method::POST);
         let Some(raw) = client_key else {
             return respond(run(deps, request, route, &user, Intent::Derived, now).await);
         };
-        match remembered(deps, request, route, &user, raw, now).await {
+        let scope = caller.idempotency_scope();
+        match remembered(deps, request, route, (&user, &scope), raw, now).await {
             Ok(answer) => {
                 let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
                 if status.is_server_error() {
@@ -137,20 +153,17 @@ async fn remembered(
     deps: &Deps,
     request: &Request,
     route: Route,
-    user: &UserId,
+    (user, scope): (&SubjectId, &str),
     raw: &str,
     now: UnixTime,
 ) -> Result<idempotency::Answer, ApiError> {
     let key = idempotency::parse(raw)?;
     let (record_key, fingerprint) =
-        idempotency::slot(user, key, route.name(), request.body().as_ref());
+        idempotency::slot(scope, key, route.name(), request.body().as_ref());
     if let Some(first) = idempotency::prior(deps.usage.as_ref(), &record_key, &fingerprint).await? {
         return Ok(first);
     }
-    let intent = Intent::Client {
-        user: user.as_str(),
-        key,
-    };
+    let intent = Intent::Client { user: scope, key };
     let answer = match run(deps, request, route, user, intent, now).await {
         Ok(body) => idempotency::Answer {
             status: 200,
@@ -175,7 +188,7 @@ async fn run(
     deps: &Deps,
     request: &Request,
     route: Route,
-    user: &UserId,
+    user: &SubjectId,
     intent: Intent<'_>,
     now: UnixTime,
 ) -> Result<serde_json::Value, ApiError> {
@@ -200,7 +213,7 @@ fn json<T: serde::Serialize>(answer: Result<T, ApiError>) -> Result<serde_json::
     answer.map(|body| serde_json::to_value(body).expect("an answer is plain data"))
 }
 
-async fn authenticate(deps: &Deps, request: &Request, now: UnixTime) -> Result<UserId, ApiError> {
+async fn authenticate(deps: &Deps, request: &Request, now: UnixTime) -> Result<Caller, ApiError> {
     let token = token_from(
         edge::header(request, "authorization"),
         edge::header(request, "cookie"),
@@ -210,7 +223,10 @@ async fn authenticate(deps: &Deps, request: &Request, now: UnixTime) -> Result<U
         return Err(ApiError::unauthorized("sign in first"));
     };
     match deps.verifier.verify(token, now).await {
-        Ok(claims) => Ok(claims.sub),
+        Ok(claims) => Ok(Caller {
+            user: claims.sub,
+            org: claims.org,
+        }),
         Err(error) if error.is_unavailable() => {
             tracing::error!(error = %error, "the signing keys could not be fetched");
             Err(ApiError::unavailable())

@@ -9,7 +9,7 @@ use crate::billing_api::checkout::{price_id, stripe_error};
 use crate::billing_api::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_domain::entitlements::{is_live_status, live_status, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::lifecycle::{self, Intent, Stop};
 use entitle_domain::plans::{PlanCatalog, PriceMatch};
 use entitle_domain::ports::{
@@ -75,7 +75,7 @@ struct Account {
     addons: Vec<SubscriptionDetails>,
 }
 
-async fn account(deps: &Deps, user: &UserId) -> Result<Account, ApiError> {
+async fn account(deps: &Deps, user: &SubjectId) -> Result<Account, ApiError> {
     let (plan, all) = locate_all(deps, user).await?;
     let addons = lifecycle::addon_subscriptions(&all, &deps.catalog)
         .filter(|s| plan.as_ref().is_none_or(|p| p.id != s.id))
@@ -86,7 +86,7 @@ async fn account(deps: &Deps, user: &UserId) -> Result<Account, ApiError> {
 
 pub async fn cancel(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     body: CancelBody,
     intent: Intent<'_>,
     _now: UnixTime,
@@ -150,7 +150,7 @@ pub async fn cancel(
 
 pub async fn resume(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     _body: ResumeBody,
     intent: Intent<'_>,
     _now: UnixTime,
@@ -250,7 +250,7 @@ fn plan_item_error(error: PlanItemError) -> ApiError {
 
 pub async fn change(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     body: ChangeBody,
     intent: Intent<'_>,
     _now: UnixTime,
@@ -464,7 +464,7 @@ fn no_subscription() -> ApiError {
     )
 }
 
-async fn locate(deps: &Deps, user: &UserId) -> Result<SubscriptionDetails, ApiError> {
+async fn locate(deps: &Deps, user: &SubjectId) -> Result<SubscriptionDetails, ApiError> {
     locate_all(deps, user).await?.0.ok_or_else(no_subscription)
 }
 
@@ -473,7 +473,7 @@ async fn locate(deps: &Deps, user: &UserId) -> Result<SubscriptionDetails, ApiEr
 /// subscription of the customer (newest first), read once.
 async fn locate_all(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
 ) -> Result<(Option<SubscriptionDetails>, Vec<SubscriptionDetails>), ApiError> {
     let link = deps.customers.get(user).await.map_err(|e| {
         tracing::error!(error = %e, "reading the customers table failed");

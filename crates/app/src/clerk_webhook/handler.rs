@@ -6,7 +6,7 @@ use entitle_core::api_error::ApiError;
 use entitle_core::edge;
 use entitle_core::webhook::pipeline::{respond, Delivery, Reply, Webhook};
 use entitle_core::webhook::svix::{verify, SvixHeaders};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::{SubjectId, UserId};
 use entitle_domain::time::UnixTime;
 use lambda_http::{Body, Error, Request, Response};
 
@@ -61,8 +61,10 @@ async fn process(deps: &Deps, request: &Request, now: UnixTime) -> Result<Reply,
             };
             let clerk_user: ClerkUser = serde_json::from_str(envelope.data.get())
                 .map_err(|_| malformed("data is not a Clerk user"))?;
-            let user =
-                UserId::parse(clerk_user.id.as_str()).map_err(|e| malformed(e.to_string()))?;
+            // A user event names a user: never an organization, whose own events are organization.*.
+            let user = UserId::parse(clerk_user.id.as_str())
+                .map(SubjectId::from)
+                .map_err(|e| malformed(e.to_string()))?;
             if entitle_domain::ids::EventId::parse(message_id).is_err() {
                 return Err(malformed("svix-id is not a message id"));
             }

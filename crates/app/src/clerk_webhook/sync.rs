@@ -8,7 +8,7 @@ use crate::clerk_webhook::deps::{Deps, OnUserDeleted};
 use crate::customers::{write_profile, ProfileError, ProfileWrite};
 use entitle_domain::customers::{ensure_customer, EnsureError, Ensured};
 use entitle_domain::event::{BillingEvent, EventData, EventType, LinkedData, Source, UserData};
-use entitle_domain::ids::{EventId, StripeCustomerId, UserId};
+use entitle_domain::ids::{EventId, StripeCustomerId, SubjectId};
 use entitle_domain::lifecycle::{self, Intent, Stop};
 use entitle_domain::ports::{CancelNow, CustomerProfile, PublishError, StoreError, StripeError};
 use entitle_domain::time::UnixTime;
@@ -29,7 +29,7 @@ pub struct Delivery<'a> {
     /// The Svix message id: the published event's id.
     pub message_id: &'a str,
     pub kind: UserEvent,
-    pub user: &'a UserId,
+    pub user: &'a SubjectId,
     pub clerk_user: &'a ClerkUser,
     pub occurred_at: UnixTime,
     pub now: UnixTime,

@@ -11,7 +11,7 @@ use super::failure::Failure;
 use super::overage;
 use super::sync::{sync_user, Prompt};
 use entitle_domain::event::{BillingEvent, CheckoutData, EventData, EventType};
-use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::time::UnixTime;
 
 /// Applies `event`; returns the user whose entitlements it concerns, if any.
@@ -19,7 +19,7 @@ pub async fn apply(
     deps: &Deps,
     event: &BillingEvent,
     now: UnixTime,
-) -> Result<Option<UserId>, Failure> {
+) -> Result<Option<SubjectId>, Failure> {
     use EventType as T;
     match (event.event_type, &event.data) {
         (
@@ -69,7 +69,7 @@ async fn recompute(
     subscription: Option<&str>,
     failed: bool,
     now: UnixTime,
-) -> Result<Option<UserId>, Failure> {
+) -> Result<Option<SubjectId>, Failure> {
     let Some(subscription) = subscription else {
         return Ok(None);
     };
@@ -91,7 +91,7 @@ async fn checkout_completed(
     event: &BillingEvent,
     checkout: &CheckoutData,
     now: UnixTime,
-) -> Result<Option<UserId>, Failure> {
+) -> Result<Option<SubjectId>, Failure> {
     let user = resolve_user(deps, event).await?;
     match (checkout.mode.as_str(), checkout.subscription_id.as_deref()) {
         ("subscription", Some(subscription)) => {
@@ -111,7 +111,7 @@ async fn checkout_completed(
 }
 
 /// The event's user: its `userId`, else the customers table, else the Stripe customer's metadata.
-async fn resolve_user(deps: &Deps, event: &BillingEvent) -> Result<UserId, Failure> {
+async fn resolve_user(deps: &Deps, event: &BillingEvent) -> Result<SubjectId, Failure> {
     if let Some(user) = &event.user_id {
         return Ok(user.clone());
     }
@@ -135,7 +135,7 @@ async fn resolve_user(deps: &Deps, event: &BillingEvent) -> Result<UserId, Failu
 /// (`ensure_customer`), so these are the same customer.
 async fn customer_of(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     event: &BillingEvent,
 ) -> Result<Option<StripeCustomerId>, Failure> {
     if let Some(customer) = &event.stripe_customer_id {

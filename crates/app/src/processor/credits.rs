@@ -3,7 +3,7 @@ use super::deps::Deps;
 use super::failure::Failure;
 use super::sync::{write, ATTEMPTS};
 use entitle_domain::entitlements::Entitlements;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::usage::{CounterKey, Flag, Record, WriteOutcome};
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::{account, decision};
@@ -15,7 +15,7 @@ use entitle_domain::usage::{account, decision};
 /// to the balance (see [`mirror_credits`]).
 pub async fn add_credits(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     session: &str,
     now: UnixTime,
 ) -> Result<(), Failure> {
@@ -72,7 +72,7 @@ pub async fn add_credits(
 /// balance read after every earlier purchase.
 async fn mirror_credits(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     key: &CounterKey,
     now: UnixTime,
 ) -> Result<(), Failure> {

@@ -4,7 +4,7 @@ use super::deps::Deps;
 use super::failure::Failure;
 use super::publish::publish_changes;
 use super::sync::{sync_user, Prompt};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::SaveOutcome;
 use entitle_domain::queue::{Work, WorkMessage};
 use entitle_domain::time::UnixTime;
@@ -26,7 +26,7 @@ pub struct Reconciled {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileFailed {
-    pub user_id: UserId,
+    pub user_id: SubjectId,
     pub error: String,
 }
 
@@ -37,7 +37,7 @@ pub struct FanOutPage {
     pub run: String,
     pub queued: u64,
     pub done: bool,
-    pub after: Option<UserId>,
+    pub after: Option<SubjectId>,
 }
 
 /// The processor's own work, from its queue.
@@ -90,7 +90,7 @@ pub async fn sweep(deps: &Deps, now: UnixTime) -> Result<Swept, Failure> {
 
 /// Recomputes `user` from Stripe's current state: every subscription of their linked customer (none: the
 /// free plan, credits kept).
-pub async fn reconcile_user(deps: &Deps, user: &UserId, now: UnixTime) -> Result<(), Failure> {
+pub async fn reconcile_user(deps: &Deps, user: &SubjectId, now: UnixTime) -> Result<(), Failure> {
     let customer = deps
         .customers
         .get(user)
@@ -108,7 +108,7 @@ pub enum ReconcileTarget {
     All(All),
     User {
         #[serde(rename = "userId")]
-        user_id: UserId,
+        user_id: SubjectId,
     },
 }
 
@@ -173,7 +173,7 @@ pub const FAN_OUT_PAGE: usize = 100;
 pub async fn fan_out(
     deps: &Deps,
     run: &str,
-    after: Option<&UserId>,
+    after: Option<&SubjectId>,
     queued_before: u64,
     now: UnixTime,
 ) -> Result<FanOutPage, Failure> {

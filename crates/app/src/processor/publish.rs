@@ -6,7 +6,7 @@
 use super::deps::Deps;
 use super::failure::Failure;
 use entitle_domain::event::{BillingEvent, EntitlementsChangedData, EventData, EventType, Source};
-use entitle_domain::ids::{EventId, UserId};
+use entitle_domain::ids::{EventId, SubjectId};
 use entitle_domain::ports::StoredEntitlements;
 use entitle_domain::time::UnixTime;
 use sha2::{Digest, Sha256};
@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 /// Rounds of write-and-recheck before leaving the record to a retry.
 const MIRROR_ATTEMPTS: u32 = 5;
 
-pub async fn publish_changes(deps: &Deps, user: &UserId, now: UnixTime) -> Result<(), Failure> {
+pub async fn publish_changes(deps: &Deps, user: &SubjectId, now: UnixTime) -> Result<(), Failure> {
     let Some(stored) = mirror(deps, user, now).await? else {
         return Ok(());
     };
@@ -48,7 +48,7 @@ pub async fn publish_changes(deps: &Deps, user: &UserId, now: UnixTime) -> Resul
 /// the newest row after its write.
 async fn mirror(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     now: UnixTime,
 ) -> Result<Option<StoredEntitlements>, Failure> {
     let Some(mut stored) = deps.store.load(user).await? else {

@@ -12,7 +12,7 @@
 use super::deps::Deps;
 use super::failure::Failure;
 use entitle_domain::entitlements::{for_customer, Entitlements, Status, SubscriptionState};
-use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::ports::{SaveOutcome, StoredEntitlements};
 use entitle_domain::time::UnixTime;
 
@@ -30,7 +30,7 @@ pub struct Prompt<'a> {
 /// (without a customer: the prompting subscription alone).
 pub async fn sync_user(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     customer: Option<&StripeCustomerId>,
     prompt: Prompt<'_>,
     now: UnixTime,
@@ -64,7 +64,7 @@ pub async fn sync_user(
 /// permanent failure (dead-lettered with its prices); other such subscriptions are counted and skipped.
 pub fn compute(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     subscriptions: &[SubscriptionState],
     stored: Option<&StoredEntitlements>,
     prompt: Prompt<'_>,

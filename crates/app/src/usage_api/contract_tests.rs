@@ -5,7 +5,7 @@ use entitle_core::api_error::ApiError;
 use entitle_domain::entitlements::{
     AddonGrant, Entitlements, OtherSubscription, ScheduledPlan, Status,
 };
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::{Limit, PlanCatalog};
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::answer::Decided;
@@ -24,7 +24,7 @@ fn keep(schema: &str, body: &impl Serialize) -> serde_json::Value {
 
 #[test]
 fn every_answer_type_is_kept_with_every_optional_field_for_the_document_check() {
-    let user = UserId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap();
+    let user = SubjectId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap();
     let at = "2026-12-31T00:00:00Z".to_owned();
     let decision = Decision {
         allowed: false,

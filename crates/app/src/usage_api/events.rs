@@ -6,7 +6,7 @@ use entitle_core::api_error::ApiError;
 use entitle_domain::event::{
     BillingEvent, EventData, EventType, Source, UsageData, UsageRecordedData,
 };
-use entitle_domain::ids::{EventId, UserId};
+use entitle_domain::ids::{EventId, SubjectId};
 use entitle_domain::ports::usage::{CounterKey, Flag, Record};
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::decision::Guard;
@@ -15,7 +15,7 @@ use entitle_domain::usage::Change;
 pub struct Announcement<'a> {
     pub flag: Flag,
     pub counter: &'a CounterKey,
-    pub user: &'a UserId,
+    pub user: &'a SubjectId,
     pub data: UsageData,
 }
 
@@ -59,7 +59,7 @@ pub async fn announce(deps: &Deps, a: Announcement<'_>, now: UnixTime) {
 /// The overage part of one usage, to announce as `usage.recorded`.
 pub struct Recorded<'a> {
     pub counter: &'a CounterKey,
-    pub user: &'a UserId,
+    pub user: &'a SubjectId,
     pub feature: &'a str,
     pub usage_id: &'a str,
     pub overage: i64,

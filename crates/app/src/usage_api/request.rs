@@ -1,6 +1,6 @@
 //! The request bodies, parsed into valid values or a 400 that says what is wrong.
 use entitle_core::api_error::ApiError;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use serde_json::Value;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -26,11 +26,27 @@ pub fn object(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> 
     }
 }
 
-pub fn user(value: Option<&Value>) -> Result<UserId, ApiError> {
-    let text = value
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("invalid_user_id", "`userId` (a Clerk user id) is required"))?;
-    UserId::parse(text).map_err(|e| bad("invalid_user_id", format!("`userId`: {e}")))
+pub fn user(value: Option<&Value>) -> Result<SubjectId, ApiError> {
+    let text = value.and_then(Value::as_str).ok_or_else(|| {
+        bad(
+            "invalid_user_id",
+            "`subject` (a Clerk user or organization id; `userId` is its older name) is required",
+        )
+    })?;
+    SubjectId::parse(text).map_err(|e| bad("invalid_user_id", format!("`subject`: {e}")))
+}
+
+/// Whom a request is for: `subject` (`user_…` or `org_…`), or `userId`, its name before organizations. Both
+/// given must agree.
+pub fn subject(subject: Option<&Value>, user_id: Option<&Value>) -> Result<SubjectId, ApiError> {
+    match (subject, user_id) {
+        (Some(a), Some(b)) if a != b => Err(bad(
+            "conflicting_subject",
+            "`subject` and `userId` name different subjects; send `subject` only",
+        )),
+        (Some(value), _) | (None, Some(value)) => user(Some(value)),
+        (None, None) => user(None),
+    }
 }
 
 pub fn feature(value: Option<&Value>) -> Result<String, ApiError> {
@@ -88,21 +104,23 @@ pub fn hold(value: Option<&Value>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// `userId` from the query string.
-pub fn query_user(query: Option<&str>) -> Result<UserId, ApiError> {
-    let value = query
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == "userId")
-        .map(|(_, v)| v.to_owned());
-    user(value.map(Value::String).as_ref())
+/// `subject` (or `userId`) from the query string.
+pub fn query_user(query: Option<&str>) -> Result<SubjectId, ApiError> {
+    let value = |name: &str| {
+        query
+            .unwrap_or_default()
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| Value::String(v.to_owned()))
+    };
+    subject(value("subject").as_ref(), value("userId").as_ref())
 }
 
 /// `POST /v1/check`'s body, valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRequest {
-    pub user: UserId,
+    pub user: SubjectId,
     pub feature: String,
     /// 1 when absent.
     pub amount: i64,
@@ -112,7 +130,7 @@ impl CheckRequest {
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         let body = object(bytes)?;
         Ok(Self {
-            user: user(body.get("userId"))?,
+            user: subject(body.get("subject"), body.get("userId"))?,
             feature: feature(body.get("feature"))?,
             amount: amount(body.get("amount"), Some(1))?,
         })
@@ -122,7 +140,7 @@ impl CheckRequest {
 /// `POST /v1/usage`'s body, valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumeRequest {
-    pub user: UserId,
+    pub user: SubjectId,
     pub feature: String,
     pub amount: i64,
     pub idempotency_key: String,
@@ -134,7 +152,7 @@ impl ConsumeRequest {
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         let body = object(bytes)?;
         Ok(Self {
-            user: user(body.get("userId"))?,
+            user: subject(body.get("subject"), body.get("userId"))?,
             feature: feature(body.get("feature"))?,
             amount: amount(body.get("amount"), None)?,
             idempotency_key: idempotency_key(body.get("idempotencyKey"))?,

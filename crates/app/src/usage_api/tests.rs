@@ -7,7 +7,7 @@ use entitle_domain::entitlements::{Entitlements, Status};
 use entitle_domain::event::EventType;
 use entitle_domain::fakes::InMemoryUsage;
 use entitle_domain::fakes::RecordingPublisher;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
 use lambda_http::{Body, Request};
@@ -85,8 +85,8 @@ fn app() -> App {
     }
 }
 
-fn user() -> UserId {
-    UserId::parse(USER).unwrap()
+fn user() -> SubjectId {
+    SubjectId::parse(USER).unwrap()
 }
 
 fn request(method: &str, path: &str, body: &str, key: Option<&str>) -> Request {
@@ -605,4 +605,43 @@ async fn overage_that_could_not_be_announced_answers_503_and_the_retry_announces
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn an_organization_is_a_subject_of_its_own_and_userid_is_the_older_name_of_subject() {
+    let app = app();
+    const ORG: &str = "org_2teamACME";
+    let org = SubjectId::parse(ORG).unwrap();
+    let (status, body) = app
+        .post(
+            "/v1/usage",
+            json!({"subject": ORG, "feature": "messages", "amount": 2, "idempotencyKey": "team-1"}),
+        )
+        .await;
+    assert_eq!((status, body["userId"].as_str()), (200, Some(ORG)));
+    assert_eq!(app.store.counter(&org, "messages#d2026-11-22").value, 2);
+    // The organization's pool is not any member's: the user's own counter is untouched.
+    assert_eq!(app.store.counter(&user(), "messages#d2026-11-22").value, 0);
+    // `userId` still works, and names the same subject.
+    let (status, _) = app
+        .post("/v1/check", json!({"userId": ORG, "feature": "messages"}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .call_at("GET", &format!("/v1/usage?subject={ORG}"), Value::Null, NOW)
+        .await;
+    assert_eq!((status, body["userId"].as_str()), (200, Some(ORG)));
+    // Both names, disagreeing: refused, nothing recorded.
+    let (status, body) = app
+        .post(
+            "/v1/usage",
+            json!({"subject": ORG, "userId": USER, "feature": "messages", "amount": 1, "idempotencyKey": "team-2"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("conflicting_subject"))
+    );
+    assert_eq!(app.store.counter(&org, "messages#d2026-11-22").value, 2);
+    assert_eq!(app.store.counter(&user(), "messages#d2026-11-22").value, 0);
 }

@@ -9,7 +9,7 @@ use base64::Engine;
 use entitle_core::api_error::ApiError;
 use entitle_domain::entitlements::Entitlements;
 use entitle_domain::event::UsageData;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::Limit;
 use entitle_domain::ports::usage::{CounterKey, Flag, Record, WriteOutcome};
 use entitle_domain::ports::StoreError;
@@ -45,7 +45,7 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
 }
 
-fn boolean_answer(user: &UserId, feature: &str, e: &Entitlements) -> LimitAnswer {
+fn boolean_answer(user: &SubjectId, feature: &str, e: &Entitlements) -> LimitAnswer {
     let allowed = e.features.contains(feature);
     let decision = Decision {
         allowed,
@@ -113,7 +113,7 @@ fn check_amount(kind: LimitKind, amount: i64) -> Result<(), ApiError> {
 /// calendar month) was not its counter.
 async fn read(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     feature: &str,
     kind: LimitKind,
     record_key: Option<&str>,
@@ -185,13 +185,13 @@ fn usage_id(key: &CounterKey, hold: &str) -> String {
     )
 }
 
-fn parse_usage_id(id: &str) -> Option<(UserId, String, String)> {
+fn parse_usage_id(id: &str) -> Option<(SubjectId, String, String)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(id.strip_prefix("u_")?)
         .ok()?;
     let raw = String::from_utf8(raw).ok()?;
     let mut parts = raw.splitn(3, '|');
-    let user = UserId::parse(parts.next()?).ok()?;
+    let user = SubjectId::parse(parts.next()?).ok()?;
     Some((user, parts.next()?.to_owned(), parts.next()?.to_owned()))
 }
 
@@ -535,7 +535,7 @@ async fn publish_overage(
 }
 
 /// `GET /v1/usage?userId=`.
-pub async fn list(deps: &Deps, user: &UserId, now: UnixTime) -> Result<UsageReport, ApiError> {
+pub async fn list(deps: &Deps, user: &SubjectId, now: UnixTime) -> Result<UsageReport, ApiError> {
     account::usage_of(deps.store.as_ref(), &deps.catalog, user, now)
         .await
         .map_err(unavailable)
@@ -544,7 +544,7 @@ pub async fn list(deps: &Deps, user: &UserId, now: UnixTime) -> Result<UsageRepo
 /// `GET /v1/entitlements?userId=`: the entitlements object, `credits` being the live balance.
 pub async fn entitlements(
     deps: &Deps,
-    user: &UserId,
+    user: &SubjectId,
     now: UnixTime,
 ) -> Result<Entitlements, ApiError> {
     account::live_entitlements(deps.store.as_ref(), &deps.catalog, user, now)

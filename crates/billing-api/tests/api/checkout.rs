@@ -1,6 +1,6 @@
 use crate::helpers::{call, checkout_body, TestApp, APP, ISSUER};
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
 use entitle_test_support::fixtures::unique_id;
@@ -179,7 +179,7 @@ async fn entitlements_come_from_the_table_in_one_read() {
         (free.status, free.body["plan"].as_str()),
         (200, Some("free"))
     );
-    let user = UserId::parse(app.user_id.as_str()).unwrap();
+    let user = SubjectId::parse(app.user_id.as_str()).unwrap();
     let mut stored = Entitlements::on_plan(
         user,
         PlanCatalog::builtin().plan("starter").unwrap(),
@@ -229,7 +229,7 @@ async fn a_user_whose_entitlements_come_from_a_subscription_on_another_customer_
         "status": "active", "metadata": {"userId": app.user_id}
     }));
     let mut stored = Entitlements::on_plan(
-        UserId::parse(app.user_id.as_str()).unwrap(),
+        SubjectId::parse(app.user_id.as_str()).unwrap(),
         PlanCatalog::builtin().plan("starter").unwrap(),
         Status::Active,
     );

@@ -95,9 +95,10 @@ impl TestApp {
                     cors_origins: AllowedOrigins::parse(APP),
                 },
                 portal_configuration: None,
+                clerk_api_base: "http://127.0.0.1:9".into(),
             },
             verifier,
-            SecretString::from(stripe.api_key.clone()).into(),
+            (SecretString::from(stripe.api_key.clone()).into(), None),
             &config,
         );
         Self {
@@ -112,9 +113,9 @@ impl TestApp {
 
     /// Credits bought, as the processor writes them: the ledger row and the balance in one transaction.
     pub async fn buy_credits(&self, n: i64, session: &str) {
-        use entitle_domain::ids::UserId;
+        use entitle_domain::ids::SubjectId;
         use entitle_domain::ports::usage::{CounterKey, Record, UsageStore, WriteOutcome};
-        let user = UserId::parse(self.user_id.as_str()).unwrap();
+        let user = SubjectId::parse(self.user_id.as_str()).unwrap();
         let record = Record {
             key: format!("checkout#{session}"),
             user: user.clone(),

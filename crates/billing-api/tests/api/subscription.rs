@@ -1,7 +1,7 @@
 //! The subscription routes against the local fake Stripe (the production client) and the local AWS tables.
 use crate::helpers::{checkout_body, TestApp};
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
 use serde_json::{json, Value};
@@ -202,7 +202,7 @@ async fn a_subscription_on_another_customer_that_names_the_user_is_found_through
         "customer": "cus_elsewhere", "price": STARTER, "quantity": 1, "status": "active",
         "metadata": {"userId": app.user_id},
     }));
-    let user = UserId::parse(app.user_id.as_str()).unwrap();
+    let user = SubjectId::parse(app.user_id.as_str()).unwrap();
     let mut stored = Entitlements::on_plan(
         user,
         PlanCatalog::builtin().plan("starter").unwrap(),

@@ -1,6 +1,6 @@
 use crate::helpers::{TestApp, APP};
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::time::UnixTime;
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn usage_reads_the_counters_usage_api_wrote_and_the_live_credit_balance() {
     let app = TestApp::spawn().await;
-    let user = UserId::parse(app.user_id.as_str()).unwrap();
+    let user = SubjectId::parse(app.user_id.as_str()).unwrap();
     let now = UnixTime::now();
     let catalog = PlanCatalog::builtin();
 
@@ -103,7 +103,7 @@ fn of(body: &Value, feature: &str) -> Value {
 #[tokio::test]
 async fn usage_reports_the_plan_plus_each_addon_times_its_quantity_as_entitlements_do() {
     let app = TestApp::spawn().await;
-    let user = UserId::parse(app.user_id.as_str()).unwrap();
+    let user = SubjectId::parse(app.user_id.as_str()).unwrap();
     let catalog = PlanCatalog::builtin();
     let mut e = Entitlements::on_plan(user, catalog.plan("starter").unwrap(), Status::Active);
     e.addons = vec![entitle_domain::entitlements::AddonGrant {

@@ -1,13 +1,13 @@
 use crate::helpers::{deliver, TestApp};
 use entitle_domain::customers::ensure_customer;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::CustomerDirectory;
 use entitle_test_support::fixtures::unique_id;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_concurrent_ensure_customer_calls_for_one_user_make_exactly_one_stripe_customer() {
     let app = TestApp::spawn().await;
-    let user = UserId::parse(app.user_id.as_str()).unwrap();
+    let user = SubjectId::parse(app.user_id.as_str()).unwrap();
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let (customers, stripe, user) = (

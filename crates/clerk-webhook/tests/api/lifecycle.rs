@@ -1,5 +1,5 @@
 use crate::helpers::TestApp;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::CustomerDirectory;
 use entitle_test_support::fixtures::unique_id;
 
@@ -29,7 +29,7 @@ async fn sign_up_creates_a_customer_with_the_profile_links_it_and_announces_both
         .unwrap()
         .contains(&app.user_id));
 
-    let user = UserId::parse(app.user_id.as_str()).unwrap();
+    let user = SubjectId::parse(app.user_id.as_str()).unwrap();
     let link = app.customers.get(&user).await.unwrap().unwrap();
     assert_eq!(link.customer.unwrap().as_str(), customer_id);
 
@@ -139,7 +139,7 @@ async fn deleting_a_user_keeps_the_customer_and_cancels_its_subscription_at_peri
         })
         .expect("the subscription was updated");
     assert_eq!(cancel["params"]["cancel_at_period_end"], "true");
-    let user = UserId::parse(app.user_id.as_str()).unwrap();
+    let user = SubjectId::parse(app.user_id.as_str()).unwrap();
     let link = app.customers.get(&user).await.unwrap().unwrap();
     assert!(link.deleted);
     assert_eq!(link.customer.unwrap().as_str(), customer);

@@ -12,8 +12,8 @@ use crate::adapters::http::{
 };
 use crate::secrets::Rotating;
 use async_trait::async_trait;
-use entitle_domain::ids::UserId;
-use entitle_domain::ports::{ClerkError, ClerkUsers};
+use entitle_domain::ids::{OrgId, SubjectId, SubjectKind, UserId};
+use entitle_domain::ports::{ClerkError, ClerkUsers, OrganizationMembers};
 use http::header::CONTENT_TYPE;
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
@@ -65,10 +65,37 @@ impl ClerkClient {
         self
     }
 
-    /// `GET /v1/users/{id}`: the user object.
-    pub async fn user(&self, user: &UserId) -> Result<Value, ClerkError> {
-        let path = format!("/v1/users/{}", path_segment(user.as_str()));
+    /// `GET /v1/users/{id}`, or `GET /v1/organizations/{id}` for an organization: the subject's object.
+    pub async fn user(&self, user: &SubjectId) -> Result<Value, ClerkError> {
+        let path = format!("/v1/{}/{}", collection(user), path_segment(user.as_str()));
         self.send(Method::GET, &path, None).await
+    }
+
+    /// `GET /v1/organizations/{org}/memberships?user_id={user}`: the user's membership of the organization,
+    /// with its role and permissions (system permissions included, which session tokens leave out), or
+    /// `None` when the user is not a member.
+    pub async fn membership(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+    ) -> Result<Option<Membership>, ClerkError> {
+        let path = format!(
+            "/v1/organizations/{}/memberships?user_id={}&limit=1",
+            path_segment(org.as_str()),
+            path_segment(user.as_str())
+        );
+        let answer = self.send(Method::GET, &path, None).await?;
+        let list: MembershipList =
+            serde_json::from_value(answer).map_err(|e| ClerkError::Rejected {
+                status: 200,
+                code: "unexpected_answer".into(),
+                message: format!("the membership list is not Clerk's shape: {e}"),
+            })?;
+        Ok(list.data.into_iter().find(|m| {
+            m.public_user_data
+                .as_ref()
+                .is_none_or(|u| u.user_id.as_deref() == Some(user.as_str()))
+        }))
     }
 
     /// `GET /v1/users?email_address=…`: the users with that email address (Clerk matches any of a user's
@@ -88,14 +115,19 @@ impl ClerkClient {
         }
     }
 
-    /// `PATCH /v1/users/{id}/metadata` with `metadata` (`{"public_metadata": …, "private_metadata": …}`):
-    /// Clerk deep-merges it into the user's metadata, deleting the keys set to `null`. Returns the user.
+    /// `PATCH /v1/users/{id}/metadata` (an organization's: `/v1/organizations/{id}/metadata`) with
+    /// `metadata` (`{"public_metadata": …, "private_metadata": …}`): Clerk deep-merges it into the subject's
+    /// metadata, deleting the keys set to `null`. Returns the user or organization.
     pub async fn merge_metadata(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         metadata: &Value,
     ) -> Result<Value, ClerkError> {
-        let path = format!("/v1/users/{}/metadata", path_segment(user.as_str()));
+        let path = format!(
+            "/v1/{}/{}/metadata",
+            collection(user),
+            path_segment(user.as_str())
+        );
         self.send(Method::PATCH, &path, Some(metadata)).await
     }
 
@@ -180,6 +212,48 @@ impl fmt::Debug for ClerkClient {
     }
 }
 
+/// Where Clerk keeps a subject: users or organizations.
+fn collection(subject: &SubjectId) -> &'static str {
+    match subject.kind() {
+        SubjectKind::User => "users",
+        SubjectKind::Organization => "organizations",
+    }
+}
+
+/// A user's membership of an organization, as Clerk's Backend API answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Membership {
+    /// `org:admin`, `org:member`, or a custom role.
+    pub role: String,
+    /// Every permission of the role, system ones (`org:sys_billing:manage`) included.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default)]
+    public_user_data: Option<PublicUserData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct PublicUserData {
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MembershipList {
+    data: Vec<Membership>,
+}
+
+#[async_trait]
+impl OrganizationMembers for ClerkClient {
+    async fn permissions(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+    ) -> Result<Option<Vec<String>>, ClerkError> {
+        Ok(self.membership(org, user).await?.map(|m| m.permissions))
+    }
+}
+
 #[async_trait]
 impl ClerkUsers for ClerkClient {
     /// Reads the user's current `billing` first, then patches with [`replacement_patch`]: Clerk's deep merge
@@ -190,7 +264,11 @@ impl ClerkUsers for ClerkClient {
     /// Not atomic (Clerk has no conditional metadata write): if two writers race, a key only the loser's read
     /// missed can survive until the next write, which reads it and deletes it.
     #[tracing::instrument(skip_all, fields(user = %user))]
-    async fn set_billing_metadata(&self, user: &UserId, billing: &Value) -> Result<(), ClerkError> {
+    async fn set_billing_metadata(
+        &self,
+        user: &SubjectId,
+        billing: &Value,
+    ) -> Result<(), ClerkError> {
         let current = self.user(user).await?;
         let current = current["public_metadata"]
             .get(BILLING)

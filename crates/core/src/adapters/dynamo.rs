@@ -3,7 +3,7 @@ use super::sdk_error;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::StoreError;
 use std::collections::HashMap;
 
@@ -32,7 +32,7 @@ pub(crate) fn conditional_failed<E: ProvideErrorMetadata>(e: &E) -> bool {
 pub(crate) async fn scan_user_ids(
     scan: impl Fn() -> ScanFluentBuilder,
     operation: &'static str,
-) -> Result<Vec<UserId>, StoreError> {
+) -> Result<Vec<SubjectId>, StoreError> {
     let mut users = Vec::new();
     let mut start = None;
     loop {
@@ -46,7 +46,7 @@ pub(crate) async fn scan_user_ids(
             out.items()
                 .iter()
                 .filter_map(|item| text(item, "userId"))
-                .filter_map(|u| UserId::parse(u).ok()),
+                .filter_map(|u| SubjectId::parse(u).ok()),
         );
         match out.last_evaluated_key {
             Some(key) if !key.is_empty() => start = Some(key),

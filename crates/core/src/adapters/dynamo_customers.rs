@@ -5,7 +5,7 @@ use super::dynamo::{conditional_failed, n, s, scan_user_ids, text};
 use super::sdk_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::ports::{CustomerDirectory, CustomerLink, CustomerProfile, StoreError};
 use entitle_domain::time::UnixTime;
 use std::collections::HashMap;
@@ -29,7 +29,7 @@ impl DynamoCustomerDirectory {
 
 #[async_trait]
 impl CustomerDirectory for DynamoCustomerDirectory {
-    async fn get(&self, user: &UserId) -> Result<Option<CustomerLink>, StoreError> {
+    async fn get(&self, user: &SubjectId) -> Result<Option<CustomerLink>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -59,7 +59,7 @@ impl CustomerDirectory for DynamoCustomerDirectory {
 
     async fn claim_creation(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         now: UnixTime,
         lease: Duration,
     ) -> Result<bool, StoreError> {
@@ -87,7 +87,7 @@ impl CustomerDirectory for DynamoCustomerDirectory {
         }
     }
 
-    async fn release_creation(&self, user: &UserId) -> Result<(), StoreError> {
+    async fn release_creation(&self, user: &SubjectId) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()
@@ -109,7 +109,7 @@ impl CustomerDirectory for DynamoCustomerDirectory {
 
     async fn link(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         customer: &StripeCustomerId,
         now: UnixTime,
     ) -> Result<(), StoreError> {
@@ -134,7 +134,7 @@ impl CustomerDirectory for DynamoCustomerDirectory {
 
     async fn save_profile(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         profile: &CustomerProfile,
         now: UnixTime,
     ) -> Result<(), StoreError> {
@@ -174,7 +174,7 @@ impl CustomerDirectory for DynamoCustomerDirectory {
         Ok(())
     }
 
-    async fn mark_deleted(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
+    async fn mark_deleted(&self, user: &SubjectId, now: UnixTime) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -187,15 +187,15 @@ impl CustomerDirectory for DynamoCustomerDirectory {
         Ok(())
     }
 
-    async fn all_users(&self) -> Result<Vec<UserId>, StoreError> {
+    async fn all_users(&self) -> Result<Vec<SubjectId>, StoreError> {
         scan_user_ids(|| self.client.scan().table_name(&self.table), "list users").await
     }
 
     async fn users_page(
         &self,
-        after: Option<&UserId>,
+        after: Option<&SubjectId>,
         limit: usize,
-    ) -> Result<(Vec<UserId>, Option<UserId>), StoreError> {
+    ) -> Result<(Vec<SubjectId>, Option<SubjectId>), StoreError> {
         let start = after.map(|user| HashMap::from([("userId".to_owned(), s(user.as_str()))]));
         let out = self
             .client
@@ -211,20 +211,20 @@ impl CustomerDirectory for DynamoCustomerDirectory {
             .items()
             .iter()
             .filter_map(|item| text(item, "userId"))
-            .filter_map(|u| UserId::parse(u).ok())
+            .filter_map(|u| SubjectId::parse(u).ok())
             .collect();
         let next = out
             .last_evaluated_key
             .as_ref()
             .and_then(|key| text(key, "userId"))
-            .and_then(|u| UserId::parse(u).ok());
+            .and_then(|u| SubjectId::parse(u).ok());
         Ok((users, next))
     }
 
     async fn user_for_customer(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Option<UserId>, StoreError> {
+    ) -> Result<Option<SubjectId>, StoreError> {
         let out = self
             .client
             .query()
@@ -239,7 +239,7 @@ impl CustomerDirectory for DynamoCustomerDirectory {
         out.items()
             .first()
             .and_then(|item| text(item, "userId"))
-            .map(UserId::parse)
+            .map(SubjectId::parse)
             .transpose()
             .map_err(|e| StoreError::new("find user by customer", e))
     }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::{
     EntitlementReader, EntitlementStore, LedgerEntry, SaveOutcome, StoreError, StoredEntitlements,
 };
@@ -46,7 +46,7 @@ impl DynamoEntitlements {
         }
     }
 
-    fn key(user: &UserId, entry: &str) -> HashMap<String, AttributeValue> {
+    fn key(user: &SubjectId, entry: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([
             ("userId".to_owned(), s(user.as_str())),
             ("entry".to_owned(), s(entry)),
@@ -70,7 +70,7 @@ impl DynamoEntitlements {
     }
 
     /// The user's ledger rows: `(key, credits)`.
-    pub async fn ledger(&self, user: &UserId) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn ledger(&self, user: &SubjectId) -> Result<Vec<(String, i64)>, StoreError> {
         let out = self
             .client
             .query()
@@ -156,14 +156,14 @@ fn item_number(item: &HashMap<String, AttributeValue>, name: &str) -> u64 {
 
 #[async_trait]
 impl EntitlementReader for DynamoEntitlements {
-    async fn get(&self, user: &UserId) -> Result<Option<Entitlements>, StoreError> {
+    async fn get(&self, user: &SubjectId) -> Result<Option<Entitlements>, StoreError> {
         Ok(self.load(user).await?.map(|stored| stored.entitlements))
     }
 }
 
 #[async_trait]
 impl EntitlementStore for DynamoEntitlements {
-    async fn load(&self, user: &UserId) -> Result<Option<StoredEntitlements>, StoreError> {
+    async fn load(&self, user: &SubjectId) -> Result<Option<StoredEntitlements>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -257,7 +257,7 @@ impl EntitlementStore for DynamoEntitlements {
         }
     }
 
-    async fn mark_announced(&self, user: &UserId, version: u64) -> Result<(), StoreError> {
+    async fn mark_announced(&self, user: &SubjectId, version: u64) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
@@ -275,7 +275,7 @@ impl EntitlementStore for DynamoEntitlements {
         }
     }
 
-    async fn mark_clerk_synced(&self, user: &UserId, digest: &str) -> Result<(), StoreError> {
+    async fn mark_clerk_synced(&self, user: &SubjectId, digest: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -288,7 +288,7 @@ impl EntitlementStore for DynamoEntitlements {
         Ok(())
     }
 
-    async fn lapsing(&self) -> Result<Vec<UserId>, StoreError> {
+    async fn lapsing(&self) -> Result<Vec<SubjectId>, StoreError> {
         let scan = || {
             self.client
                 .scan()

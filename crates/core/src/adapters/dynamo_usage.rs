@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use entitle_domain::entitlements::Entitlements;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::usage::{CounterKey, Flag, Record, Snapshot, UsageStore, WriteOutcome};
 use entitle_domain::ports::StoreError;
 use entitle_domain::time::UnixTime;
@@ -59,7 +59,7 @@ impl DynamoUsage {
         ])
     }
 
-    fn entitlements_key(user: &UserId) -> Item {
+    fn entitlements_key(user: &SubjectId) -> Item {
         HashMap::from([
             ("userId".to_owned(), s(user.as_str())),
             ("entry".to_owned(), s("current")),
@@ -70,7 +70,7 @@ impl DynamoUsage {
     async fn batch_get(
         &self,
         usage_keys: Vec<Item>,
-        user: &UserId,
+        user: &SubjectId,
     ) -> Result<(Vec<Item>, Option<Entitlements>), StoreError> {
         let mut request: HashMap<String, KeysAndAttributes> = HashMap::from([(
             self.entitlements_table.clone(),
@@ -161,7 +161,7 @@ fn record_of(item: &Item) -> Option<Record> {
     let key = text(item, "pk")?.strip_prefix("rec#")?.to_owned();
     Some(Record {
         key,
-        user: UserId::parse(text(item, "userId")?).ok()?,
+        user: SubjectId::parse(text(item, "userId")?).ok()?,
         fingerprint: text(item, "fingerprint").unwrap_or_default(),
         response: text(item, "response").unwrap_or_default(),
         credits: number(item, "credits"),
@@ -306,7 +306,7 @@ impl UsageStore for DynamoUsage {
 
     async fn counters(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         keys: &[CounterKey],
     ) -> Result<(Option<Entitlements>, Vec<Counter>), StoreError> {
         let usage_keys = keys.iter().map(Self::counter_key).collect();

@@ -6,7 +6,7 @@
 use super::AuthError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::{OrgId, UserId};
 use entitle_domain::time::UnixTime;
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
@@ -74,6 +74,73 @@ pub struct Claims {
     pub nbf: Option<i64>,
     /// Only when the instance's session-token template adds it.
     pub email: Option<String>,
+    /// The session's active organization, when it has one (Clerk's v1 `org_*` claims or v2's `o`).
+    pub org: Option<ActiveOrganization>,
+}
+
+/// The active organization of a session, as its token states it. Clerk issues it only for an organization
+/// the user is a member of. Its permissions are the custom ones only: Clerk leaves the system permissions
+/// (`org:sys_*`, e.g. `org:sys_billing:manage`) out of session tokens, so a check of those asks Clerk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveOrganization {
+    pub id: OrgId,
+    /// `org:admin`, `org:member` or a custom role, always with its `org:` prefix (v2 leaves it off).
+    pub role: String,
+    pub slug: Option<String>,
+    /// `org:<feature>:<permission>`, e.g. `org:reports:read`.
+    pub permissions: Vec<String>,
+}
+
+/// Clerk's v2 organization claim: `{"id", "rol", "slg", "per", "fpm"}`.
+#[derive(Deserialize)]
+struct OrgClaimV2 {
+    id: String,
+    #[serde(default)]
+    rol: Option<String>,
+    #[serde(default)]
+    slg: Option<String>,
+    /// The permission names of the organization's features, comma-separated (`read,manage`).
+    #[serde(default)]
+    per: Option<String>,
+    /// Per organization feature of `fea` (in order), a bit mask over `per`: bit i set = `per[i]` granted.
+    #[serde(default)]
+    fpm: Option<String>,
+}
+
+/// v2's compact permissions back to `org:<feature>:<permission>`: `fea` lists the features with their scope
+/// (`o:reports,u:export`; `o` is the organization's), and `fpm`'s n-th number is the n-th organization
+/// feature's mask over `per`, least significant bit first.
+fn v2_permissions(fea: Option<&str>, per: Option<&str>, fpm: Option<&str>) -> Vec<String> {
+    let (Some(fea), Some(per), Some(fpm)) = (fea, per, fpm) else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = per
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let features = fea.split(',').filter_map(|f| {
+        let (scope, name) = f.trim().split_once(':')?;
+        scope.contains('o').then_some(name)
+    });
+    let masks = fpm.split(',').map(|m| m.trim().parse::<u64>().unwrap_or(0));
+    let mut permissions = Vec::new();
+    for (feature, mask) in features.zip(masks) {
+        for (bit, name) in names.iter().enumerate().take(64) {
+            if mask & (1 << bit) != 0 {
+                permissions.push(format!("org:{feature}:{name}"));
+            }
+        }
+    }
+    permissions
+}
+
+fn with_org_prefix(role: String) -> String {
+    if role.starts_with("org:") {
+        role
+    } else {
+        format!("org:{role}")
+    }
 }
 
 /// An RSA public key from a JWK, checked once when the JWKS is read and shared by every verification after.
@@ -269,6 +336,20 @@ struct RawClaims {
     /// Custom claim, so whatever its shape in a template it never makes a valid token invalid.
     #[serde(default)]
     email: Option<Value>,
+    /// v1's active organization.
+    #[serde(default)]
+    org_id: Option<String>,
+    #[serde(default)]
+    org_role: Option<String>,
+    #[serde(default)]
+    org_slug: Option<String>,
+    #[serde(default)]
+    org_permissions: Option<Vec<String>>,
+    /// v2's active organization, and its features (`fea`) that its compact permissions refer to.
+    #[serde(default)]
+    o: Option<OrgClaimV2>,
+    #[serde(default)]
+    fea: Option<String>,
 }
 
 impl RawClaims {
@@ -294,6 +375,7 @@ impl RawClaims {
         {
             return Err(AuthError::WrongParty);
         }
+        let org = self.organization()?;
         let sub = self
             .sub
             .and_then(|sub| UserId::parse(sub).ok())
@@ -306,7 +388,36 @@ impl RawClaims {
             iat: self.iat.map(|t| t.0),
             nbf: self.nbf.map(|t| t.0),
             email: self.email.and_then(|v| v.as_str().map(str::to_owned)),
+            org,
         })
+    }
+
+    /// v2's `o` when present, else v1's `org_id`; an organization id that is not one refuses the token (it
+    /// would decide whose billing the request acts on).
+    fn organization(&self) -> Result<Option<ActiveOrganization>, AuthError> {
+        if let Some(o) = &self.o {
+            let id = OrgId::parse(o.id.clone()).map_err(|_| AuthError::InvalidOrganization)?;
+            return Ok(Some(ActiveOrganization {
+                id,
+                role: with_org_prefix(o.rol.clone().unwrap_or_default()),
+                slug: o.slg.clone(),
+                permissions: v2_permissions(
+                    self.fea.as_deref(),
+                    o.per.as_deref(),
+                    o.fpm.as_deref(),
+                ),
+            }));
+        }
+        let Some(id) = &self.org_id else {
+            return Ok(None);
+        };
+        let id = OrgId::parse(id.clone()).map_err(|_| AuthError::InvalidOrganization)?;
+        Ok(Some(ActiveOrganization {
+            id,
+            role: with_org_prefix(self.org_role.clone().unwrap_or_default()),
+            slug: self.org_slug.clone(),
+            permissions: self.org_permissions.clone().unwrap_or_default(),
+        }))
     }
 }
 
@@ -410,8 +521,58 @@ pub(crate) mod tests {
                 iat: Some(NOW - 10),
                 nbf: Some(NOW - 10),
                 email: None,
+                org: None,
             }
         );
+    }
+
+    #[test]
+    fn a_v1_token_names_the_active_organization_its_role_and_permissions() {
+        let token = rs256(&with(json!({
+            "org_id": "org_2team", "org_role": "org:admin", "org_slug": "acme",
+            "org_permissions": ["org:reports:read"],
+        })));
+        let org = verify(&token, &policy(), NOW).unwrap().org.unwrap();
+        assert_eq!(org.id.as_str(), "org_2team");
+        assert_eq!(org.role, "org:admin");
+        assert_eq!(org.slug.as_deref(), Some("acme"));
+        assert_eq!(org.permissions, vec!["org:reports:read".to_string()]);
+    }
+
+    #[test]
+    fn a_v2_token_names_the_active_organization_and_its_compact_permissions_are_expanded() {
+        // Clerk's documented example: features dashboard and impersonation; masks 3 (read, manage) and 2
+        // (manage); the role without its prefix.
+        let token = rs256(&with(json!({
+            "v": 2, "fea": "o:dashboard,u:export,o:impersonation",
+            "o": {"id": "org_2team", "rol": "admin", "slg": "acme", "per": "read,manage", "fpm": "3,2"},
+        })));
+        let org = verify(&token, &policy(), NOW).unwrap().org.unwrap();
+        assert_eq!(org.id.as_str(), "org_2team");
+        assert_eq!(org.role, "org:admin");
+        assert_eq!(
+            org.permissions,
+            vec![
+                "org:dashboard:read".to_string(),
+                "org:dashboard:manage".to_string(),
+                "org:impersonation:manage".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_token_without_an_organization_acts_for_the_user_and_a_bad_organization_id_refuses_it() {
+        assert_eq!(verify(&rs256(&claims()), &policy(), NOW).unwrap().org, None);
+        for bad in [
+            json!({"org_id": "user_2x"}),
+            json!({"o": {"id": "org_1;drop"}}),
+        ] {
+            let token = rs256(&with(bad));
+            assert_rejected(
+                verify(&token, &policy(), NOW),
+                AuthError::InvalidOrganization,
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use jwt::Token;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
-pub use jwt::{Claims, Policy, RsaKey};
+pub use jwt::{ActiveOrganization, Claims, Policy, RsaKey};
 
 /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash, or it can be brute-forced offline
 /// from any one token.
@@ -45,6 +45,8 @@ pub enum AuthError {
     WrongParty,
     #[error("the token's subject is missing or not a Clerk user id")]
     InvalidSubject,
+    #[error("the token's active organization is not a Clerk organization id")]
+    InvalidOrganization,
     /// Shared by every request that waited on the same failed fetch, hence the `Arc`.
     #[error("the signing keys could not be fetched")]
     JwksUnavailable(#[source] Arc<JwksError>),
@@ -65,6 +67,7 @@ impl AuthError {
             AuthError::WrongIssuer => "wrong_issuer",
             AuthError::WrongParty => "wrong_authorized_party",
             AuthError::InvalidSubject => "invalid_subject",
+            AuthError::InvalidOrganization => "invalid_organization",
             AuthError::JwksUnavailable(_) => "jwks_unavailable",
         }
     }

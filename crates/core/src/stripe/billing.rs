@@ -5,7 +5,7 @@ use super::objects::{CheckoutSession as Session, List, Object, PortalSession};
 use async_trait::async_trait;
 use entitle_domain::entitlements::is_live_status;
 use entitle_domain::entitlements::SubscriptionState;
-use entitle_domain::ids::StripeCustomerId;
+use entitle_domain::ids::{StripeCustomerId, SubjectId, SubjectKind};
 use entitle_domain::ports::{
     CheckoutMode, CheckoutRequest, CheckoutSession, StripeBilling, StripeError,
 };
@@ -55,7 +55,12 @@ impl StripeBilling for StripeClient {
         metered_price_ids: &[String],
         idempotency_key: &str,
     ) -> Result<CheckoutSession, StripeError> {
-        let user = || HashMap::from([("userId".to_owned(), request.user.to_string())]);
+        let user = || {
+            HashMap::from([(
+                subject_key(request.user, "userId", "orgId").to_owned(),
+                request.user.to_string(),
+            )])
+        };
         let mut line = CreateCheckoutSessionLineItems::new();
         line.price = Some(request.price_id.to_owned());
         line.quantity = Some(request.quantity.into());
@@ -145,5 +150,17 @@ impl StripeBilling for StripeClient {
             .find(|c| c["metadata"]["entitle"] == "setup")
             .and_then(|c| c["id"].as_str())
             .map(str::to_owned))
+    }
+}
+
+/// The metadata key that names `subject` on an object: `user` for a user, `org` for an organization.
+pub(crate) fn subject_key(
+    subject: &SubjectId,
+    user: &'static str,
+    org: &'static str,
+) -> &'static str {
+    match subject.kind() {
+        SubjectKind::User => user,
+        SubjectKind::Organization => org,
     }
 }

@@ -18,7 +18,7 @@ use crate::adapters::http::{
 };
 use crate::secrets::Rotating;
 use async_trait::async_trait;
-use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
 use http::header::CONTENT_TYPE;
 use http::{Method, Request, StatusCode};
@@ -431,13 +431,12 @@ fn answer(
 impl StripeCustomers for StripeClient {
     async fn create_customer(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         idempotency_key: &str,
     ) -> Result<StripeCustomerId, StripeError> {
-        let request = CreateCustomer::new().metadata(HashMap::from([(
-            "clerkUserId".to_owned(),
-            user.to_string(),
-        )]));
+        let key = super::billing::subject_key(user, "clerkUserId", "clerkOrgId");
+        let request =
+            CreateCustomer::new().metadata(HashMap::from([(key.to_owned(), user.to_string())]));
         let customer: Object = idempotent(answer_as(&request), idempotency_key)?
             .send(self)
             .await?;

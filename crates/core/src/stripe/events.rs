@@ -6,7 +6,7 @@ use entitle_domain::event::{
     BillingEvent, CheckoutData, EventData, EventType, InvoiceData, PaymentData, ScheduleData,
     Source, SubscriptionData, SubscriptionItem,
 };
-use entitle_domain::ids::{EventId, StripeCustomerId, UserId};
+use entitle_domain::ids::{EventId, StripeCustomerId, SubjectId};
 use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 
@@ -95,7 +95,7 @@ pub fn normalize(envelope: &StripeEnvelope<'_>) -> Result<Normalized, NormalizeE
         UnixTime::from_secs(envelope.created),
         parts.data,
     );
-    event.user_id = parts.user_id.and_then(|u| UserId::parse(u).ok());
+    event.user_id = parts.user_id.and_then(|u| SubjectId::parse(u).ok());
     event.stripe_customer_id = parts
         .customer
         .and_then(|c| StripeCustomerId::parse(c.into_id()).ok());
@@ -129,18 +129,27 @@ impl Expandable {
     }
 }
 
-/// Only the keys we set; other metadata is the merchant's.
+/// Only the keys we set; other metadata is the merchant's. A user's objects carry `userId` (sessions,
+/// subscriptions, payments) or `clerkUserId` (the customer); an organization's `orgId` / `clerkOrgId`.
 #[derive(Debug, Default, Deserialize)]
 struct Metadata {
     #[serde(rename = "userId")]
     user_id: Option<String>,
     #[serde(rename = "clerkUserId")]
     clerk_user_id: Option<String>,
+    #[serde(rename = "orgId")]
+    org_id: Option<String>,
+    #[serde(rename = "clerkOrgId")]
+    clerk_org_id: Option<String>,
 }
 
 impl Metadata {
+    /// The billing subject the object belongs to.
     fn user(self) -> Option<String> {
-        self.user_id.or(self.clerk_user_id)
+        self.user_id
+            .or(self.clerk_user_id)
+            .or(self.org_id)
+            .or(self.clerk_org_id)
     }
 }
 
@@ -455,7 +464,7 @@ mod tests {
             assert_eq!(event.event_type.as_str(), expected);
             assert_eq!(event.source, Source::Stripe);
             assert_eq!(
-                event.user_id.as_ref().map(UserId::as_str),
+                event.user_id.as_ref().map(SubjectId::as_str),
                 Some(USER),
                 "{expected}"
             );

@@ -4,7 +4,7 @@ use super::client::{answer_as, path_segment, StripeClient, Transport};
 use super::objects::{expandable_id, Customer, LineItem as Line, List, Subscription};
 use async_trait::async_trait;
 use entitle_domain::entitlements::{NextPhase, SubscriptionItem, SubscriptionState};
-use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::ports::{LineItem, StripeError, StripeReader};
 use stripe_billing::subscription::RetrieveSubscription;
 use stripe_checkout::checkout_session::ListLineItemsCheckoutSession;
@@ -102,7 +102,7 @@ impl StripeReader for StripeClient {
     async fn customer_user(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Option<UserId>, StripeError> {
+    ) -> Result<Option<SubjectId>, StripeError> {
         match answer_as::<Customer>(&RetrieveCustomer::new(path_segment(customer.as_str())))
             .send(self)
             .await
@@ -114,8 +114,12 @@ impl StripeReader for StripeClient {
             Ok(customer) => Ok(customer
                 .metadata
                 .as_ref()
-                .and_then(|metadata| metadata.get("clerkUserId"))
-                .and_then(|user| UserId::parse(user).ok())),
+                .and_then(|metadata| {
+                    metadata
+                        .get("clerkUserId")
+                        .or_else(|| metadata.get("clerkOrgId"))
+                })
+                .and_then(|user| SubjectId::parse(user).ok())),
             Err(Transport(e)) if not_found(&e) => Ok(None),
             Err(Transport(e)) => Err(e),
         }

@@ -2,7 +2,7 @@
 //! does, and against a listener that never answers.
 use entitle_core::adapters::clerk_client::replacement_patch;
 use entitle_core::adapters::ClerkClient;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::{ClerkError, ClerkUsers};
 use entitle_test_support::clerk::FakeClerk;
 use secrecy::SecretString;
@@ -16,8 +16,8 @@ fn client(fake: &FakeClerk) -> ClerkClient {
     ClerkClient::new(SecretString::from(fake.secret_key.clone()), &fake.base_url)
 }
 
-fn user() -> UserId {
-    UserId::parse(USER).unwrap()
+fn user() -> SubjectId {
+    SubjectId::parse(USER).unwrap()
 }
 
 fn public_metadata(fake: &FakeClerk) -> Value {

@@ -1,7 +1,7 @@
 use crate::helpers::{config, env};
 use entitle_core::adapters::SnsPublisher;
 use entitle_domain::event::{BillingEvent, EventData, EventType, InvoiceData, Source};
-use entitle_domain::ids::{EventId, UserId};
+use entitle_domain::ids::{EventId, SubjectId};
 use entitle_domain::ports::EventPublisher;
 use entitle_domain::time::UnixTime;
 use entitle_test_support::aws::{body_id, TopicTap};
@@ -26,7 +26,7 @@ fn event(id: &str) -> BillingEvent {
             period_end: None,
         }),
     );
-    event.user_id = Some(UserId::parse("user_1").unwrap());
+    event.user_id = Some(SubjectId::parse("user_1").unwrap());
     event
 }
 

@@ -2,7 +2,7 @@ use crate::helpers::config;
 use entitle_core::config::secret;
 use entitle_core::secrets::{self, Rotating};
 use entitle_core::stripe::StripeClient;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::{StripeCustomers, StripeError};
 use entitle_test_support::aws;
 use entitle_test_support::fixtures::unique_id;
@@ -144,7 +144,7 @@ async fn the_stripe_client_reads_a_rolled_api_key_again_when_stripe_answers_401(
         .unwrap()
         .with_timing(Duration::from_secs(3600), Duration::ZERO);
     let stripe = StripeClient::new(key, &fake.base_url);
-    let user = UserId::parse("user_rotation").unwrap();
+    let user = SubjectId::parse("user_rotation").unwrap();
     let refused = stripe.create_customer(&user, &unique_id("rotation-")).await;
     assert!(
         matches!(refused, Err(StripeError::Rejected { status: 401, .. })),

@@ -3,7 +3,7 @@
 //! proxy's page instead of JSON.
 use entitle_core::stripe::client::{path_segment, STRIPE_VERSION};
 use entitle_core::stripe::StripeClient;
-use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::ports::{CustomerProfile, StripeCustomers, StripeError, StripeSubscriptions};
 use entitle_test_support::stripe::FakeStripe;
 use secrecy::SecretString;
@@ -18,8 +18,8 @@ fn client(fake: &FakeStripe) -> StripeClient {
     StripeClient::new(SecretString::from(fake.api_key.clone()), &fake.base_url)
 }
 
-fn user() -> UserId {
-    UserId::parse("user_2kX9mQ4rT7").unwrap()
+fn user() -> SubjectId {
+    SubjectId::parse("user_2kX9mQ4rT7").unwrap()
 }
 
 fn last_request(fake: &FakeStripe) -> Value {

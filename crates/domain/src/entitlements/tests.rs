@@ -7,8 +7,8 @@ const DAY: i64 = 86_400;
 const STARTER: &str = "price_local_starter_monthly";
 const PRO: &str = "price_local_pro_monthly";
 
-fn user() -> UserId {
-    UserId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap()
+fn user() -> SubjectId {
+    SubjectId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap()
 }
 
 fn sub(id: &str, status: &str, items: &[(&str, u64)]) -> SubscriptionState {

@@ -1,9 +1,9 @@
 //! Clerk's user metadata in memory.
-use crate::ids::UserId;
+use crate::ids::{OrgId, SubjectId, UserId};
 use crate::ports::*;
 use async_trait::async_trait;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Clerk's user metadata in memory; can fail its next calls.
@@ -19,7 +19,7 @@ impl InMemoryClerk {
         self.failures.store(count, Ordering::SeqCst);
     }
 
-    pub fn billing(&self, user: &UserId) -> Option<serde_json::Value> {
+    pub fn billing(&self, user: &SubjectId) -> Option<serde_json::Value> {
         self.billing.lock().unwrap().get(user.as_str()).cloned()
     }
 }
@@ -28,7 +28,7 @@ impl InMemoryClerk {
 impl ClerkUsers for InMemoryClerk {
     async fn set_billing_metadata(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         billing: &serde_json::Value,
     ) -> Result<(), ClerkError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
@@ -44,5 +44,39 @@ impl ClerkUsers for InMemoryClerk {
             .unwrap()
             .insert(user.as_str().to_owned(), billing.clone());
         Ok(())
+    }
+}
+
+/// Organization memberships in memory: `(org, user)` → the role's permissions.
+#[derive(Default)]
+pub struct InMemoryMembers {
+    members: Mutex<HashMap<(String, String), Vec<String>>>,
+    pub calls: AtomicUsize,
+}
+
+impl InMemoryMembers {
+    /// `user` joins `org` with these permissions (`org:sys_billing:manage`, …).
+    pub fn join(&self, org: &str, user: &str, permissions: &[&str]) {
+        self.members.lock().unwrap().insert(
+            (org.to_owned(), user.to_owned()),
+            permissions.iter().map(|p| (*p).to_owned()).collect(),
+        );
+    }
+}
+
+#[async_trait]
+impl OrganizationMembers for InMemoryMembers {
+    async fn permissions(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+    ) -> Result<Option<Vec<String>>, ClerkError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(self
+            .members
+            .lock()
+            .unwrap()
+            .get(&(org.as_str().to_owned(), user.as_str().to_owned()))
+            .cloned())
     }
 }

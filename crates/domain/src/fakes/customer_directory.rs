@@ -1,5 +1,5 @@
 //! The customers table in memory.
-use crate::ids::{StripeCustomerId, UserId};
+use crate::ids::{StripeCustomerId, SubjectId};
 use crate::ports::*;
 use crate::time::UnixTime;
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ pub struct InMemoryCustomerDirectory {
 }
 
 impl InMemoryCustomerDirectory {
-    pub fn row(&self, user: &UserId) -> Option<CustomerLink> {
+    pub fn row(&self, user: &SubjectId) -> Option<CustomerLink> {
         self.rows
             .lock()
             .unwrap()
@@ -24,13 +24,13 @@ impl InMemoryCustomerDirectory {
 
 #[async_trait]
 impl CustomerDirectory for InMemoryCustomerDirectory {
-    async fn get(&self, user: &UserId) -> Result<Option<CustomerLink>, StoreError> {
+    async fn get(&self, user: &SubjectId) -> Result<Option<CustomerLink>, StoreError> {
         Ok(self.row(user))
     }
 
     async fn claim_creation(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         now: UnixTime,
         lease: std::time::Duration,
     ) -> Result<bool, StoreError> {
@@ -50,7 +50,7 @@ impl CustomerDirectory for InMemoryCustomerDirectory {
         Ok(true)
     }
 
-    async fn release_creation(&self, user: &UserId) -> Result<(), StoreError> {
+    async fn release_creation(&self, user: &SubjectId) -> Result<(), StoreError> {
         let mut rows = self.rows.lock().unwrap();
         if rows
             .get(user.as_str())
@@ -63,7 +63,7 @@ impl CustomerDirectory for InMemoryCustomerDirectory {
 
     async fn link(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         customer: &StripeCustomerId,
         _now: UnixTime,
     ) -> Result<(), StoreError> {
@@ -90,7 +90,7 @@ impl CustomerDirectory for InMemoryCustomerDirectory {
 
     async fn save_profile(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         profile: &CustomerProfile,
         _now: UnixTime,
     ) -> Result<(), StoreError> {
@@ -103,7 +103,7 @@ impl CustomerDirectory for InMemoryCustomerDirectory {
         }
     }
 
-    async fn mark_deleted(&self, user: &UserId, _now: UnixTime) -> Result<(), StoreError> {
+    async fn mark_deleted(&self, user: &SubjectId, _now: UnixTime) -> Result<(), StoreError> {
         let mut rows = self.rows.lock().unwrap();
         let (link, _) = rows.entry(user.as_str().to_owned()).or_insert_with(|| {
             let link = CustomerLink {
@@ -118,7 +118,7 @@ impl CustomerDirectory for InMemoryCustomerDirectory {
         Ok(())
     }
 
-    async fn all_users(&self) -> Result<Vec<UserId>, StoreError> {
+    async fn all_users(&self) -> Result<Vec<SubjectId>, StoreError> {
         Ok(self
             .rows
             .lock()
@@ -130,9 +130,9 @@ impl CustomerDirectory for InMemoryCustomerDirectory {
 
     async fn users_page(
         &self,
-        after: Option<&UserId>,
+        after: Option<&SubjectId>,
         limit: usize,
-    ) -> Result<(Vec<UserId>, Option<UserId>), StoreError> {
+    ) -> Result<(Vec<SubjectId>, Option<SubjectId>), StoreError> {
         let mut users = self.all_users().await?;
         users.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         users.retain(|u| after.is_none_or(|after| u.as_str() > after.as_str()));
@@ -145,7 +145,7 @@ impl CustomerDirectory for InMemoryCustomerDirectory {
     async fn user_for_customer(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Option<UserId>, StoreError> {
+    ) -> Result<Option<SubjectId>, StoreError> {
         Ok(self
             .rows
             .lock()

@@ -1,5 +1,5 @@
 //! The entitlements table in memory, for billing-api and the processor.
-use crate::ids::UserId;
+use crate::ids::SubjectId;
 use crate::ports::*;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ impl InMemoryEntitlements {
 impl EntitlementReader for InMemoryEntitlements {
     async fn get(
         &self,
-        user: &UserId,
+        user: &SubjectId,
     ) -> Result<Option<crate::entitlements::Entitlements>, StoreError> {
         Ok(self.rows.lock().unwrap().get(user.as_str()).cloned())
     }
@@ -38,7 +38,7 @@ pub struct InMemoryEntitlementStore {
 }
 
 impl InMemoryEntitlementStore {
-    pub fn current(&self, user: &UserId) -> Option<StoredEntitlements> {
+    pub fn current(&self, user: &SubjectId) -> Option<StoredEntitlements> {
         self.rows.lock().unwrap().get(user.as_str()).cloned()
     }
 
@@ -51,7 +51,7 @@ impl InMemoryEntitlementStore {
 impl EntitlementReader for InMemoryEntitlementStore {
     async fn get(
         &self,
-        user: &UserId,
+        user: &SubjectId,
     ) -> Result<Option<crate::entitlements::Entitlements>, StoreError> {
         Ok(self.current(user).map(|s| s.entitlements))
     }
@@ -59,7 +59,7 @@ impl EntitlementReader for InMemoryEntitlementStore {
 
 #[async_trait]
 impl EntitlementStore for InMemoryEntitlementStore {
-    async fn load(&self, user: &UserId) -> Result<Option<StoredEntitlements>, StoreError> {
+    async fn load(&self, user: &SubjectId) -> Result<Option<StoredEntitlements>, StoreError> {
         Ok(self.current(user))
     }
 
@@ -102,21 +102,21 @@ impl EntitlementStore for InMemoryEntitlementStore {
         Ok(SaveOutcome::Saved { version })
     }
 
-    async fn mark_announced(&self, user: &UserId, version: u64) -> Result<(), StoreError> {
+    async fn mark_announced(&self, user: &SubjectId, version: u64) -> Result<(), StoreError> {
         if let Some(row) = self.rows.lock().unwrap().get_mut(user.as_str()) {
             row.announced_version = row.announced_version.max(version);
         }
         Ok(())
     }
 
-    async fn mark_clerk_synced(&self, user: &UserId, digest: &str) -> Result<(), StoreError> {
+    async fn mark_clerk_synced(&self, user: &SubjectId, digest: &str) -> Result<(), StoreError> {
         if let Some(row) = self.rows.lock().unwrap().get_mut(user.as_str()) {
             row.clerk_digest = Some(digest.to_owned());
         }
         Ok(())
     }
 
-    async fn lapsing(&self) -> Result<Vec<UserId>, StoreError> {
+    async fn lapsing(&self) -> Result<Vec<SubjectId>, StoreError> {
         Ok(self
             .rows
             .lock()

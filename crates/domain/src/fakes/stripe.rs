@@ -1,5 +1,5 @@
 //! Stripe's customers, subscriptions, prices and sessions in memory.
-use crate::ids::{StripeCustomerId, UserId};
+use crate::ids::{StripeCustomerId, SubjectId};
 use crate::ports::*;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ pub struct InMemoryStripe {
 
 #[derive(Default)]
 struct StripeState {
-    customers: Vec<(String, UserId, CustomerProfile)>,
+    customers: Vec<(String, SubjectId, CustomerProfile)>,
     keys: HashMap<String, String>,
     subscriptions: Vec<(String, String, String)>, // (id, customer, status)
     calls: Vec<String>,
@@ -54,7 +54,7 @@ impl InMemoryStripe {
             .push((prefix.to_owned(), retryable));
     }
 
-    pub fn customers(&self) -> Vec<(String, UserId, CustomerProfile)> {
+    pub fn customers(&self) -> Vec<(String, SubjectId, CustomerProfile)> {
         self.state.lock().unwrap().customers.clone()
     }
 
@@ -173,7 +173,7 @@ impl InMemoryStripe {
 impl StripeCustomers for InMemoryStripe {
     async fn create_customer(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         idempotency_key: &str,
     ) -> Result<StripeCustomerId, StripeError> {
         let mut state = self.enter(format!("create_customer {user}"))?;

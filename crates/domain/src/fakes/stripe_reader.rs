@@ -1,5 +1,5 @@
 //! Stripe's current objects for the processor.
-use crate::ids::{StripeCustomerId, UserId};
+use crate::ids::{StripeCustomerId, SubjectId};
 use crate::ports::*;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct InMemoryStripeState {
     subscriptions: Mutex<HashMap<String, (String, crate::entitlements::SubscriptionState)>>,
-    customers: Mutex<HashMap<String, UserId>>,
+    customers: Mutex<HashMap<String, SubjectId>>,
     line_items: Mutex<HashMap<String, Vec<LineItem>>>,
 }
 
@@ -21,7 +21,7 @@ impl InMemoryStripeState {
             .insert(state.id.clone(), (customer.to_owned(), state));
     }
 
-    pub fn set_customer_user(&self, customer: &str, user: &UserId) {
+    pub fn set_customer_user(&self, customer: &str, user: &SubjectId) {
         self.customers
             .lock()
             .unwrap()
@@ -67,7 +67,7 @@ impl StripeReader for InMemoryStripeState {
     async fn customer_user(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Option<UserId>, StripeError> {
+    ) -> Result<Option<SubjectId>, StripeError> {
         Ok(self
             .customers
             .lock()

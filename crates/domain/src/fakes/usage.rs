@@ -1,7 +1,7 @@
 //! An in-memory [`UsageStore`], for the handlers' unit tests: the same guard semantics as the DynamoDB
 //! adapter (a change applies only if its guard holds and its record is new), under one lock.
 use crate::entitlements::Entitlements;
-use crate::ids::UserId;
+use crate::ids::SubjectId;
 use crate::ports::usage::{CounterKey, Flag, Record, Snapshot, UsageStore, WriteOutcome};
 use crate::ports::StoreError;
 use crate::usage::{Change, Counter};
@@ -12,10 +12,10 @@ use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct InMemoryUsage {
-    counters: Mutex<HashMap<(UserId, String), Counter>>,
+    counters: Mutex<HashMap<(SubjectId, String), Counter>>,
     records: Mutex<HashMap<String, Record>>,
-    entitlements: Mutex<HashMap<UserId, Entitlements>>,
-    flags: Mutex<HashSet<(UserId, String, &'static str)>>,
+    entitlements: Mutex<HashMap<SubjectId, Entitlements>>,
+    flags: Mutex<HashSet<(SubjectId, String, &'static str)>>,
     /// When set, every call fails (a DynamoDB outage).
     pub down: AtomicBool,
     /// Calls made, by kind, to check round trips.
@@ -38,7 +38,7 @@ impl InMemoryUsage {
             .insert(entitlements.user_id.clone(), entitlements);
     }
 
-    pub fn counter(&self, user: &UserId, name: &str) -> Counter {
+    pub fn counter(&self, user: &SubjectId, name: &str) -> Counter {
         self.counters
             .lock()
             .unwrap()
@@ -82,7 +82,7 @@ impl UsageStore for InMemoryUsage {
 
     async fn counters(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         keys: &[CounterKey],
     ) -> Result<(Option<Entitlements>, Vec<Counter>), StoreError> {
         self.fail_if_down()?;

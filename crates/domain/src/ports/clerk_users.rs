@@ -1,7 +1,21 @@
-//! The Clerk mirror of a user's billing state.
+//! The Clerk mirror of a subject's billing state (a user's or an organization's `public_metadata`), and the
+//! organization memberships that decide who may manage an organization's billing.
 use super::ClerkError;
-use crate::ids::UserId;
+use crate::ids::{OrgId, SubjectId, UserId};
 use async_trait::async_trait;
+
+/// Who in an organization may do what: the permissions of a member's role, read from Clerk, because session
+/// tokens carry only the custom ones (Clerk leaves `org:sys_*` out to keep tokens small).
+#[async_trait]
+pub trait OrganizationMembers: Send + Sync {
+    /// Every permission of `user`'s role in `org` (`org:sys_billing:manage`, …), or `None` when the user is
+    /// not a member.
+    async fn permissions(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+    ) -> Result<Option<Vec<String>>, ClerkError>;
+}
 
 /// Mirrors a user's billing state into Clerk, so the frontend can read it from the session.
 #[async_trait]
@@ -13,7 +27,7 @@ pub trait ClerkUsers: Send + Sync {
     /// Clerk deletes. `billing` = `null` removes it.
     async fn set_billing_metadata(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         billing: &serde_json::Value,
     ) -> Result<(), ClerkError>;
 }

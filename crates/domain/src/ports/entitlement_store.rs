@@ -1,7 +1,7 @@
 //! The entitlements table as the processor writes it: versioned rows and the credit ledger.
 use super::StoreError;
 use crate::entitlements::Entitlements;
-use crate::ids::UserId;
+use crate::ids::SubjectId;
 use crate::time::UnixTime;
 use async_trait::async_trait;
 
@@ -42,7 +42,7 @@ pub enum SaveOutcome {
 
 #[async_trait]
 pub trait EntitlementStore: Send + Sync {
-    async fn load(&self, user: &UserId) -> Result<Option<StoredEntitlements>, StoreError>;
+    async fn load(&self, user: &SubjectId) -> Result<Option<StoredEntitlements>, StoreError>;
     /// Writes `next` if the row is still at `expected_version` (`None`: no row yet), keeping `previous` for the
     /// announcement; with a ledger entry, records it in the same transaction.
     async fn save(
@@ -52,9 +52,9 @@ pub trait EntitlementStore: Send + Sync {
         previous: Option<&Entitlements>,
         ledger: Option<&LedgerEntry>,
     ) -> Result<SaveOutcome, StoreError>;
-    async fn mark_announced(&self, user: &UserId, version: u64) -> Result<(), StoreError>;
-    async fn mark_clerk_synced(&self, user: &UserId, digest: &str) -> Result<(), StoreError>;
+    async fn mark_announced(&self, user: &SubjectId, version: u64) -> Result<(), StoreError>;
+    async fn mark_clerk_synced(&self, user: &SubjectId, digest: &str) -> Result<(), StoreError>;
     /// Users with a grant that lapses by a date (`past_due`, canceling, or a canceling add-on;
     /// [`Entitlements::lapses`](crate::entitlements::Entitlements::lapses)) — for the hourly sweep.
-    async fn lapsing(&self) -> Result<Vec<UserId>, StoreError>;
+    async fn lapsing(&self) -> Result<Vec<SubjectId>, StoreError>;
 }

@@ -18,7 +18,7 @@ mod usage_meter;
 mod work_queue;
 
 pub use crate::plans::CheckoutMode;
-pub use clerk_users::ClerkUsers;
+pub use clerk_users::{ClerkUsers, OrganizationMembers};
 pub use customer_directory::{CustomerDirectory, CustomerLink};
 pub use dead_letters::DeadLetters;
 pub use entitlement_reader::EntitlementReader;

@@ -1,13 +1,13 @@
 //! The Stripe calls behind billing-api: prices, Checkout and the billing portal.
 use super::StripeError;
-use crate::ids::{StripeCustomerId, UserId};
+use crate::ids::{StripeCustomerId, SubjectId};
 use crate::plans::CheckoutMode;
 use async_trait::async_trait;
 
 /// A Stripe Checkout session to create for a signed-in user.
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest<'a> {
-    pub user: &'a UserId,
+    pub user: &'a SubjectId,
     pub customer: &'a StripeCustomerId,
     pub mode: CheckoutMode,
     pub price_id: &'a str,

@@ -1,6 +1,6 @@
 //! Stripe customers, as the Clerk webhook keeps them.
 use super::StripeError;
-use crate::ids::{StripeCustomerId, UserId};
+use crate::ids::{StripeCustomerId, SubjectId};
 use async_trait::async_trait;
 
 /// What Entitle keeps in sync on a user's Stripe customer.
@@ -17,7 +17,7 @@ pub trait StripeCustomers: Send + Sync {
     /// same parameters (Stripe rejects a reused key with different ones).
     async fn create_customer(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         idempotency_key: &str,
     ) -> Result<StripeCustomerId, StripeError>;
 

@@ -1,7 +1,7 @@
 //! Stripe's current state, read by the processor.
 use super::StripeError;
 use crate::entitlements::SubscriptionState;
-use crate::ids::{StripeCustomerId, UserId};
+use crate::ids::{StripeCustomerId, SubjectId};
 use async_trait::async_trait;
 
 /// `(price id, lookup key, quantity)` of a Checkout line.
@@ -22,7 +22,7 @@ pub trait StripeReader: Send + Sync {
     async fn customer_user(
         &self,
         customer: &StripeCustomerId,
-    ) -> Result<Option<UserId>, StripeError>;
+    ) -> Result<Option<SubjectId>, StripeError>;
     /// Each line of a Checkout session.
     async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<LineItem>, StripeError>;
 }

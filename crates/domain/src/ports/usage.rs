@@ -1,7 +1,7 @@
 //! The usage port: counters, holds and idempotency records (which double as the credits ledger). Every
 //! change is one atomic, conditional write; `Conflict` means "read again and decide again", never "applied".
 use crate::entitlements::Entitlements;
-use crate::ids::UserId;
+use crate::ids::SubjectId;
 use crate::ports::StoreError;
 use crate::time::UnixTime;
 use crate::usage::{Change, Counter};
@@ -11,7 +11,7 @@ use async_trait::async_trait;
 /// period, so a new period starts from nothing). `expires_at`: when a metered counter may be deleted (TTL).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CounterKey {
-    pub user: UserId,
+    pub user: SubjectId,
     pub name: String,
     pub expires_at: Option<UnixTime>,
 }
@@ -21,7 +21,7 @@ pub struct CounterKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub key: String,
-    pub user: UserId,
+    pub user: SubjectId,
     /// Digest of the request: the same key with another body is a conflict.
     pub fingerprint: String,
     /// The JSON answered the first time.
@@ -66,7 +66,7 @@ pub trait UsageStore: Send + Sync {
     /// The user's entitlements and the given counters (missing ones are zero), in one read.
     async fn counters(
         &self,
-        user: &UserId,
+        user: &SubjectId,
         keys: &[CounterKey],
     ) -> Result<(Option<Entitlements>, Vec<Counter>), StoreError>;
     /// Applies `change` if its guard holds, together with `record` if its key is new — atomically.

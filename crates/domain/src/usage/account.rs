@@ -6,7 +6,7 @@ use super::answer::{Decided, LimitAnswer, UsageLine, UsageReport};
 use super::decision::{Allowance, Decision};
 use super::{LimitKind, Period, Window};
 use crate::entitlements::{granted_limit, Entitlements};
-use crate::ids::UserId;
+use crate::ids::SubjectId;
 use crate::plans::{Limit, PlanCatalog};
 use crate::ports::usage::{CounterKey, UsageStore};
 use crate::ports::StoreError;
@@ -41,7 +41,7 @@ pub fn allowance(catalog: &PlanCatalog, entitlements: &Entitlements, limit: &str
 
 /// The counter of `limit` at `now` and, for metered limits, when its period ends.
 pub fn counter(
-    user: &UserId,
+    user: &SubjectId,
     limit: &str,
     kind: LimitKind,
     entitlements: Option<&Entitlements>,
@@ -79,7 +79,7 @@ pub fn counter(
 }
 
 /// The counter of the catalog's credits balance, if the catalog declares one.
-pub fn credits_counter(catalog: &PlanCatalog, user: &UserId) -> Option<CounterKey> {
+pub fn credits_counter(catalog: &PlanCatalog, user: &SubjectId) -> Option<CounterKey> {
     catalog.credits_limit().map(|name| CounterKey {
         user: user.clone(),
         name: name.to_owned(),
@@ -90,7 +90,7 @@ pub fn credits_counter(catalog: &PlanCatalog, user: &UserId) -> Option<CounterKe
 /// The entitlements that hold at `now`: the stored ones (lapsed plans fall back), else the free plan.
 pub fn effective(
     catalog: &PlanCatalog,
-    user: &UserId,
+    user: &SubjectId,
     stored: Option<Entitlements>,
     now: UnixTime,
 ) -> Entitlements {
@@ -102,7 +102,7 @@ pub fn effective(
 
 /// The answer about one limit (`POST /v1/check`, `POST /v1/usage`; DESIGN.md). `kind: None` is a plan flag.
 pub fn answer(
-    user: &UserId,
+    user: &SubjectId,
     feature: &str,
     kind: Option<LimitKind>,
     plan: &str,
@@ -127,7 +127,7 @@ pub fn answer(
 pub async fn picture(
     store: &dyn UsageStore,
     catalog: &PlanCatalog,
-    user: &UserId,
+    user: &SubjectId,
     now: UnixTime,
 ) -> Result<(Entitlements, Vec<UsageLine>), StoreError> {
     let decls: Vec<_> = catalog.limit_decls().iter().collect();
@@ -175,7 +175,7 @@ pub async fn picture(
 pub async fn usage_of(
     store: &dyn UsageStore,
     catalog: &PlanCatalog,
-    user: &UserId,
+    user: &SubjectId,
     now: UnixTime,
 ) -> Result<UsageReport, StoreError> {
     let (e, usage) = picture(store, catalog, user, now).await?;
@@ -192,7 +192,7 @@ pub async fn usage_of(
 pub async fn live_entitlements(
     store: &dyn UsageStore,
     catalog: &PlanCatalog,
-    user: &UserId,
+    user: &SubjectId,
     now: UnixTime,
 ) -> Result<Entitlements, StoreError> {
     let Some(key) = credits_counter(catalog, user) else {

@@ -5,7 +5,7 @@
 //! Fields are declared in alphabetical order on purpose: these answers replaced JSON maps (which serialize
 //! sorted), so the bytes on the wire — and in the idempotency records replayed to retries — stay the same.
 use super::{Decision, LimitKind, Reason};
-use crate::ids::UserId;
+use crate::ids::SubjectId;
 use crate::plans::Limit;
 use crate::time::UnixTime;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -137,13 +137,13 @@ pub struct LimitAnswer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_id: Option<String>,
     pub used: i64,
-    pub user_id: UserId,
+    pub user_id: SubjectId,
 }
 
 /// What a limit's answer is made of: whose, which, under which plan and allowance, decided how.
 #[derive(Debug, Clone, Copy)]
 pub struct Decided<'a> {
-    pub user: &'a UserId,
+    pub user: &'a SubjectId,
     pub feature: &'a str,
     /// `None`: a plan flag.
     pub kind: Option<LimitKind>,
@@ -223,7 +223,7 @@ pub struct UsageLine {
 pub struct UsageReport {
     pub plan: String,
     pub usage: Vec<UsageLine>,
-    pub user_id: UserId,
+    pub user_id: SubjectId,
 }
 
 #[cfg(test)]
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn the_typed_answers_are_the_bytes_the_json_maps_were_and_read_back() {
-        let user = UserId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap();
+        let user = SubjectId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap();
         let decision = Decision {
             allowed: false,
             reason: Some(Reason::LimitExceeded),

@@ -2,7 +2,7 @@
 //! `SendMessageBatch`, a page per message, each user once per walk.
 use crate::helpers::{process, TestApp};
 use entitle_core::adapters::DynamoCustomerDirectory;
-use entitle_domain::ids::{StripeCustomerId, UserId};
+use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::ports::CustomerDirectory;
 use entitle_domain::time::UnixTime;
 use entitle_test_support::aws;
@@ -24,7 +24,7 @@ async fn reconcile_all_pages_the_customers_table_through_the_queue_and_reaches_e
     for user in &ours {
         customers
             .link(
-                &UserId::parse(user).unwrap(),
+                &SubjectId::parse(user).unwrap(),
                 &StripeCustomerId::parse(unique_id("cus_")).unwrap(),
                 UnixTime::now(),
             )

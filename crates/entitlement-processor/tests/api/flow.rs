@@ -1,6 +1,6 @@
 use crate::helpers::{process, TestApp, CREDITS, PRO, STARTER};
 use entitle_domain::entitlements::Status;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::usage::{CounterKey, UsageStore};
 use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeBilling};
 use entitle_domain::time::UnixTime;
@@ -8,7 +8,7 @@ use entitle_test_support::aws;
 use entitle_test_support::fixtures::unique_id;
 use serde_json::json;
 
-fn credits_key(user: &UserId) -> CounterKey {
+fn credits_key(user: &SubjectId) -> CounterKey {
     CounterKey {
         user: user.clone(),
         name: "credits".into(),

@@ -1,7 +1,7 @@
 use entitle_core::adapters::{DynamoEntitlements, DynamoUsage};
 use entitle_core::stripe::StripeClient;
 use entitle_domain::entitlements::Entitlements;
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::{EntitlementStore, StripeCustomers};
 use entitle_domain::time::UnixTime;
@@ -33,7 +33,7 @@ pub struct TestApp {
     pub sqs: aws_sdk_sqs::Client,
     /// Where this test's processor sends work to itself (a full reconcile's pages and users).
     pub work_queue_url: String,
-    pub user: UserId,
+    pub user: SubjectId,
     pub customer: String,
 }
 
@@ -50,7 +50,7 @@ impl TestApp {
                 "recurring": if recurring { json!({"interval": "month"}) } else { Value::Null }, "product": "prod_entitle"}));
         }
         let clerk = FakeClerk::start();
-        let user = UserId::parse(unique_id("user_")).unwrap();
+        let user = SubjectId::parse(unique_id("user_")).unwrap();
         clerk.create_user(user.as_str());
         let config = aws::sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);

@@ -2,7 +2,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use entitle_core::adapters::{DynamoEntitlements, DynamoUsage};
 use entitle_domain::entitlements::{grant, AddonGrant, Entitlements, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::{CounterKey, Record, UsageStore, WriteOutcome};
 use entitle_domain::time::UnixTime;
@@ -106,7 +106,7 @@ pub struct TestApp {
     pub store: DynamoUsage,
     pub entitlements: DynamoEntitlements,
     pub trips: RoundTrips,
-    pub user: UserId,
+    pub user: SubjectId,
     pub config: aws_config::SdkConfig,
     seq: AtomicUsize,
 }
@@ -147,7 +147,7 @@ impl TestApp {
                 aws::env("ENTITLEMENTS_TABLE"),
             ),
             trips,
-            user: UserId::parse(unique_id("user_")).unwrap(),
+            user: SubjectId::parse(unique_id("user_")).unwrap(),
             config,
             seq: AtomicUsize::new(0),
         }

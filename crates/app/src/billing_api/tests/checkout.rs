@@ -4,7 +4,7 @@ use super::{
     subscribed, token, NOW, STARTER, USER,
 };
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
 use serde_json::json;
@@ -227,7 +227,7 @@ async fn a_checkout_is_refused_when_the_entitlements_hold_a_live_subscription_fr
 ) {
     let h = harness();
     let mut stored = Entitlements::on_plan(
-        UserId::parse(USER).unwrap(),
+        SubjectId::parse(USER).unwrap(),
         PlanCatalog::builtin().plan("starter").unwrap(),
         Status::Active,
     );
@@ -268,7 +268,7 @@ async fn an_addon_is_sold_beside_a_live_plan_and_never_as_a_plan_change() {
     let h = harness();
     h.stripe.add_price("team_pack_monthly", "price_team_pack");
     let mut stored = Entitlements::on_plan(
-        UserId::parse(USER).unwrap(),
+        SubjectId::parse(USER).unwrap(),
         PlanCatalog::builtin().plan("starter").unwrap(),
         Status::Active,
     );

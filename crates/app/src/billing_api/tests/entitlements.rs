@@ -1,7 +1,7 @@
 //! `GET /entitlements`.
 use super::{buy_credits, call, harness, token, NOW, USER};
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
 
@@ -21,7 +21,7 @@ async fn entitlements_are_the_free_plan_until_something_is_stored() {
 async fn stored_entitlements_are_returned_and_an_expired_grace_period_reads_as_free() {
     let h = harness();
     let catalog = PlanCatalog::builtin();
-    let user = UserId::parse(USER).unwrap();
+    let user = SubjectId::parse(USER).unwrap();
     let pro = Entitlements::on_plan(
         user.clone(),
         catalog.plan("professional").unwrap(),

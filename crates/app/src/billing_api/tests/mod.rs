@@ -3,6 +3,7 @@
 mod auth;
 mod checkout;
 mod entitlements;
+mod organizations;
 mod plans;
 mod portal;
 mod router;
@@ -15,9 +16,9 @@ use crate::billing_api::router::handle_at;
 use entitle_core::auth::Verifier;
 use entitle_domain::entitlements::{Entitlements, Status};
 use entitle_domain::fakes::{
-    InMemoryCustomerDirectory, InMemoryEntitlements, InMemoryStripe, InMemoryUsage,
+    InMemoryCustomerDirectory, InMemoryEntitlements, InMemoryMembers, InMemoryStripe, InMemoryUsage,
 };
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::{CounterKey, UsageStore};
 use entitle_domain::ports::ItemDetails;
@@ -43,6 +44,8 @@ struct Harness {
     usage: Arc<InMemoryUsage>,
     /// The entitlements rows as checkout and the lifecycle routes read them.
     entitlements: Arc<InMemoryEntitlements>,
+    /// Clerk's organization memberships, for the permission checks.
+    members: Arc<InMemoryMembers>,
 }
 
 fn harness() -> Harness {
@@ -55,6 +58,7 @@ fn harness() -> Harness {
     stripe.add_price("pro_monthly", PRO);
     let usage = Arc::new(InMemoryUsage::default());
     let entitlements = Arc::new(InMemoryEntitlements::default());
+    let members = Arc::new(InMemoryMembers::default());
     let verifier = Verifier::from_config(
         Some(SecretString::from(SECRET.to_owned())),
         None,
@@ -72,6 +76,7 @@ fn harness() -> Harness {
             usage: usage.clone(),
             lifecycle: stripe.clone(),
             entitlements: entitlements.clone(),
+            members: Some(members.clone()),
             config: ApiConfig {
                 redirect_origins: AllowedOrigins::parse(APP),
                 cors_origins: AllowedOrigins::parse(APP),
@@ -82,13 +87,14 @@ fn harness() -> Harness {
         stripe,
         usage,
         entitlements,
+        members,
     }
 }
 
 /// Credits bought: what the processor adds to the usage table's balance.
 async fn buy_credits(h: &Harness, n: i64) {
     let key = CounterKey {
-        user: UserId::parse(USER).unwrap(),
+        user: SubjectId::parse(USER).unwrap(),
         name: "credits".into(),
         expires_at: None,
     };
@@ -168,7 +174,7 @@ const PERIOD_END: i64 = NOW + 15 * 86_400;
 async fn subscribed(h: &Harness) -> String {
     use entitle_domain::ids::StripeCustomerId;
     use entitle_domain::ports::SubscriptionDetails;
-    let user = UserId::parse(USER).unwrap();
+    let user = SubjectId::parse(USER).unwrap();
     let customer = StripeCustomerId::parse("cus_life1").unwrap();
     h.deps
         .customers

@@ -1,7 +1,7 @@
 //! `GET /usage`, and a store outage on the read routes.
 use super::{buy_credits, call, code, harness, token, NOW, USER};
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::time::UnixTime;
@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 async fn usage_shows_the_signed_in_users_counters_allowances_periods_and_credit_balance() {
     use entitle_domain::usage::{account, decision, LimitKind, Period};
     let h = harness();
-    let user = UserId::parse(USER).unwrap();
+    let user = SubjectId::parse(USER).unwrap();
     let now = UnixTime::from_secs(NOW);
     let catalog = PlanCatalog::builtin();
     h.usage.put_entitlements(Entitlements::on_plan(

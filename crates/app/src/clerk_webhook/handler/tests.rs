@@ -65,8 +65,8 @@ async fn deliver(h: &Harness, message_id: &str, body: &str) -> (u16, serde_json:
     )
 }
 
-fn user() -> UserId {
-    UserId::parse(USER).unwrap()
+fn user() -> SubjectId {
+    SubjectId::parse(USER).unwrap()
 }
 
 fn published_types(h: &Harness) -> Vec<&'static str> {

@@ -3,7 +3,7 @@ use crate::billing_api::tests::{
     call_at, code, harness, post, subscribed, token, NOW, PERIOD_END, PRO, USER,
 };
 use entitle_domain::entitlements::{Entitlements, Status};
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::ItemDetails;
 use entitle_domain::time::UnixTime;
@@ -189,7 +189,7 @@ async fn the_subscription_routes_answer_404_without_a_subscription_and_403_for_a
     subscribed(&h).await;
     h.deps
         .customers
-        .mark_deleted(&UserId::parse(USER).unwrap(), UnixTime::from_secs(NOW))
+        .mark_deleted(&SubjectId::parse(USER).unwrap(), UnixTime::from_secs(NOW))
         .await
         .unwrap();
     let (status, body) = post(&h, "/subscription/cancel", None).await;
@@ -219,7 +219,7 @@ async fn a_subscription_of_someone_else_named_in_the_entitlements_is_not_acted_o
         schedule: None,
     });
     let mut stored = Entitlements::on_plan(
-        UserId::parse(USER).unwrap(),
+        SubjectId::parse(USER).unwrap(),
         PlanCatalog::builtin().plan("professional").unwrap(),
         Status::Active,
     );
@@ -284,7 +284,7 @@ async fn an_addon_subscription_is_never_taken_for_the_users_subscription() {
         schedule: None,
     });
     h.entitlements.put(Entitlements::free(
-        UserId::parse(USER).unwrap(),
+        SubjectId::parse(USER).unwrap(),
         PlanCatalog::builtin(),
     ));
     let (status, body) = post(&h, "/subscription/resume", None).await;

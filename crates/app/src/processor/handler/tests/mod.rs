@@ -6,7 +6,7 @@ use entitle_domain::fakes::{
     InMemoryClerk, InMemoryCustomerDirectory, InMemoryEntitlementStore, InMemoryStripeState,
     InMemoryUsage, RecordingDeadLetters, RecordingMeter, RecordingPublisher, RecordingWorkQueue,
 };
-use entitle_domain::ids::UserId;
+use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::EntitlementStore;
 use serde_json::json;
@@ -78,8 +78,8 @@ fn harness() -> Harness {
     }
 }
 
-fn user() -> UserId {
-    UserId::parse(USER).unwrap()
+fn user() -> SubjectId {
+    SubjectId::parse(USER).unwrap()
 }
 
 fn state(status: &str, price: &str, cancel_at_period_end: bool) -> SubscriptionState {

@@ -74,7 +74,7 @@ async fn a_full_reconcile_walks_every_user_a_page_per_message_and_resumes_from_a
     let h = harness();
     // 250 users: three pages of at most 100.
     for i in 0..250 {
-        let user = UserId::parse(format!("user_fan{i:03}")).unwrap();
+        let user = SubjectId::parse(format!("user_fan{i:03}")).unwrap();
         let customer =
             entitle_domain::ids::StripeCustomerId::parse(format!("cus_Fan{i:03}")).unwrap();
         h.customers
@@ -136,7 +136,7 @@ async fn a_full_reconcile_walks_every_user_a_page_per_message_and_resumes_from_a
         .collect();
     assert!(deliver(&h, &some, NOW).await.is_empty());
     for u in ["user_fan000", "user_fan249"] {
-        let user = UserId::parse(u).unwrap();
+        let user = SubjectId::parse(u).unwrap();
         assert_eq!(
             h.store
                 .load(&user)
