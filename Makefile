@@ -60,7 +60,7 @@ docs-check: venv ## every repository path the docs name exists (scripts/check_do
 .PHONY: test-scripts
 test-scripts: venv ## ruff over scripts/, then the local stand-ins' tests (scripts/test_*.py)
 	$(PY) -m ruff check scripts
-	$(PY) -m unittest scripts/test_fake_stripe.py scripts/test_signing.py
+	$(PY) -m unittest scripts/test_fake_stripe.py scripts/test_signing.py scripts/test_fake_clerk.py
 
 test-rust: venv ## unit + integration tests against a local AWS, then the recorded samples against docs/schemas and docs/openapi.yaml
 	rm -rf .local/samples

@@ -1,4 +1,5 @@
-//! Clerk's webhook payload: the envelope and the parts of a user we keep in sync.
+//! Clerk's webhook payload: the envelope, the parts of a user and of an organization we keep in sync, and
+//! the membership and invitation events that prompt an organization's seat recount.
 use entitle_domain::ports::CustomerProfile;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -28,6 +29,87 @@ impl UserEvent {
             "user.deleted" => Some(Self::Deleted),
             _ => None,
         }
+    }
+}
+
+/// What a Clerk event is about, by its type: a user, an organization, or an organization's members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    User(UserEvent),
+    Organization(UserEvent),
+    /// `organizationMembership.created|updated|deleted`, `organizationInvitation.created|accepted|revoked`.
+    Members(MembersEvent),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembersEvent {
+    Membership,
+    Invitation,
+}
+
+impl Topic {
+    pub fn parse(event_type: &str) -> Option<Self> {
+        if let Some(kind) = UserEvent::parse(event_type) {
+            return Some(Topic::User(kind));
+        }
+        match event_type {
+            "organization.created" => Some(Topic::Organization(UserEvent::Created)),
+            "organization.updated" => Some(Topic::Organization(UserEvent::Updated)),
+            "organization.deleted" => Some(Topic::Organization(UserEvent::Deleted)),
+            "organizationMembership.created"
+            | "organizationMembership.updated"
+            | "organizationMembership.deleted" => Some(Topic::Members(MembersEvent::Membership)),
+            "organizationInvitation.created"
+            | "organizationInvitation.accepted"
+            | "organizationInvitation.revoked" => Some(Topic::Members(MembersEvent::Invitation)),
+            _ => None,
+        }
+    }
+}
+
+/// A Clerk organization object (`organization.deleted` carries only `id`).
+#[derive(Debug, Deserialize)]
+pub struct ClerkOrganization {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl ClerkOrganization {
+    /// The customer's name is the organization's; an organization has no email of its own.
+    pub fn profile(&self) -> CustomerProfile {
+        CustomerProfile {
+            email: None,
+            name: self
+                .name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// The organization a membership (`organization: {id, …}`) or an invitation (`organization_id`) belongs to.
+#[derive(Debug, Deserialize)]
+pub struct MembersOf {
+    #[serde(default)]
+    organization: Option<OrganizationRef>,
+    #[serde(default)]
+    organization_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OrganizationRef {
+    id: String,
+}
+
+impl MembersOf {
+    pub fn organization_id(&self) -> Option<&str> {
+        self.organization
+            .as_ref()
+            .map(|o| o.id.as_str())
+            .or(self.organization_id.as_deref())
     }
 }
 

@@ -56,6 +56,21 @@ pub enum EventType {
     UserUpdated,
     #[serde(rename = "user.deleted")]
     UserDeleted,
+    /// An organization, the billing subject of a team, was created, renamed or deleted in Clerk (its Stripe
+    /// customer kept in step, like a user's).
+    #[serde(rename = "organization.created")]
+    OrganizationCreated,
+    #[serde(rename = "organization.updated")]
+    OrganizationUpdated,
+    #[serde(rename = "organization.deleted")]
+    OrganizationDeleted,
+    /// A membership or invitation of an organization changed in Clerk: a prompt to recount its seats (the
+    /// count is read from Clerk, never incremented per event).
+    #[serde(rename = "organization.members_changed")]
+    OrganizationMembersChanged,
+    /// An organization's seat count changed (and, on a seat plan, the subscription's seat quantity with it).
+    #[serde(rename = "seats.changed")]
+    SeatsChanged,
     #[serde(rename = "customer.linked")]
     CustomerLinked,
     #[serde(rename = "entitlements.changed")]
@@ -86,6 +101,11 @@ impl EventType {
             EventType::UserCreated => "user.created",
             EventType::UserUpdated => "user.updated",
             EventType::UserDeleted => "user.deleted",
+            EventType::OrganizationCreated => "organization.created",
+            EventType::OrganizationUpdated => "organization.updated",
+            EventType::OrganizationDeleted => "organization.deleted",
+            EventType::OrganizationMembersChanged => "organization.members_changed",
+            EventType::SeatsChanged => "seats.changed",
             EventType::CustomerLinked => "customer.linked",
             EventType::EntitlementsChanged => "entitlements.changed",
             EventType::UsageLimitReached => "usage.limit_reached",
@@ -153,9 +173,14 @@ impl TryFrom<RawBillingEvent> for BillingEvent {
             EventType::PaymentSucceeded
             | EventType::PaymentFailed
             | EventType::PaymentActionRequired => EventData::Payment(from_value(raw.data)?),
-            EventType::UserCreated | EventType::UserUpdated | EventType::UserDeleted => {
-                EventData::User(from_value(raw.data)?)
-            }
+            EventType::UserCreated
+            | EventType::UserUpdated
+            | EventType::UserDeleted
+            | EventType::OrganizationCreated
+            | EventType::OrganizationUpdated
+            | EventType::OrganizationDeleted => EventData::User(from_value(raw.data)?),
+            EventType::OrganizationMembersChanged => EventData::Members(from_value(raw.data)?),
+            EventType::SeatsChanged => EventData::Seats(from_value(raw.data)?),
             EventType::CustomerLinked => EventData::Linked(from_value(raw.data)?),
             EventType::EntitlementsChanged => EventData::Entitlements(from_value(raw.data)?),
             EventType::UsageLimitReached | EventType::CreditsLow => {
@@ -214,6 +239,28 @@ pub enum EventData {
     Usage(UsageData),
     Recorded(UsageRecordedData),
     Schedule(ScheduleData),
+    Members(MembersData),
+    Seats(SeatsData),
+}
+
+/// `organization.members_changed`: which Clerk event prompted the recount (`organizationMembership.created`,
+/// `organizationInvitation.revoked`, …). The count itself is never in it: it is read from Clerk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MembersData {
+    pub clerk_event: String,
+}
+
+/// `seats.changed`: the organization's seats now (members, plus pending invitations when its plan counts
+/// them), what they were, the version of the count (when it was read from Clerk, ms), and the quantity of
+/// the subscription's seat item set from it (`null` when the plan bills no seats).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatsData {
+    pub seats: u64,
+    pub previous: Option<u64>,
+    pub version: i64,
+    pub billed_quantity: Option<u64>,
 }
 
 /// `subscription.schedule_changed`: which schedule, and the subscription it manages (or managed, once

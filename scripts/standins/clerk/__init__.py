@@ -13,6 +13,18 @@ private_metadata and unsafe_metadata: nested objects merge recursively, a key se
 anything else - arrays included - replaces). Unknown users answer 404 `resource_not_found`, as Clerk does:
 users exist only once created through the control API. State lives in memory behind one lock.
 
+Organizations (created, with their members and invitations, through the control API only):
+GET /v1/organizations/{id or slug} (`members_count` and `pending_invitations_count` only with
+`include_members_count=true`, as Clerk), PATCH /v1/organizations/{id}/metadata (public_metadata and
+private_metadata, the same deep merge), GET /v1/organizations/{id}/memberships (`user_id` with `+`/`-`, `role`,
+`email_address`, `username` repeatable, `query`; `order_by` created_at, email_address, first_name, last_name,
+username or phone_number, `+` or `-`, default `-created_at`) and GET /v1/organizations/{id}/invitations
+(`status` repeatable, `email_address`; `order_by` created_at or email_address). Both lists take `limit`
+(1-500, default 10) and `offset` (>= 0), anything else answering 422 `form_param_format_invalid` naming the
+parameter, and answer `{"data": [...], "total_count"}`, `total_count` counting every match whatever the page.
+Memberships carry the role's permissions: Clerk's defaults (`org:admin` every `org:sys_*` system permission,
+`org:member` `org:sys_memberships:read` and `org:sys_billing:read`) or a custom role's given ones.
+
 Sign-in, as a Clerk instance's Frontend API would do it for the demo app (no Clerk account needed):
   GET /.well-known/jwks.json, GET /v1/jwks   the RSA key made at start, as Clerk publishes it (kid, RS256, sig)
   GET /sign-in?redirect_url=URL             a plain form: email, first and last name
@@ -22,12 +34,19 @@ Sign-in, as a Clerk instance's Frontend API would do it for the demo app (no Cle
                                             `URL#__session=<session token>`
 A session token is shaped like Clerk's: RS256, header `kid`; claims `sub`, `iss` (this fake's base URL, the
 CLERK_ISSUER to give billing-api), `azp` (the origin of the redirect URL), `sid`, `iat`, `nbf` and `exp` (24 h,
-for the demo; Clerk's live 60 s and are refreshed by its SDK).
+for the demo; Clerk's live 60 s and are refreshed by its SDK). A session the control API makes with an active
+organization also carries Clerk's v2 organization claims: `v` (2), `o` (`id`, `rol`, `slg`, and `per`/`fpm`
+with `fea` for custom permissions only: system permissions are never in a token).
 
-Control API for tests (no auth, JSON): POST /__fake/users, GET /__fake/users/{id}, POST /__fake/sessions,
-POST /__fake/fail, GET /__fake/requests, POST /__fake/reset. See control.py.
+Control API for tests (no auth, JSON): POST /__fake/users, GET /__fake/users/{id}, POST /__fake/organizations,
+GET|PATCH|DELETE /__fake/organizations/{id}, POST /__fake/organizations/{id}/memberships,
+PATCH|DELETE /__fake/organizations/{id}/memberships/{userId}, POST /__fake/organizations/{id}/invitations,
+DELETE /__fake/organizations/{id}/invitations/{invitationId}, POST /__fake/sessions (`orgId`), POST /__fake/fail,
+GET /__fake/requests, POST /__fake/reset. See control.py. It sends no webhooks.
 
-The code (scripts/standins/clerk/): state.py (ids, errors, STATE behind LOCK, users' shape), settings.py (the
-command line's settings), api.py (the Backend API), control.py (the control API), signin.py (keys, session
-tokens, the sign-in page, the `user.created` webhook), server.py (the HTTP handler and the command line).
+The code (scripts/standins/clerk/): state.py (ids, errors, STATE behind LOCK, users' shape), organizations.py
+(organizations', memberships' and invitations' shapes, roles and permissions, the v2 organization claims),
+settings.py (the command line's settings), api.py (the Backend API), control.py (the control API), signin.py
+(keys, session tokens, the sign-in page, the `user.created` webhook), server.py (the HTTP handler and the
+command line).
 """

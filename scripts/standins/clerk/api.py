@@ -1,5 +1,7 @@
 """Clerk's Backend API: GET /v1/users (`email_address`), GET /v1/users/{id}, PATCH /v1/users/{id}/metadata (deep
-merge); authentication, injected failures, --latency-ms, Clerk's error shape."""
+merge); GET /v1/organizations/{id or slug}, PATCH /v1/organizations/{id}/metadata, GET
+/v1/organizations/{id}/memberships and /invitations (paginated, filtered); authentication, injected failures,
+--latency-ms, Clerk's error shape."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import time
 from urllib.parse import parse_qs, unquote
 
 from ..http import match_route, routes
+from . import organizations as orgs
 from . import settings
 from .state import LOCK, METADATA, STATE, ClerkError, deep_merge, injected_error, invalid_param, not_found, now_ms
 
@@ -16,17 +19,22 @@ def get_user(body, id_):
     return STATE.user(id_)
 
 
-def update_user_metadata(body, id_):
-    user = STATE.user(id_)
+def merge_metadata(target: dict, body, names) -> None:
+    """Clerk's PATCH .../metadata: each of `names` given as an object is deep-merged into `target`'s."""
     if not isinstance(body, dict):
         raise ClerkError(400, "malformed_request", "malformed request", "The request body is not a JSON object.")
-    for name in METADATA:
+    for name in names:
         if name in body and body[name] is not None and not isinstance(body[name], dict):
             raise invalid_param(name, f"{name} must be a valid JSON object")
-    for name in METADATA:
+    for name in names:
         if isinstance(body.get(name), dict):
-            user[name] = deep_merge(user[name], body[name])
-    user["updated_at"] = now_ms()
+            target[name] = deep_merge(target[name], body[name])
+    target["updated_at"] = now_ms()
+
+
+def update_user_metadata(body, id_):
+    user = STATE.user(id_)
+    merge_metadata(user, body, METADATA)
     return user
 
 
@@ -37,10 +45,126 @@ def list_users(query):
     return sorted(users, key=lambda u: u["created_at"], reverse=True)
 
 
+def flag(query, name: str) -> bool:
+    return (query.get(name) or [""])[0].lower() in ("true", "1")
+
+
+def integer(query, name: str, default: int, low: int, high: int | None) -> int:
+    """The query parameter `name` as an integer in [low, high]; Clerk's 422 naming it otherwise."""
+    values = query.get(name)
+    if not values:
+        return default
+    bounds = f"between {low} and {high}" if high is not None else f"greater than or equal to {low}"
+    try:
+        value = int(values[0])
+    except ValueError:
+        raise invalid_param(name, f"{name} must be an integer {bounds}") from None
+    if value < low or (high is not None and value > high):
+        raise invalid_param(name, f"{name} must be an integer {bounds}")
+    return value
+
+
+def page(query, items: list, keys: dict, default_order: str = "-created_at") -> dict:
+    """Clerk's paginated list: `items` ordered by `order_by` (one of `keys`, `+` (implied) or `-` for the
+    direction; ties newest first), then `offset` and `limit` (1-500, default 10); `total_count` counts them all."""
+    limit = integer(query, "limit", 10, 1, 500)
+    offset = integer(query, "offset", 0, 0, None)
+    order = (query.get("order_by") or [default_order])[0]
+    field = order.lstrip("+- ")  # a `+` arrives as a space unless the client encoded it
+    if field not in keys:
+        raise invalid_param("order_by", f"order_by must be one of {', '.join(sorted(keys))}, optionally "
+                                        "prefixed with + or -")
+    key = keys[field]
+
+    def sort_key(item):
+        value = key(item)
+        return (value is None, value if value is not None else "")
+
+    ordered = sorted(reversed(items), key=sort_key, reverse=order.startswith("-"))
+    return {"data": ordered[offset:offset + limit], "total_count": len(ordered)}
+
+
+def organization_by_id_or_slug(id_or_slug: str) -> dict:
+    if id_or_slug in STATE.organizations:
+        return STATE.organizations[id_or_slug]
+    found = next((o for o in STATE.organizations.values() if o["slug"] == id_or_slug), None)
+    if found is None:
+        raise not_found()
+    return found
+
+
+def get_organization(query, id_or_slug):
+    return orgs.organization_view(organization_by_id_or_slug(id_or_slug), flag(query, "include_members_count"))
+
+
+def update_organization_metadata(body, id_):
+    org = orgs.organization(id_)
+    merge_metadata(org, body, ("public_metadata", "private_metadata"))
+    return orgs.organization_view(org, counts=False)
+
+
+def user_field(name: str):
+    def value(membership):
+        user = STATE.users.get(membership["user_id"]) or {}
+        if name == "email_address":
+            return orgs.primary_email(user)
+        if name == "phone_number":
+            return None  # the fake's users have no phone numbers
+        return user.get(name)
+    return value
+
+
+def list_memberships(query, id_):
+    """Filters: `user_id` (repeatable; `-id` excludes, `+id` or `id` includes), `role`, `email_address`,
+    `username` (each repeatable, any of them) and `query` (a part of the user's id, email, username or names)."""
+    org = orgs.organization(id_)
+    members = list(STATE.memberships[org["id"]].values())
+    ids = [v.strip() for v in query.get("user_id", [])]  # a `+` arrives as a space unless it was encoded
+    included = {v.lstrip("+") for v in ids if not v.startswith("-")}
+    excluded = {v[1:] for v in ids if v.startswith("-")}
+    roles = set(query.get("role", []))
+    emails = {e.lower() for e in query.get("email_address", [])}
+    usernames = set(query.get("username", []))
+    text = (query.get("query") or [""])[0].lower()
+
+    def matches(membership) -> bool:
+        user = STATE.users.get(membership["user_id"]) or {}
+        addresses = [(a["email_address"] or "").lower() for a in user.get("email_addresses", [])]
+        searched = [membership["user_id"], user.get("username"), user.get("first_name"), user.get("last_name"),
+                    *addresses]
+        return ((not included or membership["user_id"] in included) and membership["user_id"] not in excluded
+                and (not roles or membership["role"] in roles)
+                and (not emails or any(a in emails for a in addresses))
+                and (not usernames or user.get("username") in usernames)
+                and (not text or any(text in (s or "").lower() for s in searched)))
+
+    keys = {"created_at": lambda m: m["created_at"]}
+    keys.update({name: user_field(name) for name in
+                 ("email_address", "first_name", "last_name", "username", "phone_number")})
+    listed = page(query, [m for m in members if matches(m)], keys)
+    listed["data"] = [orgs.membership_view(org, m) for m in listed["data"]]
+    return listed
+
+
+def list_invitations(query, id_):
+    """Filters: `status` (repeatable) and `email_address`."""
+    org = orgs.organization(id_)
+    statuses = set(query.get("status", []))
+    email = (query.get("email_address") or [""])[0].lower()
+    invitations = [i for i in STATE.invitations[org["id"]].values()
+                   if (not statuses or i["status"] in statuses) and (not email or i["email_address"] == email)]
+    return page(query, invitations, {"created_at": lambda i: i["created_at"],
+                                     "email_address": lambda i: i["email_address"]})
+
+
 ROUTES = routes([
     ("GET", r"/v1/users", list_users),
     ("GET", r"/v1/users/([^/]+)", get_user),
     ("PATCH", r"/v1/users/([^/]+)/metadata", update_user_metadata),
+    ("GET", r"/v1/organizations/([^/]+)", get_organization),
+    ("PATCH", r"/v1/organizations/([^/]+)/metadata", update_organization_metadata),
+    ("GET", r"/v1/organizations/([^/]+)/memberships", list_memberships),
+    ("GET", r"/v1/organizations/([^/]+)/invitations", list_invitations),
 ])
 
 

@@ -71,14 +71,17 @@ def signing_key() -> SigningKey:
         return KEY
 
 
-def new_session(user_id: str, azp, ttl: int = SESSION_TTL_S):
-    """(token, session id, exp) for a new session of `user_id`. Runs under LOCK."""
+def new_session(user_id: str, azp, ttl: int = SESSION_TTL_S, org_claims: dict | None = None):
+    """(token, session id, exp) for a new session of `user_id`; `org_claims` (organizations.session_claims:
+    `v`, `o`, `fea`) when an organization is active. Runs under LOCK."""
     now = int(time.time())
     sid = new_id("sess_")
     claims = {"sub": user_id, "iss": settings.BASE_URL, "sid": sid, "iat": now, "nbf": now, "exp": now + ttl}
     if azp:
         claims["azp"] = azp
+    claims.update(org_claims or {})
     STATE.sessions[sid] = {"id": sid, "object": "session", "user_id": user_id, "status": "active",
+                           "last_active_organization_id": org_claims["o"]["id"] if org_claims else None,
                            "created_at": now * 1000, "expire_at": (now + ttl) * 1000}
     return signing_key().sign(claims), sid, now + ttl
 

@@ -1,5 +1,6 @@
-"""The local Clerk's state: ids, Clerk's errors, the one `STATE` behind one `LOCK` (users, sessions, injected
-failures, the request log) and users' shape."""
+"""The local Clerk's state: ids, Clerk's errors, the one `STATE` behind one `LOCK` (users, organizations with
+their memberships and invitations, sessions, injected failures, the request log) and users' shape (organizations'
+is in organizations.py)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,9 @@ class State:
 
     def __init__(self):
         self.users: dict = {}
+        self.organizations: dict = {}
+        self.memberships: dict = {}  # {organization id: {user id: membership}}, in the order they were made
+        self.invitations: dict = {}  # {organization id: {invitation id: invitation}}, likewise
         self.sessions: dict = {}
         self.failures: list = []
         self.requests: list = []

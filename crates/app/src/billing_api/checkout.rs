@@ -4,7 +4,7 @@ use crate::billing_api::deps::Deps;
 use entitle_core::api_error::ApiError;
 use entitle_domain::customers::{ensure_customer, EnsureError};
 use entitle_domain::entitlements::{Status, SubscriptionState};
-use entitle_domain::ids::SubjectId;
+use entitle_domain::ids::{SubjectId, SubjectKind};
 use entitle_domain::plans::PriceMatch;
 use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError, Trial};
 use entitle_domain::time::UnixTime;
@@ -54,6 +54,19 @@ pub async fn create(
             "contact_sales",
             "this plan is sold by our sales team, not through checkout",
         ));
+    }
+    if let PriceMatch::Subscription { plan, .. } = &matched {
+        if !plan.audience.admits(user.kind()) {
+            return Err(ApiError::bad_request(
+                "plan_not_for_subject",
+                match user.kind() {
+                    SubjectKind::User => {
+                        "this plan is for organizations: switch to your organization first"
+                    }
+                    SubjectKind::Organization => "this plan is for a person, not an organization",
+                },
+            ));
+        }
     }
     let (mode, price, max_quantity) = match &matched {
         PriceMatch::Subscription { plan, price } if plan.addon => {

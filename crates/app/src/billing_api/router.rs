@@ -123,7 +123,7 @@ async fn dispatch(deps: &Deps, request: &Request, route: Route, now: UnixTime) -
         let client_key =
             edge::header(request, "idempotency-key").filter(|_| route.method() == Method::POST);
         let Some(raw) = client_key else {
-            return respond(run(deps, request, route, &user, Intent::Derived, now).await);
+            return respond(Box::pin(run(deps, request, route, &user, Intent::Derived, now)).await);
         };
         let scope = caller.idempotency_scope();
         match remembered(deps, request, route, (&user, &scope), raw, now).await {
@@ -164,7 +164,9 @@ async fn remembered(
         return Ok(first);
     }
     let intent = Intent::Client { user: scope, key };
-    let answer = match run(deps, request, route, user, intent, now).await {
+    // Boxed, like the route's run above: a route's future is deep (Stripe, the stores), and boxing it here
+    // keeps every caller's future within the compiler's type-depth limit.
+    let answer = match Box::pin(run(deps, request, route, user, intent, now)).await {
         Ok(body) => idempotency::Answer {
             status: 200,
             body: body.to_string(),

@@ -56,6 +56,8 @@ pub struct ClerkConfig {
     pub tolerance: Duration,
     pub lease: Duration,
     pub on_user_deleted: OnUserDeleted,
+    /// The same for a deleted organization's subscriptions (`ON_ORG_DELETED`).
+    pub on_org_deleted: OnUserDeleted,
 }
 
 impl ClerkConfig {
@@ -65,6 +67,7 @@ impl ClerkConfig {
             tolerance: DEFAULT_TOLERANCE,
             lease: DEFAULT_LEASE,
             on_user_deleted: OnUserDeleted::CancelAtPeriodEnd,
+            on_org_deleted: OnUserDeleted::CancelAtPeriodEnd,
         }
     }
 }
@@ -83,13 +86,15 @@ pub struct Config {
 impl Config {
     pub async fn from_env(aws: &SdkConfig) -> Result<Self, ConfigError> {
         let keys = Rotating::load("CLERK_WEBHOOK_SECRET", aws, svix_keys).await?;
-        let on_user_deleted = match config::optional("ON_USER_DELETED") {
-            None => OnUserDeleted::CancelAtPeriodEnd,
+        let policy = |name: &str| match config::optional(name) {
+            None => Ok(OnUserDeleted::CancelAtPeriodEnd),
             Some(v) => OnUserDeleted::parse(&v).ok_or_else(|| ConfigError::Invalid {
-                name: "ON_USER_DELETED".into(),
+                name: name.into(),
                 reason: "expected cancel_at_period_end, cancel_now or keep".into(),
-            })?,
+            }),
         };
+        let on_user_deleted = policy("ON_USER_DELETED")?;
+        let on_org_deleted = policy("ON_ORG_DELETED")?;
         Ok(Self {
             idempotency_table: config::required("IDEMPOTENCY_TABLE")?,
             customers_table: config::required("CUSTOMERS_TABLE")?,
@@ -102,6 +107,7 @@ impl Config {
                 tolerance: config::seconds("CLERK_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE)?,
                 lease: config::seconds("IDEMPOTENCY_LEASE_SECONDS", DEFAULT_LEASE)?,
                 on_user_deleted,
+                on_org_deleted,
             },
         })
     }

@@ -1,14 +1,18 @@
-//! What a verified Clerk user event does: keep the user's one Stripe customer in step, then announce it.
+//! What a verified Clerk user or organization event does: keep the subject's one Stripe customer in step,
+//! then announce it. An organization is a billing subject like a user: its own customer (`clerkOrgId`),
+//! its name as the customer's name, and on deletion the same stop of its subscriptions (`ON_ORG_DELETED`).
 //!
 //! Errors retrying can fix (Stripe unreachable, 5xx, 429; DynamoDB; SNS) fail the delivery so Svix retries.
 //! A Stripe 4xx retrying cannot fix is logged and counted, and the delivery is acknowledged — otherwise Svix
 //! would retry it for days; one that leaves a deleted user's subscription billing is dead-lettered too.
-use crate::clerk_webhook::clerk::{ClerkUser, UserEvent};
+use crate::clerk_webhook::clerk::UserEvent;
 use crate::clerk_webhook::deps::{Deps, OnUserDeleted};
 use crate::customers::{write_profile, ProfileError, ProfileWrite};
 use entitle_domain::customers::{ensure_customer, EnsureError, Ensured};
-use entitle_domain::event::{BillingEvent, EventData, EventType, LinkedData, Source, UserData};
-use entitle_domain::ids::{EventId, StripeCustomerId, SubjectId};
+use entitle_domain::event::{
+    BillingEvent, EventData, EventType, LinkedData, MembersData, Source, UserData,
+};
+use entitle_domain::ids::{EventId, StripeCustomerId, SubjectId, SubjectKind};
 use entitle_domain::lifecycle::{self, Intent, Stop};
 use entitle_domain::ports::{CancelNow, CustomerProfile, PublishError, StoreError, StripeError};
 use entitle_domain::time::UnixTime;
@@ -30,7 +34,8 @@ pub struct Delivery<'a> {
     pub message_id: &'a str,
     pub kind: UserEvent,
     pub user: &'a SubjectId,
-    pub clerk_user: &'a ClerkUser,
+    /// What the customer should say: a user's primary email and name, an organization's name.
+    pub profile: CustomerProfile,
     pub occurred_at: UnixTime,
     pub now: UnixTime,
 }
@@ -44,7 +49,7 @@ pub async fn apply(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError
 
 async fn upsert(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
     let user = delivery.user;
-    let profile = delivery.clerk_user.profile();
+    let profile = delivery.profile.clone();
     let ensured = match ensure_customer(
         deps.customers.as_ref(),
         deps.stripe_customers.as_ref(),
@@ -66,9 +71,12 @@ async fn upsert(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
     if let Some(ensured) = &ensured {
         sync_profile(deps, delivery, ensured, &profile).await?;
     }
-    let event_type = match delivery.kind {
-        UserEvent::Created => EventType::UserCreated,
-        _ => EventType::UserUpdated,
+    let organization = delivery.user.kind() == SubjectKind::Organization;
+    let event_type = match (delivery.kind, organization) {
+        (UserEvent::Created, false) => EventType::UserCreated,
+        (_, false) => EventType::UserUpdated,
+        (UserEvent::Created, true) => EventType::OrganizationCreated,
+        (_, true) => EventType::OrganizationUpdated,
     };
     let customer = ensured.as_ref().map(|e| e.customer.clone());
     let mut events = vec![event(
@@ -140,21 +148,29 @@ async fn delete(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
     let deleted = event(
         delivery,
         delivery.message_id,
-        EventType::UserDeleted,
+        if delivery.user.kind() == SubjectKind::Organization {
+            EventType::OrganizationDeleted
+        } else {
+            EventType::UserDeleted
+        },
         customer.clone(),
         EventData::User(UserData {
             email: None,
             name: None,
         }),
     )?;
-    if let (Some(customer), Some(how)) = (&customer, stop_of(deps.config.on_user_deleted)) {
+    let policy = match delivery.user.kind() {
+        SubjectKind::User => deps.config.on_user_deleted,
+        SubjectKind::Organization => deps.config.on_org_deleted,
+    };
+    if let (Some(customer), Some(how)) = (&customer, stop_of(policy)) {
         if let Err(error) = stop_charges(deps, customer, how, delivery.message_id).await {
             if error.is_retryable() {
                 return Err(error.into());
             }
             // Stripe refused and retrying cannot fix it: the subscription would go on billing a deleted
             // user, so it is never a silent 200 — dead-lettered with the reason, counted and alarmed.
-            tracing::error!(error = %error, "Stripe refused to stop the deleted user's subscriptions; dead-lettering the event");
+            tracing::error!(error = %error, "Stripe refused to stop the deleted subject's subscriptions; dead-lettering the event");
             entitle_core::metrics::count("SubscriptionStopRefused", 1);
             let body = serde_json::to_string(&deleted).map_err(|e| PublishError {
                 event_id: delivery.message_id.to_owned(),
@@ -163,12 +179,41 @@ async fn delete(deps: &Deps, delivery: &Delivery<'_>) -> Result<(), SyncError> {
             deps.dead_letters
                 .dead_letter(
                     &body,
-                    &format!("stopping the deleted user's subscriptions: {error}"),
+                    &format!(
+                        "stopping the deleted {}'s subscriptions: {error}",
+                        delivery.user.kind().as_str()
+                    ),
                 )
                 .await?;
         }
     }
     deps.publisher.publish(&deleted).await?;
+    Ok(())
+}
+
+/// An organization's memberships or invitations changed: the processor recounts its seats from Clerk (so
+/// any order and any number of deliveries end on Clerk's true count). Published as
+/// `organization.members_changed` for the organization.
+pub async fn members_changed(
+    deps: &Deps,
+    message_id: &str,
+    org: &SubjectId,
+    clerk_event: String,
+    occurred_at: UnixTime,
+) -> Result<(), SyncError> {
+    let id = EventId::parse(message_id).map_err(|e| PublishError {
+        event_id: message_id.to_owned(),
+        source: e.into(),
+    })?;
+    let mut event = BillingEvent::occurred(
+        id,
+        Source::Clerk,
+        EventType::OrganizationMembersChanged,
+        occurred_at,
+        EventData::Members(MembersData { clerk_event }),
+    );
+    event.user_id = Some(org.clone());
+    deps.publisher.publish(&event).await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use super::credits::add_credits;
 use super::deps::Deps;
 use super::failure::Failure;
 use super::overage;
+use super::seats;
 use super::sync::{sync_user, Prompt};
 use entitle_domain::event::{BillingEvent, CheckoutData, EventData, EventType};
 use entitle_domain::ids::{StripeCustomerId, SubjectId};
@@ -53,6 +54,12 @@ pub async fn apply(
             let at = UnixTime::parse_rfc3339(&event.occurred_at);
             overage::report(deps, usage, at, now).await?;
             Ok(None)
+        }
+        // An organization's members changed: its seats are recounted from Clerk.
+        (T::OrganizationMembersChanged, EventData::Members(_)) => {
+            let org = resolve_user(deps, event).await?;
+            seats::recount(deps, &org, now).await?;
+            Ok(Some(org))
         }
         // subscription.trial_will_end, user.*, customer.linked, payment.*, usage.limit_reached,
         // credits.low, and our own entitlements.changed: nothing to apply.

@@ -10,8 +10,8 @@ use entitle_core::stripe::StripeClient;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
-    ClerkUsers, CustomerDirectory, DeadLetters, EntitlementStore, EventPublisher, StripeReader,
-    UsageMeter, WorkQueue,
+    ClerkUsers, CustomerDirectory, DeadLetters, EntitlementStore, EventPublisher,
+    OrganizationMembers, StripeReader, UsageMeter, WorkQueue,
 };
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub struct Deps {
     pub meter: Arc<dyn UsageMeter>,
     pub customers: Arc<dyn CustomerDirectory>,
     pub clerk: Arc<dyn ClerkUsers>,
+    /// An organization's members, counted for its seats.
+    pub members: Arc<dyn OrganizationMembers>,
     pub publisher: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn DeadLetters>,
     /// The processor's own queue: a full reconcile's pages and users.
@@ -107,6 +109,7 @@ impl Deps {
         let dynamodb = aws_sdk_dynamodb::Client::new(aws);
         let sqs = aws_sdk_sqs::Client::new(aws);
         let stripe = Arc::new(StripeClient::new(keys.stripe, config.stripe_api_base));
+        let clerk = Arc::new(ClerkClient::new(keys.clerk, config.clerk_api_base));
         Self {
             store: Arc::new(DynamoEntitlements::new(
                 dynamodb.clone(),
@@ -123,7 +126,8 @@ impl Deps {
             )),
             stripe: stripe.clone(),
             meter: stripe,
-            clerk: Arc::new(ClerkClient::new(keys.clerk, config.clerk_api_base)),
+            clerk: clerk.clone(),
+            members: clerk,
             publisher: Arc::new(SnsPublisher::new(
                 aws_sdk_sns::Client::new(aws),
                 config.billing_events_topic_arn,

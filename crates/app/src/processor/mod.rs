@@ -3,7 +3,7 @@
 //! Stripe's meter, and the Clerk mirror + `entitlements.changed` after each change.
 //!
 //! Layers, each using only those below it: `handler` (the Lambda invocation: SQS batches, the sweep and
-//! reconcile events, partial batch responses) → `run` → `apply` / `maintenance` → `sync`, `credits`, `overage`,
+//! reconcile events, partial batch responses) → `run` → `apply` / `maintenance` → `sync`, `credits`, `overage`, `seats`,
 //! `publish` → `failure`, `deps`.
 pub mod apply;
 pub mod credits;
@@ -14,6 +14,7 @@ pub mod maintenance;
 pub mod overage;
 pub mod publish;
 pub mod run;
+pub mod seats;
 pub mod sync;
 
 pub use deps::Deps;

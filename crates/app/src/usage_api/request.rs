@@ -117,6 +117,9 @@ pub fn query_user(query: Option<&str>) -> Result<SubjectId, ApiError> {
     subject(value("subject").as_ref(), value("userId").as_ref())
 }
 
+/// The limit an organization's seat count fills (written by the processor from Clerk's count).
+pub const SEATS: &str = "seats";
+
 /// `POST /v1/check`'s body, valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRequest {
@@ -151,9 +154,16 @@ pub struct ConsumeRequest {
 impl ConsumeRequest {
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         let body = object(bytes)?;
+        let feature_name = feature(body.get("feature"))?;
+        if feature_name == SEATS {
+            return Err(bad(
+                "seats_are_counted",
+                "an organization's seats follow its members in Clerk and cannot be consumed; ask POST /v1/check {\"feature\": \"seats\"} before inviting",
+            ));
+        }
         Ok(Self {
             user: subject(body.get("subject"), body.get("userId"))?,
-            feature: feature(body.get("feature"))?,
+            feature: feature_name,
             amount: amount(body.get("amount"), None)?,
             idempotency_key: idempotency_key(body.get("idempotencyKey"))?,
             hold_seconds: hold(body.get("hold"))?,

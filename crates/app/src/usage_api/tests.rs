@@ -645,3 +645,61 @@ async fn an_organization_is_a_subject_of_its_own_and_userid_is_the_older_name_of
     assert_eq!(app.store.counter(&org, "messages#d2026-11-22").value, 2);
     assert_eq!(app.store.counter(&user(), "messages#d2026-11-22").value, 0);
 }
+
+#[tokio::test]
+async fn seats_are_checked_before_an_invitation_and_never_consumed() {
+    use entitle_domain::ports::usage::{CounterKey, UsageStore};
+    const ORG: &str = "org_2teamACME";
+    let catalog = CATALOG.replace(
+        "agents = { kind = \"allocated\" }",
+        "agents = { kind = \"allocated\" }\nseats = { kind = \"allocated\" }",
+    )
+    .replace("messages = 5\ntokens = 100\nagents = 3\n[[plans.prices]]\nlookup_key = \"pro_monthly\"", "messages = 5\ntokens = 100\nagents = 3\nseats = 5\n[[plans.prices]]\nlookup_key = \"pro_monthly\"");
+    let mut app = app();
+    app.deps.catalog = PlanCatalog::parse(&catalog).unwrap();
+    let org = SubjectId::parse(ORG).unwrap();
+    let plan = app.deps.catalog.plan("pro").unwrap().clone();
+    app.store
+        .put_entitlements(Entitlements::on_plan(org.clone(), &plan, Status::Active));
+    // The processor counted four members.
+    let key = CounterKey {
+        user: org.clone(),
+        name: "seats".into(),
+        expires_at: None,
+    };
+    assert!(app.store.set_count(&key, 4, 0).await.unwrap());
+    let (status, body) = app
+        .post(
+            "/v1/check",
+            json!({"subject": ORG, "feature": "seats", "amount": 1}),
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            body["allowed"].as_bool(),
+            body["remaining"].as_i64()
+        ),
+        (200, Some(true), Some(1))
+    );
+    assert!(app.store.set_count(&key, 5, 1).await.unwrap());
+    let (_, body) = app
+        .post(
+            "/v1/check",
+            json!({"subject": ORG, "feature": "seats", "amount": 1}),
+        )
+        .await;
+    assert_eq!(body["allowed"].as_bool(), Some(false));
+    // Consuming a seat is refused and changes nothing.
+    let (status, body) = app
+        .post(
+            "/v1/usage",
+            json!({"subject": ORG, "feature": "seats", "amount": 1, "idempotencyKey": "seat-1"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("seats_are_counted"))
+    );
+    assert_eq!(app.store.counter(&org, "seats").value, 5);
+}

@@ -7,6 +7,7 @@ use entitle_core::stripe::StripeClient;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
 use entitle_test_support::aws;
+use entitle_test_support::clerk::FakeClerk;
 use entitle_test_support::fixtures::unique_id;
 use entitle_test_support::http::RequestSpec;
 use entitle_test_support::jwt::{rs256, JwksServer};
@@ -40,6 +41,20 @@ impl TestApp {
 
     /// With another plan catalog than the built-in one.
     pub async fn spawn_with(catalog: PlanCatalog) -> Self {
+        // Boxed: the setup's Stripe calls make a deep future; every test awaits it.
+        Box::pin(Self::spawn_inner(catalog, None)).await
+    }
+
+    /// With the local Clerk behind organizations' permission checks.
+    pub async fn spawn_with_clerk(clerk: &FakeClerk) -> Self {
+        Box::pin(Self::spawn_inner(
+            PlanCatalog::builtin().clone(),
+            Some(clerk),
+        ))
+        .await
+    }
+
+    async fn spawn_inner(catalog: PlanCatalog, clerk: Option<&FakeClerk>) -> Self {
         let stripe = FakeStripe::start_with_latency(20);
         for (id, lookup_key, amount, recurring) in [
             ("price_local_starter_monthly", "starter_monthly", 4900, true),
@@ -95,10 +110,15 @@ impl TestApp {
                     cors_origins: AllowedOrigins::parse(APP),
                 },
                 portal_configuration: None,
-                clerk_api_base: "http://127.0.0.1:9".into(),
+                clerk_api_base: clerk
+                    .map(|c| c.base_url.clone())
+                    .unwrap_or_else(|| "http://127.0.0.1:9".into()),
             },
             verifier,
-            (SecretString::from(stripe.api_key.clone()).into(), None),
+            (
+                SecretString::from(stripe.api_key.clone()).into(),
+                clerk.map(|c| SecretString::from(c.secret_key.clone()).into()),
+            ),
             &config,
         );
         Self {
@@ -148,6 +168,16 @@ impl TestApp {
         let now = UnixTime::now().secs();
         rs256(
             &json!({"sub": self.user_id, "iss": ISSUER, "azp": APP, "iat": now, "nbf": now - 5, "exp": now + 60, "sid": "sess_test"}),
+            "test-key-1",
+        )
+    }
+
+    /// A session token of `user` with `org` active, in Clerk's v2 claims (`o`: id, role without its prefix).
+    pub fn org_token(&self, user: &str, org: &str, role: &str) -> String {
+        let now = UnixTime::now().secs();
+        rs256(
+            &json!({"sub": user, "iss": ISSUER, "azp": APP, "iat": now, "nbf": now - 5, "exp": now + 60,
+                    "sid": "sess_test", "v": 2, "o": {"id": org, "rol": role, "slg": "acme"}}),
             "test-key-1",
         )
     }

@@ -4,5 +4,6 @@
 mod checkout;
 mod helpers;
 mod lifecycle;
+mod organizations;
 mod subscription;
 mod usage;

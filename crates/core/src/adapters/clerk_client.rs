@@ -131,6 +131,21 @@ impl ClerkClient {
         self.send(Method::PATCH, &path, Some(metadata)).await
     }
 
+    /// A list's `total_count`: how many there are in all, whatever the page (one item is asked for).
+    async fn total_count(&self, path: &str) -> Result<u64, ClerkError> {
+        let answer = self.send(Method::GET, path, None).await?;
+        answer["total_count"]
+            .as_u64()
+            .ok_or_else(|| ClerkError::Rejected {
+                status: 200,
+                code: "unexpected_answer".into(),
+                message: format!(
+                    "GET {} answered no total_count",
+                    path.split('?').next().unwrap_or(path)
+                ),
+            })
+    }
+
     async fn http(&self) -> Result<&HttpClient, ClerkError> {
         self.http
             .get()
@@ -251,6 +266,21 @@ impl OrganizationMembers for ClerkClient {
         user: &UserId,
     ) -> Result<Option<Vec<String>>, ClerkError> {
         Ok(self.membership(org, user).await?.map(|m| m.permissions))
+    }
+
+    async fn count(&self, org: &OrgId, invitations: bool) -> Result<u64, ClerkError> {
+        let org = path_segment(org.as_str());
+        let mut count = self
+            .total_count(&format!("/v1/organizations/{org}/memberships?limit=1"))
+            .await?;
+        if invitations {
+            count += self
+                .total_count(&format!(
+                    "/v1/organizations/{org}/invitations?status=pending&limit=1"
+                ))
+                .await?;
+        }
+        Ok(count)
     }
 }
 

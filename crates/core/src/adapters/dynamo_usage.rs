@@ -444,4 +444,54 @@ impl UsageStore for DynamoUsage {
             Err(e) => Err(StoreError::new("write usage record", sdk_error(e))),
         }
     }
+
+    async fn counted(&self, counter: &CounterKey) -> Result<(i64, i64), StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::counter_key(counter)))
+            .projection_expression("#v, countVersion")
+            .expression_attribute_names("#v", "v")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("read a counted value", sdk_error(e)))?;
+        Ok(out
+            .item
+            .as_ref()
+            .map(|item| (number(item, "v"), number(item, "countVersion")))
+            .unwrap_or((0, 0)))
+    }
+
+    /// `SET v = reserved = :value, countVersion = :expected + 1`, on the version read before.
+    async fn set_count(
+        &self,
+        counter: &CounterKey,
+        value: i64,
+        expected: i64,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::counter_key(counter)))
+            .update_expression("SET #v = :value, #reserved = :value, countVersion = :next")
+            .expression_attribute_names("#v", "v")
+            .expression_attribute_names("#reserved", "reserved")
+            .expression_attribute_values(":value", n(value))
+            .expression_attribute_values(":next", n(expected + 1));
+        let request = if expected == 0 {
+            request.condition_expression("attribute_not_exists(countVersion)")
+        } else {
+            request
+                .condition_expression("countVersion = :expected")
+                .expression_attribute_values(":expected", n(expected))
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(StoreError::new("set a counted value", sdk_error(e))),
+        }
+    }
 }

@@ -308,3 +308,106 @@ async fn a_wrong_key_is_rejected_and_the_error_does_not_repeat_it() {
     assert!(!format!("{error} {error:?}").contains(key));
     assert!(!format!("{clerk:?}").contains(key));
 }
+
+mod organizations {
+    use super::*;
+    use entitle_domain::ids::{OrgId, UserId};
+    use entitle_domain::ports::OrganizationMembers;
+
+    const ORG: &str = "org_2teamACME";
+
+    fn org() -> OrgId {
+        OrgId::parse(ORG).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_members_permissions_come_from_clerks_membership_system_permissions_included() {
+        let fake = FakeClerk::start();
+        fake.create_organization(ORG, "Acme");
+        for user in [
+            "user_admin1",
+            "user_member1",
+            "user_biller1",
+            "user_outsider1",
+        ] {
+            fake.create_user(user);
+        }
+        fake.add_member(ORG, "user_admin1", "org:admin");
+        fake.add_member(ORG, "user_member1", "org:member");
+        fake.add_member_with_permissions(
+            ORG,
+            "user_biller1",
+            "org:billing",
+            &["org:sys_billing:manage", "org:sys_billing:read"],
+        );
+        let client = client(&fake);
+        let permissions = |user: &'static str| {
+            let client = &client;
+            async move {
+                client
+                    .permissions(&org(), &UserId::parse(user).unwrap())
+                    .await
+                    .unwrap()
+            }
+        };
+        let admin = permissions("user_admin1").await.unwrap();
+        assert!(admin.contains(&"org:sys_billing:manage".to_string()));
+        let member = permissions("user_member1").await.unwrap();
+        assert!(!member.contains(&"org:sys_billing:manage".to_string()));
+        let biller = permissions("user_biller1").await.unwrap();
+        assert!(biller.contains(&"org:sys_billing:manage".to_string()));
+        assert_eq!(permissions("user_outsider1").await, None);
+    }
+
+    #[tokio::test]
+    async fn the_seat_count_is_the_lists_total_not_a_page_of_it() {
+        let fake = FakeClerk::start();
+        fake.create_organization(ORG, "Acme");
+        for n in 0..12 {
+            let user = format!("user_m{n:02}");
+            fake.create_user(&user);
+            fake.add_member(ORG, &user, "org:member");
+        }
+        let client = client(&fake);
+        assert_eq!(client.count(&org(), false).await.unwrap(), 12);
+        let invitation = fake.invite(ORG, "new@example.com", "org:member");
+        fake.invite(ORG, "other@example.com", "org:member");
+        assert_eq!(client.count(&org(), true).await.unwrap(), 14);
+        fake.revoke_invitation(ORG, invitation["id"].as_str().unwrap());
+        fake.remove_member(ORG, "user_m03");
+        assert_eq!(client.count(&org(), true).await.unwrap(), 12);
+        assert_eq!(client.count(&org(), false).await.unwrap(), 11);
+        // One request per list and count (six in all), never a walk through pages: the total comes from
+        // total_count.
+        let lists: Vec<String> = fake
+            .requests()
+            .into_iter()
+            .filter_map(|r| r["path"].as_str().map(str::to_owned))
+            .filter(|p| p.contains("/memberships") || p.contains("/invitations"))
+            .collect();
+        assert_eq!(lists.len(), 6, "{lists:?}");
+    }
+
+    #[tokio::test]
+    async fn an_organizations_billing_mirror_is_its_own_public_metadata() {
+        let fake = FakeClerk::start();
+        fake.create_organization(ORG, "Acme");
+        let client = client(&fake);
+        let subject = SubjectId::parse(ORG).unwrap();
+        client
+            .set_billing_metadata(&subject, &json!({"plan": "team", "limits": {"seats": 20}}))
+            .await
+            .unwrap();
+        let stored = fake.organization(ORG).unwrap();
+        assert_eq!(stored["public_metadata"]["billing"]["plan"], "team");
+        client
+            .set_billing_metadata(&subject, &json!({"plan": "free"}))
+            .await
+            .unwrap();
+        let stored = fake.organization(ORG).unwrap();
+        assert_eq!(
+            stored["public_metadata"]["billing"],
+            json!({"plan": "free"})
+        );
+    }
+}

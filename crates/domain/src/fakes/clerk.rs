@@ -51,6 +51,7 @@ impl ClerkUsers for InMemoryClerk {
 #[derive(Default)]
 pub struct InMemoryMembers {
     members: Mutex<HashMap<(String, String), Vec<String>>>,
+    invitations: Mutex<HashMap<String, u64>>,
     pub calls: AtomicUsize,
 }
 
@@ -61,6 +62,22 @@ impl InMemoryMembers {
             (org.to_owned(), user.to_owned()),
             permissions.iter().map(|p| (*p).to_owned()).collect(),
         );
+    }
+
+    /// `user` leaves `org`.
+    pub fn leave(&self, org: &str, user: &str) {
+        self.members
+            .lock()
+            .unwrap()
+            .remove(&(org.to_owned(), user.to_owned()));
+    }
+
+    /// `org` has `count` pending invitations.
+    pub fn set_pending_invitations(&self, org: &str, count: u64) {
+        self.invitations
+            .lock()
+            .unwrap()
+            .insert(org.to_owned(), count);
     }
 }
 
@@ -78,5 +95,27 @@ impl OrganizationMembers for InMemoryMembers {
             .unwrap()
             .get(&(org.as_str().to_owned(), user.as_str().to_owned()))
             .cloned())
+    }
+
+    async fn count(&self, org: &OrgId, invitations: bool) -> Result<u64, ClerkError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let members = self
+            .members
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(o, _)| o == org.as_str())
+            .count() as u64;
+        let pending = if invitations {
+            self.invitations
+                .lock()
+                .unwrap()
+                .get(org.as_str())
+                .copied()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        Ok(members + pending)
     }
 }

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 pub struct InMemoryUsage {
     counters: Mutex<HashMap<(SubjectId, String), Counter>>,
     records: Mutex<HashMap<String, Record>>,
+    versions: Mutex<HashMap<(SubjectId, String), i64>>,
     entitlements: Mutex<HashMap<SubjectId, Entitlements>>,
     flags: Mutex<HashSet<(SubjectId, String, &'static str)>>,
     /// When set, every call fails (a DynamoDB outage).
@@ -147,5 +148,45 @@ impl UsageStore for InMemoryUsage {
         }
         records.insert(record.key.clone(), record.clone());
         Ok(WriteOutcome::Applied)
+    }
+
+    async fn counted(&self, counter: &CounterKey) -> Result<(i64, i64), StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let key = (counter.user.clone(), counter.name.clone());
+        let version = self
+            .versions
+            .lock()
+            .unwrap()
+            .get(&key)
+            .copied()
+            .unwrap_or(0);
+        let value = self
+            .counters
+            .lock()
+            .unwrap()
+            .get(&key)
+            .map(|c| c.value)
+            .unwrap_or(0);
+        Ok((value, version))
+    }
+
+    async fn set_count(
+        &self,
+        counter: &CounterKey,
+        value: i64,
+        expected: i64,
+    ) -> Result<bool, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        let key = (counter.user.clone(), counter.name.clone());
+        let mut versions = self.versions.lock().unwrap();
+        if versions.get(&key).copied().unwrap_or(0) != expected {
+            return Ok(false);
+        }
+        versions.insert(key.clone(), expected + 1);
+        let mut counters = self.counters.lock().unwrap();
+        let entry = counters.entry(key).or_default();
+        entry.value = value;
+        entry.reserved = value;
+        Ok(true)
     }
 }

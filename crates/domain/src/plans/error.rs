@@ -83,4 +83,6 @@ pub enum CatalogError {
         limit: String,
         reason: String,
     },
+    #[error("plan {plan:?}: [plans.seats] {reason}")]
+    InvalidSeats { plan: String, reason: String },
 }

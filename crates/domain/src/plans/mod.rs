@@ -55,7 +55,8 @@ mod validate;
 pub use checkout::CheckoutMode;
 pub use error::CatalogError;
 pub use model::{
-    CatalogPrice, CreditPack, Interval, Limit, Overage, Plan, PlanCatalog, PriceMatch,
+    Audience, CatalogPrice, CreditPack, Interval, Limit, Overage, Plan, PlanCatalog, PriceMatch,
+    Seats,
 };
 pub use naming::{meter_event_name, OveragePrice};
 pub use parse::PLAN_CATALOG_ENV;

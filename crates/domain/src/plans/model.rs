@@ -41,6 +41,59 @@ pub struct Plan {
     /// price on the plan's product), by limit name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub overage: BTreeMap<String, Overage>,
+    /// Who may buy it (`for`): a user, an organization, or either.
+    #[serde(rename = "for")]
+    pub audience: Audience,
+    /// A team plan priced per seat: how many members it includes and the price of each one beyond.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seats: Option<Seats>,
+}
+
+/// Who a plan is for (`for = "user" | "organization" | "both"`, default both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Audience {
+    User,
+    Organization,
+    #[default]
+    Both,
+}
+
+impl Audience {
+    /// Whether a subject of `kind` may buy the plan.
+    pub fn admits(self, kind: crate::ids::SubjectKind) -> bool {
+        use crate::ids::SubjectKind;
+        matches!(
+            (self, kind),
+            (Audience::Both, _)
+                | (Audience::User, SubjectKind::User)
+                | (Audience::Organization, SubjectKind::Organization)
+        )
+    }
+}
+
+/// `[plans.seats]`: an organization's plan that bills its members. The seat count follows Clerk's members
+/// (and pending invitations when `count_invitations`); the subscription's seat item quantity is set to the
+/// seats beyond `included`. The most seats is the plan's `seats` limit (`[plans.limits] seats = 50`), which
+/// `POST /v1/check {"feature": "seats"}` answers before an invitation is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Seats {
+    #[serde(default)]
+    pub included: u64,
+    #[serde(default, alias = "count_invitations")]
+    pub count_invitations: bool,
+    /// The per-seat prices, one per interval the plan is sold at (lookup keys; `entitle catalog apply`
+    /// creates them on the plan's product).
+    #[serde(default)]
+    pub prices: Vec<CatalogPrice>,
+}
+
+impl Seats {
+    /// The seat item's quantity for `seats` members: those beyond the included ones.
+    pub fn billed(&self, seats: u64) -> u64 {
+        seats.saturating_sub(self.included)
+    }
 }
 
 /// What a plan charges for use of a metered limit beyond its included amount: `unit_amount` (smallest

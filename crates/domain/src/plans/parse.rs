@@ -104,6 +104,10 @@ pub(super) struct RawPlan {
     pub(super) prices: Vec<CatalogPrice>,
     #[serde(default)]
     pub(super) overage: BTreeMap<String, toml::Value>,
+    #[serde(default, rename = "for")]
+    pub(super) audience: super::model::Audience,
+    #[serde(default)]
+    pub(super) seats: Option<super::model::Seats>,
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::error::CatalogError;
-use super::model::{CatalogPrice, CreditPack, Limit, Overage, Plan, PlanCatalog};
+use super::model::{Audience, CatalogPrice, CreditPack, Limit, Overage, Plan, PlanCatalog, Seats};
 use super::parse::{describe, limit, RawCatalog, RawCreditPack, RawKind, RawLimitDecl, RawPlan};
 use crate::usage::{LimitDecl, LimitKind};
 
@@ -104,6 +104,9 @@ fn validate_plan(
         })?;
         overage.insert(name.clone(), parsed);
     }
+    if let Some(seats) = &raw.seats {
+        validate_seats(&raw, seats, &limits, &owner, &mut claims.references)?;
+    }
     let plan = Plan {
         id: raw.id,
         name: raw.name,
@@ -115,9 +118,72 @@ fn validate_plan(
         limits,
         prices: raw.prices,
         overage,
+        audience: raw.audience,
+        seats: raw.seats,
     };
     claims.overage_prices(&plan, &owner)?;
     Ok(plan)
+}
+
+/// `[plans.seats]`: only on a base plan an organization can buy, with a `seats` limit (the most seats,
+/// or `"unlimited"`), and one recurring seat price per interval the plan is sold at, in the plan's currency.
+fn validate_seats(
+    raw: &RawPlan,
+    seats: &Seats,
+    limits: &BTreeMap<String, Limit>,
+    owner: &str,
+    references: &mut HashMap<String, String>,
+) -> Result<(), CatalogError> {
+    let error = |reason: String| CatalogError::InvalidSeats {
+        plan: raw.id.clone(),
+        reason,
+    };
+    if raw.default || raw.addon {
+        return Err(error(
+            "is only for a sold base plan, not the free plan or an add-on".into(),
+        ));
+    }
+    if raw.audience == Audience::User {
+        return Err(error(
+            "needs a plan an organization can buy (`for` = \"organization\" or \"both\")".into(),
+        ));
+    }
+    match limits.get("seats") {
+        None => {
+            return Err(error(
+                "needs a `seats` limit in [plans.limits] (the most seats, or \"unlimited\")".into(),
+            ))
+        }
+        Some(Limit::Finite(max)) if *max < seats.included => {
+            return Err(error(format!(
+                "includes {} seats but the `seats` limit is {max}",
+                seats.included
+            )))
+        }
+        Some(_) => {}
+    }
+    for price in &seats.prices {
+        check_recurring_price(price, &format!("{owner} seats"), references)?;
+        let sold = raw.prices.iter().find(|p| p.interval == price.interval);
+        let Some(sold) = sold else {
+            return Err(error(format!(
+                "seat price {} is billed at an interval the plan is not sold at",
+                price.reference()
+            )));
+        };
+        if sold.currency.is_some() && price.currency.is_some() && sold.currency != price.currency {
+            return Err(error(format!(
+                "seat price {} is in another currency than the plan",
+                price.reference()
+            )));
+        }
+    }
+    if seats.prices.is_empty() && !raw.contact_sales {
+        return Err(error(
+            "needs `prices`: the per-seat price of each interval the plan is sold at".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A plan's place in the catalog: the one free default (never sold, never an add-on), a base plan (sold, or

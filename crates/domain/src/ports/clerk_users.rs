@@ -15,6 +15,9 @@ pub trait OrganizationMembers: Send + Sync {
         org: &OrgId,
         user: &UserId,
     ) -> Result<Option<Vec<String>>, ClerkError>;
+    /// How many members `org` has now, plus its pending invitations when `invitations` — the lists' total
+    /// counts, never a page of them.
+    async fn count(&self, org: &OrgId, invitations: bool) -> Result<u64, ClerkError>;
 }
 
 /// Mirrors a user's billing state into Clerk, so the frontend can read it from the session.

@@ -84,4 +84,14 @@ pub trait UsageStore: Send + Sync {
     async fn record(&self, key: &str) -> Result<Option<Record>, StoreError>;
     /// Stores `record` alone if its key is new (`Conflict`: one is there already — read it).
     async fn put_record(&self, record: &Record) -> Result<WriteOutcome, StoreError>;
+    /// A counted (not consumed) value, an organization's seats: `(value, version)`, `(0, 0)` when none.
+    async fn counted(&self, counter: &CounterKey) -> Result<(i64, i64), StoreError>;
+    /// Sets the counted value to `value` if its version is still `expected` (0: none stored yet), making it
+    /// `expected + 1`; `false` when another write came first (read again).
+    async fn set_count(
+        &self,
+        counter: &CounterKey,
+        value: i64,
+        expected: i64,
+    ) -> Result<bool, StoreError>;
 }

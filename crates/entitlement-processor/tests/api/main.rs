@@ -5,3 +5,4 @@ mod fan_out;
 mod flow;
 mod helpers;
 mod overage;
+mod seats;

@@ -196,3 +196,44 @@ async fn two_members_sending_the_same_idempotency_key_get_their_own_answers() {
     assert_eq!(answers, vec![200, 200]);
     assert_eq!(h.stripe.checkouts().len(), 2);
 }
+
+#[tokio::test]
+async fn a_plan_for_organizations_is_refused_to_a_person_and_a_plan_for_people_to_an_organization()
+{
+    let mut h = harness();
+    h.members.join(ORG, USER, &[MANAGE_BILLING]);
+    let text = include_str!("../../../../../config/plans.toml")
+        .replacen(
+            "id = \"starter\"\n",
+            "id = \"starter\"\nfor = \"organization\"\n",
+            1,
+        )
+        .replacen(
+            "id = \"professional\"\n",
+            "id = \"professional\"\nfor = \"user\"\n",
+            1,
+        );
+    h.deps.catalog = PlanCatalog::parse(&text).unwrap();
+    let (status, body) = post(&h, "/checkout", Some(checkout("starter_monthly"))).await;
+    assert_eq!((status, code(&body)), (400, "plan_not_for_subject"));
+    let team = org_token("org:admin");
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/checkout",
+        Some(checkout("pro_monthly")),
+        Some(&team),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "plan_not_for_subject"));
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/checkout",
+        Some(checkout("starter_monthly")),
+        Some(&team),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(h.stripe.checkouts().len(), 1);
+}

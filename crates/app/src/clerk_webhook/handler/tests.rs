@@ -15,15 +15,15 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NOW: i64 = 1_795_341_600;
 const USER: &str = "user_2abcDEFghiJKLmnoPQRstuVWxyz";
 
-struct Harness {
-    deps: Deps,
-    customers: Arc<InMemoryCustomerDirectory>,
-    stripe: Arc<InMemoryStripe>,
-    publisher: Arc<RecordingPublisher>,
+pub(super) struct Harness {
+    pub(super) deps: Deps,
+    pub(super) customers: Arc<InMemoryCustomerDirectory>,
+    pub(super) stripe: Arc<InMemoryStripe>,
+    pub(super) publisher: Arc<RecordingPublisher>,
     dead_letters: Arc<RecordingDeadLetters>,
 }
 
-fn harness() -> Harness {
+pub(super) fn harness() -> Harness {
     let customers = Arc::new(InMemoryCustomerDirectory::default());
     let stripe = Arc::new(InMemoryStripe::default());
     let publisher = Arc::new(RecordingPublisher::default());
@@ -50,7 +50,7 @@ fn body(name: &str) -> String {
     fixtures::text(&format!("clerk/{name}.json"))
 }
 
-async fn deliver(h: &Harness, message_id: &str, body: &str) -> (u16, serde_json::Value) {
+pub(super) async fn deliver(h: &Harness, message_id: &str, body: &str) -> (u16, serde_json::Value) {
     let signature = sign(body.as_bytes(), SECRET, message_id, NOW);
     let request = RequestSpec::post("/webhooks/clerk", body.as_bytes())
         .header("svix-id", message_id)
@@ -65,11 +65,16 @@ async fn deliver(h: &Harness, message_id: &str, body: &str) -> (u16, serde_json:
     )
 }
 
+/// Delivers the recorded Clerk event `fixtures/clerk/<name>.json`; the status.
+pub(super) async fn deliver_fixture(h: &Harness, message_id: &str, name: &str) -> u16 {
+    deliver(h, message_id, &body(name)).await.0
+}
+
 fn user() -> SubjectId {
     SubjectId::parse(USER).unwrap()
 }
 
-fn published_types(h: &Harness) -> Vec<&'static str> {
+pub(super) fn published_types(h: &Harness) -> Vec<&'static str> {
     h.publisher
         .events()
         .iter()

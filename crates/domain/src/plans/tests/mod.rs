@@ -6,6 +6,7 @@ mod checkout;
 mod model;
 mod naming;
 mod parse;
+mod seats;
 mod validate;
 
 /// A valid catalog to build the failing cases from.

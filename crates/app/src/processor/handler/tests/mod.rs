@@ -3,8 +3,9 @@
 use super::*;
 use entitle_domain::entitlements::{Status, SubscriptionItem, SubscriptionState};
 use entitle_domain::fakes::{
-    InMemoryClerk, InMemoryCustomerDirectory, InMemoryEntitlementStore, InMemoryStripeState,
-    InMemoryUsage, RecordingDeadLetters, RecordingMeter, RecordingPublisher, RecordingWorkQueue,
+    InMemoryClerk, InMemoryCustomerDirectory, InMemoryEntitlementStore, InMemoryMembers,
+    InMemoryStripeState, InMemoryUsage, RecordingDeadLetters, RecordingMeter, RecordingPublisher,
+    RecordingWorkQueue,
 };
 use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
@@ -20,6 +21,7 @@ mod mirror;
 mod order;
 mod overage;
 mod reconcile;
+mod seats;
 
 const USER: &str = "user_2abcDEFghiJKLmnoPQRstuVWxyz";
 const CUSTOMER: &str = "cus_PqR5tUvWxYz012";
@@ -35,6 +37,7 @@ struct Harness {
     usage: Arc<InMemoryUsage>,
     stripe: Arc<InMemoryStripeState>,
     clerk: Arc<InMemoryClerk>,
+    members: Arc<InMemoryMembers>,
     publisher: Arc<RecordingPublisher>,
     dead: Arc<RecordingDeadLetters>,
     meter: Arc<RecordingMeter>,
@@ -47,6 +50,7 @@ fn harness() -> Harness {
     let usage = Arc::new(InMemoryUsage::default());
     let stripe = Arc::new(InMemoryStripeState::default());
     let clerk = Arc::new(InMemoryClerk::default());
+    let members = Arc::new(InMemoryMembers::default());
     let publisher = Arc::new(RecordingPublisher::default());
     let dead = Arc::new(RecordingDeadLetters::default());
     let meter = Arc::new(RecordingMeter::default());
@@ -60,6 +64,7 @@ fn harness() -> Harness {
             meter: meter.clone(),
             customers: customers.clone(),
             clerk: clerk.clone(),
+            members: members.clone(),
             publisher: publisher.clone(),
             dead_letters: dead.clone(),
             work: work.clone(),
@@ -70,6 +75,7 @@ fn harness() -> Harness {
         usage,
         stripe,
         clerk,
+        members,
         publisher,
         dead,
         meter,
