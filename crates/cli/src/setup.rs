@@ -29,7 +29,20 @@ const FROM_OUTPUTS: &[(&str, &str)] = &[
 ];
 
 /// The Clerk events clerk-webhook handles.
-pub const CLERK_EVENTS: &[&str] = &["user.created", "user.updated", "user.deleted"];
+pub const CLERK_EVENTS: &[&str] = &[
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "organization.created",
+    "organization.updated",
+    "organization.deleted",
+    "organizationMembership.created",
+    "organizationMembership.updated",
+    "organizationMembership.deleted",
+    "organizationInvitation.created",
+    "organizationInvitation.accepted",
+    "organizationInvitation.revoked",
+];
 /// The session-token claim the frontend reads entitlements from.
 pub const SESSION_CLAIM: &str = r#"{"billing": "{{user.public_metadata.billing}}"}"#;
 /// `metadata.entitle` on what setup makes in Stripe.

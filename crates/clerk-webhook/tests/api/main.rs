@@ -3,3 +3,4 @@
 mod customers;
 mod helpers;
 mod lifecycle;
+mod organizations;
