@@ -5,8 +5,10 @@ use entitle_core::api_error::ApiError;
 use entitle_domain::customers::{ensure_customer, EnsureError};
 use entitle_domain::entitlements::{Status, SubscriptionState};
 use entitle_domain::ids::{SubjectId, SubjectKind};
-use entitle_domain::plans::PriceMatch;
-use entitle_domain::ports::{CheckoutMode, CheckoutRequest, StripeError, Trial};
+use entitle_domain::plans::{CatalogPrice, PriceMatch};
+use entitle_domain::ports::{
+    CheckoutMode, CheckoutRequest, ClerkError, SeatLine, StripeError, Trial,
+};
 use entitle_domain::time::UnixTime;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -141,6 +143,7 @@ pub async fn create(
             return Err(subscription_exists());
         }
     }
+    let seats = seat_line(deps, user, &matched, price).await?;
     let request = CheckoutRequest {
         user,
         customer: &customer,
@@ -153,6 +156,10 @@ pub async fn create(
         trial: price.trial_days.map(|days| Trial {
             days,
             requires_payment_method: price.trial_requires_payment_method.unwrap_or(true),
+        }),
+        seats: seats.as_ref().map(|(price_id, quantity)| SeatLine {
+            price_id,
+            quantity: *quantity,
         }),
     };
     let key = idempotency_key(&request, &metered_price_ids, now);
@@ -167,6 +174,54 @@ pub async fn create(
         session_id: session.id,
         url: session.url,
     })
+}
+
+/// A seat plan bought by an organization starts with its seats beyond the included ones, counted from Clerk
+/// now (members, and pending invitations when the plan counts them): the seat price of the checkout's interval
+/// × that many. `None` for any other checkout, and when no seat is beyond the included ones (the processor
+/// adds the seat item once there is one).
+async fn seat_line(
+    deps: &Deps,
+    user: &SubjectId,
+    matched: &PriceMatch<'_>,
+    price: &CatalogPrice,
+) -> Result<Option<(String, u64)>, ApiError> {
+    let PriceMatch::Subscription { plan, .. } = matched else {
+        return Ok(None);
+    };
+    let (Some(seats), Some(org)) = (plan.seats.as_ref(), user.organization()) else {
+        return Ok(None);
+    };
+    let Some(members) = &deps.members else {
+        return Err(ApiError::not_configured());
+    };
+    let count = members
+        .count(&org, seats.count_invitations)
+        .await
+        .map_err(|e| match e {
+            ClerkError::Unavailable(_) => ApiError::unavailable(),
+            other => {
+                tracing::error!(error = %other, "Clerk refused the seat count");
+                ApiError::bad_gateway(
+                    "clerk_refused",
+                    "the organization's seats could not be counted",
+                )
+            }
+        })?;
+    let billed = seats.billed(count);
+    if billed == 0 {
+        return Ok(None);
+    }
+    let Some(seat_price) = seats.prices.iter().find(|p| p.interval == price.interval) else {
+        return Ok(None);
+    };
+    let id = price_id(
+        deps,
+        seat_price.id.as_deref(),
+        seat_price.lookup_key.as_deref(),
+    )
+    .await?;
+    Ok(Some((id, billed)))
 }
 
 fn subscription_exists() -> ApiError {
@@ -217,10 +272,16 @@ pub(crate) async fn price_id(
 
 fn idempotency_key(request: &CheckoutRequest<'_>, metered: &[String], now: UnixTime) -> String {
     let mut hash = Sha256::new();
-    // Without metered prices, the key is the one it always was.
+    // Without metered prices or seats, the key is the one it always was.
     for price in metered {
         hash.update(price.as_bytes());
         hash.update([1]);
+    }
+    // Another seat count is another intent: never the same Stripe session.
+    if let Some(seats) = request.seats {
+        hash.update(seats.price_id.as_bytes());
+        hash.update(seats.quantity.to_string().as_bytes());
+        hash.update([2]);
     }
     for part in [
         request.user.as_str(),

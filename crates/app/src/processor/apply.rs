@@ -59,6 +59,7 @@ pub async fn apply(
         (T::OrganizationMembersChanged, EventData::Members(_)) => {
             let org = resolve_user(deps, event).await?;
             seats::recount(deps, &org, now).await?;
+            seats::bill(deps, &org).await?;
             Ok(Some(org))
         }
         // subscription.trial_will_end, user.*, customer.linked, payment.*, usage.limit_reached,

@@ -11,7 +11,7 @@ use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
     ClerkUsers, CustomerDirectory, DeadLetters, EntitlementStore, EventPublisher,
-    OrganizationMembers, StripeReader, UsageMeter, WorkQueue,
+    OrganizationMembers, StripeReader, SubscriptionLifecycle, UsageMeter, WorkQueue,
 };
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -30,6 +30,8 @@ pub struct Deps {
     pub clerk: Arc<dyn ClerkUsers>,
     /// An organization's members, counted for its seats.
     pub members: Arc<dyn OrganizationMembers>,
+    /// A seat plan's subscription, whose seat quantity follows the count.
+    pub lifecycle: Arc<dyn SubscriptionLifecycle>,
     pub publisher: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn DeadLetters>,
     /// The processor's own queue: a full reconcile's pages and users.
@@ -125,6 +127,7 @@ impl Deps {
                 config.customers_table,
             )),
             stripe: stripe.clone(),
+            lifecycle: stripe.clone(),
             meter: stripe,
             clerk: clerk.clone(),
             members: clerk,

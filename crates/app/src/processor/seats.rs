@@ -9,8 +9,10 @@ use super::deps::Deps;
 use super::failure::Failure;
 use entitle_domain::event::{BillingEvent, EventData, EventType, SeatsData, Source};
 use entitle_domain::ids::{EventId, SubjectId};
-use entitle_domain::plans::Plan;
+use entitle_domain::lifecycle;
+use entitle_domain::plans::{Plan, PriceMatch};
 use entitle_domain::ports::usage::CounterKey;
+use entitle_domain::ports::{Proration, SeatQuantity};
 use entitle_domain::time::UnixTime;
 
 /// The counter usage-api's `POST /v1/check {"feature": "seats"}` reads: the seats taken now.
@@ -45,11 +47,7 @@ pub async fn recount(deps: &Deps, org: &SubjectId, now: UnixTime) -> Result<Reco
         .as_ref()
         .and_then(|p| p.seats.as_ref())
         .is_some_and(|s| s.count_invitations);
-    let counter = CounterKey {
-        user: org.clone(),
-        name: SEATS.into(),
-        expires_at: None,
-    };
+    let counter = seats_counter(org);
     for _ in 0..ATTEMPTS {
         // The stored version first, Clerk second: a write on this version is then never older than Clerk.
         let (stored, version) = deps.usage.counted(&counter).await?;
@@ -81,6 +79,100 @@ pub async fn recount(deps: &Deps, org: &SubjectId, now: UnixTime) -> Result<Reco
     Err(Failure::Contention(
         "the seat count kept changing under the recount",
     ))
+}
+
+/// On a seat plan, the plan subscription's seat item set to the stored seats beyond the included ones — the
+/// absolute number, never ±1 — adding the item when there is none. Additions are prorated and invoiced now,
+/// removals take effect without a credit (the seat stays paid until the period ends, the next invoice bills
+/// fewer). Each write's idempotency key is made from the count's version and the quantities from and to, so a
+/// retried message is the same Stripe write (never billed twice) and a newer count is a new one. After each
+/// write the stored count is read again: a recount that landed meanwhile is billed too, so the quantity ends
+/// on the newest count even when two processors race. Answers the quantity billed, `None` off a seat plan.
+pub async fn bill(deps: &Deps, org: &SubjectId) -> Result<Option<u64>, Failure> {
+    let counter = seats_counter(org);
+    for _ in 0..ATTEMPTS {
+        let Some(stored) = deps.store.load(org).await? else {
+            return Ok(None);
+        };
+        let Some(plan) = deps.catalog.plan(&stored.entitlements.plan) else {
+            return Ok(None);
+        };
+        let (Some(seats), Some(subscription)) = (
+            plan.seats.as_ref(),
+            stored.entitlements.subscription_id.as_deref(),
+        ) else {
+            return Ok(None);
+        };
+        let (count, version) = deps.usage.counted(&counter).await?;
+        let Some(details) = deps.lifecycle.subscription(subscription).await? else {
+            return Ok(None);
+        };
+        if !lifecycle::can_charge(&details) {
+            return Ok(None);
+        }
+        let want = seats.billed(u64::try_from(count).unwrap_or(0));
+        let seat_item = details.items.iter().find(|item| {
+            deps.catalog
+                .seat_price(&item.price_id, item.lookup_key.as_deref())
+                .is_some()
+        });
+        let have = seat_item.map_or(0, |item| item.quantity);
+        if have != want {
+            // The seat price of the plan item's interval (else the plan's first one).
+            let interval = details.plan_item(&deps.catalog).ok().and_then(|item| {
+                let reference = item.lookup_key.as_deref().unwrap_or(&item.price_id);
+                match deps.catalog.price(reference) {
+                    Some(PriceMatch::Subscription { price, .. }) => price.interval,
+                    _ => None,
+                }
+            });
+            let price = seats
+                .prices
+                .iter()
+                .find(|p| interval.is_some() && p.interval == interval)
+                .or_else(|| seats.prices.first());
+            let Some(lookup_key) = price.and_then(|p| p.lookup_key.as_deref()) else {
+                return Err(Failure::Permanent(format!(
+                    "plan {} has no seat price with a lookup key to bill {org}'s seats with",
+                    plan.id
+                )));
+            };
+            let change = SeatQuantity {
+                subscription,
+                item_id: seat_item.map(|item| item.id.as_str()),
+                lookup_key,
+                quantity: want,
+                proration: if want > have {
+                    Proration::AlwaysInvoice
+                } else {
+                    Proration::None
+                },
+            };
+            let key = format!("entitle-seats-{subscription}-v{version}-{have}-{want}");
+            deps.lifecycle.set_seat_quantity(&change, &key).await?;
+            tracing::info!(
+                subscription_id = subscription,
+                from = have,
+                to = want,
+                "set the seat quantity"
+            );
+        }
+        // Billed the count of `version`: done unless a newer count landed meanwhile.
+        if deps.usage.counted(&counter).await?.1 == version {
+            return Ok(Some(want));
+        }
+    }
+    Err(Failure::Contention(
+        "the seat count kept changing while its quantity was billed",
+    ))
+}
+
+fn seats_counter(org: &SubjectId) -> CounterKey {
+    CounterKey {
+        user: org.clone(),
+        name: SEATS.into(),
+        expires_at: None,
+    }
 }
 
 async fn announce(

@@ -65,6 +65,12 @@ impl StripeBilling for StripeClient {
         line.price = Some(request.price_id.to_owned());
         line.quantity = Some(request.quantity.into());
         let mut lines = vec![line];
+        if let Some(seats) = request.seats {
+            let mut seat = CreateCheckoutSessionLineItems::new();
+            seat.price = Some(seats.price_id.to_owned());
+            seat.quantity = Some(seats.quantity);
+            lines.push(seat);
+        }
         // Metered prices take no quantity: Stripe bills what their meter reports.
         for price in metered_price_ids {
             let mut metered = CreateCheckoutSessionLineItems::new();

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use entitle_domain::ids::StripeCustomerId;
 use entitle_domain::ports::{
     CancelNow, InvoicePreview, ItemDetails, PeriodEndChange, PlanChange, PreviewLine, Proration,
-    ScheduledChange, StartPreview, StripeError, SubscriptionDetails, SubscriptionLifecycle,
+    ScheduledChange, SeatQuantity, StartPreview, StripeBilling, StripeError, SubscriptionDetails,
+    SubscriptionLifecycle,
 };
 use stripe_billing::invoice::{
     CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
@@ -205,6 +206,44 @@ impl SubscriptionLifecycle for StripeClient {
             .subscription_details(subscription);
         let invoice: Invoice = answer_as(&request).send(self).await?;
         Ok(preview(&invoice))
+    }
+
+    /// `POST /v1/subscriptions/{id}` with one item: `items[0][id]` + `[quantity]` for the existing seat item,
+    /// or `items[0][price]` + `[quantity]` to add it (Stripe refuses a second item of the same price).
+    async fn set_seat_quantity(
+        &self,
+        change: &SeatQuantity<'_>,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError> {
+        let mut item = UpdateSubscriptionItems::new();
+        item.quantity = Some(change.quantity);
+        match change.item_id {
+            Some(id) => item.id = Some(id.to_owned()),
+            None => {
+                let price = StripeBilling::price_for_lookup_key(self, change.lookup_key)
+                    .await?
+                    .ok_or_else(|| StripeError::Rejected {
+                        status: 400,
+                        code: "resource_missing".into(),
+                        message: format!(
+                            "no active price has the seat lookup key {} (run entitle catalog apply)",
+                            change.lookup_key
+                        ),
+                    })?;
+                item.price = Some(price);
+            }
+        }
+        let request = UpdateSubscription::new(id(change.subscription))
+            .items(vec![item])
+            .proration_behavior(match change.proration {
+                Proration::CreateProrations => UpdateProration::CreateProrations,
+                Proration::None => UpdateProration::None,
+                Proration::AlwaysInvoice => UpdateProration::AlwaysInvoice,
+            });
+        let updated: Subscription = idempotent(answer_as(&request), idempotency_key)?
+            .send(self)
+            .await?;
+        details(&updated)
     }
 
     async fn change_plan(

@@ -67,7 +67,8 @@ struct Sold<'a> {
     owner: &'a str,
     /// The product's name.
     name: &'a str,
-    prices: &'a [CatalogPrice],
+    /// Its prices: a plan's own, then its per-seat prices (on the same product).
+    prices: Vec<&'a CatalogPrice>,
     features: Vec<&'a str>,
 }
 
@@ -76,13 +77,17 @@ fn sold(catalog: &PlanCatalog) -> Vec<Sold<'_>> {
     let plans = catalog.plans().iter().filter(|p| !p.default).map(|p| Sold {
         owner: p.id.as_str(),
         name: p.name.as_str(),
-        prices: p.prices.as_slice(),
+        prices: p
+            .prices
+            .iter()
+            .chain(p.seats.iter().flat_map(|s| s.prices.iter()))
+            .collect(),
         features: p.features.iter().map(String::as_str).collect(),
     });
     let packs = catalog.credit_packs().iter().map(|p| Sold {
         owner: p.id.as_str(),
         name: p.name.as_str(),
-        prices: p.prices.as_slice(),
+        prices: p.prices.iter().collect(),
         features: Vec::new(),
     });
     plans.chain(packs).collect()

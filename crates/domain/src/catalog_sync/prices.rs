@@ -22,7 +22,7 @@ pub(super) fn sync(
     let mut wanted_keys = BTreeSet::new();
     for s in sold {
         let product = product_of(remote, s.owner).map(|p| p.id.as_str());
-        for price in s.prices {
+        for price in &s.prices {
             if let Some(key) = catalog_price(s.owner, product, price, remote, plan) {
                 wanted_keys.insert(key);
             }

@@ -42,6 +42,8 @@ pub struct RecordedCheckout {
     pub metered_price_ids: Vec<String>,
     pub idempotency_key: String,
     pub trial: Option<Trial>,
+    /// A seat plan's seat line: `(price id, quantity)`.
+    pub seats: Option<(String, u64)>,
 }
 
 impl InMemoryStripe {
@@ -309,6 +311,7 @@ impl StripeBilling for InMemoryStripe {
                     metered_price_ids: metered_price_ids.to_vec(),
                     idempotency_key: idempotency_key.to_owned(),
                     trial: request.trial,
+                    seats: request.seats.map(|l| (l.price_id.to_owned(), l.quantity)),
                 });
                 id
             }
@@ -535,6 +538,60 @@ impl SubscriptionLifecycle for InMemoryStripe {
             total,
             next_payment_attempt: Some(preview.start),
             lines,
+        })
+    }
+
+    async fn set_seat_quantity(
+        &self,
+        change: &SeatQuantity<'_>,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError> {
+        let mut state = self.enter(format!(
+            "set_seat_quantity {} {} {} {idempotency_key}",
+            change.subscription,
+            change.quantity,
+            change.proration.as_str()
+        ))?;
+        let price_id = state.prices.get(change.lookup_key).cloned();
+        if change.item_id.is_none() && price_id.is_none() {
+            return Err(StripeError::Rejected {
+                status: 400,
+                code: "resource_missing".into(),
+                message: format!("no price has the lookup key {}", change.lookup_key),
+            });
+        }
+        let price_id = price_id.unwrap_or_default();
+        state.write(idempotency_key, |state| {
+            let sub = state.plan_subscription(change.subscription)?;
+            match change.item_id {
+                Some(id) => {
+                    let item = sub
+                        .items
+                        .iter_mut()
+                        .find(|item| item.id == id)
+                        .ok_or_else(no_such_item)?;
+                    item.quantity = change.quantity;
+                }
+                None => {
+                    if sub.items.iter().any(|item| item.price_id == price_id) {
+                        return Err(StripeError::Rejected {
+                            status: 400,
+                            code: "parameter_invalid".into(),
+                            message: format!(
+                                "Cannot add multiple subscription items with the same plan: {price_id}"
+                            ),
+                        });
+                    }
+                    let id = format!("si_seats{}", sub.items.len() + 1);
+                    sub.items.push(ItemDetails::licensed(
+                        &id,
+                        &price_id,
+                        Some(change.lookup_key),
+                        change.quantity,
+                    ));
+                }
+            }
+            Ok(sub.clone())
         })
     }
 

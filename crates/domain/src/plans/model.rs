@@ -300,14 +300,39 @@ impl PlanCatalog {
     /// The plan of a subscription item: by price id, else lookup key ([`Self::plan_for_price`]), else the
     /// price's `metadata.entitle` (the plan `entitle catalog apply` marked it with), which keeps a
     /// grandfathered price — archived, its lookup key moved to a newer price — on its plan.
+    ///
+    /// A per-seat price is no plan of its own (`None`): the seats it bills come with the plan's item.
     pub fn plan_for_item(
         &self,
         price_id: &str,
         lookup_key: Option<&str>,
         catalog_id: Option<&str>,
     ) -> Option<&Plan> {
+        if self.seat_price(price_id, lookup_key).is_some() {
+            return None;
+        }
         self.plan_for_price(price_id, lookup_key)
             .or_else(|| self.plan(catalog_id?))
+    }
+
+    /// The plan whose per-seat price this is (by price id, else lookup key), and the price.
+    pub fn seat_price(
+        &self,
+        price_id: &str,
+        lookup_key: Option<&str>,
+    ) -> Option<(&Plan, &CatalogPrice)> {
+        let by_id = |p: &CatalogPrice| p.id.as_deref() == Some(price_id);
+        let by_key =
+            |p: &CatalogPrice| lookup_key.is_some() && p.lookup_key.as_deref() == lookup_key;
+        self.plans.iter().find_map(|plan| {
+            let seats = plan.seats.as_ref()?;
+            seats
+                .prices
+                .iter()
+                .find(|p| by_id(p))
+                .or_else(|| seats.prices.iter().find(|p| by_key(p)))
+                .map(|price| (plan, price))
+        })
     }
 
     pub fn plan_for_price(&self, price_id: &str, lookup_key: Option<&str>) -> Option<&Plan> {

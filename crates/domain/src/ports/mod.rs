@@ -26,14 +26,14 @@ pub use entitlement_store::{EntitlementStore, LedgerEntry, SaveOutcome, StoredEn
 pub use errors::{ClerkError, PublishError, StoreError, StripeError};
 pub use event_log::{Claim, ClaimRequest, ClaimToken, EventLog};
 pub use event_publisher::EventPublisher;
-pub use stripe_billing::{CheckoutRequest, CheckoutSession, StripeBilling, Trial};
+pub use stripe_billing::{CheckoutRequest, CheckoutSession, SeatLine, StripeBilling, Trial};
 pub use stripe_customers::{CustomerProfile, StripeCustomers};
 pub use stripe_reader::{LineItem, StripeReader};
 pub use stripe_subscriptions::StripeSubscriptions;
 pub use subscription_lifecycle::{
     CancelNow, InvoicePreview, ItemDetails, PeriodEndChange, PhaseItem, PhasePrice, PlanChange,
-    PlanItemError, PreviewLine, Proration, ScheduledChange, StartPreview, SubscriptionDetails,
-    SubscriptionLifecycle,
+    PlanItemError, PreviewLine, Proration, ScheduledChange, SeatQuantity, StartPreview,
+    SubscriptionDetails, SubscriptionLifecycle,
 };
 pub use usage_meter::{MeterEvent, Reported, UsageMeter};
 pub use work_queue::WorkQueue;

@@ -17,6 +17,15 @@ pub struct CheckoutRequest<'a> {
     pub allow_promotion_codes: bool,
     /// A free trial for a subscription checkout, as the catalog's price says.
     pub trial: Option<Trial>,
+    /// A seat plan's per-seat price and quantity (the organization's seats beyond the included ones).
+    pub seats: Option<SeatLine<'a>>,
+}
+
+/// The seat item a team plan's checkout starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatLine<'a> {
+    pub price_id: &'a str,
+    pub quantity: u64,
 }
 
 /// A subscription's free trial.

@@ -211,6 +211,18 @@ pub struct PlanChange<'a> {
     pub proration: Proration,
 }
 
+/// A seat item set to an absolute quantity: the existing one (`item_id`), or a new item on the seat price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatQuantity<'a> {
+    pub subscription: &'a str,
+    /// The subscription's seat item, or `None` to add one.
+    pub item_id: Option<&'a str>,
+    /// The per-seat price's lookup key (a new item's price; the adapter resolves its id).
+    pub lookup_key: &'a str,
+    pub quantity: u64,
+    pub proration: Proration,
+}
+
 /// What the first invoice of a subscription starting at `start` on `items` would be: a period-end change's
 /// preview (nothing is due now; the next phase's prices are billed from the period end).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,6 +286,12 @@ pub trait SubscriptionLifecycle: Send + Sync {
         &self,
         preview: &StartPreview<'_>,
     ) -> Result<InvoicePreview, StripeError>;
+    /// Sets the seat item's quantity (never a +1/−1: the absolute number), adding the item when there is none.
+    async fn set_seat_quantity(
+        &self,
+        change: &SeatQuantity<'_>,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionDetails, StripeError>;
     /// Switches the plan item's price.
     async fn change_plan(
         &self,

@@ -202,6 +202,7 @@ async fn credit_packs_bought_twice_in_parallel_add_each_checkout_once() {
             cancel_url: "https://app.entitle.test/no",
             allow_promotion_codes: false,
             trial: None,
+            seats: None,
         };
         let session = app
             .stripe_client
@@ -270,6 +271,7 @@ async fn clerk_failing_twice_makes_the_record_retry_and_the_retry_adds_no_second
         cancel_url: "https://app.entitle.test/no",
         allow_promotion_codes: false,
         trial: None,
+        seats: None,
     };
     let session = app
         .stripe_client
@@ -357,6 +359,7 @@ async fn a_credit_pack_purchase_racing_fifty_spends_of_the_same_balance_loses_ne
             cancel_url: "https://app.entitle.test/no",
             allow_promotion_codes: false,
             trial: None,
+            seats: None,
         };
         let session = app
             .stripe_client

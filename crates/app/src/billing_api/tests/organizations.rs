@@ -237,3 +237,57 @@ async fn a_plan_for_organizations_is_refused_to_a_person_and_a_plan_for_people_t
     assert_eq!(status, 200, "{body}");
     assert_eq!(h.stripe.checkouts().len(), 1);
 }
+
+#[tokio::test]
+async fn a_seat_plans_checkout_starts_at_the_current_count_and_another_count_is_another_session() {
+    let mut h = harness();
+    h.members.join(ORG, USER, &[MANAGE_BILLING]);
+    for n in 0..4 {
+        h.members.join(ORG, &format!("user_member{n}"), &[]);
+    }
+    let text = include_str!("../../../../../config/plans.toml")
+        .replacen(
+            "[limits]\n",
+            "[limits]\nseats = { kind = \"allocated\" }\n",
+            1,
+        )
+        .replacen("id = \"starter\"\n", "id = \"starter\"\nfor = \"organization\"\n", 1)
+        .replacen(
+            "[[plans]]\nid = \"professional\"",
+            "[plans.seats]\nincluded = 2\n[[plans.seats.prices]]\nlookup_key = \"starter_seat_monthly\"\ninterval = \"month\"\n\n[[plans]]\nid = \"professional\"",
+            1,
+        )
+        .replacen("agents = 3\n", "agents = 3\nseats = 20\n", 1);
+    h.deps.catalog = PlanCatalog::parse(&text).unwrap();
+    h.stripe
+        .add_price("starter_seat_monthly", "price_starter_seat");
+    let team = org_token("org:admin");
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/checkout",
+        Some(checkout("starter_monthly")),
+        Some(&team),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Five members, two included: three seats on the seat price, beside the plan's one unit.
+    let sessions = h.stripe.checkouts();
+    assert_eq!(sessions[0].quantity, 1);
+    assert_eq!(sessions[0].seats, Some(("price_starter_seat".into(), 3)));
+    // A member joins before the admin retries: a new intent, not the first session again.
+    h.members.join(ORG, "user_member9", &[]);
+    let (status, _) = call(
+        &h,
+        "POST",
+        "/checkout",
+        Some(checkout("starter_monthly")),
+        Some(&team),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sessions = h.stripe.checkouts();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[1].seats, Some(("price_starter_seat".into(), 4)));
+    assert_ne!(sessions[0].idempotency_key, sessions[1].idempotency_key);
+}

@@ -88,3 +88,44 @@ fn seats_on_a_plan_for_people_without_a_seats_limit_or_beyond_it_are_refused() {
         assert_mentions(&rejected(&broken), &culprits);
     }
 }
+
+#[test]
+fn catalog_apply_creates_the_seat_prices_on_the_plans_product() {
+    use crate::catalog_sync::{self, Action, Remote};
+    let catalog = PlanCatalog::parse(TEAM).unwrap();
+    let plan = catalog_sync::plan(&catalog, &Remote::default());
+    let created: Vec<(String, String, i64)> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreatePrice {
+                owner,
+                lookup_key,
+                amount,
+                ..
+            } => Some((owner.clone(), lookup_key.clone(), *amount)),
+            _ => None,
+        })
+        .collect();
+    assert!(created.contains(&("team".into(), "team_monthly".into(), 4900)));
+    assert!(created.contains(&("team".into(), "team_seat_monthly".into(), 1500)));
+}
+
+#[test]
+fn a_seat_item_is_no_plan_of_its_own_even_marked_with_the_plans_id() {
+    let catalog = PlanCatalog::parse(TEAM).unwrap();
+    // Marked `metadata.entitle = team` by catalog apply, like the plan's own price.
+    assert!(catalog
+        .plan_for_item("price_seat", Some("team_seat_monthly"), Some("team"))
+        .is_none());
+    assert_eq!(
+        catalog
+            .plan_for_item("price_team", Some("team_monthly"), Some("team"))
+            .map(|p| p.id.as_str()),
+        Some("team")
+    );
+    let (plan, price) = catalog
+        .seat_price("price_seat", Some("team_seat_monthly"))
+        .unwrap();
+    assert_eq!((plan.id.as_str(), price.amount), ("team", Some(1500)));
+}

@@ -65,6 +65,7 @@ fn harness() -> Harness {
             customers: customers.clone(),
             clerk: clerk.clone(),
             members: members.clone(),
+            lifecycle: Arc::new(entitle_domain::fakes::InMemoryStripe::default()),
             publisher: publisher.clone(),
             dead_letters: dead.clone(),
             work: work.clone(),

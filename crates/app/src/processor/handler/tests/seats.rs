@@ -151,3 +151,165 @@ async fn a_user_has_no_seats_and_a_prompt_for_one_is_dead_lettered() {
     };
     assert_eq!(h.usage.counter(&key.user, SEATS).value, 0);
 }
+
+mod billing {
+    use super::*;
+    use crate::processor::seats::bill;
+    use entitle_domain::entitlements::Entitlements;
+    use entitle_domain::fakes::InMemoryStripe;
+    use entitle_domain::ports::{ItemDetails, SubscriptionDetails};
+
+    const TEAM_CATALOG: &str = r#"
+        [limits]
+        seats = { kind = "allocated" }
+
+        [[plans]]
+        id = "free"
+        name = "Free"
+        default = true
+
+        [[plans]]
+        id = "team"
+        name = "Team"
+        for = "organization"
+        [plans.limits]
+        seats = 50
+        [[plans.prices]]
+        lookup_key = "team_monthly"
+        interval = "month"
+        [plans.seats]
+        included = 3
+        [[plans.seats.prices]]
+        lookup_key = "team_seat_monthly"
+        interval = "month"
+    "#;
+
+    /// An organization on Team (one plan item), with `members` members in Clerk.
+    async fn team(members: usize) -> (Harness, Arc<InMemoryStripe>) {
+        let mut h = harness();
+        h.deps.catalog = PlanCatalog::parse(TEAM_CATALOG).unwrap();
+        let stripe = Arc::new(InMemoryStripe::default());
+        stripe.add_price("team_monthly", "price_team_monthly");
+        stripe.add_price("team_seat_monthly", "price_team_seat");
+        stripe.add_plan_subscription(SubscriptionDetails {
+            id: "sub_team".into(),
+            customer: "cus_team".into(),
+            status: "active".into(),
+            items: vec![ItemDetails::licensed(
+                "si_plan",
+                "price_team_monthly",
+                Some("team_monthly"),
+                1,
+            )],
+            writes: 0,
+            cancel_at_period_end: false,
+            current_period_end: Some(NOW + 30 * DAY),
+            trial_end: None,
+            user: Some(ORG.into()),
+            schedule: None,
+        });
+        h.deps.lifecycle = stripe.clone();
+        let mut entitlements =
+            Entitlements::on_plan(org(), h.deps.catalog.plan("team").unwrap(), Status::Active);
+        entitlements.subscription_id = Some("sub_team".into());
+        h.store.save(&entitlements, None, None, None).await.unwrap();
+        for n in 0..members {
+            h.members.join(ORG, &format!("user_m{n}"), &[]);
+        }
+        (h, stripe)
+    }
+
+    fn seat_item(stripe: &InMemoryStripe) -> Option<(String, u64)> {
+        stripe
+            .plan_subscription("sub_team")
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|i| i.price_id == "price_team_seat")
+            .map(|i| (i.id, i.quantity))
+    }
+
+    #[tokio::test]
+    async fn the_seat_item_follows_the_count_beyond_the_included_seats_by_absolute_quantities() {
+        let (h, stripe) = team(2).await;
+        apply(&h.deps, &members_changed("msg_a"), UnixTime::from_secs(NOW))
+            .await
+            .unwrap();
+        // Two members, three included: no seat item.
+        assert_eq!(seat_item(&stripe), None);
+        for n in 2..7 {
+            h.members.join(ORG, &format!("user_m{n}"), &[]);
+        }
+        apply(&h.deps, &members_changed("msg_b"), UnixTime::from_secs(NOW))
+            .await
+            .unwrap();
+        // Seven members: four billed seats, added as an item, prorated and invoiced now.
+        let (item, quantity) = seat_item(&stripe).unwrap();
+        assert_eq!(quantity, 4);
+        assert!(stripe
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("set_seat_quantity sub_team 4 always_invoice")));
+        h.members.leave(ORG, "user_m0");
+        h.members.leave(ORG, "user_m1");
+        apply(&h.deps, &members_changed("msg_c"), UnixTime::from_secs(NOW))
+            .await
+            .unwrap();
+        // Five members: the same item set to two, no credit now.
+        assert_eq!(seat_item(&stripe), Some((item, 2)));
+        assert!(stripe
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("set_seat_quantity sub_team 2 none")));
+    }
+
+    #[tokio::test]
+    async fn redelivered_prompts_make_no_second_stripe_write() {
+        let (h, stripe) = team(6).await;
+        for _ in 0..3 {
+            apply(&h.deps, &members_changed("msg_a"), UnixTime::from_secs(NOW))
+                .await
+                .unwrap();
+        }
+        assert_eq!(seat_item(&stripe).map(|(_, q)| q), Some(3));
+        let writes = stripe
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("set_seat_quantity"))
+            .count();
+        assert_eq!(writes, 1);
+        // Billing again with nothing changed reads and writes nothing new.
+        assert_eq!(bill(&h.deps, &org()).await.unwrap(), Some(3));
+        assert_eq!(
+            stripe
+                .calls()
+                .iter()
+                .filter(|c| c.starts_with("set_seat_quantity"))
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn racing_prompts_end_on_the_quantity_of_the_last_count() {
+        let (h, stripe) = team(4).await;
+        let h = Arc::new(h);
+        let mut tasks = Vec::new();
+        for n in 0..6 {
+            let h = h.clone();
+            tasks.push(tokio::spawn(async move {
+                h.members.join(ORG, &format!("user_r{n}"), &[]);
+                let id = format!("msg_r{n}");
+                apply(&h.deps, &members_changed(&id), UnixTime::from_secs(NOW))
+                    .await
+                    .unwrap();
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // Ten members, three included.
+        assert_eq!(seats(&h), 10);
+        assert_eq!(seat_item(&stripe).map(|(_, q)| q), Some(7));
+    }
+}
