@@ -905,6 +905,239 @@ class Schedules(FakeStripeCase):
         self.assertIn("`canceled` status", error["message"])
 
 
+class SubscriptionItems(FakeStripeCase):
+    """POST /v1/subscriptions/{id} `items[i]`: quantities, new items, deleted items, their prorations."""
+
+    def setUp(self):
+        super().setUp()
+        for price in ({"id": "price_seat", "unit_amount": 1500, "nickname": "Seat", "product": "prod_t"},
+                      {"id": "price_starter_year", "unit_amount": 49000, "recurring": {"interval": "year"},
+                       "product": "prod_s"},
+                      {"id": "price_quarter", "unit_amount": 12000,
+                       "recurring": {"interval": "month", "interval_count": 3}, "product": "prod_s"},
+                      {"id": "price_eur", "unit_amount": 4500, "currency": "eur", "product": "prod_s"},
+                      {"id": "price_metered", "unit_amount": 2,
+                       "recurring": {"interval": "month", "usage_type": "metered"}, "product": "prod_c"}):
+            self.fake.control("POST", "/__fake/prices", price)
+
+    def mid_period(self, items: list) -> dict:
+        """A seeded subscription of `items` [(price, quantity)] half way through its 30-day period."""
+        end = self.fake.control("GET", "/__fake/clock")["now"] + 15 * DAY
+        return self.fake.control("POST", "/__fake/subscriptions", {
+            "customer": self.customer()["id"], "status": "active", "current_period_end": end,
+            "current_period_start": end - 30 * DAY,
+            "items": [{"price": price, "quantity": quantity} for price, quantity in items]})
+
+    def left(self, item: dict) -> float:
+        """The share of `item`'s period still ahead."""
+        at = self.fake.control("GET", "/__fake/clock")["now"]
+        return (item["current_period_end"] - at) / (item["current_period_end"] - item["current_period_start"])
+
+    def pending(self, sub: dict) -> list:
+        """The proration lines waiting for `sub`'s next invoice (as its preview shows them)."""
+        preview = self.fake.ok("POST", "/v1/invoices/create_preview", {"subscription": sub["id"]})
+        return [line for line in preview["lines"]["data"]
+                if line["parent"]["subscription_item_details"]["proration"]]
+
+    def test_a_quantity_change_prorates_the_difference_and_create_prorations_keeps_it_for_the_next_invoice(self):
+        sub = self.mid_period([("price_seat", 3)])
+        item = sub["items"]["data"][0]
+        updated = self.fake.ok("POST", f"/v1/subscriptions/{sub['id']}",
+                               {"items[0][id]": item["id"], "items[0][quantity]": "5"})
+        now = updated["items"]["data"][0]
+        self.assertEqual((now["id"], now["price"]["id"], now["plan"]["id"], now["quantity"]),
+                         (item["id"], "price_seat", "price_seat", 5), "the item keeps its id and price")
+        self.assertEqual(updated["latest_invoice"], sub["latest_invoice"], "nothing is invoiced now")
+        lines = self.pending(sub)
+        left = self.left(item)
+        self.assertEqual([(x["description"], x["quantity"], x["pricing"]["price_details"]["price"]) for x in lines],
+                         [("Unused time on 3 × Seat", 3, "price_seat"),
+                          ("Remaining time on 5 × Seat", 5, "price_seat")])
+        self.assertAlmostEqual(lines[0]["amount"], -3 * 1500 * left, delta=2)
+        self.assertAlmostEqual(lines[1]["amount"], 5 * 1500 * left, delta=2)
+        self.assertAlmostEqual(sum(x["amount"] for x in lines), 1500, delta=5, msg="(5 - 3) × 1500 × half a period")
+        self.assertEqual({x["parent"]["subscription_item_details"]["subscription_item"] for x in lines}, {item["id"]})
+
+        event = self.events(type="customer.subscription.updated")[0]
+        self.assertEqual(event["data"]["object"]["items"]["data"][0]["quantity"], 5)
+        self.assertEqual(event["data"]["previous_attributes"]["items"]["data"][0]["quantity"], 3)
+
+        self.advance(16)  # the renewal invoice carries the prorations beside the new period's 5 seats
+        renewed = self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")
+        invoice = self.fake.ok("GET", f"/v1/invoices/{renewed['latest_invoice']}")
+        self.assertEqual(invoice["billing_reason"], "subscription_cycle")
+        self.assertEqual([x["amount"] for x in invoice["lines"]["data"]][:2], [x["amount"] for x in lines])
+        self.assertAlmostEqual(invoice["total"], 5 * 1500 + 1500, delta=5)
+        self.assertEqual(self.pending(renewed), [], "and are used up")
+
+    def test_always_invoice_bills_the_proration_at_once_and_none_makes_none(self):
+        _, _, sub = self.subscribed()  # Starter × 1, paid with a good card, its period just begun
+        item = sub["items"]["data"][0]
+        path = f"/v1/subscriptions/{sub['id']}"
+        updated = self.fake.ok("POST", path, {"items[0][id]": item["id"], "items[0][quantity]": "3",
+                                              "proration_behavior": "always_invoice"})
+        self.assertEqual(updated["items"]["data"][0]["quantity"], 3)
+        self.assertNotEqual(updated["latest_invoice"], sub["latest_invoice"])
+        invoice = self.fake.ok("GET", f"/v1/invoices/{updated['latest_invoice']}")
+        self.assertEqual((invoice["billing_reason"], invoice["status"]), ("subscription_update", "paid"))
+        self.assertAlmostEqual(invoice["amount_paid"], 2 * 4900 * self.left(item), delta=5)
+        self.assertEqual([x["quantity"] for x in invoice["lines"]["data"]], [1, 3])
+        self.assertTrue(all(x["parent"]["subscription_item_details"]["proration"] for x in invoice["lines"]["data"]))
+        self.assertEqual(self.pending(updated), [], "nothing is left for the next invoice")
+
+        before = len(self.fake.ok("GET", "/v1/invoices", {"subscription": sub["id"]})["data"])
+        updated = self.fake.ok("POST", path, {"items[0][id]": item["id"], "items[0][quantity]": "2",
+                                              "proration_behavior": "none"})
+        self.assertEqual(updated["items"]["data"][0]["quantity"], 2)
+        self.assertEqual(updated["latest_invoice"], invoice["id"])
+        self.assertEqual(len(self.fake.ok("GET", "/v1/invoices", {"subscription": sub["id"]})["data"]), before)
+        self.assertEqual(self.pending(updated), [])
+
+    def test_a_new_item_of_a_new_price_is_added_with_its_quantity_and_its_remaining_time_charged(self):
+        sub = self.mid_period([("price_starter", 1)])
+        first = sub["items"]["data"][0]
+        updated = self.fake.ok("POST", f"/v1/subscriptions/{sub['id']}",
+                               {"items[0][price]": "price_seat", "items[0][quantity]": "2"})
+        self.assertEqual(updated["items"]["total_count"], 2)
+        self.assertEqual([(i["price"]["id"], i["quantity"]) for i in updated["items"]["data"]],
+                         [("price_starter", 1), ("price_seat", 2)])
+        added = updated["items"]["data"][1]
+        self.assertTrue(added["id"].startswith("si_"))
+        self.assertNotEqual(added["id"], first["id"])
+        self.assertEqual((added["object"], added["subscription"], added["plan"]["id"]),
+                         ("subscription_item", sub["id"], "price_seat"))
+        self.assertEqual((added["current_period_start"], added["current_period_end"]),
+                         (first["current_period_start"], first["current_period_end"]))
+        self.assertEqual(sorted(added), sorted(first), "the same shape as the items already there")
+        lines = self.pending(sub)
+        self.assertEqual([(x["description"], x["quantity"]) for x in lines], [("Remaining time on 2 × Seat", 2)])
+        self.assertAlmostEqual(lines[0]["amount"], 2 * 1500 * self.left(first), delta=2)
+        self.assertEqual(lines[0]["parent"]["subscription_item_details"]["subscription_item"], added["id"])
+        event = self.events(type="customer.subscription.updated")[0]
+        self.assertEqual(len(event["data"]["previous_attributes"]["items"]["data"]), 1)
+        self.assertEqual(event["data"]["previous_attributes"]["items"]["total_count"], 1)
+
+        updated = self.fake.ok("POST", f"/v1/subscriptions/{sub['id']}", {"items[0][price]": "price_team",
+                                                                         "proration_behavior": "none"})
+        self.assertEqual(updated["items"]["data"][2]["quantity"], 1, "a new item's quantity defaults to 1")
+        updated = self.fake.ok("POST", f"/v1/subscriptions/{sub['id']}", {"items[0][price]": "price_metered"})
+        metered = updated["items"]["data"][3]
+        self.assertIsNone(metered["quantity"], "a metered item has no quantity")
+        self.advance(16)  # (the preview cannot price a metered item's next period: the renewal shows the lines)
+        renewed = self.fake.ok("GET", f"/v1/subscriptions/{sub['id']}")
+        invoice = self.fake.ok("GET", f"/v1/invoices/{renewed['latest_invoice']}")
+        prorations = [x for x in invoice["lines"]["data"] if x["parent"]["subscription_item_details"]["proration"]]
+        self.assertEqual([x["description"] for x in prorations], ["Remaining time on 2 × Seat"],
+                         "only the seats were prorated: not Team pack (proration_behavior=none), not the metered item")
+        self.assertNotIn(metered["id"], [x["parent"]["subscription_item_details"]["subscription_item"]
+                                         for x in invoice["lines"]["data"]])
+
+    def test_deleting_an_item_credits_its_unused_time_and_the_last_item_cannot_go(self):
+        sub = self.mid_period([("price_starter", 1), ("price_team", 2)])
+        starter, team = sub["items"]["data"]
+        path = f"/v1/subscriptions/{sub['id']}"
+        updated = self.fake.ok("POST", path, {"items[0][id]": team["id"], "items[0][deleted]": "true"})
+        self.assertEqual([i["id"] for i in updated["items"]["data"]], [starter["id"]])
+        self.assertEqual(updated["items"]["total_count"], 1)
+        lines = self.pending(sub)
+        self.assertEqual([(x["description"], x["quantity"]) for x in lines], [("Unused time on 2 × Team pack", 2)])
+        self.assertAlmostEqual(lines[0]["amount"], -2 * 2900 * self.left(team), delta=2)
+
+        error = self.error("POST", path, {"items[0][id]": starter["id"], "items[0][deleted]": "true"})
+        self.assertIn("The fake does not support deleting every item", error["message"])
+        swapped = self.fake.ok("POST", path, {"items[0][id]": starter["id"], "items[0][deleted]": "true",
+                                              "items[1][price]": "price_pro", "proration_behavior": "none"})
+        self.assertEqual([(i["price"]["id"], i["quantity"]) for i in swapped["items"]["data"]], [("price_pro", 1)])
+
+    def test_what_stripe_refuses(self):
+        sub = self.mid_period([("price_starter", 1), ("price_metered", 1)])
+        starter, metered = sub["items"]["data"]
+        path = f"/v1/subscriptions/{sub['id']}"
+        cases = [
+            ({"items[0][price]": "price_starter"}, "items[0][price]",
+             "Cannot add multiple subscription items with the same plan: price_starter"),
+            ({"items[0][price]": "price_pro", "items[1][price]": "price_pro"}, "items[1][price]",
+             "Cannot add multiple subscription items with the same plan: price_pro"),
+            ({"items[0][price]": "price_starter_year"}, "items[0][price]",
+             "Currency and interval fields must match across all plans on this subscription. Found mismatch in "
+             "interval field."),
+            ({"items[0][price]": "price_quarter"}, "items[0][price]",
+             "Currency and interval fields must match across all plans on this subscription. Found mismatch in "
+             "interval_count field."),
+            ({"items[0][price]": "price_eur"}, "items[0][price]",
+             "Currency and interval fields must match across all plans on this subscription. Found mismatch in "
+             "currency field."),
+            ({"items[0][id]": starter["id"], "items[0][quantity]": "-1"}, "items[0][quantity]",
+             "Invalid non-negative integer"),
+            ({"items[0][id]": starter["id"], "items[0][quantity]": "1.5"}, "items[0][quantity]",
+             "Invalid integer: 1.5"),
+            ({"items[0][price]": "price_seat", "items[0][quantity]": "two"}, "items[0][quantity]",
+             "Invalid integer: two"),
+            ({"items[0][id]": metered["id"], "items[0][quantity]": "3"}, "items[0][quantity]",
+             "You cannot set the quantity for metered plans."),
+            ({"items[0][price]": "price_seat", "items[1][id]": metered["id"], "items[1][quantity]": "0"},
+             "items[1][quantity]", "You cannot set the quantity for metered plans."),
+            ({"items[0][id]": "si_nope", "items[0][quantity]": "2"}, "items[0][id]",
+             "Invalid subscription_item id: si_nope"),
+            ({"items[0][price]": "price_nope"}, "items[0][price]", "No such price: 'price_nope'"),
+            ({"items[0][price]": "price_credits"}, "items[0][price]",
+             "The price specified is set to `type=one_time` but this field only accepts prices with "
+             "`type=recurring`."),
+            ({"items[0][quantity]": "2"}, "items[0][price]", "Missing required param: items[0][price]."),
+            ({"items[0][id]": starter["id"], "items[0][deleted]": "yes"}, "items[0][deleted]",
+             "Invalid boolean: yes"),
+            ({"items[0][id]": starter["id"], "items[0][tax_rates][0]": "txr_1"}, "items[0][tax_rates]", None),
+            ({"items[0][id]": starter["id"], "items[0][colour]": "red"}, "items[0][colour]",
+             "Received unknown parameter: items[0][colour]"),
+        ]
+        for form, param, message in cases:
+            error = self.error("POST", path, {**form, "metadata[tried]": "yes"})
+            self.assertEqual((error["type"], error["param"]), ("invalid_request_error", param), form)
+            if message is not None:
+                self.assertEqual(error["message"], message, form)
+        self.assertIn("does not support", self.error("POST", path, {"items[0][id]": starter["id"],
+                                                                    "items[0][tax_rates][0]": "txr_1"})["message"])
+        self.assertEqual(self.error("POST", path, {"items[0][id]": starter["id"], "items[0][quantity]": "-1"})["code"],
+                         "parameter_invalid_integer")
+        now = self.fake.ok("GET", path)
+        self.assertEqual(now["items"], sub["items"], "a refused update changes no item")
+        self.assertEqual(now["metadata"], {}, "nor anything else")
+        self.assertEqual(self.events(type="customer.subscription.updated"), [])
+
+        single = self.mid_period([("price_starter", 1)])  # one item may move to another interval
+        item = single["items"]["data"][0]
+        moved = self.fake.ok("POST", f"/v1/subscriptions/{single['id']}", {
+            "items[0][id]": item["id"], "items[0][price]": "price_starter_year", "proration_behavior": "none"})
+        self.assertEqual(moved["items"]["data"][0]["price"]["id"], "price_starter_year")
+        swapped = self.fake.ok("POST", path, {  # two items may trade prices in one request
+            "items[0][id]": starter["id"], "items[0][deleted]": "true", "items[1][price]": "price_starter",
+            "items[1][quantity]": "4", "proration_behavior": "none"})
+        self.assertEqual([(i["price"]["id"], i["quantity"]) for i in swapped["items"]["data"]],
+                         [("price_metered", 1), ("price_starter", 4)])
+
+    def test_a_replayed_key_answers_the_first_quantity_change_again_and_changes_nothing(self):
+        sub = self.mid_period([("price_seat", 3)])
+        item = sub["items"]["data"][0]
+        path = f"/v1/subscriptions/{sub['id']}"
+        form = {"items[0][id]": item["id"], "items[0][quantity]": "5"}
+        status, first, headers = self.fake.api("POST", path, form, idempotency_key="seats-5")
+        self.assertEqual(status, 200)
+        self.assertNotIn("Idempotent-Replayed", headers)
+        self.fake.ok("POST", path, {"items[0][id]": item["id"], "items[0][quantity]": "7"}, idempotency_key="seats-7")
+        updates, lines = len(self.events(type="customer.subscription.updated")), len(self.pending(sub))
+        self.assertEqual((updates, lines), (2, 4))
+
+        status, replayed, headers = self.fake.api("POST", path, form, idempotency_key="seats-5")
+        self.assertEqual((status, headers.get("Idempotent-Replayed")), (200, "true"))
+        self.assertEqual(replayed, first, "the first answer")
+        self.assertEqual(replayed["items"]["data"][0]["quantity"], 5)
+        self.assertEqual(self.fake.ok("GET", path)["items"]["data"][0]["quantity"], 7, "the replay changed nothing")
+        self.assertEqual(len(self.events(type="customer.subscription.updated")), updates, "emitted nothing")
+        self.assertEqual(len(self.pending(sub)), lines, "and prorated nothing")
+        error = self.error("POST", path, {**form, "items[0][quantity]": "6"}, idempotency_key="seats-5")
+        self.assertEqual(error["type"], "idempotency_error")
+
+
 class Idempotency(FakeStripeCase):
     def test_a_reused_key_replays_the_first_answer_even_after_the_object_changed(self):
         _, _, sub = self.subscribed()

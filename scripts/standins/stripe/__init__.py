@@ -11,8 +11,9 @@ idempotency (replay with `Idempotent-Replayed: true`, 400 `idempotency_error` on
 params or another endpoint, 409 while the first request with the key is still running).
 
 Covered: customers (create, retrieve, update, delete, search by one metadata equality), subscriptions
-(retrieve, list, update — cancel_at_period_end, an item's price with `proration_behavior`; `cancel_at` is
-refused — cancel with `prorate`/`invoice_now`, which also cancels the subscription's schedule), invoice previews
+(retrieve, list, update — cancel_at_period_end, items' prices and quantities, items added and deleted,
+with `proration_behavior`; `cancel_at` is refused — cancel with `prorate`/`invoice_now`, which also cancels
+the subscription's schedule), invoice previews
 (`/v1/invoices/create_preview` of an existing `subscription` with `subscription_details[items]` (`[id]` +
 `[price]`) and `[proration_behavior]`; or, without `subscription`, of creating one for `customer` with
 `subscription_details[items][i][price]` (+ `[quantity]`, default 1) starting at `subscription_details[start_date]`

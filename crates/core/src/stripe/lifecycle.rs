@@ -20,6 +20,14 @@ use stripe_billing::subscription::{
 };
 use stripe_shared::SubscriptionId;
 
+fn update_proration(proration: Proration) -> UpdateProration {
+    match proration {
+        Proration::CreateProrations => UpdateProration::CreateProrations,
+        Proration::None => UpdateProration::None,
+        Proration::AlwaysInvoice => UpdateProration::AlwaysInvoice,
+    }
+}
+
 fn details(subscription: &Subscription) -> Result<SubscriptionDetails, StripeError> {
     let first = subscription.items.data.first().ok_or_else(|| {
         StripeError::Unavailable(format!("subscription {} has no items", subscription.id).into())
@@ -235,11 +243,7 @@ impl SubscriptionLifecycle for StripeClient {
         }
         let request = UpdateSubscription::new(id(change.subscription))
             .items(vec![item])
-            .proration_behavior(match change.proration {
-                Proration::CreateProrations => UpdateProration::CreateProrations,
-                Proration::None => UpdateProration::None,
-                Proration::AlwaysInvoice => UpdateProration::AlwaysInvoice,
-            });
+            .proration_behavior(update_proration(change.proration));
         let updated: Subscription = idempotent(answer_as(&request), idempotency_key)?
             .send(self)
             .await?;
@@ -258,11 +262,7 @@ impl SubscriptionLifecycle for StripeClient {
         let request = UpdateSubscription::new(id(change.subscription))
             .items(vec![item])
             .metadata(writes_metadata(change.writes))
-            .proration_behavior(match change.proration {
-                Proration::CreateProrations => UpdateProration::CreateProrations,
-                Proration::None => UpdateProration::None,
-                Proration::AlwaysInvoice => UpdateProration::AlwaysInvoice,
-            });
+            .proration_behavior(update_proration(change.proration));
         let updated: Subscription = idempotent(answer_as(&request), idempotency_key)?
             .send(self)
             .await?;

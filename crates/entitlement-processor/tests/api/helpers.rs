@@ -39,6 +39,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Box::pin(Self::spawn_with(PlanCatalog::builtin().clone())).await
+    }
+
+    /// With another plan catalog than the built-in one.
+    pub async fn spawn_with(catalog: PlanCatalog) -> Self {
         let stripe = FakeStripe::start();
         for (id, key, amount, recurring) in [
             (STARTER, "starter_monthly", 4900, true),
@@ -94,7 +99,7 @@ impl TestApp {
                 work_queue_url: work_queue_url.clone(),
                 stripe_api_base: stripe.base_url.clone(),
                 clerk_api_base: clerk.base_url.clone(),
-                catalog: PlanCatalog::builtin().clone(),
+                catalog,
                 grace: Duration::from_secs(7 * 86_400),
             },
             Keys {

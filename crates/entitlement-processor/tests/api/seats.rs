@@ -99,3 +99,114 @@ async fn clerk_failing_makes_the_prompt_retry_and_the_retry_counts() {
     assert!(process(&app.deps, &[prompt]).await.is_empty());
     assert_eq!(stored_seats(&app, &org).await, (1, 1));
 }
+
+/// A team plan priced per seat: three included, each one beyond at 15.00 a month.
+const TEAM_CATALOG: &str = r#"
+[limits]
+seats = { kind = "allocated" }
+
+[[plans]]
+id = "free"
+name = "Free"
+default = true
+
+[[plans]]
+id = "team"
+name = "Team"
+for = "organization"
+[plans.limits]
+seats = 50
+[[plans.prices]]
+lookup_key = "team_monthly"
+interval = "month"
+amount = 4900
+currency = "usd"
+[plans.seats]
+included = 3
+[[plans.seats.prices]]
+lookup_key = "team_seat_monthly"
+interval = "month"
+amount = 1500
+currency = "usd"
+"#;
+
+#[tokio::test]
+async fn the_stripe_seat_quantity_follows_the_members_through_the_production_client() {
+    use entitle_domain::plans::PlanCatalog;
+    use entitle_domain::ports::{EntitlementStore, StripeCustomers};
+    let app = TestApp::spawn_with(PlanCatalog::parse(TEAM_CATALOG).unwrap()).await;
+    for (id, key, amount) in [
+        ("price_team_monthly", "team_monthly", 4900),
+        ("price_team_seat_monthly", "team_seat_monthly", 1500),
+    ] {
+        app.stripe.seed_price(
+            json!({"id": id, "lookup_key": key, "unit_amount": amount, "currency": "usd",
+            "recurring": {"interval": "month"}, "product": "prod_team"}),
+        );
+    }
+    let org = unique_id("org_");
+    let subject = SubjectId::parse(org.as_str()).unwrap();
+    app.clerk.create_organization(&org, "Acme");
+    let customer = app
+        .stripe_client
+        .create_customer(&subject, &unique_id("create-"))
+        .await
+        .unwrap();
+    let subscription = unique_id("sub_");
+    app.stripe.seed_subscription(json!({
+        "id": subscription, "customer": customer.as_str(), "price": "price_team_monthly", "quantity": 1,
+        "status": "active", "metadata": {"orgId": org}
+    }));
+    let mut entitlements = entitle_domain::entitlements::Entitlements::on_plan(
+        subject.clone(),
+        app.deps.catalog.plan("team").unwrap(),
+        entitle_domain::entitlements::Status::Active,
+    );
+    entitlements.subscription_id = Some(subscription.clone());
+    app.store
+        .save(&entitlements, None, None, None)
+        .await
+        .unwrap();
+    let seat_quantity = |app: &TestApp| {
+        let (deps, subscription) = (app.deps.clone(), subscription.clone());
+        async move {
+            deps.lifecycle
+                .subscription(&subscription)
+                .await
+                .unwrap()
+                .unwrap()
+                .items
+                .into_iter()
+                .find(|i| i.price_id == "price_team_seat_monthly")
+                .map(|i| i.quantity)
+        }
+    };
+    let members: Vec<String> = (0..6).map(|_| unique_id("user_")).collect();
+    for user in &members {
+        app.clerk.create_user(user);
+        app.clerk.add_member(&org, user, "org:member");
+    }
+    // Six members: the seat item is added with three seats, a redelivery writes nothing more.
+    let prompt = members_changed(&org, "msg_seats1", "organizationMembership.created");
+    assert!(app.process(&[prompt.clone(), prompt]).await.is_empty());
+    assert_eq!(seat_quantity(&app).await, Some(3));
+    // Two leave: the same item set to one.
+    app.clerk.remove_member(&org, &members[0]);
+    app.clerk.remove_member(&org, &members[1]);
+    let prompt = members_changed(&org, "msg_seats2", "organizationMembership.deleted");
+    assert!(app.process(&[prompt]).await.is_empty());
+    assert_eq!(seat_quantity(&app).await, Some(1));
+    let writes: Vec<Value> = app
+        .stripe
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r["method"] == "POST" && r["path"] == format!("/v1/subscriptions/{subscription}")
+        })
+        .collect();
+    // One Stripe write per count version: +3 (invoiced now), then 3 → 1 (no credit).
+    assert_eq!(writes.len(), 2, "{writes:#?}");
+    assert_eq!(writes[0]["params"]["proration_behavior"], "always_invoice");
+    assert_eq!(writes[1]["params"]["proration_behavior"], "none");
+    assert_ne!(writes[0]["idempotencyKey"], writes[1]["idempotencyKey"]);
+}

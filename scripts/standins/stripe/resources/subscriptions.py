@@ -1,13 +1,14 @@
-"""Subscriptions: retrieve, list, update (cancel_at_period_end, an item's price with
-`proration_behavior` and its proration lines), cancel (DELETE)."""
+"""Subscriptions: retrieve, list, update (cancel_at_period_end; `items[i]`: an item's price and quantity, a new
+item, a deleted one, with `proration_behavior` and its proration lines), cancel (DELETE)."""
 
 from __future__ import annotations
 
 import copy
+import re
 
 from ..events import emit, emit_updated, snapshot
 from ..forms import as_bool, list_object, merge_metadata, proration_behavior
-from ..state import STATE, StripeError, no_such, now, plan_object, public
+from ..state import STATE, StripeError, missing_param, no_such, now, plan_object, public, subscription_item
 from .invoices import collect, finalize, invoice_line, new_invoice
 from .payments import default_card
 from .schedules import cancel_schedule_of
@@ -261,11 +262,12 @@ def update_subscription(p, id_):
     sub = retrieve_subscription(p, id_)
     before = snapshot(sub)
     at_end = as_bool(p, "cancel_at_period_end")
-    changes = item_changes(sub, p.get("items"), "items")
+    updates = item_updates(sub, p.get("items"), "items")
     behavior = proration_behavior(p)
+    metadata = merge_metadata(sub["metadata"], p.get("metadata"))  # checked before anything changes
     if p.get("default_payment_method") is not None and p["default_payment_method"] not in STATE.payment_methods:
         raise no_such("PaymentMethod", p["default_payment_method"], "default_payment_method", 400)
-    if sub["status"] in ("canceled", "incomplete_expired") and (at_end is not None or changes):
+    if sub["status"] in ("canceled", "incomplete_expired") and (at_end is not None or updates):
         raise StripeError(400, "A canceled subscription can only update its cancellation_details and "
                                "metadata.", param="cancel_at_period_end" if at_end is not None else "items")
     cancelation = "cancel_at_period_end" if at_end is not None else "cancel_at" if "cancel_at" in p else None
@@ -281,13 +283,11 @@ def update_subscription(p, id_):
         sub.update(cancel_at_period_end=at_end, cancel_at=period_end if at_end else None,
                    canceled_at=now() if at_end else None)
         sub["cancellation_details"]["reason"] = "cancellation_requested" if at_end else None
-    if changes:
-        stamp = now()
-        prorations = proration_lines(sub, changes, stamp) if behavior != "none" else []
-        for index, price in changes:
-            item = sub["items"]["data"][index]
-            item["price"], item["plan"] = copy.deepcopy(price), plan_object(price)
-        invoice = None
+    invoice = None
+    if updates:
+        # create_prorations keeps the lines for the next invoice, always_invoice bills them now, none makes none.
+        prorations = prorate(sub, update_deltas(updates), now()) if behavior != "none" else []
+        apply_updates(sub, updates)
         if behavior == "always_invoice" and prorations:
             invoice = new_invoice(sub, prorations, "subscription_update")
             invoice["status"] = "open"
@@ -295,9 +295,9 @@ def update_subscription(p, id_):
             sub.setdefault("_pending_prorations", []).extend(prorations)
     if p.get("default_payment_method") is not None:
         sub["default_payment_method"] = p["default_payment_method"]
-    sub["metadata"] = merge_metadata(sub["metadata"], p.get("metadata"))
+    sub["metadata"] = metadata
     emit_updated("customer.subscription.updated", sub, before)
-    if changes and invoice is not None:
+    if invoice is not None:
         # The proration invoice is finalized and charged at once; a subscription without any card (a seeded
         # one) keeps it open, unattempted.
         invoice["status"] = "draft"
