@@ -10,6 +10,9 @@ entitle_test_support::http::record_api_response) → billing-api.schema.json (by
 routes it defines) and docs/openapi.yaml.
 DIR/usage-api/*.json: every usage-api response ({"method", "path", "status", "body"}, written by
 entitle_test_support::http::record_usage_response) → docs/openapi.yaml.
+DIR/requests/*.json: every request body a test sent ({"method", "path", "status", "body"}, written by
+entitle_test_support::http::record_request) → the operation's requestBody in docs/openapi.yaml, for every one the
+function accepted (2xx): the document accepts every body the code does.
 DIR/types/*.json: every answer type of billing-api and usage-api with all its optional fields present
 ({"schema", "body"}, written by their contract tests) → the document's schema of that name, both ways: the body
 is valid there (no property the document lacks: every object schema is additionalProperties: false), and
@@ -63,6 +66,18 @@ class OpenApi:
         )
         exact = [(t, m) for (t, m) in matches if m == method.lower()]
         return (exact or matches or [None])[0]
+
+    def request_validator(self, template: str, method: str):
+        """The validator of the operation's JSON request body, or None when it takes none."""
+        body = self.doc["paths"][template][method].get("requestBody")
+        if not body:
+            return None
+        pointer = "/".join(p.replace("~", "~0").replace("/", "~1") for p in ["paths", template, method, "requestBody"])
+        if "$ref" in body:
+            pointer = body["$ref"].lstrip("#/")
+        return jsonschema.Draft202012Validator(
+            {"$ref": f"{OPENAPI_ID}#/{pointer}/content/application~1json/schema"}, registry=self.registry
+        )
 
     def error_validator(self):
         return jsonschema.Draft202012Validator(
@@ -130,6 +145,32 @@ def declared_but_absent(doc: dict, schema: dict, body, where: str):
     if isinstance(body, list) and isinstance(schema.get("items"), dict):
         for i, value in enumerate(body):
             yield from declared_but_absent(doc, schema["items"], value, f"{where}[{i}]")
+
+
+def check_requests(openapi, directory: Path) -> int:
+    """Every request body a function accepted (2xx) is valid against its operation's requestBody."""
+    samples = sorted(directory.glob("*.json"))
+    invalid = 0
+    checked = collections.Counter()
+    for path in samples:
+        sample = json.loads(path.read_text())
+        if not 200 <= sample["status"] < 300:
+            continue
+        found = openapi.operation(sample["method"], sample["path"])
+        if found is None:
+            continue
+        template, method = found
+        validator = openapi.request_validator(template, method)
+        if validator is None:
+            continue
+        checked[f"{method.upper()} {template}"] += 1
+        invalid += report("request", path, sorted(validator.iter_errors(sample["body"]), key=lambda e: list(e.path)))
+    if not checked:
+        print("check_samples: no accepted request body was recorded", file=sys.stderr)
+        return 1
+    print(f"check_samples: {sum(checked.values())} accepted request bodies valid against docs/openapi.yaml"
+          f" ({', '.join(f'{k} x{n}' for k, n in sorted(checked.items()))})")
+    return invalid
 
 
 def check_types(openapi, directory: Path) -> int:
@@ -236,6 +277,7 @@ def main() -> int:
     if unseen:
         print(f"check_samples: operations no test recorded a response of: {', '.join(unseen)}")
 
+    invalid += check_requests(openapi, root / "requests")
     invalid += check_types(openapi, root / "types")
 
     if not events or not responses or not usage:

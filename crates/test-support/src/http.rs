@@ -153,3 +153,19 @@ pub fn record_usage_response(method: &str, path: &str, status: u16, body: &serde
     let name = crate::fixtures::unique_id("response-");
     let _ = std::fs::write(dir.join(format!("{name}.json")), sample.to_string());
 }
+
+/// Records a request body a test sent and the status it was answered with (`$SAMPLES_DIR/requests/`), so that
+/// `scripts/check_samples.py` can check every body the functions accepted against the route's `requestBody`
+/// in docs/openapi.yaml. Text that is not JSON is not recorded.
+pub fn record_request(method: &str, path: &str, text: &str, status: u16) {
+    let Some(dir) = crate::fixtures::samples_dir("requests") else {
+        return;
+    };
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(text) else {
+        return;
+    };
+    let sample =
+        serde_json::json!({ "method": method, "path": path, "status": status, "body": body });
+    let name = crate::fixtures::unique_id("request-");
+    let _ = std::fs::write(dir.join(format!("{name}.json")), sample.to_string());
+}

@@ -320,6 +320,23 @@ pub async fn change(
             "a plan that bills overage cannot be changed here yet: cancel and subscribe to the new plan through POST /checkout",
         ));
     }
+    // Likewise a seat plan's seat item: moving it with the plan item (or dropping it) is not built yet, and
+    // swapping the plan item alone would go on billing seats, or bill none. Refused rather than billed wrong.
+    let seats_involved = plan.seats.is_some()
+        || subscription
+            .plan(&deps.catalog)
+            .is_some_and(|current| current.seats.is_some())
+        || subscription.items.iter().any(|item| {
+            deps.catalog
+                .seat_price(&item.price_id, item.lookup_key.as_deref())
+                .is_some()
+        });
+    if seats_involved {
+        return Err(ApiError::conflict(
+            "plan_change_unsupported",
+            "a plan priced per seat cannot be changed here yet: cancel and subscribe to the new plan through POST /checkout",
+        ));
+    }
     // The plan item is the one item on a base plan, whatever its position: add-on items are never touched.
     let item = subscription
         .plan_item(&deps.catalog)

@@ -87,7 +87,8 @@ pub async fn recount(deps: &Deps, org: &SubjectId, now: UnixTime) -> Result<Reco
 /// fewer). Each write's idempotency key is made from the count's version and the quantities from and to, so a
 /// retried message is the same Stripe write (never billed twice) and a newer count is a new one. After each
 /// write the stored count is read again: a recount that landed meanwhile is billed too, so the quantity ends
-/// on the newest count even when two processors race. Answers the quantity billed, `None` off a seat plan.
+/// on the newest count even when two processors race. Off a seat plan, a seat item left on the subscription
+/// is set to 0. Answers the quantity billed, `None` when there is nothing to bill seats on.
 pub async fn bill(deps: &Deps, org: &SubjectId) -> Result<Option<u64>, Failure> {
     let counter = seats_counter(org);
     for _ in 0..ATTEMPTS {
@@ -97,12 +98,11 @@ pub async fn bill(deps: &Deps, org: &SubjectId) -> Result<Option<u64>, Failure> 
         let Some(plan) = deps.catalog.plan(&stored.entitlements.plan) else {
             return Ok(None);
         };
-        let (Some(seats), Some(subscription)) = (
-            plan.seats.as_ref(),
-            stored.entitlements.subscription_id.as_deref(),
-        ) else {
+        let Some(subscription) = stored.entitlements.subscription_id.as_deref() else {
             return Ok(None);
         };
+        // Off a seat plan (changed in the portal, say) a seat item left behind bills nothing more.
+        let seats = plan.seats.as_ref();
         let (count, version) = deps.usage.counted(&counter).await?;
         let Some(details) = deps.lifecycle.subscription(subscription).await? else {
             return Ok(None);
@@ -110,13 +110,16 @@ pub async fn bill(deps: &Deps, org: &SubjectId) -> Result<Option<u64>, Failure> 
         if !lifecycle::can_charge(&details) {
             return Ok(None);
         }
-        let want = seats.billed(u64::try_from(count).unwrap_or(0));
+        let want = seats.map_or(0, |s| s.billed(u64::try_from(count).unwrap_or(0)));
         let seat_item = details.items.iter().find(|item| {
             deps.catalog
                 .seat_price(&item.price_id, item.lookup_key.as_deref())
                 .is_some()
         });
         let have = seat_item.map_or(0, |item| item.quantity);
+        if seats.is_none() && seat_item.is_none() {
+            return Ok(None);
+        }
         if have != want {
             // The seat price of the plan item's interval (else the plan's first one).
             let interval = details.plan_item(&deps.catalog).ok().and_then(|item| {
@@ -126,12 +129,15 @@ pub async fn bill(deps: &Deps, org: &SubjectId) -> Result<Option<u64>, Failure> 
                     _ => None,
                 }
             });
-            let price = seats
-                .prices
+            let prices = seats.map(|s| s.prices.as_slice()).unwrap_or_default();
+            let price = prices
                 .iter()
                 .find(|p| interval.is_some() && p.interval == interval)
-                .or_else(|| seats.prices.first());
-            let Some(lookup_key) = price.and_then(|p| p.lookup_key.as_deref()) else {
+                .or_else(|| prices.first());
+            let lookup_key = price
+                .and_then(|p| p.lookup_key.as_deref())
+                .or_else(|| seat_item.and_then(|item| item.lookup_key.as_deref()));
+            let Some(lookup_key) = lookup_key else {
                 return Err(Failure::Permanent(format!(
                     "plan {} has no seat price with a lookup key to bill {org}'s seats with",
                     plan.id

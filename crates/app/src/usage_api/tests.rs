@@ -110,6 +110,7 @@ impl App {
         let status = response.status().as_u16();
         let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
         entitle_test_support::http::record_usage_response(method, path, status, &body);
+        entitle_test_support::http::record_request(method, path, &text, status);
         (status, body)
     }
 

@@ -260,6 +260,7 @@ async fn send(
         body: serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
     };
     entitle_test_support::http::record_api_response(path, reply.status, &reply.body);
+    entitle_test_support::http::record_request(method, path, &text, reply.status);
     reply
 }
 

@@ -249,11 +249,12 @@ pub async fn call(
         .method(method)
         .uri(format!("https://usage.test/prod{path}"))
         .header("authorization", format!("Bearer {KEY}"))
-        .body(lambda_http::Body::from(text))
+        .body(lambda_http::Body::from(text.clone()))
         .unwrap();
     let response = handle_at(deps, &request, now).await;
     let status = response.status().as_u16();
     let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
     entitle_test_support::http::record_usage_response(method, path, status, &body);
+    entitle_test_support::http::record_request(method, path, &text, status);
     (status, body)
 }

@@ -139,6 +139,7 @@ async fn call_at(
     let status = response.status().as_u16();
     let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
     entitle_test_support::http::record_api_response(path, status, &body);
+    entitle_test_support::http::record_request(method, path, &text, status);
     (status, body)
 }
 

@@ -291,3 +291,30 @@ async fn a_seat_plans_checkout_starts_at_the_current_count_and_another_count_is_
     assert_eq!(sessions[1].seats, Some(("price_starter_seat".into(), 4)));
     assert_ne!(sessions[0].idempotency_key, sessions[1].idempotency_key);
 }
+
+#[tokio::test]
+async fn a_change_to_a_seat_plan_is_refused_rather_than_billed_wrong() {
+    let mut h = harness();
+    let text = include_str!("../../../../../config/plans.toml")
+        .replacen("[limits]\n", "[limits]\nseats = { kind = \"allocated\" }\n", 1)
+        .replacen(
+            "[[plans]]\nid = \"enterprise\"",
+            "[plans.seats]\nincluded = 2\n[[plans.seats.prices]]\nlookup_key = \"pro_seat_monthly\"\ninterval = \"month\"\n\n[[plans]]\nid = \"enterprise\"",
+            1,
+        )
+        .replacen("agents = 10\n", "agents = 10\nseats = 20\n", 1);
+    h.deps.catalog = PlanCatalog::parse(&text).unwrap();
+    subscribed(&h).await;
+    let (status, body) = post(
+        &h,
+        "/subscription/change",
+        Some(json!({"price": "pro_monthly"})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (409, "plan_change_unsupported"));
+    assert!(h
+        .stripe
+        .calls()
+        .iter()
+        .all(|c| !c.starts_with("change_plan")));
+}

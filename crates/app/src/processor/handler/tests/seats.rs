@@ -182,6 +182,14 @@ mod billing {
         [[plans.seats.prices]]
         lookup_key = "team_seat_monthly"
         interval = "month"
+
+        [[plans]]
+        id = "basic"
+        name = "Basic"
+        for = "organization"
+        [[plans.prices]]
+        lookup_key = "basic_monthly"
+        interval = "month"
     "#;
 
     /// An organization on Team (one plan item), with `members` members in Clerk.
@@ -311,5 +319,31 @@ mod billing {
         // Ten members, three included.
         assert_eq!(seats(&h), 10);
         assert_eq!(seat_item(&stripe).map(|(_, q)| q), Some(7));
+    }
+
+    #[tokio::test]
+    async fn off_a_seat_plan_a_seat_item_left_behind_is_set_to_zero() {
+        let (mut h, stripe) = team(8).await;
+        // Moved to Basic (in the portal, say) with the seat item still on the subscription.
+        let mut details = stripe.plan_subscription("sub_team").unwrap();
+        details.items = vec![
+            ItemDetails::licensed("si_plan", "price_basic", Some("basic_monthly"), 1),
+            ItemDetails::licensed("si_seat", "price_team_seat", Some("team_seat_monthly"), 5),
+        ];
+        stripe.add_plan_subscription(details);
+        let fresh = harness();
+        let mut basic =
+            Entitlements::on_plan(org(), h.deps.catalog.plan("basic").unwrap(), Status::Active);
+        basic.subscription_id = Some("sub_team".into());
+        fresh.store.save(&basic, None, None, None).await.unwrap();
+        h.deps.store = fresh.deps.store.clone();
+        apply(
+            &h.deps,
+            &members_changed("msg_basic"),
+            UnixTime::from_secs(NOW),
+        )
+        .await
+        .unwrap();
+        assert_eq!(seat_item(&stripe), Some(("si_seat".into(), 0)));
     }
 }
