@@ -100,35 +100,8 @@ async fn clerk_failing_makes_the_prompt_retry_and_the_retry_counts() {
     assert_eq!(stored_seats(&app, &org).await, (1, 1));
 }
 
-/// A team plan priced per seat: three included, each one beyond at 15.00 a month.
-const TEAM_CATALOG: &str = r#"
-[limits]
-seats = { kind = "allocated" }
-
-[[plans]]
-id = "free"
-name = "Free"
-default = true
-
-[[plans]]
-id = "team"
-name = "Team"
-for = "organization"
-[plans.limits]
-seats = 50
-[[plans.prices]]
-lookup_key = "team_monthly"
-interval = "month"
-amount = 4900
-currency = "usd"
-[plans.seats]
-included = 3
-[[plans.seats.prices]]
-lookup_key = "team_seat_monthly"
-interval = "month"
-amount = 1500
-currency = "usd"
-"#;
+/// The seat tests' catalog (a seat plan and one without seats), shared with the other seat tests.
+const TEAM_CATALOG: &str = include_str!("../../../../fixtures/catalog/team.toml");
 
 #[tokio::test]
 async fn the_stripe_seat_quantity_follows_the_members_through_the_production_client() {

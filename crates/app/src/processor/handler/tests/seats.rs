@@ -159,38 +159,8 @@ mod billing {
     use entitle_domain::fakes::InMemoryStripe;
     use entitle_domain::ports::{ItemDetails, SubscriptionDetails};
 
-    const TEAM_CATALOG: &str = r#"
-        [limits]
-        seats = { kind = "allocated" }
-
-        [[plans]]
-        id = "free"
-        name = "Free"
-        default = true
-
-        [[plans]]
-        id = "team"
-        name = "Team"
-        for = "organization"
-        [plans.limits]
-        seats = 50
-        [[plans.prices]]
-        lookup_key = "team_monthly"
-        interval = "month"
-        [plans.seats]
-        included = 3
-        [[plans.seats.prices]]
-        lookup_key = "team_seat_monthly"
-        interval = "month"
-
-        [[plans]]
-        id = "basic"
-        name = "Basic"
-        for = "organization"
-        [[plans.prices]]
-        lookup_key = "basic_monthly"
-        interval = "month"
-    "#;
+    /// The seat tests' catalog (a seat plan and one without seats), shared with the other seat tests.
+    const TEAM_CATALOG: &str = include_str!("../../../../../../fixtures/catalog/team.toml");
 
     /// An organization on Team (one plan item), with `members` members in Clerk.
     async fn team(members: usize) -> (Harness, Arc<InMemoryStripe>) {
