@@ -212,6 +212,10 @@ def main() -> int:
         event = json.loads(path.read_text())
         by_type[event.get("type", "?")] += 1
         invalid += report("event", path, sorted(validator.iter_errors(event), key=lambda e: list(e.path)))
+        subject = event.get("subject")
+        if subject is not None and subject.get("id") != event.get("userId"):
+            print(f"check_samples: {path}: subject.id {subject.get('id')!r} is not userId {event.get('userId')!r}")
+            invalid += 1
     unseen = sorted(set(events_schema["properties"]["type"]["enum"]) - set(by_type))
     print(f"check_samples: {len(events)} published events valid against billing-event.schema.json"
           f" ({', '.join(f'{t} {n}' for t, n in sorted(by_type.items()))})")

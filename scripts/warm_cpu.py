@@ -12,7 +12,10 @@ Three loopback stand-ins, all answering at once so that only the binary's own wo
 stripe-webhook gets `customer.subscription.updated` (4.4 KB); clerk-webhook gets `user.created` for a new user each
 time (claim, customer row, Stripe create + profile update, one PublishBatch of two events); usage-api gets
 `POST /v1/usage` (a consume of 1 message under a fresh idempotency key: one BatchGetItem of the entitlements row
-and the counter, one TransactWriteItems of the counter and the idempotency record). The CPU time is read from
+and the counter, one TransactWriteItems of the counter and the idempotency record); usage-api-plan is the same
+binary and request for a user on a paid plan (the entitlements row read and decoded), and usage-api-member for a
+member of an organization on the team plan, whose per-member cap puts the member's counter in the same read and
+the same transaction — the pair to compare. The CPU time is read from
 /proc/<pid>/stat after a warm-up (cold start and first connections excluded) and after the N measured events, so
 it is the per-event cost in a warm Lambda environment. /proc ticks are 10 ms: keep N * cost well above that.
 Standard library only (the Lambda environment comes from cold_start.py, the signatures from standins/signing.py).
@@ -113,8 +116,10 @@ class Aws(Quiet):
             if operation in ("PutItem", "UpdateItem", "GetItem", "DeleteItem", "TransactWriteItems"):
                 self.reply(200, b"{}", "application/x-amz-json-1.0", [("x-amzn-RequestId", request_id)])
                 return
-            if operation == "BatchGetItem":  # nothing stored yet: the free plan, a counter at zero
-                self.reply(200, b'{"Responses":{},"UnprocessedKeys":{}}', "application/x-amz-json-1.0",
+            if operation == "BatchGetItem":
+                # Nothing stored yet (a counter at zero), and the entitlements row of ROWS' plan for the subject
+                # asked about, or none (the free plan).
+                self.reply(200, batch_get_answer(body, self.server.rows), "application/x-amz-json-1.0",
                            [("x-amzn-RequestId", request_id)])
                 return
         elif b"Action=PublishBatch" in body:
@@ -251,20 +256,70 @@ def clerk_events(count: int):
 USAGE_KEY = "sk_usage_warm_cpu_measurement"
 
 
+def entitlements_row(subject: str, plan: str, limits: dict) -> dict:
+    """The entitlements table's item for `subject` on `plan`, as the processor writes it (`doc` = the JSON)."""
+    doc = {"userId": subject, "plan": plan, "status": "active", "features": ["agents", "api_access"],
+           "limits": limits, "credits": 0, "periodEnd": "2099-01-01T00:00:00Z", "graceUntil": None,
+           "subscriptionId": "sub_warm", "updatedAt": "2026-12-01T00:00:00Z"}
+    return {"userId": {"S": subject}, "entry": {"S": "current"}, "doc": {"S": json.dumps(doc)}}
+
+
+def batch_get_answer(body: bytes, rows) -> bytes:
+    responses = {}
+    if rows:
+        for table, request in json.loads(body)["RequestItems"].items():
+            for key in request["Keys"]:
+                if key.get("entry", {}).get("S") == "current":
+                    subject = key["userId"]["S"]
+                    plan, limits = rows
+                    responses[table] = [entitlements_row(subject, plan, limits)]
+    return json.dumps({"Responses": responses, "UnprocessedKeys": {}}).encode()
+
+
+def usage_body(i: int, who: dict) -> bytes:
+    return json.dumps({**who, "feature": "messages_per_day", "amount": 1, "idempotencyKey": f"warm-{i:08d}"},
+                      separators=(",", ":")).encode()
+
+
+def consume(i: int, who: dict):
+    headers = {"authorization": f"Bearer {USAGE_KEY}", "content-type": "application/json"}
+    return apigw_event("/v1/usage", headers, usage_body(i, who))
+
+
 def usage_events(count: int):
     for i in range(count):
-        body = json.dumps({"userId": f"user_warm{i % 50:020d}", "feature": "messages_per_day", "amount": 1,
-                           "idempotencyKey": f"warm-{i:08d}"}, separators=(",", ":")).encode()
-        headers = {"authorization": f"Bearer {USAGE_KEY}", "content-type": "application/json"}
-        yield apigw_event("/v1/usage", headers, body)
+        yield consume(i, {"userId": f"user_warm{i % 50:020d}"})
+
+
+def usage_plan_events(count: int):
+    """A user on a paid plan (its entitlements row read and decoded): the peer of a member's consume."""
+    for i in range(count):
+        yield consume(i, {"subject": f"user_warm{i % 50:020d}"})
+
+
+def usage_member_events(count: int):
+    """A member of an organization on a plan with a per-member cap: the pool and the member's counter, both
+    read in the one BatchGetItem and written in the one TransactWriteItems."""
+    for i in range(count):
+        yield consume(i, {"subject": f"org_warm{i % 50:020d}", "memberId": f"user_warm{i % 7:020d}"})
+
+
+USAGE_ENV = {"USAGE_API_KEYS": USAGE_KEY, "USAGE_TABLE": "entitle-usage", "ENTITLEMENTS_TABLE": "entitle-entitlements"}
+# What BatchGetItem answers for each measured function: no entitlements row, or one on (plan, limits).
+ROWS = {
+    "usage-api-plan": ("professional", {"agents": 10, "messages_per_day": 10_000}),
+    "usage-api-member": ("team", {"agents": 25, "messages_per_day": 5_000, "seats": 50}),
+}
 
 
 FUNCTIONS = {
     "stripe-webhook": (stripe_events, {"STRIPE_WEBHOOK_SECRET": STRIPE_SECRET}),
     "clerk-webhook": (clerk_events, {"CLERK_WEBHOOK_SECRET": CLERK_SECRET, "STRIPE_SECRET_KEY": "sk_test_warm",
                                      "CLERK_SECRET_KEY": "sk_test_warm"}),
-    "usage-api": (usage_events, {"USAGE_API_KEYS": USAGE_KEY, "USAGE_TABLE": "entitle-usage",
-                                 "ENTITLEMENTS_TABLE": "entitle-entitlements"}),
+    "usage-api": (usage_events, USAGE_ENV),
+    # The usage-api binary again: a user on a paid plan, and an organization's member under a per-member cap.
+    "usage-api-plan": (usage_plan_events, USAGE_ENV),
+    "usage-api-member": (usage_member_events, USAGE_ENV),
 }
 
 
@@ -298,6 +353,7 @@ def main(argv=None) -> int:
     for n, event in zip(itertools.count(), make_events(total)):
         runtime.events.put((f"warm-{n:08d}", json.dumps(event).encode()))
     aws, stripe = serve(Aws), serve(Stripe)
+    aws.rows = ROWS.get(args.function)
 
     env = lambda_env(runtime.server_address[1], {
         "RUST_LOG": "info",  # as the template sets it

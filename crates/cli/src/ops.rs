@@ -422,7 +422,8 @@ pub async fn usage(
     );
     let catalog = entitle_domain::plans::PlanCatalog::from_env()?;
     let picture =
-        entitle_domain::usage::account::usage_of(&store, &catalog, &user, UnixTime::now()).await?;
+        entitle_domain::usage::account::usage_of(&store, &catalog, &user, None, UnixTime::now())
+            .await?;
     if json {
         println!(
             "{}",

@@ -146,7 +146,7 @@ async fn plan_on_an_empty_account_lists_everything_apply_makes_it_and_a_second_a
     assert!(stdout(&apply).contains(&format!("applied {planned} changes")));
 
     let after = remote(&stripe).await;
-    assert_eq!(after.products.len(), 6, "four paid plans and two packs");
+    assert_eq!(after.products.len(), 7, "five paid plans and two packs");
     assert!(after
         .products
         .iter()

@@ -6,7 +6,7 @@ use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::decision::{check, consume};
-use entitle_domain::usage::{account, Counter, Hold, LimitKind, Period};
+use entitle_domain::usage::{account, member, Counter, Hold, LimitKind, MemberUsage, Period};
 use std::hint::black_box;
 
 const NOW: i64 = 1_795_341_600;
@@ -107,6 +107,50 @@ fn bench(c: &mut Criterion) {
             (key, change, serde_json::to_string(&body).unwrap())
         })
     });
+    // An organization's member under a per-member cap: both counters decided, the member's key, the answer
+    // with its `member` part — beside the user's line above, in the same run.
+    let org = SubjectId::parse("org_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap();
+    let member_id = entitle_domain::ids::UserId::parse("user_2abcDEFghiJKLmnoPQRstuVWxyz").unwrap();
+    let team = Entitlements::on_plan(org.clone(), catalog.plan("team").unwrap(), Status::Active);
+    let pool = account::allowance(catalog, &team, "messages_per_day");
+    let cap = member::cap(catalog, &team, "messages_per_day").expect("the team plan caps members");
+    let mine = counter(20, &[(1, NOW + 60)]);
+    group.bench_function(
+        "consume metered for a member (pool + cap) + keys + JSON answer",
+        |b| {
+            b.iter(|| {
+                let (key, resets_at) =
+                    account::counter(&org, "messages_per_day", metered, Some(&team), now);
+                let member_key = member::counter(&key, &member_id);
+                let p = member::consume(
+                    metered,
+                    pool,
+                    black_box(&busy),
+                    (cap, black_box(&mine)),
+                    1,
+                    None,
+                    now,
+                )
+                .unwrap();
+                let mut body = account::answer(
+                    &org,
+                    "messages_per_day",
+                    Some(metered),
+                    &team.plan,
+                    pool,
+                    &p.pool,
+                    resets_at,
+                );
+                body.member = Some(MemberUsage::of(&member_id, cap, &p.member));
+                (
+                    key,
+                    member_key,
+                    p.changes,
+                    serde_json::to_string(&body).unwrap(),
+                )
+            })
+        },
+    );
     group.finish();
 }
 

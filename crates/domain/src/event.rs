@@ -126,14 +126,36 @@ pub struct BillingEvent {
     pub event_type: EventType,
     /// When the source says it happened (Stripe's `created`), RFC 3339.
     pub occurred_at: String,
+    /// The subject's id (`user_…` or `org_…`; the name from before organizations, kept for consumers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<SubjectId>,
+    /// Whom the event is about, typed: `{"type": "user" | "organization", "id"}` (set with `user_id`, by
+    /// [`BillingEvent::set_subject`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Subject>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_customer_id: Option<StripeCustomerId>,
     /// Stripe events only: test mode (`false`) or live mode (`true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub livemode: Option<bool>,
     pub data: EventData,
+}
+
+/// A billing subject as events name it: `{"type": "user" | "organization", "id": "user_…" | "org_…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    #[serde(rename = "type")]
+    pub kind: crate::ids::SubjectKind,
+    pub id: SubjectId,
+}
+
+impl From<&SubjectId> for Subject {
+    fn from(id: &SubjectId) -> Self {
+        Self {
+            kind: id.kind(),
+            id: id.clone(),
+        }
+    }
 }
 
 /// The wire form, `data` still unread: its shape follows from `type`.
@@ -148,6 +170,8 @@ pub(crate) struct RawBillingEvent {
     occurred_at: String,
     #[serde(default)]
     user_id: Option<SubjectId>,
+    #[serde(default)]
+    subject: Option<Subject>,
     #[serde(default)]
     stripe_customer_id: Option<StripeCustomerId>,
     #[serde(default)]
@@ -194,6 +218,7 @@ impl TryFrom<RawBillingEvent> for BillingEvent {
             source: raw.source,
             event_type: raw.event_type,
             occurred_at: raw.occurred_at,
+            subject: raw.subject,
             user_id: raw.user_id,
             stripe_customer_id: raw.stripe_customer_id,
             livemode: raw.livemode,
@@ -217,10 +242,17 @@ impl BillingEvent {
             event_type,
             occurred_at: at.to_rfc3339(),
             user_id: None,
+            subject: None,
             stripe_customer_id: None,
             livemode: None,
             data,
         }
+    }
+
+    /// Whom the event is about: `userId` and the typed `subject`.
+    pub fn set_subject(&mut self, subject: &SubjectId) {
+        self.user_id = Some(subject.clone());
+        self.subject = Some(Subject::from(subject));
     }
 }
 
@@ -307,6 +339,10 @@ pub struct UsageData {
     /// When the period ends (metered limits), RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resets_at: Option<String>,
+    /// `usage.limit_reached` of a member's cap inside an organization's pool: the member (`limit` and `used`
+    /// are then the member's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<crate::ids::UserId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 //! alphabetical order on purpose: these replaced JSON maps (which serialize sorted), so the bytes on the wire
 //! stay the same.
 use entitle_domain::entitlements::Status;
-use entitle_domain::plans::{Interval, Limit};
+use entitle_domain::plans::{Audience, Interval, Limit};
 use entitle_domain::usage::Period;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -121,11 +121,26 @@ pub struct PlanEntry<'a> {
     pub contact_sales: bool,
     pub default: bool,
     pub features: &'a BTreeSet<String>,
+    /// Who may buy it: `user`, `organization` or `both`.
+    #[serde(rename = "for")]
+    pub audience: Audience,
     pub id: &'a str,
     pub limits: &'a BTreeMap<String, Limit>,
+    /// Per-member caps inside an organization's pool (empty: none).
+    pub member_limits: &'a BTreeMap<String, u64>,
     pub name: &'a str,
     pub prices: Vec<PriceEntry<'a>>,
     pub rank: i64,
+    /// A plan priced per seat: the included seats and the price of each one beyond (`null`: not per seat).
+    pub seats: Option<SeatsEntry<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatsEntry<'a> {
+    pub count_invitations: bool,
+    pub included: u64,
+    pub prices: Vec<PriceEntry<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

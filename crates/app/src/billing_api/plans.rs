@@ -1,7 +1,7 @@
 //! `GET /plans`: the catalog as a pricing page needs it — plans (name, features, limits, prices), add-ons,
 //! credit packs and what each limit is. Public (no session token), cacheable: `Cache-Control` and an `ETag`
 //! (a hash of the body), and `If-None-Match` answers `304 Not Modified`.
-use crate::billing_api::answer::{LimitEntry, PackEntry, PlanEntry, Plans, PriceEntry};
+use crate::billing_api::answer::{LimitEntry, PackEntry, PlanEntry, Plans, PriceEntry, SeatsEntry};
 use crate::billing_api::deps::Deps;
 use entitle_domain::plans::{CatalogPrice, PlanCatalog};
 use entitle_domain::usage::LimitKind;
@@ -33,11 +33,18 @@ pub fn document(catalog: &PlanCatalog) -> Plans<'_> {
             contact_sales: p.contact_sales,
             default: p.default,
             features: &p.features,
+            audience: p.audience,
             id: &p.id,
             limits: &p.limits,
+            member_limits: &p.member_limits,
             name: &p.name,
             prices: p.prices.iter().map(price).collect(),
             rank: p.rank,
+            seats: p.seats.as_ref().map(|s| SeatsEntry {
+                count_invitations: s.count_invitations,
+                included: s.included,
+                prices: s.prices.iter().map(price).collect(),
+            }),
         })
         .collect();
     let credit_packs = catalog

@@ -120,6 +120,11 @@ async fn dispatch(deps: &Deps, request: &Request, route: Route, now: UnixTime) -
                 return edge::error(&error);
             }
         }
+        if matches!(route, Route::Usage) {
+            // Acting for an organization, the caller's own use of each limit their plan caps per member.
+            let member = caller.org.as_ref().map(|_| &caller.user);
+            return respond(json(usage::read(deps, &user, member, now).await));
+        }
         let client_key =
             edge::header(request, "idempotency-key").filter(|_| route.method() == Method::POST);
         let Some(raw) = client_key else {
@@ -198,7 +203,7 @@ async fn run(
         Route::Checkout => json(checkout::create(deps, user, body(request)?, now).await),
         Route::Portal => json(portal::create(deps, user, body(request)?, now).await),
         Route::Entitlements => json(entitlements::read(deps, user, now).await),
-        Route::Usage => json(usage::read(deps, user, now).await),
+        Route::Usage => json(usage::read(deps, user, None, now).await),
         Route::Cancel => {
             json(subscription::cancel(deps, user, body_or_default(request)?, intent, now).await)
         }

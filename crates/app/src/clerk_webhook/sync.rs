@@ -212,7 +212,7 @@ pub async fn members_changed(
         occurred_at,
         EventData::Members(MembersData { clerk_event }),
     );
-    event.user_id = Some(org.clone());
+    event.set_subject(org);
     deps.publisher.publish(&event).await?;
     Ok(())
 }
@@ -277,7 +277,7 @@ fn event(
     })?;
     let mut event =
         BillingEvent::occurred(id, Source::Clerk, event_type, delivery.occurred_at, data);
-    event.user_id = Some(delivery.user.clone());
+    event.set_subject(delivery.user);
     event.stripe_customer_id = customer;
     Ok(event)
 }

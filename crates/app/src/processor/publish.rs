@@ -32,7 +32,7 @@ pub async fn publish_changes(deps: &Deps, user: &SubjectId, now: UnixTime) -> Re
                 current: stored.entitlements.clone(),
             })),
         );
-        event.user_id = Some(user.clone());
+        event.set_subject(user);
         deps.publisher
             .publish(&event)
             .await

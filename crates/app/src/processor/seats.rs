@@ -205,7 +205,7 @@ async fn announce(
                 .map(|s| s.billed(recounted.seats)),
         }),
     );
-    event.user_id = Some(org.clone());
+    event.set_subject(org);
     deps.publisher
         .publish(&event)
         .await

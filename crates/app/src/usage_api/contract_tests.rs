@@ -47,15 +47,25 @@ fn every_answer_type_is_kept_with_every_optional_field_for_the_document_check() 
         decision: &decision,
         resets_at: Some(UnixTime::from_secs(1_795_341_600)),
     };
+    let member = entitle_domain::usage::MemberUsage {
+        held: 1,
+        limit: 25,
+        member_id: entitle_domain::ids::UserId::parse("user_2member").unwrap(),
+        remaining: 0,
+        used: 25,
+    };
     let mut answer = decided.answer();
     answer.usage_id = Some("u_abc".into());
+    answer.member = Some(member.clone());
     let kept = keep("Decision", &answer);
-    for key in ["reason", "usageId", "overage"] {
+    for key in ["reason", "usageId", "overage", "member"] {
         assert!(kept.get(key).is_some(), "{key} is kept: {kept}");
     }
+    let mut line = decided.line(5);
+    line.member = Some(member);
     let report = UsageReport {
         plan: "pro".into(),
-        usage: vec![decided.line(5)],
+        usage: vec![line],
         user_id: user.clone(),
     };
     assert_eq!(keep("UsageList", &report)["usage"][0]["overage"], 5);

@@ -36,7 +36,7 @@ pub async fn announce(deps: &Deps, a: Announcement<'_>, now: UnixTime) {
         "{}-{}-{}-{}",
         event_type.as_str().replace('.', "-"),
         a.user,
-        a.counter.name.replace('#', "-"),
+        a.counter.name.replace(['#', '@'], "-"),
         now.secs()
     );
     let Ok(id) = EventId::parse(id) else {
@@ -49,7 +49,7 @@ pub async fn announce(deps: &Deps, a: Announcement<'_>, now: UnixTime) {
         now,
         EventData::Usage(a.data),
     );
-    event.user_id = Some(a.user.clone());
+    event.set_subject(a.user);
     if let Err(e) = deps.publisher.publish(&event).await {
         tracing::warn!(error = %e, "publishing a usage announcement failed; it will be retried");
         let _ = deps.store.clear_flag(a.counter, a.flag).await;
@@ -110,7 +110,7 @@ pub async fn recorded(deps: &Deps, r: Recorded<'_>) -> Result<(), ApiError> {
         r.at,
         EventData::Recorded(data),
     );
-    event.user_id = Some(r.user.clone());
+    event.set_subject(r.user);
     if let Err(e) = deps.publisher.publish(&event).await {
         tracing::error!(error = %e, "publishing usage.recorded failed; the client's retry publishes it");
         return Err(ApiError::unavailable());

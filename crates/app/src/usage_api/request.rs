@@ -1,6 +1,6 @@
 //! The request bodies, parsed into valid values or a 400 that says what is wrong.
 use entitle_core::api_error::ApiError;
-use entitle_domain::ids::SubjectId;
+use entitle_domain::ids::{SubjectId, SubjectKind, UserId};
 use serde_json::Value;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -47,6 +47,29 @@ pub fn subject(subject: Option<&Value>, user_id: Option<&Value>) -> Result<Subje
         (Some(value), _) | (None, Some(value)) => user(Some(value)),
         (None, None) => user(None),
     }
+}
+
+/// `memberId`: the member of the organization `subject` a consume is for (their per-member caps apply). Only
+/// with an organization: a user's limits have no members.
+pub fn member(value: Option<&Value>, subject: &SubjectId) -> Result<Option<UserId>, ApiError> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let text = value.as_str().ok_or_else(|| {
+        bad(
+            "invalid_member_id",
+            "`memberId` must be a Clerk user id (user_…)",
+        )
+    })?;
+    let member =
+        UserId::parse(text).map_err(|e| bad("invalid_member_id", format!("`memberId`: {e}")))?;
+    if subject.kind() != SubjectKind::Organization {
+        return Err(bad(
+            "member_needs_organization",
+            "`memberId` names a member of an organization: send it with an organization's `subject` (org_…)",
+        ));
+    }
+    Ok(Some(member))
 }
 
 pub fn feature(value: Option<&Value>) -> Result<String, ApiError> {
@@ -104,17 +127,28 @@ pub fn hold(value: Option<&Value>) -> Result<Option<i64>, ApiError> {
     }
 }
 
+fn query_value(query: Option<&str>, name: &str) -> Option<Value> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| Value::String(v.to_owned()))
+}
+
 /// `subject` (or `userId`) from the query string.
 pub fn query_user(query: Option<&str>) -> Result<SubjectId, ApiError> {
-    let value = |name: &str| {
-        query
-            .unwrap_or_default()
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| Value::String(v.to_owned()))
-    };
-    subject(value("subject").as_ref(), value("userId").as_ref())
+    subject(
+        query_value(query, "subject").as_ref(),
+        query_value(query, "userId").as_ref(),
+    )
+}
+
+/// `subject` (or `userId`) and the optional `memberId` from the query string.
+pub fn query_member(query: Option<&str>) -> Result<(SubjectId, Option<UserId>), ApiError> {
+    let subject = query_user(query)?;
+    let member = member(query_value(query, "memberId").as_ref(), &subject)?;
+    Ok((subject, member))
 }
 
 /// The limit an organization's seat count fills (written by the processor from Clerk's count).
@@ -124,6 +158,8 @@ pub const SEATS: &str = "seats";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRequest {
     pub user: SubjectId,
+    /// `memberId`: the organization's member asking (their caps apply too).
+    pub member: Option<UserId>,
     pub feature: String,
     /// 1 when absent.
     pub amount: i64,
@@ -132,8 +168,10 @@ pub struct CheckRequest {
 impl CheckRequest {
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         let body = object(bytes)?;
+        let user = subject(body.get("subject"), body.get("userId"))?;
         Ok(Self {
-            user: subject(body.get("subject"), body.get("userId"))?,
+            member: member(body.get("memberId"), &user)?,
+            user,
             feature: feature(body.get("feature"))?,
             amount: amount(body.get("amount"), Some(1))?,
         })
@@ -144,6 +182,8 @@ impl CheckRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumeRequest {
     pub user: SubjectId,
+    /// `memberId`: the organization's member consuming (their caps apply too).
+    pub member: Option<UserId>,
     pub feature: String,
     pub amount: i64,
     pub idempotency_key: String,
@@ -161,8 +201,10 @@ impl ConsumeRequest {
                 "an organization's seats follow its members in Clerk and cannot be consumed; ask POST /v1/check {\"feature\": \"seats\"} before inviting",
             ));
         }
+        let user = subject(body.get("subject"), body.get("userId"))?;
         Ok(Self {
-            user: subject(body.get("subject"), body.get("userId"))?,
+            member: member(body.get("memberId"), &user)?,
+            user,
             feature: feature_name,
             amount: amount(body.get("amount"), None)?,
             idempotency_key: idempotency_key(body.get("idempotencyKey"))?,

@@ -110,7 +110,8 @@ async fn dispatch(
     match route {
         Route::Check => reply(usage::check(deps, &request::CheckRequest::parse(bytes)?, now).await),
         Route::Usage if request.method() == Method::GET => {
-            reply(usage::list(deps, &user()?, now).await)
+            let (subject, member) = request::query_member(request.uri().query())?;
+            reply(usage::list(deps, &subject, member.as_ref(), now).await)
         }
         Route::Usage => {
             reply(usage::consume(deps, &request::ConsumeRequest::parse(bytes)?, now).await)

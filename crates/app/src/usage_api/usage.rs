@@ -9,7 +9,7 @@ use base64::Engine;
 use entitle_core::api_error::ApiError;
 use entitle_domain::entitlements::Entitlements;
 use entitle_domain::event::UsageData;
-use entitle_domain::ids::SubjectId;
+use entitle_domain::ids::{SubjectId, UserId};
 use entitle_domain::plans::Limit;
 use entitle_domain::ports::usage::{CounterKey, Flag, Record, WriteOutcome};
 use entitle_domain::ports::StoreError;
@@ -17,8 +17,9 @@ use entitle_domain::time::UnixTime;
 use entitle_domain::usage::account::{self, answer};
 use entitle_domain::usage::answer::Decided;
 use entitle_domain::usage::decision::{self, Allowance, SettleError};
+use entitle_domain::usage::member;
 use entitle_domain::usage::{Decision, Hold, LimitKind, Reason};
-use entitle_domain::usage::{LimitAnswer, UsageReport};
+use entitle_domain::usage::{LimitAnswer, MemberUsage, UsageReport};
 use sha2::{Digest, Sha256};
 
 /// How often one request may lose a race (a transaction conflict, a hold swept under it) before it answers
@@ -71,6 +72,7 @@ pub async fn check(
 ) -> Result<LimitAnswer, ApiError> {
     let CheckRequest {
         user,
+        member: member_id,
         feature,
         amount,
     } = request;
@@ -84,18 +86,37 @@ pub async fn check(
         Feature::Limit(kind) => kind,
     };
     check_amount(kind, amount)?;
-    let (e, snap, resets_at) = read(deps, user, feature, kind, None, now).await?;
+    let (e, snap, resets_at) =
+        read(deps, user, feature, kind, member_id.as_ref(), None, now).await?;
     let allowance = limits::allowance(&deps.catalog, &e, feature);
-    let d = decision::check(kind, allowance, &snap.counter, amount, now);
-    Ok(answer(
-        user,
-        feature,
-        Some(kind),
-        &e.plan,
-        allowance,
-        &d,
-        resets_at,
-    ))
+    let capped = capped(deps, &e, feature, &snap);
+    let (d, member_picture) = match capped {
+        None => (
+            decision::check(kind, allowance, &snap.counter, amount, now),
+            None,
+        ),
+        Some((m, cap, counter)) => {
+            let (d, md) =
+                member::check(kind, allowance, &snap.counter, (cap, counter), amount, now);
+            (d, Some(MemberUsage::of(m, cap, &md)))
+        }
+    };
+    let mut response = answer(user, feature, Some(kind), &e.plan, allowance, &d, resets_at);
+    response.member = member_picture;
+    Ok(response)
+}
+
+/// The member's cap on `feature` under the subject's plan, with their counter as read — `None` without a
+/// member or a cap.
+fn capped<'a>(
+    deps: &Deps,
+    e: &Entitlements,
+    feature: &str,
+    snap: &'a Snapshot2,
+) -> Option<(&'a UserId, u64, &'a entitle_domain::usage::Counter)> {
+    let (id, _, counter) = snap.member.as_ref()?;
+    let cap = member::cap(&deps.catalog, e, feature)?;
+    Some((id, cap, counter))
 }
 
 fn check_amount(kind: LimitKind, amount: i64) -> Result<(), ApiError> {
@@ -111,18 +132,22 @@ fn check_amount(kind: LimitKind, amount: i64) -> Result<(), ApiError> {
 /// One consistent read of the user's entitlements, the counter and the record. A billing-period counter's
 /// key depends on the entitlements, so a subscription's period costs a second read when the first guess (the
 /// calendar month) was not its counter.
+/// With a `member` and a limit some plan caps per member, the member's counter is read in the same read.
 async fn read(
     deps: &Deps,
     user: &SubjectId,
     feature: &str,
     kind: LimitKind,
+    member_id: Option<&UserId>,
     record_key: Option<&str>,
     now: UnixTime,
 ) -> Result<(Entitlements, Snapshot2, Option<UnixTime>), ApiError> {
+    let member_id = member_id.filter(|_| member::capped_anywhere(&deps.catalog, feature));
+    let member_key = |pool: &CounterKey| member_id.map(|m| member::counter(pool, m));
     let (mut key, mut resets_at) = limits::counter(user, feature, kind, None, now);
     let mut snapshot = deps
         .store
-        .snapshot(&key, record_key)
+        .snapshot_with(&key, member_key(&key).as_ref(), record_key)
         .await
         .map_err(unavailable)?;
     let (actual, actual_resets) =
@@ -132,16 +157,18 @@ async fn read(
         resets_at = actual_resets;
         snapshot = deps
             .store
-            .snapshot(&key, record_key)
+            .snapshot_with(&key, member_key(&key).as_ref(), record_key)
             .await
             .map_err(unavailable)?;
     }
     let e = limits::effective(&deps.catalog, user, snapshot.entitlements.take(), now);
+    let member = member_id.map(|m| (m.clone(), member::counter(&key, m), snapshot.member));
     Ok((
         e,
         Snapshot2 {
             key,
             counter: snapshot.counter,
+            member,
             record: snapshot.record,
         },
         resets_at,
@@ -151,6 +178,8 @@ async fn read(
 struct Snapshot2 {
     key: CounterKey,
     counter: entitle_domain::usage::Counter,
+    /// The member, their counter's key and the counter (a limit some plan caps per member).
+    member: Option<(UserId, CounterKey, entitle_domain::usage::Counter)>,
     record: Option<Record>,
 }
 
@@ -176,23 +205,47 @@ fn replay(record: &Record, fingerprint: &str) -> Result<LimitAnswer, ApiError> {
     })
 }
 
-/// `usageId`: the hold's counter and id, so commit and release find it with one read.
-fn usage_id(key: &CounterKey, hold: &str) -> String {
-    let raw = format!("{}|{}|{}", key.user, key.name, hold);
+/// `usageId`: the hold's counter and id (and the member whose counter holds it too), so commit and release
+/// find it with one read.
+fn usage_id(key: &CounterKey, hold: &str, member: Option<&UserId>) -> String {
+    let mut raw = format!("{}|{}|{}", key.user, key.name, hold);
+    if let Some(m) = member {
+        raw.push('|');
+        raw.push_str(m.as_str());
+    }
     format!(
         "u_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     )
 }
 
-fn parse_usage_id(id: &str) -> Option<(SubjectId, String, String)> {
+/// A usage id's subject, counter name, hold id and member.
+struct UsageRef {
+    user: SubjectId,
+    counter: String,
+    hold: String,
+    member: Option<UserId>,
+}
+
+fn parse_usage_id(id: &str) -> Option<UsageRef> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(id.strip_prefix("u_")?)
         .ok()?;
     let raw = String::from_utf8(raw).ok()?;
-    let mut parts = raw.splitn(3, '|');
+    let mut parts = raw.splitn(4, '|');
     let user = SubjectId::parse(parts.next()?).ok()?;
-    Some((user, parts.next()?.to_owned(), parts.next()?.to_owned()))
+    let counter = parts.next()?.to_owned();
+    let hold = parts.next()?.to_owned();
+    let member = match parts.next() {
+        Some(m) => Some(UserId::parse(m).ok()?),
+        None => None,
+    };
+    Some(UsageRef {
+        user,
+        counter,
+        hold,
+        member,
+    })
 }
 
 fn random_id() -> String {
@@ -209,6 +262,7 @@ pub async fn consume(
 ) -> Result<LimitAnswer, ApiError> {
     let ConsumeRequest {
         user,
+        member: member_id,
         feature,
         amount,
         idempotency_key,
@@ -225,21 +279,30 @@ pub async fn consume(
         Feature::Limit(kind) => kind,
     };
     check_amount(kind, amount)?;
+    let amount_text = amount.to_string();
     if hold_seconds.is_some() && amount < 0 {
         return Err(ApiError::bad_request(
             "invalid_hold",
             "only a positive amount can be held",
         ));
     }
-    let print = fingerprint(&[
-        user.as_str(),
-        feature,
-        &amount.to_string(),
-        &hold_seconds.map(|s| s.to_string()).unwrap_or_default(),
-    ]);
+    let hold_part = hold_seconds.map(|s| s.to_string()).unwrap_or_default();
+    let mut parts = vec![user.as_str(), feature, &amount_text, &hold_part];
+    // Without a member the fingerprint is what it was before members existed (stored records still match).
+    parts.extend(member_id.as_ref().map(UserId::as_str));
+    let print = fingerprint(&parts);
     let record_key = format!("usage#{idempotency_key}");
     for attempt in 0..ATTEMPTS {
-        let (e, snap, resets_at) = read(deps, user, feature, kind, Some(&record_key), now).await?;
+        let (e, snap, resets_at) = read(
+            deps,
+            user,
+            feature,
+            kind,
+            member_id.as_ref(),
+            Some(&record_key),
+            now,
+        )
+        .await?;
         if let Some(record) = &snap.record {
             let response = replay(record, &print)?;
             publish_overage(deps, &response, record.at).await?;
@@ -256,13 +319,34 @@ pub async fn consume(
             )
         });
         let hold_id = hold.as_ref().map(|(id, _)| id.clone());
-        let (d, change) = decision::consume(kind, allowance, &snap.counter, amount, hold, now)
-            .map_err(|below| {
-                ApiError::bad_request(
-                    "invalid_amount",
-                    format!("{feature} is at {}; it cannot go below zero", below.value),
+        let below_zero = |below: decision::BelowZero| {
+            ApiError::bad_request(
+                "invalid_amount",
+                format!("{feature} is at {}; it cannot go below zero", below.value),
+            )
+        };
+        let capped = capped(deps, &e, feature, &snap);
+        let (d, change, member_side) = match capped {
+            None => {
+                let (d, change) =
+                    decision::consume(kind, allowance, &snap.counter, amount, hold, now)
+                        .map_err(below_zero)?;
+                (d, change.map(|c| (c, None)), None)
+            }
+            Some((m, cap, counter)) => {
+                let p = member::consume(
+                    kind,
+                    allowance,
+                    &snap.counter,
+                    (cap, counter),
+                    amount,
+                    hold,
+                    now,
                 )
-            })?;
+                .map_err(below_zero)?;
+                (p.pool, p.changes, Some((m, cap, p.member)))
+            }
+        };
         let decided = Decided {
             user,
             feature,
@@ -273,18 +357,28 @@ pub async fn consume(
             resets_at,
         };
         let mut response = decided.answer();
-        let Some(change) = change else {
-            if d.reason == Some(Reason::LimitExceeded) {
-                limit_reached(deps, &snap.key, &decided, now).await;
+        response.member = member_side
+            .as_ref()
+            .map(|(m, cap, md)| MemberUsage::of(m, *cap, md));
+        let Some((change, member_change)) = change else {
+            match d.reason {
+                Some(Reason::LimitExceeded) => limit_reached(deps, &snap.key, &decided, now).await,
+                Some(Reason::MemberLimitExceeded) => {
+                    member_limit_reached(deps, &snap, &decided, response.member.as_ref(), now).await
+                }
+                _ => {}
             }
             return Ok(response);
         };
+        let held_by_member = member_change
+            .as_ref()
+            .and(member_side.as_ref().map(|(m, _, _)| *m));
         if let Some(id) = &hold_id {
-            response.usage_id = Some(usage_id(&snap.key, id));
+            response.usage_id = Some(usage_id(&snap.key, id, held_by_member));
         } else if d.overage > 0 {
             // The overage's usage id: stable per idempotency key (Stripe's meter event identifier).
             let key_id = &fingerprint(&[idempotency_key])[..24];
-            response.usage_id = Some(usage_id(&snap.key, &format!("k{key_id}")));
+            response.usage_id = Some(usage_id(&snap.key, &format!("k{key_id}"), None));
         }
         let spends_credits = kind == LimitKind::Credits && hold_id.is_none();
         let record = Record {
@@ -299,14 +393,27 @@ pub async fn consume(
             expires_at: (!spends_credits)
                 .then(|| UnixTime::from_secs(now.secs() + RECORD_RETENTION_SECS)),
         };
+        let member_write = snap
+            .member
+            .as_ref()
+            .zip(member_change.as_ref())
+            .map(|((_, key, _), change)| (key, change));
         match deps
             .store
-            .write(&snap.key, &change, Some(&record))
+            .write_with(&snap.key, &change, member_write, Some(&record))
             .await
             .map_err(unavailable)?
         {
             WriteOutcome::Applied => {
                 after_change(deps, &snap, &decided, now).await;
+                if response
+                    .member
+                    .as_ref()
+                    .is_some_and(|m| member_change.is_some() && m.used >= m.limit)
+                {
+                    member_limit_reached(deps, &snap, &decided, response.member.as_ref(), now)
+                        .await;
+                }
                 publish_overage(deps, &response, now).await?;
                 return Ok(response);
             }
@@ -329,11 +436,42 @@ async fn limit_reached(deps: &Deps, key: &CounterKey, decided: &Decided<'_>, now
         limit: max as i64,
         used: decided.decision.used,
         resets_at: decided.resets_at.map(UnixTime::to_rfc3339),
+        member_id: None,
     };
     let a = Announcement {
         flag: Flag::LimitReached,
         counter: key,
         user,
+        data,
+    };
+    announce(deps, a, now).await;
+}
+
+/// `usage.limit_reached` for a member at 100 % of their cap (once per member, limit and period), with
+/// `memberId`; `limit` and `used` are the member's.
+async fn member_limit_reached(
+    deps: &Deps,
+    snap: &Snapshot2,
+    decided: &Decided<'_>,
+    member: Option<&MemberUsage>,
+    now: UnixTime,
+) {
+    let (Some((_, key, _)), Some(m), Some(kind)) = (&snap.member, member, decided.kind) else {
+        return;
+    };
+    let data = UsageData {
+        feature: decided.feature.to_owned(),
+        kind: kind.as_str().to_owned(),
+        plan: decided.plan.to_owned(),
+        limit: m.limit,
+        used: m.used,
+        resets_at: decided.resets_at.map(UnixTime::to_rfc3339),
+        member_id: Some(m.member_id.clone()),
+    };
+    let a = Announcement {
+        flag: Flag::LimitReached,
+        counter: key,
+        user: decided.user,
         data,
     };
     announce(deps, a, now).await;
@@ -365,6 +503,7 @@ async fn after_change(deps: &Deps, snap: &Snapshot2, decided: &Decided<'_>, now:
                     limit: threshold as i64,
                     used: after,
                     resets_at: None,
+                    member_id: None,
                 };
                 let a = Announcement {
                     flag: Flag::CreditsLow,
@@ -390,7 +529,12 @@ pub async fn settle(
     now: UnixTime,
 ) -> Result<LimitAnswer, ApiError> {
     let not_found = || ApiError::not_found("hold_not_found", "no such hold");
-    let (user, counter_name, hold_id) = parse_usage_id(usage_id).ok_or_else(not_found)?;
+    let UsageRef {
+        user,
+        counter: counter_name,
+        hold: hold_id,
+        member: member_id,
+    } = parse_usage_id(usage_id).ok_or_else(not_found)?;
     let feature = counter_name
         .split('#')
         .next()
@@ -415,11 +559,12 @@ pub async fn settle(
         Some(n) => format!("commit:{n}"),
         None => "release".to_owned(),
     };
+    let member_key = member_id.as_ref().map(|m| member::counter(&key, m));
     let record_key = format!("settle#{usage_id}");
     for attempt in 0..ATTEMPTS {
         let snapshot = deps
             .store
-            .snapshot(&key, Some(&record_key))
+            .snapshot_with(&key, member_key.as_ref(), Some(&record_key))
             .await
             .map_err(unavailable)?;
         if let Some(record) = &snapshot.record {
@@ -435,19 +580,35 @@ pub async fn settle(
         }
         let e = limits::effective(&deps.catalog, &user, snapshot.entitlements, now);
         let allowance = limits::allowance(&deps.catalog, &e, &feature);
+        let settle_error = |e| match e {
+            SettleError::NotFound => not_found(),
+            SettleError::Expired => {
+                ApiError::conflict("hold_expired", "the hold expired and no longer counts")
+            }
+            SettleError::OverHeld { held } => ApiError::bad_request(
+                "amount_over_hold",
+                format!("a commit records at most what was held ({held})"),
+            ),
+        };
         let (change, overage) =
-            decision::settle(kind, allowance, &snapshot.counter, &hold_id, commit, now).map_err(
-                |e| match e {
-                    SettleError::NotFound => not_found(),
-                    SettleError::Expired => {
-                        ApiError::conflict("hold_expired", "the hold expired and no longer counts")
-                    }
-                    SettleError::OverHeld { held } => ApiError::bad_request(
-                        "amount_over_hold",
-                        format!("a commit records at most what was held ({held})"),
-                    ),
-                },
-            )?;
+            decision::settle(kind, allowance, &snapshot.counter, &hold_id, commit, now)
+                .map_err(settle_error)?;
+        // The member's hold, under the same id, settles with it (a cap never bills overage).
+        let member_change = match &member_id {
+            Some(_) => Some(
+                decision::settle(
+                    kind,
+                    member::allowance(0),
+                    &snapshot.member,
+                    &hold_id,
+                    commit,
+                    now,
+                )
+                .map_err(settle_error)?
+                .0,
+            ),
+            None => None,
+        };
         let after = snapshot.counter.applied(&change);
         let mut d = after.report(kind, allowance, now);
         d.overage = overage;
@@ -465,6 +626,15 @@ pub async fn settle(
             resets_at,
         );
         response.usage_id = Some(usage_id.to_owned());
+        if let (Some(m), Some(mc)) = (&member_id, &member_change) {
+            if let Some(cap) = member::cap(&deps.catalog, &e, &feature) {
+                let md = snapshot
+                    .member
+                    .applied(mc)
+                    .report(kind, member::allowance(cap), now);
+                response.member = Some(MemberUsage::of(m, cap, &md));
+            }
+        }
         let spent = commit.unwrap_or(0);
         let is_credits = kind == LimitKind::Credits;
         let record = Record {
@@ -483,9 +653,10 @@ pub async fn settle(
             expires_at: (!is_credits)
                 .then(|| UnixTime::from_secs(now.secs() + RECORD_RETENTION_SECS)),
         };
+        let member_write = member_key.as_ref().zip(member_change.as_ref());
         match deps
             .store
-            .write(&key, &change, Some(&record))
+            .write_with(&key, &change, member_write, Some(&record))
             .await
             .map_err(unavailable)?
         {
@@ -515,7 +686,12 @@ async fn publish_overage(
         return Ok(());
     };
     let feature = response.feature.as_str();
-    let Some((user, counter_name, _)) = parse_usage_id(id) else {
+    let Some(UsageRef {
+        user,
+        counter: counter_name,
+        ..
+    }) = parse_usage_id(id)
+    else {
         return Ok(());
     };
     let counter = CounterKey {
@@ -534,9 +710,14 @@ async fn publish_overage(
     recorded(deps, r).await
 }
 
-/// `GET /v1/usage?userId=`.
-pub async fn list(deps: &Deps, user: &SubjectId, now: UnixTime) -> Result<UsageReport, ApiError> {
-    account::usage_of(deps.store.as_ref(), &deps.catalog, user, now)
+/// `GET /v1/usage?subject=[&memberId=]`.
+pub async fn list(
+    deps: &Deps,
+    user: &SubjectId,
+    member: Option<&UserId>,
+    now: UnixTime,
+) -> Result<UsageReport, ApiError> {
+    account::usage_of(deps.store.as_ref(), &deps.catalog, user, member, now)
         .await
         .map_err(unavailable)
 }

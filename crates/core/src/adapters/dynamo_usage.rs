@@ -6,7 +6,8 @@
 //! - records: `pk = "rec#<key>"`, `sk = "rec"`: idempotency records (with `expiresAt`) and credits ledger rows
 //!   (without), written in the same transaction as the change they record.
 //!
-//! A change is one `TransactWriteItems` (record put if absent + counter update under its guard); a read is one
+//! A change is one `TransactWriteItems` (record put if absent + counter update under its guard, + a member
+//! counter's update inside an organization's pool: `sk = "<counter>@<userId>"`); a read is one
 //! `BatchGetItem` across this table and the entitlements table.
 use super::dynamo::{conditional_failed, n, s, text};
 use super::sdk_error;
@@ -188,7 +189,7 @@ fn flag_name(flag: Flag) -> &'static str {
 
 /// The counter update for `change`: deltas by `ADD`, the hold by `SET`, removed holds by `REMOVE`, under the
 /// guard and the existence of every hold it removes.
-fn update(table: &str, key: &CounterKey, change: &Change) -> Result<Update, StoreError> {
+fn update_of(table: &str, key: &CounterKey, change: &Change) -> Result<Update, StoreError> {
     let mut builder = Update::builder()
         .table_name(table)
         .set_key(Some(DynamoUsage::counter_key(key)))
@@ -282,12 +283,14 @@ fn record_put(table: &str, record: &Record) -> Result<Put, StoreError> {
 
 #[async_trait]
 impl UsageStore for DynamoUsage {
-    async fn snapshot(
+    async fn snapshot_with(
         &self,
         counter: &CounterKey,
+        member: Option<&CounterKey>,
         record_key: Option<&str>,
     ) -> Result<Snapshot, StoreError> {
         let mut usage_keys = vec![Self::counter_key(counter)];
+        usage_keys.extend(member.map(Self::counter_key));
         usage_keys.extend(record_key.map(Self::record_key));
         let (items, entitlements) = self.batch_get(usage_keys, &counter.user).await?;
         let mut snapshot = Snapshot {
@@ -297,6 +300,8 @@ impl UsageStore for DynamoUsage {
         for item in &items {
             if is_counter_of(item, counter) {
                 snapshot.counter = counter_of(item);
+            } else if member.is_some_and(|m| is_counter_of(item, m)) {
+                snapshot.member = counter_of(item);
             } else {
                 snapshot.record = record_of(item);
             }
@@ -324,22 +329,31 @@ impl UsageStore for DynamoUsage {
         Ok((entitlements, counters))
     }
 
-    async fn write(
+    async fn write_with(
         &self,
         counter: &CounterKey,
         change: &Change,
+        member: Option<(&CounterKey, &Change)>,
         record: Option<&Record>,
     ) -> Result<WriteOutcome, StoreError> {
-        let update = update(&self.table, counter, change)?;
-        let result = match record {
-            Some(record) => self
+        let update = update_of(&self.table, counter, change)?;
+        let mut items = Vec::with_capacity(3);
+        if let Some(record) = record {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(record_put(&self.table, record)?)
+                    .build(),
+            );
+        }
+        if let Some((key, change)) = member {
+            let member_update = update_of(&self.table, key, change)?;
+            items.push(TransactWriteItem::builder().update(member_update).build());
+        }
+        let result = match items.is_empty() {
+            false => self
                 .client
                 .transact_write_items()
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .put(record_put(&self.table, record)?)
-                        .build(),
-                )
+                .set_transact_items(Some(items))
                 .transact_items(TransactWriteItem::builder().update(update).build())
                 .send()
                 .await
@@ -351,7 +365,7 @@ impl UsageStore for DynamoUsage {
                         Some(sdk_error(e))
                     }
                 }),
-            None => self
+            true => self
                 .client
                 .update_item()
                 .table_name(&self.table)

@@ -95,7 +95,9 @@ pub fn normalize(envelope: &StripeEnvelope<'_>) -> Result<Normalized, NormalizeE
         UnixTime::from_secs(envelope.created),
         parts.data,
     );
-    event.user_id = parts.user_id.and_then(|u| SubjectId::parse(u).ok());
+    if let Some(subject) = parts.user_id.and_then(|u| SubjectId::parse(u).ok()) {
+        event.set_subject(&subject);
+    }
     event.stripe_customer_id = parts
         .customer
         .and_then(|c| StripeCustomerId::parse(c.into_id()).ok());

@@ -62,9 +62,10 @@ impl InMemoryUsage {
 
 #[async_trait]
 impl UsageStore for InMemoryUsage {
-    async fn snapshot(
+    async fn snapshot_with(
         &self,
         counter: &CounterKey,
+        member: Option<&CounterKey>,
         record_key: Option<&str>,
     ) -> Result<Snapshot, StoreError> {
         self.fail_if_down()?;
@@ -77,6 +78,9 @@ impl UsageStore for InMemoryUsage {
                 .get(&counter.user)
                 .cloned(),
             counter: self.counter(&counter.user, &counter.name),
+            member: member
+                .map(|m| self.counter(&m.user, &m.name))
+                .unwrap_or_default(),
             record: record_key.and_then(|k| self.records.lock().unwrap().get(k).cloned()),
         })
     }
@@ -94,10 +98,11 @@ impl UsageStore for InMemoryUsage {
         ))
     }
 
-    async fn write(
+    async fn write_with(
         &self,
         counter: &CounterKey,
         change: &Change,
+        member: Option<(&CounterKey, &Change)>,
         record: Option<&Record>,
     ) -> Result<WriteOutcome, StoreError> {
         self.fail_if_down()?;
@@ -108,6 +113,14 @@ impl UsageStore for InMemoryUsage {
         let current = counters.get(&key).cloned().unwrap_or_default();
         if !current.admits(change) || record.is_some_and(|r| records.contains_key(&r.key)) {
             return Ok(WriteOutcome::Conflict);
+        }
+        if let Some((m, m_change)) = member {
+            let m_key = (m.user.clone(), m.name.clone());
+            let m_current = counters.get(&m_key).cloned().unwrap_or_default();
+            if !m_current.admits(m_change) {
+                return Ok(WriteOutcome::Conflict);
+            }
+            counters.insert(m_key, m_current.applied(m_change));
         }
         counters.insert(key, current.applied(change));
         if let Some(record) = record {

@@ -85,4 +85,10 @@ pub enum CatalogError {
     },
     #[error("plan {plan:?}: [plans.seats] {reason}")]
     InvalidSeats { plan: String, reason: String },
+    #[error("plan {plan:?}: [plans.member_limits] {limit:?} {reason}")]
+    InvalidMemberLimit {
+        plan: String,
+        limit: String,
+        reason: String,
+    },
 }

@@ -47,6 +47,10 @@ pub struct Plan {
     /// A team plan priced per seat: how many members it includes and the price of each one beyond.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seats: Option<Seats>,
+    /// Per-member caps inside an organization's pool (`[plans.member_limits]`): a consume naming a member
+    /// must fit both the pool (`limits`) and the member's cap. Metered and allocated limits only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub member_limits: BTreeMap<String, u64>,
 }
 
 /// Who a plan is for (`for = "user" | "organization" | "both"`, default both).

@@ -108,6 +108,8 @@ pub(super) struct RawPlan {
     pub(super) audience: super::model::Audience,
     #[serde(default)]
     pub(super) seats: Option<super::model::Seats>,
+    #[serde(default)]
+    pub(super) member_limits: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Deserialize)]

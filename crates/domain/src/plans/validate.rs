@@ -107,6 +107,7 @@ fn validate_plan(
     if let Some(seats) = &raw.seats {
         validate_seats(&raw, seats, &limits, &owner, &mut claims.references)?;
     }
+    let member_limits = validate_member_limits(&raw, &limits, decls)?;
     let plan = Plan {
         id: raw.id,
         name: raw.name,
@@ -120,6 +121,7 @@ fn validate_plan(
         overage,
         audience: raw.audience,
         seats: raw.seats,
+        member_limits,
     };
     claims.overage_prices(&plan, &owner)?;
     Ok(plan)
@@ -184,6 +186,71 @@ fn validate_seats(
         ));
     }
     Ok(())
+}
+
+/// `[plans.member_limits]`: per-member caps inside an organization's pool — on a plan an organization can
+/// have (not an add-on), for a metered or allocated limit the plan sets, each a positive count no larger than
+/// the pool.
+fn validate_member_limits(
+    raw: &RawPlan,
+    limits: &BTreeMap<String, Limit>,
+    decls: &BTreeMap<String, LimitDecl>,
+) -> Result<BTreeMap<String, u64>, CatalogError> {
+    let mut caps = BTreeMap::new();
+    for (name, value) in &raw.member_limits {
+        let error = |reason: String| CatalogError::InvalidMemberLimit {
+            plan: raw.id.clone(),
+            limit: name.clone(),
+            reason,
+        };
+        if raw.addon {
+            return Err(error(
+                "is on an add-on; caps come with the base plan".into(),
+            ));
+        }
+        if raw.audience == Audience::User {
+            return Err(error(
+                "needs a plan an organization can buy (`for` = \"organization\" or \"both\")"
+                    .into(),
+            ));
+        }
+        match decls.get(name).map(|d| d.kind) {
+            Some(LimitKind::Metered(_) | LimitKind::Allocated) => {}
+            Some(LimitKind::Credits) => {
+                return Err(error(
+                    "is the credits balance, which is the organization's alone".into(),
+                ))
+            }
+            None => return Err(error("is not declared in `[limits]`".into())),
+        }
+        if name == "seats" {
+            return Err(error(
+                "is counted from Clerk's members, not per member".into(),
+            ));
+        }
+        let cap = match value {
+            toml::Value::Integer(n) if *n > 0 => *n as u64,
+            other => {
+                return Err(error(format!(
+                    "= {} is not a positive integer",
+                    describe(other)
+                )))
+            }
+        };
+        match limits.get(name) {
+            None => {
+                return Err(error(
+                    "caps a limit the plan does not set in [plans.limits]".into(),
+                ))
+            }
+            Some(Limit::Finite(pool)) if cap > *pool => {
+                return Err(error(format!("= {cap} is more than the pool ({pool})")))
+            }
+            Some(_) => {}
+        }
+        caps.insert(name.clone(), cap);
+    }
+    Ok(caps)
 }
 
 /// A plan's place in the catalog: the one free default (never sold, never an add-on), a base plan (sold, or

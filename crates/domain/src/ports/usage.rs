@@ -33,11 +33,13 @@ pub struct Record {
     pub expires_at: Option<UnixTime>,
 }
 
-/// What one read returns: the user's entitlements, the counter, and the record of the idempotency key.
+/// What one read returns: the user's entitlements, the counter, the member's counter (when one was asked
+/// for; zero otherwise) and the record of the idempotency key.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub entitlements: Option<Entitlements>,
     pub counter: Counter,
+    pub member: Counter,
     pub record: Option<Record>,
 }
 
@@ -62,6 +64,15 @@ pub trait UsageStore: Send + Sync {
         &self,
         counter: &CounterKey,
         record_key: Option<&str>,
+    ) -> Result<Snapshot, StoreError> {
+        self.snapshot_with(counter, None, record_key).await
+    }
+    /// [`Self::snapshot`], with a member's counter inside an organization's pool read in the same read.
+    async fn snapshot_with(
+        &self,
+        counter: &CounterKey,
+        member: Option<&CounterKey>,
+        record_key: Option<&str>,
     ) -> Result<Snapshot, StoreError>;
     /// The user's entitlements and the given counters (missing ones are zero), in one read.
     async fn counters(
@@ -74,6 +85,17 @@ pub trait UsageStore: Send + Sync {
         &self,
         counter: &CounterKey,
         change: &Change,
+        record: Option<&Record>,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.write_with(counter, change, None, record).await
+    }
+    /// [`Self::write`], with a member's counter changed in the same transaction: all of it applies (every
+    /// guard holds and the record is new) or none of it.
+    async fn write_with(
+        &self,
+        counter: &CounterKey,
+        change: &Change,
+        member: Option<(&CounterKey, &Change)>,
         record: Option<&Record>,
     ) -> Result<WriteOutcome, StoreError>;
     /// Sets `flag` on the counter; `true` only for the one caller that set it.

@@ -2,11 +2,12 @@
 //! plan allows, the per-limit picture (`GET /v1/usage`, billing-api `GET /usage`) and the live credits
 //! balance every reader of `credits` reports. Shared by usage-api, billing-api and the processor so that
 //! they can never disagree on a number.
-use super::answer::{Decided, LimitAnswer, UsageLine, UsageReport};
+use super::answer::{Decided, LimitAnswer, MemberUsage, UsageLine, UsageReport};
 use super::decision::{Allowance, Decision};
+use super::member;
 use super::{LimitKind, Period, Window};
 use crate::entitlements::{granted_limit, Entitlements};
-use crate::ids::SubjectId;
+use crate::ids::{SubjectId, UserId};
 use crate::plans::{Limit, PlanCatalog};
 use crate::ports::usage::{CounterKey, UsageStore};
 use crate::ports::StoreError;
@@ -123,11 +124,14 @@ pub fn answer(
 }
 
 /// The user's counters for every declared limit, with the entitlements they were read with: one read (two
-/// when a billing-period counter's key was not the first guess, the calendar month).
+/// when a billing-period counter's key was not the first guess, the calendar month). With `member`, each limit
+/// some plan caps per member is read with the member's counter too, and its line carries the member's picture
+/// when the subject's plan caps it.
 pub async fn picture(
     store: &dyn UsageStore,
     catalog: &PlanCatalog,
     user: &SubjectId,
+    member: Option<&UserId>,
     now: UnixTime,
 ) -> Result<(Entitlements, Vec<UsageLine>), StoreError> {
     let decls: Vec<_> = catalog.limit_decls().iter().collect();
@@ -137,16 +141,27 @@ pub async fn picture(
             .map(|(name, decl)| counter(user, name, decl.kind, e, now))
             .collect()
     };
+    // The pools' counters, then the member's beside each limit a plan caps.
+    let plain = |keys: &[(CounterKey, Option<UnixTime>)]| -> Vec<CounterKey> {
+        let mut plain: Vec<_> = keys.iter().map(|(k, _)| k.clone()).collect();
+        if let Some(m) = member {
+            for ((name, _), (key, _)) in decls.iter().zip(keys) {
+                if member::capped_anywhere(catalog, name) {
+                    plain.push(member::counter(key, m));
+                }
+            }
+        }
+        plain
+    };
     let mut keys = keys_for(None);
-    let plain: Vec<_> = keys.iter().map(|(k, _)| k.clone()).collect();
-    let (mut stored, mut counters) = store.counters(user, &plain).await?;
+    let (mut stored, mut counters) = store.counters(user, &plain(&keys)).await?;
     let actual = keys_for(stored.as_ref());
     if actual != keys {
         keys = actual;
-        let plain: Vec<_> = keys.iter().map(|(k, _)| k.clone()).collect();
-        (stored, counters) = store.counters(user, &plain).await?;
+        (stored, counters) = store.counters(user, &plain(&keys)).await?;
     }
     let e = effective(catalog, user, stored, now);
+    let mut members = counters.split_off(decls.len()).into_iter();
     let usage = decls
         .iter()
         .zip(keys.iter().zip(counters.iter()))
@@ -163,22 +178,32 @@ pub async fn picture(
                 resets_at: *resets_at,
             };
             // The period's overage so far (committed beyond the included amount).
-            decided.line(super::decision::period_overage(
+            let mut line = decided.line(super::decision::period_overage(
                 decl.kind, allowance, counter,
-            ))
+            ));
+            if let Some(m) = member.filter(|_| member::capped_anywhere(catalog, name)) {
+                let counted = members.next().unwrap_or_default();
+                if let Some(cap) = member::cap(catalog, &e, name) {
+                    let md = counted.report(decl.kind, member::allowance(cap), now);
+                    line.member = Some(MemberUsage::of(m, cap, &md));
+                }
+            }
+            line
         })
         .collect();
     Ok((e, usage))
 }
 
-/// `{"userId", "plan", "usage": [...]}`: every metered, allocated and credits limit of the user.
+/// `{"userId", "plan", "usage": [...]}`: every metered, allocated and credits limit of the user (and, with
+/// `member`, that member's use of each limit the plan caps per member).
 pub async fn usage_of(
     store: &dyn UsageStore,
     catalog: &PlanCatalog,
     user: &SubjectId,
+    member: Option<&UserId>,
     now: UnixTime,
 ) -> Result<UsageReport, StoreError> {
-    let (e, usage) = picture(store, catalog, user, now).await?;
+    let (e, usage) = picture(store, catalog, user, member, now).await?;
     Ok(UsageReport {
         plan: e.plan,
         usage,

@@ -105,6 +105,7 @@ impl<'de> Deserialize<'de> for Reason {
         let word = String::deserialize(deserializer)?;
         [
             Reason::LimitExceeded,
+            Reason::MemberLimitExceeded,
             Reason::InsufficientCredits,
             Reason::NotInPlan,
         ]
@@ -124,6 +125,10 @@ pub struct LimitAnswer {
     pub kind: FeatureKind,
     /// `null` for a flag and for credits (a balance has no limit).
     pub limit: Option<Bound>,
+    /// A request naming a member (`memberId`) of an organization whose plan caps this limit per member: the
+    /// member's own picture inside the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberUsage>,
     /// Limits with overage only: the units of this change beyond the included amount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overage: Option<i64>,
@@ -163,6 +168,7 @@ impl Decided<'_> {
             held: line.held,
             kind: line.kind,
             limit: line.limit,
+            member: None,
             overage: line.overage,
             plan: self.plan.to_owned(),
             reason: self.decision.reason,
@@ -187,6 +193,7 @@ impl Decided<'_> {
                 None | Some(LimitKind::Credits) => None,
                 Some(_) => Some(self.allowance.limit.into()),
             },
+            member: None,
             overage: kind
                 .is_some_and(|k| self.allowance.overage_above(k).is_some())
                 .then_some(overage),
@@ -209,12 +216,40 @@ pub struct UsageLine {
     pub held: i64,
     pub kind: FeatureKind,
     pub limit: Option<Bound>,
+    /// `GET /v1/usage?memberId=`: the member's own picture of a limit their plan caps per member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberUsage>,
     /// Limits with overage only: the period's overage so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overage: Option<i64>,
     pub remaining: Option<Bound>,
     pub resets_at: Option<String>,
     pub used: i64,
+}
+
+/// One member's use of a limit inside an organization's pool, against their per-member cap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberUsage {
+    pub held: i64,
+    /// The per-member cap (`[plans.member_limits]`).
+    pub limit: i64,
+    pub member_id: crate::ids::UserId,
+    pub remaining: i64,
+    pub used: i64,
+}
+
+impl MemberUsage {
+    /// The member's picture from their counter's decision under their cap.
+    pub fn of(member: &crate::ids::UserId, cap: u64, decision: &Decision) -> Self {
+        Self {
+            held: decision.held,
+            limit: cap as i64,
+            member_id: member.clone(),
+            remaining: decision.remaining.unwrap_or(0),
+            used: decision.used,
+        }
+    }
 }
 
 /// `GET /v1/usage`: every metered, allocated and credits limit of the user.

@@ -72,6 +72,8 @@ impl Change {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     LimitExceeded,
+    /// The pool has room, but the member's own cap inside it (`[plans.member_limits]`) does not.
+    MemberLimitExceeded,
     InsufficientCredits,
     NotInPlan,
 }
@@ -80,6 +82,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::LimitExceeded => "limit_exceeded",
+            Reason::MemberLimitExceeded => "member_limit_exceeded",
             Reason::InsufficientCredits => "insufficient_credits",
             Reason::NotInPlan => "not_in_plan",
         }

@@ -5,9 +5,10 @@ pub mod account;
 pub mod answer;
 pub mod decision;
 pub mod kind;
+pub mod member;
 pub mod period;
 
-pub use answer::{Bound, FeatureKind, LimitAnswer, UsageLine, UsageReport};
+pub use answer::{Bound, FeatureKind, LimitAnswer, MemberUsage, UsageLine, UsageReport};
 pub use decision::{Change, Counter, Decision, Hold, Reason};
 pub use kind::{LimitDecl, LimitKind, Period};
 pub use period::Window;

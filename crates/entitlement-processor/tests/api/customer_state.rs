@@ -51,6 +51,13 @@ async fn announced(app: &TestApp) -> Vec<serde_json::Value> {
         .into_iter()
         .filter_map(|m| serde_json::from_str::<serde_json::Value>(m.body()?).ok())
         .filter(|e| e["type"] == "entitlements.changed" && e["userId"] == app.user.as_str())
+        .inspect(|e| {
+            assert_eq!(
+                e["subject"],
+                json!({"type": "user", "id": app.user.as_str()}),
+                "the subject, typed"
+            )
+        })
         .map(|e| e["data"]["current"].clone())
         .collect();
     assert!(!changed.is_empty(), "nothing announced");

@@ -78,6 +78,10 @@ async fn shuffled_and_repeated_membership_events_end_on_clerks_true_count_announ
         .collect();
     // 0 → 13 once, 13 → 11 once: the count's two versions, each announced once.
     assert_eq!(changes, vec![(0, 13), (13, 11)]);
+    // Each names the organization as its subject, typed.
+    assert!(announced
+        .iter()
+        .all(|e| e["subject"] == serde_json::json!({"type": "organization", "id": org.as_str()})));
     assert_eq!(version, 2);
 }
 

@@ -59,6 +59,22 @@ interval = "month"
 [plans.overage]
 tokens = { unit_amount = 1, per = 100, currency = "usd" }
 
+# An organization's plan: one pool of 20 messages and 10 agents, each member capped at 5 messages and 3
+# agents inside it.
+[[plans]]
+id = "team"
+name = "Team"
+for = "organization"
+[plans.limits]
+messages = 20
+agents = 10
+[plans.member_limits]
+messages = 5
+agents = 3
+[[plans.prices]]
+lookup_key = "team_monthly"
+interval = "month"
+
 # An add-on: per unit, +5 agents and +10 messages, beside any plan.
 [[plans]]
 id = "team_pack"
@@ -165,6 +181,19 @@ impl TestApp {
         );
         e.period_end = Some(period_end.into());
         self.entitlements.put(&e).await.unwrap();
+    }
+
+    /// A new organization on `plan`, as the processor writes it.
+    pub async fn organization_on(&self, plan: &str) -> SubjectId {
+        let org = SubjectId::parse(unique_id("org_")).unwrap();
+        let mut e = Entitlements::on_plan(
+            org.clone(),
+            self.deps.catalog.plan(plan).unwrap(),
+            Status::Active,
+        );
+        e.period_end = Some("2099-01-01T00:00:00Z".into());
+        self.entitlements.put(&e).await.unwrap();
+        org
     }
 
     /// On `plan` with `quantity` × the team pack, as the processor writes it (`until`: canceled at period end).

@@ -245,12 +245,8 @@ async fn a_seat_plans_checkout_starts_at_the_current_count_and_another_count_is_
     for n in 0..4 {
         h.members.join(ORG, &format!("user_member{n}"), &[]);
     }
+    // The built-in catalog declares `seats` (its team plan's); starter becomes a seat plan here.
     let text = include_str!("../../../../../config/plans.toml")
-        .replacen(
-            "[limits]\n",
-            "[limits]\nseats = { kind = \"allocated\" }\n",
-            1,
-        )
         .replacen("id = \"starter\"\n", "id = \"starter\"\nfor = \"organization\"\n", 1)
         .replacen(
             "[[plans]]\nid = \"professional\"",
@@ -295,11 +291,11 @@ async fn a_seat_plans_checkout_starts_at_the_current_count_and_another_count_is_
 #[tokio::test]
 async fn a_change_to_a_seat_plan_is_refused_rather_than_billed_wrong() {
     let mut h = harness();
+    // Professional becomes a seat plan here (it is just before the team plan in the built-in catalog).
     let text = include_str!("../../../../../config/plans.toml")
-        .replacen("[limits]\n", "[limits]\nseats = { kind = \"allocated\" }\n", 1)
         .replacen(
-            "[[plans]]\nid = \"enterprise\"",
-            "[plans.seats]\nincluded = 2\n[[plans.seats.prices]]\nlookup_key = \"pro_seat_monthly\"\ninterval = \"month\"\n\n[[plans]]\nid = \"enterprise\"",
+            "# A team plan, bought by",
+            "[plans.seats]\nincluded = 2\n[[plans.seats.prices]]\nlookup_key = \"pro_seat_monthly\"\ninterval = \"month\"\n\n# A team plan, bought by",
             1,
         )
         .replacen("agents = 10\n", "agents = 10\nseats = 20\n", 1);

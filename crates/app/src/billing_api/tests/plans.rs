@@ -25,7 +25,14 @@ async fn the_plans_are_public_cacheable_and_answer_304_to_their_etag() {
         .collect();
     assert_eq!(
         ids,
-        ["free", "starter", "professional", "enterprise", "team_pack"]
+        [
+            "free",
+            "starter",
+            "professional",
+            "team",
+            "enterprise",
+            "team_pack"
+        ]
     );
     let starter = &body["plans"][1];
     assert_eq!(starter["limits"]["messages_per_day"], 1000);
@@ -37,7 +44,7 @@ async fn the_plans_are_public_cacheable_and_answer_304_to_their_etag() {
         ),
         (Some(4900), Some("month"))
     );
-    assert_eq!(body["plans"][4]["addon"], true);
+    assert_eq!(body["plans"][5]["addon"], true);
     assert_eq!(body["creditPacks"][0]["credits"], 1000);
     assert_eq!(body["limits"]["messages_per_day"]["resets"], "day");
     assert_eq!(body["limits"]["credits"]["lowThreshold"], 100);

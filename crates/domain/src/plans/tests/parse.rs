@@ -15,12 +15,19 @@ fn the_built_in_catalog_parses_and_validates() {
     let ids: Vec<_> = catalog.plans().iter().map(|p| p.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["free", "starter", "professional", "enterprise", "team_pack"]
+        [
+            "free",
+            "starter",
+            "professional",
+            "team",
+            "enterprise",
+            "team_pack"
+        ]
     );
     let addons: Vec<_> = catalog.plans().iter().map(|p| p.addon).collect();
-    assert_eq!(addons, [false, false, false, false, true]);
+    assert_eq!(addons, [false, false, false, false, false, true]);
     let ranks: Vec<_> = catalog.plans().iter().map(|p| p.rank).collect();
-    assert_eq!(ranks, [0, 1, 2, 3, 4], "catalog order without `rank`");
+    assert_eq!(ranks, [0, 1, 2, 3, 4, 5], "catalog order without `rank`");
     let limits = |id: &str| {
         let plan = catalog.plan(id).unwrap();
         (plan.limits["agents"], plan.limits["messages_per_day"])
@@ -32,6 +39,11 @@ fn the_built_in_catalog_parses_and_validates() {
         (Limit::Finite(10), Limit::Finite(10_000))
     );
     assert_eq!(limits("enterprise"), (Limit::Unlimited, Limit::Unlimited));
+    // The team plan: an organization's pool, each member capped inside it, seats beyond three billed.
+    let team = catalog.plan("team").unwrap();
+    assert_eq!(limits("team"), (Limit::Finite(25), Limit::Finite(5_000)));
+    assert_eq!(team.member_limits.get("messages_per_day"), Some(&25));
+    assert_eq!(team.seats.as_ref().map(|s| s.included), Some(3));
     assert!(catalog.plan("enterprise").unwrap().contact_sales);
 
     let packs: Vec<_> = catalog

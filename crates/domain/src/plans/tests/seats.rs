@@ -129,3 +129,74 @@ fn a_seat_item_is_no_plan_of_its_own_even_marked_with_the_plans_id() {
         .unwrap();
     assert_eq!((plan.id.as_str(), price.amount), ("team", Some(1500)));
 }
+
+/// [`TEAM`] with a metered pool and a per-member cap inside it.
+fn capped() -> String {
+    TEAM.replace(
+        "seats = { kind = \"allocated\" }",
+        "seats = { kind = \"allocated\" }\n    messages = { kind = \"metered\", resets = \"day\" }\n    credits = { kind = \"credits\" }",
+    )
+    .replace(
+        "seats = 50\n",
+        "seats = 50\n    messages = 1000\n    [plans.member_limits]\n    messages = 200\n",
+    )
+}
+
+#[test]
+fn a_team_plan_caps_each_member_inside_its_pool() {
+    let catalog = PlanCatalog::parse(&capped()).unwrap();
+    let team = catalog.plan("team").unwrap();
+    assert_eq!(team.member_limits.get("messages"), Some(&200));
+    assert!(crate::usage::member::capped_anywhere(&catalog, "messages"));
+    assert!(!crate::usage::member::capped_anywhere(&catalog, "seats"));
+}
+
+#[test]
+fn member_caps_beyond_the_pool_of_undeclared_or_counted_limits_or_for_people_are_refused() {
+    for (broken, culprits) in [
+        (
+            capped().replace("messages = 200", "messages = 2000"),
+            vec!["team", "messages", "more than the pool (1000)"],
+        ),
+        (
+            capped().replace("messages = 200", "messages = 0"),
+            vec!["messages", "positive integer"],
+        ),
+        (
+            capped().replace("messages = 200", "messages = \"lots\""),
+            vec!["messages", "positive integer"],
+        ),
+        (
+            capped().replace("messages = 200", "messages = 200\n    agents = 3"),
+            vec!["agents", "not declared"],
+        ),
+        (
+            capped().replace("messages = 200", "messages = 200\n    credits = 3"),
+            vec!["credits", "balance"],
+        ),
+        (
+            capped().replace("messages = 200", "messages = 200\n    seats = 3"),
+            vec!["seats", "Clerk"],
+        ),
+        (
+            capped().replace("    messages = 1000\n", ""),
+            vec!["messages", "does not set"],
+        ),
+    ] {
+        assert_mentions(&rejected(&broken), &culprits);
+    }
+    // A plan for people only cannot cap members (there are none).
+    let people = capped()
+        .replace("for = \"organization\"", "for = \"user\"")
+        .replace("    [plans.seats]\n    included = 3\n    count_invitations = true\n", "")
+        .replace(
+            "    [[plans.seats.prices]]\n    lookup_key = \"team_seat_monthly\"\n    interval = \"month\"\n    amount = 1500\n    currency = \"usd\"\n",
+            "",
+        );
+    assert_mentions(&rejected(&people), &["team", "organization"]);
+    assert!(
+        rejected(&people).contains("member_limits"),
+        "{}",
+        rejected(&people)
+    );
+}
