@@ -5,7 +5,8 @@
         --clerk-jwks-url URL --clerk-issuer URL --clerk-sign-in-url URL [--stripe-clock URL]
 
 Every flag can also be given by its environment variable (DEMO_PORT, BILLING_API_URL, USAGE_API_URL,
-USAGE_API_KEY, CLERK_JWKS_URL, CLERK_ISSUER, CLERK_SIGN_IN_URL, STRIPE_CLOCK_URL, APP_ORIGIN). Binds 127.0.0.1
+USAGE_API_KEY, CLERK_JWKS_URL, CLERK_ISSUER, CLERK_SIGN_IN_URL, CLERK_FRONTEND_API, STRIPE_CLOCK_URL, APP_ORIGIN,
+PLAN_CATALOG). Binds 127.0.0.1
 and prints `listening on <port>` as its first stdout line. Standard library + `cryptography`.
 
 Routes:
@@ -14,6 +15,8 @@ Routes:
   GET  /api/config                  whether the local Stripe's clock exists (the same as JSON)
   POST /api/send-message            spends 1 of the `messages_per_day` limit (metered, resets daily)
   POST /api/generate                spends --generate-cost credits (the `credits` balance)
+                                    both for the session's active organization when the token has one (its
+                                    pool, `memberId` = the user, so a per-member cap applies), else the user
   POST /api/clock/advance {"days"}  the local Stripe's test clock (`POST /__fake/clock/advance`); 404 when the
                                     real Stripe is used
 
@@ -21,7 +24,8 @@ The pattern of the two /api routes, which is what a product's server does:
   1. verify the caller's Clerk session token (Authorization: Bearer): RS256 against Clerk's JWKS, `iss`,
      `exp`/`nbf`, `azp` = the app's origin. The user id is the token's `sub`, never something the browser says.
   2. ask usage-api to record the spend (`POST /v1/usage` with the server's own API key, which never reaches the
-     browser, and an idempotency key so that a retried request never counts twice).
+     browser, and an idempotency key so that a retried request never counts twice) for the subject the token
+     names: its active organization (Clerk's v2 `o.id`, or v1 `org_id`) with `memberId` = `sub`, else `sub`.
   3. do the work only when usage-api says `allowed: true`; otherwise answer a 4xx the page can show
      (429 at a limit, 402 out of credits, 403 not in the plan) with usage-api's numbers.
 """
@@ -156,8 +160,22 @@ def call(url: str, body: dict | None, headers: dict | None = None, timeout: floa
         raise Refused(503, "unavailable", f"cannot reach {urlsplit(url).netloc}: {e}") from e
 
 
+def subject_of(claims: dict) -> dict:
+    """Whom a spend is for: the token's active organization (v2 `o.id`, v1 `org_id`) with the user as the member
+    (the pool is the organization's, a per-member cap the user's), else the user. Never the request body's say."""
+    org = (claims.get("o") or {}).get("id") if isinstance(claims.get("o"), dict) else None
+    org = org or claims.get("org_id")
+    if isinstance(org, str) and org.startswith("org_"):
+        return {"subject": org, "memberId": claims["sub"]}
+    return {"userId": claims["sub"]}
+
+
 # What the page shows when usage-api refuses, by its `reason`, and the status the demo backend answers.
 REFUSALS = {
+    # A member's own cap inside the organization's pool: `member` carries the member's numbers, the answer's
+    # own `remaining` the pool's.
+    "member_limit_exceeded": (429, "Refused: you reached your {memberLimit} {memberWhat}; your team still has "
+                                   "{remaining} (resets {resetsAt})."),
     "limit_exceeded": (429, "Refused: you reached your plan's limit of {limit} {what} (resets {resetsAt})."),
     "insufficient_credits": (402, "Refused: not enough credits ({remaining} left, {amount} needed). "
                                   "Buy a credit pack."),
@@ -165,12 +183,25 @@ REFUSALS = {
 }
 
 
+def number(value) -> str:
+    """1234 -> "1,234"; anything else as it is."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def when(value) -> str:
+    """usage-api's RFC 3339 time ("2026-12-08T00:00:00Z") as "2026-12-08 00:00 UTC"; anything else as it is."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return str(value)
+
+
 def spend(claims: dict, request: dict, feature: str, amount: int, what: str):
     """Records `amount` of `feature` for the signed-in user through usage-api; (status, body) for the page."""
     # The browser may send an idempotency key (a retried click must not count twice); else each call is new.
     key = str(request.get("idempotencyKey") or uuid.uuid4())
     status, answer = call(f"{ARGS.usage_api}/v1/usage",
-                          {"userId": claims["sub"], "feature": feature, "amount": amount, "idempotencyKey": key},
+                          {**subject_of(claims), "feature": feature, "amount": amount, "idempotencyKey": key},
                           {"authorization": f"Bearer {ARGS.usage_key}"})
     if status != 200:
         # usage-api's own 4xx (bad input, unknown feature, 409 idempotency conflict) or 5xx: passed through.
@@ -178,19 +209,47 @@ def spend(claims: dict, request: dict, feature: str, amount: int, what: str):
     if not answer.get("allowed"):
         reason = answer.get("reason") or "limit_exceeded"
         code, template = REFUSALS.get(reason, (403, "Refused: {reason}."))
+        member = answer.get("member") if isinstance(answer.get("member"), dict) else {}
         fields = {"limit": "?", "remaining": "?", "resetsAt": "later", **answer, "amount": amount, "what": what,
-                  "reason": reason}
+                  "reason": reason, "memberLimit": member.get("limit", "?"),
+                  "memberWhat": "messages today" if feature == "messages_per_day" else what}
+        fields["remaining"] = number(fields["remaining"])
+        fields["resetsAt"] = when(fields["resetsAt"])
         return code, {"error": {"code": reason, "message": template.format(**fields)}, "usage": answer}
     # Allowed: here the product does the work it just paid for.
     done = {"messages_per_day": "Message sent.", "credits": f"Generated (spent {amount} credits)."}[feature]
-    return 200, {"message": f"{done} {answer.get('remaining')} left.", "usage": answer}
+    member = answer.get("member") if isinstance(answer.get("member"), dict) else None
+    left = f"{number(answer.get('remaining'))} left"
+    if member and "subject" in subject_of(claims):
+        left = f"{left} for the team, {number(member.get('remaining'))} of your {number(member.get('limit'))}"
+    return 200, {"message": f"{done} {left}.", "usage": answer}
 
 
 # ---------------------------------------------------------------- HTTP
 
 def page_config() -> dict:
     return {"billingApi": ARGS.billing_api, "signInUrl": ARGS.clerk_sign_in_url, "clock": bool(ARGS.stripe_clock),
-            "appOrigin": ARGS.app_origin, "generateCost": ARGS.generate_cost}
+            "appOrigin": ARGS.app_origin, "generateCost": ARGS.generate_cost,
+            "clerkFrontendApi": ARGS.clerk_frontend_api, "seatPlans": SEAT_PLANS}
+
+
+# The product knows its own catalog: each seat plan's included seats and seat prices (config/plans.toml's
+# `[plans.seats]`; billing-api's GET /plans does not list them), for the page's "members: N, 3 included".
+SEAT_PLANS: dict = {}
+
+
+def seat_plans(path: str) -> dict:
+    import tomllib
+
+    try:
+        catalog = tomllib.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        print(f"demo: cannot read the catalog {path}: {e}", file=sys.stderr, flush=True)
+        return {}
+    return {plan["id"]: {"included": plan["seats"].get("included", 0),
+                         "prices": [{k: p.get(k) for k in ("lookup_key", "amount", "currency", "interval")}
+                                    for p in plan["seats"].get("prices", [])]}
+            for plan in catalog.get("plans", []) if isinstance(plan.get("seats"), dict)}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -284,6 +343,11 @@ def main() -> int:
     parser.add_argument("--clerk-jwks-url", default=env("CLERK_JWKS_URL"))
     parser.add_argument("--clerk-issuer", default=env("CLERK_ISSUER"))
     parser.add_argument("--clerk-sign-in-url", default=env("CLERK_SIGN_IN_URL"), help="where the page signs in")
+    parser.add_argument("--clerk-frontend-api", default=env("CLERK_FRONTEND_API"),
+                        help="the local Clerk's base URL, for the page's organization switcher (its Frontend-like "
+                             "routes); unset with the real Clerk (use ClerkJS)")
+    parser.add_argument("--catalog", default=env("PLAN_CATALOG", str(ROOT / "config" / "plans.toml")),
+                        help="the plan catalog, for the seat plans' included seats (default config/plans.toml)")
     parser.add_argument("--stripe-clock", default=env("STRIPE_CLOCK_URL"),
                         help="the local Stripe's POST /__fake/clock/advance URL; unset with the real Stripe")
     parser.add_argument("--generate-cost", type=int, default=int(env("GENERATE_COST", "100")),
@@ -296,6 +360,7 @@ def main() -> int:
     ARGS.billing_api, ARGS.usage_api = ARGS.billing_api.rstrip("/"), ARGS.usage_api.rstrip("/")
     ARGS.app_origin = ARGS.app_origin.rstrip("/")
     JWKS = Jwks(ARGS.clerk_jwks_url)
+    SEAT_PLANS.update(seat_plans(ARGS.catalog))
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
     print(f"listening on {server.server_address[1]}", flush=True)

@@ -168,7 +168,9 @@ if [[ -n "${CLERK_SECRET_KEY:-}" ]]; then
   clerk_key=$CLERK_SECRET_KEY
   clerk_base=${CLERK_API_BASE:-https://api.clerk.com}
 else
-  # Also the sign-in page and session tokens (RS256, its own JWKS), and `user.created` sent to the clerk-webhook.
+  # Also the sign-in page and session tokens (RS256, its own JWKS), the Frontend-like routes of the demo app's
+  # organization switcher, and Clerk's webhooks (user.created, organization.created, organizationMembership.*)
+  # sent to the clerk-webhook.
   start_fake scripts/fake_clerk.py --webhook-url "$functions/clerk-webhook/webhooks/clerk" \
     --webhook-secret "$LOCAL_CLERK_WEBHOOK_SECRET"
   fake_clerk_pid=$fake_pid
@@ -254,6 +256,7 @@ if [[ -n "$jwks_url" && -n "$issuer" ]]; then
   start_fake scripts/demo_server.py --port "$app_port" --app-origin "$app_origin" \
     --billing-api "$functions/billing-api" --usage-api "$functions/usage-api" --usage-key "${usage_key%%,*}" \
     --clerk-jwks-url "$jwks_url" --clerk-issuer "$issuer" --clerk-sign-in-url "$sign_in_url" \
+    ${fake_clerk_pid:+--clerk-frontend-api "$clerk_base"} \
     ${fake_stripe_pid:+--stripe-clock "$stripe_base/__fake/clock/advance"}
   demo_pid=$fake_pid
   app_line="Open $app_origin — the demo app: sign up, subscribe, change plan, use credits$([[ -z "$fake_stripe_pid" ]] || echo ", advance the clock")"

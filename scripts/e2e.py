@@ -9,6 +9,13 @@ the Team pack add-on bought (its own Checkout): listed, the agents limit raised 
 credits spent until refused -> a switch to Starter scheduled for the period end, still shown after a reload ->
 cancel: the notice names the plan and the add-on and the dropped switch -> resume.
 
+With --team, then a team's life: an admin signs up and creates an organization with the switcher -> subscribes it
+to Team (the local Checkout) -> members added past the three included seats through Clerk's Backend API (the
+harness is the other admin; Clerk's membership webhooks reach the clerk-webhook): the Stripe subscription's
+seat item follows, with a proration invoice -> a plain member signs in and switches to the organization: a
+checkout is refused (403 billing_permission_required, on the page and asked directly) -> the member spends
+messages up to their per-member cap while the pool still has room -> a member removed, the seat item follows.
+
 Each step saves a screenshot under --out (NN-step.png). Any console error fails the run, and so does any failed
 request except the ones a step expects (the refusal at the end of the credits). Run by scripts/e2e.sh.
 """
@@ -21,6 +28,8 @@ import statistics
 import sys
 import tempfile
 import time
+import tomllib
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -29,10 +38,14 @@ from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 # How long one step waits for Entitle to follow (Stripe's webhook -> stripe-webhook -> SNS -> SQS -> bridge ->
 # processor -> entitlements, then the page's 2 s poll).
 FOLLOW = 60
+# The local stand-ins take any test-mode secret key (scripts/dev.sh gives the functions this one).
+LOCAL_KEY = "sk_test_entitle_local"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Failed(Exception):
@@ -41,6 +54,7 @@ class Failed(Exception):
 
 class Journey:
     def __init__(self, args):
+        self.team_too = args.team
         self.ready = dict(
             line.split("=", 1) for line in Path(args.ready).read_text().splitlines() if "=" in line
         )
@@ -93,6 +107,7 @@ class Journey:
                 last = e
             time.sleep(0.25)
         self.driver.save_screenshot(str(self.out / f"failed-{self.step_no + 1:02d}.png"))
+        what = what() if callable(what) else what  # a callable says what it saw at the end, not at the start
         raise Failed(f"timed out after {timeout:.0f} s waiting for {what}" + (f" ({last.msg})" if last else ""))
 
     def visible(self, id_: str) -> bool:
@@ -118,7 +133,7 @@ class Journey:
         return found[0].text.strip() if found else ""
 
     def wait_text(self, id_: str, pattern: str, timeout: float = FOLLOW) -> str:
-        return self.wait(f"#{id_} to read /{pattern}/ (it reads {self.text(id_)!r})",
+        return self.wait(lambda: f"#{id_} to read /{pattern}/ (it reads {self.text(id_)!r})",
                          lambda: re.search(pattern, self.text(id_), re.I) and self.text(id_), timeout)
 
     def wait_url(self, prefix: str, timeout: float = FOLLOW) -> None:
@@ -272,9 +287,226 @@ class Journey:
         self.wait("the scheduled switch to stay dropped", lambda: self.scheduled_from_entitlements(shown=False))
         self.reveal("notice")
         self.step("resumed")
+        if self.team_too:
+            self.team()
         self.console()
         self.deliveries(stripe)
         self.dead_letters()
+
+    # --- a team ----------------------------------------------------------------------------------------------
+    def sign_in(self, email: str, first: str = "", last: str = "") -> None:
+        """Signs out if need be, then in (or up) at the local Clerk's page; back on the app, signed in."""
+        if self.visible("sign-out"):
+            self.click("sign-out")
+        self.click("sign-in")
+        self.wait_url(self.ready["CLERK_BASE"])
+        self.el("email").send_keys(email)
+        self.el("first-name").send_keys(first)
+        self.el("last-name").send_keys(last)
+        self.click("sign-in")
+        self.wait_url(self.ready["APP_URL"])
+        self.wait_text("signed-in-as", re.escape(f"<{email}>"))
+
+    def switch_to(self, value: str) -> None:
+        """Picks `value` in the organization switcher ("" is the personal account)."""
+        self.wait(f"the switcher to offer {value!r}", lambda: self.visible("org-select") and any(
+            o.get_attribute("value") == value for o in Select(self.el("org-select")).options))
+        Select(self.el("org-select")).select_by_value(value)
+
+    def token(self) -> str:
+        return self.driver.execute_script("return sessionStorage.getItem('entitle.sessionToken')")
+
+    def team(self) -> None:
+        """An organization's life: the switcher, a seat plan, seats that follow members, a member's limits."""
+        app, stripe = self.ready["APP_URL"], self.ready["STRIPE_BASE"]
+        catalog = tomllib.loads((ROOT / "config" / "plans.toml").read_text())
+        team = next(p for p in catalog["plans"] if p["id"] == "team")
+        included, cap = team["seats"]["included"], team["member_limits"]["messages_per_day"]
+        pool = team["limits"]["messages_per_day"]
+        stamp = int(time.time())
+
+        self.sign_in(f"e2e-admin-{stamp}@example.com", "Ada", "Admin")
+        self.wait_text("signed-in-as", r"^Ada Admin <")
+        self.wait("the switcher on the personal account",
+                  lambda: Select(self.el("org-select")).first_selected_option.text == "Personal account")
+        self.wait_text("account-plan", r"free")
+        self.step("team-admin-signed-up")
+
+        name = f"Acme Team {stamp}"
+        self.switch_to("__create")
+        self.wait("the organization's name field", lambda: self.visible("org-name"))
+        self.el("org-name").send_keys(name)
+        self.click("org-create")
+        self.wait_text("account-title", rf"^{re.escape(name)}'s account$")
+        self.wait_text("org-role", r"You are Admin of .*you manage its billing")
+        org = Select(self.el("org-select")).first_selected_option.get_attribute("value")
+        if not org.startswith("org_"):
+            raise Failed(f"the switcher's active organization is {org!r}")
+        self.wait_text("account-plan", r"free")
+        self.step("organization-created")
+
+        # The admin subscribes the organization to Team: the local Checkout, as the user's journey.
+        self.click("subscribe-team_monthly")
+        self.wait_url(f"{stripe}/checkout/")
+        self.wait("the Checkout page's Team line", lambda: "Team" in self.driver.page_source)
+        self.step("checkout-team")
+        self.click("pay")
+        self.wait_url(app)
+        self.wait_text("account-plan", r"^Team$")
+        self.wait_text("account-status", r"^active")
+        self.wait_text("seats", rf"^members: 1, {included} included$")
+        self.step("team-active")
+        status, entitlements = self.http("GET", f"{self.ready['BILLING_API']}/entitlements", token=self.token())
+        subscription = entitlements.get("subscriptionId")
+        if status != 200 or entitlements.get("plan") != "team" or not subscription:
+            raise Failed(f"GET /entitlements as the admin: {status} {entitlements}")
+
+        # The harness is the other admin: people added through Clerk's Backend API. Clerk's
+        # organizationMembership.created webhooks reach the clerk-webhook, the processor recounts from Clerk
+        # and sets the seat item's quantity to the seats beyond the included ones (prorated, invoiced now).
+        members = [self.clerk("POST", "/v1/users", {"email_address": [f"e2e-member{i}-{stamp}@example.com"],
+                                                    "first_name": f"Member{i}", "last_name": "Tester"})
+                   for i in range(1, included + 2)]
+        for member in members[:included]:
+            self.clerk("POST", f"/v1/organizations/{org}/memberships", {"user_id": member["id"], "role": "org:member"})
+        seats = 1 + included
+        self.wait(f"the seat item's quantity to be {seats - included} ({seats} members)",
+                  lambda: self.seat_item(subscription)[1] == seats - included)
+        seat_price = self.seat_item(subscription)[0]
+        invoices = self.seat_invoices(subscription, seat_price)
+        if len(invoices) != 1 or invoices[0]["billing_reason"] != "subscription_update":
+            raise Failed(f"one proration invoice for the seat expected, found {len(invoices)}: {invoices}")
+        self.wait_text("seats", rf"^members: {seats}, {included} included — 1 more billed at \$15\.00 / month each$")
+        self.reveal("seats")
+        self.step("seat-billed")
+        self.clerk("POST", f"/v1/organizations/{org}/memberships", {"user_id": members[-1]["id"], "role": "org:member"})
+        seats += 1
+        self.wait(f"the seat item's quantity to be {seats - included}",
+                  lambda: self.seat_item(subscription)[1] == seats - included)
+        if len(self.seat_invoices(subscription, seat_price)) != 2:
+            raise Failed("the second seat was not prorated and invoiced at once")
+        self.wait_text("seats", rf"^members: {seats}, {included} included — 2 more billed")
+        self.reveal("seats")
+        self.step("seats-follow-members")
+        print(f"e2e: seat item {seat_price} × {seats - included} for {seats} members, 2 proration invoices",
+              flush=True)
+
+        # A plain member (org:member: no org:sys_billing:manage) switches to the organization.
+        member = members[0]
+        self.sign_in(member["email_addresses"][0]["email_address"])
+        self.wait_text("signed-in-as", r"^Member1 Tester <")
+        self.switch_to(org)
+        self.wait_text("account-title", rf"^{re.escape(name)}'s account$")
+        self.wait_text("account-plan", r"^Team$")
+        self.wait_text("org-role", r"You are Member of .*cannot change its billing")
+        self.wait_text("seats", rf"^members: {seats}, {included} included")
+        self.step("member-switched")
+        # billing-api refuses the member's checkout (asked Clerk: no org:sys_billing:manage): on the page...
+        self.expected_failures.append(r"/checkout - Failed to load resource: the server responded with a status of 403")
+        self.click("buy-credits_1000")
+        self.wait_text("notice", r"Checkout could not start: .*\(billing_permission_required\)")
+        self.reveal("notice")
+        self.step("member-checkout-refused")
+        # ... and asked directly with the member's token.
+        status, answer = self.http("POST", f"{self.ready['BILLING_API']}/checkout", token=self.token(), body={
+            "price": "team_monthly", "successUrl": f"{app}/?checkout=success", "cancelUrl": f"{app}/"})
+        if status != 403 or answer.get("error", {}).get("code") != "billing_permission_required":
+            raise Failed(f"a member's POST /checkout answered {status} {answer}")
+
+        # The member's messages: most through usage-api as the product's server spends them (the organization's
+        # pool, memberId = the member), the last ones with the page's button, until the member's cap refuses.
+        for i in range(cap - 2):
+            status, answer = self.http("POST", f"{self.ready['USAGE_API']}/v1/usage", key=self.ready["USAGE_API_KEY"],
+                                       body={"subject": org, "memberId": member["id"], "feature": "messages_per_day",
+                                             "amount": 1, "idempotencyKey": f"e2e-{stamp}-{i}"})
+            if status != 200 or not answer.get("allowed"):
+                raise Failed(f"message {i + 1} of the member: {status} {answer}")
+        for i in range(2):
+            self.click("send-message")
+            left = pool - cap + 1 - i
+            self.wait_text("usage-message", rf"Message sent\. {left:,} left for the team, {1 - i} of your {cap}\b")
+        self.expected_failures.append(
+            r"/api/send-message - Failed to load resource: the server responded with a status of 429")
+        self.click("send-message")
+        self.wait_text("usage-message",
+                       rf"you reached your {cap} messages today; your team still has {pool - cap:,}\b")
+        self.wait_text("usage-messages_per_day", rf"\b{cap} of {pool:,}; you: {cap} of {cap}\b")
+        # The pool's bar ("25 of 5,000; you: 25 of 25") at the top, the refusal below it, in one screenshot.
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", self.el("usage-messages_per_day"))
+        self.step("member-cap-reached")
+
+        # A member removed (through Clerk's Backend API): organizationMembership.deleted, a recount, the seat
+        # item one fewer, without a credit (no new invoice).
+        self.clerk("DELETE", f"/v1/organizations/{org}/memberships/{members[-1]['id']}")
+        seats -= 1
+        self.wait(f"the seat item's quantity to go down to {seats - included}",
+                  lambda: self.seat_item(subscription)[1] == seats - included)
+        if len(self.seat_invoices(subscription, seat_price)) != 2:
+            raise Failed("removing a member invoiced something (removals are not credited)")
+        self.wait_text("seats", rf"^members: {seats}, {included} included — 1 more billed")
+        self.reveal("seats")
+        self.step("member-removed")
+        self.clerk_deliveries()
+
+    def clerk_deliveries(self) -> None:
+        """Every webhook the local Clerk sent (sign-ups, the organization, its memberships) was accepted by the
+        clerk-webhook in the end, none refused as bad input."""
+        deadline = time.monotonic() + FOLLOW
+        while True:
+            with urllib.request.urlopen(f"{self.ready['CLERK_BASE']}/__fake/deliveries", timeout=10) as reply:
+                attempts = json.load(reply)
+            events = {a["event"]: a["type"] for a in attempts}
+            accepted = {a["event"] for a in attempts if a["ok"]}
+            refused = [a for a in attempts if a["status"] is not None and 400 <= a["status"] < 500]
+            if refused:
+                raise Failed(f"clerk-webhook refused {len(refused)} deliveries, e.g. {refused[0]}")
+            if accepted == set(events) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if accepted != set(events):
+            raise Failed(f"Clerk events never accepted: {sorted({events[e] for e in set(events) - accepted})}")
+        kinds = sorted(set(events.values()))
+        print(f"e2e: {len(events)} Clerk events ({', '.join(kinds)}) delivered in {len(attempts)} attempts, "
+              "all accepted by clerk-webhook", flush=True)
+
+    def http(self, method: str, url: str, body=None, token: str | None = None, key: str | None = None):
+        """(status, JSON answer) of one request to a function (a session token or an API key as Bearer)."""
+        headers = {"content-type": "application/json", "origin": self.ready["APP_URL"]}
+        if token or key:
+            headers["authorization"] = f"Bearer {token or key}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                return reply.status, json.load(reply)
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def clerk(self, method: str, path: str, body=None) -> dict:
+        """Clerk's Backend API (the local Clerk), as another admin's dashboard or server would call it."""
+        status, answer = self.http(method, f"{self.ready['CLERK_BASE']}{path}", body, key=LOCAL_KEY)
+        if status != 200:
+            raise Failed(f"Clerk {method} {path}: {status} {answer}")
+        return answer
+
+    def stripe_get(self, path: str) -> dict:
+        request = urllib.request.Request(f"{self.ready['STRIPE_BASE']}{path}",
+                                         headers={"authorization": f"Bearer {LOCAL_KEY}"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.load(reply)
+
+    def seat_item(self, subscription: str) -> tuple:
+        """(price id, quantity) of the subscription's seat item in Stripe; (None, 0) without one."""
+        items = self.stripe_get(f"/v1/subscriptions/{subscription}")["items"]["data"]
+        seat = next((i for i in items if i["price"].get("lookup_key") == "team_seat_monthly"), None)
+        return (seat["price"]["id"], seat["quantity"]) if seat else (None, 0)
+
+    def seat_invoices(self, subscription: str, seat_price: str) -> list:
+        """The subscription's invoices with a positive proration line on the seat price."""
+        listed = self.stripe_get(f"/v1/invoices?subscription={subscription}&limit=100")["data"]
+        return [invoice for invoice in listed if any(
+            line["amount"] > 0 and line["pricing"]["price_details"]["price"] == seat_price
+            and line["parent"]["subscription_item_details"]["proration"] for line in invoice["lines"]["data"])]
 
     def catalog_limit(self, plan: str, limit: str) -> int:
         """What one unit of `plan` grants of `limit`, from billing-api's GET /plans (config/plans.toml)."""
@@ -346,6 +578,8 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--chromium", required=True)
     parser.add_argument("--driver", required=True)
+    parser.add_argument("--team", action="store_true",
+                        help="then a team's journey: an organization, its seats, a member's cap")
     args = parser.parse_args()
     started = time.monotonic()
     journey = Journey(args)

@@ -2,9 +2,12 @@
 # `make e2e`: a customer's whole life in a real browser. Starts `make dev` (scripts/dev.sh) in the background,
 # waits for it to be ready, and drives the demo app (web/) in headless Chromium with scripts/e2e.py: sign up,
 # subscribe, upgrade, a failed renewal and its recovery, an add-on (its limits raised), credits, a switch
-# scheduled for the period end (still shown after a reload), cancel (the add-on with it), resume. Screenshots of every step
-# and the logs land in .local/e2e/; then the same journey again with the local Stripe delivering every event
-# twice and out of order (.local/e2e/chaos/).
+# scheduled for the period end (still shown after a reload), cancel (the add-on with it), resume; then a team
+# (e2e.py --team): an organization made with the switcher and subscribed to Team by its admin, members added past
+# the included seats (the seat item follows, prorated), a member refused checkout and stopped at their own cap
+# while the pool has room, a member removed. Screenshots of every step and the logs land in .local/e2e/; then
+# the user's journey again (not the team's) with the local Stripe delivering every event twice and out of order
+# (.local/e2e/chaos/).
 #
 # Chromium and chromedriver come from Debian's packages (`apt-get install chromium chromium-driver`), or
 # CHROMIUM / CHROMEDRIVER name them; nothing downloads a browser. Without them this says that it skipped and
@@ -46,9 +49,11 @@ if (exec 3<>/dev/tcp/127.0.0.1/9000) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/
   exit 1
 fi
 
-# One journey against a fresh `make dev`; $1 = the screenshot folder; extra env (STRIPE_CHAOS) passes through.
+# One journey against a fresh `make dev`; $1 = the screenshot folder, the rest e2e.py's own flags (--team);
+# extra env (STRIPE_CHAOS) passes through.
 journey() {
   local dir=$1 status=0
+  shift
   mkdir -p "$dir"
   rm -f .local/dev-ready
   # Its own process group, so that everything dev.sh started stops with it.
@@ -67,7 +72,7 @@ journey() {
     echo "e2e: make dev was not ready after 5 minutes; see $dir/dev.log" >&2
     return 1
   fi
-  .venv/bin/python scripts/e2e.py --ready .local/dev-ready --out "$dir" --chromium "$chromium" --driver "$driver" || status=$?
+  .venv/bin/python scripts/e2e.py --ready .local/dev-ready --out "$dir" --chromium "$chromium" --driver "$driver" "$@" || status=$?
   if [[ $status != 0 ]]; then
     echo "e2e: the end of $dir/dev.log:" >&2
     tail -40 "$dir/dev.log" >&2
@@ -89,7 +94,7 @@ stop_dev() {
 }
 trap stop_dev EXIT
 
-journey "$out"
+journey "$out" --team
 # The same journey with the local Stripe's --chaos: every event delivered twice, shuffled. The entitlements
 # must come out the same.
 echo "e2e: again, with every Stripe event delivered twice and out of order (STRIPE_CHAOS=1)"

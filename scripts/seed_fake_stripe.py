@@ -5,7 +5,8 @@ prices and the billing portal has Entitle's configuration. Standard library only
     seed_fake_stripe.py --base http://127.0.0.1:PORT [--catalog config/plans.toml] [--api-key sk_test_...]
 
 Creates each plan's and credit pack's product (`prod_local_<id>`, named as in the catalog), every price (the
-catalog's id, else `price_local_<lookup key>`), and the billing portal configuration `entitle setup` creates
+catalog's id, else `price_local_<lookup key>`) — a seat plan's per-seat prices (`[[plans.seats.prices]]`) on
+the plan's product, as `entitle catalog apply` makes them — and the billing portal configuration `entitle setup` creates
 (through the API, as it does: `metadata[entitle]=setup`, switching between the self-serve base plans' prices
 with prorations, cancel at period end, payment method update, invoice history) — a fresh Stripe account, like
 the fake, has no default one. Running it again reuses what exists (the configuration is updated).
@@ -85,7 +86,8 @@ def main() -> None:
             if status != 200 and (body.get("error") or {}).get("code") != "resource_already_exists":
                 sys.exit(f"seed_fake_stripe: creating the product {product}: HTTP {status} {body}")
             self_serve = kind == "plans" and not any(item.get(k) for k in ("default", "addon", "contact_sales"))
-            for price in item.get("prices", []):
+            seat_prices = (item.get("seats") or {}).get("prices", []) if kind == "plans" else []
+            for price in item.get("prices", []) + seat_prices:
                 control(args.base, "/__fake/prices", {
                     "id": price_id(price),
                     "lookup_key": price.get("lookup_key"),
@@ -95,7 +97,7 @@ def main() -> None:
                     "product": product,
                 })
                 seeded += 1
-                if self_serve and price.get("interval"):
+                if self_serve and price.get("interval") and price not in seat_prices:
                     portal_products.setdefault(product, set()).add(price_id(price))
     print(f"fake Stripe: seeded {seeded} catalog prices", file=sys.stderr)
 

@@ -1,6 +1,7 @@
 """Tests of scripts/fake_clerk.py's organizations: the Backend API's organization, membership and invitation
-routes (shapes, pagination, filters, metadata merge, authentication), the control API that makes them, and the
-v2 organization claims of the session tokens it mints.
+routes (shapes, pagination, filters, metadata merge, authentication), the control API that makes them, the v2
+organization claims of the session tokens it mints, the webhooks the Backend API's writes send (Svix-signed, in
+Clerk's payload shapes) and the Frontend-like routes the demo app's organization switcher uses.
 
     .venv/bin/python -m unittest scripts/test_fake_clerk.py
 
@@ -11,13 +12,19 @@ from __future__ import annotations
 
 import base64
 import json
+import queue
 import subprocess
 import sys
+import threading
 import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from standins.signing import svix_signature  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parent / "fake_clerk.py"
 KEY = "sk_test_entitle_fake"
@@ -390,6 +397,183 @@ class SessionTokens(FakeClerkCase):
         for claim in ("o", "fea", "org_id"):
             self.assertNotIn(claim, payload)
         self.assertNotIn("orgId", answer)
+
+
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"fake clerk test secret 24b").decode()
+
+
+class Receiver:
+    """A webhook endpoint on a free port: each delivery whose Svix signature checks out is queued as
+    (type, event); one with a bad signature fails the test that reads it."""
+
+    def __init__(self):
+        self.events: queue.Queue = queue.Queue()
+        received = self.events
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                expected = svix_signature(WEBHOOK_SECRET, self.headers["svix-id"],
+                                          self.headers["svix-timestamp"], body)
+                signed = expected in self.headers.get("svix-signature", "").split()
+                event = json.loads(body)
+                received.put((event["type"], event) if signed else ("bad signature", event))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/clerk"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def take(self, count: int) -> list:
+        """The next `count` deliveries (10 s at most for each)."""
+        return [self.events.get(timeout=10) for _ in range(count)]
+
+
+class Webhooks(unittest.TestCase):
+    """The Backend API's writes send Clerk's webhooks, Svix-signed; the control API's send none."""
+
+    def setUp(self):
+        self.receiver = Receiver()
+        self.addCleanup(self.receiver.close)
+        self.fake = Fake("--webhook-url", self.receiver.url, "--webhook-secret", WEBHOOK_SECRET)
+        self.addCleanup(self.fake.close)
+
+    def test_users_organizations_and_memberships_made_through_the_backend_api_are_announced(self):
+        admin = self.fake.ok("POST", "/v1/users", {"email_address": ["ada@example.com"], "first_name": "Ada"})
+        self.assertEqual(self.receiver.take(1)[0][0], "user.created")
+        self.assertEqual(self.fake.api("POST", "/v1/users", {"email_address": ["ADA@example.com"]})[1]["errors"][0]
+                         ["code"], "form_identifier_exists")
+        org = self.fake.ok("POST", "/v1/organizations", {"name": "Acme Team", "created_by": admin["id"]})
+        self.assertEqual((org["object"], org["slug"], org["created_by"]), ("organization", "acme-team", admin["id"]))
+        got = dict(self.receiver.take(2))
+        self.assertEqual(set(got), {"organization.created", "organizationMembership.created"})
+        self.assertEqual(got["organization.created"]["data"]["id"], org["id"])
+        created = got["organizationMembership.created"]
+        self.assertEqual((created["object"], created["data"]["role"], created["data"]["organization"]["id"],
+                          created["data"]["public_user_data"]["user_id"]),
+                         ("event", "org:admin", org["id"], admin["id"]))
+        self.assertIn("org:sys_billing:manage", created["data"]["permissions"])
+
+        grace = self.fake.ok("POST", "/v1/users", {"email_address": ["grace@example.com"]})
+        self.receiver.take(1)
+        path = f"/v1/organizations/{org['id']}/memberships"
+        membership = self.fake.ok("POST", path, {"user_id": grace["id"], "role": "org:member"})
+        self.assertEqual((membership["role"], membership["permissions"]), ("org:member", MEMBER_PERMISSIONS))
+        (kind, event), = self.receiver.take(1)
+        self.assertEqual((kind, event["data"]["id"]), ("organizationMembership.created", membership["id"]))
+        status, answer = self.fake.api("POST", path, {"user_id": grace["id"], "role": "org:member"})
+        self.assertEqual((status, answer["errors"][0]["code"]), (422, "already_a_member_in_organization"))
+        self.assertEqual(self.fake.ok("GET", path)["total_count"], 2)
+
+        self.fake.ok("PATCH", f"{path}/{grace['id']}", {"role": "org:admin"})
+        self.assertEqual(self.receiver.take(1)[0][0], "organizationMembership.updated")
+        removed = self.fake.ok("DELETE", f"{path}/{grace['id']}")
+        (kind, event), = self.receiver.take(1)
+        self.assertEqual((kind, event["data"]["id"], removed["id"]),
+                         ("organizationMembership.deleted", membership["id"], membership["id"]))
+        self.assertEqual(self.fake.ok("GET", path)["total_count"], 1)
+        self.assertEqual(self.fake.api("DELETE", f"{path}/{grace['id']}")[0], 404)
+        # A refused write announces nothing; the control API announces nothing either.
+        self.fake.control("POST", "/__fake/users", {"id": "user_quiet"})
+        self.fake.control("POST", f"/__fake/organizations/{org['id']}/memberships", {"userId": "user_quiet"})
+        self.assertRaises(queue.Empty, self.receiver.events.get, timeout=1.5)
+        deliveries = self.fake.control("GET", "/__fake/deliveries")
+        self.assertEqual([d["type"] for d in deliveries if d["ok"]].count("organizationMembership.created"), 2)
+        self.assertEqual(len(deliveries), 7)
+        self.assertTrue(all(d["ok"] and d["status"] == 200 and d["event"].startswith("msg_") for d in deliveries))
+
+
+class Frontend(unittest.TestCase):
+    """What the demo app's organization switcher asks: who am I, my organizations, a new one, an active one."""
+
+    def setUp(self):
+        self.receiver = Receiver()
+        self.addCleanup(self.receiver.close)
+        self.fake = Fake("--webhook-url", self.receiver.url, "--webhook-secret", WEBHOOK_SECRET)
+        self.addCleanup(self.fake.close)
+        self.fake.control("POST", "/__fake/users", {"id": "user_ada", "email": "ada@example.com",
+                                                    "first_name": "Ada", "last_name": "Lovelace"})
+        self.session = self.fake.control("POST", "/__fake/sessions",
+                                         {"userId": "user_ada", "azp": "http://localhost:3000"})
+
+    def call(self, method, path, body=None, token=None):
+        headers = {"Content-Type": "application/json", "Origin": "http://localhost:3000",
+                   "Authorization": f"Bearer {token or self.session['token']}"}
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.fake.base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                self.assertEqual(reply.headers["Access-Control-Allow-Origin"], "http://localhost:3000")
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def test_the_page_may_call_it_from_its_origin(self):
+        request = urllib.request.Request(self.fake.base + "/v1/me", method="OPTIONS", headers={
+            "Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            self.assertEqual(reply.status, 204)
+            self.assertEqual(reply.headers["Access-Control-Allow-Origin"], "http://localhost:3000")
+            self.assertIn("authorization", reply.headers["Access-Control-Allow-Headers"])
+
+    def test_a_created_organization_is_listed_activated_and_its_token_carries_it(self):
+        status, me = self.call("GET", "/v1/me")
+        self.assertEqual((status, me["id"], me["first_name"]), (200, "user_ada", "Ada"))
+        self.assertEqual(self.call("GET", "/v1/me/organization_memberships")[1], {"data": [], "total_count": 0})
+        status, org = self.call("POST", "/v1/organizations", {"name": "Ada's Team"})
+        self.assertEqual((status, org["name"], org["created_by"], org["members_count"]),
+                         (200, "Ada's Team", "user_ada", 1))
+        self.assertEqual({kind for kind, _ in self.receiver.take(2)},
+                         {"organization.created", "organizationMembership.created"})
+        listed = self.call("GET", "/v1/me/organization_memberships")[1]
+        self.assertEqual(listed["total_count"], 1)
+        self.assertEqual((listed["data"][0]["organization"]["id"], listed["data"][0]["role"]), (org["id"], "org:admin"))
+
+        sid = self.session["sessionId"]
+        status, session = self.call("POST", f"/v1/client/sessions/{sid}/touch", {"active_organization_id": org["id"]})
+        self.assertEqual((status, session["id"], session["last_active_organization_id"]), (200, sid, org["id"]))
+        payload = claims(session["last_active_token"]["jwt"])
+        self.assertEqual((payload["sub"], payload["sid"], payload["azp"], payload["o"]["id"], payload["o"]["rol"]),
+                         ("user_ada", sid, "http://localhost:3000", org["id"], "admin"))
+        status, token = self.call("POST", f"/v1/client/sessions/{sid}/tokens")
+        self.assertEqual(claims(token["jwt"])["o"]["id"], org["id"])
+        # Back to the personal account: no organization claim.
+        status, session = self.call("POST", f"/v1/client/sessions/{sid}/touch", {"active_organization_id": None})
+        self.assertEqual(status, 200)
+        self.assertNotIn("o", claims(session["last_active_token"]["jwt"]))
+
+    def test_only_a_members_organization_can_be_activated_and_a_removed_member_loses_it(self):
+        self.fake.control("POST", "/__fake/organizations", {"id": ORG, "name": "Other Team"})
+        sid = self.session["sessionId"]
+        status, answer = self.call("POST", f"/v1/client/sessions/{sid}/touch", {"active_organization_id": ORG})
+        self.assertEqual((status, answer["errors"][0]["code"]), (404, "resource_not_found"))
+        self.fake.control("POST", f"/__fake/organizations/{ORG}/memberships", {"userId": "user_ada"})
+        status, session = self.call("POST", f"/v1/client/sessions/{sid}/touch", {"active_organization_id": ORG})
+        self.assertEqual((status, claims(session["last_active_token"]["jwt"])["o"]["rol"]), (200, "member"))
+        self.fake.control("DELETE", f"/__fake/organizations/{ORG}/memberships/user_ada")
+        status, token = self.call("POST", f"/v1/client/sessions/{sid}/tokens")
+        self.assertEqual(status, 200)
+        self.assertNotIn("o", claims(token["jwt"]))
+
+    def test_another_session_or_a_token_that_is_not_the_fakes_is_refused(self):
+        other = self.fake.control("POST", "/__fake/sessions", {"userId": "user_ada"})
+        status, _ = self.call("POST", f"/v1/client/sessions/{other['sessionId']}/touch", {})
+        self.assertEqual(status, 404)
+        head, body, _ = self.session["token"].split(".")
+        status, answer = self.call("GET", "/v1/me", token=f"{head}.{body}.c2lnbmF0dXJl")
+        self.assertEqual((status, answer["errors"][0]["code"]), (401, "authentication_invalid"))
+        status, answer = self.call("GET", "/v1/me", token="sk_test_entitle_fake")
+        self.assertEqual(status, 401)
 
 
 if __name__ == "__main__":

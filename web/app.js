@@ -12,9 +12,15 @@
 //   * Every POST to billing-api carries an `Idempotency-Key`: a fresh crypto.randomUUID() per click, the same
 //     one when that click's request is retried, so a retried click is done once and cancel → resume → cancel
 //     are three intents.
+//   * The organization switcher: the session's ACTIVE ORGANIZATION decides whom billing-api and the demo
+//     backend act for. Switching asks Clerk for a new session token with (or without) the organization
+//     (`await Clerk.setActive({ organization })` with ClerkJS; here the local Clerk's Frontend-like routes, see
+//     scripts/standins/clerk/frontend.py), then every read and action goes out with that token. Nothing in a
+//     request body names the organization: the token does.
 "use strict";
 
-const config = window.ENTITLE_CONFIG; // { billingApi, signInUrl, clock, appOrigin, generateCost } (/config.js)
+// { billingApi, signInUrl, clock, appOrigin, generateCost, clerkFrontendApi, seatPlans } (/config.js)
+const config = window.ENTITLE_CONFIG;
 const TOKEN_KEY = "entitle.sessionToken";
 const POLL_MS = 2000;
 
@@ -27,6 +33,8 @@ const state = {
   // The scheduled change the last cancel / resume / change answered ({ change, until }): shown until
   // GET /entitlements says the same (Stripe's webhook → the processor takes a moment), at most FOLLOW_MS.
   scheduledAnswer: null,
+  me: null, // the Clerk user (GET /v1/me): the header's name and email
+  memberships: [], // the user's organizations (GET /v1/me/organization_memberships)
 };
 const FOLLOW_MS = 60000;
 
@@ -57,7 +65,9 @@ function signIn() {
 
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
-  state.token = state.entitlements = state.usage = state.scheduledAnswer = null;
+  state.token = state.entitlements = state.usage = state.scheduledAnswer = state.me = null;
+  state.memberships = [];
+  renderSwitcher();
   render();
   if (message) notice(message);
 }
@@ -98,7 +108,9 @@ async function send(method, url, headers, body, base) {
   return { ok: response.ok, status: response.status, data };
 }
 
-const errorText = (answer) => answer.data?.error?.message || `HTTP ${answer.status}`;
+// billing-api's message; for a 403 also its code (billing_permission_required, not_a_member), which says why.
+const errorText = (answer) => (answer.data?.error?.message || `HTTP ${answer.status}`) +
+  (answer.status === 403 && answer.data?.error?.code ? ` (${answer.data.error.code})` : "");
 
 function notice(text) {
   $("notice").textContent = text;
@@ -113,6 +125,140 @@ async function action(button, work) {
     await work(crypto.randomUUID());
   } finally {
     button.disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------------------------------- organizations
+
+// The session token's claims (its payload; billing-api and the demo backend verify it, the page only reads it).
+function claims() {
+  try {
+    const part = state.token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
+    return JSON.parse(atob(part));
+  } catch {
+    return {};
+  }
+}
+// The active organization: Clerk's v2 claim `o.id`, or v1 `org_id`; null on the personal account.
+const activeOrgId = () => (state.token ? claims().o?.id || claims().org_id || null : null);
+const activeMembership = () => state.memberships.find((m) => m.organization.id === activeOrgId()) || null;
+const canManageBilling = () => !activeOrgId() || Boolean(activeMembership()?.permissions.includes("org:sys_billing:manage"));
+
+// One call to Clerk's Frontend API (the local Clerk's Frontend-like routes) with the session token.
+async function clerk(method, path, body) {
+  const headers = { authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const answer = await send(method, config.clerkFrontendApi + path, headers, body, config.clerkFrontendApi);
+  if (!answer.ok && !answer.data?.error) {
+    answer.data = { error: { message: answer.data?.errors?.[0]?.long_message || `HTTP ${answer.status}` } };
+  }
+  if (answer.status === 401) signOut("Your session has ended: sign in again.");
+  return answer;
+}
+
+// Who is signed in and their organizations (`Clerk.user`, `user.getOrganizationMemberships()`).
+async function loadClerk() {
+  if (!state.token || !config.clerkFrontendApi) return;
+  const [me, memberships] = await Promise.all([clerk("GET", "/v1/me"), clerk("GET", "/v1/me/organization_memberships")]);
+  if (me.ok) state.me = me.data;
+  if (memberships.ok) state.memberships = memberships.data.data;
+  renderSwitcher();
+  render();
+}
+
+// `Clerk.setActive({ organization })`: the session's active organization (null: the personal account), and the
+// fresh token that says so. The local Clerk refuses an organization the user is not a member of.
+async function setActiveOrganization(orgId) {
+  const sid = claims().sid;
+  const answer = await clerk("POST", `/v1/client/sessions/${sid}/touch`, { active_organization_id: orgId });
+  if (!answer.ok) {
+    notice(`Could not switch: ${errorText(answer)}`);
+    renderSwitcher();
+    return false;
+  }
+  state.token = answer.data.last_active_token.jwt;
+  sessionStorage.setItem(TOKEN_KEY, state.token);
+  // What was shown was the other subject's.
+  state.entitlements = state.usage = state.scheduledAnswer = null;
+  show("change-panel", false);
+  $("usage-message").textContent = "";
+  const org = activeMembership()?.organization;
+  notice(org ? `Now acting for ${org.name}.` : "Now acting for your personal account.");
+  renderSwitcher();
+  render();
+  await refresh({ wait: true });
+  return true;
+}
+
+// `Clerk.createOrganization({ name })`: the user becomes its admin; then it is made the active one.
+async function createOrganization() {
+  const name = $("org-name").value.trim();
+  if (!name) return notice("Give the organization a name.");
+  const answer = await clerk("POST", "/v1/organizations", { name });
+  if (!answer.ok) return notice(`The organization could not be created: ${errorText(answer)}`);
+  $("org-name").value = "";
+  show("org-create-form", false);
+  await loadClerk();
+  await setActiveOrganization(answer.data.id);
+}
+
+function renderSwitcher() {
+  const select = $("org-select");
+  const available = Boolean(state.token && config.clerkFrontendApi && state.me);
+  show("org-switcher", available);
+  if (!available) return;
+  const options = [["", "Personal account"],
+    ...state.memberships.map((m) => [m.organization.id, `${m.organization.name} (${m.role_name})`]),
+    ["__create", "+ Create organization"]];
+  select.replaceChildren(...options.map(([value, text]) => {
+    const option = document.createElement("option");
+    option.value = value;
+    option.textContent = text;
+    return option;
+  }));
+  select.value = activeOrgId() || "";
+}
+
+function whoText() {
+  const me = state.me;
+  if (!me) return state.entitlements?.userId || "";
+  const email = me.email_addresses?.find((e) => e.id === me.primary_email_address_id)?.email_address;
+  const name = [me.first_name, me.last_name].filter(Boolean).join(" ");
+  return name && email ? `${name} <${email}>` : name || email || me.id;
+}
+
+// With an organization active: whose account this is, the caller's role, and whether they may change billing
+// (Clerk's `org:sys_billing:manage`; billing-api checks it with Clerk on every change and answers 403
+// billing_permission_required otherwise — the buttons stay, so the refusal is billing-api's own).
+function renderOrganization() {
+  const membership = activeMembership();
+  const org = membership?.organization;
+  $("account-title").textContent = org ? `${org.name}'s account` : "Your account";
+  show("org-role", Boolean(org));
+  if (org) {
+    const manage = canManageBilling();
+    $("org-role").textContent = manage
+      ? `You are ${membership.role_name} of ${org.name}: you manage its billing. Its plan and limits are shared by its members.`
+      : `You are ${membership.role_name} of ${org.name}: you use its plan, but you cannot change its billing ` +
+        "(no org:sys_billing:manage): checkout, the portal and plan changes are refused. Ask an admin.";
+    $("org-role").classList.toggle("refused", !manage);
+  }
+  // Seats: the members Entitle counted from Clerk (GET /usage's `seats`) and what the plan includes.
+  const seats = (state.usage?.usage || []).find((item) => item.feature === "seats");
+  // GET /plans' `seats` when billing-api lists them, else what the demo backend read from the catalog.
+  const seatPlan = catalogPlan(state.entitlements?.plan)?.seats || config.seatPlans?.[state.entitlements?.plan];
+  const showSeats = Boolean(org && seats);
+  show("seats-label", showSeats);
+  show("seats", showSeats);
+  if (showSeats) {
+    let text = `members: ${count(seats.used)}`;
+    if (seatPlan) {
+      const beyond = Math.max(0, seats.used - seatPlan.included);
+      const price = seatPlan.prices?.[0];
+      text += `, ${count(seatPlan.included)} included` +
+        (beyond ? ` — ${count(beyond)} more billed${price ? ` at ${money(price.amount, price.currency)} / ${price.interval} each` : ""}` : "");
+    }
+    $("seats").textContent = text;
   }
 }
 
@@ -157,8 +303,14 @@ function renderPlans() {
     const limits = Object.entries(plan.limits || {}).map(([name, value]) => `${limitName(name)}: ${value === "unlimited" ? "unlimited" : count(value)}`);
     card.innerHTML = `<h3></h3><span class="tag"></span><ul></ul>`;
     card.querySelector("h3").textContent = plan.name;
-    card.querySelector(".tag").textContent = plan.addon ? "add-on" : plan.default ? "everyone starts here" : "";
-    for (const line of [...plan.features, ...limits]) {
+    card.querySelector(".tag").textContent = plan.addon ? "add-on" : plan.default ? "everyone starts here"
+      : plan.for === "organization" ? "for organizations" : "";
+    // A team plan: its per-member caps inside the pool and its seats (when GET /plans lists them).
+    const perMember = Object.entries(plan.memberLimits || {}).map(([name, value]) => `${limitName(name)}: ${count(value)} per member`);
+    const seatPrice = plan.seats?.prices?.[0];
+    const seats = plan.seats ? [`${count(plan.seats.included)} seats included` +
+      (seatPrice ? `, then ${money(seatPrice.amount, seatPrice.currency)} / ${seatPrice.interval} per seat` : "")] : [];
+    for (const line of [...plan.features, ...limits, ...perMember, ...seats]) {
       const li = document.createElement("li");
       li.textContent = line;
       card.querySelector("ul").append(li);
@@ -349,18 +501,28 @@ async function advanceClock() {
 
 // ------------------------------------------------------------------------------------------- the account
 
-let refreshing = false;
-async function refresh() {
-  if (!state.token || refreshing) return;
-  refreshing = true;
-  try {
-    // The two reads the page needs, in parallel: what the user may do, and how much of it is used.
+let refreshing = null;
+// `wait`: after a switch, wait for a read in flight (it was for the old token) and read again.
+async function refresh({ wait = false } = {}) {
+  if (!state.token) return;
+  if (refreshing) {
+    if (!wait) return;
+    await refreshing.catch(() => {});
+    return refresh({ wait });
+  }
+  const token = state.token;
+  refreshing = (async () => {
+    // The two reads the page needs, in parallel: what the user (or organization) may do, and how much is used.
     const [entitlements, usage] = await Promise.all([call("GET", "/entitlements"), call("GET", "/usage")]);
+    if (state.token !== token) return; // switched meanwhile: these were the other subject's
     if (entitlements.ok) state.entitlements = entitlements.data;
     if (usage.ok) state.usage = usage.data;
     render();
+  })();
+  try {
+    await refreshing;
   } finally {
-    refreshing = false;
+    refreshing = null;
   }
 }
 
@@ -371,7 +533,7 @@ function render() {
   show("account", signedIn);
   const e = state.entitlements;
   if (signedIn && e) {
-    $("signed-in-as").textContent = e.userId;
+    $("signed-in-as").textContent = whoText();
     $("account-plan").textContent = planName(e.plan);
     $("account-status").textContent = e.status;
     $("period-end").textContent = e.status === "canceling" ? `${date(e.periodEnd)} (ends then)` : date(e.periodEnd);
@@ -388,7 +550,9 @@ function render() {
       (e.status === "free" && addons.some((a) => !a.until)));
     show("resume", e.status === "canceling" || addons.some((a) => a.until));
   }
-  show("signed-in-as", signedIn && Boolean(e));
+  show("signed-in-as", signedIn && Boolean(e || state.me));
+  if (signedIn && !e && state.me) $("signed-in-as").textContent = whoText();
+  renderOrganization();
   show("advance-clock", signedIn && config.clock);
   renderScheduledChange();
   renderAddons();
@@ -466,7 +630,9 @@ function renderUsage() {
       bar.value = 0;
     } else {
       const resets = item.resetsAt ? `, resets ${new Date(item.resetsAt).toLocaleString("en-US")}` : "";
-      numbers.textContent = `${count(item.used)} of ${count(item.limit ?? 0)}${resets}`;
+      // A per-member cap inside an organization's pool: the caller's own share (GET /usage's `member`).
+      const member = item.member ? `; you: ${count(item.member.used)} of ${count(item.member.limit)}` : "";
+      numbers.textContent = `${count(item.used)} of ${count(item.limit ?? 0)}${member}${resets}`;
       bar.max = Math.max(item.limit || 0, 1);
       bar.value = Math.min(item.used + (item.held || 0), bar.max);
     }
@@ -511,6 +677,26 @@ function start() {
   $("generate-cost").textContent = config.generateCost;
   $("sign-in").addEventListener("click", signIn);
   $("sign-out").addEventListener("click", () => signOut("Signed out."));
+  $("org-select").addEventListener("change", async () => {
+    const value = $("org-select").value;
+    if (value === "__create") {
+      show("org-create-form", true);
+      $("org-name").focus();
+      return;
+    }
+    show("org-create-form", false);
+    $("org-select").disabled = true;
+    try {
+      await setActiveOrganization(value || null);
+    } finally {
+      $("org-select").disabled = false;
+    }
+  });
+  $("org-create").addEventListener("click", () => action($("org-create"), createOrganization));
+  $("org-create-cancel").addEventListener("click", () => {
+    show("org-create-form", false);
+    renderSwitcher();
+  });
   for (const [id, work] of [
     ["portal", openPortal],
     // The add-ons' subscriptions are canceled with the plan (send `keepAddons: true` to keep them).
@@ -528,6 +714,7 @@ function start() {
 
   render();
   loadPlans();
+  loadClerk();
   refresh();
   setInterval(refresh, POLL_MS); // refresh() does nothing while signed out
 }

@@ -1,7 +1,9 @@
-"""Clerk's Backend API: GET /v1/users (`email_address`), GET /v1/users/{id}, PATCH /v1/users/{id}/metadata (deep
-merge); GET /v1/organizations/{id or slug}, PATCH /v1/organizations/{id}/metadata, GET
-/v1/organizations/{id}/memberships and /invitations (paginated, filtered); authentication, injected failures,
---latency-ms, Clerk's error shape."""
+"""Clerk's Backend API: GET /v1/users (`email_address`), POST /v1/users, GET /v1/users/{id}, PATCH
+/v1/users/{id}/metadata (deep merge); POST /v1/organizations, GET /v1/organizations/{id or slug}, PATCH
+/v1/organizations/{id}/metadata, GET|POST /v1/organizations/{id}/memberships, PATCH|DELETE
+/v1/organizations/{id}/memberships/{user id}, GET /v1/organizations/{id}/invitations (lists paginated,
+filtered); authentication, injected failures, --latency-ms, Clerk's error shape. The writes send Clerk's webhooks
+(`user.created`, `organization.created`, `organizationMembership.created|updated|deleted`) as Clerk does."""
 
 from __future__ import annotations
 
@@ -12,11 +14,116 @@ from urllib.parse import parse_qs, unquote
 from ..http import match_route, routes
 from . import organizations as orgs
 from . import settings
-from .state import LOCK, METADATA, STATE, ClerkError, deep_merge, injected_error, invalid_param, not_found, now_ms
+from .state import (
+    LOCK,
+    METADATA,
+    STATE,
+    ClerkError,
+    deep_merge,
+    injected_error,
+    invalid_param,
+    not_found,
+    now_ms,
+    user_object,
+)
 
 
 def get_user(body, id_):
     return STATE.user(id_)
+
+
+def clerk_error(e: orgs.Refused, code: str = "form_param_format_invalid") -> ClerkError:
+    """A refusal of the organizations' code, in Clerk's shape: 404 `resource_not_found`, else a 422."""
+    if e.status == 404:
+        return not_found()
+    return ClerkError(422, code, "is invalid", e.error["message"])
+
+
+def required(body, name: str):
+    if not isinstance(body, dict) or body.get(name) in (None, ""):
+        raise ClerkError(422, "form_param_missing", "missing required parameter",
+                         f"{name} must be included.", {"param_name": name})
+    return body[name]
+
+
+def create_user(body):
+    """`POST /v1/users` {"email_address": [...], "first_name"?, "last_name"?, "username"?, "external_id"?,
+    "public_metadata"?, ...}: the user, and Clerk's `user.created` webhook. 422 `form_identifier_exists` for an
+    address another user has."""
+    emails = body.get("email_address") or []
+    if isinstance(emails, str):
+        emails = [emails]
+    if not isinstance(emails, list) or not all(isinstance(e, str) and "@" in e for e in emails):
+        raise invalid_param("email_address", "email_address must be a list of email addresses")
+    emails = [e.strip().lower() for e in emails]
+    taken = {a["email_address"] for u in STATE.users.values() for a in u["email_addresses"]}
+    if any(e in taken for e in emails):
+        raise ClerkError(422, "form_identifier_exists", "That email address is taken. Please try another.",
+                         "That email address is taken. Please try another.", {"param_name": "email_address"})
+    for name in METADATA:
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            raise invalid_param(name, f"{name} must be a valid JSON object")
+    user = user_object({"email": emails[0] if emails else None, **{k: body.get(k) for k in (
+        "first_name", "last_name", "username", "external_id", *METADATA)}})
+    STATE.users[user["id"]] = user
+    STATE.emit("user.created", user)
+    return user
+
+
+def create_organization(body):
+    """`POST /v1/organizations` {"name", "created_by"?, "slug"?, "public_metadata"?, "private_metadata"?}: the
+    organization (`created_by` becomes its admin), and the webhooks `organization.created` and, for the admin,
+    `organizationMembership.created`."""
+    required(body, "name")
+    try:
+        org = orgs.new_organization({"name": body["name"], "slug": body.get("slug"),
+                                     "createdBy": body.get("created_by"),
+                                     "public_metadata": body.get("public_metadata"),
+                                     "private_metadata": body.get("private_metadata")})
+    except orgs.Refused as e:
+        raise clerk_error(e, "form_identifier_exists" if e.status == 409 else "form_param_format_invalid") from None
+    orgs.announce_created(org)
+    return orgs.organization_view(org, counts=False)
+
+
+def create_membership(body, id_):
+    """`POST /v1/organizations/{id}/memberships` {"user_id", "role"}: the membership, and
+    `organizationMembership.created`. 422 `already_a_member_in_organization` for a member."""
+    org = orgs.organization(id_)
+    user_id, role = required(body, "user_id"), required(body, "role")
+    try:
+        membership = orgs.add_membership(org, user_id, role)
+    except orgs.Refused as e:
+        raise clerk_error(e, "already_a_member_in_organization" if e.status == 409 else
+                          "form_param_format_invalid") from None
+    view = orgs.membership_view(org, membership)
+    STATE.emit("organizationMembership.created", view)
+    return view
+
+
+def update_membership(body, id_, user_id):
+    """`PATCH /v1/organizations/{id}/memberships/{user_id}` {"role"}: `organizationMembership.updated`."""
+    org = orgs.organization(id_)
+    role = required(body, "role")
+    try:
+        membership = orgs.update_membership(org, user_id, {"role": role})
+    except orgs.Refused as e:
+        raise clerk_error(e) from None
+    view = orgs.membership_view(org, membership)
+    STATE.emit("organizationMembership.updated", view)
+    return view
+
+
+def delete_membership(body, id_, user_id):
+    """`DELETE /v1/organizations/{id}/memberships/{user_id}`: the removed membership, and
+    `organizationMembership.deleted`."""
+    org = orgs.organization(id_)
+    try:
+        view = orgs.remove_membership(org, user_id)
+    except orgs.Refused as e:
+        raise clerk_error(e) from None
+    STATE.emit("organizationMembership.deleted", view)
+    return view
 
 
 def merge_metadata(target: dict, body, names) -> None:
@@ -159,11 +266,16 @@ def list_invitations(query, id_):
 
 ROUTES = routes([
     ("GET", r"/v1/users", list_users),
+    ("POST", r"/v1/users", create_user),
     ("GET", r"/v1/users/([^/]+)", get_user),
     ("PATCH", r"/v1/users/([^/]+)/metadata", update_user_metadata),
+    ("POST", r"/v1/organizations", create_organization),
     ("GET", r"/v1/organizations/([^/]+)", get_organization),
     ("PATCH", r"/v1/organizations/([^/]+)/metadata", update_organization_metadata),
     ("GET", r"/v1/organizations/([^/]+)/memberships", list_memberships),
+    ("POST", r"/v1/organizations/([^/]+)/memberships", create_membership),
+    ("PATCH", r"/v1/organizations/([^/]+)/memberships/([^/]+)", update_membership),
+    ("DELETE", r"/v1/organizations/([^/]+)/memberships/([^/]+)", delete_membership),
     ("GET", r"/v1/organizations/([^/]+)/invitations", list_invitations),
 ])
 
@@ -184,7 +296,7 @@ def find_route(method: str, path: str):
 
 
 def api(method: str, path: str, raw: str, headers, query: str = ""):
-    """Answers one /v1 request: (status, body text)."""
+    """Answers one /v1 request: (status, body text); the webhooks it caused are sent after (send_outbox)."""
     try:
         authenticate(headers.get("Authorization"))
         endpoint = find_route(method, path)
@@ -206,6 +318,8 @@ def api(method: str, path: str, raw: str, headers, query: str = ""):
         try:
             return 200, json.dumps(endpoint(body))
         except ClerkError as e:
+            STATE.take_outbox()  # a refused write changed nothing, so it announces nothing
             return e.status, e.body()
         except Exception as e:  # a bug in the fake: answer like Clerk's 500
+            STATE.take_outbox()
             return 500, injected_error(500).body().replace("(injected by the fake)", repr(e))

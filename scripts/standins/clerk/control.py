@@ -48,11 +48,7 @@ def update_member(data, id_, user_id):
 
 
 def remove_member(data, id_, user_id):
-    org = organization(id_)
-    membership = orgs.membership_of(org, user_id)
-    view = orgs.membership_view(org, membership)
-    del STATE.memberships[org["id"]][user_id]
-    return view
+    return orgs.remove_membership(organization(id_), user_id)
 
 
 def invite(data, id_):
@@ -133,9 +129,13 @@ def control(method: str, path: str, data: dict):
         nothing.
     GET /__fake/requests: every /v1 request so far: {"method", "path", "body" (JSON, or the raw text if it is
         not JSON, or null), "status", "authorization", "contentType", "userAgent"}.
+    GET /__fake/deliveries: every webhook delivery attempt so far: {"event" (the svix-id), "type", "attempt",
+        "status" (null when the endpoint could not be reached), "ok", "duration_ms"}.
     POST /__fake/reset: forgets everything.
 
-    None of these sends a webhook (only the sign-in page's sign-ups send `user.created`).
+    None of these sends a webhook: they set up state. The Backend API's writes (POST /v1/users, /v1/organizations,
+    .../memberships…), the Frontend-like routes' POST /v1/organizations and the sign-in page's sign-ups send
+    Clerk's webhooks.
     """
     try:
         return answer(method, path, data)
@@ -166,6 +166,8 @@ def answer(method: str, path: str, data: dict):
         return 200, {"ok": True}
     if (method, path) == ("GET", "/__fake/requests"):
         return 200, STATE.requests
+    if (method, path) == ("GET", "/__fake/deliveries"):
+        return 200, STATE.deliveries
     if (method, path) == ("POST", "/__fake/reset"):
         STATE.reset()
         return 200, {"ok": True}

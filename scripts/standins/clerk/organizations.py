@@ -174,6 +174,21 @@ def add_membership(org: dict, user_id, role, permissions=None) -> dict:
     return membership
 
 
+def remove_membership(org: dict, user_id: str) -> dict:
+    """Removes `user_id` from `org`; the membership as it was (Clerk's shape)."""
+    view = membership_view(org, membership_of(org, user_id))
+    del STATE.memberships[org["id"]][user_id]
+    return view
+
+
+def announce_created(org: dict) -> None:
+    """Clerk's webhooks for a new organization: `organization.created`, then the creator's
+    `organizationMembership.created`."""
+    STATE.emit("organization.created", organization_view(org, counts=False))
+    for membership in STATE.memberships[org["id"]].values():
+        STATE.emit("organizationMembership.created", membership_view(org, membership))
+
+
 def membership_of(org: dict, user_id: str) -> dict:
     membership = STATE.memberships[org["id"]].get(user_id)
     if membership is None:

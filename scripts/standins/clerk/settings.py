@@ -4,4 +4,4 @@ and its constants."""
 LATENCY_S = 0.0  # --latency-ms: added to every /v1 request
 SESSION_TTL_S = 24 * 3600
 BASE_URL = ""  # http://127.0.0.1:<port>, set in main(): the session tokens' `iss`
-WEBHOOK = {"url": None, "secret": None}  # where `user.created` goes (--webhook-url, --webhook-secret)
+WEBHOOK = {"url": None, "secret": None}  # where Clerk's webhooks go (--webhook-url, --webhook-secret)

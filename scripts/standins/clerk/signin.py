@@ -76,14 +76,25 @@ def new_session(user_id: str, azp, ttl: int = SESSION_TTL_S, org_claims: dict | 
     `v`, `o`, `fea`) when an organization is active. Runs under LOCK."""
     now = int(time.time())
     sid = new_id("sess_")
-    claims = {"sub": user_id, "iss": settings.BASE_URL, "sid": sid, "iat": now, "nbf": now, "exp": now + ttl}
-    if azp:
-        claims["azp"] = azp
-    claims.update(org_claims or {})
     STATE.sessions[sid] = {"id": sid, "object": "session", "user_id": user_id, "status": "active",
                            "last_active_organization_id": org_claims["o"]["id"] if org_claims else None,
-                           "created_at": now * 1000, "expire_at": (now + ttl) * 1000}
-    return signing_key().sign(claims), sid, now + ttl
+                           "created_at": now * 1000, "expire_at": (now + ttl) * 1000, "_azp": azp, "_ttl": ttl}
+    token, exp = session_token(STATE.sessions[sid], org_claims)
+    return token, sid, exp
+
+
+def session_token(session: dict, org_claims: dict | None = None):
+    """(token, exp): a fresh token of an existing session (as Clerk's `POST /v1/client/sessions/{id}/tokens`
+    mints one), with `org_claims` for its active organization. Runs under LOCK."""
+    now = int(time.time())
+    exp = now + session["_ttl"]
+    claims = {"sub": session["user_id"], "iss": settings.BASE_URL, "sid": session["id"], "iat": now, "nbf": now,
+              "exp": exp}
+    if session["_azp"]:
+        claims["azp"] = session["_azp"]
+    claims.update(org_claims or {})
+    session["last_active_at"] = now * 1000
+    return signing_key().sign(claims), exp
 
 
 def origin_of(url: str):
@@ -102,21 +113,29 @@ def deliver_webhook(event: dict) -> None:
         print(f"fake Clerk: no --webhook-url/--webhook-secret, {event['type']} not sent", file=sys.stderr, flush=True)
         return
     body = json.dumps(event, separators=(",", ":")).encode()
-    msg_id = new_id("msg_")
+    with LOCK:
+        msg_id = new_id("msg_")
     delay = 1.0
     for attempt in range(1, 16):
+        started = time.monotonic()
         timestamp = str(int(time.time()))
         request = urllib.request.Request(url, data=body, method="POST", headers={
             "content-type": "application/json", "user-agent": "Svix-Webhooks/1.0 (fake Clerk)",
             **svix_headers(secret, msg_id, timestamp, body)})
+        status = None
         try:
             # Long timeout: `cargo lambda watch` compiles the function on its first request.
             with urllib.request.urlopen(request, timeout=900) as response:
-                outcome, ok = f"HTTP {response.status} {response.read(300).decode(errors='replace')}", True
+                status = response.status
+                outcome, ok = f"HTTP {status} {response.read(300).decode(errors='replace')}", True
         except urllib.error.HTTPError as e:
-            outcome, ok = f"HTTP {e.code} {e.read(300).decode(errors='replace')}", False
+            status = e.code
+            outcome, ok = f"HTTP {status} {e.read(300).decode(errors='replace')}", False
         except (OSError, ValueError) as e:
             outcome, ok = f"failed: {e}", False
+        with LOCK:
+            STATE.deliveries.append({"event": msg_id, "type": event["type"], "attempt": attempt, "status": status,
+                                     "ok": ok, "duration_ms": round((time.monotonic() - started) * 1000)})
         print(f"fake Clerk: webhook {event['type']} {msg_id} attempt {attempt} -> {outcome}", file=sys.stderr,
               flush=True)
         if ok:

@@ -80,8 +80,10 @@ class State:
         self.memberships: dict = {}  # {organization id: {user id: membership}}, in the order they were made
         self.invitations: dict = {}  # {organization id: {invitation id: invitation}}, likewise
         self.sessions: dict = {}
+        self.outbox: list = []  # (event type, data) to send as webhooks once the request's LOCK is released
         self.failures: list = []
         self.requests: list = []
+        self.deliveries: list = []  # every webhook delivery attempt, in the order made (GET /__fake/deliveries)
 
     def reset(self) -> None:
         """Forgets everything (the same object, so every module's `STATE` sees the fresh state)."""
@@ -93,6 +95,14 @@ class State:
                 rule["count"] -= 1
                 return injected_error(rule["status"])
         return None
+
+    def emit(self, type_: str, data: dict) -> None:
+        """Queues Clerk's webhook `type_` with a copy of `data` as it is now; sent once the request is done."""
+        self.outbox.append((type_, copy.deepcopy(data)))
+
+    def take_outbox(self) -> list:
+        taken, self.outbox = self.outbox, []
+        return taken
 
     def user(self, id_: str) -> dict:
         if id_ not in self.users:
