@@ -14,6 +14,7 @@ pub mod billing_api;
 pub mod catalog;
 pub mod clerk_webhook;
 pub mod customers;
+pub mod history;
 pub mod processor;
 pub mod stripe_webhook;
 pub mod usage_api;

@@ -110,6 +110,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Why a subject has what it has (now, or at an instant): each limit's sum, each feature's plans, the
+    /// status, and the event and Stripe items the version came from.
+    Explain {
+        #[arg(value_name = "SUBJECT", value_parser = user_id)]
+        subject: String,
+        /// Only this feature or limit.
+        feature: Option<String>,
+        /// An instant, RFC 3339 UTC (e.g. 2026-12-01T09:00:00Z); default now.
+        #[arg(long)]
+        at: Option<String>,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A subject's entitlement versions between two instants, with what changed and why.
+    History {
+        #[arg(value_name = "SUBJECT", value_parser = user_id)]
+        subject: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -301,6 +329,30 @@ async fn run(cli: Cli) -> Result<ExitCode, Failed> {
         } => setup::setup(stack.stack.as_deref(), &load(&args)?, apply, json).await,
         Command::Usage { user, stack, json } => {
             ops::usage(stack.stack.as_deref(), &user, json).await
+        }
+        Command::Explain {
+            subject,
+            feature,
+            at,
+            stack,
+            json,
+        } => {
+            let query = ops::Explain {
+                subject: &subject,
+                feature: feature.as_deref(),
+                at: at.as_deref(),
+            };
+            ops::explain(stack.stack.as_deref(), query, json).await
+        }
+        Command::History {
+            subject,
+            from,
+            to,
+            stack,
+            json,
+        } => {
+            let window = (from.as_deref(), to.as_deref());
+            ops::history(stack.stack.as_deref(), &subject, window, json).await
         }
     }
 }

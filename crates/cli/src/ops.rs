@@ -530,3 +530,161 @@ pub async fn customer_sync(
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+/// `entitle explain SUBJECT [FEATURE] [--at TIME]`.
+pub struct Explain<'a> {
+    pub subject: &'a str,
+    pub feature: Option<&'a str>,
+    pub at: Option<&'a str>,
+}
+
+fn instant(text: Option<&str>, default: UnixTime) -> Result<UnixTime, Failed> {
+    match text {
+        None => Ok(default),
+        Some(t) => UnixTime::parse_rfc3339(t).ok_or_else(|| {
+            Failed(format!(
+                "{t}: not an RFC 3339 UTC instant such as 2026-12-01T09:00:00Z"
+            ))
+        }),
+    }
+}
+
+async fn history_store(
+    stack: Option<&str>,
+) -> Result<entitle_core::adapters::DynamoEntitlements, Failed> {
+    resolve(stack).await?;
+    let aws = entitle_core::config::aws().await;
+    Ok(entitle_core::adapters::DynamoEntitlements::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        entitle_core::config::required("ENTITLEMENTS_TABLE")?,
+    ))
+}
+
+/// `entitle explain`: the version in force (one query) and where each number comes from.
+pub async fn explain(
+    stack: Option<&str>,
+    query: Explain<'_>,
+    json: bool,
+) -> Result<std::process::ExitCode, Failed> {
+    let subject =
+        SubjectId::parse(query.subject).map_err(|e| Failed(format!("{}: {e}", query.subject)))?;
+    let at = instant(query.at, UnixTime::now())?;
+    let store = history_store(stack).await?;
+    let catalog = entitle_domain::plans::PlanCatalog::from_env()?;
+    let answer = entitle_app::history::at((&store, &catalog), &subject, at, true)
+        .await
+        .map_err(|e| Failed(e.message.into_owned()))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&answer).expect("an answer is plain data")
+        );
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let e = &answer.entitlements;
+    match (answer.version, &answer.applied_at) {
+        (Some(v), Some(applied)) => {
+            println!("{subject} at {}: version {v}, applied {applied}", answer.at)
+        }
+        _ => println!("{subject} at {}: no version yet — the free plan", answer.at),
+    }
+    let Some(explained) = &answer.explain else {
+        return Ok(std::process::ExitCode::SUCCESS);
+    };
+    println!("status: {}", explained.status);
+    let wanted = |name: &str| query.feature.is_none_or(|f| f == name);
+    for source in explained
+        .limits
+        .iter()
+        .filter(|(n, _)| wanted(n))
+        .map(|(_, s)| s)
+    {
+        println!("  {}", source.text);
+    }
+    for (feature, from) in explained.features.iter().filter(|(n, _)| wanted(n)) {
+        println!("  {feature}: from {}", from.join(", "));
+    }
+    if let Some(feature) = query.feature {
+        if !explained.limits.contains_key(feature) && !e.features.contains(feature) {
+            println!(
+                "  {feature}: not granted (the {} plan and its add-ons do not include it)",
+                e.plan
+            );
+        }
+    }
+    if let Some(p) = &answer.provenance {
+        if let Some(cause) = &p.cause {
+            println!(
+                "from: {} {}{}",
+                cause.event_type,
+                cause.event_id,
+                cause
+                    .subscription_id
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            );
+        }
+        for item in &p.items {
+            println!(
+                "  item: {} {} × {} → {}",
+                item.subscription_id,
+                item.lookup_key.as_deref().unwrap_or(&item.price),
+                item.quantity,
+                item.plan.as_deref().unwrap_or("(nothing in the catalog)")
+            );
+        }
+        println!("catalog: {}", p.catalog);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `entitle history SUBJECT [--from --to]`: each version, what changed and why.
+pub async fn history(
+    stack: Option<&str>,
+    subject: &str,
+    (from, to): (Option<&str>, Option<&str>),
+    json: bool,
+) -> Result<std::process::ExitCode, Failed> {
+    let subject = SubjectId::parse(subject).map_err(|e| Failed(format!("{subject}: {e}")))?;
+    let (from, to) = (
+        instant(from, UnixTime::from_secs(0))?,
+        instant(to, UnixTime::now())?,
+    );
+    let store = history_store(stack).await?;
+    let answer = entitle_app::history::history(&store, &subject, from, to)
+        .await
+        .map_err(|e| Failed(e.message.into_owned()))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&answer).expect("an answer is plain data")
+        );
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    for v in &answer.versions {
+        let p = &v.provenance;
+        let cause = p.cause.as_ref().map_or("(sweep)".to_owned(), |c| {
+            format!("{} {}", c.event_type, c.event_id)
+        });
+        println!(
+            "v{:<4} {}  {} {:?}  [{}]  {}",
+            v.version,
+            v.applied_at,
+            v.entitlements.plan,
+            v.entitlements.status,
+            p.reasons.join(", "),
+            cause
+        );
+        for change in &p.changes {
+            println!("        {}: {} → {}", change.field, change.from, change.to);
+        }
+    }
+    if answer.truncated {
+        println!(
+            "(more: ask again with --from {})",
+            answer.versions.last().map_or("", |v| v.applied_at.as_str())
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

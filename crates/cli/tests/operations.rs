@@ -347,3 +347,47 @@ async fn reconcile_all_fan_out_queues_the_first_page_for_the_processor() {
         "--fan-out without --all: bad usage"
     );
 }
+
+#[tokio::test]
+async fn explain_and_history_say_where_a_reconciled_users_numbers_come_from() {
+    let world = World::new().await;
+    let (user, customer) = world.user(true).await;
+    let sub = world.subscribe(&customer, "price_local_pro_monthly");
+    let out = world.entitle(&["reconcile", user.as_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let explained = world.entitle(&["explain", user.as_str(), "agents"]);
+    assert_eq!(explained.status.code(), Some(0), "{}", text(&explained));
+    let shown = String::from_utf8_lossy(&explained.stdout).into_owned();
+    assert!(shown.contains("version 1"), "{shown}");
+    assert!(
+        shown.contains(&format!("agents 10 = professional 10 ({sub})")),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("messages_per_day"),
+        "only the feature asked: {shown}"
+    );
+    assert!(
+        shown.contains("→ professional"),
+        "the Stripe item it came from: {shown}"
+    );
+
+    let before = world.entitle(&["explain", user.as_str(), "--at", "2020-01-01T00:00:00Z"]);
+    assert!(String::from_utf8_lossy(&before.stdout).contains("no version yet"));
+
+    let history = world.entitle(&["history", user.as_str(), "--json"]);
+    assert_eq!(history.status.code(), Some(0), "{}", text(&history));
+    let answer: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let versions = answer["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(
+        versions[0]["provenance"]["reasons"],
+        json!(["plan_changed"])
+    );
+    // A reconcile has no prompting event.
+    assert_eq!(versions[0]["provenance"]["cause"], serde_json::Value::Null);
+
+    let bad = world.entitle(&["history", user.as_str(), "--from", "last week"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+}

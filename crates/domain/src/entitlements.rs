@@ -485,5 +485,7 @@ pub fn for_customer(
     }
 }
 
+pub mod history;
+
 #[cfg(test)]
 mod tests;

@@ -440,6 +440,10 @@ pub struct EntitlementsChangedData {
     pub user_id: SubjectId,
     pub previous: Option<crate::entitlements::Entitlements>,
     pub current: crate::entitlements::Entitlements,
+    /// What happened, as tags a mailer can word without diffing (`plan_changed`, `addon_added`, …;
+    /// [`crate::entitlements::history::reasons`]).
+    #[serde(default)]
+    pub reasons: Vec<String>,
 }
 
 #[cfg(test)]

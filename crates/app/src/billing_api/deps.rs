@@ -12,8 +12,8 @@ use entitle_core::stripe::StripeClient;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
-    CustomerDirectory, EntitlementReader, OrganizationMembers, StripeBilling, StripeCustomers,
-    SubscriptionLifecycle,
+    CustomerDirectory, EntitlementHistory, EntitlementReader, OrganizationMembers, StripeBilling,
+    StripeCustomers, SubscriptionLifecycle,
 };
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -29,6 +29,8 @@ pub struct Deps {
     pub usage: Arc<dyn UsageStore>,
     pub lifecycle: Arc<dyn SubscriptionLifecycle>,
     pub entitlements: Arc<dyn EntitlementReader>,
+    /// The entitlements' versions (`GET /entitlements/history`).
+    pub history: Arc<dyn EntitlementHistory>,
     /// Who may manage an organization's billing (Clerk's memberships); `None` without `CLERK_SECRET_KEY`,
     /// and then an organization's billing can be read but not changed.
     pub members: Option<Arc<dyn OrganizationMembers>>,
@@ -136,6 +138,10 @@ impl Deps {
                 config.customers_table,
             )),
             entitlements: Arc::new(DynamoEntitlements::new(
+                dynamodb.clone(),
+                config.entitlements_table.clone(),
+            )),
+            history: Arc::new(DynamoEntitlements::new(
                 dynamodb.clone(),
                 config.entitlements_table.clone(),
             )),

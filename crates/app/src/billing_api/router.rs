@@ -7,6 +7,7 @@ use crate::billing_api::deps::Deps;
 use crate::billing_api::{
     checkout, cors, entitlements, idempotency, plans, portal, subscription, usage,
 };
+use crate::usage_api::request::query_time;
 use entitle_core::api_error::ApiError;
 use entitle_core::auth::token_from;
 use entitle_core::edge;
@@ -33,6 +34,8 @@ enum Route {
     Cancel,
     Resume,
     Change,
+    /// The subject's entitlement versions (a billing page's timeline).
+    History,
     /// Public: no session token.
     Plans,
 }
@@ -50,6 +53,7 @@ impl Route {
         [
             Route::Checkout,
             Route::Portal,
+            Route::History,
             Route::Entitlements,
             Route::Usage,
             Route::Cancel,
@@ -72,12 +76,13 @@ impl Route {
             Route::Resume => "/subscription/resume",
             Route::Change => "/subscription/change",
             Route::Plans => "/plans",
+            Route::History => "/entitlements/history",
         }
     }
 
     fn method(self) -> Method {
         match self {
-            Route::Entitlements | Route::Usage | Route::Plans => Method::GET,
+            Route::Entitlements | Route::Usage | Route::Plans | Route::History => Method::GET,
             _ => Method::POST,
         }
     }
@@ -204,6 +209,12 @@ async fn run(
         Route::Portal => json(portal::create(deps, user, body(request)?, now).await),
         Route::Entitlements => json(entitlements::read(deps, user, now).await),
         Route::Usage => json(usage::read(deps, user, None, now).await),
+        Route::History => {
+            let query = request.uri().query();
+            let from = query_time(query, "from")?.unwrap_or(UnixTime::from_secs(0));
+            let to = query_time(query, "to")?.unwrap_or(now);
+            json(crate::history::history(deps.history.as_ref(), user, from, to).await)
+        }
         Route::Cancel => {
             json(subscription::cancel(deps, user, body_or_default(request)?, intent, now).await)
         }

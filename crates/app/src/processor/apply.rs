@@ -8,6 +8,7 @@
 use super::credits::add_credits;
 use super::deps::Deps;
 use super::failure::Failure;
+use super::history::EventRef;
 use super::overage;
 use super::seats;
 use super::sync::{sync_user, Prompt};
@@ -87,6 +88,7 @@ async fn recompute(
         failed_at: failed
             .then(|| UnixTime::parse_rfc3339(&event.occurred_at))
             .flatten(),
+        event: Some(event_ref(event)),
     };
     let customer = customer_of(deps, &user, event).await?;
     sync_user(deps, &user, customer.as_ref(), prompt, now).await?;
@@ -106,6 +108,7 @@ async fn checkout_completed(
             let prompt = Prompt {
                 subscription: Some(subscription),
                 failed_at: None,
+                event: Some(event_ref(event)),
             };
             let customer = customer_of(deps, &user, event).await?;
             sync_user(deps, &user, customer.as_ref(), prompt, now).await?;
@@ -116,6 +119,14 @@ async fn checkout_completed(
         _ => {}
     }
     Ok(Some(user))
+}
+
+/// The event, as a version's provenance names it.
+fn event_ref(event: &BillingEvent) -> EventRef<'_> {
+    EventRef {
+        id: event.id.as_str(),
+        event_type: event.event_type.as_str(),
+    }
 }
 
 /// The event's user: its `userId`, else the customers table, else the Stripe customer's metadata.

@@ -91,7 +91,8 @@ async fn mirror_credits(
         }
         next.credits = balance;
         next.updated_at = Some(now.to_rfc3339());
-        if write(deps, stored.as_ref(), next).await? {
+        // The balance's copy is no history version of its own: the credits ledger records every movement.
+        if write(deps, stored.as_ref(), next, None, now).await? {
             return Ok(());
         }
     }

@@ -2,6 +2,7 @@
 //! and reconcile ("manual sync") from Stripe's current state.
 use super::deps::Deps;
 use super::failure::Failure;
+use super::history;
 use super::publish::publish_changes;
 use super::sync::{sync_user, Prompt};
 use entitle_domain::ids::SubjectId;
@@ -69,14 +70,17 @@ pub async fn sweep(deps: &Deps, now: UnixTime) -> Result<Swept, Failure> {
             continue;
         }
         lapsed.updated_at = Some(now.to_rfc3339());
+        // A lapse has no event: its provenance is the sweep (no cause), over what was stored.
+        let provenance = history::provenance(deps, Some(&stored), &lapsed, &[], None);
         // A conflict means an event just rewrote the row from Stripe's state: nothing left to do.
         if let SaveOutcome::Saved { .. } = deps
             .store
-            .save(
+            .save_version(
                 &lapsed,
                 Some(stored.version),
                 Some(&stored.entitlements),
                 None,
+                Some(history::appended(&provenance, now)),
             )
             .await?
         {

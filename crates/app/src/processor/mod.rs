@@ -10,6 +10,7 @@ pub mod credits;
 pub mod deps;
 pub mod failure;
 pub mod handler;
+pub mod history;
 pub mod maintenance;
 pub mod overage;
 pub mod publish;

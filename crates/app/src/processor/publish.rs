@@ -30,6 +30,7 @@ pub async fn publish_changes(deps: &Deps, user: &SubjectId, now: UnixTime) -> Re
                 user_id: user.clone(),
                 previous: stored.previous.clone(),
                 current: stored.entitlements.clone(),
+                reasons: reasons_of(&stored),
             })),
         );
         event.set_subject(user);
@@ -40,6 +41,15 @@ pub async fn publish_changes(deps: &Deps, user: &SubjectId, now: UnixTime) -> Re
         deps.store.mark_announced(user, stored.version).await?;
     }
     Ok(())
+}
+
+/// The reason tags of the row's last change (the catalog moved when the numbers changed and nothing else did).
+fn reasons_of(stored: &StoredEntitlements) -> Vec<String> {
+    let previous = stored.previous.as_ref();
+    let current = &stored.entitlements;
+    let numbers_moved =
+        previous.is_some_and(|p| p.limits != current.limits || p.features != current.features);
+    entitle_domain::entitlements::history::reasons(previous, current, numbers_moved)
 }
 
 /// Brings Clerk's copy up to date with the row; returns the row as last read. Two processors can mirror at

@@ -11,6 +11,8 @@
 //! See docs/architecture.md.
 use super::deps::Deps;
 use super::failure::Failure;
+use super::history::{appended, provenance, EventRef};
+use entitle_domain::entitlements::history::Provenance;
 use entitle_domain::entitlements::{for_customer, Entitlements, Status, SubscriptionState};
 use entitle_domain::ids::{StripeCustomerId, SubjectId};
 use entitle_domain::ports::{SaveOutcome, StoredEntitlements};
@@ -24,6 +26,8 @@ pub(super) const ATTEMPTS: u32 = 5;
 pub struct Prompt<'a> {
     pub subscription: Option<&'a str>,
     pub failed_at: Option<UnixTime>,
+    /// The event that prompted it, for the version's provenance.
+    pub event: Option<EventRef<'a>>,
 }
 
 /// Recomputes the user's entitlements from the current state of every subscription of `customer` in Stripe
@@ -47,7 +51,9 @@ pub async fn sync_user(
         let had_several = stored
             .as_ref()
             .is_some_and(|s| !s.entitlements.other_subscriptions.is_empty());
-        if write(deps, stored.as_ref(), next).await? {
+        let cause = prompt.event.map(|e| (e, prompt.subscription));
+        let provenance = provenance(deps, stored.as_ref(), &next, &subscriptions, cause);
+        if write(deps, stored.as_ref(), next, Some(&provenance), now).await? {
             if several && !had_several {
                 // A user who now pays for two base plans at once: alarm-worthy, support should refund one.
                 entitle_core::metrics::count("SeveralPlanSubscriptions", 1);
@@ -106,22 +112,26 @@ pub fn compute(
     Ok(next)
 }
 
-/// Writes `next` unless it grants the same; `Ok(false)` on a lost race.
+/// Writes `next` unless it grants the same, appending it to the history with `provenance`; `Ok(false)` on a
+/// lost race (nothing appended).
 pub(super) async fn write(
     deps: &Deps,
     stored: Option<&StoredEntitlements>,
     next: Entitlements,
+    provenance: Option<&Provenance>,
+    now: UnixTime,
 ) -> Result<bool, Failure> {
     if stored.is_some_and(|s| s.entitlements.same_grant(&next)) {
         return Ok(true);
     }
     let outcome = deps
         .store
-        .save(
+        .save_version(
             &next,
             stored.map(|s| s.version),
             stored.map(|s| &s.entitlements),
             None,
+            provenance.map(|p| appended(p, now)),
         )
         .await?;
     match outcome {

@@ -2,12 +2,12 @@
 //! usage store and the topic.
 use crate::usage_api::auth::ApiKeys;
 use aws_config::SdkConfig;
-use entitle_core::adapters::{DynamoUsage, SnsPublisher};
+use entitle_core::adapters::{DynamoEntitlements, DynamoUsage, SnsPublisher};
 use entitle_core::config::{self, ConfigError};
 use entitle_core::secrets::Rotating;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
-use entitle_domain::ports::EventPublisher;
+use entitle_domain::ports::{EntitlementHistory, EventPublisher};
 use std::sync::Arc;
 
 pub struct Deps {
@@ -15,6 +15,8 @@ pub struct Deps {
     pub keys: Rotating<ApiKeys>,
     pub catalog: PlanCatalog,
     pub store: Arc<dyn UsageStore>,
+    /// The entitlements' history (point-in-time reads, versions, explain).
+    pub history: Arc<dyn EntitlementHistory>,
     pub publisher: Arc<dyn EventPublisher>,
 }
 
@@ -51,11 +53,16 @@ impl Deps {
     /// The real adapters for `config`: the one wiring of usage-api, used by Lambda, its integration tests
     /// and the demo.
     pub fn new(config: Config, keys: Rotating<ApiKeys>, aws: &SdkConfig) -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
         Self {
             keys,
             catalog: config.catalog,
+            history: Arc::new(DynamoEntitlements::new(
+                dynamodb.clone(),
+                config.entitlements_table.clone(),
+            )),
             store: Arc::new(DynamoUsage::new(
-                aws_sdk_dynamodb::Client::new(aws),
+                dynamodb,
                 config.usage_table,
                 config.entitlements_table,
             )),

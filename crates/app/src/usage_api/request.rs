@@ -1,6 +1,7 @@
 //! The request bodies, parsed into valid values or a 400 that says what is wrong.
 use entitle_core::api_error::ApiError;
 use entitle_domain::ids::{SubjectId, SubjectKind, UserId};
+use entitle_domain::time::UnixTime;
 use serde_json::Value;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -133,7 +134,57 @@ fn query_value(query: Option<&str>, name: &str) -> Option<Value> {
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| Value::String(v.to_owned()))
+        .map(|(_, v)| Value::String(percent_decoded(v)))
+}
+
+/// `%XX` escapes decoded (a timestamp's `:` arrives as `%3A` from most clients); anything else as it is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An instant from the query string (RFC 3339, UTC, e.g. `2026-12-07T10:00:00Z`), `None` when absent.
+pub fn query_time(query: Option<&str>, name: &str) -> Result<Option<UnixTime>, ApiError> {
+    match query_value(query, name) {
+        None => Ok(None),
+        Some(Value::String(text)) => UnixTime::parse_rfc3339(&text).map(Some).ok_or_else(|| {
+            bad(
+                "invalid_time",
+                format!("`{name}` must be an RFC 3339 UTC instant such as 2026-12-07T10:00:00Z"),
+            )
+        }),
+        Some(_) => Ok(None),
+    }
+}
+
+/// `explain=true|false` (absent: false).
+pub fn query_flag(query: Option<&str>, name: &str) -> Result<bool, ApiError> {
+    match query_value(query, name).as_ref().and_then(Value::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(bad(
+            "invalid_flag",
+            format!("`{name}` must be true or false"),
+        )),
+    }
 }
 
 /// `subject` (or `userId`) from the query string.

@@ -1,7 +1,8 @@
 //! Routes by the last path segments, whatever the prefix (stage, function URL, `cargo lambda watch`):
 //! `POST …/v1/check`, `POST …/v1/usage`, `POST …/v1/usage/{usageId}/commit|release`, `GET …/v1/usage`,
-//! `GET …/v1/entitlements`. The API key is checked here, before anything else is read; errors become
+//! `GET …/v1/entitlements[?at=&explain=]`, `GET …/v1/entitlements/history`. The API key is checked here, before anything else is read; errors become
 //! statuses here and nowhere deeper.
+use crate::history;
 use crate::usage_api::deps::Deps;
 use crate::usage_api::{request, usage};
 use entitle_core::api_error::ApiError;
@@ -20,6 +21,7 @@ enum Route {
     Usage,
     Settle { usage_id: String, commit: bool },
     Entitlements,
+    History,
 }
 
 impl Route {
@@ -29,6 +31,7 @@ impl Route {
             [.., "v1", "check"] => Some(Route::Check),
             [.., "v1", "usage"] => Some(Route::Usage),
             [.., "v1", "entitlements"] => Some(Route::Entitlements),
+            [.., "v1", "entitlements", "history"] => Some(Route::History),
             [.., "v1", "usage", id, action @ ("commit" | "release")] if !id.is_empty() => {
                 Some(Route::Settle {
                     usage_id: (*id).to_owned(),
@@ -43,7 +46,7 @@ impl Route {
         match self {
             Route::Check | Route::Settle { .. } => method == Method::POST,
             Route::Usage => method == Method::POST || method == Method::GET,
-            Route::Entitlements => method == Method::GET,
+            Route::Entitlements | Route::History => method == Method::GET,
         }
     }
 
@@ -51,7 +54,7 @@ impl Route {
         match self {
             Route::Check | Route::Settle { .. } => "POST",
             Route::Usage => "GET, POST",
-            Route::Entitlements => "GET",
+            Route::Entitlements | Route::History => "GET",
         }
     }
 }
@@ -116,7 +119,22 @@ async fn dispatch(
         Route::Usage => {
             reply(usage::consume(deps, &request::ConsumeRequest::parse(bytes)?, now).await)
         }
-        Route::Entitlements => reply(usage::entitlements(deps, &user()?, now).await),
+        Route::Entitlements => {
+            let query = request.uri().query();
+            let at = request::query_time(query, "at")?;
+            let explain = request::query_flag(query, "explain")?;
+            if at.is_none() && !explain {
+                return reply(usage::entitlements(deps, &user()?, now).await);
+            }
+            let sources = (deps.history.as_ref(), &deps.catalog);
+            reply(history::at(sources, &user()?, at.unwrap_or(now), explain).await)
+        }
+        Route::History => {
+            let query = request.uri().query();
+            let from = request::query_time(query, "from")?.unwrap_or(UnixTime::from_secs(0));
+            let to = request::query_time(query, "to")?.unwrap_or(now);
+            reply(history::history(deps.history.as_ref(), &user()?, from, to).await)
+        }
         Route::Settle { usage_id, commit } => {
             // A release ignores its body; a commit's is read (and must be a JSON object) before the hold.
             let amount = if commit {

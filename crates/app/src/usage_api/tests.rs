@@ -76,6 +76,7 @@ fn app() -> App {
         keys: ApiKeys::new(&SecretString::from(format!("old_key, {KEY}"))).into(),
         catalog: PlanCatalog::parse(CATALOG).unwrap(),
         store: store.clone(),
+        history: Arc::new(entitle_domain::fakes::InMemoryEntitlementStore::default()),
         publisher: publisher.clone(),
     };
     App {

@@ -4,20 +4,31 @@
 //!   `status` and `lapses` (true while an add-on ends by itself) for the sweep of lapsing grants;
 //! - `entry = "ledger#<key>"`: one row per credit change (`credits`, `reason`, `at`), written in the same
 //!   transaction as the change it records, so a replayed purchase cannot add credits twice and the balance
-//!   can be audited.
+//!   can be audited;
+//! - `entry = "h#<appliedAt>#<version>"`: each version the processor wrote, with its provenance (`doc`), put in
+//!   the same transaction as the version itself and never updated; `expiresAt` (TTL) after
+//!   `ENTITLEMENT_HISTORY_DAYS`.
 use super::dynamo::{conditional_failed, n, s, scan_user_ids};
 use super::sdk_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use entitle_domain::entitlements::history::Version;
 use entitle_domain::entitlements::{Entitlements, Status};
 use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::{
-    EntitlementReader, EntitlementStore, LedgerEntry, SaveOutcome, StoreError, StoredEntitlements,
+    Appended, EntitlementHistory, EntitlementReader, EntitlementStore, LedgerEntry, SaveOutcome,
+    StoreError, StoredEntitlements,
 };
+use entitle_domain::time::UnixTime;
 use std::collections::HashMap;
 
 const CURRENT: &str = "current";
+
+/// A history item's range key: after `h#`, the instant and the version, so both sort by time.
+fn history_entry(applied_at: &str, version: u64) -> String {
+    format!("h#{applied_at}#{version:012}")
+}
 
 pub struct DynamoEntitlements {
     client: Client,
@@ -51,6 +62,74 @@ impl DynamoEntitlements {
             ("userId".to_owned(), s(user.as_str())),
             ("entry".to_owned(), s(entry)),
         ])
+    }
+
+    /// The history item of `version`: `entry = "h#<appliedAt>#<version>"` (sorted by time, so the version in
+    /// force at an instant is one query), `doc` the [`Version`], `expiresAt` its retention (TTL).
+    fn history_put(
+        &self,
+        next: &Entitlements,
+        version: u64,
+        appended: Appended<'_>,
+    ) -> Result<Put, StoreError> {
+        let applied_at = next.updated_at.clone().unwrap_or_default();
+        let doc = Version {
+            version,
+            applied_at: applied_at.clone(),
+            entitlements: next.clone(),
+            provenance: appended.provenance.clone(),
+        };
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::key(
+                &next.user_id,
+                &history_entry(&applied_at, version),
+            )))
+            .item("doc", s(json(&doc)?))
+            .item("expiresAt", n(appended.expires_at.secs()))
+            .condition_expression("attribute_not_exists(userId)")
+            .build()
+            .map_err(|e| StoreError::new("write history", e))
+    }
+
+    async fn query_history(
+        &self,
+        subject: &SubjectId,
+        (low, high): (String, String),
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<Version>, StoreError> {
+        let mut versions = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("userId = :u AND #e BETWEEN :low AND :high")
+                .expression_attribute_names("#e", "entry")
+                .expression_attribute_values(":u", s(subject.as_str()))
+                .expression_attribute_values(":low", s(&low))
+                .expression_attribute_values(":high", s(&high))
+                .scan_index_forward(!newest_first)
+                .limit(limit.min(1000) as i32)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::new("read history", sdk_error(e)))?;
+            for item in out.items.unwrap_or_default() {
+                let doc = super::dynamo::text(&item, "doc").unwrap_or_default();
+                versions.push(
+                    serde_json::from_str(&doc).map_err(|e| StoreError::new("decode history", e))?,
+                );
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || versions.len() >= limit {
+                versions.truncate(limit);
+                return Ok(versions);
+            }
+        }
     }
 
     /// Replaces the user's entitlements unconditionally (operators and tests; the processor uses `save`).
@@ -188,15 +267,36 @@ impl EntitlementStore for DynamoEntitlements {
         }))
     }
 
-    async fn save(
+    async fn save_version(
         &self,
         next: &Entitlements,
         expected_version: Option<u64>,
         previous: Option<&Entitlements>,
         ledger: Option<&LedgerEntry>,
+        history: Option<Appended<'_>>,
     ) -> Result<SaveOutcome, StoreError> {
         let update = self.update(next, expected_version, previous)?;
         let version = expected_version.unwrap_or(0) + 1;
+        let appended = history
+            .map(|h| self.history_put(next, version, h))
+            .transpose()?;
+        if let (None, Some(put)) = (ledger, appended.clone()) {
+            // The new version and its history item, together or not at all.
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .transact_items(TransactWriteItem::builder().update(update).build())
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(SaveOutcome::Saved { version }),
+                Err(e) if e.as_service_error().is_some_and(conditional_failed) => {
+                    Ok(SaveOutcome::Conflict)
+                }
+                Err(e) => Err(StoreError::new("write entitlements", sdk_error(e))),
+            };
+        }
         let Some(entry) = ledger else {
             let mut request = self
                 .client
@@ -227,10 +327,12 @@ impl EntitlementStore for DynamoEntitlements {
             .condition_expression("attribute_not_exists(userId)")
             .build()
             .map_err(|e| StoreError::new("write ledger", e))?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        items.extend(appended.map(|put| TransactWriteItem::builder().put(put).build()));
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
+            .set_transact_items(Some(items))
             .transact_items(TransactWriteItem::builder().update(update).build())
             .send()
             .await;
@@ -303,5 +405,36 @@ impl EntitlementStore for DynamoEntitlements {
                 .expression_attribute_values(":canceling", s("canceling"))
         };
         scan_user_ids(scan, "scan lapsing plans").await
+    }
+}
+
+#[async_trait]
+impl EntitlementHistory for DynamoEntitlements {
+    async fn version_at(
+        &self,
+        subject: &SubjectId,
+        at: UnixTime,
+    ) -> Result<Option<Version>, StoreError> {
+        // `h#<at>#~` sorts after every version applied at `at` (digits sort before `~`).
+        let range = ("h#".to_owned(), format!("h#{}#~", at.to_rfc3339()));
+        Ok(self
+            .query_history(subject, range, true, 1)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn versions(
+        &self,
+        subject: &SubjectId,
+        from: UnixTime,
+        to: UnixTime,
+        limit: usize,
+    ) -> Result<Vec<Version>, StoreError> {
+        let range = (
+            format!("h#{}", from.to_rfc3339()),
+            format!("h#{}#~", to.to_rfc3339()),
+        );
+        self.query_history(subject, range, false, limit).await
     }
 }

@@ -35,9 +35,19 @@ impl EntitlementReader for InMemoryEntitlements {
 pub struct InMemoryEntitlementStore {
     rows: Mutex<HashMap<String, StoredEntitlements>>,
     ledger: Mutex<HashMap<String, i64>>,
+    history: Mutex<Vec<crate::entitlements::history::Version>>,
 }
 
 impl InMemoryEntitlementStore {
+    /// Every version appended, oldest first.
+    pub fn history(&self, user: &SubjectId) -> Vec<crate::entitlements::history::Version> {
+        let all = self.history.lock().unwrap();
+        all.iter()
+            .filter(|v| v.entitlements.user_id == *user)
+            .cloned()
+            .collect()
+    }
+
     pub fn current(&self, user: &SubjectId) -> Option<StoredEntitlements> {
         self.rows.lock().unwrap().get(user.as_str()).cloned()
     }
@@ -63,12 +73,13 @@ impl EntitlementStore for InMemoryEntitlementStore {
         Ok(self.current(user))
     }
 
-    async fn save(
+    async fn save_version(
         &self,
         next: &crate::entitlements::Entitlements,
         expected_version: Option<u64>,
         previous: Option<&crate::entitlements::Entitlements>,
         ledger: Option<&LedgerEntry>,
+        history: Option<Appended<'_>>,
     ) -> Result<SaveOutcome, StoreError> {
         let mut rows = self.rows.lock().unwrap();
         let mut entries = self.ledger.lock().unwrap();
@@ -99,6 +110,17 @@ impl EntitlementStore for InMemoryEntitlementStore {
         if let Some(entry) = ledger {
             entries.insert(format!("{key}#{}", entry.key), entry.credits);
         }
+        if let Some(appended) = history {
+            self.history
+                .lock()
+                .unwrap()
+                .push(crate::entitlements::history::Version {
+                    version,
+                    applied_at: next.updated_at.clone().unwrap_or_default(),
+                    entitlements: next.clone(),
+                    provenance: appended.provenance.clone(),
+                });
+        }
         Ok(SaveOutcome::Saved { version })
     }
 
@@ -124,6 +146,38 @@ impl EntitlementStore for InMemoryEntitlementStore {
             .values()
             .filter(|r| r.entitlements.lapses())
             .map(|r| r.entitlements.user_id.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl EntitlementHistory for InMemoryEntitlementStore {
+    async fn version_at(
+        &self,
+        subject: &SubjectId,
+        at: crate::time::UnixTime,
+    ) -> Result<Option<crate::entitlements::history::Version>, StoreError> {
+        let at = at.to_rfc3339();
+        Ok(self
+            .history(subject)
+            .into_iter()
+            .rev()
+            .find(|v| v.applied_at <= at))
+    }
+
+    async fn versions(
+        &self,
+        subject: &SubjectId,
+        from: crate::time::UnixTime,
+        to: crate::time::UnixTime,
+        limit: usize,
+    ) -> Result<Vec<crate::entitlements::history::Version>, StoreError> {
+        let (from, to) = (from.to_rfc3339(), to.to_rfc3339());
+        Ok(self
+            .history(subject)
+            .into_iter()
+            .filter(|v| v.applied_at >= from && v.applied_at <= to)
+            .take(limit)
             .collect())
     }
 }

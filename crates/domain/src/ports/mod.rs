@@ -22,7 +22,9 @@ pub use clerk_users::{ClerkUsers, OrganizationMembers};
 pub use customer_directory::{CustomerDirectory, CustomerLink};
 pub use dead_letters::DeadLetters;
 pub use entitlement_reader::EntitlementReader;
-pub use entitlement_store::{EntitlementStore, LedgerEntry, SaveOutcome, StoredEntitlements};
+pub use entitlement_store::{
+    Appended, EntitlementHistory, EntitlementStore, LedgerEntry, SaveOutcome, StoredEntitlements,
+};
 pub use errors::{ClerkError, PublishError, StoreError, StripeError};
 pub use event_log::{Claim, ClaimRequest, ClaimToken, EventLog};
 pub use event_publisher::EventPublisher;

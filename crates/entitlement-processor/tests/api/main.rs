@@ -4,5 +4,6 @@ mod customer_state;
 mod fan_out;
 mod flow;
 mod helpers;
+mod history;
 mod overage;
 mod seats;

@@ -3,6 +3,7 @@
 //! bad input, and the DynamoDB round trips a consume costs.
 mod addons;
 mod helpers;
+mod history;
 mod members;
 mod overage;
 mod races;

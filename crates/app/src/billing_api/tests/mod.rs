@@ -16,7 +16,8 @@ use crate::billing_api::router::handle_at;
 use entitle_core::auth::Verifier;
 use entitle_domain::entitlements::{Entitlements, Status};
 use entitle_domain::fakes::{
-    InMemoryCustomerDirectory, InMemoryEntitlements, InMemoryMembers, InMemoryStripe, InMemoryUsage,
+    InMemoryCustomerDirectory, InMemoryEntitlementStore, InMemoryEntitlements, InMemoryMembers,
+    InMemoryStripe, InMemoryUsage,
 };
 use entitle_domain::ids::SubjectId;
 use entitle_domain::plans::PlanCatalog;
@@ -46,6 +47,8 @@ struct Harness {
     entitlements: Arc<InMemoryEntitlements>,
     /// Clerk's organization memberships, for the permission checks.
     members: Arc<InMemoryMembers>,
+    /// The entitlements' versions (`GET /entitlements/history`).
+    history: Arc<InMemoryEntitlementStore>,
 }
 
 fn harness() -> Harness {
@@ -58,6 +61,7 @@ fn harness() -> Harness {
     stripe.add_price("pro_monthly", PRO);
     let usage = Arc::new(InMemoryUsage::default());
     let entitlements = Arc::new(InMemoryEntitlements::default());
+    let history = Arc::new(InMemoryEntitlementStore::default());
     let members = Arc::new(InMemoryMembers::default());
     let verifier = Verifier::from_config(
         Some(SecretString::from(SECRET.to_owned())),
@@ -76,6 +80,7 @@ fn harness() -> Harness {
             usage: usage.clone(),
             lifecycle: stripe.clone(),
             entitlements: entitlements.clone(),
+            history: history.clone(),
             members: Some(members.clone()),
             config: ApiConfig {
                 redirect_origins: AllowedOrigins::parse(APP),
@@ -88,6 +93,7 @@ fn harness() -> Harness {
         usage,
         entitlements,
         members,
+        history,
     }
 }
 

@@ -12,6 +12,7 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>, bool)> {
     vec![
         ("GET", "/entitlements", None, false),
         ("GET", "/usage", None, false),
+        ("GET", "/entitlements/history", None, false),
         ("POST", "/checkout", Some(checkout("starter_monthly")), true),
         (
             "POST",
@@ -313,4 +314,62 @@ async fn a_change_to_a_seat_plan_is_refused_rather_than_billed_wrong() {
         .calls()
         .iter()
         .all(|c| !c.starts_with("change_plan")));
+}
+
+#[tokio::test]
+async fn the_timeline_is_the_active_organizations_or_the_users_own() {
+    use entitle_domain::entitlements::history::{catalog_version, explain, Provenance};
+    use entitle_domain::ports::{Appended, EntitlementStore};
+    let h = harness();
+    let catalog = PlanCatalog::builtin();
+    for (subject, plan) in [(ORG, "team"), (USER, "professional")] {
+        let mut e = Entitlements::on_plan(
+            SubjectId::parse(subject).unwrap(),
+            catalog.plan(plan).unwrap(),
+            Status::Active,
+        );
+        e.updated_at = Some(UnixTime::from_secs(NOW - 100).to_rfc3339());
+        let provenance = Provenance {
+            cause: None,
+            previous_version: None,
+            catalog: catalog_version(catalog),
+            items: Vec::new(),
+            grace: None,
+            reasons: vec!["plan_changed".into()],
+            changes: Vec::new(),
+            explain: explain(&e, catalog),
+        };
+        let appended = Appended {
+            provenance: &provenance,
+            expires_at: UnixTime::from_secs(NOW + 86_400),
+        };
+        h.history
+            .save_version(&e, None, None, None, Some(appended))
+            .await
+            .unwrap();
+    }
+    h.members.join(ORG, USER, &[]);
+    let (status, team) = call(
+        &h,
+        "GET",
+        "/entitlements/history",
+        None,
+        Some(&org_token("org:member")),
+    )
+    .await;
+    assert_eq!(status, 200, "{team}");
+    assert_eq!(team["subject"], ORG);
+    assert_eq!(team["versions"][0]["entitlements"]["plan"], "team");
+    let (_, mine) = call(&h, "GET", "/entitlements/history", None, Some(&token())).await;
+    assert_eq!(mine["versions"][0]["entitlements"]["plan"], "professional");
+    assert_eq!(mine["versions"].as_array().unwrap().len(), 1);
+    let (status, bad) = call(
+        &h,
+        "GET",
+        "/entitlements/history?from=soon",
+        None,
+        Some(&token()),
+    )
+    .await;
+    assert_eq!((status, code(&bad)), (400, "invalid_time"));
 }
