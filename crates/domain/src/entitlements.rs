@@ -278,6 +278,8 @@ impl NextPhase {
 /// One item of a subscription: its price (id and lookup key) and quantity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionItem {
+    /// The Stripe subscription item (`si_…`), when read from Stripe.
+    pub id: Option<String>,
     pub price: String,
     pub lookup_key: Option<String>,
     pub quantity: u64,
@@ -289,6 +291,7 @@ pub struct SubscriptionItem {
 impl SubscriptionItem {
     pub fn new(price: impl Into<String>, lookup_key: Option<String>, quantity: u64) -> Self {
         Self {
+            id: None,
             price: price.into(),
             lookup_key,
             quantity,

@@ -3,7 +3,8 @@
 //! and where each number comes from (docs/history.md).
 use super::deps::Deps;
 use entitle_domain::entitlements::history::{
-    self, catalog_version, differences, explain, Cause, Grace, ItemSource, Provenance,
+    self, catalog_moves, catalog_version, differences, explain_with, Cause, Grace, ItemSource,
+    Provenance,
 };
 use entitle_domain::entitlements::{Entitlements, Status, SubscriptionState};
 use entitle_domain::ports::{Appended, StoredEntitlements};
@@ -57,20 +58,33 @@ pub fn provenance(
                     item.lookup_key.as_deref(),
                     item.catalog_id.as_deref(),
                 );
+                // On its plan only through the price's catalog mark: a price the catalog no longer sells.
+                let grandfathered = plan.is_some()
+                    && deps
+                        .catalog
+                        .plan_for_price(&item.price, item.lookup_key.as_deref())
+                        .is_none();
                 ItemSource {
                     subscription_id: sub.id.clone(),
                     status: sub.status.clone(),
+                    item_id: item.id.clone(),
                     price: item.price.clone(),
                     lookup_key: item.lookup_key.clone(),
                     plan: plan.map(|p| p.id.clone()),
                     addon: plan.is_some_and(|p| p.addon),
                     quantity: item.quantity,
+                    grandfathered,
                 }
             })
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let catalog = catalog_version(&deps.catalog);
+    // The catalog the previous version was computed under, when a deploy changed it since.
+    let previous_catalog = stored
+        .and_then(|s| s.catalog.clone())
+        .filter(|c| *c != catalog);
     let catalog_moved =
-        previous.is_some_and(|p| p.limits != next.limits || p.features != next.features);
+        previous_catalog.is_some() && previous.is_some_and(|p| catalog_moves(p, &deps.catalog));
     Provenance {
         cause: cause.map(|(event, subscription)| Cause {
             event_id: event.id.to_owned(),
@@ -78,15 +92,16 @@ pub fn provenance(
             subscription_id: subscription.map(str::to_owned),
         }),
         previous_version: stored.map(|s| s.version),
-        catalog: catalog_version(&deps.catalog),
-        items,
+        catalog,
+        previous_catalog,
         grace: (next.status == Status::PastDue).then(|| Grace {
             since: next.past_due_since.clone(),
             until: next.grace_until.clone(),
         }),
         reasons: history::reasons(previous, next, catalog_moved),
         changes: differences(previous, next),
-        explain: explain(next, &deps.catalog),
+        explain: explain_with(next, &deps.catalog, &items),
+        items,
     }
 }
 

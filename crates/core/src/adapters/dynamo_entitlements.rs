@@ -1,7 +1,8 @@
 //! Entitlements on DynamoDB, one item collection per user (`userId` hash key, `entry` range key):
 //! - `entry = "current"`: `doc` (the entitlements, JSON), `version` (bumped by every change; writes are
 //!   conditional on it), `previous` (what the last change replaced), `announcedVersion`, `clerkDigest`, and
-//!   `status` and `lapses` (true while an add-on ends by itself) for the sweep of lapsing grants;
+//!   `status` and `lapses` (true while an add-on ends by itself) for the sweep of lapsing grants, `catalog`
+//!   (the catalog version it was computed under, written with each history version);
 //! - `entry = "ledger#<key>"`: one row per credit change (`credits`, `reason`, `at`), written in the same
 //!   transaction as the change it records, so a replayed purchase cannot add credits twice and the balance
 //!   can be audited;
@@ -182,6 +183,7 @@ impl DynamoEntitlements {
         next: &Entitlements,
         expected_version: Option<u64>,
         previous: Option<&Entitlements>,
+        catalog: Option<&str>,
     ) -> Result<Update, StoreError> {
         let version = expected_version.unwrap_or(0) + 1;
         let mut update = Update::builder()
@@ -200,6 +202,18 @@ impl DynamoEntitlements {
                 update = update.expression_attribute_values(":previous", s(json(previous)?));
             }
             None => expression.push_str(" REMOVE previous"),
+        }
+        if let Some(catalog) = catalog {
+            // Before any REMOVE clause: SET's actions are listed together.
+            expression = expression.replacen(
+                "lapses = :lapses",
+                "lapses = :lapses, #catalog = :catalog",
+                1,
+            );
+            // `catalog` is one of DynamoDB's reserved words.
+            update = update
+                .expression_attribute_names("#catalog", "catalog")
+                .expression_attribute_values(":catalog", s(catalog));
         }
         update = match expected_version {
             None => update.condition_expression("attribute_not_exists(userId)"),
@@ -264,6 +278,7 @@ impl EntitlementStore for DynamoEntitlements {
             previous: item_entitlements(&item, "previous")?,
             announced_version: item_number(&item, "announcedVersion"),
             clerk_digest: item.get("clerkDigest").and_then(|v| v.as_s().ok()).cloned(),
+            catalog: item.get("catalog").and_then(|v| v.as_s().ok()).cloned(),
         }))
     }
 
@@ -275,7 +290,12 @@ impl EntitlementStore for DynamoEntitlements {
         ledger: Option<&LedgerEntry>,
         history: Option<Appended<'_>>,
     ) -> Result<SaveOutcome, StoreError> {
-        let update = self.update(next, expected_version, previous)?;
+        let update = self.update(
+            next,
+            expected_version,
+            previous,
+            history.map(|h| h.provenance.catalog.as_str()),
+        )?;
         let version = expected_version.unwrap_or(0) + 1;
         let appended = history
             .map(|h| self.history_put(next, version, h))

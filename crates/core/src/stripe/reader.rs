@@ -18,6 +18,7 @@ pub(crate) fn subscription_state(subscription: &Subscription) -> SubscriptionSta
         items: items
             .iter()
             .map(|item| SubscriptionItem {
+                id: Some(item.id.clone()),
                 catalog_id: item
                     .price
                     .metadata

@@ -34,6 +34,10 @@ pub struct Provenance {
     pub previous_version: Option<u64>,
     /// A digest of the catalog in force ([`catalog_version`]).
     pub catalog: String,
+    /// The catalog the previous version was written under, when it was another one (a deploy changed the
+    /// catalog since): with `catalog`, both versions of a `catalog_changed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_catalog: Option<String>,
     /// The subscriptions' items it was computed from, each resolved to its plan or add-on.
     pub items: Vec<ItemSource>,
     /// The past-due spell, when the plan is kept in grace.
@@ -63,12 +67,19 @@ pub struct Cause {
 pub struct ItemSource {
     pub subscription_id: String,
     pub status: String,
+    /// The subscription item (`si_…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
     pub price: String,
     pub lookup_key: Option<String>,
     /// The plan or add-on the price sells (`null`: none in the catalog, or a per-seat price).
     pub plan: Option<String>,
     pub addon: bool,
     pub quantity: u64,
+    /// A price the catalog no longer sells (archived, its lookup key moved on) that keeps its plan through
+    /// the price's catalog mark: the subscription stays on the terms it was bought on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grandfathered: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +106,16 @@ pub struct Term {
     pub per_unit: Limit,
     pub quantity: u64,
     pub subscription_id: Option<String>,
+    /// The subscription item and its price that grant the term (when the version's items name them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_key: Option<String>,
+    /// The item is on a grandfathered price ([`ItemSource::grandfathered`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grandfathered: bool,
 }
 
 /// Where one limit's number comes from: its value and the terms that add up to it.
@@ -103,7 +124,8 @@ pub struct Term {
 pub struct LimitSource {
     pub value: Limit,
     pub terms: Vec<Term>,
-    /// For a person: `agents 13 = starter 3 (sub_…) + team_pack 5 × 2 (sub_…)`.
+    /// For a person: `agents 13 = starter 3 (sub_…, si_…, starter_monthly) + team_pack 5 × 2 (sub_…, si_…,
+    /// team_pack_monthly)`.
     pub text: String,
 }
 
@@ -127,55 +149,55 @@ fn limit_text(limit: Limit) -> String {
 /// live add-on's × quantity, exactly the rule that computed `e.limits`. A plan the catalog no longer has is
 /// explained by its stored numbers.
 pub fn explain(e: &Entitlements, catalog: &PlanCatalog) -> Explanation {
+    explain_with(e, catalog, &[])
+}
+
+/// [`explain`], each term naming the subscription item, price and lookup key that grant it (from the
+/// version's `items`), and saying when that price is grandfathered.
+pub fn explain_with(e: &Entitlements, catalog: &PlanCatalog, items: &[ItemSource]) -> Explanation {
     let base = catalog.plan(&e.plan);
     let base_sub = e.subscription_id.clone();
+    let item_of = |plan: &str, subscription: Option<&str>| {
+        items.iter().find(|i| {
+            i.plan.as_deref() == Some(plan) && Some(i.subscription_id.as_str()) == subscription
+        })
+    };
+    let term = |plan: &str, addon: bool, per_unit: Limit, quantity: u64, sub: Option<String>| {
+        let item = item_of(plan, sub.as_deref());
+        Term {
+            plan: plan.to_owned(),
+            addon,
+            per_unit,
+            quantity,
+            item_id: item.and_then(|i| i.item_id.clone()),
+            price: item.map(|i| i.price.clone()),
+            lookup_key: item.and_then(|i| i.lookup_key.clone()),
+            grandfathered: item.is_some_and(|i| i.grandfathered),
+            subscription_id: sub,
+        }
+    };
     let mut limits = BTreeMap::new();
     for (name, value) in &e.limits {
         let mut terms = Vec::new();
         let per_unit = base.map_or(Some(*value), |p| p.limits.get(name).copied());
         if let Some(per_unit) = per_unit {
-            terms.push(Term {
-                plan: e.plan.clone(),
-                addon: false,
-                per_unit,
-                quantity: 1,
-                subscription_id: base_sub.clone(),
-            });
+            terms.push(term(&e.plan, false, per_unit, 1, base_sub.clone()));
         }
         for addon in &e.addons {
             let Some(plan) = catalog.plan(&addon.plan).filter(|p| p.addon) else {
                 continue;
             };
             if let (Some(per_unit), true) = (plan.limits.get(name), addon.quantity > 0) {
-                terms.push(Term {
-                    plan: addon.plan.clone(),
-                    addon: true,
-                    per_unit: *per_unit,
-                    quantity: addon.quantity,
-                    subscription_id: Some(addon.subscription_id.clone()),
-                });
+                terms.push(term(
+                    &addon.plan,
+                    true,
+                    *per_unit,
+                    addon.quantity,
+                    Some(addon.subscription_id.clone()),
+                ));
             }
         }
-        let parts: Vec<String> = terms
-            .iter()
-            .map(|t| {
-                let sub = t
-                    .subscription_id
-                    .as_deref()
-                    .map(|s| format!(" ({s})"))
-                    .unwrap_or_default();
-                if t.quantity == 1 {
-                    format!("{} {}{sub}", t.plan, limit_text(t.per_unit))
-                } else {
-                    format!(
-                        "{} {} × {}{sub}",
-                        t.plan,
-                        limit_text(t.per_unit),
-                        t.quantity
-                    )
-                }
-            })
-            .collect();
+        let parts: Vec<String> = terms.iter().map(term_text).collect();
         let text = format!("{name} {} = {}", limit_text(*value), parts.join(" + "));
         limits.insert(
             name.clone(),
@@ -206,6 +228,28 @@ pub fn explain(e: &Entitlements, catalog: &PlanCatalog) -> Explanation {
         limits,
         features,
         status: status_text(e),
+    }
+}
+
+/// One term for a person: `starter 3 (sub_…, si_…, starter_monthly)`, `team_pack 5 × 2 (…)`; a grandfathered
+/// price is named with its id: `(sub_…, si_…, price_… grandfathered)`.
+fn term_text(t: &Term) -> String {
+    let mut sources: Vec<String> = Vec::new();
+    sources.extend(t.subscription_id.clone());
+    sources.extend(t.item_id.clone());
+    match (&t.lookup_key, &t.price, t.grandfathered) {
+        (_, Some(price), true) => sources.push(format!("{price} grandfathered")),
+        (Some(key), _, false) => sources.push(key.clone()),
+        (None, Some(price), false) => sources.push(price.clone()),
+        _ => {}
+    }
+    let sources = match sources.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", sources.join(", ")),
+    };
+    match t.quantity {
+        1 => format!("{} {}{sources}", t.plan, limit_text(t.per_unit)),
+        n => format!("{} {} × {n}{sources}", t.plan, limit_text(t.per_unit)),
     }
 }
 
@@ -240,7 +284,8 @@ pub fn status_text(e: &Entitlements) -> String {
 
 /// What changed from `previous` to `next`, as tags a mailer can word: `plan_changed`, `addon_added`,
 /// `addon_removed`, `payment_failed` + `grace_started`, `grace_ended`, `trial_started`, `trial_ended`,
-/// `canceled`, `resumed`; `catalog_changed` when only the catalog moved (`catalog_moved`).
+/// `canceled`, `resumed`; `catalog_changed` when a catalog change moved the subject's numbers or features
+/// (`catalog_moved`, [`catalog_moves`]).
 pub fn reasons(
     previous: Option<&Entitlements>,
     next: &Entitlements,
@@ -293,10 +338,20 @@ pub fn reasons(
         }
         _ => {}
     }
-    if tags.is_empty() && catalog_moved {
+    if catalog_moved {
         tags.push("catalog_changed");
     }
     tags.into_iter().map(str::to_owned).collect()
+}
+
+/// Whether `catalog` grants `previous`'s plan and add-ons other features or limits than `previous` has: the
+/// catalog changed under the subject (a plan's limits raised, a feature added), so a recompute moves them.
+pub fn catalog_moves(previous: &Entitlements, catalog: &PlanCatalog) -> bool {
+    let Some(base) = catalog.plan(&previous.plan) else {
+        return false;
+    };
+    let (features, limits) = super::grant(base, &previous.addons, catalog);
+    features != previous.features || limits != previous.limits
 }
 
 /// One difference between consecutive versions: a field, and its value before and after.

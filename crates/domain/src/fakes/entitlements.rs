@@ -93,10 +93,16 @@ impl EntitlementStore for InMemoryEntitlementStore {
             return Ok(SaveOutcome::Conflict);
         }
         let version = expected_version.unwrap_or(0) + 1;
-        let (announced_version, clerk_digest) = rows
+        let (announced_version, clerk_digest, catalog) = rows
             .get(&key)
-            .map(|r| (r.announced_version, r.clerk_digest.clone()))
-            .unwrap_or((0, None));
+            .map(|r| {
+                (
+                    r.announced_version,
+                    r.clerk_digest.clone(),
+                    r.catalog.clone(),
+                )
+            })
+            .unwrap_or((0, None, None));
         rows.insert(
             key.clone(),
             StoredEntitlements {
@@ -105,6 +111,10 @@ impl EntitlementStore for InMemoryEntitlementStore {
                 previous: previous.cloned(),
                 announced_version,
                 clerk_digest,
+                catalog: history
+                    .as_ref()
+                    .map(|h| h.provenance.catalog.clone())
+                    .or(catalog),
             },
         );
         if let Some(entry) = ledger {

@@ -18,6 +18,9 @@ pub struct StoredEntitlements {
     pub announced_version: u64,
     /// A digest of the billing metadata last written to Clerk.
     pub clerk_digest: Option<String>,
+    /// The catalog version ([`catalog_version`](crate::entitlements::history::catalog_version)) the row was
+    /// last computed under (`None`: before history was kept).
+    pub catalog: Option<String>,
 }
 
 /// One credit change, recorded once (its key makes a replay a no-op).

@@ -6,11 +6,13 @@ use crate::helpers::{TestApp, ADDON, STARTER};
 use entitle_domain::entitlements::history::{Term, Version};
 use entitle_domain::entitlements::Status;
 use entitle_domain::plans::Limit;
+use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::EntitlementHistory;
 use entitle_domain::time::UnixTime;
 use entitle_test_support::fixtures::unique_id;
 use entitlement_processor::handler::handle_at;
 use serde_json::json;
+use std::sync::Arc;
 
 /// Runs the processor on `body` at the instant `at` (twice: a redelivery).
 async fn deliver_at(app: &TestApp, body: &str, at: i64) {
@@ -174,9 +176,25 @@ async fn a_customers_life_reads_back_at_every_instant_with_its_provenance() {
     }
     // The add-on's version says where its 13 agents come from, and which items it was computed from.
     let with_pack = &all[1];
+    // Each term names the subscription, the item (si_…) and the price's lookup key that grant it.
+    let item = |plan: &str| {
+        with_pack
+            .provenance
+            .items
+            .iter()
+            .find(|i| i.plan.as_deref() == Some(plan))
+            .and_then(|i| i.item_id.clone())
+            .unwrap()
+    };
+    let (base_item, pack_item) = (item("starter"), item("team_pack"));
+    assert!(base_item.starts_with("si_") && pack_item.starts_with("si_"));
+    assert_ne!(base_item, pack_item);
     assert_eq!(
         with_pack.provenance.explain.limits["agents"].text,
-        format!("agents 13 = starter 3 ({sub}) + team_pack 5 × 2 ({sub})")
+        format!(
+            "agents 13 = starter 3 ({sub}, {base_item}, starter_monthly) + team_pack 5 × 2 ({sub}, \
+             {pack_item}, team_pack_monthly)"
+        )
     );
     let sold: Vec<_> = with_pack
         .provenance
@@ -264,4 +282,141 @@ async fn a_redelivered_and_reordered_life_appends_no_duplicate_version() {
         .unwrap();
     assert_eq!(all.len(), 1, "{all:#?}");
     assert_eq!(all[0].entitlements.limits["agents"], Limit::Finite(8));
+}
+
+/// The built-in catalog with the starter plan's agents raised from 3 to `agents` (a deploy of a new catalog).
+fn starter_with_agents(agents: u32) -> PlanCatalog {
+    let text = include_str!("../../../../config/plans.toml");
+    let starter = text.find("id = \"starter\"").unwrap();
+    let at = starter + text[starter..].find("agents = 3").unwrap();
+    let changed = format!(
+        "{}agents = {agents}{}",
+        &text[..at],
+        &text[at + "agents = 3".len()..]
+    );
+    PlanCatalog::parse(&changed).unwrap()
+}
+
+#[tokio::test]
+async fn a_catalog_change_is_a_version_of_its_own_with_both_catalog_versions() {
+    let mut app = TestApp::spawn().await;
+    let sub = unique_id("sub_");
+    app.subscription(&sub, STARTER, "active", false);
+    let t0 = UnixTime::now().secs() - 1_000;
+    let created = app.event(
+        &unique_id("evt_"),
+        "subscription.created",
+        t0,
+        json!({"subscriptionId": sub}),
+    );
+    deliver_at(&app, &created, t0).await;
+
+    // A deploy raises the starter plan's agents: the next write recomputes under the new catalog.
+    let before = app
+        .store
+        .version_at(&app.user, UnixTime::from_secs(t0))
+        .await
+        .unwrap()
+        .unwrap();
+    Arc::get_mut(&mut app.deps)
+        .expect("only the test holds the deps")
+        .catalog = starter_with_agents(4);
+    let paid = app.event(
+        &unique_id("evt_"),
+        "invoice.paid",
+        t0 + 60,
+        json!({"subscriptionId": sub, "invoiceId": "in_1"}),
+    );
+    deliver_at(&app, &paid, t0 + 60).await;
+
+    let after = app
+        .store
+        .version_at(&app.user, UnixTime::from_secs(t0 + 60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.version, 2);
+    assert_eq!(after.provenance.reasons, ["catalog_changed"]);
+    assert_eq!(
+        after.provenance.previous_catalog.as_deref(),
+        Some(before.provenance.catalog.as_str())
+    );
+    assert_ne!(after.provenance.catalog, before.provenance.catalog);
+    assert_eq!(after.entitlements.limits["agents"], Limit::Finite(4));
+    let agents = after
+        .provenance
+        .changes
+        .iter()
+        .find(|c| c.field == "limits.agents")
+        .unwrap();
+    assert_eq!((&agents.from, &agents.to), (&json!(3), &json!(4)));
+
+    // Another event under the same catalog: no catalog change is claimed again, and nothing is appended
+    // for a state that did not change.
+    let again = app.event(
+        &unique_id("evt_"),
+        "invoice.paid",
+        t0 + 120,
+        json!({"subscriptionId": sub, "invoiceId": "in_2"}),
+    );
+    deliver_at(&app, &again, t0 + 120).await;
+    let all = app
+        .store
+        .versions(
+            &app.user,
+            UnixTime::from_secs(0),
+            UnixTime::from_secs(t0 + 600),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2, "{all:#?}");
+}
+
+#[tokio::test]
+async fn a_subscription_on_a_grandfathered_price_explains_itself_as_such() {
+    let app = TestApp::spawn().await;
+    // An archived starter price whose lookup key moved on: only its catalog mark keeps it on starter.
+    app.stripe.seed_price(
+        json!({"id": "price_starter_2023", "lookup_key": null, "unit_amount": 2900,
+        "currency": "usd", "recurring": {"interval": "month"}, "product": "prod_entitle",
+        "active": false, "metadata": {"entitle": "starter"}}),
+    );
+    let sub = unique_id("sub_");
+    app.subscription(&sub, "price_starter_2023", "active", false);
+    let now = UnixTime::now().secs();
+    let body = app.event(
+        &unique_id("evt_"),
+        "subscription.created",
+        now,
+        json!({"subscriptionId": sub}),
+    );
+    deliver_at(&app, &body, now).await;
+
+    let v = app
+        .store
+        .version_at(&app.user, UnixTime::from_secs(now))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.entitlements.plan, "starter");
+    let item = &v.provenance.items[0];
+    assert!(item.grandfathered, "{item:?}");
+    assert_eq!(item.price, "price_starter_2023");
+    let agents = &v.provenance.explain.limits["agents"];
+    assert!(agents.terms[0].grandfathered);
+    let si = item.item_id.clone().unwrap();
+    assert_eq!(
+        agents.text,
+        format!("agents 3 = starter 3 ({sub}, {si}, price_starter_2023 grandfathered)")
+    );
+    // A price the catalog sells is not grandfathered.
+    let current = app
+        .stripe
+        .seed_subscription(json!({"id": unique_id("sub_"), "customer": "cus_other",
+        "price": STARTER, "quantity": 1, "status": "active"}));
+    assert!(current["items"]["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("si_"));
 }

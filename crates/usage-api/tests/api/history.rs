@@ -18,6 +18,7 @@ async fn write(app: &TestApp, previous: Option<&Entitlements>, mut next: Entitle
         cause: None,
         previous_version: previous.map(|_| 1),
         catalog: catalog_version(catalog),
+        previous_catalog: None,
         items: Vec::new(),
         grace: None,
         reasons: reasons(previous, &next, false),

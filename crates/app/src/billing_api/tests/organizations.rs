@@ -333,6 +333,7 @@ async fn the_timeline_is_the_active_organizations_or_the_users_own() {
             cause: None,
             previous_version: None,
             catalog: catalog_version(catalog),
+            previous_catalog: None,
             items: Vec::new(),
             grace: None,
             reasons: vec!["plan_changed".into()],

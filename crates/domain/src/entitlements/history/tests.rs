@@ -120,3 +120,105 @@ fn the_catalog_version_changes_with_what_it_grants() {
     assert_eq!(catalog_version(builtin), catalog_version(builtin));
     assert!(catalog_version(builtin).starts_with("cat_"));
 }
+
+fn item(sub: &str, id: &str, plan: &str, price: &str, key: Option<&str>, old: bool) -> ItemSource {
+    ItemSource {
+        subscription_id: sub.into(),
+        status: "active".into(),
+        item_id: Some(id.into()),
+        price: price.into(),
+        lookup_key: key.map(str::to_owned),
+        plan: Some(plan.into()),
+        addon: plan == "team_pack",
+        quantity: 1,
+        grandfathered: old,
+    }
+}
+
+#[test]
+fn explain_with_items_names_each_terms_item_and_price_and_a_grandfathered_one() {
+    let catalog = PlanCatalog::builtin();
+    let e = on("starter", 2);
+    let items = [
+        item(
+            "sub_base",
+            "si_base",
+            "starter",
+            "price_1",
+            Some("starter_monthly"),
+            false,
+        ),
+        item(
+            "sub_pack",
+            "si_pack",
+            "team_pack",
+            "price_2",
+            Some("team_pack_monthly"),
+            false,
+        ),
+    ];
+    let x = explain_with(&e, catalog, &items);
+    assert_eq!(
+        x.limits["agents"].text,
+        "agents 13 = starter 3 (sub_base, si_base, starter_monthly) + team_pack 5 × 2 (sub_pack, si_pack, \
+         team_pack_monthly)"
+    );
+    assert_eq!(
+        x.limits["agents"].terms[1].item_id.as_deref(),
+        Some("si_pack")
+    );
+    // The same sums as without items: the items only name the sources.
+    assert_eq!(sum(&x.limits["agents"]), e.limits["agents"]);
+
+    let old = [item(
+        "sub_base",
+        "si_base",
+        "starter",
+        "price_2019",
+        None,
+        true,
+    )];
+    let x = explain_with(&on("starter", 0), catalog, &old);
+    assert_eq!(
+        x.limits["agents"].text,
+        "agents 3 = starter 3 (sub_base, si_base, price_2019 grandfathered)"
+    );
+    assert!(x.limits["agents"].terms[0].grandfathered);
+    // An item of another subscription is not this term's source.
+    let other = [item(
+        "sub_other",
+        "si_x",
+        "starter",
+        "price_1",
+        Some("starter_monthly"),
+        false,
+    )];
+    let x = explain_with(&on("starter", 0), catalog, &other);
+    assert_eq!(x.limits["agents"].text, "agents 3 = starter 3 (sub_base)");
+}
+
+#[test]
+fn a_catalog_change_moves_a_subject_only_when_it_changes_their_plan_or_add_ons() {
+    let catalog = PlanCatalog::builtin();
+    let e = on("starter", 1);
+    assert!(
+        !catalog_moves(&e, catalog),
+        "the catalog it was computed under"
+    );
+    let raised = PlanCatalog::parse(&include_str!("../../../../../config/plans.toml").replacen(
+        "agents = 3",
+        "agents = 4",
+        1,
+    ))
+    .unwrap();
+    assert!(catalog_moves(&e, &raised));
+    // Another plan's change does not move a starter customer.
+    let pro_raised = PlanCatalog::parse(
+        &include_str!("../../../../../config/plans.toml").replacen("agents = 10", "agents = 11", 1),
+    )
+    .unwrap();
+    assert!(!catalog_moves(&e, &pro_raised));
+    assert!(catalog_moves(&on("professional", 0), &pro_raised));
+    assert_eq!(reasons(Some(&e), &e, true), ["catalog_changed"]);
+    assert_ne!(catalog_version(catalog), catalog_version(&raised));
+}
