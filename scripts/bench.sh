@@ -79,12 +79,16 @@ echo "== 4. CPU per warm event (native release build; whole process utime+stime 
 build_release -p stripe-webhook -p clerk-webhook -p usage-api
 # usage-api-plan and usage-api-member run the usage-api binary: a user on a paid plan, and an organization's
 # member under a per-member cap (two counters in one transaction) — measured in the same run, to compare.
-for function in stripe-webhook clerk-webhook usage-api usage-api-plan usage-api-member; do
+# usage-api-read and usage-api-at: the current entitlements (one BatchGetItem) and the version in force at an
+# instant, explained (one Query of the history) — the point-in-time read beside its peer.
+for function in stripe-webhook clerk-webhook usage-api usage-api-plan usage-api-member usage-api-read usage-api-at; do
   warm_env=()
   # clerk-webhook dead-letters a refused subscription stop (never on this path, but required at init).
   [[ $function == clerk-webhook ]] && warm_env=(--env DEAD_LETTER_QUEUE_URL=http://127.0.0.1:1/000000000000/dlq)
   binary=${function%-plan}
   binary=${binary%-member}
+  binary=${binary%-read}
+  binary=${binary%-at}
   .venv/bin/python scripts/warm_cpu.py --function "$function" --binary "$(realpath "$bin_dir/$binary")" "${warm_env[@]}"
 done
 fi

@@ -15,9 +15,11 @@ time (claim, customer row, Stripe create + profile update, one PublishBatch of t
 and the counter, one TransactWriteItems of the counter and the idempotency record); usage-api-plan is the same
 binary and request for a user on a paid plan (the entitlements row read and decoded), and usage-api-member for a
 member of an organization on the team plan, whose per-member cap puts the member's counter in the same read and
-the same transaction — the pair to compare. The CPU time is read from
-/proc/<pid>/stat after a warm-up (cold start and first connections excluded) and after the N measured events, so
-it is the per-event cost in a warm Lambda environment. /proc ticks are 10 ms: keep N * cost well above that.
+the same transaction — the pair to compare. usage-api-read is `GET /v1/entitlements?subject=` (the current row, one
+BatchGetItem) and usage-api-at is `GET /v1/entitlements?subject=&at=&explain=true` (the version in force at an
+instant: one Query of the history, its provenance decoded) — the point-in-time read and its peer. The CPU time
+is read from /proc/<pid>/stat after a warm-up (cold start and first connections excluded) and after the N measured
+events, so it is the per-event cost in a warm Lambda environment. /proc ticks are 10 ms: keep N * cost well above that.
 Standard library only (the Lambda environment comes from cold_start.py, the signatures from standins/signing.py).
 """
 
@@ -113,6 +115,10 @@ class Aws(Quiet):
         request_id = str(uuid.uuid4())
         if target.startswith("DynamoDB_20120810."):
             operation = target.split(".", 1)[1]
+            if operation == "Query":
+                # The history: the version in force at the instant asked about.
+                self.reply(200, query_answer(body), "application/x-amz-json-1.0", [("x-amzn-RequestId", request_id)])
+                return
             if operation in ("PutItem", "UpdateItem", "GetItem", "DeleteItem", "TransactWriteItems"):
                 self.reply(200, b"{}", "application/x-amz-json-1.0", [("x-amzn-RequestId", request_id)])
                 return
@@ -233,6 +239,17 @@ def apigw_event(route: str, headers: dict[str, str], body: bytes) -> dict:
     return event
 
 
+def apigw_get(route: str, query: str, headers: dict[str, str]) -> dict:
+    event = apigw_event(route, headers, b"")
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"GET {route}"
+    event["requestContext"]["http"]["method"] = "GET"
+    event["rawQueryString"] = query
+    event["queryStringParameters"] = dict(pair.split("=", 1) for pair in query.split("&"))
+    event.pop("body", None)
+    event["headers"].pop("content-type", None)
+    return event
+
+
 def stripe_events(count: int):
     fixture = json.loads((REPO_ROOT / "fixtures" / "stripe" / "customer.subscription.updated.json").read_text())
     for i in range(count):
@@ -304,11 +321,65 @@ def usage_member_events(count: int):
         yield consume(i, {"subject": f"org_warm{i % 50:020d}", "memberId": f"user_warm{i % 7:020d}"})
 
 
+def history_version(subject: str) -> dict:
+    """A version as the processor appends it: a starter plan with two team packs, its provenance and explain."""
+    limits = {"agents": 13, "messages_per_day": 3_000}
+    entitlements = {"userId": subject, "plan": "starter", "status": "active",
+                    "features": ["agents", "api_access", "audit_log"], "limits": limits, "credits": 0,
+                    "periodEnd": "2099-01-01T00:00:00Z", "graceUntil": None, "subscriptionId": "sub_warm",
+                    "addons": [{"plan": "team_pack", "quantity": 2, "subscriptionId": "sub_warm"}],
+                    "updatedAt": "2026-12-01T00:00:00Z"}
+    item = {"subscriptionId": "sub_warm", "status": "active", "price": "price_starter", "lookupKey": "starter_monthly",
+            "plan": "starter", "addon": False, "quantity": 1, "itemId": "si_warm1"}
+    pack = {**item, "price": "price_pack", "lookupKey": "team_pack_monthly", "plan": "team_pack", "addon": True,
+            "quantity": 2, "itemId": "si_warm2"}
+    terms = {
+        "agents": [{"plan": "starter", "addon": False, "perUnit": 3, "quantity": 1, "subscriptionId": "sub_warm"},
+                   {"plan": "team_pack", "addon": True, "perUnit": 5, "quantity": 2, "subscriptionId": "sub_warm"}],
+        "messages_per_day": [
+            {"plan": "starter", "addon": False, "perUnit": 1000, "quantity": 1, "subscriptionId": "sub_warm"},
+            {"plan": "team_pack", "addon": True, "perUnit": 1000, "quantity": 2, "subscriptionId": "sub_warm"}],
+    }
+    explain = {"limits": {name: {"value": limits[name], "terms": t, "text": f"{name} {limits[name]} = …"}
+                          for name, t in terms.items()},
+               "features": {"agents": ["starter"], "api_access": ["starter"], "audit_log": ["team_pack"]},
+               "status": "active on starter (sub_warm)"}
+    provenance = {"cause": {"eventId": "evt_warm", "type": "subscription.updated", "subscriptionId": "sub_warm"},
+                  "previousVersion": 1, "catalog": "cat_0123456789abcdef", "items": [item, pack],
+                  "reasons": ["addon_added"],
+                  "changes": [{"field": "limits.agents", "from": 3, "to": 13}], "explain": explain}
+    return {"version": 2, "appliedAt": "2026-12-01T00:00:00Z", "entitlements": entitlements,
+            "provenance": provenance}
+
+
+def query_answer(body: bytes) -> bytes:
+    subject = json.loads(body)["ExpressionAttributeValues"][":u"]["S"]
+    item = {"userId": {"S": subject}, "entry": {"S": "h#2026-12-01T00:00:00Z#000000000002"},
+            "doc": {"S": json.dumps(history_version(subject))}, "expiresAt": {"N": "1999999999"}}
+    return json.dumps({"Items": [item], "Count": 1, "ScannedCount": 1}).encode()
+
+
+def read_events(count: int):
+    """The current entitlements (one BatchGetItem of the row and the credits counter): the at-read's peer."""
+    headers = {"authorization": f"Bearer {USAGE_KEY}"}
+    for i in range(count):
+        yield apigw_get("/v1/entitlements", f"subject=user_warm{i % 50:020d}", headers)
+
+
+def at_events(count: int):
+    """The version in force at an instant, explained: one Query of the subject's history."""
+    headers = {"authorization": f"Bearer {USAGE_KEY}"}
+    for i in range(count):
+        yield apigw_get("/v1/entitlements",
+                        f"subject=user_warm{i % 50:020d}&at=2026-12-05T10%3A00%3A00Z&explain=true", headers)
+
+
 USAGE_ENV = {"USAGE_API_KEYS": USAGE_KEY, "USAGE_TABLE": "entitle-usage", "ENTITLEMENTS_TABLE": "entitle-entitlements"}
 # What BatchGetItem answers for each measured function: no entitlements row, or one on (plan, limits).
 ROWS = {
     "usage-api-plan": ("professional", {"agents": 10, "messages_per_day": 10_000}),
     "usage-api-member": ("team", {"agents": 25, "messages_per_day": 5_000, "seats": 50}),
+    "usage-api-read": ("starter", {"agents": 13, "messages_per_day": 3_000}),
 }
 
 
@@ -320,6 +391,9 @@ FUNCTIONS = {
     # The usage-api binary again: a user on a paid plan, and an organization's member under a per-member cap.
     "usage-api-plan": (usage_plan_events, USAGE_ENV),
     "usage-api-member": (usage_member_events, USAGE_ENV),
+    # The usage-api binary's reads: the current entitlements, and the version in force at an instant.
+    "usage-api-read": (read_events, USAGE_ENV),
+    "usage-api-at": (at_events, USAGE_ENV),
 }
 
 

@@ -148,7 +148,9 @@ impl Entitlements {
 
     /// What holds at `now`: a grace period or a canceling plan that has run out falls back to the free plan
     /// (credits kept), and a canceling add-on past its end stops adding, even before any event says so, so
-    /// readers never over-grant. The same rule the sweep persists.
+    /// readers never over-grant. The same rule the sweep persists. Features and limits are granted again from
+    /// `catalog` (the one in force), so a deploy that changes the catalog applies on the next read, before the
+    /// processor's next write records it as `catalog_changed`.
     pub fn effective(mut self, now: UnixTime, catalog: &PlanCatalog) -> Self {
         let now = now.to_rfc3339();
         let ended = |end: Option<&str>| end.is_some_and(|end| end <= now.as_str());
@@ -157,7 +159,6 @@ impl Entitlements {
             Status::Canceling => ended(self.period_end.as_deref()),
             _ => false,
         };
-        let addons = self.addons.len();
         self.addons.retain(|a| !ended(a.until.as_deref()));
         if expired {
             let free = catalog.free_plan();
@@ -168,12 +169,10 @@ impl Entitlements {
             self.period_end = None;
             self.scheduled_change = None;
         }
-        if expired || self.addons.len() != addons {
-            if let Some(base) = catalog.plan(&self.plan) {
-                let (features, limits) = grant(base, &self.addons, catalog);
-                self.features = features;
-                self.limits = limits;
-            }
+        if let Some(base) = catalog.plan(&self.plan) {
+            let (features, limits) = grant(base, &self.addons, catalog);
+            self.features = features;
+            self.limits = limits;
         }
         self
     }

@@ -187,6 +187,25 @@ pub fn query_flag(query: Option<&str>, name: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// A page size `name` from 1 to `max` (absent: `default`).
+pub fn query_limit(
+    query: Option<&str>,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match query_value(query, name).as_ref().and_then(Value::as_str) {
+        None => Ok(default),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(bad(
+                "invalid_limit",
+                format!("`{name}` must be an integer from 1 to {max}"),
+            )),
+        },
+    }
+}
+
 /// `subject` (or `userId`) from the query string.
 pub fn query_user(query: Option<&str>) -> Result<SubjectId, ApiError> {
     subject(

@@ -1,6 +1,6 @@
 //! Routes by the last path segments, whatever the prefix (stage, function URL, `cargo lambda watch`):
 //! `POST …/v1/check`, `POST …/v1/usage`, `POST …/v1/usage/{usageId}/commit|release`, `GET …/v1/usage`,
-//! `GET …/v1/entitlements[?at=&explain=]`, `GET …/v1/entitlements/history`. The API key is checked here, before anything else is read; errors become
+//! `GET …/v1/entitlements[?at=&explain=]`, `GET …/v1/entitlements/history`, `GET …/v1/credits/ledger`. The API key is checked here, before anything else is read; errors become
 //! statuses here and nowhere deeper.
 use crate::history;
 use crate::usage_api::deps::Deps;
@@ -22,6 +22,7 @@ enum Route {
     Settle { usage_id: String, commit: bool },
     Entitlements,
     History,
+    Ledger,
 }
 
 impl Route {
@@ -32,6 +33,7 @@ impl Route {
             [.., "v1", "usage"] => Some(Route::Usage),
             [.., "v1", "entitlements"] => Some(Route::Entitlements),
             [.., "v1", "entitlements", "history"] => Some(Route::History),
+            [.., "v1", "credits", "ledger"] => Some(Route::Ledger),
             [.., "v1", "usage", id, action @ ("commit" | "release")] if !id.is_empty() => {
                 Some(Route::Settle {
                     usage_id: (*id).to_owned(),
@@ -46,7 +48,7 @@ impl Route {
         match self {
             Route::Check | Route::Settle { .. } => method == Method::POST,
             Route::Usage => method == Method::POST || method == Method::GET,
-            Route::Entitlements | Route::History => method == Method::GET,
+            Route::Entitlements | Route::History | Route::Ledger => method == Method::GET,
         }
     }
 
@@ -54,7 +56,7 @@ impl Route {
         match self {
             Route::Check | Route::Settle { .. } => "POST",
             Route::Usage => "GET, POST",
-            Route::Entitlements | Route::History => "GET",
+            Route::Entitlements | Route::History | Route::Ledger => "GET",
         }
     }
 }
@@ -134,6 +136,11 @@ async fn dispatch(
             let from = request::query_time(query, "from")?.unwrap_or(UnixTime::from_secs(0));
             let to = request::query_time(query, "to")?.unwrap_or(now);
             reply(history::history(deps.history.as_ref(), &user()?, from, to).await)
+        }
+        Route::Ledger => {
+            let limit =
+                request::query_limit(request.uri().query(), "limit", 100, usage::MAX_LEDGER)?;
+            reply(usage::ledger(deps, &user()?, limit, now).await)
         }
         Route::Settle { usage_id, commit } => {
             // A release ignores its body; a commit's is read (and must be a JSON object) before the hold.

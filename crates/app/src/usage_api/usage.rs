@@ -17,6 +17,7 @@ use entitle_domain::time::UnixTime;
 use entitle_domain::usage::account::{self, answer};
 use entitle_domain::usage::answer::Decided;
 use entitle_domain::usage::decision::{self, Allowance, SettleError};
+use entitle_domain::usage::ledger::{self, CreditsLedger};
 use entitle_domain::usage::member;
 use entitle_domain::usage::{Decision, Hold, LimitKind, Reason};
 use entitle_domain::usage::{LimitAnswer, MemberUsage, UsageReport};
@@ -731,4 +732,36 @@ pub async fn entitlements(
     account::live_entitlements(deps.store.as_ref(), &deps.catalog, user, now)
         .await
         .map_err(unavailable)
+}
+
+/// At most this many movements per ledger read (`limit`, default 100).
+pub const MAX_LEDGER: usize = 1000;
+
+/// `GET /v1/credits/ledger?subject=[&limit=]`: the credits balance and its newest movements, each with the
+/// balance after it — one query.
+pub async fn ledger(
+    deps: &Deps,
+    user: &SubjectId,
+    limit: usize,
+    now: UnixTime,
+) -> Result<CreditsLedger, ApiError> {
+    let key = account::credits_counter(&deps.catalog, user).ok_or_else(|| {
+        ApiError::not_found("no_credits", "the catalog declares no credits limit")
+    })?;
+    let (counter, mut rows) = deps
+        .store
+        .ledger(&key, limit + 1)
+        .await
+        .map_err(unavailable)?;
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    let held = counter.live_held(now);
+    Ok(CreditsLedger {
+        subject: user.clone(),
+        balance: counter.value,
+        held,
+        available: counter.value - held,
+        movements: ledger::movements(counter.value, &rows),
+        truncated,
+    })
 }

@@ -3,6 +3,7 @@
 //! local fake Stripe API behind the production Stripe client.
 mod checkout;
 mod helpers;
+mod history;
 mod lifecycle;
 mod organizations;
 mod subscription;

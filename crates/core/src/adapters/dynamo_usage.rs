@@ -6,6 +6,10 @@
 //! - records: `pk = "rec#<key>"`, `sk = "rec"`: idempotency records (with `expiresAt`) and credits ledger rows
 //!   (without), written in the same transaction as the change they record.
 //!
+//! - credits movements: `pk = "user#<userId>"`, `sk = "<counter>/l#<newest-first instant>#<record key>"`
+//!   (`credits`, `reason`, `at`, `key`): one per record that changes the credits balance, put in the same
+//!   transaction, so the counter and its ledger are one query (`sk` from `"<counter>"`, newest first).
+//!
 //! A change is one `TransactWriteItems` (record put if absent + counter update under its guard, + a member
 //! counter's update inside an organization's pool: `sk = "<counter>@<userId>"`); a read is one
 //! `BatchGetItem` across this table and the entitlements table.
@@ -20,12 +24,54 @@ use entitle_domain::ports::usage::{CounterKey, Flag, Record, Snapshot, UsageStor
 use entitle_domain::ports::StoreError;
 use entitle_domain::time::UnixTime;
 use entitle_domain::usage::decision::Guard;
+use entitle_domain::usage::ledger::LedgerRow;
 use entitle_domain::usage::{Change, Counter, Hold};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
 const HOLD_PREFIX: &str = "h#";
+/// After the counter's name in a credits movement's `sk`: `/` sorts before every other character of a limit
+/// name or period key (`#`, `@` and `_` sort after it), so no other counter falls inside the ledger's range.
+const LEDGER_INFIX: &str = "/l#";
+
+/// The `sk` of a credits movement: newest first (microseconds counted down from `i64::MAX`). The instant is
+/// the write's wall clock, so that movements keep the order they were written in even within a second; a
+/// record dated far from it (a clock injected by a test or a replayed import) sorts by its own time.
+fn ledger_sk(counter: &str, record: &Record) -> String {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    let dated = record.at.secs().saturating_mul(1_000_000);
+    let micros = match (wall - dated).abs() <= 60_000_000 {
+        true => wall,
+        false => dated,
+    };
+    format!(
+        "{counter}{LEDGER_INFIX}{:019}#{}",
+        i64::MAX - micros,
+        record.key
+    )
+}
+
+fn ledger_put(table: &str, counter: &CounterKey, record: &Record) -> Result<Put, StoreError> {
+    Put::builder()
+        .table_name(table)
+        .item("pk", s(format!("user#{}", counter.user.as_str())))
+        .item("sk", s(ledger_sk(&counter.name, record)))
+        .item("key", s(&record.key))
+        .item("credits", n(record.credits))
+        .item("reason", s(&record.reason))
+        .item("at", s(record.at.to_rfc3339()))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(|e| StoreError::new("write credits ledger", e))
+}
+
+/// A record that moves the credits balance (kept: no expiry) is a ledger movement.
+fn is_movement(record: &Record) -> bool {
+    record.credits != 0 && record.expires_at.is_none()
+}
 
 pub struct DynamoUsage {
     client: Client,
@@ -337,13 +383,20 @@ impl UsageStore for DynamoUsage {
         record: Option<&Record>,
     ) -> Result<WriteOutcome, StoreError> {
         let update = update_of(&self.table, counter, change)?;
-        let mut items = Vec::with_capacity(3);
+        let mut items = Vec::with_capacity(4);
         if let Some(record) = record {
             items.push(
                 TransactWriteItem::builder()
                     .put(record_put(&self.table, record)?)
                     .build(),
             );
+            if is_movement(record) {
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(ledger_put(&self.table, counter, record)?)
+                        .build(),
+                );
+            }
         }
         if let Some((key, change)) = member {
             let member_update = update_of(&self.table, key, change)?;
@@ -390,6 +443,56 @@ impl UsageStore for DynamoUsage {
             Err(None) => Ok(WriteOutcome::Conflict),
             Err(Some(e)) => Err(StoreError::new("write usage", e)),
         }
+    }
+
+    async fn ledger(
+        &self,
+        counter: &CounterKey,
+        limit: usize,
+    ) -> Result<(Counter, Vec<LedgerRow>), StoreError> {
+        let pk = format!("user#{}", counter.user.as_str());
+        let prefix = format!("{}{LEDGER_INFIX}", counter.name);
+        let mut found = Counter::default();
+        let mut rows = Vec::new();
+        let mut start = None;
+        // The counter's own item, then its movements newest first: `limit + 1` items at most.
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":low", s(&counter.name))
+                .expression_attribute_values(":high", s(format!("{prefix}~")))
+                .consistent_read(true)
+                .limit((limit + 1 - rows.len()).min(1000) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::new("read credits ledger", sdk_error(e)))?;
+            for item in out.items.unwrap_or_default() {
+                match text(&item, "sk") {
+                    Some(sk) if sk == counter.name => found = counter_of(&item),
+                    Some(sk) if sk.starts_with(&prefix) && rows.len() < limit => {
+                        rows.push(LedgerRow {
+                            key: text(&item, "key").unwrap_or_default(),
+                            credits: number(&item, "credits"),
+                            reason: text(&item, "reason").unwrap_or_default(),
+                            at: UnixTime::parse_rfc3339(&text(&item, "at").unwrap_or_default())
+                                .unwrap_or(UnixTime::from_secs(0)),
+                        })
+                    }
+                    // Another counter whose name sorts in between (a period key): not this ledger.
+                    _ => {}
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || rows.len() >= limit {
+                break;
+            }
+        }
+        Ok((found, rows))
     }
 
     async fn set_flag(&self, counter: &CounterKey, flag: Flag) -> Result<bool, StoreError> {

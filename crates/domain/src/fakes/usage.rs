@@ -4,6 +4,7 @@ use crate::entitlements::Entitlements;
 use crate::ids::SubjectId;
 use crate::ports::usage::{CounterKey, Flag, Record, Snapshot, UsageStore, WriteOutcome};
 use crate::ports::StoreError;
+use crate::usage::ledger::LedgerRow;
 use crate::usage::{Change, Counter};
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
@@ -14,6 +15,8 @@ use std::sync::Mutex;
 pub struct InMemoryUsage {
     counters: Mutex<HashMap<(SubjectId, String), Counter>>,
     records: Mutex<HashMap<String, Record>>,
+    /// Credits movements in the order applied: (counter, record).
+    ledger: Mutex<Vec<((SubjectId, String), Record)>>,
     versions: Mutex<HashMap<(SubjectId, String), i64>>,
     entitlements: Mutex<HashMap<SubjectId, Entitlements>>,
     flags: Mutex<HashSet<(SubjectId, String, &'static str)>>,
@@ -122,11 +125,40 @@ impl UsageStore for InMemoryUsage {
             }
             counters.insert(m_key, m_current.applied(m_change));
         }
-        counters.insert(key, current.applied(change));
+        counters.insert(key.clone(), current.applied(change));
         if let Some(record) = record {
             records.insert(record.key.clone(), record.clone());
+            if record.credits != 0 && record.expires_at.is_none() {
+                self.ledger.lock().unwrap().push((key, record.clone()));
+            }
         }
         Ok(WriteOutcome::Applied)
+    }
+
+    async fn ledger(
+        &self,
+        counter: &CounterKey,
+        limit: usize,
+    ) -> Result<(Counter, Vec<LedgerRow>), StoreError> {
+        self.fail_if_down()?;
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let key = (counter.user.clone(), counter.name.clone());
+        let rows = self
+            .ledger
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .filter(|(k, _)| *k == key)
+            .take(limit)
+            .map(|(_, r)| LedgerRow {
+                key: r.key.clone(),
+                credits: r.credits,
+                reason: r.reason.clone(),
+                at: r.at,
+            })
+            .collect();
+        Ok((self.counter(&counter.user, &counter.name), rows))
     }
 
     async fn set_flag(&self, counter: &CounterKey, flag: Flag) -> Result<bool, StoreError> {

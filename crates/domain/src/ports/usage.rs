@@ -4,6 +4,7 @@ use crate::entitlements::Entitlements;
 use crate::ids::SubjectId;
 use crate::ports::StoreError;
 use crate::time::UnixTime;
+use crate::usage::ledger::LedgerRow;
 use crate::usage::{Change, Counter};
 use async_trait::async_trait;
 
@@ -102,6 +103,14 @@ pub trait UsageStore: Send + Sync {
     async fn set_flag(&self, counter: &CounterKey, flag: Flag) -> Result<bool, StoreError>;
     /// Clears `flag` (e.g. credits bought: the next fall below the threshold is announced again).
     async fn clear_flag(&self, counter: &CounterKey, flag: Flag) -> Result<(), StoreError>;
+    /// The credits counter and its ledger's newest `limit` movements (newest first), in one strongly
+    /// consistent query. Every record with a credits change and no expiry written with
+    /// [`Self::write_with`] is a movement of the counter it changed.
+    async fn ledger(
+        &self,
+        counter: &CounterKey,
+        limit: usize,
+    ) -> Result<(Counter, Vec<LedgerRow>), StoreError>;
     /// The record under `key`, if any (a ledger row, an idempotency record).
     async fn record(&self, key: &str) -> Result<Option<Record>, StoreError>;
     /// Stores `record` alone if its key is new (`Conflict`: one is there already — read it).

@@ -5,6 +5,7 @@ pub mod account;
 pub mod answer;
 pub mod decision;
 pub mod kind;
+pub mod ledger;
 pub mod member;
 pub mod period;
 

@@ -4,6 +4,7 @@
 mod addons;
 mod helpers;
 mod history;
+mod ledger;
 mod members;
 mod overage;
 mod races;

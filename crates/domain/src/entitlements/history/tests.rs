@@ -212,6 +212,16 @@ fn a_catalog_change_moves_a_subject_only_when_it_changes_their_plan_or_add_ons()
     ))
     .unwrap();
     assert!(catalog_moves(&e, &raised));
+    // Every read grants from the catalog in force: the raise applies before any write records it.
+    let read = e
+        .clone()
+        .effective(crate::time::UnixTime::from_secs(0), &raised);
+    assert_eq!(read.limits["agents"], Limit::Finite(4 + 5));
+    assert_eq!(
+        e.clone()
+            .effective(crate::time::UnixTime::from_secs(0), catalog),
+        e
+    );
     // Another plan's change does not move a starter customer.
     let pro_raised = PlanCatalog::parse(
         &include_str!("../../../../../config/plans.toml").replacen("agents = 10", "agents = 11", 1),
