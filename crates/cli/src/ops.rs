@@ -627,14 +627,26 @@ pub async fn explain(
         }
         for item in &p.items {
             println!(
-                "  item: {} {} × {} → {}",
+                "  item: {}{} {} × {} → {}{}",
                 item.subscription_id,
+                item.item_id
+                    .as_deref()
+                    .map(|id| format!(" {id}"))
+                    .unwrap_or_default(),
                 item.lookup_key.as_deref().unwrap_or(&item.price),
                 item.quantity,
-                item.plan.as_deref().unwrap_or("(nothing in the catalog)")
+                item.plan.as_deref().unwrap_or("(nothing in the catalog)"),
+                if item.grandfathered {
+                    " (grandfathered price)"
+                } else {
+                    ""
+                }
             );
         }
-        println!("catalog: {}", p.catalog);
+        match &p.previous_catalog {
+            Some(before) => println!("catalog: {} (was {before})", p.catalog),
+            None => println!("catalog: {}", p.catalog),
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

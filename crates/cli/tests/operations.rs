@@ -360,10 +360,13 @@ async fn explain_and_history_say_where_a_reconciled_users_numbers_come_from() {
     assert_eq!(explained.status.code(), Some(0), "{}", text(&explained));
     let shown = String::from_utf8_lossy(&explained.stdout).into_owned();
     assert!(shown.contains("version 1"), "{shown}");
+    // The term names the subscription, its item (si_…) and the price's lookup key.
     assert!(
-        shown.contains(&format!("agents 10 = professional 10 ({sub})")),
+        shown.contains(&format!("agents 10 = professional 10 ({sub}, si_")),
         "{shown}"
     );
+    assert!(shown.contains(", pro_monthly)"), "{shown}");
+    assert!(shown.contains(&format!("item: {sub} si_")), "{shown}");
     assert!(
         !shown.contains("messages_per_day"),
         "only the feature asked: {shown}"

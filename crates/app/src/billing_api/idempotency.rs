@@ -115,3 +115,35 @@ pub async fn remember(
         },
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::slot;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// The same key with another body, route or scope is never taken for the same request, and the same
+        /// request always is.
+        #[test]
+        fn a_slot_and_its_fingerprint_tell_requests_apart(
+            scope in "(user|org)_[a-zA-Z0-9]{1,12}",
+            key in "[!-~]{1,20}",
+            route in prop::sample::select(vec!["checkout", "portal", "cancel", "resume", "change"]),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+            other in prop::collection::vec(any::<u8>(), 0..64),
+            other_key in "[!-~]{1,20}",
+        ) {
+            let (place, print) = slot(&scope, &key, route, &body);
+            prop_assert_eq!(slot(&scope, &key, route, &body), (place.clone(), print.clone()));
+            prop_assert_eq!(slot(&scope, &key, route, &other).1 == print, other == body);
+            prop_assert_eq!(slot(&scope, &other_key, route, &body).0 == place, other_key == key);
+            let elsewhere = slot(&format!("{scope}/user_x"), &key, route, &body).0;
+            prop_assert_ne!(elsewhere, place);
+            for another in ["checkout", "portal", "cancel", "resume", "change"] {
+                prop_assert_eq!(slot(&scope, &key, another, &body).1 == print, another == route);
+            }
+        }
+    }
+}

@@ -765,3 +765,24 @@ pub async fn ledger(
         truncated,
     })
 }
+
+#[cfg(test)]
+mod properties {
+    use super::fingerprint;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// A consume's fingerprint (subject, feature, amount, hold, member) differs whenever any part does.
+        #[test]
+        fn fingerprints_differ_for_different_requests(
+            a in prop::collection::vec("[a-z0-9_]{0,6}", 4..6),
+            b in prop::collection::vec("[a-z0-9_]{0,6}", 4..6),
+        ) {
+            let (pa, pb): (Vec<&str>, Vec<&str>) =
+                (a.iter().map(String::as_str).collect(), b.iter().map(String::as_str).collect());
+            prop_assert_eq!(fingerprint(&pa) == fingerprint(&pb), a == b);
+        }
+    }
+}
