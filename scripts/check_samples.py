@@ -250,8 +250,10 @@ def main() -> int:
         definition = route if status == 200 else "error"
         if status == 204:  # CORS preflight: no body
             continue
-        # `subscription_cancel` is the sample name of POST /subscription/cancel.
-        request_path = "/" + (route.replace("_", "/", 1) if route.startswith("subscription_") else route)
+        # `subscription_cancel` is the sample name of POST /subscription/cancel, `entitlements_history` of
+        # GET /entitlements/history.
+        nested = route.startswith(("subscription_", "entitlements_"))
+        request_path = "/" + (route.replace("_", "/", 1) if nested else route)
         method = "post" if route.startswith("subscription_") else billing_methods.get(route, "get")
         invalid += against_openapi("response", path, method, request_path, status,
                                    sample["body"])

@@ -113,11 +113,13 @@ pub fn record_api_response(path: &str, status: u16, body: &serde_json::Value) {
     let Some(dir) = crate::fixtures::samples_dir("api") else {
         return;
     };
+    let path = path.split('?').next().unwrap_or_default();
     let mut segments = path.trim_end_matches('/').rsplit('/');
     let route = match (segments.next().unwrap_or_default(), segments.next()) {
         (action @ ("cancel" | "resume" | "change"), Some("subscription")) => {
             format!("subscription_{action}")
         }
+        ("history", Some("entitlements")) => "entitlements_history".to_owned(),
         (last, _) => last.to_owned(),
     };
     let known = [
@@ -129,6 +131,7 @@ pub fn record_api_response(path: &str, status: u16, body: &serde_json::Value) {
         "subscription_resume",
         "subscription_change",
         "plans",
+        "entitlements_history",
     ];
     if !known.contains(&route.as_str()) || body.is_null() {
         return;
