@@ -7,7 +7,9 @@ sign up -> pricing -> subscribe to Starter (the local Checkout page) -> the acco
 Professional with a preview -> the card fails at renewal -> the grace banner -> a good card, the invoice paid ->
 the Team pack add-on bought (its own Checkout): listed, the agents limit raised -> a credit pack bought ->
 credits spent until refused -> a switch to Starter scheduled for the period end, still shown after a reload ->
-cancel: the notice names the plan and the add-on and the dropped switch -> resume.
+cancel: the notice names the plan and the add-on and the dropped switch -> resume. Along the way the account's
+History timeline (GET /entitlements/history) is read after each change: every entry in words, newest first, each
+checked against billing-api's versions (when, the event that caused it).
 
 With --team, then a team's life: an admin signs up and creates an organization with the switcher -> subscribes it
 to Team (the local Checkout) -> members added past the three included seats through Clerk's Backend API (the
@@ -15,6 +17,7 @@ harness is the other admin; Clerk's membership webhooks reach the clerk-webhook)
 seat item follows, with a proration invoice -> a plain member signs in and switches to the organization: a
 checkout is refused (403 billing_permission_required, on the page and asked directly) -> the member spends
 messages up to their per-member cap while the pool still has room -> a member removed, the seat item follows.
+The organization's timeline is its own: empty until the Team subscription, then that one entry, for every member.
 
 Each step saves a screenshot under --out (NN-step.png). Any console error fails the run, and so does any failed
 request except the ones a step expects (the refusal at the end of the credits). Run by scripts/e2e.sh.
@@ -31,6 +34,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not look for a browser or driver online.
@@ -61,6 +65,7 @@ class Journey:
         self.out = Path(args.out)
         self.step_no = 0
         self.expected_failures: list[str] = []
+        self.versions_read: list[dict] = []  # billing-api's history, newest first, as wait_history last read it
         self.problems: list[str] = []
         options = webdriver.ChromeOptions()
         options.binary_location = args.chromium
@@ -140,11 +145,91 @@ class Journey:
         self.wait(f"a page under {prefix} (at {self.driver.current_url})",
                   lambda: self.driver.current_url.startswith(prefix), timeout)
 
+    # --- the History timeline ------------------------------------------------------------------------------
+    def timeline(self) -> list[dict]:
+        """The History timeline as the page shows it, newest first (one read of the page, never half a render)."""
+        if not self.visible("history-list"):
+            return []
+        entries = self.driver.execute_script(
+            "return [...document.querySelectorAll('#history-list > li')].map((li) => ({"
+            " version: Number(li.dataset.version),"
+            " appliedAt: li.querySelector('.when')?.getAttribute('datetime') || '',"
+            " when: li.querySelector('.when')?.textContent || '',"
+            " what: li.querySelector('.what')?.textContent || '',"
+            " changes: li.querySelector('.changes')?.textContent || '',"
+            " cause: li.querySelector('.cause')?.textContent || ''}))")
+        # Chromium's times have a narrow no-break space before AM/PM.
+        return [{k: re.sub(r"[\u202f\u00a0]", " ", v) if isinstance(v, str) else v for k, v in e.items()}
+                for e in entries]
+
+    def wait_history(self, expected: list[tuple[str, str, str]]) -> list[dict]:
+        """Waits for the History timeline to list exactly `expected`, newest first: per entry (what happened, what
+        changed — both whole texts, "" for none — and a pattern of the cause's event type). Then each entry is
+        checked against billing-api's GET /entitlements/history with the page's token: the same versions in the
+        same order, its time (appliedAt, in local time) and its cause (the event type and the Stripe event id, one
+        the local Stripe delivered). `[]`: the empty state, "No changes yet"."""
+        if not expected:
+            self.wait(lambda: f"the History timeline's empty state (it lists {self.history_text()})",
+                      lambda: self.visible("history-empty") and not self.visible("history-list")
+                      and self.text("history-empty") == "No changes yet")
+            self.history_versions([])
+            return []
+        wanted = [(what, changes) for what, changes, _ in expected]
+
+        def listed():
+            entries = self.timeline()
+            return [(e["what"], e["changes"]) for e in entries] == wanted and self.history_versions(entries) and entries
+
+        shown = self.wait(lambda: f"the History timeline to list {wanted} (it lists {self.history_text()})", listed)
+        chaos = os.environ.get("STRIPE_CHAOS") == "1"
+        with urllib.request.urlopen(f"{self.ready['STRIPE_BASE']}/__fake/deliveries", timeout=10) as reply:
+            delivered = {a["event"] for a in json.load(reply)}
+        for entry, version, (_, _, cause) in zip(shown, self.versions_read, expected, strict=True):
+            when = local_time(version["appliedAt"])
+            if entry["appliedAt"] != version["appliedAt"] or entry["when"] != when:
+                raise Failed(f"version {version['version']}'s time is {entry['when']!r} ({entry['appliedAt']}); "
+                             f"{when!r} ({version['appliedAt']}) expected")
+            source = version["provenance"]["cause"] or {}
+            if entry["cause"] != f"{source.get('type')} · Stripe event {source.get('eventId')}":
+                raise Failed(f"version {version['version']}'s cause reads {entry['cause']!r}; the version's: {source}")
+            if source.get("eventId") not in delivered:
+                raise Failed(f"version {version['version']}'s cause {source} is no event the local Stripe sent")
+            # Delivered twice and out of order, another of the step's events may be the one that applied it.
+            if not re.fullmatch(r"(checkout|subscription|invoice|payment)\.[a-z_.]+" if chaos else cause,
+                                source["type"]):
+                raise Failed(f"version {version['version']} ({entry['what']!r}) was caused by {source['type']}, "
+                             f"not /{cause}/")
+        return shown
+
+    def history_text(self) -> list[str]:
+        return [f"{e['what']} | {e['changes']} | {e['cause']}" for e in self.timeline()]
+
+    def history_versions(self, entries: list[dict]) -> bool:
+        """Whether billing-api's versions (newest first) are the entries' (kept in self.versions_read)."""
+        status, answer = self.http("GET", f"{self.ready['BILLING_API']}/entitlements/history", token=self.token())
+        if status != 200 or answer.get("truncated"):
+            raise Failed(f"GET /entitlements/history: {status} {answer}")
+        self.versions_read = answer["versions"][::-1]
+        if not entries and self.versions_read:
+            raise Failed(f"the timeline is empty but billing-api has {len(self.versions_read)} versions")
+        return [v["version"] for v in self.versions_read] == [e["version"] for e in entries]
+
+    def entitlements(self) -> dict:
+        """GET /entitlements with the page's token."""
+        status, answer = self.http("GET", f"{self.ready['BILLING_API']}/entitlements", token=self.token())
+        if status != 200:
+            raise Failed(f"GET /entitlements: {status} {answer}")
+        return answer
+
     # --- the journey ---------------------------------------------------------------------------------------
     def run(self) -> None:
         app, stripe, clerk = self.ready["APP_URL"], self.ready["STRIPE_BASE"], self.ready["CLERK_BASE"]
         d = self.driver
         email = f"e2e-{int(time.time())}@example.com"
+        # What the timeline should say, from the catalog the functions run with (config/plans.toml).
+        plans = {p["id"]: p for p in tomllib.loads((ROOT / "config" / "plans.toml").read_text())["plans"]}
+        free, starter, pro, pack = (plans[p] for p in ("free", "starter", "professional", "team_pack"))
+        history: list[tuple[str, str, str]] = []  # newest first
 
         d.get(app)
         self.wait("the pricing table", lambda: self.visible("subscribe-starter_monthly"))
@@ -159,6 +244,7 @@ class Journey:
         self.click("sign-in")
         self.wait_url(app)
         self.wait_text("account-plan", r"free")
+        self.wait_history(history)
         self.step("signed-up-free")
 
         self.click("subscribe-starter_monthly")
@@ -169,6 +255,9 @@ class Journey:
         self.wait_url(app)
         self.wait_text("account-plan", r"starter")
         self.wait_text("account-status", r"active")
+        history.insert(0, (f"Subscribed to {starter['name']}", moved(grant(free), grant(starter)),
+                           r"subscription\.created"))
+        self.wait_history(history)
         self.step("starter-active")
 
         self.click("change-pro_monthly")
@@ -179,6 +268,9 @@ class Journey:
         self.step("upgrade-preview")
         self.click("change-confirm")
         self.wait_text("account-plan", r"professional")
+        history.insert(0, (f"Switched from {starter['name']} to {pro['name']}", moved(grant(starter), grant(pro)),
+                           r"subscription\.updated"))
+        self.wait_history(history)
         self.step("professional-active")
 
         # The card starts failing; the renewal a month later is declined.
@@ -193,6 +285,10 @@ class Journey:
         self.wait_text("account-status", r"past.?due")
         self.wait("the grace banner", lambda: self.visible("grace-banner"))
         self.wait_text("account-plan", r"professional")  # still entitled during the grace period
+        grace_until = self.entitlements()["graceUntil"]
+        history.insert(0, (f"Payment failed — grace until {local_day(grace_until)} ({pro['name']} kept meanwhile)", "",
+                           r"subscription\.updated|invoice\.payment_failed"))
+        self.wait_history(history)
         self.step("renewal-failed-grace")
 
         # A good card, and the open invoice paid.
@@ -207,6 +303,9 @@ class Journey:
         self.wait_url(app)
         self.wait_text("account-status", r"^active")
         self.wait("the grace banner to go", lambda: not self.visible("grace-banner"))
+        history.insert(0, ("Payment succeeded — grace period over", "",
+                           r"invoice\.paid|invoice\.payment_succeeded|subscription\.updated"))
+        self.wait_history(history)
         self.step("recovered-active")
 
         # An add-on beside the plan: a Checkout of its own (billing-api sells it beside a live plan), then the
@@ -224,6 +323,9 @@ class Journey:
         self.wait("the agents limit to grow by the Team pack's",
                   lambda: limit_of(self.text("usage-agents")) == agents + adds)
         self.wait_text("account-plan", r"professional")
+        history.insert(0, (f"Add-on added: {pack['name']} × 1", moved(grant(pro), grant(pro, pack)),
+                           r"subscription\.created"))
+        self.wait_history(history)
         self.reveal("addon-list")
         self.step("team-pack-added")
 
@@ -260,12 +362,18 @@ class Journey:
         self.wait_text("scheduled-change", r"Scheduled change: switching to Starter on")
         self.wait("GET /entitlements to have the scheduled change (the processor, from Stripe's schedule)",
                   lambda: self.scheduled_from_entitlements(shown=True))
+        # Credits are no version of their own (the ledger has them): the next entry is the scheduled switch.
+        switch_at = self.entitlements()["scheduledChange"]["at"]
+        history.insert(0, (f"Scheduled a switch to {starter['name']} on {local_day(switch_at)}", "",
+                           r"subscription\.schedule_changed"))
+        self.wait_history(history)
         self.reveal("scheduled-change")
         self.step("switch-scheduled")
         d.refresh()
         self.wait_text("account-plan", r"professional")
         self.wait_text("scheduled-change", r"Scheduled change: switching to Starter on")
         self.wait_text("addon-list", r"Team pack × 1")
+        self.wait_history(history)  # read again after the reload: the same, in the same order
         self.step("scheduled-after-reload")
 
         # Cancel stops the plan and the add-on at the period end and drops the scheduled switch; the notice
@@ -277,6 +385,13 @@ class Journey:
         self.wait_text("addon-list", r"Team pack × 1.* until ")
         self.wait("GET /entitlements to drop the scheduled change",
                   lambda: self.scheduled_from_entitlements(shown=False))
+        canceling = self.entitlements()
+        pack_until = next(a["until"] for a in canceling["addons"] if a["plan"] == "team_pack")
+        history.insert(0, (f"Canceled at period end: {pro['name']} ends {local_day(canceling['periodEnd'])}, "
+                           f"{pack['name']} × 1 ends {local_day(pack_until)}. "
+                           f"Scheduled switch to {starter['name']} dropped", "",
+                           r"subscription\.updated|subscription\.schedule_changed"))
+        self.wait_history(history)
         self.reveal("notice")
         self.step("canceling")
         self.click("resume")
@@ -285,8 +400,13 @@ class Journey:
         self.wait("the Team pack to run on (no end date)",
                   lambda: "Team pack × 1" in self.text("addon-list") and "until" not in self.text("addon-list"))
         self.wait("the scheduled switch to stay dropped", lambda: self.scheduled_from_entitlements(shown=False))
+        history.insert(0, (f"Resumed {pro['name']} and {pack['name']} × 1", "", r"subscription\.updated"))
+        self.wait_history(history)
         self.reveal("notice")
         self.step("resumed")
+        # The whole life on the account page, newest first (checked entry by entry above).
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", self.el("history"))
+        self.step("timeline")
         if self.team_too:
             self.team()
         self.console()
@@ -323,6 +443,7 @@ class Journey:
         team = next(p for p in catalog["plans"] if p["id"] == "team")
         included, cap = team["seats"]["included"], team["member_limits"]["messages_per_day"]
         pool = team["limits"]["messages_per_day"]
+        free = next(p for p in catalog["plans"] if p.get("default"))
         stamp = int(time.time())
 
         self.sign_in(f"e2e-admin-{stamp}@example.com", "Ada", "Admin")
@@ -330,6 +451,7 @@ class Journey:
         self.wait("the switcher on the personal account",
                   lambda: Select(self.el("org-select")).first_selected_option.text == "Personal account")
         self.wait_text("account-plan", r"free")
+        self.wait_history([])
         self.step("team-admin-signed-up")
 
         name = f"Acme Team {stamp}"
@@ -343,6 +465,7 @@ class Journey:
         if not org.startswith("org_"):
             raise Failed(f"the switcher's active organization is {org!r}")
         self.wait_text("account-plan", r"free")
+        self.wait_history([])  # the organization's own history, not the admin's
         self.step("organization-created")
 
         # The admin subscribes the organization to Team: the local Checkout, as the user's journey.
@@ -355,6 +478,8 @@ class Journey:
         self.wait_text("account-plan", r"^Team$")
         self.wait_text("account-status", r"^active")
         self.wait_text("seats", rf"^members: 1, {included} included$")
+        team_history = [(f"Subscribed to {team['name']}", moved(grant(free), grant(team)), r"subscription\.created")]
+        self.wait_history(team_history)
         self.step("team-active")
         status, entitlements = self.http("GET", f"{self.ready['BILLING_API']}/entitlements", token=self.token())
         subscription = entitlements.get("subscriptionId")
@@ -400,6 +525,8 @@ class Journey:
         self.wait_text("account-plan", r"^Team$")
         self.wait_text("org-role", r"You are Member of .*cannot change its billing")
         self.wait_text("seats", rf"^members: {seats}, {included} included")
+        # Any member reads the organization's timeline; seats that follow members are no version of their own.
+        self.wait_history(team_history)
         self.step("member-switched")
         # billing-api refuses the member's checkout (asked Clerk: no org:sys_billing:manage): on the page...
         self.expected_failures.append(r"/checkout - Failed to load resource: the server responded with a status of 403")
@@ -570,6 +697,46 @@ def limit_of(text: str):
     """The limit in a usage bar ("agents 0 of 15" -> 15); None without one."""
     found = re.search(r"\bof (\d[\d,]*)", text or "")
     return int(found.group(1).replace(",", "")) if found else None
+
+
+def local_time(iso: str) -> str:
+    """An instant as the page's History shows it, in local time: "Dec 7, 2026, 8:40 PM"."""
+    at = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    return f"{at:%b} {at.day}, {at.year}, {at.hour % 12 or 12}:{at:%M} {'AM' if at.hour < 12 else 'PM'}"
+
+
+def local_day(iso: str) -> str:
+    """An instant's day as the page shows dates, in local time: "Dec 14, 2026"."""
+    at = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    return f"{at:%b} {at.day}, {at.year}"
+
+
+def grant(plan: dict, *addons: dict) -> dict:
+    """The limits and features of a catalog plan with one of each add-on."""
+    limits, features = dict(plan.get("limits", {})), set(plan.get("features", []))
+    for addon in addons:
+        for name, value in addon.get("limits", {}).items():
+            limits[name] = "unlimited" if "unlimited" in (value, limits.get(name)) else limits.get(name, 0) + value
+        features |= set(addon.get("features", []))
+    return {"limits": limits, "features": features}
+
+
+def moved(before: dict, after: dict) -> str:
+    """What the History says changed between two grants: "agents 1 → 3 · messages per day 100 → 1,000 · + api
+    access" (a limit new to the plan: "seats 50")."""
+    def number(value) -> str:
+        return value if value == "unlimited" else f"{value:,}"
+    parts = []
+    for name in sorted(set(before["limits"]) | set(after["limits"])):
+        a, b = before["limits"].get(name), after["limits"].get(name)
+        if a == b:
+            continue
+        label = name.replace("_", " ")
+        parts.append(f"{label} {number(b)}" if a is None else f"{label} {number(a)} → none" if b is None
+                     else f"{label} {number(a)} → {number(b)}")
+    parts += [f"+ {f.replace('_', ' ')}" for f in sorted(after["features"] - before["features"])]
+    parts += [f"− {f.replace('_', ' ')}" for f in sorted(before["features"] - after["features"])]
+    return " · ".join(parts)
 
 
 def main() -> int:

@@ -2,7 +2,8 @@
 # `make e2e`: a customer's whole life in a real browser. Starts `make dev` (scripts/dev.sh) in the background,
 # waits for it to be ready, and drives the demo app (web/) in headless Chromium with scripts/e2e.py: sign up,
 # subscribe, upgrade, a failed renewal and its recovery, an add-on (its limits raised), credits, a switch
-# scheduled for the period end (still shown after a reload), cancel (the add-on with it), resume; then a team
+# scheduled for the period end (still shown after a reload), cancel (the add-on with it), resume — each change
+# checked in the account's History timeline, newest first; then a team
 # (e2e.py --team): an organization made with the switcher and subscribed to Team by its admin, members added past
 # the included seats (the seat item follows, prorated), a member refused checkout and stopped at their own cap
 # while the pool has room, a member removed. Screenshots of every step and the logs land in .local/e2e/; then

@@ -3,12 +3,14 @@
 //
 //   * billing-api is called straight from the browser with the Clerk session token as a Bearer header
 //     (no cookies, so no `credentials`): GET /plans (public), POST /checkout, POST /portal, GET /entitlements,
-//     GET /usage, POST /subscription/cancel | resume | change.
+//     GET /usage, GET /entitlements/history, POST /subscription/cancel | resume | change.
 //   * Anything that spends a limit or credits goes through YOUR server (here /api/send-message and
 //     /api/generate), which verifies the same token and asks usage-api with a server key the browser never sees.
 //   * The page shows what GET /entitlements says; Stripe's webhooks move it (a second or two after a change),
 //     so the page polls it every 2 s while signed in. That includes the add-ons held and a plan change
 //     scheduled for the period end (`scheduledChange`), so both are still shown after a reload.
+//   * The History timeline is GET /entitlements/history: every version Entitle applied, with its provenance
+//     (`reasons`, `changes`, `cause`), put in words here; read again whenever the entitlements read changes.
 //   * Every POST to billing-api carries an `Idempotency-Key`: a fresh crypto.randomUUID() per click, the same
 //     one when that click's request is retried, so a retried click is done once and cancel → resume → cancel
 //     are three intents.
@@ -29,6 +31,9 @@ const state = {
   catalog: null, // GET /plans
   entitlements: null, // GET /entitlements
   usage: null, // GET /usage
+  history: null, // GET /entitlements/history's versions, oldest first (as billing-api answers)
+  historyError: null, // why the last read of the history failed (shown while there is none to show)
+  historyFor: undefined, // the entitlements' updatedAt the history was read for (read again when it moves)
   change: null, // the price a plan change is being previewed for
   // The scheduled change the last cancel / resume / change answered ({ change, until }): shown until
   // GET /entitlements says the same (Stripe's webhook → the processor takes a moment), at most FOLLOW_MS.
@@ -66,6 +71,8 @@ function signIn() {
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = state.entitlements = state.usage = state.scheduledAnswer = state.me = null;
+  state.history = state.historyError = null;
+  state.historyFor = undefined;
   state.memberships = [];
   renderSwitcher();
   render();
@@ -179,7 +186,8 @@ async function setActiveOrganization(orgId) {
   state.token = answer.data.last_active_token.jwt;
   sessionStorage.setItem(TOKEN_KEY, state.token);
   // What was shown was the other subject's.
-  state.entitlements = state.usage = state.scheduledAnswer = null;
+  state.entitlements = state.usage = state.scheduledAnswer = state.history = state.historyError = null;
+  state.historyFor = undefined;
   show("change-panel", false);
   $("usage-message").textContent = "";
   const org = activeMembership()?.organization;
@@ -518,12 +526,39 @@ async function refresh({ wait = false } = {}) {
     if (entitlements.ok) state.entitlements = entitlements.data;
     if (usage.ok) state.usage = usage.data;
     render();
+    // The timeline follows the entitlements: read again when what GET /entitlements says was written moves
+    // (each version is appended in the same write as the entitlements, so it is there by then).
+    const written = state.entitlements?.updatedAt ?? null;
+    if (entitlements.ok && written !== state.historyFor) await loadHistory(token, written);
   })();
   try {
     await refreshing;
   } finally {
     refreshing = null;
   }
+}
+
+// GET /entitlements/history: oldest first, at most 500 a read (`truncated`: ask again from the last one's
+// appliedAt, which is included again).
+async function loadHistory(token, written) {
+  const versions = new Map();
+  let from = null;
+  for (let page = 0; page < 20; page++) {
+    const answer = await call("GET", "/entitlements/history" + (from ? `?from=${encodeURIComponent(from)}` : ""));
+    if (state.token !== token) return;
+    if (!answer.ok) {
+      state.historyError = `The history could not be loaded: ${errorText(answer)}`;
+      renderHistory();
+      return; // read again on the next refresh (historyFor is left as it was)
+    }
+    for (const v of answer.data.versions) versions.set(v.version, v);
+    if (!answer.data.truncated || !answer.data.versions.length) break;
+    from = answer.data.versions.at(-1).appliedAt;
+  }
+  state.history = [...versions.values()].sort((a, b) => a.version - b.version);
+  state.historyFor = written;
+  state.historyError = null;
+  renderHistory();
 }
 
 function render() {
@@ -558,6 +593,7 @@ function render() {
   renderAddons();
   renderUsage();
   renderPlanButtons();
+  renderHistory();
 }
 
 // The plan change Stripe's schedule makes at the period end: GET /entitlements' scheduledChange (the
@@ -640,6 +676,158 @@ function renderUsage() {
     row.append(label, bar);
     bars.append(row);
   }
+}
+
+// ------------------------------------------------------------------------------------------- the history
+
+// The timeline, newest first: when, what happened (the version's reasons in words), what changed (its limits and
+// features), and the event that caused it.
+function renderHistory() {
+  const list = $("history-list");
+  const versions = (state.token && state.history) || null;
+  list.replaceChildren();
+  if (!versions) {
+    const error = state.token ? state.historyError : null;
+    $("history-empty").textContent = error || "";
+    show("history-list", false);
+    show("history-empty", Boolean(error));
+    return;
+  }
+  versions.forEach((v, i) => {
+    const li = document.createElement("li");
+    li.className = "history-entry";
+    li.dataset.version = v.version;
+    li.dataset.reasons = v.provenance.reasons.join(" ");
+    const when = document.createElement("time");
+    when.className = "when";
+    when.dateTime = v.appliedAt;
+    when.textContent = dateTime(v.appliedAt);
+    const what = document.createElement("p");
+    what.className = "what";
+    what.textContent = happened(v, versions[i - 1]?.entitlements);
+    li.append(when, what);
+    const changed = changedText(v);
+    if (changed) {
+      const p = document.createElement("p");
+      p.className = "changes";
+      p.textContent = changed;
+      li.append(p);
+    }
+    const cause = document.createElement("p");
+    cause.className = "cause";
+    const c = v.provenance.cause;
+    cause.textContent = c ? `${c.type} · Stripe event ${c.eventId}` : "no event: the hourly sweep of lapsed grants, or a reconcile";
+    li.append(cause);
+    list.prepend(li); // newest first
+  });
+  $("history-empty").textContent = "No changes yet";
+  show("history-list", versions.length > 0);
+  show("history-empty", versions.length === 0);
+}
+
+const dateTime = (iso) => new Date(iso).toLocaleString("en-US", { dateStyle: "medium", timeStyle: "short" });
+const defaultPlan = () => state.catalog?.plans.find((p) => p.default) || null;
+const changeOf = (v, field) => v.provenance.changes.find((c) => c.field === field);
+const held = (addons) => new Map((addons || []).map((a) => [a.plan, a]));
+const addonText = (plan, quantity) => `${planName(plan)} × ${quantity}`;
+
+// What happened, in words: one sentence per reason tag, and what the tags do not say (a switch scheduled for the
+// period end or dropped, an add-on ending on its own, a renewal). `before`: the version listed before this one.
+function happened(v, before) {
+  const e = v.entitlements;
+  const reasons = v.provenance.reasons;
+  const was = before || null;
+  const plan = changeOf(v, "plan");
+  const status = changeOf(v, "status");
+  const addons = changeOf(v, "addons");
+  const [addonsBefore, addonsAfter] = [held(addons ? addons.from : e.addons), held(e.addons)];
+  const toFree = e.status === "free";
+  const sentences = [];
+  for (const reason of reasons) {
+    if (reason === "plan_changed") {
+      const from = plan?.from ?? null;
+      if (toFree) sentences.push(`${planName(from)} ended — back on ${planName(e.plan)}`);
+      else if (!from || status?.from === "free" || status?.from === null) sentences.push(`Subscribed to ${planName(e.plan)}`);
+      else sentences.push(`Switched from ${planName(from)} to ${planName(e.plan)}`);
+    } else if (reason === "addon_added" || reason === "addon_removed") {
+      const adding = reason === "addon_added";
+      for (const id of new Set([...addonsBefore.keys(), ...addonsAfter.keys()])) {
+        const [q0, q1] = [addonsBefore.get(id)?.quantity || 0, addonsAfter.get(id)?.quantity || 0];
+        if (adding && q1 > q0) sentences.push(q0 ? `Add-on increased: ${planName(id)} × ${q0} → ${q1}` : `Add-on added: ${addonText(id, q1)}`);
+        if (!adding && q1 < q0) sentences.push(q1 ? `Add-on reduced: ${planName(id)} × ${q0} → ${q1}` : `Add-on removed: ${addonText(id, q0)}`);
+      }
+    } else if (reason === "payment_failed") {
+      const until = e.graceUntil || v.provenance.grace?.until;
+      sentences.push(`Payment failed — grace until ${date(until)} (${planName(e.plan)} kept meanwhile)`);
+    } else if (reason === "grace_started") {
+      if (!reasons.includes("payment_failed")) sentences.push(`Grace period started — until ${date(e.graceUntil || v.provenance.grace?.until)}`);
+    } else if (reason === "grace_ended") {
+      sentences.push(toFree ? "Grace period ran out unpaid" : "Payment succeeded — grace period over");
+    } else if (reason === "trial_started") {
+      sentences.push(`Trial of ${planName(e.plan)} started — until ${date(e.trialEnd)}`);
+    } else if (reason === "trial_ended") {
+      sentences.push(`Trial ended`);
+    } else if (reason === "canceled") {
+      if (toFree) {
+        if (!reasons.includes("plan_changed")) sentences.push(`Subscription ended — back on ${planName(e.plan)}`);
+      } else {
+        const ending = [`${planName(e.plan)} ends ${date(e.periodEnd)}`,
+          ...[...addonsAfter.values()].filter((a) => a.until).map((a) => `${addonText(a.plan, a.quantity)} ends ${date(a.until)}`)];
+        sentences.push(`Canceled at period end: ${ending.join(", ")}`);
+      }
+    } else if (reason === "resumed") {
+      const resumed = [planName(e.plan), ...[...addonsAfter.values()]
+        .filter((a) => !a.until && addonsBefore.get(a.plan)?.until).map((a) => addonText(a.plan, a.quantity))];
+      sentences.push(`Resumed ${resumed.join(" and ")}`);
+    } else if (reason === "seats_changed") {
+      sentences.push("Seats changed");
+    } else if (reason === "catalog_changed") {
+      sentences.push("The catalog changed (a deploy moved the numbers)");
+    } else {
+      sentences.push(reason.replaceAll("_", " "));
+    }
+  }
+  // Add-ons canceled or resumed on their own (the plan's cancel and resume already named them).
+  if (!reasons.includes("canceled") && !reasons.includes("resumed")) {
+    for (const a of addonsAfter.values()) {
+      const prior = addonsBefore.get(a.plan);
+      if (a.until && !prior?.until && prior) sentences.push(`Add-on canceled: ${addonText(a.plan, a.quantity)} ends ${date(a.until)}`);
+      if (!a.until && prior?.until) sentences.push(`Add-on resumed: ${addonText(a.plan, a.quantity)}`);
+    }
+  }
+  // The switch Stripe's schedule makes at the period end (GET /entitlements' scheduledChange): made or dropped.
+  const [s0, s1] = [was?.scheduledChange || null, e.scheduledChange || null];
+  if (s1 && !sameChange(s0, s1)) sentences.push(`Scheduled a switch to ${planName(s1.plan)} on ${date(s1.at)}`);
+  else if (s0 && !s1 && !(reasons.includes("plan_changed") && e.plan === s0.plan)) {
+    sentences.push(`Scheduled switch to ${planName(s0.plan)} dropped`);
+  }
+  const period = changeOf(v, "periodEnd");
+  if (!sentences.length && period?.from && period?.to) sentences.push(`Renewed — the period now ends ${date(period.to)}`);
+  if (!sentences.length) sentences.push(v.provenance.previousVersion ? "Entitlements updated" : `Started on ${planName(e.plan)}`);
+  return sentences.join(". ");
+}
+
+// "agents 3 → 13 · messages per day 1,000 → 11,000 · + audit log": the limits and features that moved (the
+// first version moves from the default plan's).
+function changedText(v) {
+  const first = !v.provenance.previousVersion;
+  const base = first ? defaultPlan() : null;
+  const number = (value) => (value === null || value === undefined ? null : value === "unlimited" ? "unlimited" : count(value));
+  const parts = [];
+  for (const c of v.provenance.changes.filter((c) => c.field.startsWith("limits."))) {
+    const name = c.field.slice("limits.".length);
+    const from = number(c.from ?? base?.limits?.[name]);
+    const to = number(c.to);
+    if (from === to) continue;
+    parts.push(to === null ? `${limitName(name)} ${from} → none` : from === null ? `${limitName(name)} ${to}` : `${limitName(name)} ${from} → ${to}`);
+  }
+  const features = changeOf(v, "features");
+  if (features) {
+    const [before, after] = [new Set(features.from ?? base?.features ?? []), new Set(features.to || [])];
+    for (const f of after) if (!before.has(f)) parts.push(`+ ${limitName(f)}`);
+    for (const f of before) if (!after.has(f)) parts.push(`− ${limitName(f)}`);
+  }
+  return parts.join(" · ");
 }
 
 // "Subscribe" without a plan; "Switch" with one (not on the current plan's card: use the portal for its
