@@ -136,6 +136,7 @@ impl World {
                 grace: Duration::from_secs(
                     entitle_app::processor::deps::DEFAULT_GRACE_DAYS * 86_400,
                 ),
+                reconcile_rate: 0,
             },
             entitle_app::processor::deps::Keys {
                 stripe: stripe_key(),

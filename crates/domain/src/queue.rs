@@ -262,3 +262,38 @@ mod tests {
         .is_err());
     }
 }
+
+/// The delays (seconds) that pace a page of `users` reconciles at `per_second` users a second: user `i` after
+/// `i / per_second` s, and the next page after the whole page's time — so a full reconcile calls Stripe at a
+/// steady rate instead of in one burst. `per_second = 0`: unpaced (every delay 0). Capped at 900 s (SQS).
+pub fn paced(users: usize, per_second: u32) -> (Vec<u32>, u32) {
+    if per_second == 0 {
+        return (vec![0; users], 0);
+    }
+    let delays = (0..users)
+        .map(|i| ((i as u64 / u64::from(per_second)) as u32).min(900))
+        .collect();
+    let page = (users as u64).div_ceil(u64::from(per_second)).clamp(1, 900) as u32;
+    (delays, page)
+}
+
+#[cfg(test)]
+mod pacing_tests {
+    use super::paced;
+
+    #[test]
+    fn a_page_is_spread_over_its_time_and_the_next_one_waits_for_it() {
+        let (delays, next) = paced(100, 5);
+        assert_eq!(&delays[..6], &[0, 0, 0, 0, 0, 1]);
+        assert_eq!(delays[99], 19);
+        assert_eq!(next, 20);
+        // Never more than `per_second` users in any one second.
+        for second in 0..20 {
+            assert_eq!(delays.iter().filter(|d| **d == second).count(), 5);
+        }
+        assert_eq!(paced(3, 0), (vec![0, 0, 0], 0));
+        assert_eq!(paced(0, 5), (vec![], 1));
+        assert_eq!(paced(100, 1).0[99], 99);
+        assert_eq!(paced(10_000, 1).1, 900);
+    }
+}

@@ -39,7 +39,14 @@ pub struct Deps {
     pub catalog: PlanCatalog,
     /// Access kept after the first failed payment.
     pub grace: Duration,
+    /// How many users a second a full reconcile reconciles (0: unpaced; [`DEFAULT_RECONCILE_RATE`]).
+    pub reconcile_rate: u32,
 }
+
+/// A full reconcile's default pace, users a second (`RECONCILE_USERS_PER_SECOND`): each reconcile reads
+/// Stripe a few times, so 5 a second stays well under Stripe's test-mode limit (25 requests a second; 100
+/// live) while webhooks and billing-api share it.
+pub const DEFAULT_RECONCILE_RATE: u32 = 5;
 
 /// The processor's configuration, typed: what [`Config::from_env`] reads in Lambda, and what a test or the
 /// demo sets to its local stack.
@@ -57,6 +64,8 @@ pub struct Config {
     pub catalog: PlanCatalog,
     /// Access kept after the first failed payment.
     pub grace: Duration,
+    /// `RECONCILE_USERS_PER_SECOND`: a full reconcile's pace (0: unpaced).
+    pub reconcile_rate: u32,
 }
 
 impl Config {
@@ -81,6 +90,13 @@ impl Config {
                 .unwrap_or_else(|| "https://api.clerk.com".into()),
             catalog: PlanCatalog::from_env()?,
             grace: Duration::from_secs(grace_days * 86_400),
+            reconcile_rate: match config::optional("RECONCILE_USERS_PER_SECOND") {
+                None => DEFAULT_RECONCILE_RATE,
+                Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                    name: "RECONCILE_USERS_PER_SECOND".into(),
+                    reason: "expected a whole number of users a second (0: unpaced)".into(),
+                })?,
+            },
         })
     }
 }
@@ -142,6 +158,7 @@ impl Deps {
             work: Arc::new(SqsWorkQueue::new(sqs, config.work_queue_url)),
             catalog: config.catalog,
             grace: config.grace,
+            reconcile_rate: config.reconcile_rate,
         }
     }
 }

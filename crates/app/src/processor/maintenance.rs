@@ -7,7 +7,7 @@ use super::publish::publish_changes;
 use super::sync::{sync_user, Prompt};
 use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::SaveOutcome;
-use entitle_domain::queue::{Work, WorkMessage};
+use entitle_domain::queue::{paced, Work, WorkMessage};
 use entitle_domain::time::UnixTime;
 use serde::Serialize;
 
@@ -190,11 +190,14 @@ pub async fn fan_out(
     if let Some(next) = &next {
         messages.push(WorkMessage::reconcile_page(run, next, queued, now));
     }
-    let bodies: Vec<String> = messages
+    // Paced: the page's users spread over its time, the next page after it (RECONCILE_USERS_PER_SECOND).
+    let (delays, page_delay) = paced(users.len(), deps.reconcile_rate);
+    let bodies: Vec<(String, u32)> = messages
         .iter()
         .map(|m| serde_json::to_string(m).expect("a work message is plain data"))
+        .zip(delays.into_iter().chain(std::iter::once(page_delay)))
         .collect();
-    deps.work.enqueue(&bodies).await?;
+    deps.work.enqueue_delayed(&bodies).await?;
     tracing::info!(
         run,
         page = users.len(),

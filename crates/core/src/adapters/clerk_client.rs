@@ -8,7 +8,8 @@
 use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::path_segment;
 use crate::adapters::http::{
-    bearer, body_excerpt, with_key_refresh, Exchange, HttpClient, LazyClient, NoAnswer,
+    bearer, body_excerpt, rate_limit_wait, with_key_refresh, Exchange, HttpClient, LazyClient,
+    NoAnswer, RATE_LIMIT_RETRIES,
 };
 use crate::secrets::Rotating;
 use async_trait::async_trait;
@@ -35,7 +36,8 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 /// The key of `public_metadata` that Entitle owns.
 const BILLING: &str = "billing";
 
-/// Clerk's Backend API over one lazily built HTTP client. Errors: connection failures, timeouts, 5xx and 429
+/// Clerk's Backend API over one lazily built HTTP client. A 429 is sent again after Clerk's `Retry-After` (twice,
+/// when it asks for at most 2 s). Errors: connection failures, timeouts, 5xx and 429
 /// are [`ClerkError::Unavailable`]; other 4xx are [`ClerkError::Rejected`] with the `code` and
 /// `long_message` of Clerk's first error, and a request that could not even be built (a bad base URL or key)
 /// is `Rejected` with status 0. No error carries the key.
@@ -177,13 +179,6 @@ impl ClerkClient {
         body: Option<&Value>,
     ) -> Result<(StatusCode, Result<Value, ClerkError>), ClerkError> {
         let what = format!("{method} {path}");
-        let request = self
-            .request(&key, method, path, body)
-            .map_err(|e| ClerkError::Rejected {
-                status: 0,
-                code: "invalid_request".to_owned(),
-                message: format!("{what} was not sent: {e}"),
-            })?;
         let http = self.http().await?;
         let exchange = Exchange {
             api: "Clerk",
@@ -192,12 +187,35 @@ impl ClerkClient {
             request_id_header: "x-clerk-trace-id",
             max_body_bytes: MAX_BODY_BYTES,
         };
-        let answer = exchange
-            .send(http, request)
-            .await
-            .map_err(|e| unavailable(Failure::NoAnswer(e)))?;
-        tracing::debug!(request = %what, status = answer.status.as_u16(), "Clerk answered");
-        Ok((answer.status, classify(what, answer.status, &answer.body)))
+        let mut rate_limited = 0;
+        loop {
+            let request = self
+                .request(&key, method.clone(), path, body)
+                .map_err(|e| ClerkError::Rejected {
+                    status: 0,
+                    code: "invalid_request".to_owned(),
+                    message: format!("{what} was not sent: {e}"),
+                })?;
+            let answer = exchange
+                .send(http, request)
+                .await
+                .map_err(|e| unavailable(Failure::NoAnswer(e)))?;
+            tracing::debug!(request = %what, status = answer.status.as_u16(), "Clerk answered");
+            // Rate-limited (100 requests per 10 s on a development instance): Clerk says when to come back.
+            // A short wait is taken inside the call; a longer one is left to the caller's own retry.
+            if answer.status == StatusCode::TOO_MANY_REQUESTS {
+                crate::metrics::count("ClerkRateLimited", 1);
+                if rate_limited < RATE_LIMIT_RETRIES {
+                    if let Some(wait) = rate_limit_wait(rate_limited + 1, answer.retry_after) {
+                        rate_limited += 1;
+                        tracing::warn!(request = %what, wait_ms = wait.as_millis() as u64, "Clerk rate-limited the request; retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                }
+            }
+            return Ok((answer.status, classify(what, answer.status, &answer.body)));
+        }
     }
 
     fn request(

@@ -74,11 +74,37 @@ pub(crate) enum NoAnswer {
     },
 }
 
-/// An API's answer: its status, the value of its request-id header, its body.
+/// An API's answer: its status, the value of its request-id header, its `Retry-After` (in seconds, when
+/// given as such), its body.
 pub(crate) struct Answer {
     pub status: http::StatusCode,
     pub request_id: Option<String>,
+    pub retry_after: Option<Duration>,
     pub body: Bytes,
+}
+
+/// How often a rate-limited (429) request is sent again before it is left to the caller's own retry (an SQS
+/// redelivery, the client's).
+pub(crate) const RATE_LIMIT_RETRIES: u32 = 2;
+
+/// The longest wait for one rate-limited retry: a `Retry-After` beyond it is not waited out inside the call
+/// (it would eat the function's time budget); the request is then unavailable at once.
+pub(crate) const RATE_LIMIT_MAX_WAIT: Duration = Duration::from_secs(2);
+
+/// The wait before rate-limited retry `attempt` (1, 2, …): the API's `Retry-After` when it gives one, else
+/// exponential backoff from 250 ms, plus up to 100 ms of jitter so that racing callers spread out; `None`
+/// when the API asks for longer than [`RATE_LIMIT_MAX_WAIT`].
+pub(crate) fn rate_limit_wait(attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
+    let base = retry_after.unwrap_or(Duration::from_millis(250 << attempt.min(4)));
+    if base > RATE_LIMIT_MAX_WAIT {
+        return None;
+    }
+    let mut byte = [0u8; 1];
+    let jitter = match getrandom::fill(&mut byte) {
+        Ok(()) => u64::from(byte[0]) * 100 / 255,
+        Err(_) => 50,
+    };
+    Some(base + Duration::from_millis(jitter))
 }
 
 /// What one exchange is: to which API (`api`, in messages), described how (`what`: `POST /v1/…`), under
@@ -115,6 +141,12 @@ impl Exchange<'_> {
                 .get(self.request_id_header)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             let body = Limited::new(response.into_body(), self.max_body_bytes)
                 .collect()
                 .await
@@ -123,6 +155,7 @@ impl Exchange<'_> {
             Ok(Answer {
                 status,
                 request_id,
+                retry_after,
                 body,
             })
         };

@@ -1,4 +1,4 @@
-//! `WorkQueue` on SQS: `SendMessageBatch`, ten bodies a call.
+//! `WorkQueue` on SQS: `SendMessageBatch`, ten bodies a call, each with its `DelaySeconds` (pacing).
 use super::sdk_error;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
@@ -20,15 +20,16 @@ impl SqsWorkQueue {
 
 #[async_trait]
 impl WorkQueue for SqsWorkQueue {
-    async fn enqueue(&self, bodies: &[String]) -> Result<(), StoreError> {
-        for chunk in bodies.chunks(10) {
+    async fn enqueue_delayed(&self, messages: &[(String, u32)]) -> Result<(), StoreError> {
+        for chunk in messages.chunks(10) {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, body)| {
+                .map(|(i, (body, delay))| {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
+                        .set_delay_seconds((*delay > 0).then(|| (*delay).min(900) as i32))
                         .build()
                         .map_err(|e| StoreError::new("enqueue work", e))
                 })

@@ -14,7 +14,8 @@ use super::objects::{ended, List, Object, Subscription};
 use crate::adapters::classify::{self, Class, Conflict};
 pub use crate::adapters::http::path_segment;
 use crate::adapters::http::{
-    bearer, body_excerpt, with_key_refresh, Exchange, HttpClient, LazyClient, NoAnswer,
+    bearer, body_excerpt, rate_limit_wait, with_key_refresh, Exchange, HttpClient, LazyClient,
+    NoAnswer, RATE_LIMIT_RETRIES,
 };
 use crate::secrets::Rotating;
 use async_trait::async_trait;
@@ -54,7 +55,8 @@ const PAGE_LIMIT: &str = "100";
 const CONFLICT_RETRIES: u32 = 3;
 
 /// Stripe's API over one lazily built HTTP client. Errors (the shared rule of [`classify`]): connection
-/// failures, timeouts, 5xx, 429 and 409 are [`StripeError::Unavailable`] (retry under the same idempotency
+/// failures, timeouts, 5xx, 429 (after two retries with exponential backoff, ≤ 2 s each) and 409 are
+/// [`StripeError::Unavailable`] (retry under the same idempotency
 /// key); other 4xx are [`StripeError::Rejected`] with Stripe's `code` (its `type` when there is none), and a
 /// request that could not even be built (a bad base URL or header value) is `Rejected` with status 0. No
 /// error carries the key.
@@ -164,7 +166,7 @@ impl StripeClient {
             request_id_header: "request-id",
             max_body_bytes: usize::MAX,
         };
-        let mut attempt = 0;
+        let (mut attempt, mut rate_limited) = (0, 0);
         loop {
             let answer = with_key_refresh(
                 &self.key,
@@ -204,6 +206,19 @@ impl StripeClient {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 continue;
+            }
+            // Rate-limited: Stripe asks for exponential backoff (and keeps no answer under the key, so the
+            // retry runs for real, once). A few short waits inside the call, then the caller's own retry.
+            if answer.status == StatusCode::TOO_MANY_REQUESTS {
+                crate::metrics::count("StripeRateLimited", 1);
+                if rate_limited < RATE_LIMIT_RETRIES {
+                    if let Some(wait) = rate_limit_wait(rate_limited + 1, answer.retry_after) {
+                        rate_limited += 1;
+                        tracing::warn!(request = %what, wait_ms = wait.as_millis() as u64, "Stripe rate-limited the request; retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                }
             }
             return self::answer(what, answer.status, answer.request_id, answer.body);
         }

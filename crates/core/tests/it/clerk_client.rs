@@ -212,7 +212,8 @@ async fn a_503_or_429_is_unavailable_and_the_retry_succeeds() {
     let error = assert_unavailable(clerk.set_billing_metadata(&user(), &pro_billing()).await);
     assert!(format!("{error:?}").contains("503"), "{error:?}");
     // Only the write fails: the read went through, and nothing was stored.
-    fake.fail_next(1, 429, &format!("/v1/users/{USER}/metadata"));
+    // Rate-limited past the retries inside the call (Clerk's `Retry-After: 1` waited out twice).
+    fake.fail_next(3, 429, &format!("/v1/users/{USER}/metadata"));
     let error = assert_unavailable(clerk.set_billing_metadata(&user(), &pro_billing()).await);
     assert!(format!("{error:?}").contains("429"), "{error:?}");
     assert_eq!(public_metadata(&fake), json!({}));
@@ -222,6 +223,28 @@ async fn a_503_or_429_is_unavailable_and_the_retry_succeeds() {
         .await
         .unwrap();
     assert_eq!(public_metadata(&fake), json!({"billing": pro_billing()}));
+}
+
+#[tokio::test]
+async fn a_rate_limited_write_waits_out_clerks_retry_after_and_goes_through() {
+    let fake = FakeClerk::start();
+    fake.create_user(USER);
+    let clerk = client(&fake);
+    fake.fail_next(1, 429, &format!("/v1/users/{USER}/metadata"));
+    let started = Instant::now();
+    clerk
+        .set_billing_metadata(&user(), &pro_billing())
+        .await
+        .unwrap();
+    // The local Clerk answers `Retry-After: 1`, as Clerk does.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(public_metadata(&fake), json!({"billing": pro_billing()}));
+    let writes = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/metadata")))
+        .count();
+    assert_eq!(writes, 2, "the rate-limited write and its retry");
 }
 
 #[tokio::test]

@@ -124,12 +124,45 @@ async fn a_5xx_or_429_is_unavailable_and_retryable() {
     assert_unavailable(stripe.create_customer(&user(), "key-1").await);
     fake.fail_next(1, 503, "POST", "/v1/customers");
     assert_unavailable(stripe.create_customer(&user(), "key-1").await);
-    fake.fail_next(1, 429, "POST", "/v1/customers");
+    // Rate-limited past the retries inside the call (one try and two retries): unavailable, for the caller
+    // to retry later.
+    fake.fail_next(3, 429, "POST", "/v1/customers");
+    let before = fake.requests().len();
     assert_unavailable(stripe.create_customer(&user(), "key-1").await);
+    assert_eq!(fake.requests().len() - before, 3);
     assert!(fake.customers().is_empty());
 
     // Stripe does not keep 5xx or 429 answers under the key: the retry runs for real, once.
     let customer = stripe.create_customer(&user(), "key-1").await.unwrap();
+    assert_eq!(fake.customers().len(), 1);
+    assert_eq!(fake.customers()[0]["id"], customer.as_str());
+}
+
+#[tokio::test]
+async fn a_rate_limited_request_is_sent_again_after_a_backoff_under_the_same_key() {
+    let fake = FakeStripe::start();
+    let stripe = client(&fake);
+    fake.fail_next(2, 429, "POST", "/v1/customers");
+    let started = Instant::now();
+    let customer = stripe.create_customer(&user(), "key-429").await.unwrap();
+    // Two waits of exponential backoff (500 ms, then 1 s, each with up to 100 ms of jitter).
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+    let sent: Vec<Value> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r["path"] == "/v1/customers")
+        .collect();
+    assert_eq!(
+        sent.len(),
+        3,
+        "two rate-limited tries and the one that went through"
+    );
+    let keys: BTreeSet<&str> = sent
+        .iter()
+        .map(|r| r["idempotencyKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["key-429"]));
     assert_eq!(fake.customers().len(), 1);
     assert_eq!(fake.customers()[0]["id"], customer.as_str());
 }

@@ -7,5 +7,11 @@ use async_trait::async_trait;
 pub trait WorkQueue: Send + Sync {
     /// Sends every body; `Err` when any was not accepted (the caller's retry sends them again: the work is
     /// idempotent).
-    async fn enqueue(&self, bodies: &[String]) -> Result<(), StoreError>;
+    async fn enqueue(&self, bodies: &[String]) -> Result<(), StoreError> {
+        let delayed: Vec<(String, u32)> = bodies.iter().map(|b| (b.clone(), 0)).collect();
+        self.enqueue_delayed(&delayed).await
+    }
+    /// Sends every `(body, delay in seconds)`: a message is not received before its delay (at most 900 s,
+    /// SQS's limit), so that work fanned out is paced.
+    async fn enqueue_delayed(&self, messages: &[(String, u32)]) -> Result<(), StoreError>;
 }

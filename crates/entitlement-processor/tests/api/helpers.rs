@@ -101,6 +101,8 @@ impl TestApp {
                 clerk_api_base: clerk.base_url.clone(),
                 catalog,
                 grace: Duration::from_secs(7 * 86_400),
+                // Unpaced, so that a fan-out's messages are there to drain at once (pacing: its own test).
+                reconcile_rate: 0,
             },
             Keys {
                 stripe: SecretString::from(stripe.api_key.clone()).into(),

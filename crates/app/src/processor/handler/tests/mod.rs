@@ -71,6 +71,7 @@ fn harness() -> Harness {
             work: work.clone(),
             catalog: PlanCatalog::builtin().clone(),
             grace: Duration::from_secs(7 * DAY as u64),
+            reconcile_rate: crate::processor::deps::DEFAULT_RECONCILE_RATE,
         },
         store,
         usage,

@@ -93,6 +93,11 @@ async fn a_full_reconcile_walks_every_user_a_page_per_message_and_resumes_from_a
         (reply["queued"].as_u64(), reply["done"].as_bool()),
         (Some(100), Some(false))
     );
+    // Paced at 5 users a second (the default): the page's users spread over 20 s, the next page after them.
+    let delays = h.work.delays();
+    assert_eq!(delays.len(), 101);
+    assert_eq!((delays[0], delays[4], delays[5], delays[99]), (0, 0, 1, 19));
+    assert_eq!(delays[100], 20, "the next page after the page's users");
     let mut requested = std::collections::BTreeSet::new();
     let mut pages = 1;
     let mut sent = h.work.take();
