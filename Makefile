@@ -10,7 +10,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DEV_URL ?= http://127.0.0.1:9000/lambda-url/stripe-webhook/webhooks/stripe
 DEV_CLERK_URL ?= http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
 EVENT ?= customer.subscription.created
-# samconfig.toml environment for validate / package / deploy: default (the dev stack) or prod.
+# samconfig.toml environment for validate / package / deploy: default (your own dev stack), staging or prod (the
+# stacks CI deploys; each environment's parameters are its section's parameter_overrides — docs/deploy.md).
 SAM_CONFIG_ENV ?= default
 
 .PHONY: help venv dev test fmt-check clippy deny cfn-lint actionlint openapi test-rust bench build send-stripe send-clerk events deploy-tools validate package deploy catalog-plan catalog-apply
@@ -36,11 +37,13 @@ clippy: ## cargo clippy, warnings denied
 deny: venv ## cargo deny (licenses, bans: one TLS stack, sources; advisories when reachable)
 	@scripts/deny.sh
 
-# cfn-lint, then what no linter knows (scripts/check_template.py): required parameters without placeholders, each
-# secret's GetSecretValue grant (ARN and ARN-??????), every alarm on the alarm topic, alarm and dashboard metrics
-# that the code emits, docs/operations.md's list.
-cfn-lint: venv ## lint infra/template.yaml (cfn-lint, and the Entitle checks of scripts/check_template.py)
-	$(VENV)/bin/cfn-lint infra/template.yaml
+# cfn-lint on both templates, then what no linter knows (scripts/check_template.py): required parameters without
+# placeholders, each secret's GetSecretValue grant (ARN and ARN-??????), every alarm on the alarm topic, alarm and
+# dashboard metrics that the code emits, docs/operations.md's list, the concurrency parameters, every table
+# retained, deletion-protected and reattachable, per-route throttles, the bootstrap's trust (one repository
+# environment per role, aud sts.amazonaws.com) and permissions, samconfig.toml as the one place for parameters.
+cfn-lint: venv ## lint infra/template.yaml and infra/bootstrap.yaml (cfn-lint, and the Entitle checks of scripts/check_template.py)
+	$(VENV)/bin/cfn-lint infra/template.yaml infra/bootstrap.yaml
 	$(PY) scripts/check_template.py
 
 actionlint: venv ## lint .github/workflows
@@ -50,17 +53,19 @@ actionlint: venv ## lint .github/workflows
 openapi: venv ## validate docs/openapi.yaml (openapi-spec-validator)
 	$(VENV)/bin/openapi-spec-validator docs/openapi.yaml
 
-# Every repository path README.md, CONTRIBUTING.md and docs/*.md name (in backticks or links) exists.
+# Every repository path README.md, CONTRIBUTING.md, CHANGELOG.md and docs/*.md name (in backticks or links) exists.
 .PHONY: docs-check
 docs-check: venv ## every repository path the docs name exists (scripts/check_doc_paths.py)
 	$(PY) scripts/check_doc_paths.py
 
 # ruff over scripts/ (scripts/ruff.toml), then the local Stripe's own behaviour (hosted pages, signed webhooks and
-# their retries, the test clock) and the webhook signatures every script signs with (scripts/standins/signing.py).
+# their retries, the test clock), the webhook signatures every script signs with (scripts/standins/signing.py), and
+# scripts/check_template.py's rules, each broken once.
 .PHONY: test-scripts
 test-scripts: venv ## ruff over scripts/, then the local stand-ins' tests (scripts/test_*.py)
 	$(PY) -m ruff check scripts
-	$(PY) -m unittest scripts/test_fake_stripe.py scripts/test_signing.py scripts/test_fake_clerk.py
+	$(PY) -m unittest scripts/test_fake_stripe.py scripts/test_signing.py scripts/test_fake_clerk.py \
+	  scripts/test_check_template.py
 
 test-rust: venv ## unit + integration tests against a local AWS, then the recorded samples against docs/schemas and docs/openapi.yaml
 	rm -rf .local/samples

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Every repository path the docs name exists: README.md, CONTRIBUTING.md and docs/*.md.
+"""Every repository path the docs name exists: README.md, CONTRIBUTING.md, CHANGELOG.md and docs/*.md.
 
 What is checked:
 - inline code (`…`): each word that looks like a repository path — it starts with one of ROOTS
@@ -35,7 +35,7 @@ PUNCTUATION = "\"'()[],;:!?"
 
 
 def documents() -> list[Path]:
-    docs = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+    docs = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
     return [d for d in docs if d.is_file()]
 
 

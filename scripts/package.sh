@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make package`: `sam build` of every function with the SAM CLI and cargo-lambda from .venv and the toolchain
 # pinned in rust-toolchain.toml, then a check of each function's artifact (scripts/check_artifacts.py).
-#   SAM_CONFIG_ENV=prod   build with samconfig.toml's prod settings (default: default)
+#   SAM_CONFIG_ENV=prod   build with samconfig.toml's prod (or staging) settings (default: default)
 #   MAX_BOOTSTRAP_MB=16   the largest bootstrap binary accepted (measured: 8.1–9.4 MiB)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
