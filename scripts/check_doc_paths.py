@@ -3,7 +3,7 @@
 
 What is checked:
 - inline code (`…`): each word that looks like a repository path — it starts with one of ROOTS
-  (`crates/`, `scripts/`, `docs/` …), or it is a top-level file name (`Cargo.toml`, `samconfig.toml`,
+  (`crates/`, `scripts/`, `docs/`, `clients/` …), or it is a top-level file name (`Cargo.toml`, `samconfig.toml`,
   `README.md`, `Makefile` …); a bare source-file name (`main.rs`) names a module, not a path, and is skipped;
 - link targets ([text](target), images too), relative to the document's own directory.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-ROOTS = ("crates/", "scripts/", "docs/", "infra/", "config/", "fixtures/", "web/", ".github/", ".ci/")
+ROOTS = ("crates/", "scripts/", "docs/", "infra/", "config/", "fixtures/", "web/", "clients/", ".github/", ".ci/")
 # A bare name (no `/`) is a top-level file when it reads like one: a config file or an upper-case document.
 TOP_LEVEL = re.compile(r"^(?:[\w.-]+\.(?:toml|lock|yaml|yml)|[A-Z][A-Z0-9_-]*\.md|Makefile)$")
 
