@@ -63,6 +63,8 @@ impl World {
         Command::new(env!("CARGO_BIN_EXE_entitle"))
             .args(args)
             .env_remove("PLAN_CATALOG")
+            // Unpaced, so that a fan-out's messages can be drained at once (pacing has its own tests).
+            .env("RECONCILE_USERS_PER_SECOND", "0")
             .env("STRIPE_SECRET_KEY", &self.stripe.api_key)
             .env("STRIPE_API_BASE", &self.stripe.base_url)
             .env("CLERK_SECRET_KEY", &self.clerk.secret_key)
