@@ -150,8 +150,8 @@ class Fake:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode(), dict(e.headers)
 
-    def api(self, method, path, form: dict | None = None, idempotency_key: str | None = None):
-        headers = {"Authorization": f"Bearer {KEY}"}
+    def api(self, method, path, form: dict | None = None, idempotency_key: str | None = None, key: str = KEY):
+        headers = {"Authorization": f"Bearer {key}"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         data = urllib.parse.urlencode(form).encode() if form is not None else None
@@ -1228,3 +1228,51 @@ class DefaultUrls(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RestrictedKeys(FakeStripeCase):
+    def test_a_restricted_key_does_what_its_permissions_allow_and_is_refused_the_rest_with_403(self):
+        key = self.fake.control("POST", "/__fake/restricted_keys",
+                                {"permissions": {"customer": "write", "price": "read"}})["key"]
+        self.assertTrue(key.startswith("rk_test_"))
+        made = self.fake.api("POST", "/v1/customers", {"email": "ada@example.com"}, key=key)
+        self.assertEqual(made[0], 200, made[1])
+        self.assertEqual(self.fake.api("GET", f"/v1/customers/{made[1]['id']}", key=key)[0], 200,
+                         "write implies read")
+        self.assertEqual(self.fake.api("GET", "/v1/prices", key=key)[0], 200)
+        status, body, _ = self.fake.api("POST", "/v1/prices/price_pro", {"nickname": "x"}, key=key)
+        self.assertEqual(status, 403, body)
+        self.assertEqual(body["error"]["type"], "invalid_request_error")
+        self.assertIn("does not have the required permissions", body["error"]["message"])
+        self.assertIn("'rak_price_write'", body["error"]["message"])
+        self.assertNotIn(key, body["error"]["message"], "the key is masked")
+        status, body, _ = self.fake.api("GET", "/v1/webhook_endpoints", key=key)
+        self.assertEqual((status, "'rak_webhook_endpoint_read'" in body["error"]["message"]), (403, True))
+        self.assertEqual(self.fake.ok("GET", "/v1/prices/price_pro")["nickname"], "Pro", "the refusal changed nothing")
+
+    def test_a_restricted_key_the_account_never_made_is_invalid(self):
+        status, body, _ = self.fake.api("GET", "/v1/customers", key="rk_test_nobody_made_this_one")
+        self.assertEqual(status, 401, body)
+        self.assertIn("Invalid API Key", body["error"]["message"])
+        status, body = self.fake.raw("POST", "/__fake/restricted_keys", json.dumps(
+            {"permissions": {"customers_typo": "write"}}).encode(), {"Content-Type": "application/json"})[:2]
+        self.assertEqual(status, 400, body)
+
+
+class WebhookEndpointVersions(FakeStripeCase):
+    def test_the_api_version_is_set_at_creation_and_an_update_cannot_change_it(self):
+        form = {"url": "https://example.com/webhooks/stripe", "enabled_events[]": "invoice.paid",
+                "api_version": "2025-03-31.basil"}
+        endpoint = self.fake.ok("POST", "/v1/webhook_endpoints", form)
+        self.assertEqual(endpoint["api_version"], "2025-03-31.basil")
+        error = self.error("POST", f"/v1/webhook_endpoints/{endpoint['id']}", {"api_version": "2026-09-30.endive"})
+        self.assertEqual((error["message"], error["param"]),
+                         ("Received unknown parameter: api_version", "api_version"))
+        self.assertEqual(self.fake.ok("GET", f"/v1/webhook_endpoints/{endpoint['id']}")["api_version"],
+                         "2025-03-31.basil")
+        self.assertEqual(self.error("POST", "/v1/webhook_endpoints", {**form, "api_version": "soon"})["param"],
+                         "api_version")
+        updated = self.fake.ok("POST", f"/v1/webhook_endpoints/{endpoint['id']}", {"disabled": "true"})
+        self.assertEqual(updated["status"], "disabled")
+        default = self.fake.ok("POST", "/v1/webhook_endpoints", {k: v for k, v in form.items() if k != "api_version"})
+        self.assertIsNone(default["api_version"], "no version: the account's default")

@@ -11,15 +11,21 @@
 //! entitle usage USER_ID                                 [--stack NAME] [--json]
 //! entitle customer sync USER_ID                         [--stack NAME] [--json]
 //! entitle customers import [--by metadata|email] [--apply] [--stack NAME] [--json]  exit 3 when a dry run finds changes
-//! entitle setup [--dry-run | --apply] [--catalog PATH]   [--stack NAME] [--json]  exit 3 when a dry run finds changes
+//! entitle setup [--dry-run | --apply] [--replace-key] [--catalog PATH] [--stack NAME] [--json]  exit 3 when a dry run finds changes
+//! entitle user erase USER_ID [--apply] [--stripe]      [--stack NAME] [--json]  exit 3 when a dry run finds something
 //! ```
+//!
+//! Every command also takes `--region REGION` and `--config-env ENV` (samconfig.toml's environment whose
+//! `stack_name` and `region` are used; default `$SAM_CONFIG_ENV`, else `default`). The region: `--region`, else
+//! `AWS_REGION` / `AWS_DEFAULT_REGION`, else the environment's `region` in samconfig.toml, else the AWS
+//! profile's.
 //!
 //! Stripe from `STRIPE_SECRET_KEY` (or `STRIPE_SECRET_KEY_ARN`, read from Secrets Manager) and
 //! `STRIPE_API_BASE` (default `https://api.stripe.com`; the local stand-in under `make dev`). The catalog
 //! from `--catalog`, else `PLAN_CATALOG`, else the built-in `config/plans.toml`. AWS resources from the
 //! environment the functions read (`ENTITLEMENTS_TABLE`, `CUSTOMERS_TABLE`, `USAGE_TABLE`,
 //! `BILLING_EVENTS_TOPIC_ARN`, `DEAD_LETTER_QUEUE_URL`), the missing ones from the outputs of the deployed
-//! stack (`--stack NAME`, default: `samconfig.toml`'s `stack_name`); reconcile and redrive also need
+//! stack (`--stack NAME`, default: the `stack_name` of samconfig.toml's environment); reconcile and redrive also need
 //! `CLERK_SECRET_KEY` (or `_ARN`).
 //!
 //! Exit codes: 0 done (or nothing to change), 1 failure, 2 bad usage, 3 `plan` found changes.
@@ -30,8 +36,10 @@ use entitle_domain::plans::PlanCatalog;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+mod erase;
 mod import;
 mod ops;
+mod samconfig;
 mod setup;
 
 #[derive(Parser)]
@@ -41,6 +49,14 @@ mod setup;
     about = "Operate Entitle: the plan catalog in Stripe"
 )]
 struct Cli {
+    /// The AWS region of the stack (default: AWS_REGION or AWS_DEFAULT_REGION, else samconfig.toml's `region`
+    /// of the environment, else the AWS profile's).
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
+    /// samconfig.toml's environment whose `stack_name` and `region` the commands use (default:
+    /// $SAM_CONFIG_ENV, else `default`).
+    #[arg(long, global = true, value_name = "ENV")]
+    config_env: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -94,6 +110,10 @@ enum Command {
         /// Only show what would change (the default).
         #[arg(long)]
         dry_run: bool,
+        /// Store the given STRIPE_SECRET_KEY even when the stack's secret holds a key of another kind
+        /// (restricted rk_ vs full sk_, test vs live).
+        #[arg(long)]
+        replace_key: bool,
         #[command(flatten)]
         args: CatalogArgs,
         #[command(flatten)]
@@ -101,6 +121,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A Clerk user's data in Entitle.
+    #[command(subcommand)]
+    User(UserCommand),
     /// A user's limits and credits as usage-api's GET /v1/usage answers them.
     Usage {
         #[arg(value_name = "USER_ID", value_parser = user_id)]
@@ -153,6 +176,28 @@ enum CustomerCommand {
     Sync {
         #[arg(value_name = "USER_ID", value_parser = user_id)]
         user: String,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Erase the personal data Entitle holds for the user (the Clerk payloads kept for audit, the customers
+    /// row's email and name; with --stripe the Stripe customer's name and email), keeping the user ↔ Stripe
+    /// customer link and the billing records. A dry run (the plan) unless --apply (exit 3 when it would
+    /// erase something).
+    Erase {
+        #[arg(value_name = "USER_ID", value_parser = user_id)]
+        user: String,
+        /// Erase (the default is to print the plan).
+        #[arg(long)]
+        apply: bool,
+        /// Also clear the name and email of the user's Stripe customer.
+        #[arg(long)]
+        stripe: bool,
         #[command(flatten)]
         stack: StackArgs,
         #[arg(long)]
@@ -275,6 +320,8 @@ impl<E: std::error::Error + 'static> From<E> for Failed {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    samconfig::choose_env(cli.config_env.as_deref());
+    samconfig::apply_region(cli.region.as_deref());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -323,10 +370,32 @@ async fn run(cli: Cli) -> Result<ExitCode, Failed> {
         Command::Setup {
             apply,
             dry_run: _,
+            replace_key,
             args,
             stack,
             json,
-        } => setup::setup(stack.stack.as_deref(), &load(&args)?, apply, json).await,
+        } => {
+            let options = setup::Options {
+                apply,
+                replace_key,
+                json,
+            };
+            setup::setup(stack.stack.as_deref(), &load(&args)?, options).await
+        }
+        Command::User(UserCommand::Erase {
+            user,
+            apply,
+            stripe,
+            stack,
+            json,
+        }) => {
+            let options = erase::Options {
+                apply,
+                stripe,
+                json,
+            };
+            erase::erase(stack.stack.as_deref(), &user, options).await
+        }
         Command::Usage { user, stack, json } => {
             ops::usage(stack.stack.as_deref(), &user, json).await
         }

@@ -21,29 +21,13 @@ const FROM_OUTPUTS: &[(&str, &str)] = &[
     ("ENTITLEMENT_QUEUE_URL", "EntitlementQueueUrl"),
 ];
 
-/// The stack named by `--stack`, else `samconfig.toml`'s default `stack_name`.
+/// The stack named by `--stack`, else the `stack_name` of samconfig.toml's chosen environment (`--config-env`,
+/// default `default`).
 fn stack_name(explicit: Option<&str>) -> Option<String> {
     if let Some(name) = explicit {
         return Some(name.to_owned());
     }
-    let text = std::fs::read_to_string("samconfig.toml").ok()?;
-    let mut in_default = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_default =
-                line == "[default.global.parameters]" || line == "[default.deploy.parameters]";
-        } else if in_default {
-            if let Some(value) = line.strip_prefix("stack_name") {
-                let value = value
-                    .trim_start()
-                    .strip_prefix('=')?
-                    .trim()
-                    .trim_matches('"');
-                return Some(value.to_owned());
-            }
-        }
-    }
-    None
+    crate::samconfig::read("stack_name")
 }
 
 /// Fills the variables the environment does not set from the stack's outputs. Explicit variables win, so

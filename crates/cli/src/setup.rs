@@ -1,9 +1,14 @@
 //! `entitle setup [--apply]`: what a deployed stack needs from Stripe and its secrets, made so — idempotently,
 //! as a dry run unless `--apply`:
-//! - the Stripe webhook endpoint at the stack's `StripeWebhookUrl`, with exactly the event types Entitle
-//!   handles (created, or its event list updated), and its signing secret in the stack's secret;
-//! - `STRIPE_SECRET_KEY`, `CLERK_SECRET_KEY` and `CLERK_WEBHOOK_SECRET`, when set here, into the stack's
-//!   secrets;
+//! - the Stripe webhook endpoint at the stack's `StripeWebhookUrl`, on Entitle's pinned Stripe API version
+//!   (`STRIPE_VERSION`) with exactly the event types Entitle handles (created, or its event list updated), and
+//!   its signing secret in the stack's secret. An endpoint on another version is replaced: Stripe sets an
+//!   endpoint's version at its creation, so a new endpoint on the pinned version is registered, its secret
+//!   stored beside the current one (stripe-webhook accepts a list), and then the old endpoint deleted;
+//! - `STRIPE_SECRET_KEY` (the functions' key: a restricted `rk_…` key is the advice, a full `sk_live_…` key
+//!   is warned about, and a stored key is never replaced by one of another kind without `--replace-key`),
+//!   `CLERK_SECRET_KEY` and `CLERK_WEBHOOK_SECRET`, when set here, into the stack's secrets. Setup's own
+//!   Stripe calls use `STRIPE_SETUP_KEY` when set, else that key;
 //! - the billing portal configuration from the catalog: which plans (products and prices) a customer may
 //!   switch between, cancel at period end, card and invoices;
 //! - then prints what only the operator can do in Clerk.
@@ -54,28 +59,107 @@ struct Change {
     done: bool,
 }
 
+/// How setup runs: `--apply`, `--replace-key`, `--json`.
+pub struct Options {
+    pub apply: bool,
+    pub replace_key: bool,
+    pub json: bool,
+}
+
+/// A Stripe API key's kind, from its prefix: full (`sk_`) or restricted (`rk_`), test or live mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Secret {
+        live: bool,
+    },
+    Restricted {
+        live: bool,
+    },
+    /// Not a Stripe secret or restricted key's prefix.
+    Unrecognized,
+}
+
+impl KeyKind {
+    pub fn of(key: &str) -> Self {
+        match key.get(..8) {
+            Some("sk_test_") => KeyKind::Secret { live: false },
+            Some("sk_live_") => KeyKind::Secret { live: true },
+            Some("rk_test_") => KeyKind::Restricted { live: false },
+            Some("rk_live_") => KeyKind::Restricted { live: true },
+            _ => KeyKind::Unrecognized,
+        }
+    }
+
+    /// "a restricted live key (rk_live_…)".
+    pub fn describe(self) -> &'static str {
+        match self {
+            KeyKind::Secret { live: false } => "a full test-mode secret key (sk_test_…)",
+            KeyKind::Secret { live: true } => "a full live-mode secret key (sk_live_…)",
+            KeyKind::Restricted { live: false } => "a restricted test-mode key (rk_test_…)",
+            KeyKind::Restricted { live: true } => "a restricted live-mode key (rk_live_…)",
+            KeyKind::Unrecognized => "a key with no Stripe key prefix (sk_/rk_, test/live)",
+        }
+    }
+}
+
+/// Whether `given` may be stored over `stored` ("" when the secret is not filled yet): the same kind, or
+/// `--replace-key`. The refusal's text otherwise.
+pub fn may_replace(stored: &str, given: &str, replace_key: bool, arn: &str) -> Result<(), String> {
+    let (was, is) = (KeyKind::of(stored), KeyKind::of(given));
+    if stored.is_empty() || was == is || replace_key {
+        return Ok(());
+    }
+    Err(format!(
+        "not storing STRIPE_SECRET_KEY: the stack's secret {arn} holds {}, and the key given is {}. \
+         Setup never replaces a stored key with one of another kind (restricted or full, test or live) \
+         unless asked: check it is the key you mean for this stack, then run again with --replace-key",
+        was.describe(),
+        is.describe()
+    ))
+}
+
 pub async fn setup(
     stack: Option<&str>,
     catalog: &PlanCatalog,
-    apply: bool,
-    json: bool,
+    options: Options,
 ) -> Result<ExitCode, Failed> {
+    let Options {
+        apply,
+        replace_key,
+        json,
+    } = options;
     resolve_outputs(stack, FROM_OUTPUTS).await?;
     let aws = entitle_core::config::aws().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let var = |name: &str| entitle_core::config::required(name).map_err(Failed::from);
-    // The key in the environment is the one to store; the stack's secret is used when none is given.
-    let stripe_key = match entitle_core::config::optional("STRIPE_SECRET_KEY") {
-        Some(key) => key,
-        None => read_secret(&secrets, &var("STRIPE_SECRET_KEY_ARN")?).await?,
-    };
-    if stripe_key.is_empty() {
+    let key_arn = var("STRIPE_SECRET_KEY_ARN")?;
+    let stored_key = read_secret(&secrets, &key_arn).await?;
+    let given_key = entitle_core::config::optional("STRIPE_SECRET_KEY");
+    let mut warnings = Vec::new();
+    if let Some(given) = &given_key {
+        may_replace(&stored_key, given, replace_key, &key_arn).map_err(Failed)?;
+        if *given != stored_key && KeyKind::of(given) == (KeyKind::Secret { live: true }) {
+            warnings.push(
+                "STRIPE_SECRET_KEY is a full live-mode secret key (sk_live_…): every function would hold a \
+                 key that can do anything in the Stripe account. Store a restricted key (rk_live_…) with the \
+                 permissions docs/deploy.md lists instead"
+                    .to_owned(),
+            );
+        }
+    }
+    // Setup calls Stripe with STRIPE_SETUP_KEY when given (the operator's key: the functions' restricted key
+    // has no permission on webhook endpoints or the portal's configuration), else the key it stores, else
+    // the stack's.
+    let setup_key = entitle_core::config::optional("STRIPE_SETUP_KEY")
+        .or_else(|| given_key.clone())
+        .unwrap_or_else(|| stored_key.clone());
+    if setup_key.is_empty() {
         return Err(Failed(
             "no Stripe key: set STRIPE_SECRET_KEY (it is stored in the stack's secret)".into(),
         ));
     }
     let stripe = StripeClient::new(
-        secrecy::SecretString::from(stripe_key.clone()),
+        secrecy::SecretString::from(setup_key),
         entitle_core::config::optional("STRIPE_API_BASE")
             .unwrap_or_else(|| "https://api.stripe.com".into()),
     );
@@ -95,77 +179,105 @@ pub async fn setup(
             if apply {
                 write_secret(&secrets, &arn, &value).await?;
             }
+            let kind = if value_var == "STRIPE_SECRET_KEY" {
+                format!(" ({})", KeyKind::of(&value).describe())
+            } else {
+                String::new()
+            };
             changes.push(Change {
-                what: format!("store {value_var} in the stack's secret {arn}"),
+                what: format!("store {value_var}{kind} in the stack's secret {arn}"),
                 done: apply,
             });
         }
     }
 
-    // 2. The Stripe webhook endpoint, and its signing secret.
+    // 2. The Stripe webhook endpoint on Entitle's pinned API version, and its signing secret.
     let url = var("STRIPE_WEBHOOK_URL")?;
     let secret_arn = var("STRIPE_WEBHOOK_SECRET_ARN")?;
     let wanted: BTreeSet<&str> = HANDLED_STRIPE_TYPES.iter().copied().collect();
-    let endpoints = stripe.get("/v1/webhook_endpoints?limit=100").await?;
-    let existing = endpoints["data"]
+    let endpoints = stripe
+        .get("/v1/webhook_endpoints?limit=100")
+        .await
+        .map_err(stripe_failed)?;
+    let on_url: Vec<&Value> = endpoints["data"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|e| e["url"].as_str() == Some(url.as_str()));
-    match existing {
-        None => {
+        .filter(|e| e["url"].as_str() == Some(url.as_str()))
+        .collect();
+    let stored_secrets = secret_list(&read_secret(&secrets, &secret_arn).await?);
+    let webhook = Webhook {
+        stripe: &stripe,
+        url: &url,
+        secret_arn: &secret_arn,
+        wanted: &wanted,
+        apply,
+    };
+    let current = match on_url.as_slice() {
+        [] => {
+            let created = webhook.create(None).await?;
             if apply {
-                let mut params: Vec<(&str, String)> = vec![
-                    ("url", url.clone()),
-                    ("api_version", STRIPE_VERSION.to_owned()),
-                    ("description", "Entitle".to_owned()),
-                    ("metadata[entitle]", MARK.to_owned()),
-                ];
-                params.extend(wanted.iter().map(|t| ("enabled_events[]", (*t).to_owned())));
-                // A new attempt is a new key: a key made of the URL alone would replay the creation of an
-                // endpoint deleted since (for 24 h) and store a dead secret. The list above already found
-                // an endpoint on this URL, so a second run never makes a twin.
-                let key = format!(
-                    "entitle-setup-webhook-{}-{}",
-                    short_hash(&url),
-                    entitle_domain::time::UnixTime::now().secs()
-                );
-                let created = stripe
-                    .post_form("/v1/webhook_endpoints", &params, &key)
-                    .await?;
-                let created_id = created["id"].as_str().unwrap_or_default();
-                // Stripe answers a replayed key with the first answer, even for an endpoint deleted since.
-                if stripe
-                    .get(&format!("/v1/webhook_endpoints/{}", path(created_id)))
-                    .await
-                    .is_err()
-                {
-                    return Err(Failed(format!(
-                        "Stripe answered with webhook endpoint {created_id}, which does not exist: run setup again"
-                    )));
-                }
-                let signing = created["secret"]
-                    .as_str()
-                    .ok_or_else(|| Failed("Stripe's answer has no signing secret".into()))?;
-                write_secret(&secrets, &secret_arn, signing).await?;
+                write_secret(&secrets, &secret_arn, &created.secret).await?;
             }
             changes.push(Change {
                 what: format!(
-                    "register the Stripe webhook endpoint {url} ({} event types) and store its signing secret in {secret_arn}",
+                    "register the Stripe webhook endpoint {url} on API version {STRIPE_VERSION} ({} event types) \
+                     and store its signing secret in {secret_arn}",
                     wanted.len()
                 ),
                 done: apply,
             });
+            None
         }
-        Some(endpoint) => {
-            let id = endpoint["id"].as_str().unwrap_or_default().to_owned();
-            let current: BTreeSet<&str> = endpoint["enabled_events"]
+        [one] => Some(*one),
+        several => Some(
+            webhook
+                .settle(several, &stored_secrets, &mut changes)
+                .await?,
+        ),
+    };
+    if let Some(endpoint) = current {
+        let id = endpoint["id"].as_str().unwrap_or_default().to_owned();
+        if stored_secrets.is_empty() {
+            // Stripe shows an endpoint's secret only when it is created.
+            return Err(Failed(format!(
+                "the webhook endpoint {id} exists but its signing secret is not in {secret_arn}: copy it from \
+                 the Stripe Dashboard (Developers → Webhooks → the endpoint → Signing secret) with \
+                 `aws secretsmanager put-secret-value --secret-id {secret_arn} --secret-string whsec_…`, or \
+                 delete the endpoint and run setup again"
+            )));
+        }
+        let version = endpoint["api_version"].as_str();
+        if version != Some(STRIPE_VERSION) {
+            // Stripe sets an endpoint's API version at its creation: an update cannot change it. So a new
+            // endpoint on the pinned version takes over (same URL and events), its secret stored first in
+            // the list beside the current one (stripe-webhook accepts either), then the old one is deleted.
+            let created = webhook.create(Some(&id)).await?;
+            if apply {
+                let mut list = vec![created.secret.clone()];
+                list.extend(stored_secrets.iter().take(1).cloned());
+                write_secret(&secrets, &secret_arn, &list.join(",")).await?;
+                webhook.delete(&id).await?;
+            }
+            changes.push(Change {
+                what: format!(
+                    "move the Stripe webhook endpoint {id} from API version {} to {STRIPE_VERSION} (Stripe cannot \
+                     change an endpoint's version): register a new endpoint at {url} on {STRIPE_VERSION} with \
+                     the {} event types, store its signing secret beside the current one in {secret_arn}, then \
+                     delete {id}",
+                    version.unwrap_or("(the account's default)"),
+                    wanted.len()
+                ),
+                done: apply,
+            });
+        } else {
+            let current_events: BTreeSet<&str> = endpoint["enabled_events"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
-            if current != wanted {
+            if current_events != wanted {
                 if apply {
                     let params: Vec<(&str, String)> = wanted
                         .iter()
@@ -181,7 +293,8 @@ pub async fn setup(
                             &params,
                             &key,
                         )
-                        .await?;
+                        .await
+                        .map_err(stripe_failed)?;
                 }
                 changes.push(Change {
                     what: format!(
@@ -191,17 +304,11 @@ pub async fn setup(
                     done: apply,
                 });
             }
-            if read_secret(&secrets, &secret_arn).await?.is_empty() {
-                // Stripe shows an endpoint's secret only when it is created.
-                return Err(Failed(format!(
-                    "the webhook endpoint {id} exists but its signing secret is not in {secret_arn}: copy it from \
-                     the Stripe Dashboard (Developers → Webhooks → the endpoint → Signing secret) with \
-                     `aws secretsmanager put-secret-value --secret-id {secret_arn} --secret-string whsec_…`, or \
-                     delete the endpoint and run setup again"
-                )));
-            }
         }
     }
+    let endpoint_version = current
+        .and_then(|e| e["api_version"].as_str())
+        .map(str::to_owned);
 
     // 3. The billing portal: the plans a customer may switch between.
     let products = portal_products(&stripe, catalog).await?;
@@ -272,7 +379,8 @@ pub async fn setup(
         let answer = json!({
             "applied": apply,
             "changes": changes.iter().map(|c| json!({"change": c.what, "done": c.done})).collect::<Vec<_>>(),
-            "stripeWebhook": {"url": url, "events": wanted},
+            "stripeWebhook": {"url": url, "events": wanted, "apiVersion": STRIPE_VERSION, "endpointApiVersion": endpoint_version},
+            "warnings": warnings,
             "clerk": {
                 "webhookUrl": clerk_url,
                 "events": CLERK_EVENTS,
@@ -282,6 +390,9 @@ pub async fn setup(
         });
         println!("{answer:#}");
     } else {
+        for warning in &warnings {
+            eprintln!("entitle: warning: {warning}");
+        }
         if changes.is_empty() {
             println!("Stripe and the stack's secrets are set up: nothing to change.");
         }
@@ -308,6 +419,179 @@ pub async fn setup(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A Stripe error of setup's own calls; a permission refusal (403) says which key setup called Stripe with.
+fn stripe_failed(error: entitle_domain::ports::StripeError) -> Failed {
+    let hint = match &error {
+        entitle_domain::ports::StripeError::Rejected { status: 403, .. } => {
+            " — setup calls Stripe with STRIPE_SETUP_KEY, else STRIPE_SECRET_KEY: give it a key with the \
+             permissions `entitle setup` needs (docs/deploy.md, restricted keys)"
+        }
+        _ => "",
+    };
+    Failed(format!("{}{hint}", crate::describe(&error)))
+}
+
+/// The comma-separated signing secrets of a stored value, in order, blanks dropped.
+fn secret_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An endpoint setup registered: its signing secret (in the create's answer only).
+struct Created {
+    secret: String,
+}
+
+/// The Stripe webhook endpoint's writes.
+struct Webhook<'a> {
+    stripe: &'a StripeClient,
+    url: &'a str,
+    secret_arn: &'a str,
+    wanted: &'a BTreeSet<&'a str>,
+    apply: bool,
+}
+
+impl Webhook<'_> {
+    /// Registers an endpoint at the URL on the pinned version with the wanted events (`replaces`: the
+    /// endpoint it takes over from, noted in its metadata). A dry run creates nothing (an empty secret).
+    async fn create(&self, replaces: Option<&str>) -> Result<Created, Failed> {
+        if !self.apply {
+            return Ok(Created {
+                secret: String::new(),
+            });
+        }
+        let mut params: Vec<(&str, String)> = vec![
+            ("url", self.url.to_owned()),
+            ("api_version", STRIPE_VERSION.to_owned()),
+            ("description", "Entitle".to_owned()),
+            ("metadata[entitle]", MARK.to_owned()),
+        ];
+        if let Some(old) = replaces {
+            params.push(("metadata[entitle_replaces]", old.to_owned()));
+        }
+        params.extend(
+            self.wanted
+                .iter()
+                .map(|t| ("enabled_events[]", (*t).to_owned())),
+        );
+        // A new attempt is a new key: a key made of the URL alone would replay the creation of an endpoint
+        // deleted since (for 24 h) and store a dead secret. The list already found the endpoints on this URL,
+        // so a second run never makes a twin.
+        let key = format!(
+            "entitle-setup-webhook-{}-{}",
+            short_hash(&format!("{}{}", self.url, replaces.unwrap_or_default())),
+            entitle_domain::time::UnixTime::now().secs()
+        );
+        let created = self
+            .stripe
+            .post_form("/v1/webhook_endpoints", &params, &key)
+            .await
+            .map_err(stripe_failed)?;
+        let created_id = created["id"].as_str().unwrap_or_default();
+        // Stripe answers a replayed key with the first answer, even for an endpoint deleted since.
+        if self
+            .stripe
+            .get(&format!("/v1/webhook_endpoints/{}", path(created_id)))
+            .await
+            .is_err()
+        {
+            return Err(Failed(format!(
+                "Stripe answered with webhook endpoint {created_id}, which does not exist: run setup again"
+            )));
+        }
+        let secret = created["secret"]
+            .as_str()
+            .ok_or_else(|| Failed("Stripe's answer has no signing secret".into()))?;
+        Ok(Created {
+            secret: secret.to_owned(),
+        })
+    }
+
+    /// Deletes endpoint `id` (a replaced one); already gone counts as done.
+    async fn delete(&self, id: &str) -> Result<(), Failed> {
+        let key = format!("entitle-setup-delete-webhook-{}", short_hash(id));
+        match self
+            .stripe
+            .delete(&format!("/v1/webhook_endpoints/{}", path(id)), &key)
+            .await
+        {
+            Ok(_) | Err(entitle_domain::ports::StripeError::Rejected { status: 404, .. }) => Ok(()),
+            Err(e) => Err(stripe_failed(e)),
+        }
+    }
+
+    /// Several endpoints at the URL: a move to the pinned version that stopped half-way. When exactly one is
+    /// on the pinned version and the stack's secret holds two secrets (the move stores the new one beside
+    /// the old one before it deletes anything), the move is finished: the others are deleted. Otherwise the
+    /// operator is told which to delete — the new endpoint's secret was never stored, and Stripe shows it
+    /// only once.
+    async fn settle<'e>(
+        &self,
+        several: &[&'e Value],
+        stored: &[String],
+        changes: &mut Vec<Change>,
+    ) -> Result<&'e Value, Failed> {
+        let id = |e: &Value| e["id"].as_str().unwrap_or_default().to_owned();
+        let listing = several
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} ({})",
+                    id(e),
+                    e["api_version"]
+                        .as_str()
+                        .unwrap_or("the account's default version")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let pinned: Vec<&&Value> = several
+            .iter()
+            .filter(|e| e["api_version"].as_str() == Some(STRIPE_VERSION))
+            .collect();
+        let [new] = pinned.as_slice() else {
+            return Err(Failed(format!(
+                "{} webhook endpoints are registered at {}: {listing}. Entitle expects one, on API version \
+                 {STRIPE_VERSION}: delete the others in the Stripe Dashboard (Developers → Webhooks) and run \
+                 setup again",
+                several.len(),
+                self.url
+            )));
+        };
+        if stored.len() < 2 {
+            return Err(Failed(format!(
+                "webhook endpoints {listing} are registered at {}: a move to API version {STRIPE_VERSION} \
+                 stopped before the new endpoint's signing secret was stored in {} (Stripe shows it only at \
+                 creation). Delete the endpoint {} in the Stripe Dashboard and run setup again",
+                self.url,
+                self.secret_arn,
+                id(new)
+            )));
+        }
+        for old in several
+            .iter()
+            .filter(|e| e["api_version"].as_str() != Some(STRIPE_VERSION))
+        {
+            if self.apply {
+                self.delete(&id(old)).await?;
+            }
+            changes.push(Change {
+                what: format!(
+                    "delete the webhook endpoint {} (API version {}), replaced by {} on {STRIPE_VERSION}",
+                    id(old),
+                    old["api_version"].as_str().unwrap_or("the account's default"),
+                    id(new)
+                ),
+                done: self.apply,
+            });
+        }
+        Ok(new)
+    }
 }
 
 /// Each self-serve base plan's product and its recurring prices, found in Stripe by lookup key (or id).

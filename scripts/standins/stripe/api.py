@@ -9,7 +9,7 @@ import json
 import time
 
 from ..http import match_route, routes
-from . import events, settings
+from . import events, keys, settings
 from .events import REQUEST
 from .forms import expand
 from .resources import (
@@ -133,6 +133,8 @@ def api(method: str, path: str, params: dict, headers, record: dict):
     try:
         api_key = authenticate(headers.get("Authorization"))
         endpoint = find_route(method, path)
+        with LOCK:
+            keys.check(api_key, method, path)
         slot = (api_key, key) if key else None
         with LOCK:
             entry = claim(slot, method, path, params) if slot else None

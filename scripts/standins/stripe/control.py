@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from . import state
+from . import keys, state
 from .clock import run_clock
 from .events import DELIVERY, REQUEST
 from .resources.customers import create_customer
@@ -36,6 +36,8 @@ def control(method: str, path: str, data: dict):
             rule["path_prefix"] = str(data.get("path_prefix", "/v1"))
         STATE.failures.append(rule)
         return 200, {"ok": True}
+    if (method, path) == ("POST", "/__fake/restricted_keys"):
+        return keys.make(data)
     if (method, path) == ("POST", "/__fake/portal/default"):
         return 200, save_default_portal_configuration(data)
     if (method, path) == ("GET", "/__fake/requests"):

@@ -87,6 +87,7 @@ class State:
         self.failures: list = []
         self.requests: list = []
         self.webhook_endpoints: dict = {}
+        self.restricted_keys: dict = {}  # rk_test_... -> {resource: 0 none | 1 read | 2 write} (keys.py)
         # None at first, as on a fresh Stripe account: the default one exists once the Dashboard's portal
         # settings are saved (POST /__fake/portal/default); the API creates only non-default ones.
         self.portal_configurations: dict = {}
