@@ -435,6 +435,10 @@ TYPE_ACTIONS = {
     "AWS::Logs::QueryDefinition": ["logs:PutQueryDefinition", "logs:DeleteQueryDefinition"],
     "AWS::CloudWatch::Alarm": ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"],
     "AWS::CloudWatch::Dashboard": ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"],
+    "AWS::ApiGatewayV2::DomainName": ["apigateway:POST", "apigateway:GET", "apigateway:PATCH", "apigateway:DELETE"],
+    "AWS::ApiGatewayV2::ApiMapping": ["apigateway:POST", "apigateway:GET", "apigateway:DELETE"],
+    "AWS::Route53::RecordSet": ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets",
+                                "route53:GetChange"],
 }
 # What deploy.yml itself does with the role: sam deploy, entitle setup --dry-run, the smoke test.
 DEPLOY_ACTIONS = ["cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet",
@@ -585,6 +589,47 @@ def check_bootstrap(b, t, problems):
                                     "path and boundary) and a Name with the stack's name (unique per account)")
 
 
+def check_custom_domain(t, problems):
+    """The optional custom domain: made only when ApiDomainName is set, mapping the HTTP API's $default stage, and
+    the webhook URL outputs (what `entitle setup` registers in Stripe and Clerk) on it when it is set."""
+    resources = t.get("Resources", {})
+    params = t.get("Parameters", {})
+    for name in ("ApiDomainName", "ApiCertificateArn", "ApiHostedZoneId"):
+        if params.get(name, {}).get("Default") != "":
+            problems.append(f"custom domain: parameter {name} should exist and default to \"\" (off)")
+    conditions = t.get("Conditions", {})
+    if conditions.get("HasApiDomain") != {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiDomainName"}, ""]}]}:
+        problems.append("custom domain: condition HasApiDomain should be !Not [!Equals [!Ref ApiDomainName, \"\"]]")
+    domains = {k: v for k, v in resources.items() if v["Type"] == "AWS::ApiGatewayV2::DomainName"}
+    mappings = {k: v for k, v in resources.items() if v["Type"] == "AWS::ApiGatewayV2::ApiMapping"}
+    if not domains or not mappings:
+        problems.append("custom domain: an AWS::ApiGatewayV2::DomainName and an ApiMapping are expected")
+    for logical, res in {**domains, **mappings}.items():
+        if res.get("Condition") != "HasApiDomain":
+            problems.append(f"custom domain: {logical} should have Condition HasApiDomain (no domain by default)")
+    for logical, res in domains.items():
+        config = ((res.get("Properties") or {}).get("DomainNameConfigurations") or [{}])[0]
+        certificate = {"Fn::If": ["HasApiCertificate", {"Ref": "ApiCertificateArn"}, NO_VALUE]}
+        if (res.get("Properties") or {}).get("DomainName") != {"Ref": "ApiDomainName"} or config.get(
+                "CertificateArn") != certificate or config.get("EndpointType") != "REGIONAL":
+            problems.append(f"custom domain: {logical} should be ApiDomainName with ApiCertificateArn, REGIONAL")
+    for logical, res in mappings.items():
+        props = res.get("Properties") or {}
+        if props.get("ApiId") != {"Ref": "HttpApi"} or props.get("Stage") != "$default":
+            problems.append(f"custom domain: {logical} should map HttpApi's $default stage")
+    for logical, res in resources.items():
+        if res["Type"] == "AWS::Route53::RecordSet" and res.get("Condition") != "HasApiDomainRecord":
+            problems.append(f"custom domain: {logical} should have Condition HasApiDomainRecord")
+    outputs = t.get("Outputs", {})
+    for name, path in (("StripeWebhookUrl", "/webhooks/stripe"), ("ClerkWebhookUrl", "/webhooks/clerk")):
+        value = (outputs.get(name) or {}).get("Value")
+        branches = value.get("Fn::If") if isinstance(value, dict) else None
+        if not (branches and branches[0] == "HasApiDomain"
+                and branches[1] == {"Fn::Sub": f"https://${{ApiDomainName}}{path}"}):
+            problems.append(f"custom domain: output {name} should be !If [HasApiDomain, "
+                            f"https://${{ApiDomainName}}{path}, the execute-api URL]")
+
+
 def check_deploy_config(samconfig, workflow, problems):
     """One place for each environment's parameters: samconfig.toml's section, which deploy.yml deploys."""
     job = next(iter((workflow.get("jobs") or {}).values()), {})
@@ -629,6 +674,7 @@ def problems_of(t, b, samconfig=None, workflow=None, emitted=None) -> list[str]:
     check_tables(t, problems)
     check_throttling(t, problems)
     check_bootstrap(b, t, problems)
+    check_custom_domain(t, problems)
     if samconfig is not None and workflow is not None:
         check_deploy_config(samconfig, workflow, problems)
     return problems
@@ -656,7 +702,7 @@ def main() -> int:
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     print(f"check-template: {shown}: {len(alarms)} alarms on the alarm topic, {len(emitted)} metrics graphed and "
           f"documented, secrets and their IAM consistent, {len(tables)} tables retained, protected and reattachable, "
-          "concurrency and per-route throttles wired; "
+          "concurrency and per-route throttles wired, the custom domain optional; "
           f"{bootstrap.relative_to(ROOT) if bootstrap.is_relative_to(ROOT) else bootstrap}: {len(roles)} deploy roles "
           "trusting one repository environment each, with the boundary and the template's actions; samconfig.toml "
           "and deploy.yml: one place per environment")

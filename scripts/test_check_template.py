@@ -151,6 +151,34 @@ class Broken(unittest.TestCase):
         del s["prod"]
         self.expect("environment prod (deploy.yml's) has no [prod.global.parameters] stack_name", samconfig=s)
 
+    # --- the optional custom domain -----------------------------------------------------------------------------
+    def test_a_custom_domain_made_without_the_parameter(self):
+        t = copy.deepcopy(T)
+        del t["Resources"]["ApiDomain"]["Condition"]
+        self.expect("ApiDomain should have Condition HasApiDomain", t=t)
+
+    def test_a_webhook_url_that_ignores_the_custom_domain(self):
+        t = copy.deepcopy(T)
+        t["Outputs"]["StripeWebhookUrl"]["Value"] = {
+            "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/webhooks/stripe"}
+        self.expect("output StripeWebhookUrl should be !If [HasApiDomain", t=t)
+
+    def test_a_mapping_of_another_stage(self):
+        t = copy.deepcopy(T)
+        t["Resources"]["ApiDomainMapping"]["Properties"]["Stage"] = "prod"
+        self.expect("ApiDomainMapping should map HttpApi's $default stage", t=t)
+
+    def test_a_deploy_role_that_cannot_make_the_domain(self):
+        b = copy.deepcopy(B)
+        policies = b["Resources"]["StagingDeployRole"]["Properties"]
+        for arn in policies.get("ManagedPolicyArns") or []:
+            doc = b["Resources"][arn["Ref"]]["Properties"]["PolicyDocument"]
+            doc["Statement"] = [st for st in doc["Statement"] if st.get("Sid") != "TheApiDomainRecord"]
+        for policy in policies.get("Policies") or []:
+            policy["PolicyDocument"]["Statement"] = [
+                st for st in policy["PolicyDocument"]["Statement"] if st.get("Sid") != "TheApiDomainRecord"]
+        self.expect("StagingDeployRole: lacks route53:ChangeResourceRecordSets", b=b)
+
 
 if __name__ == "__main__":
     unittest.main()
