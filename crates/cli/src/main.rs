@@ -165,7 +165,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct StackArgs {
-    /// The deployed stack whose outputs name the tables, topic and queue (default: samconfig.toml's).
+    /// The deployed stack whose outputs name the tables, topic and queue (default: the `stack_name` of
+    /// samconfig.toml's environment, --config-env).
     #[arg(long, value_name = "NAME")]
     stack: Option<String>,
 }

@@ -5,7 +5,9 @@
 
 Binds 127.0.0.1 (port 0 = any free port) and prints `listening on <port>` as its first stdout line. The code
 under test talks to it exactly as to https://api.stripe.com (STRIPE_API_BASE): form-encoded bodies with
-nested keys (`metadata[k]=v`, `line_items[0][price]=p`, `expand[]=x`), `Authorization: Bearer sk_test_...`,
+nested keys (`metadata[k]=v`, `line_items[0][price]=p`, `expand[]=x`), `Authorization: Bearer sk_test_...` (any
+`sk_test_` key; a restricted `rk_test_` key only when POST /__fake/restricted_keys made it, and then refused with
+Stripe's 403 for what its permissions lack: keys.py),
 JSON answers shaped like the 2025 "basil" API objects, Stripe's error shape and statuses, and Stripe's
 idempotency (replay with `Idempotent-Replayed: true`, 400 `idempotency_error` on a key reused with other
 params or another endpoint, 409 while the first request with the key is still running).
@@ -57,13 +59,18 @@ The catalog, shaped like the 2026-09-30 API reference (lists newest first, with 
                       /v1/billing/meter_events (checked at once, where Stripe defers some checks to its meter
                       error reports: an active meter, an existing customer, a whole-number value, an unused
                       `identifier`).
+  webhook endpoints   POST|GET /v1/webhook_endpoints, GET|POST|DELETE /v1/webhook_endpoints/{id}: the signing
+                      `secret` only in the create's answer; `api_version` (a date, or date.name) set at creation and
+                      never changed — the update takes `description`, `disabled`, `enabled_events`, `metadata`,
+                      `url` and refuses any other parameter, as Stripe's.
 `expand[]` resolves customers, prices, products, subscriptions, subscription schedules, checkout sessions,
 portal configurations and features by id.
 
 Control API for tests (no auth, JSON): POST /__fake/fail, GET /__fake/requests, GET /__fake/customers,
 POST /__fake/customers, POST /__fake/prices, POST /__fake/subscriptions, GET /__fake/meter_events (every
-accepted `billing.meter_event`, in arrival order), POST /__fake/portal/default, POST /__fake/reset. See
-control.py.
+accepted `billing.meter_event`, in arrival order), POST /__fake/portal/default, POST /__fake/restricted_keys
+({"permissions": {"customer": "write", "price": "read", ...}} -> {"key": "rk_test_..."}; the resources are
+keys.py's), POST /__fake/reset. See control.py.
   POST /__fake/fail   {"count": 1, "status": 500, "method": "POST" (optional: any method), and at most one of
                       "path" (the exact path), "path_regex" (a Python regex the WHOLE path must match) or
                       "path_prefix" (the path starts with it; the default, "/v1", fails any request)}: the next
@@ -123,6 +130,7 @@ The code, by area (scripts/standins/stripe/):
   clock.py            the test clock
   pages.py            the hosted pages' HTML and actions
   api.py              the /v1 routes, authentication, idempotency, injected failures
+  keys.py             restricted keys: each resource's permission, Stripe's 403 for a missing one
   control.py          the control API (/__fake/...)
   server.py           the HTTP handler and the command line
 """
