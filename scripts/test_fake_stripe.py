@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -472,6 +473,17 @@ class Webhooks(FakeStripeCase):
         deleted = self.events()[0]
         self.assertEqual(deleted["type"], "customer.subscription.deleted")
         self.assertEqual(deleted["data"]["object"]["status"], "canceled")
+
+    def test_events_are_of_the_api_version_the_webhook_endpoint_is_pinned_to(self):
+        client = Path(__file__).resolve().parent.parent / "crates/core/src/stripe/client.rs"
+        pinned = re.search(r'pub const STRIPE_VERSION: &str = "([^"]+)";', client.read_text()).group(1)
+        self.listen()
+        self.subscribed()
+        events = self.events()
+        self.assertTrue(events)
+        self.assertEqual({e["api_version"] for e in events}, {pinned})
+        poll(lambda: "checkout.session.completed" in self.receiver.types(), what="checkout.session.completed")
+        self.assertEqual({e["api_version"] for e in self.receiver.events()}, {pinned}, "as delivered")
 
     def test_listen_is_idempotent_per_url(self):
         self.listen()
