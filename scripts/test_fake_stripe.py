@@ -36,6 +36,12 @@ SUBSCRIPTION_CHECKOUT_EVENTS = [
     "invoice.payment_succeeded", "payment_intent.succeeded", "checkout.session.completed"]
 
 
+def pinned_version() -> str:
+    """STRIPE_VERSION: the API version Entitle's requests and webhook endpoint are pinned to."""
+    client = Path(__file__).resolve().parent.parent / "crates/core/src/stripe/client.rs"
+    return re.search(r'pub const STRIPE_VERSION: &str = "([^"]+)";', client.read_text()).group(1)
+
+
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
@@ -348,7 +354,7 @@ class CheckoutPage(FakeStripeCase):
         completed = self.receiver.events()[-1]
         self.assertEqual(completed["object"], "event")
         self.assertTrue(completed["id"].startswith("evt_"))
-        self.assertEqual(completed["api_version"], "2025-08-27.basil")
+        self.assertEqual(completed["api_version"], pinned_version())
         self.assertFalse(completed["livemode"])
         self.assertEqual(completed["pending_webhooks"], 1)
         self.assertEqual(completed["request"], {"id": None, "idempotency_key": None})
@@ -475,8 +481,7 @@ class Webhooks(FakeStripeCase):
         self.assertEqual(deleted["data"]["object"]["status"], "canceled")
 
     def test_events_are_of_the_api_version_the_webhook_endpoint_is_pinned_to(self):
-        client = Path(__file__).resolve().parent.parent / "crates/core/src/stripe/client.rs"
-        pinned = re.search(r'pub const STRIPE_VERSION: &str = "([^"]+)";', client.read_text()).group(1)
+        pinned = pinned_version()
         self.listen()
         self.subscribed()
         events = self.events()

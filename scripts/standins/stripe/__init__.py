@@ -6,9 +6,10 @@
 Binds 127.0.0.1 (port 0 = any free port) and prints `listening on <port>` as its first stdout line. The code
 under test talks to it exactly as to https://api.stripe.com (STRIPE_API_BASE): form-encoded bodies with
 nested keys (`metadata[k]=v`, `line_items[0][price]=p`, `expand[]=x`), `Authorization: Bearer sk_test_...`,
-JSON answers shaped like the 2025 "basil" API objects, Stripe's error shape and statuses, and Stripe's
-idempotency (replay with `Idempotent-Replayed: true`, 400 `idempotency_error` on a key reused with other
-params or another endpoint, 409 while the first request with the key is still running).
+JSON answers shaped like the API objects since 2025 "basil" (events on the pinned version,
+settings.API_VERSION), Stripe's error shape and statuses, and Stripe's idempotency (replay with
+`Idempotent-Replayed: true`, 400 `idempotency_error` on a key reused with other params or another endpoint,
+409 while the first request with the key is still running).
 
 Covered: customers (create, retrieve, update, delete, search by one metadata equality), subscriptions
 (retrieve, list, update — cancel_at_period_end, items' prices and quantities, items added and deleted,
