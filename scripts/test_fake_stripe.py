@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -33,6 +34,12 @@ DAY = 86400
 SUBSCRIPTION_CHECKOUT_EVENTS = [
     "customer.updated", "customer.subscription.created", "invoice.created", "invoice.finalized", "invoice.paid",
     "invoice.payment_succeeded", "payment_intent.succeeded", "checkout.session.completed"]
+
+
+def pinned_version() -> str:
+    """STRIPE_VERSION: the API version Entitle's requests and webhook endpoint are pinned to."""
+    client = Path(__file__).resolve().parent.parent / "crates/core/src/stripe/client.rs"
+    return re.search(r'pub const STRIPE_VERSION: &str = "([^"]+)";', client.read_text()).group(1)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -347,7 +354,7 @@ class CheckoutPage(FakeStripeCase):
         completed = self.receiver.events()[-1]
         self.assertEqual(completed["object"], "event")
         self.assertTrue(completed["id"].startswith("evt_"))
-        self.assertEqual(completed["api_version"], "2025-08-27.basil")
+        self.assertEqual(completed["api_version"], pinned_version())
         self.assertFalse(completed["livemode"])
         self.assertEqual(completed["pending_webhooks"], 1)
         self.assertEqual(completed["request"], {"id": None, "idempotency_key": None})
@@ -472,6 +479,16 @@ class Webhooks(FakeStripeCase):
         deleted = self.events()[0]
         self.assertEqual(deleted["type"], "customer.subscription.deleted")
         self.assertEqual(deleted["data"]["object"]["status"], "canceled")
+
+    def test_events_are_of_the_api_version_the_webhook_endpoint_is_pinned_to(self):
+        pinned = pinned_version()
+        self.listen()
+        self.subscribed()
+        events = self.events()
+        self.assertTrue(events)
+        self.assertEqual({e["api_version"] for e in events}, {pinned})
+        poll(lambda: "checkout.session.completed" in self.receiver.types(), what="checkout.session.completed")
+        self.assertEqual({e["api_version"] for e in self.receiver.events()}, {pinned}, "as delivered")
 
     def test_listen_is_idempotent_per_url(self):
         self.listen()

@@ -122,6 +122,22 @@ impl Entitlements {
             || self.addons.iter().any(|a| a.until.is_some())
     }
 
+    /// When the first grant that ends by itself ends: a past-due plan's grace end, a canceling plan's period
+    /// end, a canceling add-on's end — the earliest of them (`None`: nothing lapses, or no end is known). The
+    /// instant the hourly sweep's index sorts the row by ([`effective`](Self::effective) changes the grant
+    /// from then on).
+    pub fn lapses_at(&self) -> Option<UnixTime> {
+        let base = match self.status {
+            Status::PastDue => self.grace_until.as_deref(),
+            Status::Canceling => self.period_end.as_deref(),
+            _ => None,
+        };
+        base.into_iter()
+            .chain(self.addons.iter().filter_map(|a| a.until.as_deref()))
+            .filter_map(UnixTime::parse_rfc3339)
+            .min()
+    }
+
     /// Equal apart from bookkeeping (`updatedAt`): whether a change is worth writing and announcing.
     pub fn same_grant(&self, other: &Self) -> bool {
         let mut a = self.clone();

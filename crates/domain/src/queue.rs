@@ -4,6 +4,7 @@
 //! these types, so nothing downstream matches on type names or reads `data` by key.
 use crate::event::{BillingEvent, RawBillingEvent, Source, SCHEMA_VERSION};
 use crate::ids::SubjectId;
+use crate::ports::LapseCursor;
 use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,8 @@ pub enum Work {
     ReconcileRequested(ReconcileRequested),
     /// `reconcile.page`: queue the next page of a full reconcile.
     ReconcilePage(ReconcilePage),
+    /// `sweep.page`: go on with an hourly sweep that stopped before its invocation's deadline.
+    SweepPage(SweepPage),
 }
 
 impl Work {
@@ -41,12 +44,14 @@ impl Work {
         match self {
             Work::ReconcileRequested(_) => RECONCILE_REQUESTED,
             Work::ReconcilePage(_) => RECONCILE_PAGE,
+            Work::SweepPage(_) => SWEEP_PAGE,
         }
     }
 }
 
 const RECONCILE_REQUESTED: &str = "reconcile.requested";
 const RECONCILE_PAGE: &str = "reconcile.page";
+const SWEEP_PAGE: &str = "sweep.page";
 
 /// `reconcile.requested`'s `data`: the run it belongs to (absent when queued by hand).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -63,6 +68,15 @@ pub struct ReconcilePage {
     pub after: Option<SubjectId>,
     #[serde(default)]
     pub queued: u64,
+}
+
+/// `sweep.page`'s `data`: the sweep's bound (the rows that lapse by `until`, RFC 3339: the instant the sweep
+/// started) and where in the lapse index it goes on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepPage {
+    pub until: String,
+    pub from: LapseCursor,
 }
 
 impl QueueMessage {
@@ -113,6 +127,25 @@ impl WorkMessage {
     }
 }
 
+impl WorkMessage {
+    /// The rest of the sweep bounded by `until`, from `from`.
+    pub fn sweep_page(until: UnixTime, from: &LapseCursor, at: UnixTime) -> Self {
+        let after = from
+            .after
+            .as_ref()
+            .map_or_else(|| "start".to_owned(), |a| format!("{}-{}", a.at, a.user_id));
+        Self {
+            id: format!("sweep-page-{}-{}-{after}", until.secs(), from.shard),
+            occurred_at: at.to_rfc3339(),
+            user_id: None,
+            work: Work::SweepPage(SweepPage {
+                until: until.to_rfc3339(),
+                from: from.clone(),
+            }),
+        }
+    }
+}
+
 /// The envelope as written: the billing event's, `source` always `entitle`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -144,6 +177,7 @@ impl Serialize for WorkMessage {
         match &self.work {
             Work::ReconcileRequested(data) => envelope(self, data).serialize(serializer),
             Work::ReconcilePage(data) => envelope(self, data).serialize(serializer),
+            Work::SweepPage(data) => envelope(self, data).serialize(serializer),
         }
     }
 }
@@ -163,20 +197,21 @@ impl<'de> Deserialize<'de> for QueueMessage {
         let value = serde_json::Value::deserialize(deserializer)?;
         let head = AnyEnvelope::deserialize(&value).map_err(D::Error::custom)?;
         let work = match head.event_type.as_str() {
-            RECONCILE_REQUESTED => Some(true),
-            RECONCILE_PAGE => Some(false),
+            kind @ (RECONCILE_REQUESTED | RECONCILE_PAGE | SWEEP_PAGE) => Some(kind),
             _ => None,
         };
-        if let Some(requested) = work {
+        if let Some(kind) = work {
             let raw = RawWork::deserialize(value).map_err(D::Error::custom)?;
-            let work = if requested {
-                Work::ReconcileRequested(
+            let work = match kind {
+                RECONCILE_REQUESTED => Work::ReconcileRequested(
                     Option::<ReconcileRequested>::deserialize(raw.data)
                         .map_err(D::Error::custom)?
                         .unwrap_or_default(),
-                )
-            } else {
-                Work::ReconcilePage(ReconcilePage::deserialize(raw.data).map_err(D::Error::custom)?)
+                ),
+                RECONCILE_PAGE => Work::ReconcilePage(
+                    ReconcilePage::deserialize(raw.data).map_err(D::Error::custom)?,
+                ),
+                _ => Work::SweepPage(SweepPage::deserialize(raw.data).map_err(D::Error::custom)?),
             };
             return Ok(QueueMessage::Work(WorkMessage {
                 id: raw.id,
@@ -225,6 +260,18 @@ mod tests {
         for message in [
             WorkMessage::reconcile_requested("17", &user, at),
             WorkMessage::reconcile_page("17", &user, 100, at),
+            WorkMessage::sweep_page(at, &LapseCursor::default(), at),
+            WorkMessage::sweep_page(
+                at,
+                &LapseCursor {
+                    shard: 3,
+                    after: Some(crate::ports::LapseKey {
+                        user_id: user.clone(),
+                        at: at.secs() - 60,
+                    }),
+                },
+                at,
+            ),
         ] {
             let json = serde_json::to_string(&message).unwrap();
             assert!(json.contains(r#""source":"entitle""#), "{json}");

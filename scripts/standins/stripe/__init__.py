@@ -8,9 +8,10 @@ under test talks to it exactly as to https://api.stripe.com (STRIPE_API_BASE): f
 nested keys (`metadata[k]=v`, `line_items[0][price]=p`, `expand[]=x`), `Authorization: Bearer sk_test_...` (any
 `sk_test_` key; a restricted `rk_test_` key only when POST /__fake/restricted_keys made it, and then refused with
 Stripe's 403 for what its permissions lack: keys.py),
-JSON answers shaped like the 2025 "basil" API objects, Stripe's error shape and statuses, and Stripe's
-idempotency (replay with `Idempotent-Replayed: true`, 400 `idempotency_error` on a key reused with other
-params or another endpoint, 409 while the first request with the key is still running).
+JSON answers shaped like the API objects since 2025 "basil" (events on the pinned version,
+settings.API_VERSION), Stripe's error shape and statuses, and Stripe's idempotency (replay with
+`Idempotent-Replayed: true`, 400 `idempotency_error` on a key reused with other params or another endpoint,
+409 while the first request with the key is still running).
 
 Covered: customers (create, retrieve, update, delete, search by one metadata equality), subscriptions
 (retrieve, list, update — cancel_at_period_end, items' prices and quantities, items added and deleted,

@@ -2,7 +2,10 @@
 and its constants."""
 
 LATENCY_S = 0.0  # --latency-ms: added to every /v1 request
-API_VERSION = "2025-08-27.basil"  # the shapes the fake's objects model (periods on items, invoice `parent`)
+# Every event's `api_version`: the version Entitle pins its requests and webhook endpoint to (STRIPE_VERSION in
+# crates/core/src/stripe/client.rs; scripts/test_fake_stripe.py keeps the two equal). The fields Entitle reads
+# are the same from 2025-03-31.basil to it (periods on items, invoice `parent`).
+API_VERSION = "2026-09-30.endive"
 BASE_URL = ""  # http://127.0.0.1:PORT, set by main()
 HOSTED_PAGES = False  # --hosted-pages: Checkout and portal `url`s point at this fake's own pages
 RETRY_SCALE = 1.0  # --retry-scale: multiplies the delivery backoff (1 s, 2 s, 4 s, ... capped at 30 s)

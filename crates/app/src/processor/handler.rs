@@ -1,7 +1,7 @@
 //! The function's entry: an SQS batch of billing events (partial batch responses), the hourly sweep, or a
 //! reconcile request.
-use crate::processor::maintenance::{reconcile, sweep, ReconcileTarget};
-use crate::processor::run::run;
+use crate::processor::maintenance::{reconcile, sweep, ReconcileTarget, INVOCATION_TIME};
+use crate::processor::run::run_until;
 use crate::processor::{Deps, Failure};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use entitle_domain::queue::QueueMessage;
@@ -9,6 +9,7 @@ use entitle_domain::time::UnixTime;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
 
 /// What the function is invoked with. Untagged: the first shape that fits wins, and an SQS batch always has
@@ -37,33 +38,54 @@ pub enum ScheduleSource {
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    handle_at(deps, event.payload, UnixTime::now()).await
+    // The context's deadline (epoch milliseconds) as an instant of this process's clock.
+    let left = Duration::from_millis(event.context.deadline).saturating_sub(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
+    handle_until(deps, event.payload, UnixTime::now(), Instant::now() + left).await
 }
 
-/// The handler with the clock injected.
+/// The handler with the clock injected, in an invocation of the function's full timeout.
 pub async fn handle_at(deps: &Deps, payload: Value, now: UnixTime) -> Result<Value, Error> {
+    handle_until(deps, payload, now, Instant::now() + INVOCATION_TIME).await
+}
+
+/// The handler with the clock and the invocation's deadline injected.
+pub async fn handle_until(
+    deps: &Deps,
+    payload: Value,
+    now: UnixTime,
+    deadline: Instant,
+) -> Result<Value, Error> {
     let invocation: Invocation = serde_json::from_value(payload).map_err(|_| {
         "unrecognized invocation: expected SQS records, {\"reconcile\": {\"userId\": …} | \"all\"} or a schedule"
     })?;
     match invocation {
-        Invocation::Batch(batch) => {
-            Ok(serde_json::to_value(process_batch(deps, batch, now).await)?)
-        }
+        Invocation::Batch(batch) => Ok(serde_json::to_value(
+            process_batch(deps, batch, now, deadline).await,
+        )?),
         Invocation::Reconcile { reconcile: target } => {
             Ok(serde_json::to_value(reconcile(deps, &target, now).await?)?)
         }
         Invocation::Sweep { .. } | Invocation::Schedule { .. } => {
-            Ok(serde_json::to_value(sweep(deps, now).await?)?)
+            Ok(serde_json::to_value(sweep(deps, now, deadline).await?)?)
         }
     }
 }
 
 /// Each record succeeds or fails alone; the failures go back to SQS as `batchItemFailures`.
-async fn process_batch(deps: &Deps, batch: SqsEvent, now: UnixTime) -> SqsBatchResponse {
+async fn process_batch(
+    deps: &Deps,
+    batch: SqsEvent,
+    now: UnixTime,
+    deadline: Instant,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in &batch.records {
         let id = record.message_id.as_deref().unwrap_or_default();
-        if let Err(failure) = process_record(deps, record, now).await {
+        if let Err(failure) = process_record(deps, record, now, deadline).await {
             tracing::warn!(message_id = %id, error = %failure.chain(), "record will be retried");
             let mut item = BatchItemFailure::default();
             item.item_identifier = id.to_owned();
@@ -75,7 +97,12 @@ async fn process_batch(deps: &Deps, batch: SqsEvent, now: UnixTime) -> SqsBatchR
 
 /// `Err` only when the record should be retried; a permanent failure is dead-lettered here and counts as
 /// handled.
-async fn process_record(deps: &Deps, record: &SqsMessage, now: UnixTime) -> Result<(), Failure> {
+async fn process_record(
+    deps: &Deps,
+    record: &SqsMessage,
+    now: UnixTime,
+    deadline: Instant,
+) -> Result<(), Failure> {
     let body = record.body.as_deref().unwrap_or_default();
     let message: QueueMessage = match serde_json::from_str(body) {
         Ok(message) => message,
@@ -90,7 +117,7 @@ async fn process_record(deps: &Deps, record: &SqsMessage, now: UnixTime) -> Resu
                 (now.secs() - at.secs()).max(0) as u64,
             );
         }
-        let result = run(deps, &message, now).await;
+        let result = run_until(deps, &message, now, deadline).await;
         match result {
             Ok(()) => Ok(()),
             Err(failure) if failure.is_permanent() => {

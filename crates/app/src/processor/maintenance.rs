@@ -6,16 +6,33 @@ use super::history;
 use super::publish::publish_changes;
 use super::sync::{sync_user, Prompt};
 use entitle_domain::ids::SubjectId;
-use entitle_domain::ports::SaveOutcome;
+use entitle_domain::ports::{LapseCursor, SaveOutcome};
 use entitle_domain::queue::{paced, Work, WorkMessage};
 use entitle_domain::time::UnixTime;
 use serde::Serialize;
+use std::time::{Duration, Instant};
 
-/// What a sweep did.
+/// What a sweep's invocation did: the grants it lapsed, the rows it could not (they stay due in the index,
+/// and the next hourly sweep retries them), the index pages it read, and whether it reached the end of the
+/// index (`false`: it stopped before the deadline and queued a `sweep.page` to go on).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Swept {
     pub downgraded: u64,
+    pub failed: u64,
+    pub pages: u64,
+    pub done: bool,
 }
+
+/// Rows per query of the lapse index.
+pub const SWEEP_PAGE: usize = 100;
+
+/// What a sweep keeps back from its invocation's deadline: a row's load, write and announcement, and the
+/// `sweep.page` it queues to go on (a few calls of well under a second each).
+pub const SWEEP_MARGIN: Duration = Duration::from_secs(5);
+
+/// The processor's timeout (infra/template.yaml): the deadline of an invocation without a Lambda context
+/// (tests, the demo, `entitle dlq redrive`).
+pub const INVOCATION_TIME: Duration = Duration::from_secs(30);
 
 /// What a one-user reconcile did: `{"reconciled": 1, "failed": []}`, or the user and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,7 +59,13 @@ pub struct FanOutPage {
 }
 
 /// The processor's own work, from its queue.
-pub async fn work(deps: &Deps, message: &WorkMessage, now: UnixTime) -> Result<(), Failure> {
+/// `deadline`: the invocation's (a sweep stops before it).
+pub async fn work(
+    deps: &Deps,
+    message: &WorkMessage,
+    now: UnixTime,
+    deadline: Instant,
+) -> Result<(), Failure> {
     match &message.work {
         Work::ReconcileRequested(_) => {
             let user = message
@@ -55,26 +78,112 @@ pub async fn work(deps: &Deps, message: &WorkMessage, now: UnixTime) -> Result<(
             fan_out(deps, &page.run, page.after.as_ref(), page.queued, now).await?;
             Ok(())
         }
+        Work::SweepPage(page) => {
+            let until = UnixTime::parse_rfc3339(&page.until).ok_or_else(|| {
+                Failure::Permanent(format!("sweep.page: until {:?} is not a time", page.until))
+            })?;
+            sweep_from(deps, now, until, &page.from, SWEEP_PAGE, deadline).await?;
+            Ok(())
+        }
     }
 }
 
-/// Persists the downgrade of every plan that lapsed by `now`, then mirrors and announces it.
-pub async fn sweep(deps: &Deps, now: UnixTime) -> Result<Swept, Failure> {
-    let mut downgraded = 0;
-    for user in deps.store.lapsing().await? {
-        let Some(stored) = deps.store.load(&user).await? else {
-            continue;
-        };
-        let mut lapsed = stored.entitlements.clone().effective(now, &deps.catalog);
-        if lapsed.same_grant(&stored.entitlements) {
-            continue;
+/// The hourly sweep: persists (and mirrors and announces) every grant that lapsed by `now`, found by querying
+/// the lapse index from its start; stops before `deadline` (see [`sweep_from`]).
+pub async fn sweep(deps: &Deps, now: UnixTime, deadline: Instant) -> Result<Swept, Failure> {
+    sweep_from(
+        deps,
+        now,
+        now,
+        &LapseCursor::default(),
+        SWEEP_PAGE,
+        deadline,
+    )
+    .await
+}
+
+/// The sweep of the rows that lapse by `until`, from `from` in the lapse index, `page` rows per query. Before
+/// each row it checks the time left: with less than [`SWEEP_MARGIN`] to `deadline` it queues a `sweep.page`
+/// (the same `until`, the cursor after the last row done) on the processor's own queue and returns, so any
+/// number of due rows is swept by a chain of invocations, none of which times out. A row that fails is logged
+/// and left due in the index (the next hourly sweep retries it); only a failed query or enqueue fails the
+/// invocation (retried by the scheduler or SQS: the walk is idempotent, a lapsed row has left the index).
+pub async fn sweep_from(
+    deps: &Deps,
+    now: UnixTime,
+    until: UnixTime,
+    from: &LapseCursor,
+    page: usize,
+    deadline: Instant,
+) -> Result<Swept, Failure> {
+    let stop = deadline.checked_sub(SWEEP_MARGIN).unwrap_or(deadline);
+    let mut swept = Swept {
+        downgraded: 0,
+        failed: 0,
+        pages: 0,
+        done: false,
+    };
+    let mut cursor = from.clone();
+    'walk: loop {
+        if Instant::now() >= stop {
+            break 'walk;
         }
-        lapsed.updated_at = Some(now.to_rfc3339());
-        // A lapse has no event: its provenance is the sweep (no cause), over what was stored.
-        let provenance = history::provenance(deps, Some(&stored), &lapsed, &[], None);
-        // A conflict means an event just rewrote the row from Stripe's state: nothing left to do.
-        if let SaveOutcome::Saved { .. } = deps
-            .store
+        let rows = deps.store.lapsing(until, &cursor, page).await?;
+        swept.pages += 1;
+        for row in rows.rows {
+            if Instant::now() >= stop {
+                break 'walk;
+            }
+            match lapse(deps, &row.user, now).await {
+                Ok(true) => swept.downgraded += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    swept.failed += 1;
+                    tracing::error!(user_id = %row.user, error = %error.chain(),
+                        "sweep: a lapsed grant was not persisted; the next hourly sweep retries it");
+                }
+            }
+            cursor = row.resume;
+        }
+        match rows.next {
+            Some(next) => cursor = next,
+            None => {
+                swept.done = true;
+                break 'walk;
+            }
+        }
+    }
+    if !swept.done {
+        let message = WorkMessage::sweep_page(until, &cursor, now);
+        let body = serde_json::to_string(&message).expect("a work message is plain data");
+        deps.work.enqueue_delayed(&[(body, 0)]).await?;
+    }
+    tracing::info!(
+        downgraded = swept.downgraded,
+        failed = swept.failed,
+        pages = swept.pages,
+        done = swept.done,
+        "swept lapsing plans"
+    );
+    Ok(swept)
+}
+
+/// Persists what `user`'s row holds at `now`, if that differs from what is stored; whether it wrote.
+async fn lapse(deps: &Deps, user: &SubjectId, now: UnixTime) -> Result<bool, Failure> {
+    let Some(stored) = deps.store.load(user).await? else {
+        return Ok(false);
+    };
+    let mut lapsed = stored.entitlements.clone().effective(now, &deps.catalog);
+    if lapsed.same_grant(&stored.entitlements) {
+        return Ok(false);
+    }
+    lapsed.updated_at = Some(now.to_rfc3339());
+    // A lapse has no event: its provenance is the sweep (no cause), over what was stored.
+    let provenance = history::provenance(deps, Some(&stored), &lapsed, &[], None);
+    // A conflict means an event just rewrote the row from Stripe's state (and its index entry with it):
+    // nothing left to do.
+    let saved = matches!(
+        deps.store
             .save_version(
                 &lapsed,
                 Some(stored.version),
@@ -82,14 +191,11 @@ pub async fn sweep(deps: &Deps, now: UnixTime) -> Result<Swept, Failure> {
                 None,
                 Some(history::appended(&provenance, now)),
             )
-            .await?
-        {
-            downgraded += 1;
-        }
-        publish_changes(deps, &user, now).await?;
-    }
-    tracing::info!(downgraded, "swept lapsing plans");
-    Ok(Swept { downgraded })
+            .await?,
+        SaveOutcome::Saved { .. }
+    );
+    publish_changes(deps, user, now).await?;
+    Ok(saved)
 }
 
 /// Recomputes `user` from Stripe's current state: every subscription of their linked customer (none: the

@@ -121,7 +121,14 @@ pub(super) async fn write(
     provenance: Option<&Provenance>,
     now: UnixTime,
 ) -> Result<bool, Failure> {
-    if stored.is_some_and(|s| s.entitlements.same_grant(&next)) {
+    if let Some(stored) = stored.filter(|s| s.entitlements.same_grant(&next)) {
+        // Nothing to write, but a row from before the lapse index may still lack its entry: a reconcile
+        // (`entitle reconcile --all`) puts it there.
+        if stored.indexed_lapse != stored.entitlements.lapses_at() {
+            deps.store
+                .reindex(&stored.entitlements, stored.version)
+                .await?;
+        }
         return Ok(true);
     }
     let outcome = deps

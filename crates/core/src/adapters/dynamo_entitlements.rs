@@ -1,15 +1,17 @@
 //! Entitlements on DynamoDB, one item collection per user (`userId` hash key, `entry` range key):
 //! - `entry = "current"`: `doc` (the entitlements, JSON), `version` (bumped by every change; writes are
 //!   conditional on it), `previous` (what the last change replaced), `announcedVersion`, `clerkDigest`, and
-//!   `status` and `lapses` (true while an add-on ends by itself) for the sweep of lapsing grants, `catalog`
-//!   (the catalog version it was computed under, written with each history version);
+//!   `status` and `lapses` (true while something ends by itself), `lapseShard` and `lapseAt` (only while
+//!   something of the grant ends by itself: the sparse `byLapse` index the hourly sweep queries; written and
+//!   removed in the same write as the row), `catalog` (the catalog version it was computed under, written
+//!   with each history version);
 //! - `entry = "ledger#<key>"`: one row per credit change (`credits`, `reason`, `at`), written in the same
 //!   transaction as the change it records, so a replayed purchase cannot add credits twice and the balance
 //!   can be audited;
 //! - `entry = "h#<appliedAt>#<version>"`: each version the processor wrote, with its provenance (`doc`), put in
 //!   the same transaction as the version itself and never updated; `expiresAt` (TTL) after
 //!   `ENTITLEMENT_HISTORY_DAYS`.
-use super::dynamo::{conditional_failed, n, s, scan_user_ids};
+use super::dynamo::{conditional_failed, n, s};
 use super::sdk_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -18,13 +20,22 @@ use entitle_domain::entitlements::history::Version;
 use entitle_domain::entitlements::{Entitlements, Status};
 use entitle_domain::ids::SubjectId;
 use entitle_domain::ports::{
-    Appended, EntitlementHistory, EntitlementReader, EntitlementStore, LedgerEntry, SaveOutcome,
-    StoreError, StoredEntitlements,
+    lapse_shard, Appended, EntitlementHistory, EntitlementReader, EntitlementStore, LapseCursor,
+    LapseKey, Lapsing, LapsingPage, LedgerEntry, SaveOutcome, StoreError, StoredEntitlements,
+    LAPSE_SHARDS,
 };
 use entitle_domain::time::UnixTime;
 use std::collections::HashMap;
 
 const CURRENT: &str = "current";
+
+/// The sparse index of rows that lapse (infra/template.yaml): partition `lapseShard`
+/// ([`lapse_shard`], `0..LAPSE_SHARDS`), sort `lapseAt` (Unix seconds,
+/// [`Entitlements::lapses_at`]); keys only. A row is in it exactly while something of its grant ends by
+/// itself.
+pub const LAPSE_INDEX: &str = "byLapse";
+const LAPSE_SHARD: &str = "lapseShard";
+const LAPSE_AT: &str = "lapseAt";
 
 /// A history item's range key: after `h#`, the instant and the version, so both sort by time.
 fn history_entry(applied_at: &str, version: u64) -> String {
@@ -135,14 +146,19 @@ impl DynamoEntitlements {
 
     /// Replaces the user's entitlements unconditionally (operators and tests; the processor uses `save`).
     pub async fn put(&self, entitlements: &Entitlements) -> Result<(), StoreError> {
+        let mut item = Self::key(&entitlements.user_id, CURRENT);
+        item.insert("doc".into(), s(json(entitlements)?));
+        item.insert("version".into(), n(1));
+        item.insert("status".into(), s(status_name(entitlements.status)));
+        item.insert("lapses".into(), AttributeValue::Bool(entitlements.lapses()));
+        if let Some(at) = entitlements.lapses_at() {
+            item.insert(LAPSE_SHARD.into(), n(lapse_shard(&entitlements.user_id)));
+            item.insert(LAPSE_AT.into(), n(at.secs()));
+        }
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::key(&entitlements.user_id, CURRENT)))
-            .item("doc", s(json(entitlements)?))
-            .item("version", n(1))
-            .item("status", s(status_name(entitlements.status)))
-            .item("lapses", AttributeValue::Bool(entitlements.lapses()))
+            .set_item(Some(item))
             .send()
             .await
             .map_err(|e| StoreError::new("write entitlements", sdk_error(e)))?;
@@ -194,26 +210,44 @@ impl DynamoEntitlements {
             .expression_attribute_values(":version", n(version))
             .expression_attribute_values(":status", s(status_name(next.status)))
             .expression_attribute_values(":lapses", AttributeValue::Bool(next.lapses()));
-        let mut expression =
-            String::from("SET doc = :doc, version = :version, #status = :status, lapses = :lapses");
+        let mut set = vec![
+            "doc = :doc",
+            "version = :version",
+            "#status = :status",
+            "lapses = :lapses",
+        ];
+        let mut remove = Vec::new();
         match previous {
             Some(previous) => {
-                expression.push_str(", previous = :previous");
+                set.push("previous = :previous");
                 update = update.expression_attribute_values(":previous", s(json(previous)?));
             }
-            None => expression.push_str(" REMOVE previous"),
+            None => remove.push("previous"),
         }
         if let Some(catalog) = catalog {
-            // Before any REMOVE clause: SET's actions are listed together.
-            expression = expression.replacen(
-                "lapses = :lapses",
-                "lapses = :lapses, #catalog = :catalog",
-                1,
-            );
             // `catalog` is one of DynamoDB's reserved words.
+            set.push("#catalog = :catalog");
             update = update
                 .expression_attribute_names("#catalog", "catalog")
                 .expression_attribute_values(":catalog", s(catalog));
+        }
+        // The lapse index's entry, in the same write as the row: set while something lapses, removed
+        // (out of the sparse index) when nothing does.
+        match next.lapses_at() {
+            Some(at) => {
+                set.extend(["#lapseShard = :lapseShard", "#lapseAt = :lapseAt"]);
+                update = update
+                    .expression_attribute_values(":lapseShard", n(lapse_shard(&next.user_id)))
+                    .expression_attribute_values(":lapseAt", n(at.secs()));
+            }
+            None => remove.extend(["#lapseShard", "#lapseAt"]),
+        }
+        update = update
+            .expression_attribute_names("#lapseShard", LAPSE_SHARD)
+            .expression_attribute_names("#lapseAt", LAPSE_AT);
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         update = match expected_version {
             None => update.condition_expression("attribute_not_exists(userId)"),
@@ -279,6 +313,11 @@ impl EntitlementStore for DynamoEntitlements {
             announced_version: item_number(&item, "announcedVersion"),
             clerk_digest: item.get("clerkDigest").and_then(|v| v.as_s().ok()).cloned(),
             catalog: item.get("catalog").and_then(|v| v.as_s().ok()).cloned(),
+            indexed_lapse: item
+                .get(LAPSE_AT)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .map(UnixTime::from_secs),
         }))
     }
 
@@ -397,6 +436,31 @@ impl EntitlementStore for DynamoEntitlements {
         }
     }
 
+    async fn reindex(&self, entitlements: &Entitlements, version: u64) -> Result<(), StoreError> {
+        let user = &entitlements.user_id;
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(user, CURRENT)))
+            .condition_expression("version = :version")
+            .expression_attribute_values(":version", n(version))
+            .expression_attribute_names("#lapseShard", LAPSE_SHARD)
+            .expression_attribute_names("#lapseAt", LAPSE_AT);
+        request = match entitlements.lapses_at() {
+            Some(at) => request
+                .update_expression("SET #lapseShard = :shard, #lapseAt = :at")
+                .expression_attribute_values(":shard", n(lapse_shard(user)))
+                .expression_attribute_values(":at", n(at.secs())),
+            None => request.update_expression("REMOVE #lapseShard, #lapseAt"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(()),
+            Err(e) => Err(StoreError::new("reindex entitlements", sdk_error(e))),
+        }
+    }
+
     async fn mark_clerk_synced(&self, user: &SubjectId, digest: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
@@ -410,21 +474,81 @@ impl EntitlementStore for DynamoEntitlements {
         Ok(())
     }
 
-    async fn lapsing(&self) -> Result<Vec<SubjectId>, StoreError> {
-        let scan = || {
-            self.client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression(
-                    "entry = :current AND (#status IN (:past_due, :canceling) OR lapses = :yes)",
-                )
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":current", s(CURRENT))
-                .expression_attribute_values(":yes", AttributeValue::Bool(true))
-                .expression_attribute_values(":past_due", s("past_due"))
-                .expression_attribute_values(":canceling", s("canceling"))
+    async fn lapsing(
+        &self,
+        until: UnixTime,
+        from: &LapseCursor,
+        limit: usize,
+    ) -> Result<LapsingPage, StoreError> {
+        let start = from.after.as_ref().map(|after| {
+            let mut key = Self::key(&after.user_id, CURRENT);
+            key.insert(LAPSE_SHARD.to_owned(), n(from.shard));
+            key.insert(LAPSE_AT.to_owned(), n(after.at));
+            key
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LAPSE_INDEX)
+            .key_condition_expression("#shard = :shard AND #at <= :until")
+            .expression_attribute_names("#shard", LAPSE_SHARD)
+            .expression_attribute_names("#at", LAPSE_AT)
+            .expression_attribute_values(":shard", n(from.shard))
+            .expression_attribute_values(":until", n(until.secs()))
+            .limit(limit.clamp(1, 1000) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("query lapsing plans", sdk_error(e)))?;
+        let rows: Vec<Lapsing> = out
+            .items()
+            .iter()
+            .filter_map(|item| {
+                let user = SubjectId::parse(super::dynamo::text(item, "userId")?).ok()?;
+                let at: i64 = item.get(LAPSE_AT)?.as_n().ok()?.parse().ok()?;
+                Some(Lapsing {
+                    resume: LapseCursor {
+                        shard: from.shard,
+                        after: Some(LapseKey {
+                            user_id: user.clone(),
+                            at,
+                        }),
+                    },
+                    user,
+                    at: UnixTime::from_secs(at),
+                })
+            })
+            .collect();
+        // Where DynamoDB stopped (its last evaluated key: the row's and the index's keys), else the next shard.
+        let next = match out
+            .last_evaluated_key
+            .as_ref()
+            .filter(|key| !key.is_empty())
+        {
+            Some(key) => Some(LapseCursor {
+                shard: from.shard,
+                after: Some(LapseKey {
+                    user_id: super::dynamo::text(key, "userId")
+                        .and_then(|u| SubjectId::parse(u).ok())
+                        .ok_or_else(|| {
+                            StoreError::new("query lapsing plans", "a key without userId")
+                        })?,
+                    at: key
+                        .get(LAPSE_AT)
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| {
+                            StoreError::new("query lapsing plans", "a key without lapseAt")
+                        })?,
+                }),
+            }),
+            None => (from.shard + 1 < LAPSE_SHARDS).then(|| LapseCursor {
+                shard: from.shard + 1,
+                after: None,
+            }),
         };
-        scan_user_ids(scan, "scan lapsing plans").await
+        Ok(LapsingPage { rows, next })
     }
 }
 

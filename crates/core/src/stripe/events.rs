@@ -1,5 +1,8 @@
 //! Stripe events → normalized billing events. Reads only the fields the contract needs from `data.object`,
-//! tolerating both pre-2025 and "basil" object shapes (periods on items, invoice `parent`).
+//! tolerating pre-2025 shapes (top-level periods, `invoice.subscription`) and every version since "basil"
+//! (periods on items, invoice `parent`), up to the pinned one
+//! ([`STRIPE_VERSION`](crate::stripe::client::STRIPE_VERSION); fixtures/stripe/ is recorded on it,
+//! fixtures/stripe/2025-08-27.basil/ on basil).
 use crate::stripe::signature::StripeEnvelope;
 use entitle_domain::entitlements::period_bound;
 use entitle_domain::event::{
@@ -415,6 +418,25 @@ mod tests {
         };
     }
 
+    /// The same events as recorded on an older API version (the set kept to prove the normalizer's
+    /// tolerance of endpoints not yet moved to the pinned version).
+    macro_rules! basil {
+        ($name:literal) => {
+            include_str!(concat!(
+                "../../../../fixtures/stripe/2025-08-27.basil/",
+                $name,
+                ".json"
+            ))
+        };
+    }
+
+    /// Every recorded event on the pinned version, beside the same event on 2025-08-27.basil.
+    macro_rules! both {
+        ($($name:literal),* $(,)?) => {
+            [$(($name, fixture!($name), basil!($name))),*]
+        };
+    }
+
     const USER: &str = "user_2abcDEFghiJKLmnoPQRstuVWxyz";
     const CUSTOMER: &str = "cus_PqR5tUvWxYz012";
     const SUBSCRIPTION: &str = "sub_1QxR7tKx7Yz2LmNoA8fE3kWd";
@@ -525,7 +547,65 @@ mod tests {
     }
 
     #[test]
-    fn a_basil_subscription_takes_its_period_from_its_items() {
+    fn the_fixtures_are_of_the_pinned_version_and_the_basil_set_normalizes_to_the_same_events() {
+        let pairs = both!(
+            "checkout.session.completed",
+            "checkout.session.completed.payment",
+            "customer.created",
+            "customer.subscription.created",
+            "customer.subscription.deleted",
+            "customer.subscription.trial_will_end",
+            "customer.subscription.updated",
+            "invoice.paid",
+            "invoice.payment_failed",
+            "invoice.payment_succeeded",
+            "payment_intent.payment_failed",
+            "payment_intent.requires_action",
+            "payment_intent.succeeded",
+            "subscription_schedule.released",
+        );
+        for (name, pinned, older) in pairs {
+            let new: StripeEnvelope<'_> = serde_json::from_str(pinned).unwrap();
+            let old: StripeEnvelope<'_> = serde_json::from_str(older).unwrap();
+            assert_eq!(
+                new.api_version.as_deref(),
+                Some(crate::stripe::client::STRIPE_VERSION),
+                "{name}"
+            );
+            assert_eq!(
+                old.api_version.as_deref(),
+                Some("2025-08-27.basil"),
+                "{name}"
+            );
+            assert_ne!(pinned, older, "{name}: the two sets differ in shape");
+            match (normalize(&new).unwrap(), normalize(&old).unwrap()) {
+                (Normalized::Event(a), Normalized::Event(b)) => assert_eq!(a, b, "{name}"),
+                (Normalized::Ignored, Normalized::Ignored) => {}
+                (a, b) => panic!("{name}: {a:?} vs {b:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_benchmark_payloads_are_of_the_pinned_version() {
+        for json in [
+            include_str!("../../../../fixtures/stripe/bench/customer.subscription.updated.3k.json"),
+            include_str!("../../../../fixtures/stripe/bench/invoice.paid.30k.json"),
+        ] {
+            let envelope: StripeEnvelope<'_> = serde_json::from_str(json).unwrap();
+            assert_eq!(
+                envelope.api_version.as_deref(),
+                Some(crate::stripe::client::STRIPE_VERSION)
+            );
+            assert!(matches!(
+                normalize(&envelope).unwrap(),
+                Normalized::Event(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_subscription_takes_its_period_from_its_items() {
         let EventData::Subscription(data) =
             normalized(fixture!("customer.subscription.updated")).data
         else {
@@ -582,7 +662,7 @@ mod tests {
     }
 
     #[test]
-    fn a_basil_invoice_finds_its_subscription_and_user_under_parent() {
+    fn an_invoice_finds_its_subscription_and_user_under_parent() {
         let event = normalized(fixture!("invoice.payment_failed"));
         let EventData::Invoice(data) = event.data else {
             panic!("invoice data");

@@ -282,6 +282,15 @@ fn a_canceling_addon_stops_adding_at_its_period_end() {
     let e = combine(&[sub("sub_a", "active", &[(STARTER, 1)]), addon]).entitlements;
     assert_eq!(e.status, Status::Active);
     assert!(e.lapses(), "the sweep must find it");
+    assert_eq!(
+        e.lapses_at(),
+        e.addons[0]
+            .until
+            .as_deref()
+            .and_then(UnixTime::parse_rfc3339),
+        "indexed at the add-on's end"
+    );
+    assert!(e.lapses_at().is_some());
     assert_eq!(limit(&e, "agents"), Limit::Finite(8));
     let later = e.effective(UnixTime::from_secs(NOW + 31 * DAY), catalog);
     assert_eq!(
@@ -291,4 +300,42 @@ fn a_canceling_addon_stops_adding_at_its_period_end() {
     assert_eq!(limit(&later, "agents"), Limit::Finite(3));
     assert!(!later.features.contains("audit_log"));
     assert!(later.addons.is_empty() && !later.lapses());
+    assert_eq!(later.lapses_at(), None, "out of the sweep's index");
+}
+
+#[test]
+fn the_lapse_instant_is_the_earliest_end_of_what_ends_by_itself() {
+    let user = SubjectId::parse("user_lapse").unwrap();
+    let catalog = PlanCatalog::builtin();
+    let at = |secs: i64| UnixTime::from_secs(secs).to_rfc3339();
+    let mut e = Entitlements::on_plan(user, catalog.plan("professional").unwrap(), Status::Active);
+    e.period_end = Some(at(NOW + 30 * DAY));
+    assert_eq!(e.lapses_at(), None, "an active plan renews: nothing lapses");
+    e.status = Status::Canceling;
+    assert_eq!(e.lapses_at(), Some(UnixTime::from_secs(NOW + 30 * DAY)));
+    e.status = Status::PastDue;
+    assert_eq!(
+        e.lapses_at(),
+        None,
+        "past due without a grace end: nothing to sweep"
+    );
+    e.grace_until = Some(at(NOW + 7 * DAY));
+    assert_eq!(e.lapses_at(), Some(UnixTime::from_secs(NOW + 7 * DAY)));
+    e.addons.push(AddonGrant {
+        plan: "team_pack".into(),
+        quantity: 1,
+        subscription_id: "sub_b".into(),
+        until: Some(at(NOW + 2 * DAY)),
+    });
+    assert_eq!(
+        e.lapses_at(),
+        Some(UnixTime::from_secs(NOW + 2 * DAY)),
+        "the earliest"
+    );
+    e.status = Status::Trialing;
+    assert_eq!(
+        e.lapses_at(),
+        Some(UnixTime::from_secs(NOW + 2 * DAY)),
+        "the add-on still ends"
+    );
 }

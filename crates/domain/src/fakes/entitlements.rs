@@ -52,6 +52,13 @@ impl InMemoryEntitlementStore {
         self.rows.lock().unwrap().get(user.as_str()).cloned()
     }
 
+    /// Takes the row out of the lapse index, as a row written before the index existed.
+    pub fn unindex(&self, user: &SubjectId) {
+        if let Some(row) = self.rows.lock().unwrap().get_mut(user.as_str()) {
+            row.indexed_lapse = None;
+        }
+    }
+
     pub fn ledger_len(&self) -> usize {
         self.ledger.lock().unwrap().len()
     }
@@ -115,6 +122,7 @@ impl EntitlementStore for InMemoryEntitlementStore {
                     .as_ref()
                     .map(|h| h.provenance.catalog.clone())
                     .or(catalog),
+                indexed_lapse: next.lapses_at(),
             },
         );
         if let Some(entry) = ledger {
@@ -141,6 +149,24 @@ impl EntitlementStore for InMemoryEntitlementStore {
         Ok(())
     }
 
+    async fn reindex(
+        &self,
+        entitlements: &crate::entitlements::Entitlements,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        if let Some(row) = self
+            .rows
+            .lock()
+            .unwrap()
+            .get_mut(entitlements.user_id.as_str())
+        {
+            if row.version == version {
+                row.indexed_lapse = entitlements.lapses_at();
+            }
+        }
+        Ok(())
+    }
+
     async fn mark_clerk_synced(&self, user: &SubjectId, digest: &str) -> Result<(), StoreError> {
         if let Some(row) = self.rows.lock().unwrap().get_mut(user.as_str()) {
             row.clerk_digest = Some(digest.to_owned());
@@ -148,15 +174,54 @@ impl EntitlementStore for InMemoryEntitlementStore {
         Ok(())
     }
 
-    async fn lapsing(&self) -> Result<Vec<SubjectId>, StoreError> {
-        Ok(self
+    /// The index's order: by shard, then instant, then user; a page stays within its shard, as a query does.
+    async fn lapsing(
+        &self,
+        until: crate::time::UnixTime,
+        from: &LapseCursor,
+        limit: usize,
+    ) -> Result<LapsingPage, StoreError> {
+        let mut shard: Vec<(i64, SubjectId)> = self
             .rows
             .lock()
             .unwrap()
             .values()
-            .filter(|r| r.entitlements.lapses())
-            .map(|r| r.entitlements.user_id.clone())
-            .collect())
+            .filter(|r| lapse_shard(&r.entitlements.user_id) == from.shard)
+            .filter_map(|r| {
+                let at = r.indexed_lapse?;
+                (at <= until).then(|| (at.secs(), r.entitlements.user_id.clone()))
+            })
+            .filter(|(at, user)| {
+                from.after
+                    .as_ref()
+                    .is_none_or(|a| (*at, user.as_str()) > (a.at, a.user_id.as_str()))
+            })
+            .collect();
+        shard.sort_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
+        let more = shard.len() > limit;
+        shard.truncate(limit);
+        let rows: Vec<Lapsing> = shard
+            .into_iter()
+            .map(|(at, user)| Lapsing {
+                resume: LapseCursor {
+                    shard: from.shard,
+                    after: Some(LapseKey {
+                        user_id: user.clone(),
+                        at,
+                    }),
+                },
+                user,
+                at: crate::time::UnixTime::from_secs(at),
+            })
+            .collect();
+        let next = match rows.last() {
+            Some(last) if more => Some(last.resume.clone()),
+            _ => (from.shard + 1 < LAPSE_SHARDS).then(|| LapseCursor {
+                shard: from.shard + 1,
+                after: None,
+            }),
+        };
+        Ok(LapsingPage { rows, next })
     }
 }
 

@@ -5,6 +5,7 @@ use crate::entitlements::Entitlements;
 use crate::ids::SubjectId;
 use crate::time::UnixTime;
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 /// A user's entitlements row with its bookkeeping.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,10 @@ pub struct StoredEntitlements {
     /// The catalog version ([`catalog_version`](crate::entitlements::history::catalog_version)) the row was
     /// last computed under (`None`: before history was kept).
     pub catalog: Option<String>,
+    /// The lapse instant the row is found under by the hourly sweep (`None`: not in the lapse index). Every
+    /// write sets it to [`Entitlements::lapses_at`]; a row written before the index existed has none until it
+    /// is written again or [reindexed](EntitlementStore::reindex).
+    pub indexed_lapse: Option<UnixTime>,
 }
 
 /// One credit change, recorded once (its key makes a replay a no-op).
@@ -77,10 +82,70 @@ pub trait EntitlementStore: Send + Sync {
         history: Option<Appended<'_>>,
     ) -> Result<SaveOutcome, StoreError>;
     async fn mark_announced(&self, user: &SubjectId, version: u64) -> Result<(), StoreError>;
+    /// Puts the row at `version` in the lapse index under `entitlements`' lapse instant, or takes it out when
+    /// nothing lapses — nothing else changes (no new version, no history, no announcement). For rows written
+    /// before the index existed (a reconcile that finds nothing to change calls it). A row no longer at
+    /// `version` was rewritten, index entry included: nothing to do.
+    async fn reindex(&self, entitlements: &Entitlements, version: u64) -> Result<(), StoreError>;
     async fn mark_clerk_synced(&self, user: &SubjectId, digest: &str) -> Result<(), StoreError>;
-    /// Users with a grant that lapses by a date (`past_due`, canceling, or a canceling add-on;
-    /// [`Entitlements::lapses`](crate::entitlements::Entitlements::lapses)) — for the hourly sweep.
-    async fn lapsing(&self) -> Result<Vec<SubjectId>, StoreError>;
+    /// One page of the rows whose grant lapses by `until` ([`Entitlements::lapses_at`]), from `from`, at most
+    /// `limit`: a query of the sparse lapse index (each write of a row sets or removes its entry), never a
+    /// scan of the table — for the hourly sweep.
+    async fn lapsing(
+        &self,
+        until: UnixTime,
+        from: &LapseCursor,
+        limit: usize,
+    ) -> Result<LapsingPage, StoreError>;
+}
+
+/// The lapse index's shards: rows spread over this many partitions by [`lapse_shard`], so that the writes of
+/// many rows lapsing at once do not all land on one index partition. Part of the stored form: changing it
+/// means rewriting every row (`entitle reconcile --all`).
+pub const LAPSE_SHARDS: u32 = 4;
+
+/// A user's lapse shard: FNV-1a of the id, so it is the same in every process and release.
+pub fn lapse_shard(user: &SubjectId) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in user.as_str().bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % LAPSE_SHARDS
+}
+
+/// Where a walk of the lapse index resumes: a shard (`0..LAPSE_SHARDS`) and the last row read in it
+/// (`None`: from the shard's start). `LapseCursor::default()` is the start of a walk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LapseCursor {
+    pub shard: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<LapseKey>,
+}
+
+/// A row of the lapse index: the user and the lapse instant (Unix seconds) it is sorted by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LapseKey {
+    pub user_id: SubjectId,
+    pub at: i64,
+}
+
+/// A row due to lapse, and the cursor that resumes the walk after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lapsing {
+    pub user: SubjectId,
+    pub at: UnixTime,
+    pub resume: LapseCursor,
+}
+
+/// A page of [`EntitlementStore::lapsing`]: its rows in index order, and where the walk goes on (`None`:
+/// every shard was read to its end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LapsingPage {
+    pub rows: Vec<Lapsing>,
+    pub next: Option<LapseCursor>,
 }
 
 /// The versions the processor appended: each read is one query.

@@ -23,7 +23,8 @@ pub use customer_directory::{CustomerDirectory, CustomerLink};
 pub use dead_letters::DeadLetters;
 pub use entitlement_reader::EntitlementReader;
 pub use entitlement_store::{
-    Appended, EntitlementHistory, EntitlementStore, LedgerEntry, SaveOutcome, StoredEntitlements,
+    lapse_shard, Appended, EntitlementHistory, EntitlementStore, LapseCursor, LapseKey, Lapsing,
+    LapsingPage, LedgerEntry, SaveOutcome, StoredEntitlements, LAPSE_SHARDS,
 };
 pub use errors::{ClerkError, PublishError, StoreError, StripeError};
 pub use event_log::{Claim, ClaimRequest, ClaimToken, EventLog};

@@ -7,3 +7,4 @@ mod helpers;
 mod history;
 mod overage;
 mod seats;
+mod sweep;

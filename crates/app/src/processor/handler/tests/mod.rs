@@ -22,6 +22,7 @@ mod order;
 mod overage;
 mod reconcile;
 mod seats;
+mod sweep;
 
 const USER: &str = "user_2abcDEFghiJKLmnoPQRstuVWxyz";
 const CUSTOMER: &str = "cus_PqR5tUvWxYz012";
