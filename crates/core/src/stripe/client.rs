@@ -14,8 +14,8 @@ use super::objects::{ended, List, Object, Subscription};
 use crate::adapters::classify::{self, Class, Conflict};
 pub use crate::adapters::http::path_segment;
 use crate::adapters::http::{
-    bearer, body_excerpt, rate_limit_wait, with_key_refresh, Exchange, HttpClient, LazyClient,
-    NoAnswer, RATE_LIMIT_RETRIES,
+    bearer, body_excerpt, with_key_refresh, Exchange, HttpClient, LazyClient, NoAnswer,
+    RateLimitRetries,
 };
 use crate::secrets::Rotating;
 use async_trait::async_trait;
@@ -166,7 +166,8 @@ impl StripeClient {
             request_id_header: "request-id",
             max_body_bytes: usize::MAX,
         };
-        let (mut attempt, mut rate_limited) = (0, 0);
+        let mut attempt = 0;
+        let mut rate_limited = RateLimitRetries::new("Stripe", "StripeRateLimited");
         loop {
             let answer = with_key_refresh(
                 &self.key,
@@ -209,16 +210,8 @@ impl StripeClient {
             }
             // Rate-limited: Stripe asks for exponential backoff (and keeps no answer under the key, so the
             // retry runs for real, once). A few short waits inside the call, then the caller's own retry.
-            if answer.status == StatusCode::TOO_MANY_REQUESTS {
-                crate::metrics::count("StripeRateLimited", 1);
-                if rate_limited < RATE_LIMIT_RETRIES {
-                    if let Some(wait) = rate_limit_wait(rate_limited + 1, answer.retry_after) {
-                        rate_limited += 1;
-                        tracing::warn!(request = %what, wait_ms = wait.as_millis() as u64, "Stripe rate-limited the request; retrying");
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                }
+            if rate_limited.wait_to_retry(&what, &answer).await {
+                continue;
             }
             return self::answer(what, answer.status, answer.request_id, answer.body);
         }
