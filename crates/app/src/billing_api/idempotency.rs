@@ -1,6 +1,6 @@
 //! A client's `Idempotency-Key` on a POST: the same key with the same body gets the first answer (kept 48 h in
 //! the usage table, beside usage-api's records), the same key with another body `409 idempotency_conflict`.
-//! Our failures (5xx) are not kept, so a retry runs again — under Stripe idempotency keys made from the
+//! Only successes are kept: a refusal (4xx) did nothing and our failures (5xx) are retried, so either runs again — under Stripe idempotency keys made from the
 //! client's key, so what Stripe already did is replayed, never done twice.
 use entitle_core::api_error::ApiError;
 use entitle_domain::ids::SubjectId;
@@ -20,16 +20,23 @@ pub struct Answer {
     pub body: String,
 }
 
-/// The client's key, checked: 1 to 255 visible ASCII characters.
-pub fn parse(raw: &str) -> Result<&str, ApiError> {
-    let key = raw.trim();
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
+/// The client's key, checked: 1 to 255 visible ASCII characters. It takes the header's bytes: a value that is
+/// not ASCII (`café`) is refused, not taken for no key at all — a retry would otherwise run twice.
+pub fn parse(raw: &[u8]) -> Result<&str, ApiError> {
+    let key = raw.trim_ascii();
+    match std::str::from_utf8(key) {
+        Ok(key)
+            if !key.is_empty()
+                && key.len() <= MAX_KEY_LEN
+                && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(key)
+        }
+        _ => Err(ApiError::bad_request(
             "invalid_idempotency_key",
             "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        ));
+        )),
     }
-    Ok(key)
 }
 
 fn hex_digest(parts: &[&[u8]]) -> String {
@@ -94,7 +101,10 @@ pub async fn remember(
     answer: Answer,
     now: UnixTime,
 ) -> Result<Answer, ApiError> {
-    if answer.status >= 500 {
+    // Only a success is kept. A refusal (4xx) changed nothing, so it is not kept either, as Stripe keeps no
+    // result for a request that failed validation: the same key may be sent again once the request is fixed.
+    // A 5xx may have done part of its work: its retry runs again, under the Stripe keys made from this key.
+    if !(200..300).contains(&answer.status) {
         return Ok(answer);
     }
     let record = Record {

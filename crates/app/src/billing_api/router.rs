@@ -130,8 +130,10 @@ async fn dispatch(deps: &Deps, request: &Request, route: Route, now: UnixTime) -
             let member = caller.org.as_ref().map(|_| &caller.user);
             return respond(json(usage::read(deps, &user, member, now).await));
         }
-        let client_key =
-            edge::header(request, "idempotency-key").filter(|_| route.method() == Method::POST);
+        let client_key = request
+            .headers()
+            .get("idempotency-key")
+            .filter(|_| route.method() == Method::POST);
         let Some(raw) = client_key else {
             return respond(Box::pin(run(deps, request, route, &user, Intent::Derived, now)).await);
         };
@@ -164,10 +166,10 @@ async fn remembered(
     request: &Request,
     route: Route,
     (user, scope): (&SubjectId, &str),
-    raw: &str,
+    raw: &HeaderValue,
     now: UnixTime,
 ) -> Result<idempotency::Answer, ApiError> {
-    let key = idempotency::parse(raw)?;
+    let key = idempotency::parse(raw.as_bytes())?;
     let (record_key, fingerprint) =
         idempotency::slot(scope, key, route.name(), request.body().as_ref());
     if let Some(first) = idempotency::prior(deps.usage.as_ref(), &record_key, &fingerprint).await? {
@@ -270,6 +272,14 @@ fn body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large("the body exceeds 64 KiB"));
+    }
+    // Every body is a JSON object: serde's derived structs would also take an array of their fields in order
+    // (`[true]` for `{"atPeriodEnd": true}`), which the document does not allow.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "malformed_body",
+            "the body must be a JSON object",
+        ));
     }
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("malformed_body", format!("invalid JSON body: {e}")))

@@ -331,6 +331,73 @@ async fn a_client_idempotency_key_replays_the_first_answer_and_refuses_another_b
         (bad.status, bad.body["error"]["code"].as_str()),
         (400, Some("invalid_idempotency_key"))
     );
+    // A key that is not ASCII is refused as well, not taken for no key: the cancel would run without one.
+    let accented = app
+        .call_with_key("POST", "/subscription/cancel", None, "café-1")
+        .await;
+    assert_eq!(
+        (accented.status, accented.body["error"]["code"].as_str()),
+        (400, Some("invalid_idempotency_key")),
+        "{}",
+        accented.body
+    );
+    assert_eq!(
+        app.writes(&format!("/v1/subscriptions/{id}")).len(),
+        2,
+        "refused keys write nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_request_under_a_key_is_not_kept_so_the_fixed_request_runs_under_it() {
+    let (app, sub) = subscribed_to(&[(STARTER, 1)]).await;
+    let id = sub["id"].as_str().unwrap();
+    let key = entitle_test_support::fixtures::unique_id("fix-");
+    let refused = app
+        .call_with_key(
+            "POST",
+            "/subscription/cancel",
+            Some(json!({"atPeriodEnd": "yes"})),
+            &key,
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(app.writes(&format!("/v1/subscriptions/{id}")).is_empty());
+    // The same refusal again is refused again (it is checked, not replayed), and the fixed body runs: no
+    // `409 idempotency_conflict`, as Stripe keeps no result for a request that failed validation.
+    let again = app
+        .call_with_key(
+            "POST",
+            "/subscription/cancel",
+            Some(json!({"atPeriodEnd": "yes"})),
+            &key,
+        )
+        .await;
+    assert_eq!((again.status, &again.body), (400, &refused.body));
+    let fixed = app
+        .call_with_key(
+            "POST",
+            "/subscription/cancel",
+            Some(json!({"atPeriodEnd": true})),
+            &key,
+        )
+        .await;
+    assert_eq!(fixed.status, 200, "{}", fixed.body);
+    assert!(app.stripe_subscription(id).await.cancel_at_period_end);
+    let replayed = app
+        .call_with_key(
+            "POST",
+            "/subscription/cancel",
+            Some(json!({"atPeriodEnd": true})),
+            &key,
+        )
+        .await;
+    assert_eq!((replayed.status, &replayed.body), (200, &fixed.body));
+    assert_eq!(
+        app.writes(&format!("/v1/subscriptions/{id}")).len(),
+        1,
+        "the fixed request ran once"
+    );
 }
 
 #[tokio::test]

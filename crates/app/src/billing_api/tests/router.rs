@@ -89,6 +89,15 @@ async fn wrong_methods_unknown_routes_big_and_malformed_bodies_get_clear_errors(
     )
     .await;
     assert_eq!((status, code(&reply)), (400, "malformed_body"));
+    // A body is a JSON object: an array of the fields in order is refused too (serde would take it).
+    for (path, body) in [
+        ("/subscription/resume", json!([])),
+        ("/subscription/cancel", json!([true])),
+        ("/checkout", json!(["starter_monthly"])),
+    ] {
+        let (status, reply) = call(&h, "POST", path, Some(body), Some(&token())).await;
+        assert_eq!((status, code(&reply)), (400, "malformed_body"), "{path}");
+    }
     // Any path prefix works.
     assert_eq!(
         call(&h, "GET", "/prod/entitlements", None, Some(&token()))
