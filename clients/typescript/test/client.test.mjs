@@ -45,6 +45,25 @@ describe("billing-api client", () => {
     assert.equal(fetch.calls[0].url, `${BASE}/entitlements`);
   });
 
+  it("calls fetch as a plain function, as a browser's window.fetch requires (no `this`)", async () => {
+    const original = globalThis.fetch;
+    const thisSeen = [];
+    // A browser's fetch throws "Illegal invocation" unless called on the window; this one records its `this`.
+    globalThis.fetch = function (url) {
+      thisSeen.push(this);
+      return Promise.resolve(new Response(JSON.stringify(PLANS), { status: 200, headers: { "content-type": "application/json" } }));
+    };
+    try {
+      const fromGlobal = entitle.createBillingClient({ baseUrl: BASE });
+      assert.deepEqual(await fromGlobal.plans(), PLANS);
+      const timed = entitle.createBillingClient({ baseUrl: BASE, timeoutMs: 0 });
+      await timed.plans();
+    } finally {
+      globalThis.fetch = original;
+    }
+    assert.deepEqual(thisSeen, [undefined, undefined]);
+  });
+
   it("throws Unauthorized (no_session) without a request when there is no token", async () => {
     const fetch = sequence({ status: 200, body: ENTITLEMENTS });
     const client = billing(fetch, { getToken: () => null });
