@@ -537,9 +537,12 @@ fn overage_currency(plan: &RawPlan, table: &toml::Table) -> Result<String, Strin
     Ok(currency)
 }
 
+/// The longest name Stripe takes for an Entitlements feature (`entitle catalog apply` creates it so named).
+const MAX_FEATURE_NAME: usize = 80;
+
 /// `[features]` (when the catalog has the table, `described`): every feature a plan or add-on grants is
-/// described, each entry is granted by some plan (a stale or misspelt entry is an error, like an unknown key),
-/// and its name and description are words, not blanks.
+/// described (so a misspelt entry leaves its feature undescribed: an error), and each name and description is
+/// words, not blanks. An entry no plan grants is allowed: dropping a plan does not force rewording the rest.
 fn validate_features(
     raw: BTreeMap<String, FeatureWords>,
     described: bool,
@@ -561,8 +564,11 @@ fn validate_features(
                 "`{field}` is blank or has surrounding spaces"
             )));
         }
-        if !plans.iter().any(|p| p.features.contains(feature)) {
-            return Err(invalid("no plan grants it; remove it or grant it"));
+        // `entitle catalog apply` names the Stripe Entitlements feature so; Stripe takes at most 80 characters.
+        if words.name.chars().count() > MAX_FEATURE_NAME {
+            return Err(invalid(&format!(
+                "`name` is longer than {MAX_FEATURE_NAME} characters (Stripe's limit on a feature's name)"
+            )));
         }
     }
     for plan in plans {

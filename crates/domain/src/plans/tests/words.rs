@@ -75,12 +75,26 @@ fn a_granted_feature_that_features_does_not_describe_is_rejected() {
 }
 
 #[test]
-fn a_described_feature_no_plan_grants_is_rejected() {
-    let text = described(
-        &format!("{API_ACCESS}\napi_acess = {{ name = \"API\", description = \"Typo.\" }}"),
+fn a_misspelt_entry_leaves_its_feature_undescribed_and_an_entry_no_plan_grants_is_kept() {
+    let typo = described(
+        "api_acess = { name = \"API access\", description = \"Typo.\" }",
         AGENTS_WORDS,
     );
-    assert_mentions(&rejected(&text), &["api_acess", "no plan grants it"]);
+    assert_mentions(
+        &rejected(&typo),
+        &["starter", "\"api_access\"", "[features]"],
+    );
+    // A plan dropped from the catalog may leave its feature's words behind (as `entitle catalog plan` of a
+    // catalog without the enterprise plan does): they are kept, and served with the rest.
+    let kept = described(
+        &format!(
+            "{API_ACCESS}\nsso = {{ name = \"SSO\", description = \"Sign in with your IdP.\" }}"
+        ),
+        AGENTS_WORDS,
+    );
+    let catalog = PlanCatalog::parse(&kept).unwrap();
+    assert_eq!(catalog.feature_words()["sso"].name, "SSO");
+    assert!(!catalog.is_feature("sso"));
 }
 
 #[test]
@@ -106,6 +120,19 @@ fn blank_words_and_unknown_keys_are_rejected() {
     }
     let unknown = "api_access = { name = \"API\", description = \"x\", icon = \"key\" }";
     assert_mentions(&rejected(&described(unknown, AGENTS_WORDS)), &["icon"]);
+    let long = format!(
+        "api_access = {{ name = \"{}\", description = \"x\" }}",
+        "A".repeat(81)
+    );
+    assert_mentions(
+        &rejected(&described(&long, AGENTS_WORDS)),
+        &["api_access", "80 characters"],
+    );
+    let fits = format!(
+        "api_access = {{ name = \"{}\", description = \"x\" }}",
+        "A".repeat(80)
+    );
+    assert!(PlanCatalog::parse(&described(&fits, AGENTS_WORDS)).is_ok());
     let missing = "api_access = { name = \"API\" }";
     assert_mentions(
         &rejected(&described(missing, AGENTS_WORDS)),
@@ -139,4 +166,24 @@ fn a_limit_needs_both_name_and_unit_and_both_once_features_are_described() {
         "agents = { kind = \"allocated\", name = \"Agents\" }",
     );
     assert_mentions(&rejected(&half), &["agents", "no `unit`"]);
+}
+
+#[test]
+fn catalog_apply_names_a_new_stripe_feature_as_the_catalog_does() {
+    let plan = crate::catalog_sync::plan(PlanCatalog::builtin(), &Default::default());
+    let names: Vec<(&str, &str)> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            crate::catalog_sync::Action::CreateFeature { lookup_key, name } => {
+                Some((lookup_key.as_str(), name.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(names.contains(&("api_access", "API access")), "{names:?}");
+    assert!(
+        names.contains(&("sso", "Single sign-on (SSO)")),
+        "{names:?}"
+    );
 }
