@@ -554,6 +554,7 @@ async function subscriptionAction(run, verb) {
 // refused as idempotency_conflict).
 async function previewChange(price, plan) {
   state.change = { price, plan, at: state.change?.price === price ? state.change.at : "now" };
+  notice(""); // the last action's outcome is not this one's
   show("change-panel", true);
   $("change-title").textContent = `Switch to ${plan.name}`;
   $("change-when-now").checked = state.change.at === "now";
@@ -585,13 +586,15 @@ async function renderChangePreview() {
   const next = `${money(p.nextInvoiceAmount ?? p.total, p.currency)} on ${date(p.nextInvoiceAt)}`;
   if (later) {
     const end = date(answer.data.subscription.periodEnd || p.nextInvoiceAt);
+    const now = p.dueNow > 0 ? `${money(p.dueNow, p.currency)} is due now` : "Nothing is charged now";
     $("change-preview").textContent = `You keep ${planName(answer.data.subscription.plan)} until ${end}, then ` +
-      `${planName(p.plan)} starts. Nothing is charged now; the next invoice is ${next}.`;
+      `${planName(p.plan)} starts. ${now}; the next invoice is ${next}.`;
   } else {
     const lines = (p.lines || []).filter((l) => l.description)
       .map((l) => `${l.description}: ${money(l.amount, p.currency)}`).join("\n");
-    $("change-preview").textContent = `${planName(p.plan)} starts now: ${money(p.dueNow, p.currency)} due now ` +
-      `(the unused time of your plan is credited), then ${next}.` + (lines ? `\n${lines}` : "");
+    const credited = p.prorationBehavior === "none" ? "" : " (the unused time of your plan is credited)";
+    $("change-preview").textContent = `${planName(p.plan)} starts now: ${money(p.dueNow, p.currency)} due now` +
+      `${credited}, then ${next}.` + (lines ? `\n${lines}` : "");
   }
 }
 
