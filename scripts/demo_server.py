@@ -10,7 +10,7 @@ PLAN_CATALOG). Binds 127.0.0.1
 and prints `listening on <port>` as its first stdout line. Standard library + `cryptography`.
 
 Routes:
-  GET  /, /app.js, /style.css ...   the static files of web/ (no build step)
+  GET  /, /dist/app.js, /style.css  the static files of web/ (dist/: the bundle scripts/build-web.sh makes)
   GET  /config.js                   `window.ENTITLE_CONFIG = {...}`: the billing-api URL, the Clerk sign-in URL,
   GET  /api/config                  whether the local Stripe's clock exists (the same as JSON)
   POST /api/send-message            spends 1 of the `messages_per_day` limit (metered, resets daily)
@@ -359,6 +359,8 @@ def main() -> int:
         parser.error("missing: " + ", ".join("--" + name.replace("_", "-") for name in missing))
     ARGS.billing_api, ARGS.usage_api = ARGS.billing_api.rstrip("/"), ARGS.usage_api.rstrip("/")
     ARGS.app_origin = ARGS.app_origin.rstrip("/")
+    if not (Path(ARGS.web) / "dist" / "app.js").is_file():
+        parser.error(f"{ARGS.web}/dist/app.js is missing: build the page first (scripts/build-web.sh)")
     JWKS = Jwks(ARGS.clerk_jwks_url)
     SEAT_PLANS.update(seat_plans(ARGS.catalog))
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)

@@ -123,7 +123,7 @@ else
   # --hosted-pages: Checkout sessions and portal sessions link to the fake's own pages (pay, decline, change the
   # card, cancel...), so the demo app's redirects work with no Stripe account.
   # STRIPE_CHAOS=1: every event delivered twice and shuffled (Entitle must not care).
-  start_fake scripts/fake_stripe.py --hosted-pages ${STRIPE_CHAOS:+--chaos}
+  start_fake scripts/fake_stripe.py --hosted-pages --business-name "Acme Agents" ${STRIPE_CHAOS:+--chaos}
   fake_stripe_pid=$fake_pid
   stripe_key=sk_test_entitle_local
   stripe_base=$fake_base
@@ -251,7 +251,9 @@ usage_key=${USAGE_API_KEYS:-sk_usage_local_$(od -An -tx1 -N12 /dev/urandom | tr 
   echo "RUST_LOG=${RUST_LOG:-info}"
 } > .local/dev.env
 
-# The demo app: web/ and its backend, on the app's origin (billing-api's CORS and redirects allow it).
+# The demo app: web/ and its backend, on the app's origin (billing-api's CORS and redirects allow it). Its
+# script is bundled first (web/dist/, with the TypeScript client and React: scripts/build-web.sh).
+scripts/build-web.sh
 app_port=${app_origin##*:}
 [[ $app_port =~ ^[0-9]+$ ]] || app_port=80
 if [[ -n "$jwks_url" && -n "$issuer" ]]; then

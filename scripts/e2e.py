@@ -19,8 +19,13 @@ checkout is refused (403 billing_permission_required, on the page and asked dire
 messages up to their per-member cap while the pool still has room -> a member removed, the seat item follows.
 The organization's timeline is its own: empty until the Team subscription, then that one entry, for every member.
 
-Each step saves a screenshot under --out (NN-step.png). Any console error fails the run, and so does any failed
-request except the ones a step expects (the refusal at the end of the credits). Run by scripts/e2e.sh.
+Every step also checks the words a person reads on the demo app: no catalog identifier (`api_access`,
+`messages_per_day`), no raw status (`canceling`, `past_due`), no webhook in a notice, no user id in the header;
+the cards and the account name plans, features and limits as config/plans.toml's words do.
+
+Each step saves a screenshot under --out (NN-step.png); the README's screenshots are copies of three of them, also
+saved as --out/readme/*.png. Any console error fails the run, and so does any failed request except the ones a
+step expects (the refusal at the end of the credits). Run by scripts/e2e.sh.
 """
 import argparse
 import json
@@ -50,6 +55,17 @@ FOLLOW = 60
 # The local stand-ins take any test-mode secret key (scripts/dev.sh gives the functions this one).
 LOCAL_KEY = "sk_test_entitle_local"
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# The catalog the functions run with, and its words (config/plans.toml: [features], [limits] name and unit).
+CATALOG = tomllib.loads((ROOT / "config" / "plans.toml").read_text())
+FEATURE_NAMES = {k: v["name"] for k, v in CATALOG.get("features", {}).items()}
+LIMIT_NAMES = {k: v["name"] for k, v in CATALOG["limits"].items()}
+# What no page of the demo app may show: an identifier with an underscore (feature, limit, price), a status as
+# the API spells it, a webhook, a Clerk user id.
+RAW_IDS = {*FEATURE_NAMES, *LIMIT_NAMES, "past_due", "canceling", "trialing"} - {"agents", "seats", "credits"}
+RAW_WORDS = re.compile(r"\b(?:" + "|".join(sorted(RAW_IDS)) + r")\b|webhook|\buser_[A-Za-z0-9]")
+README_SHOTS = {"pricing": "pricing", "renewal-failed-grace": "account", "checkout-starter": "checkout"}
 
 
 class Failed(Exception):
@@ -92,10 +108,49 @@ class Journey:
 
     def step(self, name: str) -> None:
         self.console()
+        self.words()
         self.step_no += 1
         path = self.out / f"{self.step_no:02d}-{name}.png"
         self.driver.save_screenshot(str(path))
+        if name in README_SHOTS:
+            (self.out / "readme").mkdir(exist_ok=True)
+            self.driver.save_screenshot(str(self.out / "readme" / f"{README_SHOTS[name]}.png"))
         print(f"e2e: step {self.step_no:2d} {name:<28} ok  ({path})", flush=True)
+
+    def words(self) -> None:
+        """On the demo app's page: what a person reads has no identifiers, raw statuses or webhooks."""
+        if not self.driver.current_url.startswith(self.ready["APP_URL"]):
+            return
+        shown = self.driver.execute_script("return document.body.innerText")
+        found = RAW_WORDS.search(shown)
+        if found:
+            line = next(line for line in shown.splitlines() if found.group() in line)
+            raise Failed(f"the page shows {found.group()!r} to a person: {line.strip()!r}")
+
+    def in_view(self, id_: str) -> bool:
+        """Whether #id_ is inside the window (not scrolled out of it)."""
+        return self.driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect();"
+            "return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight", self.el(id_))
+
+    def card(self, plan: str) -> dict:
+        """A pricing card as a person reads it: its name, badge, price, lines, the current-plan line."""
+        return self.driver.execute_script(
+            "const c = document.querySelector(`.plan[data-plan='${arguments[0]}']`);"
+            "const t = (s) => { const e = c.querySelector(s); return e && !e.hidden ? e.innerText.trim() : ''; };"
+            "return {name: t('h3'), badge: t('.badge'), price: t('.price'), current: t('.current-text'),"
+            " grants: [...c.querySelectorAll('.grants li')].map((li) => li.innerText.trim()),"
+            " priceTop: c.querySelector('.price').getBoundingClientRect().top - c.getBoundingClientRect().top,"
+            " priceLines: Math.round(c.querySelector('.price .amount')?.getBoundingClientRect().height /"
+            " parseFloat(getComputedStyle(c.querySelector('.price .amount')).lineHeight || 1)) || 1}", plan)
+
+    def current_card(self, plan: str) -> None:
+        """Waits for `plan`'s card alone to be marked the current one: the badge and the line that says so."""
+        def marked():
+            cards = {p: self.card(p) for p in self.base_plans}
+            return cards[plan]["badge"] == "Current plan" and cards[plan]["current"] and all(
+                not c["badge"] and not c["current"] for p, c in cards.items() if p != plan)
+        self.wait(lambda: f"only {plan}'s card marked current ({self.card(plan)})", marked)
 
     def el(self, id_: str):
         return self.driver.find_element(By.ID, id_)
@@ -232,7 +287,10 @@ class Journey:
         history: list[tuple[str, str, str]] = []  # newest first
 
         d.get(app)
-        self.wait("the pricing table", lambda: self.visible("subscribe-starter_monthly"))
+        # cargo lambda watch may build billing-api on this first request (the page says so meanwhile).
+        self.wait("the pricing table", lambda: self.visible("subscribe-starter_monthly"), timeout=600)
+        self.base_plans = [p["id"] for p in CATALOG["plans"] if not p.get("addon")]
+        self.pricing_words(plans)
         self.step("pricing")
 
         self.click("sign-in")
@@ -243,18 +301,31 @@ class Journey:
         self.step("sign-up-form")
         self.click("sign-in")
         self.wait_url(app)
-        self.wait_text("account-plan", r"free")
+        self.wait_text("account-plan", rf"^{free['name']}$")
+        # The name and email given at sign-up, not the user id.
+        self.wait_text("signed-in-as", rf"^Grace Hopper <{re.escape(email)}>$")
+        self.current_card("free")
+        if self.visible("portal"):
+            raise Failed("a free user is offered the billing portal")
+        self.wait_text("feature-api_access", rf"(?s)^{re.escape(FEATURE_NAMES['api_access'])}\b.*Not in your plan$")
+        self.wait_text("feature-agents", rf"(?s)^{re.escape(FEATURE_NAMES['agents'])}\b.*Included$")
         self.wait_history(history)
         self.step("signed-up-free")
 
         self.click("subscribe-starter_monthly")
         self.wait_url(f"{stripe}/checkout/")
-        self.wait("the Checkout page's line items", lambda: "Starter" in d.page_source)
+        # The local Checkout names the plan and how often, as a person says it, never Stripe's mode or a key.
+        self.wait_text("line-items", rf"^{starter['name']}, monthly\b")
+        if "Mode" in self.text("line-items") or "starter_monthly" in d.page_source:
+            raise Failed(f"the Checkout page shows Stripe's words: {self.text('line-items')!r}")
         self.step("checkout-starter")
         self.click("pay")
         self.wait_url(app)
-        self.wait_text("account-plan", r"starter")
-        self.wait_text("account-status", r"active")
+        self.wait_text("notice", r"^Payment done\.")
+        self.wait_text("account-plan", rf"^{starter['name']}$")
+        self.wait_text("account-status", r"^Active$")
+        self.current_card("starter")
+        self.wait("the billing portal offered to a subscriber", lambda: self.visible("portal"))
         history.insert(0, (f"Subscribed to {starter['name']}", moved(grant(free), grant(starter)),
                            r"subscription\.created"))
         self.wait_history(history)
@@ -262,12 +333,14 @@ class Journey:
 
         self.click("change-pro_monthly")
         self.wait("the change preview", lambda: self.visible("change-preview") and self.text("change-preview"))
-        preview = self.text("change-preview")
+        preview = self.wait_text("change-preview", rf"^{pro['name']} starts now: \$[\d,.]+ due now")
         if not re.search(r"\d", preview):
             raise Failed(f"the preview shows no amount: {preview!r}")
         self.step("upgrade-preview")
         self.click("change-confirm")
-        self.wait_text("account-plan", r"professional")
+        self.wait_text("account-plan", rf"^{pro['name']}$")
+        self.current_card("professional")
+        self.wait_text("feature-priority_support", rf"(?s)^{re.escape(FEATURE_NAMES['priority_support'])}\b.*Included$")
         history.insert(0, (f"Switched from {starter['name']} to {pro['name']}", moved(grant(starter), grant(pro)),
                            r"subscription\.updated"))
         self.wait_history(history)
@@ -282,13 +355,14 @@ class Journey:
         self.click("return")
         self.wait_url(app)
         self.click("advance-clock")
-        self.wait_text("account-status", r"past.?due")
+        self.wait_text("account-status", r"^Payment failed: plan kept until ")
         self.wait("the grace banner", lambda: self.visible("grace-banner"))
-        self.wait_text("account-plan", r"professional")  # still entitled during the grace period
+        self.wait_text("account-plan", rf"^{pro['name']}$")  # still entitled during the grace period
         grace_until = self.entitlements()["graceUntil"]
         history.insert(0, (f"Payment failed — grace until {local_day(grace_until)} ({pro['name']} kept meanwhile)", "",
                            r"subscription\.updated|invoice\.payment_failed"))
         self.wait_history(history)
+        self.driver.execute_script("window.scrollTo(0, 0)")  # the account from the top: the README's screenshot
         self.step("renewal-failed-grace")
 
         # A good card, and the open invoice paid.
@@ -319,10 +393,12 @@ class Journey:
         self.step("checkout-team-pack")
         self.click("pay")
         self.wait_url(app)
-        self.wait_text("addon-list", rf"Team pack × 1: \+{adds:,} agents")
+        audit_log = re.escape(FEATURE_NAMES["audit_log"])
+        self.wait_text("addon-list", rf"Team pack × 1: \+{adds:,} agents, .*\b{audit_log}\b")
         self.wait("the agents limit to grow by the Team pack's",
                   lambda: limit_of(self.text("usage-agents")) == agents + adds)
-        self.wait_text("account-plan", r"professional")
+        self.wait_text("usage-agents", rf"^{LIMIT_NAMES['agents']}\b")
+        self.wait_text("account-plan", rf"^{pro['name']}$")
         history.insert(0, (f"Add-on added: {pack['name']} × 1", moved(grant(pro), grant(pro, pack)),
                            r"subscription\.created"))
         self.wait_history(history)
@@ -358,8 +434,20 @@ class Journey:
         # page shows it from GET /entitlements' scheduledChange, so it is still there after a reload.
         self.click("change-starter_monthly")
         self.wait("the change preview", lambda: self.visible("change-preview") and self.text("change-preview"))
+        # The preview is of the timing picked: now first, then (picked) the period end, with its own numbers.
+        self.wait_text("change-preview", rf"^{starter['name']} starts now")
+        self.click("change-when-period_end")
+        self.wait_text("change-preview", rf"^You keep {pro['name']} until .*, then {starter['name']} starts\. "
+                                         r"Nothing is charged now")
+        if self.visible("change-confirm"):
+            raise Failed("the period-end preview still offers to switch now")
+        self.step("switch-at-period-end-preview")
         self.click("change-at-period-end")
+        self.wait_text("notice", r"^Change scheduled: .*switching to Starter on")
         self.wait_text("scheduled-change", r"Scheduled change: switching to Starter on")
+        # The confirmation is in view where the user is, not scrolled away.
+        self.wait("the confirmation and the scheduled change in view",
+                  lambda: self.in_view("notice") and self.in_view("scheduled-change"))
         self.wait("GET /entitlements to have the scheduled change (the processor, from Stripe's schedule)",
                   lambda: self.scheduled_from_entitlements(shown=True))
         # Credits are no version of their own (the ledger has them): the next entry is the scheduled switch.
@@ -370,7 +458,7 @@ class Journey:
         self.reveal("scheduled-change")
         self.step("switch-scheduled")
         d.refresh()
-        self.wait_text("account-plan", r"professional")
+        self.wait_text("account-plan", rf"^{pro['name']}$")
         self.wait_text("scheduled-change", r"Scheduled change: switching to Starter on")
         self.wait_text("addon-list", r"Team pack × 1")
         self.wait_history(history)  # read again after the reload: the same, in the same order
@@ -381,7 +469,8 @@ class Journey:
         self.click("cancel")
         self.wait_text("notice", r"Canceled at period end: Professional\b.*Team pack × 1 \(ends ")
         self.wait_text("notice", r"dropped the scheduled switch to Starter")
-        self.wait_text("account-status", r"cancel")
+        self.wait_text("account-status", r"^Cancels at period end on \w{3} \d+, \d{4}$")
+        self.current_card("professional")
         self.wait_text("addon-list", r"Team pack × 1.* until ")
         self.wait("GET /entitlements to drop the scheduled change",
                   lambda: self.scheduled_from_entitlements(shown=False))
@@ -396,7 +485,7 @@ class Journey:
         self.step("canceling")
         self.click("resume")
         self.wait_text("notice", r"Resumed: Professional\b.*Team pack × 1")
-        self.wait_text("account-status", r"^active")
+        self.wait_text("account-status", r"^Active$")
         self.wait("the Team pack to run on (no end date)",
                   lambda: "Team pack × 1" in self.text("addon-list") and "until" not in self.text("addon-list"))
         self.wait("the scheduled switch to stay dropped", lambda: self.scheduled_from_entitlements(shown=False))
@@ -476,7 +565,7 @@ class Journey:
         self.click("pay")
         self.wait_url(app)
         self.wait_text("account-plan", r"^Team$")
-        self.wait_text("account-status", r"^active")
+        self.wait_text("account-status", r"^Active$")
         self.wait_text("seats", rf"^members: 1, {included} included$")
         team_history = [(f"Subscribed to {team['name']}", moved(grant(free), grant(team)), r"subscription\.created")]
         self.wait_history(team_history)
@@ -501,7 +590,7 @@ class Journey:
         invoices = self.seat_invoices(subscription, seat_price)
         if len(invoices) != 1 or invoices[0]["billing_reason"] != "subscription_update":
             raise Failed(f"one proration invoice for the seat expected, found {len(invoices)}: {invoices}")
-        self.wait_text("seats", rf"^members: {seats}, {included} included — 1 more billed at \$15\.00 / month each$")
+        self.wait_text("seats", rf"^members: {seats}, {included} included — 1 more billed at \$15(\.00)? / month each$")
         self.reveal("seats")
         self.step("seat-billed")
         self.clerk("POST", f"/v1/organizations/{org}/memberships", {"user_id": members[-1]["id"], "role": "org:member"})
@@ -574,6 +663,38 @@ class Journey:
         self.reveal("seats")
         self.step("member-removed")
         self.clerk_deliveries()
+
+    def pricing_words(self, plans: dict) -> None:
+        """The cards as a person reads them: each base plan's name, its features by their catalog names, its limits
+        with their units ("10 agents", "1,000 messages a day"), prices on one line at the same place in every card,
+        the monthly / yearly toggle."""
+        tops = set()
+        for plan in self.base_plans:
+            card, want = self.card(plan), plans[plan]
+            if card["name"] != want["name"]:
+                raise Failed(f"the {plan} card is named {card['name']!r}, not {want['name']!r}")
+            for f in want.get("features", []):
+                if FEATURE_NAMES[f] not in card["grants"]:
+                    raise Failed(f"the {plan} card does not list {FEATURE_NAMES[f]!r}: {card['grants']}")
+            for name, value in want.get("limits", {}).items():
+                unit = CATALOG["limits"][name]["unit"]
+                words = f"Unlimited {unit['other']}" if value == "unlimited" else \
+                    f"{value:,} {unit['one'] if value == 1 else unit['other']}"
+                if not any(g.startswith(words) for g in card["grants"]):
+                    raise Failed(f"the {plan} card does not say {words!r}: {card['grants']}")
+            if card["priceLines"] != 1:
+                raise Failed(f"the {plan} card's price wraps: {card['price']!r}")
+            tops.add(round(card["priceTop"]))
+        if len(tops) != 1:
+            self.driver.save_screenshot(str(self.out / f"failed-{self.step_no + 1:02d}.png"))
+            raise Failed(f"the cards' prices are not aligned (tops {sorted(tops)})")
+        if self.card("starter")["price"] != "$49 / month":
+            raise Failed(f"the Starter card reads {self.card('starter')['price']!r} monthly")
+        self.click("interval-year")
+        self.wait("the yearly prices", lambda: self.card("starter")["price"] == "$490 / year"
+                  and self.visible("subscribe-starter_yearly") and not self.visible("subscribe-starter_monthly"))
+        self.click("interval-month")
+        self.wait("the monthly prices again", lambda: self.visible("subscribe-starter_monthly"))
 
     def clerk_deliveries(self) -> None:
         """Every webhook the local Clerk sent (sign-ups, the organization, its memberships) was accepted by the
@@ -722,8 +843,8 @@ def grant(plan: dict, *addons: dict) -> dict:
 
 
 def moved(before: dict, after: dict) -> str:
-    """What the History says changed between two grants: "agents 1 → 3 · messages per day 100 → 1,000 · + api
-    access" (a limit new to the plan: "seats 50")."""
+    """What the History says changed between two grants, in the catalog's words: "Agents 1 → 3 · Messages a day
+    100 → 1,000 · + API access" (a limit new to the plan: "Seats 50")."""
     def number(value) -> str:
         return value if value == "unlimited" else f"{value:,}"
     parts = []
@@ -731,11 +852,11 @@ def moved(before: dict, after: dict) -> str:
         a, b = before["limits"].get(name), after["limits"].get(name)
         if a == b:
             continue
-        label = name.replace("_", " ")
+        label = LIMIT_NAMES[name]
         parts.append(f"{label} {number(b)}" if a is None else f"{label} {number(a)} → none" if b is None
                      else f"{label} {number(a)} → {number(b)}")
-    parts += [f"+ {f.replace('_', ' ')}" for f in sorted(after["features"] - before["features"])]
-    parts += [f"− {f.replace('_', ' ')}" for f in sorted(before["features"] - after["features"])]
+    parts += [f"+ {FEATURE_NAMES[f]}" for f in sorted(after["features"] - before["features"])]
+    parts += [f"− {FEATURE_NAMES[f]}" for f in sorted(before["features"] - after["features"])]
     return " · ".join(parts)
 
 

@@ -6,7 +6,8 @@
 # checked in the account's History timeline, newest first; then a team
 # (e2e.py --team): an organization made with the switcher and subscribed to Team by its admin, members added past
 # the included seats (the seat item follows, prorated), a member refused checkout and stopped at their own cap
-# while the pool has room, a member removed. Screenshots of every step and the logs land in .local/e2e/; then
+# while the pool has room, a member removed; then the TypeScript client's tests against the same local functions
+# (clients/typescript/test/local/). Screenshots of every step and the logs land in .local/e2e/; then
 # the user's journey again (not the team's) with the local Stripe delivering every event twice and out of order
 # (.local/e2e/chaos/).
 #
@@ -74,6 +75,14 @@ journey() {
     return 1
   fi
   .venv/bin/python scripts/e2e.py --ready .local/dev-ready --out "$dir" --chromium "$chromium" --driver "$driver" "$@" || status=$?
+  # The TypeScript client against the same local functions (clients/typescript/test/local/): a new user's
+  # session token from the local Clerk with the browser client, the local usage-api key with the server client.
+  # Once, on the first stack (dev.sh built the client's dist/ for the demo app).
+  if [[ $status == 0 && -n "${client_tests:-}" ]]; then
+    echo "e2e: the TypeScript client against the local functions"
+    (cd clients/typescript && node scripts/test-local.mjs "$PWD/../../.local/dev-ready") 2>&1 | tee "$dir/client-local.log" ||
+      status=1
+  fi
   if [[ $status != 0 ]]; then
     echo "e2e: the end of $dir/dev.log:" >&2
     tail -40 "$dir/dev.log" >&2
@@ -95,7 +104,7 @@ stop_dev() {
 }
 trap stop_dev EXIT
 
-journey "$out" --team
+client_tests=1 journey "$out" --team
 # The same journey with the local Stripe's --chaos: every event delivered twice, shuffled. The entitlements
 # must come out the same.
 echo "e2e: again, with every Stripe event delivered twice and out of order (STRIPE_CHAOS=1)"

@@ -318,6 +318,12 @@ class CheckoutPage(FakeStripeCase):
         self.assertIn("per month", html)
         self.assertIn("49.00 USD", page.text["total"])
         self.assertNotIn("<script", html)
+        # What a person reads: the plan and how often, never Stripe's mode or the price's lookup key.
+        self.assertEqual(page.text["line-items"].split("per month")[0].strip(), "Starter, monthly")
+        self.assertIn("Subscribe to Starter, monthly", html)
+        self.assertNotIn("Mode", html)
+        self.assertNotIn("starter_monthly", html)
+        self.assertEqual(page.by_id("pay").get("value"), "pay")
 
     def test_paying_a_subscription_creates_it_and_delivers_the_events_in_stripes_order_signed(self):
         customer = self.customer()

@@ -1,5 +1,5 @@
 // Words for people: statuses, dates, amounts and limits, with Intl (no locale data shipped).
-import type { Entitlements, Limit } from "./types.js";
+import type { EntitlementWords, Entitlements, Limit, Plans, Unit } from "./types.js";
 
 export interface FormatOptions {
   /** A BCP 47 locale; default the runtime's. */
@@ -39,7 +39,10 @@ export function formatLimit(limit: Limit | null | undefined, options: FormatOpti
 
 type StatusFields = Pick<Entitlements, "status" | "periodEnd" | "graceUntil"> & { trialEnd?: string | null };
 
-/** The status in words: `Active`, `Trial until Dec 22, 2026`, `Payment failed: plan kept until …`, `Ends on …`. */
+/**
+ * The status in words: `Free`, `Active`, `Trial until Dec 22, 2026`, `Payment failed: plan kept until …`,
+ * `Cancels at period end on …`.
+ */
 export function describeStatus(e: StatusFields, options: FormatOptions = {}): string {
   const date = (t: string | null | undefined) => formatDate(t, options);
   switch (e.status) {
@@ -52,8 +55,59 @@ export function describeStatus(e: StatusFields, options: FormatOptions = {}): st
     case "past_due":
       return e.graceUntil ? `Payment failed: plan kept until ${date(e.graceUntil)}` : "Payment failed";
     case "canceling":
-      return e.periodEnd ? `Ends on ${date(e.periodEnd)}` : "Ending at the period end";
+      return e.periodEnd ? `Cancels at period end on ${date(e.periodEnd)}` : "Cancels at period end";
     default:
       return String(e.status);
   }
+}
+
+// ------------------------------------------------------------------------------------------------- words
+
+/**
+ * Where the catalog's words come from: `GET /plans` (names, descriptions, units) and/or an entitlements answer's
+ * `words` (names and units of what it grants). Either may be missing; an id without words is shown as itself.
+ */
+export interface WordSources {
+  plans?: Plans | null;
+  words?: EntitlementWords | null;
+}
+
+/** A feature's display name (`api_access` → `API access`), or its id when the catalog has no words for it. */
+export function featureName(id: string, from: WordSources = {}): string {
+  return from.plans?.features?.[id]?.name ?? from.words?.features?.[id] ?? id;
+}
+
+/** A feature's description from `GET /plans`, or `""`. */
+export function featureDescription(id: string, from: WordSources = {}): string {
+  return from.plans?.features?.[id]?.description ?? "";
+}
+
+/** A limit's display name (`messages_per_day` → `Messages a day`), or its id. */
+export function limitName(id: string, from: WordSources = {}): string {
+  return from.plans?.limits?.[id]?.name ?? from.words?.limits?.[id]?.name ?? id;
+}
+
+/** A limit's unit (`{one: "agent", other: "agents"}`), when the catalog gives one. */
+export function limitUnit(id: string, from: WordSources = {}): Unit | null {
+  return from.plans?.limits?.[id]?.unit ?? from.words?.limits?.[id]?.unit ?? null;
+}
+
+/** `3` agents → `3 agents`, `1` → `1 agent` (the plural form by `Intl.PluralRules`). */
+export function formatCount(n: number, unit: Unit, options: FormatOptions = {}): string {
+  const form = new Intl.PluralRules(options.locale ?? "en").select(n) === "one" ? unit.one : unit.other;
+  return `${formatLimit(n, options)} ${form}`;
+}
+
+const RESETS: Record<string, string> = { day: " a day", month: " a month", billing_period: " per billing period" };
+
+/**
+ * A plan's limit as a card lists it: `10 agents`, `1,000 messages a day`, `Unlimited agents`; without words,
+ * `messages_per_day: 1,000`.
+ */
+export function describeLimit(id: string, value: Limit, from: WordSources = {}, options: FormatOptions = {}): string {
+  const unit = limitUnit(id, from);
+  if (!unit) return `${limitName(id, from)}: ${formatLimit(value, options)}`;
+  const resets = RESETS[from.plans?.limits?.[id]?.resets ?? ""] ?? "";
+  const counted = value === "unlimited" ? `Unlimited ${unit.other}` : formatCount(value, unit, options);
+  return counted + resets;
 }

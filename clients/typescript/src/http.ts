@@ -64,7 +64,9 @@ export class Transport {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     const f = options.fetch ?? globalThis.fetch;
     if (typeof f !== "function") throw new TypeError("no fetch: pass `fetch` (Node 18 or later has one)");
-    this.fetch = f;
+    // Called as a plain function, never as this object's method: a browser's fetch throws "Illegal invocation"
+    // when `this` is anything but the window.
+    this.fetch = (input, init) => f(input, init);
     this.retries = Math.max(0, Math.floor(options.retries ?? 2));
     this.retryDelayMs = options.retryDelayMs ?? 250;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 10_000;

@@ -3,7 +3,20 @@
 export { createBillingClient, newIdempotencyKey } from "./billing.js";
 export type { BillingClient, BillingClientOptions, ChangeOptions, GetOptions, PostOptions, TokenGetter } from "./billing.js";
 export { mirrorFromClaims, type BillingMirror, type MirrorOptions } from "./mirror.js";
-export { describeStatus, formatAmount, formatDate, formatLimit, type FormatOptions } from "./format.js";
+export {
+  describeLimit,
+  describeStatus,
+  featureDescription,
+  featureName,
+  formatAmount,
+  formatCount,
+  formatDate,
+  formatLimit,
+  limitName,
+  limitUnit,
+  type FormatOptions,
+  type WordSources,
+} from "./format.js";
 export * from "./errors.js";
 export type * from "./types.js";
 export type { TransportOptions } from "./http.js";

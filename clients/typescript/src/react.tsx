@@ -14,7 +14,18 @@ import {
 } from "react";
 import { createBillingClient, newIdempotencyKey, type BillingClient, type TokenGetter } from "./billing.js";
 import { EntitleError } from "./errors.js";
-import { describeStatus, formatAmount, formatDate, formatLimit, type FormatOptions } from "./format.js";
+import {
+  describeLimit,
+  describeStatus,
+  featureDescription,
+  featureName,
+  formatAmount,
+  formatDate,
+  formatLimit,
+  limitName,
+  type FormatOptions,
+  type WordSources,
+} from "./format.js";
 import { mirrorFromClaims, type BillingMirror } from "./mirror.js";
 import type {
   CatalogPrice,
@@ -308,7 +319,9 @@ export function errorText(error: unknown): string {
   return error.message;
 }
 
-const label = (names: Record<string, string> | undefined, id: string) => names?.[id] ?? id;
+/** `names` (a prop) first, else the catalog's words, else the id. */
+const label = (names: Record<string, string> | undefined, id: string, from: WordSources = {}) =>
+  names?.[id] ?? featureName(id, from);
 
 function planName(plans: Plans | undefined, id: string | null | undefined): string {
   if (!id) return "";
@@ -361,7 +374,7 @@ export interface PricingTableProps {
   cancelUrl?: string;
   /** A contact-sales plan's button links here (`mailto:` or a form). */
   contactSalesUrl?: string;
-  /** Display names of features and limits (`{ api_access: "API access" }`); else their ids. */
+  /** Display names of features (`{ api_access: "API access" }`); default the catalog's `[features]` words. */
   featureNames?: Record<string, string>;
   /**
    * Instead of the default (Checkout for a new subscriber, a previewed plan change for a subscriber): your own.
@@ -475,12 +488,14 @@ export function PricingTable(props: PricingTableProps) {
               {price?.trialDays ? <p className="entitle-plan__trial">{price.trialDays}-day free trial</p> : null}
               {plan.seats && <SeatsLine seats={plan.seats} interval={price?.interval ?? interval} format={format} />}
               <ul className="entitle-plan__features">
-                {plan.features.map((f) => (
-                  <li key={f}>{label(props.featureNames, f)}</li>
-                ))}
                 {Object.entries(plan.limits).map(([name, value]) => (
-                  <li key={`limit:${name}`}>
-                    {label(props.featureNames, name)}: {formatLimit(value, format)}
+                  <li key={`limit:${name}`} className="entitle-plan__limit">
+                    {props.featureNames?.[name] ? `${props.featureNames[name]}: ${formatLimit(value, format)}` : describeLimit(name, value, { plans }, format)}
+                  </li>
+                ))}
+                {plan.features.map((f) => (
+                  <li key={f} className="entitle-plan__feature" title={featureDescription(f, { plans }) || undefined}>
+                    {label(props.featureNames, f, { plans })}
                   </li>
                 ))}
               </ul>
@@ -663,7 +678,7 @@ function ChangeConfirm(props: { choice: PlanChoice; plans: Plans; onDone: (notic
 export interface AccountPanelProps {
   /** Where the billing portal returns: default this page. */
   returnUrl?: string;
-  /** Display names of features and limits; else their ids. */
+  /** Display names of limits; default the catalog's words (`GET /plans`, the entitlements' `words`). */
   featureNames?: Record<string, string>;
   /** Where to send the browser (the portal's URL); default `window.location.assign`. */
   onRedirect?: (url: string) => void;
@@ -809,7 +824,12 @@ export function AccountPanel(props: AccountPanelProps) {
           <h3>Usage</h3>
           <ul className="entitle-usage">
             {usage.data.usage.filter(shownUsage).map((item) => (
-              <UsageBar key={item.feature} item={item} names={props.featureNames} format={format} />
+              <UsageBar
+                key={item.feature}
+                item={item}
+                title={props.featureNames?.[item.feature] ?? limitName(item.feature, { plans: catalog, words: e.words })}
+                format={format}
+              />
             ))}
           </ul>
         </div>
@@ -856,8 +876,7 @@ function shownUsage(item: UsageItem): boolean {
   return !(item.limit === 0 && item.used === 0 && item.held === 0);
 }
 
-function UsageBar({ item, names, format }: { item: UsageItem; names?: Record<string, string>; format: FormatOptions }) {
-  const title = label(names, item.feature);
+function UsageBar({ item, title, format }: { item: UsageItem; title: string; format: FormatOptions }) {
   if (item.kind === "credits") {
     return (
       <li className="entitle-usage__item entitle-usage__item--credits">

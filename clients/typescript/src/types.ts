@@ -29,6 +29,12 @@ export type Plan = Plans["plans"][number];
 export type CreditPack = Plans["creditPacks"][number];
 export type CatalogPrice = Schemas["CatalogPrice"];
 export type LimitDeclaration = Plans["limits"][string];
+/** A feature's display name and description (`GET /plans`' `features`). */
+export type FeatureWords = Schemas["FeatureWords"];
+/** What a limit counts, `{one: "agent", other: "agents"}` (`Intl.PluralRules` categories). */
+export type Unit = Schemas["Unit"];
+/** An entitlements answer's `words`: names of the features and limits it grants. */
+export type EntitlementWords = Schemas["EntitlementWords"];
 
 export type UsageList = Schemas["UsageList"];
 export type UsageItem = Schemas["UsageItem"];

@@ -45,6 +45,25 @@ describe("billing-api client", () => {
     assert.equal(fetch.calls[0].url, `${BASE}/entitlements`);
   });
 
+  it("calls fetch as a plain function, as a browser's window.fetch requires (no `this`)", async () => {
+    const original = globalThis.fetch;
+    const thisSeen = [];
+    // A browser's fetch throws "Illegal invocation" unless called on the window; this one records its `this`.
+    globalThis.fetch = function (url) {
+      thisSeen.push(this);
+      return Promise.resolve(new Response(JSON.stringify(PLANS), { status: 200, headers: { "content-type": "application/json" } }));
+    };
+    try {
+      const fromGlobal = entitle.createBillingClient({ baseUrl: BASE });
+      assert.deepEqual(await fromGlobal.plans(), PLANS);
+      const timed = entitle.createBillingClient({ baseUrl: BASE, timeoutMs: 0 });
+      await timed.plans();
+    } finally {
+      globalThis.fetch = original;
+    }
+    assert.deepEqual(thisSeen, [undefined, undefined]);
+  });
+
   it("throws Unauthorized (no_session) without a request when there is no token", async () => {
     const fetch = sequence({ status: 200, body: ENTITLEMENTS });
     const client = billing(fetch, { getToken: () => null });
@@ -369,7 +388,23 @@ describe("words", () => {
     assert.equal(entitle.describeStatus({ ...e, status: "active" }, f), "Active");
     assert.equal(entitle.describeStatus({ ...e, status: "trialing" }, f), "Trial until Dec 5, 2026");
     assert.equal(entitle.describeStatus({ ...e, status: "past_due" }, f), "Payment failed: plan kept until Dec 8, 2026");
-    assert.equal(entitle.describeStatus({ ...e, status: "canceling" }, f), "Ends on Dec 22, 2026");
+    assert.equal(entitle.describeStatus({ ...e, status: "canceling" }, f), "Cancels at period end on Dec 22, 2026");
+  });
+  it("the catalog's words for features and limits, from GET /plans or an entitlements answer", () => {
+    const e = ENTITLEMENTS;
+    assert.equal(entitle.featureName("api_access", { plans: PLANS }), "API access");
+    assert.equal(entitle.featureName("api_access", { words: e.words }), "API access", "the entitlements name what they grant");
+    assert.equal(entitle.featureName("sso", { words: e.words }), "sso", "not granted, not named there: the id");
+    assert.equal(entitle.featureDescription("sso", { plans: PLANS }), PLANS.features.sso.description);
+    assert.equal(entitle.limitName("messages_per_day", { plans: PLANS }), "Messages a day");
+    assert.equal(entitle.limitName("agents", { words: e.words }), "Agents");
+    assert.deepEqual(entitle.limitUnit("agents", { plans: PLANS }), { one: "agent", other: "agents" });
+    const unit = { one: "agent", other: "agents" };
+    assert.equal(entitle.formatCount(1, unit, f), "1 agent");
+    assert.equal(entitle.formatCount(1000, unit, f), "1,000 agents");
+    assert.equal(entitle.describeLimit("messages_per_day", 1000, { plans: PLANS }, f), "1,000 messages a day");
+    assert.equal(entitle.describeLimit("agents", "unlimited", { plans: PLANS }, f), "Unlimited agents");
+    assert.equal(entitle.describeLimit("tokens", 5, {}, f), "tokens: 5", "a catalog without words: the id");
   });
   it("amounts in the currency's smallest unit", () => {
     assert.equal(entitle.formatAmount(4900, "usd", f), "$49");

@@ -18,10 +18,10 @@ PAGE_STYLE = ("body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem
               "#error{color:#b00020}button{margin:.3rem .3rem 0 0}")
 
 
-def html_page(title: str, body: str) -> str:
+def html_page(title: str, body: str, style: str = PAGE_STYLE) -> str:
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             '<link rel="icon" href="data:,"><meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<style>{PAGE_STYLE}</style></head><body>{body}</body></html>")
+            f"<style>{style}</style></head><body>{body}</body></html>")
 
 
 def money(amount, currency) -> str:
@@ -36,27 +36,78 @@ def interval_text(price: dict) -> str:
     return f"per {recurring['interval']}" if count == 1 else f"every {count} {recurring['interval']}s"
 
 
+CHECKOUT_STYLE = (
+    "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f9fc;color:#1a1f36}"
+    ".checkout{display:grid;grid-template-columns:1fr 1fr;min-height:100vh}"
+    ".summary{background:#fff;padding:3rem 2.5rem;border-right:1px solid #e3e8ee}"
+    ".pay{padding:3rem 2.5rem;max-width:26rem}"
+    ".merchant{font-weight:600;color:#697386;margin:0 0 1.5rem}.merchant .test{background:#ffde92;color:#983705;"
+    "border-radius:4px;padding:.05rem .4rem;font-size:.75rem;margin-left:.4rem}"
+    "h1{font-size:1rem;color:#697386;font-weight:500;margin:0}"
+    "#headline{font-size:2rem;font-weight:600;margin:.2rem 0 1.5rem}"
+    "table{border-collapse:collapse;width:100%}td{padding:.6rem 0;border-bottom:1px solid #e3e8ee;vertical-align:top}"
+    ".name{font-weight:500}.interval{display:block;color:#697386;font-size:.875rem}.amount{text-align:right;"
+    "white-space:nowrap}#total{display:flex;justify-content:space-between;font-weight:600;margin-top:1rem}"
+    "#trial{color:#0e6245;background:#cbf4c9;border-radius:4px;padding:.25rem .6rem;display:inline-block}"
+    "label{display:block;font-size:.875rem;color:#3c4257;margin-bottom:.3rem}"
+    "input{font:inherit;width:100%;box-sizing:border-box;padding:.6rem .75rem;border:1px solid #cfd7df;"
+    "border-radius:6px;margin-bottom:1rem}"
+    "button{font:inherit;width:100%;padding:.7rem;border-radius:6px;border:1px solid #cfd7df;background:#fff;"
+    "cursor:pointer;margin-top:.5rem}#pay{background:#635bff;border-color:#635bff;color:#fff;font-weight:600}"
+    "#back{border:0;background:none;color:#635bff;width:auto;padding:.3rem 0}"
+    "#error{color:#df1b41;background:#fff0f2;border-radius:6px;padding:.5rem .75rem}"
+    ".hint{color:#697386;font-size:.8rem}"
+    "@media (max-width:48rem){.checkout{grid-template-columns:1fr}.summary{border-right:0}}")
+
+INTERVAL_WORDS = {"day": "daily", "week": "weekly", "month": "monthly", "year": "yearly"}
+
+
+def item_name(price: dict) -> str:
+    """What the line item sells, as a person reads it: the product's name and how often ("Professional,
+    monthly"), or the product alone for a one-time price."""
+    recurring = price.get("recurring")
+    name = price_name(price)
+    if not recurring:
+        return name
+    count = int(recurring.get("interval_count") or 1)
+    how_often = INTERVAL_WORDS.get(recurring["interval"], recurring["interval"]) if count == 1 \
+        else f"every {count} {recurring['interval']}s"
+    return f"{name}, {how_often}"
+
+
 def checkout_page(session: dict, error: str | None = None, card: str = "4242 4242 4242 4242") -> str:
+    items = STATE.line_items.get(session["id"], [])
     rows = "".join(
-        f'<tr class="line-item"><td class="name">{escape(price_name(item["price"]))}'
-        + (f' × {item["quantity"]}' if item["quantity"] is not None else " (metered: billed on usage)")
-        + f'</td><td class="interval">{escape(interval_text(item["price"]))}</td>'
+        f'<tr class="line-item"><td><span class="name">{escape(item_name(item["price"]))}</span>'
+        + (f' × {item["quantity"]}' if item["quantity"] not in (None, 1) else "")
+        + (" (billed on usage)" if item["quantity"] is None else "")
+        + f'<span class="interval">{escape(interval_text(item["price"]))}</span></td>'
         f'<td class="amount">{money(item["amount_total"], item["currency"])}</td></tr>'
-        for item in STATE.line_items.get(session["id"], []))
+        for item in items)
+    names = [item_name(item["price"]) for item in items if item["quantity"] is not None]
+    verb = "Subscribe to" if session["mode"] == "subscription" else "Buy"
+    headline = f"{verb} {names[0]}" if names else "Checkout"
     trial = (STATE.session_extras.get(session["id"], {}).get("subscription_data") or {}).get("trial_period_days")
     notice = f'<p id="trial">{escape(str(trial))}-day free trial</p>' if trial else ""
-    status = f'<p id="status">Status: {escape(session["status"])}</p>'
     problem = f'<p id="error">{escape(error)}</p>' if error else ""
+    done = "" if session["status"] == "open" else f'<p id="error">This Checkout is {escape(session["status"])}.</p>'
     form = ('<form method="post">'
-            f'<label for="card">Card number</label> <input id="card" name="card" value="{escape(card)}" '
-            'autocomplete="cc-number" inputmode="numeric"><br>'
-            '<button id="pay" type="submit" name="action" value="pay">Pay</button>'
+            f'<label for="card">Card number</label><input id="card" name="card" value="{escape(card)}" '
+            'autocomplete="cc-number" inputmode="numeric">'
+            '<button id="pay" type="submit" name="action" value="pay">'
+            + ("Subscribe" if session["mode"] == "subscription" else "Pay") + '</button>'
             '<button id="decline" type="submit" name="action" value="decline">Pay with a declined card</button>'
-            '<button id="back" type="submit" name="action" value="back">Back</button></form>')
-    body = (f'<h1>Checkout</h1><p id="mode">Mode: {escape(session["mode"])}</p>{status}{notice}'
+            '<button id="back" type="submit" name="action" value="back">← Back</button></form>'
+            '<p class="hint">A local test page: no card is charged.</p>')
+    body = ('<main class="checkout"><section class="summary">'
+            f'<p class="merchant">{escape(settings.BUSINESS_NAME)}<span class="test">TEST MODE</span></p>'
+            f'<h1>{escape(headline)}</h1>'
+            f'<p id="headline">{money(session["amount_total"], session["currency"])}</p>{notice}'
             f'<table id="line-items">{rows}</table>'
-            f'<p id="total">Total: {money(session["amount_total"], session["currency"])}</p>{problem}{form}')
-    return html_page("Checkout (fake Stripe)", body)
+            f'<p id="total"><span>Total due today</span><span>{money(session["amount_total"], session["currency"])}'
+            '</span></p></section>'
+            f'<section class="pay">{done}{problem}{form}</section></main>')
+    return html_page(headline, body, CHECKOUT_STYLE)
 
 
 def checkout_post(session: dict, form: dict):

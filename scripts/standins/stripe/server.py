@@ -66,7 +66,10 @@ def main() -> None:
                         help="failed renewal retries, each this many days after the previous attempt")
     parser.add_argument("--dunning-final", choices=("canceled", "unpaid"), default="canceled",
                         help="what a subscription becomes after its last failed retry")
+    parser.add_argument("--business-name", default=settings.BUSINESS_NAME,
+                        help="the account's public business name, shown on the hosted pages")
     args = parser.parse_args()
+    settings.BUSINESS_NAME = args.business_name
     settings.LATENCY_S = args.latency_ms / 1000
     settings.RETRY_SCALE, settings.MAX_ATTEMPTS, settings.CHAOS = (args.retry_scale, max(1, args.max_attempts),
                                                                    args.chaos)

@@ -8,6 +8,7 @@ LATENCY_S = 0.0  # --latency-ms: added to every /v1 request
 API_VERSION = "2026-09-30.endive"
 BASE_URL = ""  # http://127.0.0.1:PORT, set by main()
 HOSTED_PAGES = False  # --hosted-pages: Checkout and portal `url`s point at this fake's own pages
+BUSINESS_NAME = "Local test business"  # --business-name: the account's public name, on the hosted pages
 RETRY_SCALE = 1.0  # --retry-scale: multiplies the delivery backoff (1 s, 2 s, 4 s, ... capped at 30 s)
 MAX_ATTEMPTS = 8
 CHAOS = False  # --chaos: every event delivered twice, in an order shuffled within CHAOS_WINDOW_S

@@ -437,6 +437,10 @@ export interface components {
             trialDays: number | null;
         };
         Plans: {
+            /** @description The catalog's `[features]`: what a page shows for each feature a plan grants, by feature id. Empty for a catalog written without words (pages then fall back to the ids). */
+            features: {
+                [key: string]: components["schemas"]["FeatureWords"];
+            };
             plans: {
                 id: string;
                 /**
@@ -482,6 +486,31 @@ export interface components {
                     /** @enum {unknown} */
                     resets: "day" | "month" | "billing_period" | null;
                     lowThreshold: number | null;
+                    /** @description The display name ("Agents"); null in a catalog without words. */
+                    name: string | null;
+                    /** @description What the limit counts, singular and plural; null in a catalog without words. */
+                    unit: components["schemas"]["Unit"] | null;
+                };
+            };
+        };
+        FeatureWords: {
+            name: string;
+            description: string;
+        };
+        /** @description The counted thing in the forms English needs, keyed by `Intl.PluralRules` category: `{"one": "agent", "other": "agents"}` (`one` for a count of 1). */
+        Unit: {
+            one: string;
+            other: string;
+        };
+        /** @description The words of what an entitlements answer grants: the display name of each feature in `features`, the name and unit of each limit in `limits` (and of the credits balance). Descriptions are in GET /plans. */
+        EntitlementWords: {
+            features: {
+                [key: string]: string;
+            };
+            limits: {
+                [key: string]: {
+                    name: string;
+                    unit: components["schemas"]["Unit"];
                 };
             };
         };
@@ -541,6 +570,8 @@ export interface components {
             /** @description (Only when there is one) the plan change Stripe's subscription schedule will make at the period end, kept by the entitlement processor from Stripe's state. */
             scheduledChange?: components["schemas"]["ScheduledChange"];
             updatedAt: components["schemas"]["Timestamp"] | null;
+            /** @description (GET /entitlements and GET /v1/entitlements without `at` or `explain`) what a page shows for the features and limits granted; absent from history versions. */
+            words?: components["schemas"]["EntitlementWords"];
         };
         EntitlementsAt: {
             subject: components["schemas"]["SubjectId"];

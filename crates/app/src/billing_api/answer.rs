@@ -2,7 +2,7 @@
 //! alphabetical order on purpose: these replaced JSON maps (which serialize sorted), so the bytes on the wire
 //! stay the same.
 use entitle_domain::entitlements::Status;
-use entitle_domain::plans::{Audience, Interval, Limit};
+use entitle_domain::plans::{Audience, Interval, Limit, Unit};
 use entitle_domain::usage::Period;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,7 +110,9 @@ pub struct Portal {
 #[serde(rename_all = "camelCase")]
 pub struct Plans<'a> {
     pub credit_packs: Vec<PackEntry<'a>>,
-    pub limits: BTreeMap<&'a str, LimitEntry>,
+    /// `[features]`: each feature's display name and description (empty: a catalog without words).
+    pub features: BTreeMap<&'a str, FeatureEntry<'a>>,
+    pub limits: BTreeMap<&'a str, LimitEntry<'a>>,
     pub plans: Vec<PlanEntry<'a>>,
 }
 
@@ -167,11 +169,22 @@ pub struct PriceEntry<'a> {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LimitEntry {
+pub struct LimitEntry<'a> {
     pub kind: &'static str,
     pub low_threshold: Option<u64>,
+    /// The display name ("Agents"); `null` in a catalog without words.
+    pub name: Option<&'a str>,
     /// `day`, `month`, `billing_period`; `null` for a limit that never resets.
     pub resets: Option<Period>,
+    /// The counted thing, `{one, other}` (`Intl.PluralRules` categories); `null` in a catalog without words.
+    pub unit: Option<&'a Unit>,
+}
+
+/// `FeatureWords`: what a page shows for a feature.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureEntry<'a> {
+    pub description: &'a str,
+    pub name: &'a str,
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! `GET /plans`: the catalog as a pricing page needs it — plans (name, features, limits, prices), add-ons,
-//! credit packs and what each limit is. Public (no session token), cacheable: `Cache-Control` and an `ETag`
-//! (a hash of the body), and `If-None-Match` answers `304 Not Modified`.
-use crate::billing_api::answer::{LimitEntry, PackEntry, PlanEntry, Plans, PriceEntry, SeatsEntry};
+//! credit packs, what each limit is, and the words a page shows for features and limits. Public (no
+//! session token), cacheable: `Cache-Control` and an `ETag` (a hash of the body), and `If-None-Match`
+//! answers `304 Not Modified`.
+use crate::billing_api::answer::{
+    FeatureEntry, LimitEntry, PackEntry, PlanEntry, Plans, PriceEntry, SeatsEntry,
+};
 use crate::billing_api::deps::Deps;
 use entitle_domain::plans::{CatalogPrice, PlanCatalog};
 use entitle_domain::usage::LimitKind;
@@ -66,16 +69,31 @@ pub fn document(catalog: &PlanCatalog) -> Plans<'_> {
                 LimitKind::Metered(period) => Some(period),
                 _ => None,
             };
+            let words = catalog.limit_words().get(name);
             let entry = LimitEntry {
                 kind: decl.kind.as_str(),
                 low_threshold: decl.low_threshold,
+                name: words.map(|w| w.name.as_str()),
                 resets,
+                unit: words.map(|w| &w.unit),
             };
             (name.as_str(), entry)
         })
         .collect();
+    let features = catalog
+        .feature_words()
+        .iter()
+        .map(|(id, w)| {
+            let entry = FeatureEntry {
+                description: &w.description,
+                name: &w.name,
+            };
+            (id.as_str(), entry)
+        })
+        .collect();
     Plans {
         credit_packs,
+        features,
         limits,
         plans,
     }

@@ -209,7 +209,11 @@ async fn run(
     match route {
         Route::Checkout => json(checkout::create(deps, user, body(request)?, now).await),
         Route::Portal => json(portal::create(deps, user, body(request)?, now).await),
-        Route::Entitlements => json(entitlements::read(deps, user, now).await),
+        Route::Entitlements => json(
+            entitlements::read(deps, user, now)
+                .await
+                .map(|e| deps.catalog.with_words(e)),
+        ),
         Route::Usage => json(usage::read(deps, user, None, now).await),
         Route::History => {
             let query = request.uri().query();

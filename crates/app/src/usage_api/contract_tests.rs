@@ -92,7 +92,10 @@ fn every_answer_type_is_kept_with_every_optional_field_for_the_document_check() 
         at: at.clone(),
     });
     e.updated_at = Some(at);
-    assert_eq!(keep("Entitlements", &e)["addons"][0]["quantity"], 2);
+    // As GET /v1/entitlements answers it: with the words of what it grants.
+    let answer = keep("Entitlements", &PlanCatalog::builtin().with_words(e));
+    assert_eq!(answer["addons"][0]["quantity"], 2);
+    assert_eq!(answer["words"]["features"]["agents"], "AI agents");
     let error: serde_json::Value = serde_json::from_str(
         &ApiError::bad_request("invalid_amount", "`amount` must not be 0").to_json(),
     )

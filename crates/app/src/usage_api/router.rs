@@ -126,7 +126,8 @@ async fn dispatch(
             let at = request::query_time(query, "at")?;
             let explain = request::query_flag(query, "explain")?;
             if at.is_none() && !explain {
-                return reply(usage::entitlements(deps, &user()?, now).await);
+                let answer = usage::entitlements(deps, &user()?, now).await;
+                return reply(answer.map(|e| deps.catalog.with_words(e)));
             }
             let sources = (deps.history.as_ref(), &deps.catalog);
             reply(history::at(sources, &user()?, at.unwrap_or(now), explain).await)

@@ -194,6 +194,28 @@ async fn entitlements_come_from_the_table_in_one_read() {
     assert_eq!(reply.body["status"], "active");
     assert_eq!(reply.body["credits"], 2000);
     assert_eq!(reply.body["limits"]["agents"], 3);
+    // The words of what it grants (the catalog's [features] and limit names), beside the identifiers.
+    assert_eq!(reply.body["words"]["features"]["api_access"], "API access");
+    assert_eq!(reply.body["words"]["limits"]["agents"]["name"], "Agents");
+    assert_eq!(
+        reply.body["words"]["limits"]["agents"]["unit"]["other"],
+        "agents"
+    );
+    assert_eq!(reply.body["words"]["limits"]["credits"]["name"], "Credits");
+    let granted: Vec<&str> = reply.body["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let named: Vec<&str> = reply.body["words"]["features"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(named, granted, "names for exactly the features granted");
+    assert!(reply.body["words"]["features"].get("sso").is_none());
 }
 
 #[tokio::test]
@@ -309,6 +331,30 @@ async fn the_plans_page_data_is_served_without_a_session() {
     assert!(reply.body["creditPacks"]
         .as_array()
         .is_some_and(|p| !p.is_empty()));
+    // Words for people: every feature a plan grants has a name and a description, every limit a name and a unit.
+    let features = &reply.body["features"];
+    for plan in reply.body["plans"].as_array().unwrap() {
+        for feature in plan["features"].as_array().unwrap() {
+            let words = &features[feature.as_str().unwrap()];
+            assert!(
+                words["name"].as_str().is_some_and(|n| !n.is_empty()),
+                "{feature}"
+            );
+            assert!(
+                words["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{feature}"
+            );
+        }
+    }
+    assert_eq!(features["sso"]["name"], "Single sign-on (SSO)");
+    assert_eq!(
+        reply.body["limits"]["messages_per_day"]["name"],
+        "Messages a day"
+    );
+    assert_eq!(
+        reply.body["limits"]["messages_per_day"]["unit"],
+        json!({"one": "message", "other": "messages"})
+    );
 }
 
 /// The built-in catalog with overage on Starter's messages: 1 cent per 100 beyond the 1,000 included.

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::products::product_of;
 use super::{feature_name, Action, Remote, Sold, SyncPlan};
+use crate::plans::PlanCatalog;
 
 /// Every feature some plan grants.
 pub(super) fn wanted<'a>(sold: &[Sold<'a>]) -> BTreeSet<&'a str> {
@@ -12,13 +13,22 @@ pub(super) fn wanted<'a>(sold: &[Sold<'a>]) -> BTreeSet<&'a str> {
         .collect()
 }
 
-/// A feature the catalog grants is created when Stripe lacks it, reactivated when it was archived.
-pub(super) fn create_or_reactivate(wanted: &BTreeSet<&str>, remote: &Remote, plan: &mut SyncPlan) {
+/// A feature the catalog grants is created when Stripe lacks it (named as the catalog's `[features]` names it,
+/// else after its id), reactivated when it was archived.
+pub(super) fn create_or_reactivate(
+    catalog: &PlanCatalog,
+    wanted: &BTreeSet<&str>,
+    remote: &Remote,
+    plan: &mut SyncPlan,
+) {
     for feature in wanted {
         match remote.features.iter().find(|f| f.lookup_key == *feature) {
             None => plan.actions.push(Action::CreateFeature {
                 lookup_key: (*feature).to_owned(),
-                name: feature_name(feature),
+                name: catalog
+                    .feature_words()
+                    .get(*feature)
+                    .map_or_else(|| feature_name(feature), |w| w.name.clone()),
             }),
             Some(f) if !f.active => plan.actions.push(Action::ReactivateFeature {
                 id: f.id.clone(),

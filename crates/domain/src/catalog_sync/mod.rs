@@ -122,7 +122,7 @@ pub fn plan(catalog: &PlanCatalog, remote: &Remote) -> SyncPlan {
     let mut plan = SyncPlan::default();
 
     // Features first: products are attached to them.
-    features::create_or_reactivate(&wanted_features, remote, &mut plan);
+    features::create_or_reactivate(catalog, &wanted_features, remote, &mut plan);
     products::create_or_update(&sold, remote, &mut plan);
     // Meters before the metered prices on them.
     meters::create_or_reactivate(&wanted_meters, remote, &mut plan);

@@ -91,4 +91,8 @@ pub enum CatalogError {
         limit: String,
         reason: String,
     },
+    #[error("[features] {feature:?}: {reason}")]
+    InvalidFeature { feature: String, reason: String },
+    #[error("plan {plan:?} grants the feature {feature:?}, which [features] does not describe (give it a `name` and a `description`)")]
+    UndescribedFeature { plan: String, feature: String },
 }

@@ -6,6 +6,12 @@
 //! rather than a customer's request:
 //!
 //! ```toml
+//! [limits]
+//! agents = { kind = "allocated", name = "Agents", unit = { one = "agent", other = "agents" } }
+//!
+//! [features]                       # what a page shows for each feature a plan grants
+//! sso = { name = "Single sign-on", description = "Members sign in through your identity provider." }
+//!
 //! [[plans]]
 //! id = "free"                      # snake_case, unique among plans and packs
 //! name = "Free"
@@ -51,15 +57,17 @@ mod model;
 mod naming;
 mod parse;
 mod validate;
+mod words;
 
 pub use checkout::CheckoutMode;
 pub use error::CatalogError;
 pub use model::{
-    Audience, CatalogPrice, CreditPack, Interval, Limit, Overage, Plan, PlanCatalog, PriceMatch,
-    Seats,
+    Audience, CatalogPrice, CreditPack, FeatureWords, Interval, Limit, LimitWords, Overage, Plan,
+    PlanCatalog, PriceMatch, Seats, Unit,
 };
 pub use naming::{meter_event_name, OveragePrice};
 pub use parse::PLAN_CATALOG_ENV;
+pub use words::{EntitlementWords, LimitName, WithWords};
 
 #[cfg(test)]
 pub(crate) use parse::BUILTIN_TOML_FOR_TESTS;

@@ -16,6 +16,45 @@ pub struct PlanCatalog {
     pub(super) default: usize,
     /// Every limit's kind, declared once in `[limits]`.
     pub(super) limit_decls: BTreeMap<String, LimitDecl>,
+    /// `[features]`: what a person reads for each feature (empty in a catalog written without it).
+    pub(super) features: BTreeMap<String, FeatureWords>,
+    /// Each limit's display name and unit (`[limits]`' `name` and `unit`), by limit name.
+    pub(super) limit_words: BTreeMap<String, LimitWords>,
+}
+
+/// A feature as a page shows it: `[features] sso = { name = "Single sign-on", description = "…" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureWords {
+    pub name: String,
+    pub description: String,
+}
+
+/// What a limit counts, in the two forms English needs: `{ one = "agent", other = "agents" }`. The keys are
+/// `Intl.PluralRules`' categories, so a page picks the form with `new Intl.PluralRules("en").select(n)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    pub one: String,
+    pub other: String,
+}
+
+impl Unit {
+    /// The form for a count of `n`.
+    pub fn of(&self, n: u64) -> &str {
+        if n == 1 {
+            &self.one
+        } else {
+            &self.other
+        }
+    }
+}
+
+/// A limit as a page shows it: a name ("Messages a day") and its unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitWords {
+    pub name: String,
+    pub unit: Unit,
 }
 
 /// A subscription tier: what it grants and the Stripe prices that sell it.
@@ -272,6 +311,21 @@ impl PlanCatalog {
             .iter()
             .find(|(_, d)| d.kind == LimitKind::Credits)
             .map(|(name, _)| name.as_str())
+    }
+
+    /// The words of every described feature (empty when the catalog has no `[features]` table).
+    pub fn feature_words(&self) -> &BTreeMap<String, FeatureWords> {
+        &self.features
+    }
+
+    /// The words of every limit that has them.
+    pub fn limit_words(&self) -> &BTreeMap<String, LimitWords> {
+        &self.limit_words
+    }
+
+    /// The display name of feature `id`, or `id` itself in a catalog that does not describe it.
+    pub fn feature_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.features.get(id).map_or(id, |w| w.name.as_str())
     }
 
     /// Whether some plan grants the boolean feature `name`.

@@ -66,6 +66,9 @@ pub(super) struct RawCatalog {
     pub(super) credit_packs: Vec<RawCreditPack>,
     #[serde(default)]
     pub(super) limits: BTreeMap<String, RawLimitDecl>,
+    /// `[features]`: each feature's display name and description. Absent: a catalog written before it
+    /// (its pages fall back to the identifiers); present: it describes every feature a plan grants.
+    pub(super) features: Option<BTreeMap<String, super::model::FeatureWords>>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +77,10 @@ pub(super) struct RawLimitDecl {
     pub(super) kind: RawKind,
     pub(super) resets: Option<Period>,
     pub(super) low_threshold: Option<u64>,
+    /// Display name ("Messages a day"); with `unit`.
+    pub(super) name: Option<String>,
+    /// The counted thing, singular and plural (`{ one = "message", other = "messages" }`); with `name`.
+    pub(super) unit: Option<super::model::Unit>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]

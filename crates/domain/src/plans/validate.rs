@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::error::CatalogError;
-use super::model::{Audience, CatalogPrice, CreditPack, Limit, Overage, Plan, PlanCatalog, Seats};
+use super::model::{
+    Audience, CatalogPrice, CreditPack, FeatureWords, Limit, LimitWords, Overage, Plan,
+    PlanCatalog, Seats,
+};
 use super::parse::{describe, limit, RawCatalog, RawCreditPack, RawKind, RawLimitDecl, RawPlan};
 use crate::usage::{LimitDecl, LimitKind};
 
@@ -50,7 +53,8 @@ impl RawCatalog {
         if !self.plans.iter().any(|p| p.default) {
             return Err(CatalogError::NoDefaultPlan);
         }
-        let limit_decls = validate_limit_decls(self.limits)?;
+        let described = self.features.is_some();
+        let (limit_decls, limit_words) = validate_limit_decls(self.limits, described)?;
         let mut claims = Claims::default();
         let mut default: Option<usize> = None;
         let mut plans: Vec<Plan> = Vec::with_capacity(self.plans.len());
@@ -64,12 +68,15 @@ impl RawCatalog {
         for raw in self.credit_packs {
             credit_packs.push(validate_credit_pack(raw, &mut claims)?);
         }
+        let features = validate_features(self.features.unwrap_or_default(), described, &plans)?;
 
         Ok(PlanCatalog {
             plans,
             credit_packs,
             default,
             limit_decls,
+            features,
+            limit_words,
         })
     }
 }
@@ -530,12 +537,94 @@ fn overage_currency(plan: &RawPlan, table: &toml::Table) -> Result<String, Strin
     Ok(currency)
 }
 
+/// The longest name Stripe takes for an Entitlements feature (`entitle catalog apply` creates it so named).
+const MAX_FEATURE_NAME: usize = 80;
+
+/// `[features]` (when the catalog has the table, `described`): every feature a plan or add-on grants is
+/// described (so a misspelt entry leaves its feature undescribed: an error), and each name and description is
+/// words, not blanks. An entry no plan grants is allowed: dropping a plan does not force rewording the rest.
+fn validate_features(
+    raw: BTreeMap<String, FeatureWords>,
+    described: bool,
+    plans: &[Plan],
+) -> Result<BTreeMap<String, FeatureWords>, CatalogError> {
+    if !described {
+        return Ok(raw);
+    }
+    for (feature, words) in &raw {
+        check_name("feature", feature)?;
+        let invalid = |reason: &str| CatalogError::InvalidFeature {
+            feature: feature.clone(),
+            reason: reason.to_owned(),
+        };
+        if let Some(field) =
+            blank_field(&[("name", &words.name), ("description", &words.description)])
+        {
+            return Err(invalid(&format!(
+                "`{field}` is blank or has surrounding spaces"
+            )));
+        }
+        // `entitle catalog apply` names the Stripe Entitlements feature so; Stripe takes at most 80 characters.
+        if words.name.chars().count() > MAX_FEATURE_NAME {
+            return Err(invalid(&format!(
+                "`name` is longer than {MAX_FEATURE_NAME} characters (Stripe's limit on a feature's name)"
+            )));
+        }
+    }
+    for plan in plans {
+        if let Some(feature) = plan.features.iter().find(|f| !raw.contains_key(*f)) {
+            return Err(CatalogError::UndescribedFeature {
+                plan: plan.id.clone(),
+                feature: feature.clone(),
+            });
+        }
+    }
+    Ok(raw)
+}
+
+/// The first of `fields` (name, value) that is blank or padded with spaces.
+fn blank_field<'a>(fields: &[(&'a str, &str)]) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(_, value)| value.trim().is_empty() || value.trim() != *value)
+        .map(|(field, _)| *field)
+}
+
+/// A limit's `name` and `unit`: both or neither, and both when the catalog describes its features
+/// (`described`), so that a catalog with words has them everywhere.
+fn validate_limit_words(
+    name: Option<String>,
+    unit: Option<super::model::Unit>,
+    described: bool,
+) -> Result<Option<LimitWords>, String> {
+    match (name, unit) {
+        (None, None) if !described => Ok(None),
+        (Some(name), Some(unit)) => {
+            let fields = [("name", name.as_str()), ("unit.one", &unit.one), ("unit.other", &unit.other)];
+            match blank_field(&fields) {
+                Some(field) => Err(format!("`{field}` is blank or has surrounding spaces")),
+                None => Ok(Some(LimitWords { name, unit })),
+            }
+        }
+        (Some(_), None) => Err("has a `name` but no `unit` (e.g. `unit = { one = \"agent\", other = \"agents\" }`)".into()),
+        (None, Some(_)) => Err("has a `unit` but no `name`".into()),
+        (None, None) => Err(
+            "needs a `name` and a `unit`: the catalog has a [features] table, so every limit is described too".into(),
+        ),
+    }
+}
+
+/// `[limits]` validated: each limit's declaration, and the words of those that have them.
+type LimitTables = (BTreeMap<String, LimitDecl>, BTreeMap<String, LimitWords>);
+
 /// `[limits]`: each name snake_case; `resets` on metered limits only; one credits balance at most, the only
-/// one with a `low_threshold`.
+/// one with a `low_threshold`; display words as [`validate_limit_words`] wants them.
 fn validate_limit_decls(
     raw: BTreeMap<String, RawLimitDecl>,
-) -> Result<BTreeMap<String, LimitDecl>, CatalogError> {
+    described: bool,
+) -> Result<LimitTables, CatalogError> {
     let mut decls = BTreeMap::new();
+    let mut words = BTreeMap::new();
     let mut credits: Option<String> = None;
     for (name, decl) in raw {
         check_name("limit", &name)?;
@@ -565,6 +654,11 @@ fn validate_limit_decls(
             }
             credits = Some(name.clone());
         }
+        if let Some(w) =
+            validate_limit_words(decl.name, decl.unit, described).map_err(|r| invalid(&r))?
+        {
+            words.insert(name.clone(), w);
+        }
         decls.insert(
             name,
             LimitDecl {
@@ -573,7 +667,7 @@ fn validate_limit_decls(
             },
         );
     }
-    Ok(decls)
+    Ok((decls, words))
 }
 
 /// Checks a price's references and claims them in `seen` (reference → owner), which spans the whole

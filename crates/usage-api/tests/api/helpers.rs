@@ -21,7 +21,7 @@ pub const KEY: &str = "sk_usage_integration";
 
 pub const CATALOG: &str = r#"
 [limits]
-messages = { kind = "metered", resets = "day" }
+messages = { kind = "metered", resets = "day", name = "Messages", unit = { one = "message", other = "messages" } }
 tokens = { kind = "metered", resets = "billing_period" }
 agents = { kind = "allocated" }
 credits = { kind = "credits", low_threshold = 10 }

@@ -149,3 +149,32 @@ async fn the_version_in_force_at_an_instant_is_read_back_explained_and_listed() 
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some(code)), "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_entitlements_read_names_the_limits_it_sets_in_the_catalogs_words() {
+    let app = TestApp::spawn().await;
+    app.on_plan("pro", "2099-01-01T00:00:00Z").await;
+    let (status, body) = get(
+        &app,
+        &format!("/v1/entitlements?subject={}", app.user.as_str()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["plan"], "pro");
+    // `messages` has words in this catalog; `tokens` and `agents` have none (a catalog without [features] may
+    // leave them out), so only `messages` is named.
+    assert_eq!(
+        body["words"]["limits"],
+        serde_json::json!({"messages": {"name": "Messages", "unit": {"one": "message", "other": "messages"}}})
+    );
+    assert_eq!(body["words"]["features"], serde_json::json!({}));
+    // A version read (`at`) is the stored history: no words.
+    let at = UnixTime::now().to_rfc3339();
+    let (status, body) = get(
+        &app,
+        &format!("/v1/entitlements?subject={}&at={at}", app.user.as_str()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["entitlements"].get("words").is_none());
+}

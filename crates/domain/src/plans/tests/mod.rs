@@ -8,6 +8,7 @@ mod naming;
 mod parse;
 mod seats;
 mod validate;
+mod words;
 
 /// A valid catalog to build the failing cases from.
 const BASE: &str = r#"

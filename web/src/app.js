@@ -1,30 +1,48 @@
-// The demo app's page: plain JavaScript, no build step, no framework. It is the browser half of an Entitle
-// integration; scripts/demo_server.py is the server half. What to copy into your own app:
+// The demo app's page, built on Entitle's TypeScript client (clients/typescript): its browser entry point
+// (`createBillingClient`: every billing-api call, with the retries, idempotency keys and typed errors it
+// gives; the words for statuses, amounts, dates and the catalog's feature and limit names) and its React entry
+// point (`<EntitleProvider>` and `<PlanGate>`: what the plan includes). web/build.mjs bundles it with esbuild
+// into web/dist/ (no CDN, nothing fetched at run time). It is the browser half of an Entitle integration;
+// scripts/demo_server.py is the server half. What to copy into your own app:
 //
 //   * billing-api is called straight from the browser with the Clerk session token as a Bearer header
-//     (no cookies, so no `credentials`): GET /plans (public), POST /checkout, POST /portal, GET /entitlements,
-//     GET /usage, GET /entitlements/history, POST /subscription/cancel | resume | change.
+//     (`getToken`): GET /plans (public), POST /checkout, POST /portal, GET /entitlements, GET /usage,
+//     GET /entitlements/history, POST /subscription/cancel | resume | change.
 //   * Anything that spends a limit or credits goes through YOUR server (here /api/send-message and
 //     /api/generate), which verifies the same token and asks usage-api with a server key the browser never sees.
-//   * The page shows what GET /entitlements says; Stripe's webhooks move it (a second or two after a change),
-//     so the page polls it every 2 s while signed in. That includes the add-ons held and a plan change
-//     scheduled for the period end (`scheduledChange`), so both are still shown after a reload.
+//   * The page shows what GET /entitlements says; a billing change reaches it a second or two later, so the
+//     page reads it every 2 s while signed in. That includes the add-ons held and a plan change scheduled for
+//     the period end (`scheduledChange`), so both are still shown after a reload.
 //   * The History timeline is GET /entitlements/history: every version Entitle applied, with its provenance
 //     (`reasons`, `changes`, `cause`), put in words here; read again whenever the entitlements read changes.
-//   * Every POST to billing-api carries an `Idempotency-Key`: a fresh crypto.randomUUID() per click, the same
-//     one when that click's request is retried, so a retried click is done once and cancel → resume → cancel
-//     are three intents.
+//   * Every POST to billing-api carries an `Idempotency-Key`: one per click (the client sends the same one on
+//     its own retries of that click), so a retried click is done once and cancel → resume → cancel are three
+//     intents.
 //   * The organization switcher: the session's ACTIVE ORGANIZATION decides whom billing-api and the demo
 //     backend act for. Switching asks Clerk for a new session token with (or without) the organization
 //     (`await Clerk.setActive({ organization })` with ClerkJS; here the local Clerk's Frontend-like routes, see
 //     scripts/standins/clerk/frontend.py), then every read and action goes out with that token. Nothing in a
 //     request body names the organization: the token does.
-"use strict";
+import {
+  EntitleError,
+  Unauthorized,
+  createBillingClient,
+  describeLimit,
+  describeStatus,
+  featureDescription,
+  featureName,
+  formatAmount,
+  formatDate,
+  limitName as catalogLimitName,
+  newIdempotencyKey,
+} from "@entitle/client";
+import { mountFeatures } from "./features.js";
 
 // { billingApi, signInUrl, clock, appOrigin, generateCost, clerkFrontendApi, seatPlans } (/config.js)
 const config = window.ENTITLE_CONFIG;
 const TOKEN_KEY = "entitle.sessionToken";
 const POLL_MS = 2000;
+const FORMAT = { locale: "en-US" };
 
 const state = {
   token: null,
@@ -34,9 +52,10 @@ const state = {
   history: null, // GET /entitlements/history's versions, oldest first (as billing-api answers)
   historyError: null, // why the last read of the history failed (shown while there is none to show)
   historyFor: undefined, // the entitlements' updatedAt the history was read for (read again when it moves)
-  change: null, // the price a plan change is being previewed for
+  change: null, // the plan change being previewed: { price, plan, at }
+  interval: "month", // the pricing table's monthly / yearly toggle
   // The scheduled change the last cancel / resume / change answered ({ change, until }): shown until
-  // GET /entitlements says the same (Stripe's webhook → the processor takes a moment), at most FOLLOW_MS.
+  // GET /entitlements says the same (Entitle applies Stripe's events a moment later), at most FOLLOW_MS.
   scheduledAnswer: null,
   me: null, // the Clerk user (GET /v1/me): the header's name and email
   memberships: [], // the user's organizations (GET /v1/me/organization_memberships)
@@ -45,6 +64,13 @@ const FOLLOW_MS = 60000;
 
 const $ = (id) => document.getElementById(id);
 const show = (id, visible) => { $(id).hidden = !visible; };
+
+// billing-api through the package: the token is asked for right before each request (with ClerkJS:
+// `() => Clerk.session.getToken()`), so a switched organization's token is used at once.
+const billing = createBillingClient({ baseUrl: config.billingApi, getToken: () => state.token });
+// GET /plans under `make dev` waits for its first build (cargo lambda watch compiles billing-api on its first
+// request): no timeout of its own, the page says what is happening meanwhile.
+const catalogClient = createBillingClient({ baseUrl: config.billingApi, timeoutMs: 0, retries: 0 });
 
 // ------------------------------------------------------------------------------------------- the session
 
@@ -81,55 +107,61 @@ function signOut(message) {
 
 // ------------------------------------------------------------------------------------------- HTTP
 
-// One call to billing-api (or, with `base: ""`, the demo backend). Never throws: answers
-// { ok, status, data }, where a 4xx/5xx carries billing-api's {"error": {"code", "message"}}.
-//
-// `key` is the click's idempotency key (see action()): sent as `Idempotency-Key`, and then a request that got
-// no answer or a passing failure (429, 500, 503, 504) is retried twice more under the SAME key — billing-api
-// answers a key it has seen with its first answer, so the retry never does the work twice.
-const RETRY_STATUSES = [0, 429, 500, 503, 504];
-const RETRY_DELAYS_MS = [500, 1500];
-async function call(method, path, body, { base = config.billingApi, key } = {}) {
-  const headers = {};
-  if (state.token) headers.authorization = `Bearer ${state.token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  if (key) headers["idempotency-key"] = key;
-  for (let attempt = 0; ; attempt++) {
-    const answer = await send(method, base + path, headers, body, base);
-    if (!key || !RETRY_STATUSES.includes(answer.status) || attempt >= RETRY_DELAYS_MS.length) {
-      if (answer.status === 401 && state.token) signOut("Your session has ended: sign in again.");
-      return answer;
-    }
-    await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
+// One billing-api call through the client: { ok: true, data } or { ok: false, error } (an EntitleError: its
+// `status`, its `code` — billing-api's stable error code — and its message). A 401 signs out.
+async function api(run) {
+  try {
+    return { ok: true, data: await run() };
+  } catch (error) {
+    if (error instanceof Unauthorized && state.token) signOut("Your session has ended: sign in again.");
+    return { ok: false, error };
   }
 }
 
-async function send(method, url, headers, body, base) {
+// One call to the demo backend or Clerk's Frontend API: { ok, status, data }. The demo backend's errors have
+// billing-api's shape, {"error": {"code", "message"}}.
+async function send(method, url, headers, body, what) {
   let response;
   try {
     response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (e) {
-    return { ok: false, status: 0, data: { error: { code: "network", message: `cannot reach ${base || "the demo backend"}` } } };
+  } catch {
+    return { ok: false, status: 0, data: { error: { code: "network", message: `cannot reach ${what}` } } };
   }
   const data = await response.json().catch(() => ({}));
   return { ok: response.ok, status: response.status, data };
 }
 
-// billing-api's message; for a 403 also its code (billing_permission_required, not_a_member), which says why.
-const errorText = (answer) => (answer.data?.error?.message || `HTTP ${answer.status}`) +
-  (answer.status === 403 && answer.data?.error?.code ? ` (${answer.data.error.code})` : "");
+async function backend(path, body) {
+  const headers = { "content-type": "application/json" };
+  if (state.token) headers.authorization = `Bearer ${state.token}`;
+  const answer = await send("POST", path, headers, body, "the demo backend");
+  if (answer.status === 401 && state.token) signOut("Your session has ended: sign in again.");
+  return answer;
+}
 
-function notice(text) {
+// The message of a failed call; for a 403 also its code (billing_permission_required, not_a_member), which says
+// why. `failure` is an api() failure (an EntitleError) or a send() answer.
+function errorText(failure) {
+  const error = failure.error instanceof EntitleError ? failure.error : null;
+  const status = error ? error.status : failure.status;
+  const code = error ? error.code : failure.data?.error?.code;
+  const message = error ? error.message : failure.data?.error?.message || `HTTP ${failure.status}`;
+  return message + (status === 403 && code ? ` (${code})` : "");
+}
+const errorCode = (failure) => (failure.error instanceof EntitleError ? failure.error.code : failure.data?.error?.code);
+
+function notice(text, { reveal = false } = {}) {
   $("notice").textContent = text;
   show("notice", Boolean(text));
+  if (text && reveal) $("notice").scrollIntoView({ block: "nearest" });
 }
 
 // Runs an action from a button: the button is disabled meanwhile, the outcome goes to `notice`. Each click is
-// one intent with its own idempotency key, which `work` passes to call().
+// one intent with its own idempotency key, which `work` passes on.
 async function action(button, work) {
   button.disabled = true;
   try {
-    await work(crypto.randomUUID());
+    await work(newIdempotencyKey());
   } finally {
     button.disabled = false;
   }
@@ -227,12 +259,17 @@ function renderSwitcher() {
   select.value = activeOrgId() || "";
 }
 
+// The header: the name and email given at sign-up (Clerk's user); never the user id. Until Clerk's user is read,
+// the session token's own `email` / `name` claims when its template adds them, else just "Signed in".
 function whoText() {
   const me = state.me;
-  if (!me) return state.entitlements?.userId || "";
+  if (!me) {
+    const c = claims();
+    return [c.name, c.email && `<${c.email}>`].filter(Boolean).join(" ") || "Signed in";
+  }
   const email = me.email_addresses?.find((e) => e.id === me.primary_email_address_id)?.email_address;
   const name = [me.first_name, me.last_name].filter(Boolean).join(" ");
-  return name && email ? `${name} <${email}>` : name || email || me.id;
+  return name && email ? `${name} <${email}>` : name || (email ? `<${email}>` : "Signed in");
 }
 
 // With an organization active: whose account this is, the caller's role, and whether they may change billing
@@ -270,82 +307,147 @@ function renderOrganization() {
   }
 }
 
-// ------------------------------------------------------------------------------------------- formatting
+// ------------------------------------------------------------------------------------------- words
 
-function money(amount, currency) {
-  if (amount === null || amount === undefined) return "—";
-  return new Intl.NumberFormat("en-US", { style: "currency", currency: (currency || "usd").toUpperCase() })
-    .format(amount / 100);
-}
+// Amounts, counts and dates through the package's formatters (Intl); the catalog's words for features and
+// limits (GET /plans' `features` and each limit's `name` and `unit`, else the entitlements' `words`).
+const money = (amount, currency) =>
+  amount === null || amount === undefined ? "—" : formatAmount(amount, currency || "usd", FORMAT);
 const count = (n) => Number(n).toLocaleString("en-US");
-const date = (iso) => (iso ? new Date(iso).toLocaleDateString("en-US", { year: "numeric", month: "short", day: "numeric" }) : "—");
+const date = (iso) => (iso ? formatDate(iso, FORMAT) : "—");
 const catalogPlan = (id) => state.catalog?.plans.find((p) => p.id === id);
 const planName = (id) => catalogPlan(id)?.name || id;
-const limitName = (name) => name.replaceAll("_", " ");
+const words = () => ({ plans: state.catalog, words: state.entitlements?.words });
+const limitName = (name) => catalogLimitName(name, words());
+const feature = (id) => featureName(id, words());
+const INTERVALS = { month: "Monthly", year: "Yearly" };
+const per = (interval) => (interval ? ` / ${interval}` : "");
 const LIVE = ["active", "trialing", "past_due", "canceling"];
 const hasLivePlan = () => Boolean(state.entitlements && state.entitlements.subscriptionId && LIVE.includes(state.entitlements.status));
+// Whether there is anything to manage in Stripe's billing portal: a subscription (the plan's or an add-on's).
+// A free user with neither is not offered it.
+const hasBilling = () => Boolean(state.entitlements && (state.entitlements.subscriptionId || state.entitlements.addons?.length));
+
+// The status in words ("Active", "Cancels at period end on Jan 6, 2027", "Payment failed: plan kept until …").
+const statusText = (e) => describeStatus(e, FORMAT);
 
 // ------------------------------------------------------------------------------------------- pricing
 
-// The pricing table comes from billing-api's GET /plans (config/plans.toml): no prices hard-coded in the page.
+// The pricing table comes from billing-api's GET /plans (config/plans.toml): no prices or words hard-coded in
+// the page. Under `make dev` the first request compiles billing-api (a few minutes on a first build): after a
+// few seconds the page says so, and fills in by itself when billing-api answers.
 async function loadPlans() {
-  const answer = await call("GET", "/plans");
-  if (!answer.ok) {
-    $("plans").textContent = `The plans could not be loaded: ${errorText(answer)}`;
-    return;
+  const started = Date.now();
+  let failure = "";
+  const say = () => {
+    const s = Math.round((Date.now() - started) / 1000);
+    $("plans-loading").textContent = `Waiting for billing-api to answer (${s} s). Under make dev its first ` +
+      "request compiles it, which takes a few minutes on a first build; the plans appear here by themselves as " +
+      "soon as it answers." + (failure ? ` The last try: ${failure}; trying again.` : "");
+  };
+  const waiting = setInterval(say, 1000);
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const answer = await api(() => catalogClient.plans());
+      if (answer.ok) {
+        state.catalog = answer.data;
+        break;
+      }
+      // Keep trying while billing-api is not there yet (no answer, 5xx); say why meanwhile.
+      failure = errorText(answer);
+      say();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10000, 1000 * 2 ** attempt)));
+    }
+  } finally {
+    clearInterval(waiting);
   }
-  state.catalog = answer.data;
   renderPlans();
   renderCreditPacks();
   renderAddonButtons();
   render();
 }
 
+// The base plans side by side (add-ons are bought in the account's Add-ons section), one price per card for the
+// interval the toggle picks: name, the current plan's badge, price, what the plan gives in words, one button.
 function renderPlans() {
   const list = $("plans");
   list.replaceChildren();
-  for (const plan of state.catalog.plans) {
-    const card = document.createElement("div");
+  const plans = state.catalog.plans.filter((p) => !p.addon);
+  const intervals = new Set(plans.flatMap((p) => p.prices.map((price) => price.interval)));
+  const toggle = $("interval-toggle");
+  toggle.replaceChildren();
+  for (const interval of ["month", "year"].filter((i) => intervals.has(i))) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.id = `interval-${interval}`;
+    b.textContent = INTERVALS[interval];
+    b.setAttribute("aria-pressed", String(state.interval === interval));
+    b.addEventListener("click", () => {
+      state.interval = interval;
+      renderPlans();
+      renderPlanButtons();
+    });
+    toggle.append(b);
+  }
+  show("interval-toggle", toggle.children.length > 1);
+  for (const plan of plans) {
+    const card = document.createElement("article");
     card.className = "plan";
     card.dataset.plan = plan.id;
-    const limits = Object.entries(plan.limits || {}).map(([name, value]) => `${limitName(name)}: ${value === "unlimited" ? "unlimited" : count(value)}`);
-    card.innerHTML = `<h3></h3><span class="tag"></span><ul></ul>`;
+    card.innerHTML = `<div class="plan-head"><h3></h3><span class="badge" hidden>Current plan</span></div>
+      <p class="tag"></p><p class="price"></p><ul class="grants"></ul><p class="current-text" hidden></p>
+      <div class="plan-actions"></div>`;
     card.querySelector("h3").textContent = plan.name;
-    card.querySelector(".tag").textContent = plan.addon ? "add-on" : plan.default ? "everyone starts here"
-      : plan.for === "organization" ? "for organizations" : "";
-    // A team plan: its per-member caps inside the pool and its seats (when GET /plans lists them).
-    const perMember = Object.entries(plan.memberLimits || {}).map(([name, value]) => `${limitName(name)}: ${count(value)} per member`);
-    const seatPrice = plan.seats?.prices?.[0];
-    const seats = plan.seats ? [`${count(plan.seats.included)} seats included` +
-      (seatPrice ? `, then ${money(seatPrice.amount, seatPrice.currency)} / ${seatPrice.interval} per seat` : "")] : [];
-    for (const line of [...plan.features, ...limits, ...perMember, ...seats]) {
+    card.querySelector(".tag").textContent = plan.default ? "Everyone starts here"
+      : plan.for === "organization" ? "For teams" : plan.contactSales ? "For large organizations" : "";
+    const prices = plan.contactSales ? [] : plan.prices;
+    const shown = prices.find((p) => p.interval === state.interval) || prices[0];
+    const price = card.querySelector(".price");
+    if (plan.default) price.innerHTML = `<span class="amount">Free</span>`;
+    else if (plan.contactSales || !shown) price.innerHTML = `<span class="amount">Custom</span>`;
+    else {
+      price.innerHTML = `<span class="amount"></span><span class="per"></span>`;
+      price.querySelector(".amount").textContent = money(shown.amount, shown.currency);
+      price.querySelector(".per").textContent = per(shown.interval);
+      if (shown.trialDays) price.insertAdjacentHTML("beforeend", `<span class="trial">${shown.trialDays}-day free trial</span>`);
+    }
+    // What it gives, in the catalog's words: "10 agents", "10,000 messages a day", "25 messages a day per
+    // member", seats, then each feature's name (its description on hover).
+    const lines = [
+      ...Object.entries(plan.limits || {}).map(([name, value]) => [describeLimit(name, value, words(), FORMAT), ""]),
+      ...Object.entries(plan.memberLimits || {}).map(([name, value]) => [`${describeLimit(name, value, words(), FORMAT)} per member`, ""]),
+      ...(plan.seats ? [[`${count(plan.seats.included)} seats included` + seatPriceText(plan.seats.prices?.[0]), ""]] : []),
+      ...plan.features.map((f) => [feature(f), featureDescription(f, words())]),
+    ];
+    for (const [line, title] of lines) {
       const li = document.createElement("li");
       li.textContent = line;
-      card.querySelector("ul").append(li);
+      if (title) li.title = title;
+      card.querySelector(".grants").append(li);
     }
+    const actions = card.querySelector(".plan-actions");
     if (plan.contactSales) {
       const p = document.createElement("p");
+      p.className = "sales";
       p.textContent = "Contact sales";
-      card.append(p);
+      actions.append(p);
     }
-    for (const price of plan.contactSales ? [] : plan.prices) {
+    for (const price of prices) {
       const key = price.lookupKey || price.id;
-      const row = document.createElement("div");
-      row.className = "price";
-      row.innerHTML = `<span></span>`;
-      row.firstChild.textContent = `${money(price.amount, price.currency)} / ${price.interval}` +
-        (price.trialDays ? ` (${price.trialDays}-day trial)` : "");
-      // "Subscribe" starts a Checkout; once the user has a plan, "Switch" changes it (add-ons are always bought
-      // beside the plan, with a Checkout of their own).
-      const buy = button(`subscribe-${key}`, plan.addon ? "Add" : "Subscribe", (click) => subscribe(key, click));
+      // "Choose" starts a Checkout; once the user has a plan, "Switch" previews a change. One pair per
+      // interval, the toggle's shown; the same short words on every card, so the buttons line up.
+      const buy = button(`subscribe-${key}`, "Subscribe", (click) => subscribe(key, click));
       buy.classList.add("primary");
-      row.append(buy);
-      if (!plan.addon) row.append(button(`change-${key}`, "Switch", (click) => previewChange(key, plan, click)));
-      card.append(row);
+      buy.dataset.interval = price.interval;
+      const change = button(`change-${key}`, "Switch to this plan", (click) => previewChange(key, plan, click));
+      change.dataset.interval = price.interval;
+      actions.append(buy, change);
     }
     list.append(card);
   }
 }
+
+const seatPriceText = (price) => (price ? `, then ${money(price.amount, price.currency)}${per(price.interval)} per seat` : "");
 
 function renderCreditPacks() {
   const packs = $("credit-packs");
@@ -358,15 +460,15 @@ function renderCreditPacks() {
   }
 }
 
-// "Buy <add-on>" in the account's Add-ons section: the same Checkout as the pricing card's "Add" (billing-api
-// sells an add-on beside a live plan: a subscription of its own, not refused as a second plan).
+// "Buy <add-on>" in the account's Add-ons section: a Checkout of its own (billing-api sells an add-on beside a
+// live plan: a subscription of its own, not refused as a second plan).
 function renderAddonButtons() {
   const buttons = $("addon-buttons");
   buttons.replaceChildren();
   for (const plan of state.catalog.plans.filter((p) => p.addon && !p.contactSales)) {
     for (const price of plan.prices) {
       const key = price.lookupKey || price.id;
-      buttons.append(button(`buy-${key}`, `Buy ${plan.name} (${money(price.amount, price.currency)} / ${price.interval})`,
+      buttons.append(button(`buy-${key}`, `Buy ${plan.name} (${money(price.amount, price.currency)}${per(price.interval)})`,
         (click) => subscribe(key, click)));
     }
   }
@@ -387,28 +489,28 @@ function button(id, text, onClick) {
 // own Stripe customer) and the page goes there; Stripe sends the user back to successUrl or cancelUrl.
 async function subscribe(price, key) {
   if (!state.token) return signIn();
-  const answer = await call("POST", "/checkout", {
+  const answer = await api(() => billing.checkout({
     price,
     successUrl: `${config.appOrigin}/?checkout=success&session={CHECKOUT_SESSION_ID}`,
     cancelUrl: `${config.appOrigin}/?checkout=canceled`,
-  }, { key });
+  }, { idempotencyKey: key }));
   if (answer.ok) {
     location.href = answer.data.url;
-  } else if (answer.data?.error?.code === "subscription_exists") {
-    notice("You already have a plan: use “Switch” to change it.");
+  } else if (errorCode(answer) === "subscription_exists") {
+    notice("You already have a plan: use “Switch” to change it.", { reveal: true });
   } else {
-    notice(`Checkout could not start: ${errorText(answer)}`);
+    notice(`Checkout could not start: ${errorText(answer)}`, { reveal: true });
   }
 }
 
 async function openPortal(key) {
-  const answer = await call("POST", "/portal", { returnUrl: `${config.appOrigin}/?portal=returned` }, { key });
+  const answer = await api(() => billing.portal({ returnUrl: `${config.appOrigin}/?portal=returned` }, { idempotencyKey: key }));
   if (answer.ok) location.href = answer.data.url;
-  else notice(answer.status === 404 ? "No billing account yet: subscribe to a plan first." : `The portal could not open: ${errorText(answer)}`);
+  else notice(errorCode(answer) === "no_customer" ? "No billing account yet: choose a plan first." : `The portal could not open: ${errorText(answer)}`);
 }
 
-// The answer of cancel / resume / change is the subscription as Entitle will see it once Stripe's webhook is
-// processed: show it at once; the account above follows GET /entitlements a moment later.
+// The answer of cancel / resume / change is the subscription as Entitle will see it in a moment: shown at
+// once; the account follows GET /entitlements a second or two later.
 function showSubscription(verb, sub) {
   // A cancel lists every plan and add-on it covered (`canceled`), a resume what it resumed (`resumed`).
   const covered = sub.canceled || sub.resumed;
@@ -416,12 +518,11 @@ function showSubscription(verb, sub) {
   if (covered?.length) {
     what = coveredText(covered, Boolean(sub.canceled));
   } else {
-    const when = sub.cancelAtPeriodEnd ? ` until ${date(sub.periodEnd)}` : "";
-    what = `${planName(sub.plan)}, ${sub.status}${when}`;
+    what = `${planName(sub.plan)}, ${statusText(sub).toLowerCase()}`;
   }
   const scheduled = sub.scheduledChange ? `; switching to ${planName(sub.scheduledChange.plan)} on ${date(sub.scheduledChange.at)}` : "";
   const dropped = sub.droppedScheduledChange ? `; dropped the scheduled switch to ${planName(sub.droppedScheduledChange.plan)}` : "";
-  notice(`${verb}: ${what}${scheduled}${dropped}. Your account updates when Stripe's webhook arrives.`);
+  notice(`${verb}: ${what}${scheduled}${dropped}.`, { reveal: true });
   // Until GET /entitlements catches up, the scheduled change is the one this answer gives (or none).
   state.scheduledAnswer = { change: sub.scheduledChange || null, until: Date.now() + FOLLOW_MS };
   renderScheduledChange();
@@ -440,30 +541,41 @@ function coveredText(items, canceling) {
   return [...groups].map(([when, names]) => names.join(", ") + when).join("; ");
 }
 
-async function subscriptionAction(path, body, verb, key) {
-  const answer = await call("POST", path, body, { key });
-  if (answer.ok) showSubscription(verb, answer.data.subscription || answer.data);
-  else notice(`${verb} failed: ${errorText(answer)}`);
+async function subscriptionAction(run, verb) {
+  const answer = await api(run);
+  if (answer.ok) showSubscription(verb, answer.data);
+  else notice(`${verb} failed: ${errorText(answer)}`, { reveal: true });
   return answer;
 }
 
-// A plan change shows its price first (`preview: true` changes nothing) — switching now, and switching at the
-// period end — then waits for a confirmation. The two previews are two requests of one click: each has its
-// own key (one key with two bodies would be refused as idempotency_conflict).
-async function previewChange(price, plan, key) {
-  state.change = price;
+// A plan change shows its price first (`preview: true` changes nothing) for the timing the user picks — now
+// (prorated) or at the period end — then waits for the confirmation of that timing. Picking the other timing
+// asks for its own preview. Each preview is its own request with its own key (one key with two bodies would be
+// refused as idempotency_conflict).
+async function previewChange(price, plan) {
+  state.change = { price, plan, at: state.change?.price === price ? state.change.at : "now" };
+  notice(""); // the last action's outcome is not this one's
   show("change-panel", true);
-  // Only the preview itself goes into #change-preview; the confirmation waits for it.
+  $("change-title").textContent = `Switch to ${plan.name}`;
+  $("change-when-now").checked = state.change.at === "now";
+  $("change-when-period_end").checked = state.change.at === "period_end";
+  await renderChangePreview();
+  $("change-panel").scrollIntoView({ block: "nearest" });
+}
+
+async function renderChangePreview() {
+  const change = state.change;
+  const { price, plan, at } = change;
+  const later = at === "period_end";
   $("change-preview").textContent = "";
-  $("change-status").textContent = `Working out the price of ${plan.name}…`;
+  $("change-status").textContent = `Working out what switching to ${plan.name} ${later ? "at the period end" : "now"} costs…`;
   $("change-confirm").textContent = `Switch to ${plan.name} now`;
   $("change-at-period-end").textContent = `Switch to ${plan.name} at period end`;
+  show("change-confirm", !later);
+  show("change-at-period-end", later);
   $("change-confirm").disabled = $("change-at-period-end").disabled = true;
-  const [answer, later] = await Promise.all([
-    call("POST", "/subscription/change", { price, preview: true }, { key: `${key}.now` }),
-    call("POST", "/subscription/change", { price, preview: true, at: "period_end" }, { key: `${key}.period_end` }),
-  ]);
-  if (state.change !== price) return; // another plan's preview was asked for meanwhile
+  const answer = await api(() => billing.previewChange(later ? { price, at: "period_end" } : { price }));
+  if (state.change !== change) return; // another plan or timing was picked meanwhile
   if (!answer.ok) {
     $("change-status").textContent = `No preview: ${errorText(answer)}`;
     return;
@@ -471,20 +583,33 @@ async function previewChange(price, plan, key) {
   $("change-status").textContent = "";
   $("change-confirm").disabled = $("change-at-period-end").disabled = false;
   const p = answer.data.preview;
-  const lines = (p.lines || []).map((l) => `${l.description}: ${money(l.amount, p.currency)}`).join("\n");
-  // The period-end line is extra information: without it, "Switch at period end" still works.
-  const q = later.ok ? later.data.preview : null;
-  $("change-preview").textContent =
-    `Switch to ${planName(p.plan)} now: ${money(p.dueNow, p.currency)} due now, next invoice ` +
-    `${money(p.nextInvoiceAmount ?? p.total, p.currency)} on ${date(p.nextInvoiceAt)}.` + (lines ? `\n${lines}` : "") +
-    (q ? `\nOr switch at the period end: nothing due now, then ${money(q.nextInvoiceAmount ?? q.total, q.currency)} on ${date(q.nextInvoiceAt)}.` : "");
+  const next = `${money(p.nextInvoiceAmount ?? p.total, p.currency)} on ${date(p.nextInvoiceAt)}`;
+  if (later) {
+    const end = date(answer.data.subscription.periodEnd || p.nextInvoiceAt);
+    const now = p.dueNow > 0 ? `${money(p.dueNow, p.currency)} is due now` : "Nothing is charged now";
+    $("change-preview").textContent = `You keep ${planName(answer.data.subscription.plan)} until ${end}, then ` +
+      `${planName(p.plan)} starts. ${now}; the next invoice is ${next}.`;
+  } else {
+    const lines = (p.lines || []).filter((l) => l.description)
+      .map((l) => `${l.description}: ${money(l.amount, p.currency)}`).join("\n");
+    const credited = p.prorationBehavior === "none" ? "" : " (the unused time of your plan is credited)";
+    $("change-preview").textContent = `${planName(p.plan)} starts now: ${money(p.dueNow, p.currency)} due now` +
+      `${credited}, then ${next}.` + (lines ? `\n${lines}` : "");
+  }
 }
 
 async function confirmChange(at, key) {
-  const body = { price: state.change };
-  if (at) body.at = at;
-  const answer = await subscriptionAction("/subscription/change", body, at ? "Change scheduled" : "Plan changed", key);
-  if (answer.ok) show("change-panel", false);
+  const { price } = state.change;
+  const request = at ? { price, at } : { price };
+  const answer = await subscriptionAction(() => billing.changePlan(request, { idempotencyKey: key }),
+    at ? "Change scheduled" : "Plan changed");
+  if (answer.ok) {
+    show("change-panel", false);
+    state.change = null;
+    // The confirmation is at the top of the page: bring it (and, for a scheduled switch, the account's line
+    // that says so) into view.
+    if (at) $("scheduled-change").scrollIntoView({ block: "center" });
+  }
 }
 
 // ------------------------------------------------------------------------------------------- the product
@@ -493,7 +618,7 @@ async function confirmChange(at, key) {
 // idempotency key makes a retried click count once. A refusal (limit reached, no credits) is a 4xx with a
 // message to show.
 async function useProduct(path, key) {
-  const answer = await call("POST", path, { idempotencyKey: key }, { base: "" });
+  const answer = await backend(path, { idempotencyKey: key });
   const message = $("usage-message");
   message.textContent = answer.ok ? answer.data.message : errorText(answer);
   message.classList.toggle("refused", !answer.ok);
@@ -501,7 +626,7 @@ async function useProduct(path, key) {
 }
 
 async function advanceClock() {
-  const answer = await call("POST", "/api/clock/advance", { days: 31 }, { base: "" });
+  const answer = await backend("/api/clock/advance", { days: 31 });
   notice(answer.ok ? "The local Stripe's clock moved 31 days: subscriptions renew and their invoices are charged."
     : `The clock did not move: ${errorText(answer)}`);
   refresh();
@@ -521,7 +646,7 @@ async function refresh({ wait = false } = {}) {
   const token = state.token;
   refreshing = (async () => {
     // The two reads the page needs, in parallel: what the user (or organization) may do, and how much is used.
-    const [entitlements, usage] = await Promise.all([call("GET", "/entitlements"), call("GET", "/usage")]);
+    const [entitlements, usage] = await Promise.all([api(() => billing.entitlements()), api(() => billing.usage())]);
     if (state.token !== token) return; // switched meanwhile: these were the other subject's
     if (entitlements.ok) state.entitlements = entitlements.data;
     if (usage.ok) state.usage = usage.data;
@@ -544,7 +669,7 @@ async function loadHistory(token, written) {
   const versions = new Map();
   let from = null;
   for (let page = 0; page < 20; page++) {
-    const answer = await call("GET", "/entitlements/history" + (from ? `?from=${encodeURIComponent(from)}` : ""));
+    const answer = await api(() => billing.history(from ? { from } : undefined));
     if (state.token !== token) return;
     if (!answer.ok) {
       state.historyError = `The history could not be loaded: ${errorText(answer)}`;
@@ -568,10 +693,13 @@ function render() {
   show("account", signedIn);
   const e = state.entitlements;
   if (signedIn && e) {
-    $("signed-in-as").textContent = whoText();
     $("account-plan").textContent = planName(e.plan);
-    $("account-status").textContent = e.status;
-    $("period-end").textContent = e.status === "canceling" ? `${date(e.periodEnd)} (ends then)` : date(e.periodEnd);
+    $("account-status").textContent = statusText(e);
+    $("account-status").dataset.status = e.status;
+    $("period-end-label").textContent = e.status === "canceling" ? "Ends on" : e.status === "free" ? "Current period ends" : "Renews on";
+    $("period-end").textContent = date(e.periodEnd);
+    show("period-end-label", Boolean(e.periodEnd));
+    show("period-end", Boolean(e.periodEnd));
     $("credits").textContent = `${count(e.credits ?? 0)} credits`;
     // The grace period: the payment failed, the plan is kept until graceUntil while Stripe retries the card.
     const grace = e.status === "past_due" || Boolean(e.graceUntil);
@@ -585,8 +713,10 @@ function render() {
       (e.status === "free" && addons.some((a) => !a.until)));
     show("resume", e.status === "canceling" || addons.some((a) => a.until));
   }
-  show("signed-in-as", signedIn && Boolean(e || state.me));
-  if (signedIn && !e && state.me) $("signed-in-as").textContent = whoText();
+  // The billing portal is for a subscriber (or an add-on's): a free user has nothing to manage there.
+  show("portal", signedIn && hasBilling());
+  $("signed-in-as").textContent = whoText();
+  show("signed-in-as", signedIn);
   renderOrganization();
   show("advance-clock", signedIn && config.clock);
   renderScheduledChange();
@@ -594,6 +724,7 @@ function render() {
   renderUsage();
   renderPlanButtons();
   renderHistory();
+  mountFeatures($("features"), { client: billing, catalog: state.catalog, entitlements: signedIn ? e : null });
 }
 
 // The plan change Stripe's schedule makes at the period end: GET /entitlements' scheduledChange (the
@@ -610,6 +741,8 @@ function renderScheduledChange() {
   $("scheduled-change").textContent = change
     ? `Scheduled change: switching to ${planName(change.plan)} on ${date(change.at)} (the end of the current period)`
     : "";
+  show("scheduled-empty", !change);
+  $("scheduled-empty").textContent = state.entitlements?.status === "free" ? "None." : "None: your plan renews as it is.";
   show("scheduled-change", Boolean(change));
 }
 
@@ -635,19 +768,20 @@ function renderAddons() {
   show("addons-empty", addons.length === 0);
 }
 
-// "+5 agents, +1,000 messages per day, audit log" for one add-on of the catalog × its quantity.
+// "+5 agents, +1,000 messages a day, Audit log" for one add-on of the catalog × its quantity, in the catalog's words.
 function addonGrants(addon) {
   const plan = catalogPlan(addon.plan);
   if (!plan) return "";
   const limits = Object.entries(plan.limits || {}).map(([name, value]) =>
-    value === "unlimited" ? `unlimited ${limitName(name)}` : `+${count(value * addon.quantity)} ${limitName(name)}`);
-  return [...limits, ...(plan.features || []).map(limitName)].join(", ");
+    value === "unlimited" ? describeLimit(name, value, words(), FORMAT) : `+${describeLimit(name, value * addon.quantity, words(), FORMAT)}`);
+  return [...limits, ...(plan.features || []).map(feature)].join(", ");
 }
 
 function renderUsage() {
   const bars = $("usage-bars");
   bars.replaceChildren();
-  for (const item of state.usage?.usage || []) {
+  // A limit of 0 with nothing used is one the plan does not have (seats on a personal account): not shown.
+  for (const item of (state.usage?.usage || []).filter((i) => !(i.limit === 0 && !i.used && !i.held))) {
     const row = document.createElement("div");
     row.className = "usage";
     row.id = `usage-${item.feature}`;
@@ -661,11 +795,11 @@ function renderUsage() {
       bar.max = Math.max(item.remaining + item.used, 1);
       bar.value = item.remaining;
     } else if (item.limit === "unlimited") {
-      numbers.textContent = `${count(item.used)} used, unlimited`;
+      numbers.textContent = `${count(item.used)} used, no limit`;
       bar.max = 1;
       bar.value = 0;
     } else {
-      const resets = item.resetsAt ? `, resets ${new Date(item.resetsAt).toLocaleString("en-US")}` : "";
+      const resets = item.resetsAt ? `, resets ${new Date(item.resetsAt).toLocaleString("en-US", { dateStyle: "medium", timeStyle: "short" })}` : "";
       // A per-member cap inside an organization's pool: the caller's own share (GET /usage's `member`).
       const member = item.member ? `; you: ${count(item.member.used)} of ${count(item.member.limit)}` : "";
       numbers.textContent = `${count(item.used)} of ${count(item.limit ?? 0)}${member}${resets}`;
@@ -807,7 +941,7 @@ function happened(v, before) {
   return sentences.join(". ");
 }
 
-// "agents 3 → 13 · messages per day 1,000 → 11,000 · + audit log": the limits and features that moved (the
+// "Agents 3 → 13 · Messages a day 1,000 → 11,000 · + Audit log": the limits and features that moved (the
 // first version moves from the default plan's).
 function changedText(v) {
   const first = !v.provenance.previousVersion;
@@ -824,27 +958,45 @@ function changedText(v) {
   const features = changeOf(v, "features");
   if (features) {
     const [before, after] = [new Set(features.from ?? base?.features ?? []), new Set(features.to || [])];
-    for (const f of after) if (!before.has(f)) parts.push(`+ ${limitName(f)}`);
-    for (const f of before) if (!after.has(f)) parts.push(`− ${limitName(f)}`);
+    for (const f of after) if (!before.has(f)) parts.push(`+ ${feature(f)}`);
+    for (const f of before) if (!after.has(f)) parts.push(`− ${feature(f)}`);
   }
   return parts.join(" · ");
 }
 
-// "Subscribe" without a plan; "Switch" with one (not on the current plan's card: use the portal for its
-// other interval). Add-ons keep "Add".
+// "Choose" without a plan; "Switch" with one (not on the current plan's card: use the portal for its other
+// interval), for the interval the toggle picks. The current plan's card: a badge and a line that says so.
 function renderPlanButtons() {
   if (!state.catalog) return;
   const live = state.token && hasLivePlan();
-  for (const plan of state.catalog.plans) {
+  for (const interval of ["month", "year"]) {
+    $(`interval-${interval}`)?.setAttribute("aria-pressed", String(state.interval === interval));
+  }
+  for (const plan of state.catalog.plans.filter((p) => !p.addon)) {
     const current = Boolean(state.entitlements && state.token && state.entitlements.plan === plan.id);
-    document.querySelector(`.plan[data-plan="${plan.id}"]`)?.classList.toggle("current", current);
-    for (const price of plan.contactSales ? [] : plan.prices) {
+    const card = document.querySelector(`.plan[data-plan="${plan.id}"]`);
+    if (!card) continue;
+    card.classList.toggle("current", current);
+    card.querySelector(".badge").hidden = !current;
+    const text = card.querySelector(".current-text");
+    text.hidden = !current;
+    text.textContent = current ? currentPlanText(plan) : "";
+    const prices = plan.contactSales ? [] : plan.prices;
+    const interval = prices.some((p) => p.interval === state.interval) ? state.interval : prices[0]?.interval;
+    for (const price of prices) {
       const key = price.lookupKey || price.id;
-      if (plan.addon) continue;
-      show(`subscribe-${key}`, !live);
-      show(`change-${key}`, live && !current);
+      const picked = price.interval === interval;
+      show(`subscribe-${key}`, picked && !live);
+      show(`change-${key}`, picked && live && !current);
     }
   }
+}
+
+function currentPlanText(plan) {
+  const e = state.entitlements;
+  if (plan.default) return "You are on this plan.";
+  if (e.status === "canceling") return `Your plan until ${date(e.periodEnd)}.`;
+  return e.periodEnd ? `Your plan, renewing on ${date(e.periodEnd)}.` : "Your plan.";
 }
 
 // ------------------------------------------------------------------------------------------- start
@@ -857,7 +1009,7 @@ function start() {
   }
   state.token = takeTokenFromFragment();
   const query = new URLSearchParams(location.search);
-  if (query.get("checkout") === "success") notice("Payment done. Your account updates as soon as Stripe's webhook arrives.");
+  if (query.get("checkout") === "success") notice("Payment done. Your account shows it in a moment.");
   if (query.get("checkout") === "canceled") notice("Checkout canceled: nothing was charged.");
   if (query.get("portal")) notice("Back from the billing portal.");
   if (query.toString()) history.replaceState(null, "", location.pathname);
@@ -885,14 +1037,21 @@ function start() {
     show("org-create-form", false);
     renderSwitcher();
   });
+  for (const at of ["now", "period_end"]) {
+    $(`change-when-${at}`).addEventListener("change", () => {
+      if (!state.change || !$(`change-when-${at}`).checked) return;
+      state.change = { ...state.change, at };
+      renderChangePreview();
+    });
+  }
   for (const [id, work] of [
     ["portal", openPortal],
     // The add-ons' subscriptions are canceled with the plan (send `keepAddons: true` to keep them).
-    ["cancel", (key) => subscriptionAction("/subscription/cancel", { atPeriodEnd: true }, "Canceled at period end", key)],
-    ["resume", (key) => subscriptionAction("/subscription/resume", {}, "Resumed", key)],
+    ["cancel", (key) => subscriptionAction(() => billing.cancel({ atPeriodEnd: true }, { idempotencyKey: key }), "Canceled at period end")],
+    ["resume", (key) => subscriptionAction(() => billing.resume({ idempotencyKey: key }), "Resumed")],
     ["change-confirm", (key) => confirmChange(undefined, key)],
     ["change-at-period-end", (key) => confirmChange("period_end", key)],
-    ["change-dismiss", async () => show("change-panel", false)],
+    ["change-dismiss", async () => { show("change-panel", false); state.change = null; }],
     ["send-message", (key) => useProduct("/api/send-message", key)],
     ["generate", (key) => useProduct("/api/generate", key)],
     ["advance-clock", () => advanceClock()],
