@@ -777,7 +777,7 @@ export interface components {
         };
     };
     parameters: {
-        /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first answer again, 4xx included, for 48 h; a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
+        /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first success again, for 48 h; a refusal (4xx) or a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
         IdempotencyKey: string;
         /** @description The subject (`user_…` or `org_…`); this or `userId` is required. */
         subject: components["schemas"]["SubjectId"];
@@ -798,7 +798,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first answer again, 4xx included, for 48 h; a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
+                /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first success again, for 48 h; a refusal (4xx) or a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -833,7 +833,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first answer again, 4xx included, for 48 h; a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
+                /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first success again, for 48 h; a refusal (4xx) or a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -977,7 +977,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first answer again, 4xx included, for 48 h; a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
+                /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first success again, for 48 h; a refusal (4xx) or a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -1012,7 +1012,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first answer again, 4xx included, for 48 h; a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
+                /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first success again, for 48 h; a refusal (4xx) or a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -1047,7 +1047,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first answer again, 4xx included, for 48 h; a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
+                /** @description Optional, on every billing-api POST: the same key with the same body (byte for byte) answers the first success again, for 48 h; a refusal (4xx) or a 5xx is not kept, so a retry runs again (the subscription routes' Stripe writes under idempotency keys made from this key: what Stripe already did is replayed, never done twice). The same key with another body, or on another route, is `409 idempotency_conflict`. Keys are per user. Without one, the subscription routes derive Stripe's keys from the state the write starts from. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
