@@ -59,6 +59,9 @@ def emitted_metrics() -> dict[str, str]:
             found.setdefault(name, "function")
         for name in re.findall(r'metrics::count_by_type\(\s*"(\w+)"', text):
             found[name] = "function,type"
+        # The Stripe and Clerk clients' 429 retries count under the metric they name (adapters/http.rs).
+        for name in re.findall(r'RateLimitRetries::new\(\s*"\w+",\s*"(\w+)"', text):
+            found.setdefault(name, "function")
     return found
 
 
