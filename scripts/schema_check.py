@@ -147,6 +147,7 @@ def main() -> int:
 
     violations = out / "violations.jsonl"
     violations.unlink(missing_ok=True)
+    Path(f"{violations}.count").unlink(missing_ok=True)
     # Reads and refusals, one request at a time, each checked to change nothing (scripts/schema_hooks.py).
     state = {"SCHEMA_STATE_CHECK": "1", "SCHEMA_AWS_ENV": str(Path(args.aws_env).resolve()),
              "SCHEMA_STRIPE_BASE": ready["STRIPE_BASE"], "SCHEMA_VIOLATIONS": str(violations.resolve())}
@@ -184,7 +185,17 @@ def main() -> int:
                       f"and changed state: {'; '.join(violation['differences'])[:600]}")
             if found:
                 failed.append(f"nothing-changed ({len(found)} requests)")
-            else:
+            counted = Path(f"{violations}.count")
+            lines = counted.read_text().splitlines() if counted.exists() else []
+            reads = sum(1 for line in lines if line.startswith("GET "))
+            refusals = sum(1 for line in lines if line.endswith(" checked") and not line.startswith("GET "))
+            accepted = sum(1 for line in lines if line.endswith(" accepted"))
+            print(f"schema: state checked around {reads + refusals} requests ({reads} reads, {refusals} refused "
+                  f"POSTs); {accepted} POSTs were accepted (valid but for an extra header, which HTTP lets a server "
+                  "ignore) and let settle")
+            if not found and reads + refusals == 0:
+                failed.append("nothing-changed (no request checked)")
+            elif not found:
                 print("schema: nothing changed — after each read and each refused input, every table and the local "
                       "Stripe's writes were the same as before it")
 

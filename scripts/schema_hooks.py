@@ -127,7 +127,10 @@ def after_call(context, case, response):
     if before is None:
         return
     status = response.status_code
-    if case.method.upper() == "GET" or status >= 400:
+    checked = case.method.upper() == "GET" or status >= 400
+    with open(os.environ["SCHEMA_VIOLATIONS"] + ".count", "a") as sink:
+        sink.write(f"{case.method.upper()} {status} {'checked' if checked else 'accepted'}\n")
+    if checked:
         after = _state()
         differences = _differences(before, after)
         if differences:
