@@ -151,8 +151,14 @@ pub async fn erase(stack: Option<&str>, user: &str, options: Options) -> Result<
                     .iter()
                     .map(|f| (*f, String::new()))
                     .collect();
-                // Stripe unsets a field posted empty. One key per customer and fields: a retry is the same write.
-                let key = format!("entitle-erase-{id}-{}", plan.stripe_fields.join("-"));
+                // Stripe unsets a field posted empty. One key per run (the client's retries reuse it): a key
+                // made of the customer and fields alone would, within Stripe's 24 h, replay the first erasure's
+                // answer to a later one and leave a profile written again since.
+                let run = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos();
+                let key = format!("entitle-erase-{id}-{}-{run}", plan.stripe_fields.join("-"));
                 client
                     .post_form(
                         &format!(

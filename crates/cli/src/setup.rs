@@ -206,6 +206,8 @@ pub async fn setup(
         .filter(|e| e["url"].as_str() == Some(url.as_str()))
         .collect();
     let stored_secrets = secret_list(&read_secret(&secrets, &secret_arn).await?);
+    // The endpoints whose secrets setup stored there (`None`: a secret setup did not write).
+    let stored_endpoints = read_secret_endpoints(&secrets, &secret_arn).await?;
     let webhook = Webhook {
         stripe: &stripe,
         url: &url,
@@ -217,7 +219,12 @@ pub async fn setup(
         [] => {
             let created = webhook.create(None).await?;
             if apply {
-                write_secret(&secrets, &secret_arn, &created.secret).await?;
+                write_webhook_secret(
+                    &secrets,
+                    &secret_arn,
+                    &[(created.secret.clone(), created.id.clone())],
+                )
+                .await?;
             }
             changes.push(Change {
                 what: format!(
@@ -232,7 +239,7 @@ pub async fn setup(
         [one] => Some(*one),
         several => Some(
             webhook
-                .settle(several, &stored_secrets, &mut changes)
+                .settle(several, &stored_secrets, &stored_endpoints, &mut changes)
                 .await?,
         ),
     };
@@ -254,9 +261,14 @@ pub async fn setup(
             // the list beside the current one (stripe-webhook accepts either), then the old one is deleted.
             let created = webhook.create(Some(&id)).await?;
             if apply {
-                let mut list = vec![created.secret.clone()];
-                list.extend(stored_secrets.iter().take(1).cloned());
-                write_secret(&secrets, &secret_arn, &list.join(",")).await?;
+                let mut list = vec![(created.secret.clone(), created.id.clone())];
+                list.extend(
+                    stored_secrets
+                        .iter()
+                        .take(1)
+                        .map(|s| (s.clone(), id.clone())),
+                );
+                write_webhook_secret(&secrets, &secret_arn, &list).await?;
                 webhook.delete(&id).await?;
             }
             changes.push(Change {
@@ -442,8 +454,9 @@ fn secret_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// An endpoint setup registered: its signing secret (in the create's answer only).
+/// An endpoint setup registered: its id and signing secret (in the create's answer only).
 struct Created {
+    id: String,
     secret: String,
 }
 
@@ -462,6 +475,7 @@ impl Webhook<'_> {
     async fn create(&self, replaces: Option<&str>) -> Result<Created, Failed> {
         if !self.apply {
             return Ok(Created {
+                id: String::new(),
                 secret: String::new(),
             });
         }
@@ -508,6 +522,7 @@ impl Webhook<'_> {
             .as_str()
             .ok_or_else(|| Failed("Stripe's answer has no signing secret".into()))?;
         Ok(Created {
+            id: created_id.to_owned(),
             secret: secret.to_owned(),
         })
     }
@@ -526,14 +541,16 @@ impl Webhook<'_> {
     }
 
     /// Several endpoints at the URL: a move to the pinned version that stopped half-way. When exactly one is
-    /// on the pinned version and the stack's secret holds two secrets (the move stores the new one beside
-    /// the old one before it deletes anything), the move is finished: the others are deleted. Otherwise the
-    /// operator is told which to delete — the new endpoint's secret was never stored, and Stripe shows it
-    /// only once.
+    /// on the pinned version and the stack's secret names it among the endpoints whose secrets it holds (the
+    /// move stores the new secret beside the old one, with both endpoints' ids, before it deletes anything),
+    /// the move is finished: the others are deleted. Otherwise the operator is told which to delete — the new
+    /// endpoint's secret was never stored, and Stripe shows it only once. Two secrets alone prove nothing: an
+    /// earlier, finished move leaves two.
     async fn settle<'e>(
         &self,
         several: &[&'e Value],
         stored: &[String],
+        stored_endpoints: &[String],
         changes: &mut Vec<Change>,
     ) -> Result<&'e Value, Failed> {
         let id = |e: &Value| e["id"].as_str().unwrap_or_default().to_owned();
@@ -563,7 +580,7 @@ impl Webhook<'_> {
                 self.url
             )));
         };
-        if stored.len() < 2 {
+        if stored.len() < 2 || !stored_endpoints.contains(&id(new)) {
             return Err(Failed(format!(
                 "webhook endpoints {listing} are registered at {}: a move to API version {STRIPE_VERSION} \
                  stopped before the new endpoint's signing secret was stored in {} (Stripe shows it only at \
@@ -706,6 +723,65 @@ async fn read_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Resu
         .await
         .map_err(Failed::from)?;
     Ok(text.expose_secret().to_owned())
+}
+
+/// The endpoints whose signing secrets setup stored in the webhook secret (`endpoints`, beside `key`; the
+/// functions read `key` only), empty for a secret setup did not write.
+async fn read_secret_endpoints(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<Vec<String>, Failed> {
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            Failed(format!(
+                "reading secret {arn} failed: {}",
+                entitle_core::adapters::sdk_error(e)
+            ))
+        })?;
+    let value: Value = out
+        .secret_string()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(Value::Null);
+    Ok(value["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Stores the webhook signing secrets `(secret, endpoint id)`, newest first: `{"key": "whsec_…,whsec_…",
+/// "endpoints": ["we_…", "we_…"]}`. The ids let a later run tell a move that stored its new secret from one
+/// that died before.
+async fn write_webhook_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    list: &[(String, String)],
+) -> Result<(), Failed> {
+    let key = list
+        .iter()
+        .map(|(secret, _)| secret.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let endpoints: Vec<&str> = list.iter().map(|(_, id)| id.as_str()).collect();
+    client
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(json!({ "key": key, "endpoints": endpoints }).to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            Failed(format!(
+                "storing secret {arn} failed: {}",
+                entitle_core::adapters::sdk_error(e)
+            ))
+        })?;
+    Ok(())
 }
 
 /// Stores `value` as the stack's secrets hold it, `{"key": "…"}`.

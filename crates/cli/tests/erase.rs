@@ -303,3 +303,66 @@ async fn a_user_entitle_never_linked_has_only_payloads_to_erase_and_bad_ids_are_
     let bad = entitle(&stripe, &["user", "erase", "cus_not_a_user"]);
     assert_eq!(bad.status.code(), Some(2), "{}", report(&bad));
 }
+
+#[tokio::test]
+async fn a_second_erase_clears_what_stripe_got_again_since_the_first() {
+    let stripe = FakeStripe::start();
+    let client = StripeClient::new(
+        SecretString::from(stripe.api_key.clone()),
+        stripe.base_url.clone(),
+    );
+    let tables = Tables::new().await;
+    let user = unique_id("user_erase_again");
+    let customer = client
+        .post_form(
+            "/v1/customers",
+            &[
+                ("email", "ada@example.com".to_owned()),
+                ("name", "Ada Lovelace".to_owned()),
+            ],
+            &format!("erase-again-customer-{user}"),
+        )
+        .await
+        .unwrap();
+    let customer = customer["id"].as_str().unwrap().to_owned();
+    tables
+        .put(
+            &tables.customers,
+            &[
+                ("userId", s(&user)),
+                ("status", s("linked")),
+                ("stripeCustomerId", s(&customer)),
+                ("createdAt", n(1_765_000_000)),
+            ],
+        )
+        .await;
+    let first = entitle(&stripe, &["user", "erase", &user, "--apply", "--stripe"]);
+    assert_eq!(first.status.code(), Some(0), "{}", report(&first));
+    let path = format!("/v1/customers/{customer}");
+    assert_eq!(client.get(&path).await.unwrap()["email"], Value::Null);
+
+    // The user was not deleted in Clerk: a later user.updated writes the profile to Stripe again.
+    client
+        .post_form(
+            &path,
+            &[
+                ("email", "ada@example.com".to_owned()),
+                ("name", "Ada Lovelace".to_owned()),
+            ],
+            &unique_id("profile-again-"),
+        )
+        .await
+        .unwrap();
+    let second = entitle(&stripe, &["user", "erase", &user, "--apply", "--stripe"]);
+    let text_out = report(&second);
+    assert_eq!(second.status.code(), Some(0), "{text_out}");
+    assert!(
+        text_out.contains(&format!(
+            "done  clear the name and email of Stripe customer {customer}"
+        )),
+        "{text_out}"
+    );
+    let in_stripe = client.get(&path).await.unwrap();
+    assert_eq!(in_stripe["email"], Value::Null, "{in_stripe}");
+    assert_eq!(in_stripe["name"], Value::Null, "{in_stripe}");
+}

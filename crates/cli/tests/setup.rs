@@ -651,3 +651,57 @@ async fn a_move_whose_new_secret_was_never_stored_says_which_endpoint_to_delete(
     assert_eq!(endpoints(&stripe).await.len(), 2, "nothing deleted");
     assert_eq!(stack.value(&stack.stripe_webhook).await, old_secret);
 }
+
+#[tokio::test]
+async fn a_move_that_died_before_storing_its_secret_is_not_taken_for_finished_after_an_earlier_move(
+) {
+    let stripe = FakeStripe::start();
+    let stack = Stack::new().await;
+    assert_eq!(
+        stack
+            .entitle(&stripe, &["catalog", "apply", "--yes"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // The endpoint an earlier move made (on what was then the pinned version): the stack's secret still
+    // lists the secret of the endpoint that move replaced, beside the live one, as a move leaves it.
+    let (_old, old_secret) = old_endpoint(&stripe, &stack, "2025-03-31.basil").await;
+    let stored = format!("{old_secret},whsec_of_the_endpoint_an_earlier_move_deleted");
+    aws::put_secret(
+        &stack.stripe_webhook,
+        &serde_json::json!({ "key": stored }).to_string(),
+    )
+    .await;
+    // This move made the new endpoint, and the run died before storing its secret.
+    let client = StripeClient::new(
+        SecretString::from(stripe.api_key.clone()),
+        stripe.base_url.clone(),
+    );
+    let orphan = client
+        .post_form(
+            "/v1/webhook_endpoints",
+            &[
+                ("url", STRIPE_WEBHOOK_URL.to_owned()),
+                ("api_version", STRIPE_VERSION.to_owned()),
+                ("enabled_events[]", "invoice.paid".to_owned()),
+            ],
+            "orphan-endpoint-after-a-move",
+        )
+        .await
+        .unwrap();
+    let orphan = orphan["id"].as_str().unwrap();
+    let out = stack.entitle(&stripe, &["setup", "--apply"]);
+    let text = report(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("Delete the endpoint {orphan}")),
+        "{text}"
+    );
+    assert_eq!(
+        endpoints(&stripe).await.len(),
+        2,
+        "the endpoint whose secret is stored is not deleted"
+    );
+    assert_eq!(stack.value(&stack.stripe_webhook).await, stored);
+}

@@ -105,8 +105,9 @@ pub async fn sweep(deps: &Deps, now: UnixTime, deadline: Instant) -> Result<Swep
 /// The sweep of the rows that lapse by `until`, from `from` in the lapse index, `page` rows per query. Before
 /// each row it checks the time left: with less than [`SWEEP_MARGIN`] to `deadline` it queues a `sweep.page`
 /// (the same `until`, the cursor after the last row done) on the processor's own queue and returns, so any
-/// number of due rows is swept by a chain of invocations, none of which times out. A row that fails is logged
-/// and left due in the index (the next hourly sweep retries it); only a failed query or enqueue fails the
+/// number of due rows is swept by a chain of invocations, none of which times out. A row that fails is logged:
+/// before its write it stays due in the index (the next hourly sweep retries it); after its write (Clerk or
+/// SNS failed) a `reconcile.requested` of the user is queued to finish it; only a failed query or `sweep.page` enqueue fails the
 /// invocation (retried by the scheduler or SQS: the walk is idempotent, a lapsed row has left the index).
 pub async fn sweep_from(
     deps: &Deps,
@@ -140,7 +141,7 @@ pub async fn sweep_from(
                 Err(error) => {
                     swept.failed += 1;
                     tracing::error!(user_id = %row.user, error = %error.chain(),
-                        "sweep: a lapsed grant was not persisted; the next hourly sweep retries it");
+                        "sweep: a lapsed grant was not persisted, mirrored or announced; retried by the next hourly sweep or a queued reconcile");
                 }
             }
             cursor = row.resume;
@@ -194,7 +195,17 @@ async fn lapse(deps: &Deps, user: &SubjectId, now: UnixTime) -> Result<bool, Fai
             .await?,
         SaveOutcome::Saved { .. }
     );
-    publish_changes(deps, user, now).await?;
+    if let Err(error) = publish_changes(deps, user, now).await {
+        // The write took the row out of the lapse index (or moved it to its next lapse): no later sweep finds
+        // it again, so the mirror into Clerk and the announcement would wait for the user's next event. A
+        // reconcile of the user on the processor's own queue finishes them (SQS redelivers it until it
+        // succeeds, then the DLQ holds it); it recomputes from Stripe's current state and publishes what the
+        // row holds.
+        let message = WorkMessage::reconcile_requested(&format!("sweep-{}", now.secs()), user, now);
+        let body = serde_json::to_string(&message).expect("a work message is plain data");
+        deps.work.enqueue_delayed(&[(body, 0)]).await?;
+        return Err(error);
+    }
     Ok(saved)
 }
 

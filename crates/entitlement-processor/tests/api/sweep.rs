@@ -398,3 +398,78 @@ async fn a_row_written_before_the_index_gets_its_entry_by_a_reindex_at_its_versi
         "nothing lapses: out of the index"
     );
 }
+
+#[tokio::test]
+async fn a_lapse_whose_mirror_or_announcement_failed_is_finished_later() {
+    let _turn = TURN.lock().await;
+    let app = TestApp::spawn().await;
+    let user = new_user(&app);
+    app.store
+        .save(&canceling(&user, T0 - DAY), None, None, None)
+        .await
+        .unwrap();
+    // Clerk is down for this user while the sweep lapses the row: the downgrade is written (and the row
+    // leaves the index in that write), but neither mirrored nor announced.
+    app.clerk.fail_next(1, 503, &format!("/v1/users/{user}"));
+    let swept = sweep_from(
+        &app.deps,
+        UnixTime::from_secs(T0),
+        UnixTime::from_secs(T0),
+        &LapseCursor::default(),
+        SWEEP_PAGE,
+        far(),
+    )
+    .await
+    .unwrap();
+    assert!(swept.done && swept.failed >= 1, "{swept:?}");
+    let stored = app.store.load(&user).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.entitlements.status, stored.version),
+        (Status::Free, 2)
+    );
+    assert_eq!(stored.announced_version, 0, "not announced yet");
+    assert_eq!(index_entry(&user).await, (None, None));
+    assert_ne!(
+        app.clerk.user(user.as_str()).unwrap()["public_metadata"]["billing"]["plan"],
+        "free",
+        "not mirrored"
+    );
+
+    // Whatever the sweep left for later finishes it once Clerk is back: the next hourly sweep and what the
+    // processor's own queue holds, delivered by SQS.
+    sweep_from(
+        &app.deps,
+        UnixTime::from_secs(T0 + 3600),
+        UnixTime::from_secs(T0 + 3600),
+        &LapseCursor::default(),
+        SWEEP_PAGE,
+        far(),
+    )
+    .await
+    .unwrap();
+    let queued: Vec<String> = aws::drain(&app.sqs, &app.work_queue_url)
+        .await
+        .iter()
+        .filter_map(|m| m.body().map(str::to_owned))
+        .collect();
+    assert!(process(&app.deps, &queued).await.is_empty());
+    assert_eq!(
+        app.clerk.user(user.as_str()).unwrap()["public_metadata"]["billing"]["plan"],
+        "free",
+        "mirrored after all"
+    );
+    let stored = app.store.load(&user).await.unwrap().unwrap();
+    assert_eq!(stored.announced_version, 2, "announced after all");
+    let announced = app
+        .tap
+        .messages()
+        .await
+        .into_iter()
+        .filter(|m| {
+            m.body().is_some_and(|b| {
+                b.contains("entitlements.changed") && b.contains(&format!("entitlements-{user}-v2"))
+            })
+        })
+        .count();
+    assert_eq!(announced, 1, "announced once");
+}
