@@ -59,6 +59,7 @@ fn harness() -> Harness {
     Harness {
         deps: Deps {
             store: store.clone(),
+            history: store.clone(),
             usage: usage.clone(),
             stripe: stripe.clone(),
             meter: meter.clone(),
