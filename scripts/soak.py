@@ -353,6 +353,10 @@ class Ledger:
             self.violations.append({"kind": kind, "detail": detail})
 
 
+def rfc3339(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 def error_code(answer):
     return answer.get("error", {}).get("code") if isinstance(answer, dict) else None
 
@@ -541,6 +545,7 @@ class Soak:
         self.lock = threading.Lock()
         self.users = []
         self.clock_advances = []
+        self.with_scheduled_change = set()  # users whose expected entitlements carry a scheduled change
 
     def count_action(self, name: str) -> None:
         with self.ledger.lock:
@@ -824,11 +829,36 @@ class Soak:
             status = ("past_due" if s["status"] == "past_due" else "canceling" if s.get("cancel_at_period_end")
                       else "trialing" if s["status"] == "trialing" else "active")
             sub_id = s["id"]
+            end = period_end(s)
+            period = rfc3339(end) if end else None
+            scheduled = None if s.get("cancel_at_period_end") else self.scheduled_change(s.get("schedule"))
         else:
-            base, status, sub_id = cat.free, "free", None
+            base, status, sub_id, period, scheduled = cat.free, "free", None, None, None
         features, limits = cat.grant(base, addons)
         return {"plan": base["id"], "status": status, "features": sorted(features), "limits": limits,
-                "subscriptionId": sub_id, "addons": sorted(addons), "credits": credits}
+                "subscriptionId": sub_id, "periodEnd": period, "scheduledChange": scheduled,
+                "addons": sorted(addons), "credits": credits}
+
+    def scheduled_change(self, schedule_id):
+        """The plan change the subscription's schedule makes at the period end (the phase after the current
+        one): {plan (its first item on a base plan; None for a price the catalog lacks), at}, or None."""
+        if not schedule_id:
+            return None
+        schedule = self.stripe_get(f"/v1/subscription_schedules/{schedule_id}?expand[]=phases.items.price")
+        if schedule.get("status") not in ("not_started", "active") or not schedule.get("current_phase"):
+            return None
+        end = schedule["current_phase"]["end_date"]
+        phase = next((ph for ph in schedule.get("phases", []) if ph["start_date"] >= end), None)
+        if phase is None or not phase.get("items"):
+            return None
+        plan = None
+        for item in phase["items"]:
+            price = item["price"] if isinstance(item["price"], dict) else self.stripe_get(f"/v1/prices/{item['price']}")
+            plan_id = self.catalog.by_lookup.get(price.get("lookup_key"))
+            if plan_id and not self.catalog.plans[plan_id]["addon"]:
+                plan = plan_id
+                break
+        return {"plan": plan, "at": rfc3339(phase["start_date"])}
 
     def entitlement_mismatches(self) -> list:
         state = self.stripe_state()
@@ -846,11 +876,15 @@ class Soak:
                 continue
             have = {"plan": answer.get("plan"), "status": answer.get("status"),
                     "features": sorted(answer.get("features") or []), "limits": answer.get("limits"),
-                    "subscriptionId": answer.get("subscriptionId"),
+                    "subscriptionId": answer.get("subscriptionId"), "periodEnd": answer.get("periodEnd"),
+                    "scheduledChange": ({k: answer["scheduledChange"].get(k) for k in ("plan", "at")}
+                                        if answer.get("scheduledChange") else None),
                     "addons": sorted((a["plan"], a["quantity"]) for a in answer.get("addons") or []),
                     "credits": answer.get("credits")}
             if have != want:
                 mismatches.append({"user": user, "want": want, "have": have})
+            if want["scheduledChange"]:
+                self.with_scheduled_change.add(user)
         self.last_state = state
         return mismatches
 
@@ -869,12 +903,14 @@ class Soak:
     def oracle(self) -> dict:
         checks = {}
         # 1. Entitlements = what the Stripe state means.
+        self.with_scheduled_change = set()
         mismatches = self.entitlement_mismatches()
         for m in mismatches[:20]:
             self.ledger.violation("entitlements differ from Stripe", m)
         if len(mismatches) > 20:
             self.ledger.violation("entitlements differ from Stripe", f"... and {len(mismatches) - 20} more")
         checks["entitlements_checked"] = len(self.users)
+        checks["scheduled_changes_checked"] = len(self.with_scheduled_change)
         state = self.last_state
         # 2. Exactly one Stripe customer per user.
         counts = Counter({u: len(state["customers"].get(u, [])) for u in self.users})
