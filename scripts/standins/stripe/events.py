@@ -17,7 +17,7 @@ import urllib.request
 from ..signing import stripe_signature
 from . import settings
 from .forms import page
-from .settings import API_VERSION, CHAOS_WINDOW_S, DELIVERY_TIMEOUT_S
+from .settings import API_VERSION, DELIVERY_TIMEOUT_S
 from .state import LOCK, STATE, new_id, no_such, now, public
 
 REQUEST = {"id": None, "idempotency_key": None}  # the /v1 request being answered (None: a page or the clock)
@@ -47,8 +47,8 @@ def emit_updated(type_: str, obj: dict, before: dict) -> dict | None:
 
 
 class Delivery:
-    """One worker thread per target, in event order; a failed attempt is retried later with backoff without
-    holding back the events after it (as Stripe does)."""
+    """One worker thread per target (--delivery-workers: more), in event order; a failed attempt is retried
+    later with backoff without holding back the events after it (as Stripe does)."""
 
     def __init__(self):
         self.cond = threading.Condition()
@@ -64,14 +64,18 @@ class Delivery:
         with self.cond:
             for target in targets:
                 for _ in range(2 if settings.CHAOS else 1):
-                    due = time.monotonic() + (random.uniform(0, CHAOS_WINDOW_S) if settings.CHAOS else 0)
+                    due = time.monotonic() + (random.uniform(0, settings.CHAOS_WINDOW_S) if settings.CHAOS else 0)
                     job = {"event": event["id"], "type": event["type"], "url": target["url"],
                            "secret": target["secret"], "body": body, "attempt": 0, "generation": self.generation}
                     heapq.heappush(self.queues.setdefault(target["url"], []), (due, next(self.seq), job))
                 if target["url"] not in self.threads:
-                    thread = threading.Thread(target=self.run, args=(target["url"],), daemon=True)
-                    self.threads[target["url"]] = thread
-                    thread.start()
+                    # --delivery-workers: Stripe sends a target's events concurrently (and in no guaranteed
+                    # order); one worker keeps `stripe listen`'s one-at-a-time order.
+                    threads = [threading.Thread(target=self.run, args=(target["url"],), daemon=True)
+                               for _ in range(settings.DELIVERY_WORKERS)]
+                    self.threads[target["url"]] = threads
+                    for thread in threads:
+                        thread.start()
             self.cond.notify_all()
 
     def reset(self) -> None:

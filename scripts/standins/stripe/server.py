@@ -62,6 +62,10 @@ def main() -> None:
     parser.add_argument("--max-attempts", type=int, default=8, help="delivery attempts per event and target")
     parser.add_argument("--chaos", action="store_true",
                         help="deliver every event twice, shuffled within short windows")
+    parser.add_argument("--chaos-window", type=float, default=settings.CHAOS_WINDOW_S,
+                        help="with --chaos, each delivery is delayed by up to this many seconds")
+    parser.add_argument("--delivery-workers", type=int, default=1,
+                        help="concurrent deliveries per target (1: one at a time, in order)")
     parser.add_argument("--retry-days", default="3,5,7",
                         help="failed renewal retries, each this many days after the previous attempt")
     parser.add_argument("--dunning-final", choices=("canceled", "unpaid"), default="canceled",
@@ -73,6 +77,7 @@ def main() -> None:
     settings.LATENCY_S = args.latency_ms / 1000
     settings.RETRY_SCALE, settings.MAX_ATTEMPTS, settings.CHAOS = (args.retry_scale, max(1, args.max_attempts),
                                                                    args.chaos)
+    settings.CHAOS_WINDOW_S, settings.DELIVERY_WORKERS = max(0.0, args.chaos_window), max(1, args.delivery_workers)
     settings.RETRY_DAYS = [float(x) for x in args.retry_days.split(",") if x.strip()]
     settings.DUNNING_FINAL, settings.HOSTED_PAGES = args.dunning_final, args.hosted_pages
 

@@ -10,8 +10,9 @@ use entitle_core::stripe::StripeClient;
 use entitle_domain::plans::PlanCatalog;
 use entitle_domain::ports::usage::UsageStore;
 use entitle_domain::ports::{
-    ClerkUsers, CustomerDirectory, DeadLetters, EntitlementStore, EventPublisher,
-    OrganizationMembers, StripeReader, SubscriptionLifecycle, UsageMeter, WorkQueue,
+    ClerkUsers, CustomerDirectory, DeadLetters, EntitlementHistory, EntitlementStore,
+    EventPublisher, OrganizationMembers, StripeReader, SubscriptionLifecycle, UsageMeter,
+    WorkQueue,
 };
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub const DEFAULT_GRACE_DAYS: u64 = 7;
 
 pub struct Deps {
     pub store: Arc<dyn EntitlementStore>,
+    /// The versions `store` appended: the announcements of versions superseded before theirs went out.
+    pub history: Arc<dyn EntitlementHistory>,
     /// The credits balance (and its ledger) that credit packs add to and usage-api spends.
     pub usage: Arc<dyn UsageStore>,
     pub stripe: Arc<dyn StripeReader>,
@@ -130,6 +133,10 @@ impl Deps {
         let clerk = Arc::new(ClerkClient::new(keys.clerk, config.clerk_api_base));
         Self {
             store: Arc::new(DynamoEntitlements::new(
+                dynamodb.clone(),
+                config.entitlements_table.clone(),
+            )),
+            history: Arc::new(DynamoEntitlements::new(
                 dynamodb.clone(),
                 config.entitlements_table.clone(),
             )),

@@ -85,7 +85,10 @@ async fn process_batch(
     let mut response = SqsBatchResponse::default();
     for record in &batch.records {
         let id = record.message_id.as_deref().unwrap_or_default();
-        if let Err(failure) = process_record(deps, record, now, deadline).await {
+        let outcome = process_record(deps, record, now, deadline).await;
+        // Test-only (entitle_core::crash): the record is applied (or failed), the batch not yet answered.
+        entitle_core::crash::point("processor_applied");
+        if let Err(failure) = outcome {
             tracing::warn!(message_id = %id, error = %failure.chain(), "record will be retried");
             let mut item = BatchItemFailure::default();
             item.item_identifier = id.to_owned();

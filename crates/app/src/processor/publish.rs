@@ -5,11 +5,14 @@
 //! and only that (no second announcement, no Clerk call when nothing changed).
 use super::deps::Deps;
 use super::failure::Failure;
+use entitle_domain::entitlements::history::Version;
+use entitle_domain::entitlements::Entitlements;
 use entitle_domain::event::{BillingEvent, EntitlementsChangedData, EventData, EventType, Source};
 use entitle_domain::ids::{EventId, SubjectId};
 use entitle_domain::ports::StoredEntitlements;
 use entitle_domain::time::UnixTime;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// Rounds of write-and-recheck before leaving the record to a retry.
 const MIRROR_ATTEMPTS: u32 = 5;
@@ -19,28 +22,109 @@ pub async fn publish_changes(deps: &Deps, user: &SubjectId, now: UnixTime) -> Re
         return Ok(());
     };
     if stored.version > stored.announced_version {
-        let id = EventId::parse(format!("entitlements-{user}-v{}", stored.version))
-            .map_err(|e| Failure::Permanent(e.to_string()))?;
-        let mut event = BillingEvent::occurred(
-            id,
-            Source::Entitle,
-            EventType::EntitlementsChanged,
+        // Versions written since the last announcement whose own announcement never went out (its publish
+        // failed and the next record wrote again, or another processor wrote the next version first) are
+        // announced first, oldest first, from the history: every version is announced, once.
+        if stored.version > stored.announced_version + 1 {
+            for (previous, version) in superseded(deps, user, &stored).await? {
+                let reasons = version.provenance.reasons.clone();
+                announce(
+                    deps,
+                    user,
+                    version.version,
+                    previous,
+                    version.entitlements,
+                    reasons,
+                    now,
+                )
+                .await?;
+            }
+        }
+        announce(
+            deps,
+            user,
+            stored.version,
+            stored.previous.clone(),
+            stored.entitlements.clone(),
+            reasons_of(&stored),
             now,
-            EventData::Entitlements(Box::new(EntitlementsChangedData {
-                user_id: user.clone(),
-                previous: stored.previous.clone(),
-                current: stored.entitlements.clone(),
-                reasons: reasons_of(&stored),
-            })),
-        );
-        event.set_subject(user);
-        deps.publisher
-            .publish(&event)
-            .await
-            .map_err(Failure::Publish)?;
+        )
+        .await?;
         deps.store.mark_announced(user, stored.version).await?;
     }
     Ok(())
+}
+
+/// At most this many versions behind are announced from the history (older ones were announced long ago or
+/// are beyond any subscriber's interest: the current one still goes out).
+const MAX_SUPERSEDED: u64 = 100;
+
+/// The versions after the last announced one and before the current one, oldest first, each with the
+/// entitlements of the version before it; a version the history lacks (written without provenance) is
+/// skipped, and logged.
+async fn superseded(
+    deps: &Deps,
+    user: &SubjectId,
+    stored: &StoredEntitlements,
+) -> Result<Vec<(Option<Entitlements>, Version)>, Failure> {
+    let first = stored
+        .announced_version
+        .max(stored.version.saturating_sub(MAX_SUPERSEDED))
+        + 1;
+    let wanted = (stored.version - first + 2) as usize;
+    let mut by_version: BTreeMap<u64, Version> = deps
+        .history
+        .latest(user, wanted)
+        .await?
+        .into_iter()
+        .map(|v| (v.version, v))
+        .collect();
+    let mut out = Vec::new();
+    for number in first..stored.version {
+        let previous = by_version
+            .get(&(number.saturating_sub(1)))
+            .map(|v| v.entitlements.clone());
+        match by_version.remove(&number) {
+            Some(version) => out.push((previous, version)),
+            None => tracing::warn!(
+                user_id = %user,
+                version = number,
+                "a superseded version is not in the history: not announced"
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// Publishes `entitlements.changed` for `version` (id `entitlements-<subject>-v<version>`).
+async fn announce(
+    deps: &Deps,
+    user: &SubjectId,
+    version: u64,
+    previous: Option<Entitlements>,
+    current: Entitlements,
+    reasons: Vec<String>,
+    now: UnixTime,
+) -> Result<(), Failure> {
+    let id = EventId::parse(format!("entitlements-{user}-v{version}"))
+        .map_err(|e| Failure::Permanent(e.to_string()))?;
+    let mut event = BillingEvent::occurred(
+        id,
+        Source::Entitle,
+        EventType::EntitlementsChanged,
+        now,
+        EventData::Entitlements(Box::new(EntitlementsChangedData {
+            user_id: user.clone(),
+            previous,
+            current,
+            reasons,
+        })),
+    );
+    event.set_subject(user);
+    deps.publisher
+        .publish(&event)
+        .await
+        .map_err(Failure::Publish)
 }
 
 /// The reason tags of the row's last change (the catalog moved when the numbers changed and nothing else did).

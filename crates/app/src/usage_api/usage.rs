@@ -406,6 +406,8 @@ pub async fn consume(
             .map_err(unavailable)?
         {
             WriteOutcome::Applied => {
+                // Test-only (entitle_core::crash): the consume is written, its answer not yet sent.
+                entitle_core::crash::point("usage_recorded");
                 after_change(deps, &snap, &decided, now).await;
                 if response
                     .member
@@ -662,6 +664,8 @@ pub async fn settle(
             .map_err(unavailable)?
         {
             WriteOutcome::Applied => {
+                // Test-only (entitle_core::crash): the commit or release is written, its answer not yet sent.
+                entitle_core::crash::point("usage_recorded");
                 publish_overage(deps, &response, now).await?;
                 return Ok(response);
             }

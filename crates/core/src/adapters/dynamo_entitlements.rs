@@ -568,6 +568,12 @@ impl EntitlementHistory for DynamoEntitlements {
             .next())
     }
 
+    async fn latest(&self, subject: &SubjectId, limit: usize) -> Result<Vec<Version>, StoreError> {
+        // Every version's entry sorts between `h#` and `h#~`.
+        let range = ("h#".to_owned(), "h#~".to_owned());
+        self.query_history(subject, range, true, limit).await
+    }
+
     async fn versions(
         &self,
         subject: &SubjectId,

@@ -213,6 +213,10 @@ impl StripeClient {
             if rate_limited.wait_to_retry(&what, &answer).await {
                 continue;
             }
+            if method != Method::GET && answer.status.is_success() {
+                // Test-only (crate::crash): Stripe made the write; its caller has not seen the answer.
+                crate::crash::point("stripe_written");
+            }
             return self::answer(what, answer.status, answer.request_id, answer.body);
         }
     }

@@ -150,6 +150,11 @@ impl Webhook {
             now: delivery.now,
             lease: delivery.lease,
         };
+        // Test-only (crate::crash): the delivery is claimed and its work not yet done.
+        let work = || {
+            crate::crash::point("claimed");
+            work()
+        };
         match run_once(log, &claim, work).await {
             Ok(Once::Done) => Ok(Reply::Received),
             Ok(Once::Duplicate) => {

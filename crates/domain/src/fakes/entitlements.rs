@@ -240,6 +240,19 @@ impl EntitlementHistory for InMemoryEntitlementStore {
             .find(|v| v.applied_at <= at))
     }
 
+    async fn latest(
+        &self,
+        subject: &SubjectId,
+        limit: usize,
+    ) -> Result<Vec<crate::entitlements::history::Version>, StoreError> {
+        Ok(self
+            .history(subject)
+            .into_iter()
+            .rev()
+            .take(limit)
+            .collect())
+    }
+
     async fn versions(
         &self,
         subject: &SubjectId,

@@ -157,6 +157,8 @@ pub trait EntitlementHistory: Send + Sync {
         subject: &SubjectId,
         at: UnixTime,
     ) -> Result<Option<Version>, StoreError>;
+    /// The last `limit` versions applied, newest first.
+    async fn latest(&self, subject: &SubjectId, limit: usize) -> Result<Vec<Version>, StoreError>;
     /// The versions applied from `from` to `to` (inclusive), oldest first, at most `limit`.
     async fn versions(
         &self,

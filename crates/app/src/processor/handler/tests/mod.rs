@@ -60,6 +60,7 @@ fn harness() -> Harness {
     Harness {
         deps: Deps {
             store: store.clone(),
+            history: store.clone(),
             usage: usage.clone(),
             stripe: stripe.clone(),
             meter: meter.clone(),
