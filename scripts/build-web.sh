@@ -6,22 +6,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-node_ok() {
-  command -v node >/dev/null && command -v npm >/dev/null &&
-    node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)'
-}
-if ! node_ok; then
-  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    echo "build-web: installing Node from Debian's packages (apt-get install nodejs npm)..." >&2
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
-  fi
-  if ! node_ok; then
-    echo "build-web: FAILED — the demo app is built with Node 18 or later and npm (found: $(node --version 2>/dev/null || echo none))." >&2
-    echo "  Debian/Ubuntu: sudo apt-get install nodejs npm" >&2
-    exit 1
-  fi
-fi
+source scripts/shared.sh
+need_node build-web
 
 cd clients/typescript
 stamp=node_modules/.entitle-lock.sha256

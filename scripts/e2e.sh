@@ -28,14 +28,8 @@ if [[ -z "$chromium" || -z "$driver" ]]; then
   exit 0
 fi
 
-scripts/bootstrap-venv.sh
-wanted=$(sha256sum scripts/requirements-e2e.txt | cut -d' ' -f1)
-if [[ "$(cat .venv/.requirements-e2e.sha256 2>/dev/null)" != "$wanted" ]]; then
-  echo "e2e: installing Selenium into .venv (scripts/requirements-e2e.txt)..." >&2
-  .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-e2e.txt
-  echo "$wanted" > .venv/.requirements-e2e.sha256
-fi
-export PATH="$PWD/.venv/bin:$PATH"
+source scripts/shared.sh
+venv_requirements e2e scripts/requirements-e2e.txt
 
 out=.local/e2e
 rm -rf "$out"
@@ -57,23 +51,7 @@ journey() {
   local dir=$1 status=0
   shift
   mkdir -p "$dir"
-  rm -f .local/dev-ready
-  # Its own process group, so that everything dev.sh started stops with it.
-  setsid scripts/dev.sh >"$dir/dev.log" 2>&1 &
-  dev_pid=$!
-  for _ in $(seq 600); do
-    [[ -f .local/dev-ready ]] && break
-    if ! kill -0 "$dev_pid" 2>/dev/null; then
-      echo "e2e: make dev exited before it was ready; the end of $dir/dev.log:" >&2
-      tail -30 "$dir/dev.log" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-  if [[ ! -f .local/dev-ready ]]; then
-    echo "e2e: make dev was not ready after 5 minutes; see $dir/dev.log" >&2
-    return 1
-  fi
+  start_dev e2e "$dir/dev.log" || return 1
   .venv/bin/python scripts/e2e.py --ready .local/dev-ready --out "$dir" --chromium "$chromium" --driver "$driver" "$@" || status=$?
   # The TypeScript client against the same local functions (clients/typescript/test/local/): a new user's
   # session token from the local Clerk with the browser client, the local usage-api key with the server client.
@@ -89,18 +67,6 @@ journey() {
   fi
   stop_dev
   return $status
-}
-dev_pid=""
-stop_dev() {
-  [[ -n "$dev_pid" ]] || return 0
-  kill -TERM -- "-$dev_pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$dev_pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill -KILL -- "-$dev_pid" 2>/dev/null || true
-  .venv/bin/python scripts/local_aws.py stop --env-file .local/dev-aws.env >/dev/null 2>&1 || true
-  dev_pid=""
 }
 trap stop_dev EXIT
 

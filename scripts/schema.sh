@@ -7,14 +7,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-scripts/bootstrap-venv.sh
-wanted=$(sha256sum scripts/requirements-schema.txt | cut -d' ' -f1)
-if [[ "$(cat .venv/.requirements-schema.sha256 2>/dev/null)" != "$wanted" ]]; then
-  echo "schema: installing schemathesis into .venv (scripts/requirements-schema.txt)..." >&2
-  .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-schema.txt
-  echo "$wanted" > .venv/.requirements-schema.sha256
-fi
-export PATH="$PWD/.venv/bin:$PATH"
+source scripts/shared.sh
+venv_requirements schema scripts/requirements-schema.txt
 
 port=${SCHEMA_PORT:-9000}
 app_port=${SCHEMA_APP_PORT:-3000}
@@ -28,29 +22,8 @@ cargo build --locked -q -p stripe-webhook -p clerk-webhook -p billing-api -p ent
 out=.local/schema
 rm -rf "$out"
 mkdir -p "$out"
-rm -f .local/dev-ready
-DEV_INVOKE_PORT=$port APP_ORIGIN="http://localhost:$app_port" setsid scripts/dev.sh >"$out/dev.log" 2>&1 &
-dev_pid=$!
-stop_dev() {
-  kill -TERM -- "-$dev_pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$dev_pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill -KILL -- "-$dev_pid" 2>/dev/null || true
-  .venv/bin/python scripts/local_aws.py stop --env-file .local/dev-aws.env >/dev/null 2>&1 || true
-}
 trap stop_dev EXIT
-for _ in $(seq 600); do
-  [[ -f .local/dev-ready ]] && break
-  if ! kill -0 "$dev_pid" 2>/dev/null; then
-    echo "schema: make dev exited before it was ready; the end of $out/dev.log:" >&2
-    tail -30 "$out/dev.log" >&2
-    exit 1
-  fi
-  sleep 0.5
-done
-[[ -f .local/dev-ready ]] || { echo "schema: make dev was not ready after 5 minutes; see $out/dev.log" >&2; exit 1; }
+DEV_INVOKE_PORT=$port APP_ORIGIN="http://localhost:$app_port" start_dev schema "$out/dev.log"
 # The seeded user's Starter subscription, announced as Stripe would (a signed fixture): reads then answer a plan.
 source .local/dev-secrets.env
 .venv/bin/python scripts/send_stripe.py --url "http://127.0.0.1:$port/lambda-url/stripe-webhook/webhooks/stripe" \
