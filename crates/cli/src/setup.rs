@@ -769,19 +769,7 @@ async fn write_webhook_secret(
         .collect::<Vec<_>>()
         .join(",");
     let endpoints: Vec<&str> = list.iter().map(|(_, id)| id.as_str()).collect();
-    client
-        .put_secret_value()
-        .secret_id(arn)
-        .secret_string(json!({ "key": key, "endpoints": endpoints }).to_string())
-        .send()
-        .await
-        .map_err(|e| {
-            Failed(format!(
-                "storing secret {arn} failed: {}",
-                entitle_core::adapters::sdk_error(e)
-            ))
-        })?;
-    Ok(())
+    put_secret(client, arn, json!({ "key": key, "endpoints": endpoints })).await
 }
 
 /// Stores `value` as the stack's secrets hold it, `{"key": "…"}`.
@@ -790,10 +778,18 @@ async fn write_secret(
     arn: &str,
     value: &str,
 ) -> Result<(), Failed> {
+    put_secret(client, arn, json!({ "key": value })).await
+}
+
+async fn put_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    document: serde_json::Value,
+) -> Result<(), Failed> {
     client
         .put_secret_value()
         .secret_id(arn)
-        .secret_string(json!({ "key": value }).to_string())
+        .secret_string(document.to_string())
         .send()
         .await
         .map_err(|e| {
