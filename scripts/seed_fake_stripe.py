@@ -70,6 +70,48 @@ def portal_params(products: dict) -> list:
     return params
 
 
+def seed_overage(base: str, key: str, catalog: dict) -> int:
+    """Each `[plans.overage]` limit's billing meter and the plan's metered prices, as `entitle catalog apply`
+    creates them (reused when they exist). Answers how many metered prices exist for the catalog."""
+    limits = catalog.get("limits", {})
+    status, listed = api(base, key, "GET", "/v1/billing/meters", [("limit", "100")])
+    if status != 200:
+        sys.exit(f"seed_fake_stripe: listing the billing meters: HTTP {status} {listed}")
+    meters = {m["event_name"]: m["id"] for m in listed["data"]}
+    count = 0
+    for plan in catalog.get("plans", []):
+        for limit, rate in (plan.get("overage") or {}).items():
+            event_name = f"entitle_{limit}"
+            if event_name not in meters:
+                status, meter = api(base, key, "POST", "/v1/billing/meters", [
+                    ("display_name", (limits.get(limit) or {}).get("name") or limit), ("event_name", event_name),
+                    ("default_aggregation[formula]", "sum"),
+                    ("customer_mapping[event_payload_key]", "stripe_customer_id"),
+                    ("customer_mapping[type]", "by_id"), ("value_settings[event_payload_key]", "value")])
+                if status != 200:
+                    sys.exit(f"seed_fake_stripe: creating the meter {event_name}: HTTP {status} {meter}")
+                meters[event_name] = meter["id"]
+            for interval in sorted({p["interval"] for p in plan.get("prices", []) if p.get("interval")}):
+                lookup_key = f"{plan['id']}_{limit}_overage_{interval}"
+                status, found = api(base, key, "GET", "/v1/prices", [("lookup_keys[]", lookup_key)])
+                if status != 200:
+                    sys.exit(f"seed_fake_stripe: looking up the price {lookup_key}: HTTP {status} {found}")
+                if not found["data"]:
+                    params = [("product", f"prod_local_{plan['id']}"), ("currency", rate["currency"]),
+                              ("unit_amount", str(rate["unit_amount"])), ("recurring[interval]", interval),
+                              ("recurring[usage_type]", "metered"), ("recurring[meter]", meters[event_name]),
+                              ("lookup_key", lookup_key), ("transfer_lookup_key", "true"),
+                              ("metadata[entitle]", plan["id"]), ("metadata[entitle_overage]", limit)]
+                    if int(rate.get("per", 1)) != 1:
+                        params += [("transform_quantity[divide_by]", str(rate["per"])),
+                                   ("transform_quantity[round]", "up")]
+                    status, price = api(base, key, "POST", "/v1/prices", params)
+                    if status != 200:
+                        sys.exit(f"seed_fake_stripe: creating the price {lookup_key}: HTTP {status} {price}")
+                count += 1
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True)
@@ -100,6 +142,9 @@ def main() -> None:
                 if self_serve and price.get("interval") and price not in seat_prices:
                     portal_products.setdefault(product, set()).add(price_id(price))
     print(f"fake Stripe: seeded {seeded} catalog prices", file=sys.stderr)
+    metered = seed_overage(args.base, args.api_key, catalog)
+    if metered:
+        print(f"fake Stripe: {metered} metered overage prices (with their billing meters)", file=sys.stderr)
 
     if not portal_products:
         # No self-serve plan to switch between: the minimal valid configuration.

@@ -5,6 +5,7 @@ an oracle computed from the stand-ins' final state (docs/soak.md).
 
     .venv/bin/python scripts/soak.py [--customers 200] [--duration 300] [--seed 1] [--fault-rate 0.08]
                                      [--crash-scale 1] [--out .local/soak] [--no-build]
+                                     [--catalog fixtures/catalog/soak.toml] [--overage-every 5]
 
 The stack is the one `make dev` runs — the local AWS from infra/template.yaml (scripts/local_aws.py), the local
 Stripe (with --chaos: every event delivered twice, shuffled, and retried on a non-2xx) and Clerk stand-ins,
@@ -17,7 +18,9 @@ after a queue record is applied before the batch is answered, and after a consum
 
 Phases: start; DURATION seconds of customers (sign-ups through Clerk, checkouts paid or declined on the local
 hosted page, plan changes now and at the period end, add-ons, credit packs, cancels and resumes, a failing card
-and its fix through the portal, usage consumers racing with holds, commits, releases and replays) while a clock
+and its fix through the portal, usage consumers racing with holds, commits, releases and replays; every fifth
+customer on Professional, which the soak's catalog bills for messages beyond the included amount, consuming past
+it) while a clock
 thread advances Stripe's test clock (renewals, dunning, period ends); then the faults and the crash points stop
 and the soak waits for the stack to converge; then the oracle. It prints the figures and writes them to
 OUT/report.json; exits 1 on any violation (or when a required share of faults or a crash point was not reached,
@@ -143,6 +146,7 @@ class Catalog:
                 "id": plan["id"], "addon": bool(plan.get("addon")), "rank": plan.get("rank", index),
                 "features": set(plan.get("features", [])), "limits": dict(plan.get("limits", {})),
                 "default": bool(plan.get("default")),
+                "overage": set((plan.get("overage") or {}).keys()),
             }
             for price in plan.get("prices", []):
                 self.by_lookup[price["lookup_key"]] = plan["id"]
@@ -222,7 +226,8 @@ class Stack:
                                           "--webhook-secret", self.clerk_secret])
         self.clerk = f"http://127.0.0.1:{self.first_lines(clerk, 1, 'fake Clerk')[0].split()[-1]}"
         seeded = subprocess.run([py, "scripts/seed_fake_stripe.py", "--base", self.stripe, "--api-key",
-                                 "sk_test_entitle_local"], cwd=REPO, capture_output=True, text=True)
+                                 "sk_test_entitle_local", "--catalog", str(Path(a.catalog).resolve())],
+                                cwd=REPO, capture_output=True, text=True)
         if seeded.returncode:
             raise RuntimeError(f"seeding the local Stripe failed: {seeded.stderr[-500:]}")
         self.portal_configuration = seeded.stdout.strip()
@@ -258,6 +263,7 @@ class Stack:
             # not its Backend API; the proxy stands in front of the Backend API).
             "CLERK_JWKS_URL": f"{self.clerk}/.well-known/jwks.json", "CLERK_ISSUER": self.clerk,
             "CLERK_AUTHORIZED_PARTIES": APP_ORIGIN, "USAGE_API_KEYS": self.usage_key,
+            "PLAN_CATALOG": str(Path(self.args.catalog).resolve()),
             "RUST_LOG": "info",
         }
         points = CRASH_POINTS.get(name, {})
@@ -369,6 +375,13 @@ class Customer:
         self.user = None
         self.token = None
         self.has_plan = False
+        # An overage customer buys Professional (whose messages the soak's catalog bills beyond the included
+        # amount), waits until its entitlements say so, then only consumes messages, in large amounts, so that
+        # its counters pass the included amount; it never changes plan, so each of its reset windows is
+        # consumed under one limit (the oracle's overage is then exact whatever the order of racing consumes).
+        every = soak.args.overage_every
+        self.overage = every > 0 and index % every == every - 1
+        self.confirmed = False
 
     # -- calls with retries -------------------------------------------------------------------------------
     def call(self, api: str, method: str, path: str, body=None, key: str | None = None, attempts: int = 10):
@@ -425,6 +438,8 @@ class Customer:
         self.token = session["token"]
         with s.lock:
             s.users.append(self.user)
+            if self.overage:
+                s.overage_users.append(self.user)
 
     def checkout(self, price: str, quantity: int = 1) -> None:
         key = f"checkout-{uuid.uuid4().hex}"
@@ -451,7 +466,8 @@ class Customer:
         at = "period_end" if self.rng.random() < 0.4 else "now"
         body = {"price": self.rng.choice(prices), "at": at}
         status, answer = self.call("billing", "POST", "/subscription/change", body, f"change-{uuid.uuid4().hex}")
-        refusals = ("already_on_plan", "no_subscription", "subscription_ended", "invalid_option", "no_plan_item")
+        refusals = ("already_on_plan", "no_subscription", "subscription_ended", "invalid_option", "no_plan_item",
+                    "plan_change_unsupported")  # from or to a plan that bills overage (docs/soak.md)
         if self.expect("change", status, answer, refusals=refusals):
             self.soak.count_action(f"change {at}")
         elif error_code(answer) in ("no_subscription", "subscription_ended"):
@@ -495,8 +511,11 @@ class Customer:
 
     def consumer(self, rng: random.Random) -> None:
         for _ in range(rng.randint(2, 6)):
-            feature = "credits" if rng.random() < 0.25 else "messages_per_day"
-            amount = rng.randint(1, 40) if feature == "messages_per_day" else rng.randint(10, 300)
+            feature = "credits" if rng.random() < 0.25 and not self.overage else "messages_per_day"
+            if self.overage:
+                amount = rng.randint(200, 1500)
+            else:
+                amount = rng.randint(1, 40) if feature == "messages_per_day" else rng.randint(10, 300)
             hold = rng.random() < 0.3
             body = {"subject": self.user, "feature": feature, "amount": amount,
                     "idempotencyKey": f"soak-{uuid.uuid4().hex}"}
@@ -504,10 +523,25 @@ class Customer:
                 body["hold"] = {"seconds": 3600}
             self.soak.consume(self, body, hold, rng)
 
+    def overage_step(self) -> None:
+        if not self.has_plan:
+            self.checkout("pro_monthly")
+            return
+        if not self.confirmed:
+            status, answer = self.call("billing", "GET", "/entitlements")
+            if status == 200 and answer.get("plan") == "professional":
+                self.confirmed = True
+                self.soak.count_action("overage customer on Professional")
+            return
+        self.usage()
+
     def step(self) -> None:
         if self.user is None:
             self.sign_up()
             self.soak.count_action("sign-up")
+            return
+        if self.overage:
+            self.overage_step()
             return
         r = self.rng.random()
         if not self.has_plan and r < 0.35:
@@ -540,10 +574,17 @@ class Soak:
     def __init__(self, args):
         self.args = args
         self.stack = Stack(args)
-        self.catalog = Catalog(REPO / "config" / "plans.toml")
+        self.catalog = Catalog(Path(args.catalog))
+        self.overage_limits = {n for p in self.catalog.plans.values() for n in p["overage"]}
+        # What a plan that bills overage includes (with up to 10 add-on units): an answer beyond it may be allowed.
+        self.overage_included = {p["limits"][n] + k * a["limits"].get(n, 0)
+                                 for p in self.catalog.plans.values() for n in p["overage"]
+                                 for a in [q for q in self.catalog.plans.values() if q["addon"]] or [{"limits": {}}]
+                                 for k in range(11) if isinstance(p["limits"].get(n), int)}
         self.ledger = Ledger()
         self.lock = threading.Lock()
         self.users = []
+        self.overage_users = []  # the users of the overage customers
         self.clock_advances = []
         self.with_scheduled_change = set()  # users whose expected entitlements carry a scheduled change
 
@@ -595,13 +636,16 @@ class Soak:
                                               "amount": amount, "first": first})
             return False
         if customer.expect("settle", status, answer):
-            self.allowed(customer.user, body["feature"], amount or 0, first)
+            # A hold's overage is decided when it is committed, under the limit of that moment.
+            limit = answer.get("limit", first.get("limit")) if isinstance(answer, dict) else first.get("limit")
+            self.allowed(customer.user, body["feature"], amount or 0, first, limit)
         return True
 
-    def allowed(self, user: str, feature: str, amount: int, answer: dict) -> None:
+    def allowed(self, user: str, feature: str, amount: int, answer: dict, limit=None) -> None:
         with self.ledger.lock:
             self.ledger.consumes.append({"user": user, "feature": feature, "amount": amount,
-                                         "resetsAt": answer.get("resetsAt")})
+                                         "resetsAt": answer.get("resetsAt"),
+                                         "limit": answer.get("limit") if limit is None else limit})
 
     def check_answer(self, user: str, body: dict, answer: dict) -> None:
         """At every instant: used + live holds <= limit (metered), and credits never below zero."""
@@ -611,7 +655,11 @@ class Soak:
         used = answer.get("used", 0) or 0
         # `used` counts the live holds (`held` is their part of it).
         if isinstance(limit, int) and answer.get("kind") in ("metered", "allocated") and used > limit:
-            self.ledger.violation("over the limit", {"user": user, "answer": answer})
+            # Beyond the included amount only on a plan that bills it (then the answer says how much of this
+            # request is overage; the meter-event check below adds them up independently).
+            if not (answer.get("kind") == "metered" and body["feature"] in self.overage_limits
+                    and limit in self.overage_included):
+                self.ledger.violation("over the limit", {"user": user, "answer": answer})
         remaining = answer.get("remaining")
         if isinstance(remaining, int) and remaining < 0:
             self.ledger.violation("negative remaining", {"user": user, "answer": answer})
@@ -943,19 +991,96 @@ class Soak:
                         "user": user, "want_used": want, "line": line})
         checks["counters_checked"] = counters
         checks["allowed_consumes"] = len(self.ledger.consumes)
-        # 4. Meter events: each identifier once; their sum is the overage (no plan of this catalog bills any).
+        # 4. Meter events: each identifier once, and per subject their values sum to the overage computed from
+        #    the driver's own log of allowed consumes and commits.
+        checks["meter_events"] = self.check_meter_events(state)
+        # 5. entitlements.changed: one content per version, no version missing, the last one the final state.
+        checks["announcements"] = self.check_announcements()
+        return checks
+
+    def expected_overage(self) -> tuple:
+        """Per user, the overage of their allowed message consumes (docs/usage.md "Overage"): within each reset
+        window, what is committed beyond the included amount. Under one limit L for the whole window that is
+        max(0, total - L) whatever the order of racing writers (each commit bills its part beyond L, and the
+        parts add up). A window whose answers showed different limits (a plan or add-on change within it) is
+        still exact when its total stays within the smallest limit seen that an overage plan could grant (only
+        a consume under such a limit can be overage, and only beyond it; none seen: 0); otherwise it cannot be
+        told from the log and is reported as a violation. Answers ({user: overage}, {"windows": n,
+        "windows_over": n, "undetermined": [...]})."""
+        cat = self.catalog
+        metered = [name for name, kind in cat.kinds.items() if kind == "metered"]
+        billed = {}  # limit name -> the included amounts of base plans that bill it (add-ons add whole units)
+        for name in metered:
+            bases = [p["limits"][name] for p in cat.plans.values()
+                     if name in p["overage"] and isinstance(p["limits"].get(name), int)]
+            packs = sorted({p["limits"][name] for p in cat.plans.values()
+                            if p["addon"] and isinstance(p["limits"].get(name), int) and p["limits"][name] > 0})
+            billed[name] = (bases, packs)
+
+        def could_bill(name: str, limit) -> bool:
+            if not isinstance(limit, int):
+                return False
+            bases, packs = billed[name]
+            return any(limit >= b and (limit - b == 0 or any((limit - b) % q == 0 for q in packs)) for b in bases)
+
+        windows = defaultdict(lambda: {"total": 0, "limits": set()})
+        for c in self.ledger.consumes:
+            if c["feature"] in metered:
+                w = windows[(c["user"], c["feature"], c["resetsAt"])]
+                w["total"] += c["amount"]
+                w["limits"].add(c.get("limit") if isinstance(c.get("limit"), int) else str(c.get("limit")))
+        expected = defaultdict(int)
+        over, undetermined = 0, []
+        for (user, name, resets), w in windows.items():
+            limits = w["limits"]
+            if len(limits) == 1 and isinstance(next(iter(limits)), int):
+                extra = max(0, w["total"] - next(iter(limits)))
+            elif w["total"] <= min((x for x in limits if could_bill(name, x)), default=float("inf")):
+                # Only a consume under a limit that bills can be overage, and only beyond that limit.
+                extra = 0
+            else:
+                undetermined.append({"user": user, "feature": name, "resetsAt": resets, "total": w["total"],
+                                     "limits": sorted(map(str, limits))})
+                continue
+            if extra:
+                over += 1
+                expected[user] += extra
+        return dict(expected), {"windows": len(windows), "windows_over": over, "undetermined": undetermined}
+
+    def check_meter_events(self, state: dict) -> dict:
         _, _, meter_events = http("GET", f"{self.stack.stripe}/__fake/meter_events", timeout=60)
         ids = Counter(e.get("identifier") for e in meter_events)
         for ident, n in ids.items():
             if n > 1:
                 self.ledger.violation("meter event identifier sent twice", {"identifier": ident, "count": n})
-        total = sum(int((e.get("payload") or {}).get("value", 0)) for e in meter_events)
-        if total != 0:
-            self.ledger.violation("meter events without overage", {"sum": total})
-        checks["meter_events"] = {"count": len(meter_events), "sum": total, "expected_overage": 0}
-        # 5. entitlements.changed: one content per version, no version missing, the last one the final state.
-        checks["announcements"] = self.check_announcements()
-        return checks
+        owner = {c: u for u, cs in state["customers"].items() for c in cs}
+        sent = defaultdict(int)
+        for e in meter_events:
+            payload = e.get("payload") or {}
+            user = owner.get(payload.get("stripe_customer_id"))
+            if user is None:
+                self.ledger.violation("meter event for no soak customer", e)
+                continue
+            if e.get("event_name") != "entitle_messages_per_day":
+                self.ledger.violation("meter event on an unexpected meter", e)
+            sent[user] += int(payload.get("value", 0))
+        expected, windows = self.expected_overage()
+        for w in windows["undetermined"]:
+            self.ledger.violation("overage window not determinable from the log", w)
+        undetermined = {w["user"] for w in windows["undetermined"]}
+        subjects = 0
+        for user in sorted(set(expected) | set(sent)):
+            if user in undetermined:
+                continue
+            subjects += 1
+            if sent.get(user, 0) != expected.get(user, 0):
+                self.ledger.violation("meter events differ from the overage", {
+                    "user": user, "sent": sent.get(user, 0), "expected_overage": expected.get(user, 0)})
+        overage_customers = sum(1 for u in self.overage_users if u in expected)
+        return {"count": len(meter_events), "distinct_identifiers": len(ids), "sum": sum(sent.values()),
+                "expected_overage": sum(expected.values()), "subjects_checked": subjects,
+                "overage_customers_over": f"{overage_customers}/{len(self.overage_users)}",
+                "windows": windows["windows"], "windows_over": windows["windows_over"]}
 
     def check_announcements(self) -> dict:
         sqs = self.stack.boto("sqs")
@@ -1083,11 +1208,17 @@ def main(argv=None) -> int:
                              "delayed (15 %%)")
     parser.add_argument("--crash-scale", type=float, default=1.0, help="multiplies each crash point's probability")
     parser.add_argument("--clock-steps", type=int, default=3)
-    parser.add_argument("--clock-days", type=float, default=12)
+    # 3 x 11 days: the functions' clock is the wall clock and the local Stripe's is advanced; Stripe refuses a
+    # meter event whose timestamp is more than 35 days before its now, so the advances stay below 35 days in all.
+    parser.add_argument("--clock-days", type=float, default=11)
     parser.add_argument("--converge-timeout", type=float, default=300)
     parser.add_argument("--require", action="store_true",
                         help="fail unless >= 5%% of each service's calls failed and every crash point fired")
     parser.add_argument("--out", default=str(REPO / ".local" / "soak"))
+    parser.add_argument("--catalog", default=str(REPO / "fixtures" / "catalog" / "soak.toml"),
+                        help="the plan catalog (PLAN_CATALOG of every function, seeded into the local Stripe)")
+    parser.add_argument("--overage-every", type=int, default=5,
+                        help="every Nth customer is an overage customer: Professional, then consumes past it")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args(argv)
     out = Path(args.out)
