@@ -71,6 +71,7 @@ class Faults:
         self.calls = defaultdict(int)  # service -> calls
         self.faults = defaultdict(int)  # (service, class) -> count
         self.by_op = defaultdict(int)  # (service, op, class) -> count
+        self.owed: dict[tuple, float] = {}  # (service[, op], class) -> the share of a call owed
 
     def set_config(self, config: dict) -> None:
         with self.lock:
@@ -83,17 +84,28 @@ class Faults:
             if not self.config.get("enabled", True):
                 return None, 0.0
             rates = dict((self.config.get("services") or {}).get(service) or {})
-            rates.update(((rates.get("ops") or {}).get(op)) or {})
-            x = self.random.random()
+            override = ((rates.get("ops") or {}).get(op)) or {}
+            rates.update(override)
             variant = self.random.random()
-            edge = 0.0
+            # Each class is owed its rate on every call and fires when a whole call is owed (the first owed
+            # start at a seeded random phase): a service's calls fail at the configured share, to within one
+            # call, however few it gets — a random draw per call could leave a small service below it.
+            scope = (service, op) if override else (service,)
+            chosen = None
             for name in CLASSES:
-                edge += float(rates.get(name, 0) or 0)
-                if x < edge:
-                    self.faults[(service, name)] += 1
-                    self.by_op[(service, op, name)] += 1
-                    return name, variant
-            return None, variant
+                key = (*scope, name)
+                if key not in self.owed:
+                    self.owed[key] = self.random.random()
+                self.owed[key] += float(rates.get(name, 0) or 0)
+            for name in CLASSES:
+                key = (*scope, name)
+                if chosen is None and self.owed[key] >= 1.0:
+                    self.owed[key] -= 1.0
+                    chosen = name
+            if chosen is not None:
+                self.faults[(service, chosen)] += 1
+                self.by_op[(service, op, chosen)] += 1
+            return chosen, variant
 
     def stats(self) -> dict:
         with self.lock:
